@@ -1,0 +1,16 @@
+/* Linux uapi headers first, then ours with the implementation: no public
+   name of ours may collide with theirs. */
+#include <linux/virtio_ids.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_input.h>
+#include <linux/virtio_gpu.h>
+#define VIRTIO_IMPLEMENTATION
+#include "../../virtio_blk.h"
+#include "libc.h"
+#include "use.h"
+int main(void) { return vt_use_core() + vt_use_blk() >= 0 ? 0 : 1; }

@@ -1,0 +1,10 @@
+/* Declarations first, implementation later: the case a naive single
+   include guard gets wrong (the second include must still emit code). */
+#include "../../virtio_blk.h"
+#include "../../virtio.h"
+#define VIRTIO_IMPLEMENTATION
+#include "../../virtio_blk.h"
+#include "../../virtio.h"
+#include "libc.h"
+#include "use.h"
+int main(void) { return vt_use_core() + vt_use_blk() >= 0 ? 0 : 1; }

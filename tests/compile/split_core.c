@@ -1,0 +1,3 @@
+/* Split build, part 1: only the core. */
+#define VIRTIO_CORE_IMPLEMENTATION
+#include "../../virtio_blk.h"

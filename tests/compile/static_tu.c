@@ -1,0 +1,6 @@
+/* VIRTIO_STATIC: the whole library private to this TU; unused functions
+   must not warn. */
+#define VIRTIO_STATIC
+#define VIRTIO_IMPLEMENTATION
+#include "../../virtio_blk.h"
+int main(void) { return 0; }

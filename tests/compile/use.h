@@ -1,0 +1,93 @@
+/* use.h - touches every public function so a build proves they link. */
+#ifndef VT_COMPILE_USE_H
+#define VT_COMPILE_USE_H
+static int vt_use_core(void)
+{
+    virtio_platform p;
+    virtio_device d;
+    virtio_queue q;
+    virtio_sg sg;
+    virtio_wait w;
+    uint32_t v = 0;
+    uint64_t v64 = 0;
+    uint8_t v8 = 0;
+    uint16_t v16 = 0;
+    void *ptr = 0;
+    int pending = 0;
+    int bad = 0;
+    memset(&p, 0, sizeof p);
+    memset(&d, 0, sizeof d);
+    memset(&q, 0, sizeof q);
+    memset(&sg, 0, sizeof sg);
+    bad += virtio_result_str(VIRTIO_ERR_TIMEOUT)[0] == 0;
+    bad += virtio_mmio_probe(&d, &p, 0) == VIRTIO_OK;
+    bad += virtio_mmio_find(&p, 0, 0, 0, 0, &v) == VIRTIO_OK;
+    bad += virtio_pci_probe(&d, &p, 0) == VIRTIO_OK;
+    bad += virtio_pci_probe_legacy(&d, &p, 0) == VIRTIO_OK;
+    bad += virtio_pci_find(0, 0, &v) == VIRTIO_OK;
+    bad += virtio_device_begin(&d, 0, 0) == VIRTIO_OK;
+    bad += virtio_device_ready(&d) == VIRTIO_OK;
+    bad += virtio_device_reset(&d) == VIRTIO_OK;
+    bad += virtio_device_fail(&d) == VIRTIO_OK;
+    bad += virtio_device_status(&d, &v) == VIRTIO_OK;
+    bad += virtio_device_isr(&d, &v) == VIRTIO_OK;
+    bad += virtio_device_has(&d, 1);
+    bad += virtio_config_read(&d, 0, &v, 4) == VIRTIO_OK;
+    bad += virtio_config_read8(&d, 0, &v8) == VIRTIO_OK;
+    bad += virtio_config_read16(&d, 0, &v16) == VIRTIO_OK;
+    bad += virtio_config_read32(&d, 0, &v) == VIRTIO_OK;
+    bad += virtio_config_read64(&d, 0, &v64) == VIRTIO_OK;
+    bad += virtio_config_write(&d, 0, 4, 0) == VIRTIO_OK;
+    bad += virtio_queue_init(&q, &d, 0, 0) == VIRTIO_OK;
+    bad += virtio_queue_add(&q, &sg, 1, 0, 0) == VIRTIO_OK;
+    bad += virtio_queue_kick(&q) == VIRTIO_OK;
+    bad += virtio_queue_pop(&q, &ptr, &v) == VIRTIO_OK;
+    bad += virtio_queue_wait(&q, &ptr, &v) == VIRTIO_OK;
+    bad += virtio_queue_enable_cb(&q, &pending) == VIRTIO_OK;
+    bad += virtio_queue_disable_cb(&q) == VIRTIO_OK;
+    bad += virtio_queue_destroy(&q) == VIRTIO_OK;
+    bad += virtio_alloc(&p, 16, 16, VIRTIO_MEM_DMA, &ptr, &v64) == VIRTIO_OK;
+    virtio_free(&p, ptr, 16, VIRTIO_MEM_DMA);
+    bad += virtio_dma_map(&p, &v, 4, VIRTIO_DMA_TO_DEVICE, &sg, 1, 0, &v, 0) != VIRTIO_OK;
+    virtio_dma_unmap(&p, &v, VIRTIO_DMA_TO_DEVICE, &sg, 1);
+    virtio_wait_start(&w, &p, 1);
+    bad += virtio_wait_step(&w) != VIRTIO_OK;
+    virtio_log(&p, VIRTIO_LOG_INFO, VIRTIO_MSG_DRIVER, "x", 0);
+    virtio_store(&d, &v, 1, 4);
+    bad += virtio_load(&d, &v, 4) != 1;
+    return bad;
+}
+#ifdef VIRTIO_BLK_H
+static int vt_use_blk(void)
+{
+    virtio_device d;
+    virtio_blk b;
+    virtio_blk_request rq;
+    char id[21];
+    uint8_t buf[512];
+    void *tok;
+    virtio_result res;
+    int bad = 0;
+    memset(&d, 0, sizeof d);
+    memset(&b, 0, sizeof b);
+    memset(&rq, 0, sizeof rq);
+    bad += virtio_blk_init(&b, &d, 0) == VIRTIO_OK;
+    bad += virtio_blk_submit(&b, &rq) == VIRTIO_OK;
+    bad += virtio_blk_kick(&b) == VIRTIO_OK;
+    bad += virtio_blk_poll(&b, &tok, &res) == VIRTIO_OK;
+    bad += virtio_blk_wait(&b, &tok, &res) == VIRTIO_OK;
+    bad += virtio_blk_read(&b, 0, buf, sizeof buf) == VIRTIO_OK;
+    bad += virtio_blk_write(&b, 0, buf, sizeof buf) == VIRTIO_OK;
+    bad += virtio_blk_flush(&b) == VIRTIO_OK;
+    bad += virtio_blk_discard(&b, 0, 1) == VIRTIO_OK;
+    bad += virtio_blk_write_zeroes(&b, 0, 1, 0) == VIRTIO_OK;
+    bad += virtio_blk_get_id(&b, id) == VIRTIO_OK;
+    bad += virtio_blk_set_writeback(&b, 1) == VIRTIO_OK;
+    bad += virtio_blk_refresh(&b) == VIRTIO_OK;
+    bad += virtio_blk_shutdown(&b) == VIRTIO_OK;
+    return bad;
+}
+#else
+static int vt_use_blk(void) { return 0; }
+#endif
+#endif

@@ -1,0 +1,106 @@
+/* vt.h - shared helpers for the QEMU test guests (tests/qemu/guest/*.c).
+ *
+ * A guest finds VirtIO devices on whatever transport the runner gave the
+ * machine, runs its checks, and reports on the UART in lines the host
+ * parses (tests/qemu/qemu.py):
+ *     VT <key> <words...>      facts the host verifies from outside
+ *     VT FAIL <what> <detail>  a check inside the guest failed
+ *     VT END <code>            last line; the guest then powers off
+ * Nothing here decides whether a test passed: the host does, from the
+ * image, the socket peer or the screendump.
+ */
+#ifndef VT_H
+#define VT_H
+#include "../../../examples/port/port.h"
+#include "../../../virtio.h"
+
+#define VT_MAX_DEVS 16
+
+/* All VirtIO devices of `type` on MMIO and PCI. Returns how many. */
+static inline int vt_find(uint32_t type, virtio_device *devs, int max)
+{
+    const virtio_platform *p = port_platform();
+    int n = 0;
+    uint32_t slot = 0, bdf = 0;
+    while (n < max && port_mmio_count &&
+           virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, type, &slot) == VIRTIO_OK) {
+        if (virtio_mmio_probe(&devs[n], p, port_mmio_base + slot * port_mmio_stride) == VIRTIO_OK) n++;
+        slot++;
+    }
+    while (n < max && virtio_pci_find(p, type, &bdf) == VIRTIO_OK) {
+        virtio_result r = virtio_pci_probe(&devs[n], p, bdf);
+        if (r == VIRTIO_OK) n++;
+        else port_printf("VT FAIL probe %x %s\n", (unsigned)bdf, virtio_result_str(r));
+        bdf++;
+    }
+    return n;
+}
+
+static inline const char *vt_transport(const virtio_device *d)
+{
+    if (d->transport == VIRTIO_TRANSPORT_MMIO) return d->legacy ? "mmio-legacy" : "mmio-modern";
+    return d->legacy ? "pci-legacy" : "pci-modern";
+}
+
+static inline uint32_t vt_crc32(uint32_t crc, const void *buf, size_t len)
+{
+    const uint8_t *b = (const uint8_t *)buf;
+    crc = ~crc;
+    while (len--) {
+        int k;
+        crc ^= *b++;
+        for (k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+/* The test pattern: 8 bytes per 8-byte word of the disk, from splitmix64
+   of (seed, word index). tests/qemu/qemu.py computes the same bytes. */
+static inline uint64_t vt_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static inline void vt_pattern(uint64_t seed, uint64_t offset, void *buf, size_t len)
+{
+    uint8_t *b = (uint8_t *)buf;
+    size_t i;
+    for (i = 0; i < len; i++) {
+        uint64_t o = offset + i;
+        uint64_t w = vt_mix(seed * 0x100000001ull + (o >> 3) * 0x9e3779b97f4a7c15ull);
+        b[i] = (uint8_t)(w >> (8 * (o & 7)));
+    }
+}
+static inline int vt_check_pattern(uint64_t seed, uint64_t offset, const void *buf, size_t len)
+{
+    const uint8_t *b = (const uint8_t *)buf;
+    uint8_t tmp[64];
+    size_t i, n;
+    for (i = 0; i < len; i += n) {
+        n = len - i < sizeof tmp ? len - i : sizeof tmp;
+        vt_pattern(seed, offset + i, tmp, n);
+        if (memcmp(tmp, b + i, n) != 0) return 0;
+    }
+    return 1;
+}
+
+static int vt_failures;
+#define VT_CHECK(cond, what, detail)                                                   \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            vt_failures++;                                                             \
+            port_printf("VT FAIL %s %s (line %d)\n", (what), (detail), __LINE__);      \
+        }                                                                              \
+    } while (0)
+#define VT_EXPECT(expr, want, what)                                                    \
+    do {                                                                               \
+        virtio_result vt_r_ = (expr);                                                  \
+        if (vt_r_ != (want)) {                                                         \
+            vt_failures++;                                                             \
+            port_printf("VT FAIL %s got %s want %s (line %d)\n", (what),               \
+                        virtio_result_str(vt_r_), virtio_result_str(want), __LINE__);  \
+        }                                                                              \
+    } while (0)
+
+#endif
