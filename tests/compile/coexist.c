@@ -11,6 +11,8 @@
 #include <linux/virtio_gpu.h>
 #define VIRTIO_IMPLEMENTATION
 #include "../../virtio_blk.h"
+#include "../../virtio_net.h"
+#include "../../virtio_input.h"
 #include "libc.h"
 #include "use.h"
-int main(void) { return vt_use_core() + vt_use_blk() >= 0 ? 0 : 1; }
+int main(void) { return vt_use_core() + vt_use_blk() + vt_use_net() + vt_use_input() >= 0 ? 0 : 1; }

@@ -1,6 +1,8 @@
 /* -ffreestanding -nostdlib: the library needs nothing but these four. */
 #define VIRTIO_IMPLEMENTATION
 #include "../../virtio_blk.h"
+#include "../../virtio_net.h"
+#include "../../virtio_input.h"
 #include "libc.h"
 #include "use.h"
 
@@ -70,6 +72,6 @@ void __aeabi_memset(void *d, size_t n, int c) { memset(d, c, n); }
 static volatile int vt_sink;
 void _start(void)
 {
-    vt_sink = vt_use_core() + vt_use_blk();
+    vt_sink = vt_use_core() + vt_use_blk() + vt_use_net() + vt_use_input();
     for (;;) {}
 }

@@ -1,3 +1,5 @@
 /* Split build, part 1: only the core. */
 #define VIRTIO_CORE_IMPLEMENTATION
 #include "../../virtio_blk.h"
+#include "../../virtio_net.h"
+#include "../../virtio_input.h"

@@ -3,4 +3,6 @@
 #define VIRTIO_STATIC
 #define VIRTIO_IMPLEMENTATION
 #include "../../virtio_blk.h"
+#include "../../virtio_net.h"
+#include "../../virtio_input.h"
 int main(void) { return 0; }

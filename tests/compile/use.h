@@ -90,4 +90,72 @@ static int vt_use_blk(void)
 #else
 static int vt_use_blk(void) { return 0; }
 #endif
+#ifdef VIRTIO_NET_H
+static int vt_use_net(void)
+{
+    virtio_device d;
+    virtio_net n;
+    virtio_net_frame f;
+    uint8_t buf[64], mac[6];
+    uint32_t v;
+    int bad = 0;
+    memset(&d, 0, sizeof d);
+    memset(&n, 0, sizeof n);
+    memset(&f, 0, sizeof f);
+    memset(buf, 0, sizeof buf);
+    memset(mac, 0, sizeof mac);
+    bad += virtio_net_init(&n, &d, 0) == VIRTIO_OK;
+    bad += virtio_net_send(&n, buf, sizeof buf) == VIRTIO_OK;
+    bad += virtio_net_send_csum(&n, buf, sizeof buf, 34, 16) == VIRTIO_OK;
+    bad += virtio_net_reclaim(&n, &v) == VIRTIO_OK;
+    bad += virtio_net_receive(&n, buf, sizeof buf, &f) == VIRTIO_OK;
+    bad += virtio_net_borrow(&n, &f) == VIRTIO_OK;
+    bad += virtio_net_give_back(&n, &f) == VIRTIO_OK;
+    bad += virtio_net_poll_status(&n, &v) == VIRTIO_OK;
+    bad += virtio_net_set_promisc(&n, 1) == VIRTIO_OK;
+    bad += virtio_net_set_allmulti(&n, 1) == VIRTIO_OK;
+    bad += virtio_net_set_mac_filter(&n, 0, 0, 0, 0) == VIRTIO_OK;
+    bad += virtio_net_set_mac(&n, mac) == VIRTIO_OK;
+    bad += virtio_net_announce_ack(&n) == VIRTIO_OK;
+    bad += virtio_net_shutdown(&n) == VIRTIO_OK;
+    return bad;
+}
+#else
+static int vt_use_net(void) { return 0; }
+#endif
+#ifdef VIRTIO_INPUT_H
+static int vt_use_input(void)
+{
+    virtio_device d;
+    virtio_input in;
+    virtio_input_ev ev[4];
+    virtio_input_axis ax;
+    virtio_input_keys k;
+    uint8_t bm[128];
+    uint32_t v = 0;
+    int yes = 0, bad = 0;
+    char c;
+    memset(&d, 0, sizeof d);
+    memset(&in, 0, sizeof in);
+    memset(ev, 0, sizeof ev);
+    memset(&ax, 0, sizeof ax);
+    memset(&k, 0, sizeof k);
+    bad += virtio_input_init(&in, &d, 0) == VIRTIO_OK;
+    bad += virtio_input_poll(&in, ev) == VIRTIO_OK;
+    bad += virtio_input_read_report(&in, ev, 4, &v) == VIRTIO_OK;
+    bad += virtio_input_query_bits(&in, VIRTIO_INPUT_EV_KEY, bm, &v) == VIRTIO_OK;
+    bad += virtio_input_has_code(&in, VIRTIO_INPUT_EV_KEY, 30, &yes) == VIRTIO_OK;
+    bad += virtio_input_query_abs(&in, VIRTIO_INPUT_ABS_X, &ax) == VIRTIO_OK;
+    bad += virtio_input_scale(&ax, 5, 100, &v) == VIRTIO_OK;
+    bad += virtio_input_set_leds(&in, VIRTIO_INPUT_LEDS_CAPS) == VIRTIO_OK;
+    ev[0].type = VIRTIO_INPUT_EV_KEY;
+    ev[0].code = 30;
+    ev[0].value = 1;
+    bad += virtio_input_key_char(&k, ev, &c) != VIRTIO_OK || c != 'a';
+    bad += virtio_input_shutdown(&in) == VIRTIO_OK;
+    return bad;
+}
+#else
+static int vt_use_input(void) { return 0; }
+#endif
 #endif

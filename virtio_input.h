@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+#if defined(VIRTIO_IMPLEMENTATION) && !defined(VIRTIO_INPUT_IMPLEMENTATION)
+#define VIRTIO_INPUT_IMPLEMENTATION
+#endif
+#include "virtio.h"
+#ifndef VIRTIO_INPUT_H
+#define VIRTIO_INPUT_H
+/*
+virtio_input.h - v0.1.0 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
+
+QUICK START
+
+    #define VIRTIO_IMPLEMENTATION      // in one file
+    #include "virtio_input.h"
+
+    virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
+    virtio_input kbd;
+    virtio_input_keys keys = {0};
+    virtio_input_ev ev;
+    char c;
+    if (virtio_input_init(&kbd, &dev, NULL) == VIRTIO_OK &&
+        kbd.info.role == VIRTIO_INPUT_ROLE_KEYBOARD)
+        for (;;)
+            if (virtio_input_poll(&kbd, &ev) == VIRTIO_OK &&
+                virtio_input_key_char(&keys, &ev, &c) == VIRTIO_OK)
+                putchar(c);
+
+CONFIGURATION
+
+    macro                          default   scope
+    VIRTIO_INPUT_IMPLEMENTATION    -         emit this driver (VIRTIO_IMPLEMENTATION implies it)
+
+EVENTS
+
+Events are Linux evdev triples (type, code, value), delivered in the order
+the device produced them. The event queue is kept full: each buffer is
+posted again as soon as its event has been taken, so a burst larger than
+the queue waits in the device (QEMU queues it) rather than being lost.
+virtio_input_read_report() groups events up to and including SYN_REPORT.
+The VIRTIO_INPUT_EV_* / _KEY_* / _BTN_* / _REL_* / _ABS_* / _LED_* constants
+are the evdev values this driver and its users need, under our own names.
+
+ROLES
+
+info.role is decided from the event bits: EV_ABS with ABS_X means a tablet
+(or touch screen), else EV_REL means a mouse, else EV_KEY means a keyboard.
+Absolute and relative devices are checked first because QEMU's mice and
+tablets also report button keys.
+
+LIMITS
+
+Up to 64 event buffers (the queue size, if smaller). Config strings are
+at most 128 bytes. The text helper knows the US layout only.
+
+license: end of file (virtio.h)
+*/
+
+#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 1
+#error "virtio_input.h needs virtio.h version 0.1"
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* evdev event types and the codes used here (Linux input-event-codes). */
+#define VIRTIO_INPUT_EV_SYN 0x00
+#define VIRTIO_INPUT_EV_KEY 0x01
+#define VIRTIO_INPUT_EV_REL 0x02
+#define VIRTIO_INPUT_EV_ABS 0x03
+#define VIRTIO_INPUT_EV_MSC 0x04
+#define VIRTIO_INPUT_EV_LED 0x11
+#define VIRTIO_INPUT_EV_MAX 0x1f
+#define VIRTIO_INPUT_SYN_REPORT 0
+#define VIRTIO_INPUT_REL_X 0x00
+#define VIRTIO_INPUT_REL_Y 0x01
+#define VIRTIO_INPUT_REL_WHEEL 0x08
+#define VIRTIO_INPUT_ABS_X 0x00
+#define VIRTIO_INPUT_ABS_Y 0x01
+#define VIRTIO_INPUT_BTN_LEFT 0x110
+#define VIRTIO_INPUT_BTN_RIGHT 0x111
+#define VIRTIO_INPUT_BTN_MIDDLE 0x112
+#define VIRTIO_INPUT_KEY_LEFTSHIFT 42
+#define VIRTIO_INPUT_KEY_RIGHTSHIFT 54
+#define VIRTIO_INPUT_KEY_CAPSLOCK 58
+#define VIRTIO_INPUT_KEY_LEFTCTRL 29
+#define VIRTIO_INPUT_KEY_RIGHTCTRL 97
+#define VIRTIO_INPUT_LED_NUML 0
+#define VIRTIO_INPUT_LED_CAPSL 1
+#define VIRTIO_INPUT_LED_SCROLLL 2
+
+/* Device roles (info.role). */
+#define VIRTIO_INPUT_ROLE_UNKNOWN 0
+#define VIRTIO_INPUT_ROLE_KEYBOARD 1
+#define VIRTIO_INPUT_ROLE_MOUSE 2
+#define VIRTIO_INPUT_ROLE_TABLET 3
+
+/* Bits for virtio_input_set_leds. */
+#define VIRTIO_INPUT_LEDS_NUM (1u << VIRTIO_INPUT_LED_NUML)
+#define VIRTIO_INPUT_LEDS_CAPS (1u << VIRTIO_INPUT_LED_CAPSL)
+#define VIRTIO_INPUT_LEDS_SCROLL (1u << VIRTIO_INPUT_LED_SCROLLL)
+
+/* One event. */
+typedef struct virtio_input_ev {
+    uint16_t type;
+    uint16_t code;
+    int32_t value;
+} virtio_input_ev;
+
+/* Range of an absolute axis (ABS_INFO). */
+typedef struct virtio_input_axis {
+    int32_t min, max, fuzz, flat, res;
+} virtio_input_axis;
+
+/* What the device says about itself. */
+typedef struct virtio_input_info {
+    char name[129];             /* ID_NAME, NUL-terminated */
+    char serial[129];           /* ID_SERIAL, NUL-terminated (may be empty) */
+    uint16_t bustype, vendor, product, version;   /* ID_DEVIDS (0 if absent) */
+    uint32_t role;              /* VIRTIO_INPUT_ROLE_* */
+    uint32_t ev_types;          /* bit n set: the device reports event type n */
+    uint8_t props[16];          /* PROP_BITS (first 128 properties) */
+} virtio_input_info;
+
+/* Driver choices. Defaults (all zero):
+     device    automatic ring format, indirect and event index if offered
+     buffers   64 event buffers (bounded by the queue size) */
+typedef struct virtio_input_options {
+    virtio_device_options device;
+    uint32_t buffers;
+} virtio_input_options;
+
+/* An input device. Caller-owned, must not move after init. Readable: dev,
+   eventq, statusq, info, dropped (malformed buffers the device returned).
+   The rest is private. */
+typedef struct virtio_input {
+    virtio_device dev;
+    virtio_queue eventq, statusq;
+    virtio_input_info info;
+    uint32_t dropped;
+    struct {
+        uint32_t magic;
+        uint32_t nbuf;
+        unsigned char *evbuf;         /* DMA: nbuf events, then status events */
+        uint64_t evbuf_dev;
+        size_t evbuf_bytes;
+        uint32_t repost;              /* reposted since the last kick */
+        uint32_t sts_next;            /* next status slot */
+        virtio_input_ev *stage;       /* private: events of the report being gathered */
+        uint32_t staged;
+        uint32_t stage_done;          /* staged events end with SYN_REPORT */
+    } priv;
+} virtio_input;
+
+/* Modifier state for the text helper. Zero-initialise. */
+typedef struct virtio_input_keys {
+    uint32_t shift, ctrl, caps;
+} virtio_input_keys;
+
+/* Initialise an input device on a probed device (copied into in->dev):
+   read name, serial, ids, properties and event types into in->info,
+   decide the role, fill the event queue, set DRIVER_OK.
+   Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (not an input device);
+   VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin.
+   Context: blocks for the reset (bounded); allocates through dma_alloc. */
+VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device *dev,
+                                           const virtio_input_options *o);
+
+/* Reset the device and free the driver's memory. Returns VIRTIO_OK or
+   VIRTIO_ERR_STATE. */
+VIRTIO_API virtio_result virtio_input_shutdown(virtio_input *in);
+
+/* Take the next event. out: ev. Returns VIRTIO_OK; VIRTIO_EMPTY;
+   VIRTIO_ERR_DEVICE (a malformed buffer: dropped and re-posted; `dropped`
+   counts them); VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE.
+   Context: never blocks. Do not mix with read_report while it holds a
+   partial report (poll returns the held events first). */
+VIRTIO_API virtio_result virtio_input_poll(virtio_input *in, virtio_input_ev *ev);
+
+/* Collect one report: the events up to and including SYN_REPORT.
+   out: evs[0..*count). Returns VIRTIO_OK (a whole report, or `buffers`
+   events without a SYN_REPORT when the device sent that many);
+   VIRTIO_EMPTY (no complete report yet: the events so far are held);
+   VIRTIO_ERR_TOO_BIG (the report has more than max events: it is kept,
+   ask again with more room); VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE. */
+VIRTIO_API virtio_result virtio_input_read_report(virtio_input *in, virtio_input_ev *evs, uint32_t max,
+                                                  uint32_t *count);
+
+/* Which codes of event type `type` the device reports (EV_BITS).
+   out: bitmap[0..*bytes) (bit n = code n; at most 128 bytes).
+   Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (the device does not report
+   that type); VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE; VIRTIO_ERR_DEVICE. */
+VIRTIO_API virtio_result virtio_input_query_bits(virtio_input *in, uint32_t type, uint8_t bitmap[128],
+                                                 uint32_t *bytes);
+
+/* Does the device report (type, code)? out: yes (0 or 1). Returns as
+   virtio_input_query_bits, except that an absent type gives yes = 0. */
+VIRTIO_API virtio_result virtio_input_has_code(virtio_input *in, uint32_t type, uint32_t code, int *yes);
+
+/* Range of absolute axis `axis` (ABS_INFO). Returns VIRTIO_OK;
+   VIRTIO_ERR_UNSUPPORTED (no EV_ABS, or no such axis);
+   VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE; VIRTIO_ERR_DEVICE. */
+VIRTIO_API virtio_result virtio_input_query_abs(virtio_input *in, uint32_t axis, virtio_input_axis *out);
+
+/* Map an absolute value from the axis range to [0, range): e.g. a screen
+   coordinate. Values outside the axis range are clamped.
+   Returns VIRTIO_OK or VIRTIO_ERR_INVALID_ARG (NULL, range 0, empty axis). */
+VIRTIO_API virtio_result virtio_input_scale(const virtio_input_axis *axis, int32_t value, uint32_t range,
+                                            uint32_t *out);
+
+/* Set the keyboard LEDs (VIRTIO_INPUT_LEDS_* bits) through the status
+   queue. Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no EV_LED);
+   VIRTIO_ERR_NO_SPACE (the device has not taken the previous update);
+   VIRTIO_ERR_STATE. Context: never blocks. */
+VIRTIO_API virtio_result virtio_input_set_leds(virtio_input *in, uint32_t leds);
+
+/* Text helper: feed every event; key presses (and autorepeats) of
+   printable keys on a US layout come back as characters, honouring shift
+   and caps lock ('\n' for Enter, '\b' for Backspace, '\t' for Tab).
+   Ctrl+letter gives the control character (Ctrl+C = 3).
+   Returns VIRTIO_OK (*ch set), VIRTIO_EMPTY (no character),
+   VIRTIO_ERR_INVALID_ARG. */
+VIRTIO_API virtio_result virtio_input_key_char(virtio_input_keys *keys, const virtio_input_ev *ev, char *ch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIRTIO_INPUT_H */
+
+/* ==================================================================== */
+/* Implementation                                                        */
+/* ==================================================================== */
+#if defined(VIRTIO_INPUT_IMPLEMENTATION) && !defined(VIRTIO__INPUT_DONE)
+#define VIRTIO__INPUT_DONE
+
+/* Configuration (virtio 1.2 5.8.4): select, subsel, size, then a union. */
+#define VIRTIO__INPUT_CFG_SELECT 0
+#define VIRTIO__INPUT_CFG_SUBSEL 1
+#define VIRTIO__INPUT_CFG_SIZE 2
+#define VIRTIO__INPUT_CFG_U 8
+#define VIRTIO__INPUT_SEL_ID_NAME 0x01
+#define VIRTIO__INPUT_SEL_ID_SERIAL 0x02
+#define VIRTIO__INPUT_SEL_ID_DEVIDS 0x03
+#define VIRTIO__INPUT_SEL_PROP_BITS 0x10
+#define VIRTIO__INPUT_SEL_EV_BITS 0x11
+#define VIRTIO__INPUT_SEL_ABS_INFO 0x12
+#define VIRTIO__INPUT_EVENT_BYTES 8u   /* le16 type, le16 code, le32 value */
+#define VIRTIO__INPUT_STATUS_SLOTS 8u
+#define VIRTIO__INPUT_MAGIC 0x696e7021u  /* "inp!" */
+
+static int virtio__input_ok(const virtio_input *in)
+{
+    return in && in->priv.magic == VIRTIO__INPUT_MAGIC;
+}
+
+/* Select (sel, subsel) and read up to `cap` bytes of the answer.
+   out: *size = bytes the device has (0 = nothing). */
+static virtio_result virtio__input_cfg(virtio_input *in, uint32_t sel, uint32_t subsel, void *buf, uint32_t cap,
+                                       uint32_t *size)
+{
+    uint8_t n;
+    virtio_result r;
+    if ((r = virtio_config_write(&in->dev, VIRTIO__INPUT_CFG_SELECT, 1, sel)) != VIRTIO_OK) return r;
+    if ((r = virtio_config_write(&in->dev, VIRTIO__INPUT_CFG_SUBSEL, 1, subsel)) != VIRTIO_OK) return r;
+    if ((r = virtio_config_read8(&in->dev, VIRTIO__INPUT_CFG_SIZE, &n)) != VIRTIO_OK) return r;
+    if (n > 128) return VIRTIO_ERR_DEVICE;   /* the union holds 128 bytes */
+    if (n > cap) n = (uint8_t)cap;
+    if (n && (r = virtio_config_read(&in->dev, VIRTIO__INPUT_CFG_U, buf, n)) != VIRTIO_OK) return r;
+    *size = n;
+    return VIRTIO_OK;
+}
+
+static virtio_result virtio__input_post(virtio_input *in, uint32_t i)
+{
+    virtio_sg sg;
+    sg.addr = in->priv.evbuf_dev + (uint64_t)i * VIRTIO__INPUT_EVENT_BYTES;
+    sg.len = VIRTIO__INPUT_EVENT_BYTES;
+    sg.pad = 0;
+    in->priv.repost++;
+    return virtio_queue_add(&in->eventq, &sg, 0, 1, (void *)(uintptr_t)(i + 1));
+}
+
+static int virtio__input_bit(const uint8_t *bm, uint32_t bytes, uint32_t bit)
+{
+    return bit / 8 < bytes && ((bm[bit / 8] >> (bit % 8)) & 1u);
+}
+
+VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device *dev,
+                                           const virtio_input_options *o)
+{
+    virtio_input_options def;
+    virtio_queue_options qo;
+    const virtio_platform *p;
+    uint8_t bm[128];
+    uint32_t n, i;
+    virtio_result r;
+    if (!in || !dev) return VIRTIO_ERR_INVALID_ARG;
+    if (dev->device_id != VIRTIO_DEVICE_INPUT) return VIRTIO_ERR_NOT_FOUND;
+    if (!o) {
+        VIRTIO__ZERO(&def);
+        o = &def;
+    }
+    VIRTIO__ZERO(in);
+    in->dev = *dev;
+    p = in->dev.platform;
+    if ((r = virtio_device_begin(&in->dev, 0, &o->device)) != VIRTIO_OK) return r;
+
+    /* Identity. Missing items are simply empty. */
+#define VIRTIO__INPUT_TRY(x) do { if ((r = (x)) != VIRTIO_OK) goto fail; } while (0)
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_NAME, 0, in->info.name, 128, &n));
+    in->info.name[n] = 0;
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_SERIAL, 0, in->info.serial, 128, &n));
+    in->info.serial[n] = 0;
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_DEVIDS, 0, bm, 8, &n));
+    if (n == 8) {
+        in->info.bustype = (uint16_t)virtio_load(&in->dev, bm, 2);
+        in->info.vendor = (uint16_t)virtio_load(&in->dev, bm + 2, 2);
+        in->info.product = (uint16_t)virtio_load(&in->dev, bm + 4, 2);
+        in->info.version = (uint16_t)virtio_load(&in->dev, bm + 6, 2);
+    }
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_PROP_BITS, 0, in->info.props, 16, &n));
+    for (i = 1; i <= VIRTIO_INPUT_EV_MAX; i++) {
+        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, i, bm, sizeof bm, &n));
+        if (n) in->info.ev_types |= 1u << i;
+    }
+    /* Role: absolute and relative axes outrank keys (mice have buttons). */
+    in->info.role = VIRTIO_INPUT_ROLE_UNKNOWN;
+    if (in->info.ev_types & (1u << VIRTIO_INPUT_EV_ABS)) {
+        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, VIRTIO_INPUT_EV_ABS, bm, sizeof bm, &n));
+        if (virtio__input_bit(bm, n, VIRTIO_INPUT_ABS_X)) in->info.role = VIRTIO_INPUT_ROLE_TABLET;
+    }
+    if (!in->info.role && (in->info.ev_types & (1u << VIRTIO_INPUT_EV_REL))) in->info.role = VIRTIO_INPUT_ROLE_MOUSE;
+    if (!in->info.role && (in->info.ev_types & (1u << VIRTIO_INPUT_EV_KEY))) in->info.role = VIRTIO_INPUT_ROLE_KEYBOARD;
+#undef VIRTIO__INPUT_TRY
+
+    /* Queues: events in, status (LEDs) out. */
+    VIRTIO__ZERO(&qo);
+    if ((r = virtio_queue_init(&in->eventq, &in->dev, 0, &qo)) != VIRTIO_OK) goto fail;
+    qo.size = 16;
+    if ((r = virtio_queue_init(&in->statusq, &in->dev, 1, &qo)) != VIRTIO_OK) goto fail;
+    in->priv.nbuf = VIRTIO__DEF(o->buffers, 64u);
+    if (in->priv.nbuf > in->eventq.size) in->priv.nbuf = in->eventq.size;
+    if (in->priv.nbuf > 1024) in->priv.nbuf = 1024;
+    in->priv.evbuf_bytes = (size_t)(in->priv.nbuf + VIRTIO__INPUT_STATUS_SLOTS) * VIRTIO__INPUT_EVENT_BYTES;
+    r = virtio_alloc(p, in->priv.evbuf_bytes, 8, VIRTIO_MEM_DMA, (void **)&in->priv.evbuf, &in->priv.evbuf_dev);
+    if (r != VIRTIO_OK) goto fail;
+    r = virtio_alloc(p, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), 8, VIRTIO_MEM_PRIVATE,
+                     (void **)&in->priv.stage, 0);
+    if (r != VIRTIO_OK) goto fail;
+    for (i = 0; i < in->priv.nbuf; i++)
+        if ((r = virtio__input_post(in, i)) != VIRTIO_OK) goto fail;
+    if ((r = virtio_device_ready(&in->dev)) != VIRTIO_OK) goto fail;
+    virtio_queue_kick(&in->eventq);
+    in->priv.repost = 0;
+    in->priv.magic = VIRTIO__INPUT_MAGIC;
+    return VIRTIO_OK;
+fail:
+    virtio_device_fail(&in->dev);
+    virtio_device_reset(&in->dev);
+    if (in->eventq.dev) virtio_queue_destroy(&in->eventq);
+    if (in->statusq.dev) virtio_queue_destroy(&in->statusq);
+    virtio_free(p, in->priv.evbuf, in->priv.evbuf_bytes, VIRTIO_MEM_DMA);
+    virtio_free(p, in->priv.stage, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), VIRTIO_MEM_PRIVATE);
+    return r;
+}
+
+VIRTIO_API virtio_result virtio_input_shutdown(virtio_input *in)
+{
+    const virtio_platform *p;
+    if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
+    p = in->dev.platform;
+    virtio_device_reset(&in->dev);
+    virtio_queue_destroy(&in->eventq);
+    virtio_queue_destroy(&in->statusq);
+    virtio_free(p, in->priv.evbuf, in->priv.evbuf_bytes, VIRTIO_MEM_DMA);
+    virtio_free(p, in->priv.stage, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), VIRTIO_MEM_PRIVATE);
+    in->priv.magic = 0;
+    return VIRTIO_OK;
+}
+
+/* One event from the device, straight from the queue. */
+static virtio_result virtio__input_take(virtio_input *in, virtio_input_ev *ev)
+{
+    void *cookie;
+    uint32_t len, i;
+    unsigned char *b;
+    virtio_result r = virtio_queue_pop(&in->eventq, &cookie, &len);
+    if (r != VIRTIO_OK) return r;
+    i = (uint32_t)((uintptr_t)cookie - 1);
+    b = in->priv.evbuf + (size_t)i * VIRTIO__INPUT_EVENT_BYTES;
+    if (len != VIRTIO__INPUT_EVENT_BYTES) {
+        r = VIRTIO_ERR_DEVICE;
+        in->dropped++;
+    } else {
+        ev->type = (uint16_t)virtio_load(&in->dev, b, 2);
+        ev->code = (uint16_t)virtio_load(&in->dev, b + 2, 2);
+        ev->value = (int32_t)(uint32_t)virtio_load(&in->dev, b + 4, 4);
+    }
+    virtio__input_post(in, i);
+    /* Kick in batches: the device only needs to know when it ran dry. */
+    if (in->priv.repost >= in->priv.nbuf / 4 || in->eventq.num_free == 0) {
+        virtio_queue_kick(&in->eventq);
+        in->priv.repost = 0;
+    }
+    return r;
+}
+
+VIRTIO_API virtio_result virtio_input_poll(virtio_input *in, virtio_input_ev *ev)
+{
+    virtio_result r;
+    if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
+    if (!ev) return VIRTIO_ERR_INVALID_ARG;
+    if (in->priv.staged) {   /* events held by read_report come first */
+        *ev = in->priv.stage[0];
+        VIRTIO_MEMCPY(in->priv.stage, in->priv.stage + 1, (in->priv.staged - 1) * sizeof(*ev));
+        if (--in->priv.staged == 0) in->priv.stage_done = 0;
+        return VIRTIO_OK;
+    }
+    r = virtio__input_take(in, ev);
+    if (r == VIRTIO_EMPTY && in->priv.repost) {
+        virtio_queue_kick(&in->eventq);
+        in->priv.repost = 0;
+    }
+    return r;
+}
+
+VIRTIO_API virtio_result virtio_input_read_report(virtio_input *in, virtio_input_ev *evs, uint32_t max,
+                                                  uint32_t *count)
+{
+    virtio_result r;
+    if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
+    if (!evs || !count || max == 0) return VIRTIO_ERR_INVALID_ARG;
+    while (!in->priv.stage_done && in->priv.staged < in->priv.nbuf) {
+        virtio_input_ev ev;
+        r = virtio__input_take(in, &ev);
+        if (r == VIRTIO_EMPTY) {
+            if (in->priv.repost) {
+                virtio_queue_kick(&in->eventq);
+                in->priv.repost = 0;
+            }
+            return VIRTIO_EMPTY;
+        }
+        if (r == VIRTIO_ERR_DEVICE) continue;   /* dropped, counted */
+        if (r != VIRTIO_OK) return r;
+        in->priv.stage[in->priv.staged++] = ev;
+        if (ev.type == VIRTIO_INPUT_EV_SYN && ev.code == VIRTIO_INPUT_SYN_REPORT) in->priv.stage_done = 1;
+    }
+    if (in->priv.staged > max) return VIRTIO_ERR_TOO_BIG;
+    VIRTIO_MEMCPY(evs, in->priv.stage, in->priv.staged * sizeof(*evs));
+    *count = in->priv.staged;
+    in->priv.staged = 0;
+    in->priv.stage_done = 0;
+    return VIRTIO_OK;
+}
+
+/* >>input.config */
+VIRTIO_API virtio_result virtio_input_query_bits(virtio_input *in, uint32_t type, uint8_t bitmap[128],
+                                                 uint32_t *bytes)
+{
+    uint32_t n;
+    virtio_result r;
+    if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
+    if (!bitmap || !bytes || type == 0 || type > VIRTIO_INPUT_EV_MAX) return VIRTIO_ERR_INVALID_ARG;
+    if (!(in->info.ev_types & (1u << type))) return VIRTIO_ERR_UNSUPPORTED;
+    if ((r = virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, type, bitmap, 128, &n)) != VIRTIO_OK) return r;
+    if (n == 0) return VIRTIO_ERR_UNSUPPORTED;
+    *bytes = n;
+    return VIRTIO_OK;
+}
+
+VIRTIO_API virtio_result virtio_input_has_code(virtio_input *in, uint32_t type, uint32_t code, int *yes)
+{
+    uint8_t bm[128];
+    uint32_t n;
+    virtio_result r;
+    if (!yes || code >= 1024) return VIRTIO_ERR_INVALID_ARG;
+    r = virtio_input_query_bits(in, type, bm, &n);
+    if (r == VIRTIO_ERR_UNSUPPORTED) {
+        *yes = 0;
+        return VIRTIO_OK;
+    }
+    if (r != VIRTIO_OK) return r;
+    *yes = virtio__input_bit(bm, n, code);
+    return VIRTIO_OK;
+}
+
+VIRTIO_API virtio_result virtio_input_query_abs(virtio_input *in, uint32_t axis, virtio_input_axis *out)
+{
+    uint8_t b[20];
+    uint32_t n;
+    virtio_result r;
+    if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
+    if (!out || axis > 0x3f) return VIRTIO_ERR_INVALID_ARG;
+    if (!(in->info.ev_types & (1u << VIRTIO_INPUT_EV_ABS))) return VIRTIO_ERR_UNSUPPORTED;
+    if ((r = virtio__input_cfg(in, VIRTIO__INPUT_SEL_ABS_INFO, axis, b, sizeof b, &n)) != VIRTIO_OK) return r;
+    if (n < 8) return VIRTIO_ERR_UNSUPPORTED;   /* at least min and max */
+    if (n < 20) VIRTIO_MEMSET(b + n, 0, 20 - n);
+    out->min = (int32_t)(uint32_t)virtio_load(&in->dev, b, 4);
+    out->max = (int32_t)(uint32_t)virtio_load(&in->dev, b + 4, 4);
+    out->fuzz = (int32_t)(uint32_t)virtio_load(&in->dev, b + 8, 4);
+    out->flat = (int32_t)(uint32_t)virtio_load(&in->dev, b + 12, 4);
+    out->res = (int32_t)(uint32_t)virtio_load(&in->dev, b + 16, 4);
+    return VIRTIO_OK;
+}
+
+/* n / d without the compiler's 64-bit division helpers, which a
+   freestanding 32-bit build may not have. */
+static uint64_t virtio__input_udiv(uint64_t n, uint64_t d)
+{
+    uint64_t q = 0, rem = 0;
+    int i;
+    for (i = 63; i >= 0; i--) {
+        rem = rem << 1 | ((n >> i) & 1u);
+        if (rem >= d) {
+            rem -= d;
+            q |= 1ull << i;
+        }
+    }
+    return q;
+}
+
+VIRTIO_API virtio_result virtio_input_scale(const virtio_input_axis *axis, int32_t value, uint32_t range,
+                                            uint32_t *out)
+{
+    uint64_t span, v;
+    if (!axis || !out || range == 0 || axis->max <= axis->min) return VIRTIO_ERR_INVALID_ARG;
+    span = (uint64_t)((int64_t)axis->max - axis->min);
+    if (value < axis->min) value = axis->min;
+    if (value > axis->max) value = axis->max;
+    v = (uint64_t)((int64_t)value - axis->min);
+    /* Map [min, max] onto [0, range - 1], rounding to nearest. */
+    *out = (uint32_t)virtio__input_udiv(v * (range - 1u) + span / 2, span);
+    return VIRTIO_OK;
+}
+
+/* >>input.status */
+VIRTIO_API virtio_result virtio_input_set_leds(virtio_input *in, uint32_t leds)
+{
+    static const uint16_t codes[3] = { VIRTIO_INPUT_LED_NUML, VIRTIO_INPUT_LED_CAPSL, VIRTIO_INPUT_LED_SCROLLL };
+    void *cookie;
+    uint32_t len, k;
+    if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
+    if (!(in->info.ev_types & (1u << VIRTIO_INPUT_EV_LED))) return VIRTIO_ERR_UNSUPPORTED;
+    while (virtio_queue_pop(&in->statusq, &cookie, &len) == VIRTIO_OK) {}
+    if (in->statusq.num_free < 4) return VIRTIO_ERR_NO_SPACE;
+    /* One event per buffer: three LED states, then SYN_REPORT. */
+    for (k = 0; k < 4; k++) {
+        uint32_t slot = in->priv.nbuf + (in->priv.sts_next++ % VIRTIO__INPUT_STATUS_SLOTS);
+        unsigned char *b = in->priv.evbuf + (size_t)slot * VIRTIO__INPUT_EVENT_BYTES;
+        virtio_sg sg;
+        virtio_result r;
+        if (k < 3) {
+            virtio_store(&in->dev, b, VIRTIO_INPUT_EV_LED, 2);
+            virtio_store(&in->dev, b + 2, codes[k], 2);
+            virtio_store(&in->dev, b + 4, (leds >> codes[k]) & 1u, 4);
+        } else {
+            virtio_store(&in->dev, b, VIRTIO_INPUT_EV_SYN, 2);
+            virtio_store(&in->dev, b + 2, VIRTIO_INPUT_SYN_REPORT, 2);
+            virtio_store(&in->dev, b + 4, 0, 4);
+        }
+        sg.addr = in->priv.evbuf_dev + (uint64_t)slot * VIRTIO__INPUT_EVENT_BYTES;
+        sg.len = VIRTIO__INPUT_EVENT_BYTES;
+        sg.pad = 0;
+        if ((r = virtio_queue_add(&in->statusq, &sg, 1, 0, b)) != VIRTIO_OK) return r;
+    }
+    return virtio_queue_kick(&in->statusq);
+}
+
+/* >>input.text
+   US layout, evdev key codes 1..57: unshifted and shifted characters. */
+VIRTIO_API virtio_result virtio_input_key_char(virtio_input_keys *keys, const virtio_input_ev *ev, char *ch)
+{
+    static const char plain[] = "\0\033" "1234567890-=\b\tqwertyuiop[]\n\0asdfghjkl;'`\0\\zxcvbnm,./\0*\0 ";
+    static const char shifted[] = "\0\033" "!@#$%^&*()_+\b\tQWERTYUIOP{}\n\0ASDFGHJKL:\"~\0|ZXCVBNM<>?\0*\0 ";
+    uint32_t code;
+    char c;
+    if (!keys || !ev || !ch) return VIRTIO_ERR_INVALID_ARG;
+    if (ev->type != VIRTIO_INPUT_EV_KEY) return VIRTIO_EMPTY;
+    code = ev->code;
+    if (code == VIRTIO_INPUT_KEY_LEFTSHIFT || code == VIRTIO_INPUT_KEY_RIGHTSHIFT) {
+        uint32_t bit = code == VIRTIO_INPUT_KEY_LEFTSHIFT ? 1u : 2u;
+        keys->shift = ev->value ? (keys->shift | bit) : (keys->shift & ~bit);
+        return VIRTIO_EMPTY;
+    }
+    if (code == VIRTIO_INPUT_KEY_LEFTCTRL || code == VIRTIO_INPUT_KEY_RIGHTCTRL) {
+        uint32_t bit = code == VIRTIO_INPUT_KEY_LEFTCTRL ? 1u : 2u;
+        keys->ctrl = ev->value ? (keys->ctrl | bit) : (keys->ctrl & ~bit);
+        return VIRTIO_EMPTY;
+    }
+    if (ev->value == 0) return VIRTIO_EMPTY;   /* releases produce nothing; 1 press, 2 repeat */
+    if (code == VIRTIO_INPUT_KEY_CAPSLOCK) {
+        if (ev->value == 1) keys->caps ^= 1u;
+        return VIRTIO_EMPTY;
+    }
+    if (code >= sizeof plain - 1) return VIRTIO_EMPTY;
+    c = keys->shift ? shifted[code] : plain[code];
+    if (c >= 'a' && c <= 'z' && keys->caps) c = (char)(c - 'a' + 'A');
+    else if (c >= 'A' && c <= 'Z' && keys->caps) c = (char)(c - 'A' + 'a');
+    if (c == 0) return VIRTIO_EMPTY;
+    if (keys->ctrl && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) c = (char)((c & 0x1f));
+    *ch = c;
+    return VIRTIO_OK;
+}
+
+#endif /* VIRTIO_INPUT_IMPLEMENTATION */
