@@ -13,6 +13,7 @@
 #include "../../virtio_blk.h"
 #include "../../virtio_net.h"
 #include "../../virtio_input.h"
+#include "../../virtio_gpu.h"
 #include "libc.h"
 #include "use.h"
-int main(void) { return vt_use_core() + vt_use_blk() + vt_use_net() + vt_use_input() >= 0 ? 0 : 1; }
+int main(void) { return vt_use_core() + vt_use_blk() + vt_use_net() + vt_use_input() + vt_use_gpu() >= 0 ? 0 : 1; }

@@ -3,3 +3,4 @@
 #include "../../virtio_blk.h"
 #include "../../virtio_net.h"
 #include "../../virtio_input.h"
+#include "../../virtio_gpu.h"

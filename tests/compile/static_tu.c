@@ -5,4 +5,5 @@
 #include "../../virtio_blk.h"
 #include "../../virtio_net.h"
 #include "../../virtio_input.h"
+#include "../../virtio_gpu.h"
 int main(void) { return 0; }

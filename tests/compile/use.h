@@ -158,4 +158,38 @@ static int vt_use_input(void)
 #else
 static int vt_use_input(void) { return 0; }
 #endif
+#ifdef VIRTIO_GPU_H
+static int vt_use_gpu(void)
+{
+    virtio_device d;
+    virtio_gpu g;
+    virtio_gpu_fb fb;
+    virtio_gpu_mode m;
+    uint8_t edid[128];
+    uint32_t cursor[64 * 64], n = 0;
+    int changed = 0, bad = 0;
+    memset(&d, 0, sizeof d);
+    memset(&g, 0, sizeof g);
+    memset(&fb, 0, sizeof fb);
+    memset(edid, 0, sizeof edid);
+    memset(cursor, 0, sizeof cursor);
+    bad += virtio_gpu_init(&g, &d, 0) == VIRTIO_OK;
+    bad += virtio_gpu_display_info(&g) == VIRTIO_OK;
+    bad += virtio_gpu_get_edid(&g, 0, edid, sizeof edid, &n) == VIRTIO_OK;
+    bad += virtio_gpu_edid_mode(edid, sizeof edid, &m) == VIRTIO_OK;
+    bad += virtio_gpu_fb_create(&g, &fb, 64, 64, VIRTIO_GPU_PIX_B8G8R8X8, 0) == VIRTIO_OK;
+    bad += virtio_gpu_set_scanout(&g, 0, &fb) == VIRTIO_OK;
+    bad += virtio_gpu_disable_scanout(&g, 0) == VIRTIO_OK;
+    bad += virtio_gpu_flush(&g, &fb, 0, 0, 1, 1) == VIRTIO_OK;
+    bad += virtio_gpu_cursor_set(&g, 0, cursor, 0, 0, 0, 0) == VIRTIO_OK;
+    bad += virtio_gpu_cursor_move(&g, 0, 1, 1) == VIRTIO_OK;
+    bad += virtio_gpu_cursor_hide(&g, 0) == VIRTIO_OK;
+    bad += virtio_gpu_poll_events(&g, &changed) == VIRTIO_OK;
+    bad += virtio_gpu_fb_destroy(&g, &fb) == VIRTIO_OK;
+    bad += virtio_gpu_shutdown(&g) == VIRTIO_OK;
+    return bad;
+}
+#else
+static int vt_use_gpu(void) { return 0; }
+#endif
 #endif

@@ -1,0 +1,3 @@
+/* virtio_gpu.h alone emits the core and the GPU driver. */
+#define VIRTIO_IMPLEMENTATION
+#include "../../virtio_gpu.h"

@@ -1,0 +1,794 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+#if defined(VIRTIO_IMPLEMENTATION) && !defined(VIRTIO_GPU_IMPLEMENTATION)
+#define VIRTIO_GPU_IMPLEMENTATION
+#endif
+#include "virtio.h"
+#ifndef VIRTIO_GPU_H
+#define VIRTIO_GPU_H
+/*
+virtio_gpu.h - v0.1.0 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
+
+QUICK START
+
+    #define VIRTIO_IMPLEMENTATION      // in one file
+    #include "virtio_gpu.h"
+
+    virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
+    virtio_gpu gpu;
+    virtio_gpu_fb fb;
+    if (virtio_gpu_init(&gpu, &dev, NULL) == VIRTIO_OK &&
+        virtio_gpu_fb_create(&gpu, &fb, gpu.outputs[0].width, gpu.outputs[0].height,
+                             VIRTIO_GPU_PIX_B8G8R8X8, NULL) == VIRTIO_OK &&
+        virtio_gpu_set_scanout(&gpu, 0, &fb) == VIRTIO_OK) {
+        uint32_t *px = (uint32_t *)fb.pixels;         // 0xAARRGGBB in memory order B,G,R,A
+        px[10 * fb.width + 10] = 0x00ff0000;          // a red dot
+        virtio_gpu_flush(&gpu, &fb, 0, 0, fb.width, fb.height);
+    }
+
+CONFIGURATION
+
+    macro                        default   scope
+    VIRTIO_GPU_IMPLEMENTATION    -         emit this driver (VIRTIO_IMPLEMENTATION implies it)
+
+FRAMEBUFFERS
+
+A framebuffer is a host 2D resource plus guest memory backing it. The
+backing is either allocated by the driver (device-visible DMA memory) or
+supplied by the caller; either way it is described to the device as a
+scatter list built with virtio_dma_map, so memory that is only virtually
+contiguous works when the platform's dma_map hook translates page by page.
+The backing stays attached until virtio_gpu_fb_destroy: keep drawing into
+fb.pixels and call virtio_gpu_flush for the damaged rectangle, which
+transfers it to the host resource and flushes it to every scanout showing
+the framebuffer. Platforms that bounce DMA must let the driver allocate
+(pixels = NULL). All formats have 4 bytes per pixel; stride = width * 4.
+
+COMMANDS
+
+Every control command waits for the device's response (bounded by the
+platform timeout) and checks its type; an error response becomes an error
+code and its type is kept in gpu.last_response. Transfer and flush are
+queued back to back and answered together: the device processes the
+control queue in order (the same assumption Linux's driver makes). The
+cursor image is transferred with a fence before the cursor queue uses it.
+
+DISPLAY CHANGES
+
+virtio_gpu_poll_events reads the configuration's event bits; when the
+display configuration changed it acknowledges the event and refreshes
+gpu.outputs. Resize by destroying the framebuffer and creating one of the
+new size.
+
+LIMITS
+
+2D only (no virgl, no blobs). Up to 16 scanouts. One cursor image at a
+time (64x64, B8G8R8A8).
+
+license: end of file (virtio.h)
+*/
+
+#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 1
+#error "virtio_gpu.h needs virtio.h version 0.1"
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Pixel formats (byte order in memory), all 4 bytes per pixel. */
+#define VIRTIO_GPU_PIX_B8G8R8A8 1
+#define VIRTIO_GPU_PIX_B8G8R8X8 2
+#define VIRTIO_GPU_PIX_A8R8G8B8 3
+#define VIRTIO_GPU_PIX_X8R8G8B8 4
+#define VIRTIO_GPU_PIX_R8G8B8A8 67
+#define VIRTIO_GPU_PIX_X8B8G8R8 68
+#define VIRTIO_GPU_PIX_A8B8G8R8 121
+#define VIRTIO_GPU_PIX_R8G8B8X8 134
+
+#define VIRTIO_GPU_OUTPUTS 16        /* scanouts a device can have at most */
+#define VIRTIO_GPU_CURSOR_SIZE 64    /* cursor images are 64 x 64 */
+
+/* One scanout as the device reports it (GET_DISPLAY_INFO). */
+typedef struct virtio_gpu_output {
+    uint32_t enabled;
+    uint32_t x, y, width, height;   /* preferred position and size */
+    uint32_t flags;
+} virtio_gpu_output;
+
+/* A display mode decoded from EDID. */
+typedef struct virtio_gpu_mode {
+    uint32_t width, height;
+    uint32_t refresh_hz;            /* 0 if the timing does not say */
+    uint32_t pixel_clock_khz;
+} virtio_gpu_mode;
+
+/* A framebuffer. Readable: resource_id, width, height, format, stride,
+   bytes, pixels. The rest is private. */
+typedef struct virtio_gpu_fb {
+    uint32_t resource_id;
+    uint32_t width, height, format, stride;
+    size_t bytes;
+    uint8_t *pixels;
+    struct {
+        uint32_t magic;
+        uint32_t owned;             /* pixels came from dma_alloc */
+        uint64_t pixels_dev;
+        unsigned char *entries;     /* DMA: mem entries for ATTACH_BACKING */
+        uint64_t entries_dev;
+        size_t entries_bytes;
+        virtio_sg *sg;              /* private: the mapping, for unmap */
+        uint32_t nsg, maxsg;
+    } priv;
+} virtio_gpu_fb;
+
+/* Driver choices. Defaults (all zero):
+     device    automatic ring format, indirect and event index if offered
+     no_edid   nonzero: do not negotiate EDID */
+typedef struct virtio_gpu_options {
+    virtio_device_options device;
+    uint32_t no_edid;
+} virtio_gpu_options;
+
+/* A GPU. Caller-owned, must not move after init. Readable: dev, ctrlq,
+   cursorq, num_scanouts, outputs (refreshed by virtio_gpu_display_info and
+   virtio_gpu_poll_events), edid (EDID negotiated), last_response (type of
+   the last error response, 0 if none). The rest is private. */
+typedef struct virtio_gpu {
+    virtio_device dev;
+    virtio_queue ctrlq, cursorq;
+    uint32_t num_scanouts;
+    virtio_gpu_output outputs[VIRTIO_GPU_OUTPUTS];
+    uint32_t edid;
+    uint32_t last_response;
+    struct {
+        uint32_t magic;
+        uint32_t next_id;           /* next resource id to hand out */
+        unsigned char *cmd;         /* DMA: requests and responses */
+        uint64_t cmd_dev;
+        uint64_t fence;
+        uint32_t scanout_res[VIRTIO_GPU_OUTPUTS];
+        virtio_gpu_fb cursor;       /* cursor image resource */
+        uint32_t cursor_slot;       /* next cursor command slot */
+    } priv;
+} virtio_gpu;
+
+/* Initialise a GPU on a probed device (copied into gpu->dev): negotiate
+   (EDID if offered), set up the control and cursor queues, set DRIVER_OK,
+   read the display information into gpu->outputs.
+   Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (not a GPU); VIRTIO_ERR_DEVICE
+   (0 or more than 16 scanouts); VIRTIO_ERR_NO_MEMORY; the errors of
+   virtio_device_begin and of the GET_DISPLAY_INFO command.
+   Context: blocks (bounded); allocates through dma_alloc. */
+VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *dev, const virtio_gpu_options *o);
+
+/* Reset the device and free the driver's memory (framebuffers the caller
+   still holds must not be used afterwards; free them first with
+   virtio_gpu_fb_destroy). Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
+VIRTIO_API virtio_result virtio_gpu_shutdown(virtio_gpu *gpu);
+
+/* Re-read the scanouts into gpu->outputs (GET_DISPLAY_INFO).
+   Returns VIRTIO_OK or a command error (see COMMANDS). */
+VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu);
+
+/* Read the EDID blob of a scanout (GET_EDID). out: buf[0..*size).
+   Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no EDID feature);
+   VIRTIO_ERR_INVALID_ARG (unknown scanout, NULL); VIRTIO_ERR_TOO_BIG
+   (blob larger than cap); a command error. */
+VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, uint8_t *buf, uint32_t cap,
+                                             uint32_t *size);
+
+/* Decode the preferred mode (first detailed timing) of an EDID blob.
+   Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL, shorter than 128 bytes,
+   bad header or checksum, no detailed timing). */
+VIRTIO_API virtio_result virtio_gpu_edid_mode(const uint8_t *edid, uint32_t size, virtio_gpu_mode *mode);
+
+/* Create a framebuffer: a 2D resource of width x height in `format` with
+   backing memory attached. pixels NULL: the driver allocates (zeroed);
+   else the caller's memory of at least width * height * 4 bytes, which
+   must stay valid until virtio_gpu_fb_destroy.
+   Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL, zero size, unknown
+   format, larger than 16384 x 16384); VIRTIO_ERR_NO_MEMORY; a command
+   error (the resource is released again). */
+VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb, uint32_t width, uint32_t height,
+                                              uint32_t format, void *pixels);
+
+/* Detach and release a framebuffer; scanouts showing it are disabled
+   first. Returns VIRTIO_OK, VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_STATE, or a
+   command error (the memory is released anyway). */
+VIRTIO_API virtio_result virtio_gpu_fb_destroy(virtio_gpu *gpu, virtio_gpu_fb *fb);
+
+/* Show fb on scanout (the whole framebuffer from its top-left corner).
+   Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (unknown scanout, NULL or
+   released fb); a command error. */
+VIRTIO_API virtio_result virtio_gpu_set_scanout(virtio_gpu *gpu, uint32_t scanout, const virtio_gpu_fb *fb);
+
+/* Turn a scanout off. Returns as virtio_gpu_set_scanout. */
+VIRTIO_API virtio_result virtio_gpu_disable_scanout(virtio_gpu *gpu, uint32_t scanout);
+
+/* Send the rectangle (x, y, w, h) of fb to the host and update every
+   scanout showing it (TRANSFER_TO_HOST_2D + RESOURCE_FLUSH).
+   Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL, zero width or height);
+   VIRTIO_ERR_RANGE (rectangle not inside the framebuffer); a command
+   error. */
+VIRTIO_API virtio_result virtio_gpu_flush(virtio_gpu *gpu, const virtio_gpu_fb *fb, uint32_t x, uint32_t y,
+                                          uint32_t w, uint32_t h);
+
+/* Set the cursor image (64 x 64 pixels, B8G8R8A8, row-major) with its
+   hot spot, and show it at (x, y) on scanout. Returns VIRTIO_OK;
+   VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_NO_MEMORY; a command error. */
+VIRTIO_API virtio_result virtio_gpu_cursor_set(virtio_gpu *gpu, uint32_t scanout, const uint32_t *image,
+                                               uint32_t hot_x, uint32_t hot_y, uint32_t x, uint32_t y);
+
+/* Move the cursor. Returns VIRTIO_OK, VIRTIO_ERR_INVALID_ARG,
+   VIRTIO_ERR_STATE (no cursor image set), VIRTIO_ERR_NO_SPACE. */
+VIRTIO_API virtio_result virtio_gpu_cursor_move(virtio_gpu *gpu, uint32_t scanout, uint32_t x, uint32_t y);
+
+/* Hide the cursor. Returns as virtio_gpu_cursor_move. */
+VIRTIO_API virtio_result virtio_gpu_cursor_hide(virtio_gpu *gpu, uint32_t scanout);
+
+/* Check for display configuration changes. out: changed (1 if the
+   display configuration changed: the event is acknowledged and
+   gpu->outputs re-read). Returns VIRTIO_OK, VIRTIO_ERR_STATE, or a
+   command error. */
+VIRTIO_API virtio_result virtio_gpu_poll_events(virtio_gpu *gpu, int *changed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIRTIO_GPU_H */
+
+/* ==================================================================== */
+/* Implementation                                                        */
+/* ==================================================================== */
+#if defined(VIRTIO_GPU_IMPLEMENTATION) && !defined(VIRTIO__GPU_DONE)
+#define VIRTIO__GPU_DONE
+
+#define VIRTIO__GPU_F_EDID 1
+
+/* Configuration (virtio 1.2 5.7.4). */
+#define VIRTIO__GPU_CFG_EVENTS_READ 0
+#define VIRTIO__GPU_CFG_EVENTS_CLEAR 4
+#define VIRTIO__GPU_CFG_NUM_SCANOUTS 8
+#define VIRTIO__GPU_EVENT_DISPLAY 1u
+
+/* Commands and responses (virtio 1.2 5.7.6.7). */
+#define VIRTIO__GPU_CMD_GET_DISPLAY_INFO 0x0100u
+#define VIRTIO__GPU_CMD_RESOURCE_CREATE_2D 0x0101u
+#define VIRTIO__GPU_CMD_RESOURCE_UNREF 0x0102u
+#define VIRTIO__GPU_CMD_SET_SCANOUT 0x0103u
+#define VIRTIO__GPU_CMD_RESOURCE_FLUSH 0x0104u
+#define VIRTIO__GPU_CMD_TRANSFER_TO_HOST_2D 0x0105u
+#define VIRTIO__GPU_CMD_RESOURCE_ATTACH_BACKING 0x0106u
+#define VIRTIO__GPU_CMD_RESOURCE_DETACH_BACKING 0x0107u
+#define VIRTIO__GPU_CMD_GET_EDID 0x010au
+#define VIRTIO__GPU_CMD_UPDATE_CURSOR 0x0300u
+#define VIRTIO__GPU_CMD_MOVE_CURSOR 0x0301u
+#define VIRTIO__GPU_RESP_OK_NODATA 0x1100u
+#define VIRTIO__GPU_RESP_OK_DISPLAY_INFO 0x1101u
+#define VIRTIO__GPU_RESP_OK_EDID 0x1104u
+#define VIRTIO__GPU_RESP_ERR_OUT_OF_MEMORY 0x1201u
+#define VIRTIO__GPU_FLAG_FENCE 1u
+
+/* Sizes: control header (type, flags, fence_id, ctx_id, ring_idx, pad),
+   display info response (header + 16 x (rect, enabled, flags)), EDID
+   response (header, size, pad, 1024 bytes), cursor command. */
+#define VIRTIO__GPU_HDR 24u
+#define VIRTIO__GPU_DISPLAY_INFO_BYTES (VIRTIO__GPU_HDR + 16u * 24u)
+#define VIRTIO__GPU_EDID_BYTES (VIRTIO__GPU_HDR + 8u + 1024u)
+#define VIRTIO__GPU_CURSOR_CMD 56u
+
+/* Layout of the command area: two request/response pairs (transfer and
+   flush go together), then cursor commands. */
+#define VIRTIO__GPU_REQ(i) ((i) * 0x600u)
+#define VIRTIO__GPU_RESP(i) ((i) * 0x600u + 0x100u)
+#define VIRTIO__GPU_CURSOR_AT(i) (0xc00u + (i) * 64u)
+#define VIRTIO__GPU_CURSOR_SLOTS 16u
+#define VIRTIO__GPU_CMD_BYTES 0x1000u
+
+#define VIRTIO__GPU_MAGIC 0x67707521u      /* "gpu!" */
+#define VIRTIO__GPU_FB_MAGIC 0x66622121u   /* "fb!!" */
+#define VIRTIO__GPU_MAX_DIM 16384u
+
+static int virtio__gpu_ok(const virtio_gpu *g)
+{
+    return g && g->priv.magic == VIRTIO__GPU_MAGIC;
+}
+
+static int virtio__gpu_format_ok(uint32_t f)
+{
+    return (f >= 1 && f <= 4) || f == 67 || f == 68 || f == 121 || f == 134;
+}
+
+/* Start request slot i: header with command type and flags. */
+static unsigned char *virtio__gpu_req(virtio_gpu *g, uint32_t i, uint32_t type, uint32_t flags, uint32_t bytes)
+{
+    unsigned char *b = g->priv.cmd + VIRTIO__GPU_REQ(i);
+    VIRTIO_MEMSET(b, 0, bytes);
+    virtio_store(&g->dev, b, type, 4);
+    virtio_store(&g->dev, b + 4, flags, 4);
+    if (flags & VIRTIO__GPU_FLAG_FENCE) virtio_store(&g->dev, b + 8, ++g->priv.fence, 8);
+    return b;
+}
+
+/* Queue request slot i (bytes long, plus an optional second readable
+   piece) with its response buffer. */
+static virtio_result virtio__gpu_queue(virtio_gpu *g, uint32_t i, uint32_t bytes, const virtio_sg *extra,
+                                       uint32_t resp_bytes)
+{
+    virtio_sg sg[3];
+    uint32_t n = 0;
+    unsigned char *resp = g->priv.cmd + VIRTIO__GPU_RESP(i);
+    sg[n].addr = g->priv.cmd_dev + VIRTIO__GPU_REQ(i);
+    sg[n++].len = bytes;
+    if (extra) sg[n++] = *extra;
+    sg[n].addr = g->priv.cmd_dev + VIRTIO__GPU_RESP(i);
+    sg[n++].len = resp_bytes;
+    VIRTIO_MEMSET(resp, 0, VIRTIO__GPU_HDR);
+    return virtio_queue_add(&g->ctrlq, sg, n - 1, 1, resp);
+}
+
+/* Wait for `count` responses and check each against `want`. */
+static virtio_result virtio__gpu_wait(virtio_gpu *g, uint32_t count, uint32_t want, uint32_t min_len)
+{
+    virtio_result first = VIRTIO_OK;
+    while (count--) {
+        void *cookie;
+        uint32_t len, type;
+        virtio_result r = virtio_queue_wait(&g->ctrlq, &cookie, &len);
+        if (r != VIRTIO_OK) return r;   /* timeout or a broken queue: stop here */
+        type = (uint32_t)virtio_load(&g->dev, cookie, 4);
+        if (len < VIRTIO__GPU_HDR) r = VIRTIO_ERR_DEVICE;
+        else if (type == want && len >= min_len) r = VIRTIO_OK;
+        else if (type >= 0x1200u && type <= 0x12ffu)
+            r = type == VIRTIO__GPU_RESP_ERR_OUT_OF_MEMORY ? VIRTIO_ERR_NO_MEMORY : VIRTIO_ERR_IO;
+        else r = VIRTIO_ERR_DEVICE;
+        if (r != VIRTIO_OK) g->last_response = type;
+        if (first == VIRTIO_OK) first = r;
+    }
+    return first;
+}
+
+/* One command: slot 0, no payload beyond `bytes`, NODATA response. */
+static virtio_result virtio__gpu_simple(virtio_gpu *g, uint32_t bytes)
+{
+    virtio_result r = virtio__gpu_queue(g, 0, bytes, 0, VIRTIO__GPU_HDR);
+    if (r != VIRTIO_OK) return r;
+    virtio_queue_kick(&g->ctrlq);
+    return virtio__gpu_wait(g, 1, VIRTIO__GPU_RESP_OK_NODATA, VIRTIO__GPU_HDR);
+}
+
+static void virtio__gpu_rect(const virtio_gpu *g, unsigned char *p, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+    virtio_store(&g->dev, p, x, 4);
+    virtio_store(&g->dev, p + 4, y, 4);
+    virtio_store(&g->dev, p + 8, w, 4);
+    virtio_store(&g->dev, p + 12, h, 4);
+}
+
+VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu)
+{
+    unsigned char *resp;
+    uint32_t i;
+    virtio_result r;
+    if (!gpu || !gpu->priv.cmd) return VIRTIO_ERR_STATE;
+    virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_GET_DISPLAY_INFO, 0, VIRTIO__GPU_HDR);
+    if ((r = virtio__gpu_queue(gpu, 0, VIRTIO__GPU_HDR, 0, VIRTIO__GPU_DISPLAY_INFO_BYTES)) != VIRTIO_OK) return r;
+    virtio_queue_kick(&gpu->ctrlq);
+    r = virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_DISPLAY_INFO, VIRTIO__GPU_DISPLAY_INFO_BYTES);
+    if (r != VIRTIO_OK) return r;
+    resp = gpu->priv.cmd + VIRTIO__GPU_RESP(0) + VIRTIO__GPU_HDR;
+    for (i = 0; i < VIRTIO_GPU_OUTPUTS; i++) {
+        unsigned char *m = resp + 24u * i;
+        virtio_gpu_output *o = &gpu->outputs[i];
+        o->x = (uint32_t)virtio_load(&gpu->dev, m, 4);
+        o->y = (uint32_t)virtio_load(&gpu->dev, m + 4, 4);
+        o->width = (uint32_t)virtio_load(&gpu->dev, m + 8, 4);
+        o->height = (uint32_t)virtio_load(&gpu->dev, m + 12, 4);
+        o->enabled = i < gpu->num_scanouts && virtio_load(&gpu->dev, m + 16, 4) != 0;
+        o->flags = (uint32_t)virtio_load(&gpu->dev, m + 20, 4);
+    }
+    return VIRTIO_OK;
+}
+
+VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *dev, const virtio_gpu_options *o)
+{
+    virtio_gpu_options def;
+    virtio_queue_options qo;
+    const virtio_platform *p;
+    virtio_result r;
+    if (!gpu || !dev) return VIRTIO_ERR_INVALID_ARG;
+    if (dev->device_id != VIRTIO_DEVICE_GPU) return VIRTIO_ERR_NOT_FOUND;
+    if (!o) {
+        VIRTIO__ZERO(&def);
+        o = &def;
+    }
+    VIRTIO__ZERO(gpu);
+    gpu->dev = *dev;
+    p = gpu->dev.platform;
+    r = virtio_device_begin(&gpu->dev, o->no_edid ? 0 : VIRTIO__BIT(VIRTIO__GPU_F_EDID), &o->device);
+    if (r != VIRTIO_OK) return r;
+    gpu->edid = (uint32_t)virtio_device_has(&gpu->dev, VIRTIO__GPU_F_EDID);
+    if ((r = virtio_config_read32(&gpu->dev, VIRTIO__GPU_CFG_NUM_SCANOUTS, &gpu->num_scanouts)) != VIRTIO_OK)
+        goto fail;
+    if (gpu->num_scanouts == 0 || gpu->num_scanouts > VIRTIO_GPU_OUTPUTS) {
+        r = VIRTIO_ERR_DEVICE;
+        goto fail;
+    }
+    VIRTIO__ZERO(&qo);
+    qo.size = 64;
+    qo.indirect = 3;
+    if ((r = virtio_queue_init(&gpu->ctrlq, &gpu->dev, 0, &qo)) != VIRTIO_OK) goto fail;
+    qo.size = 16;
+    qo.indirect = 0;
+    if ((r = virtio_queue_init(&gpu->cursorq, &gpu->dev, 1, &qo)) != VIRTIO_OK) goto fail;
+    r = virtio_alloc(p, VIRTIO__GPU_CMD_BYTES, 64, VIRTIO_MEM_DMA, (void **)&gpu->priv.cmd, &gpu->priv.cmd_dev);
+    if (r != VIRTIO_OK) goto fail;
+    if ((r = virtio_device_ready(&gpu->dev)) != VIRTIO_OK) goto fail;
+    gpu->priv.next_id = 1;
+    gpu->priv.magic = VIRTIO__GPU_MAGIC;
+    if ((r = virtio_gpu_display_info(gpu)) != VIRTIO_OK) {
+        virtio_gpu_shutdown(gpu);
+        return r;
+    }
+    return VIRTIO_OK;
+fail:
+    virtio_device_fail(&gpu->dev);
+    virtio_device_reset(&gpu->dev);
+    if (gpu->ctrlq.dev) virtio_queue_destroy(&gpu->ctrlq);
+    if (gpu->cursorq.dev) virtio_queue_destroy(&gpu->cursorq);
+    virtio_free(p, gpu->priv.cmd, VIRTIO__GPU_CMD_BYTES, VIRTIO_MEM_DMA);
+    gpu->priv.cmd = 0;
+    return r;
+}
+
+/* Release a framebuffer's memory (after the device let go of it). */
+static void virtio__gpu_fb_free(virtio_gpu *g, virtio_gpu_fb *fb)
+{
+    const virtio_platform *p = g->dev.platform;
+    if (fb->priv.sg && !fb->priv.owned) virtio_dma_unmap(p, fb->pixels, VIRTIO_DMA_TO_DEVICE, fb->priv.sg, fb->priv.nsg);
+    if (fb->priv.owned) virtio_free(p, fb->pixels, fb->bytes, VIRTIO_MEM_DMA);
+    virtio_free(p, fb->priv.entries, fb->priv.entries_bytes, VIRTIO_MEM_DMA);
+    virtio_free(p, fb->priv.sg, (size_t)fb->priv.maxsg * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
+    fb->priv.magic = 0;
+    fb->priv.sg = 0;
+    fb->priv.entries = 0;
+}
+
+VIRTIO_API virtio_result virtio_gpu_shutdown(virtio_gpu *gpu)
+{
+    const virtio_platform *p;
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    p = gpu->dev.platform;
+    virtio_device_reset(&gpu->dev);
+    if (gpu->priv.cursor.priv.magic == VIRTIO__GPU_FB_MAGIC) virtio__gpu_fb_free(gpu, &gpu->priv.cursor);
+    virtio_queue_destroy(&gpu->ctrlq);
+    virtio_queue_destroy(&gpu->cursorq);
+    virtio_free(p, gpu->priv.cmd, VIRTIO__GPU_CMD_BYTES, VIRTIO_MEM_DMA);
+    gpu->priv.cmd = 0;
+    gpu->priv.magic = 0;
+    return VIRTIO_OK;
+}
+
+VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, uint8_t *buf, uint32_t cap,
+                                             uint32_t *size)
+{
+    unsigned char *b;
+    uint32_t n;
+    virtio_result r;
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (!buf || !size || scanout >= gpu->num_scanouts) return VIRTIO_ERR_INVALID_ARG;
+    if (!gpu->edid) return VIRTIO_ERR_UNSUPPORTED;
+    b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_GET_EDID, 0, VIRTIO__GPU_HDR + 8);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, scanout, 4);
+    if ((r = virtio__gpu_queue(gpu, 0, VIRTIO__GPU_HDR + 8, 0, VIRTIO__GPU_EDID_BYTES)) != VIRTIO_OK) return r;
+    virtio_queue_kick(&gpu->ctrlq);
+    if ((r = virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_EDID, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK) return r;
+    b = gpu->priv.cmd + VIRTIO__GPU_RESP(0);
+    n = (uint32_t)virtio_load(&gpu->dev, b + VIRTIO__GPU_HDR, 4);
+    if (n > 1024) return VIRTIO_ERR_DEVICE;
+    if (n > cap) return VIRTIO_ERR_TOO_BIG;
+    VIRTIO_MEMCPY(buf, b + VIRTIO__GPU_HDR + 8, n);
+    *size = n;
+    return VIRTIO_OK;
+}
+
+VIRTIO_API virtio_result virtio_gpu_edid_mode(const uint8_t *edid, uint32_t size, virtio_gpu_mode *mode)
+{
+    static const uint8_t magic[8] = { 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00 };
+    const uint8_t *d;
+    uint32_t i, sum = 0, clock, hblank, vblank, total;
+    if (!edid || !mode || size < 128) return VIRTIO_ERR_INVALID_ARG;
+    for (i = 0; i < 8; i++)
+        if (edid[i] != magic[i]) return VIRTIO_ERR_INVALID_ARG;
+    for (i = 0; i < 128; i++) sum += edid[i];
+    if ((sum & 0xffu) != 0) return VIRTIO_ERR_INVALID_ARG;
+    /* The first 18-byte descriptor (offset 54) is the preferred timing
+       when its pixel clock is nonzero (VESA E-EDID 1.4, 3.10.2). */
+    d = edid + 54;
+    clock = (uint32_t)d[0] | (uint32_t)d[1] << 8;   /* 10 kHz units */
+    if (clock == 0) return VIRTIO_ERR_INVALID_ARG;
+    mode->width = d[2] | (uint32_t)(d[4] >> 4) << 8;
+    hblank = d[3] | (uint32_t)(d[4] & 0xfu) << 8;
+    mode->height = d[5] | (uint32_t)(d[7] >> 4) << 8;
+    vblank = d[6] | (uint32_t)(d[7] & 0xfu) << 8;
+    mode->pixel_clock_khz = clock * 10u;
+    total = (mode->width + hblank) * (mode->height + vblank);
+    mode->refresh_hz = 0;
+    if (total) {
+        /* pixels per second / pixels per frame, rounded; a shift-subtract
+           division keeps 32-bit targets free of runtime helpers. */
+        uint32_t n = clock * 10000u + total / 2u, q = 0, rem = 0;
+        int bit;
+        for (bit = 31; bit >= 0; bit--) {
+            rem = rem << 1 | ((n >> bit) & 1u);
+            if (rem >= total) {
+                rem -= total;
+                q |= 1u << bit;
+            }
+        }
+        mode->refresh_hz = q;
+    }
+    return VIRTIO_OK;
+}
+
+/* >>gpu.fb */
+VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb, uint32_t width, uint32_t height,
+                                              uint32_t format, void *pixels)
+{
+    const virtio_platform *p;
+    unsigned char *b;
+    virtio_sg extra;
+    uint32_t i;
+    virtio_result r;
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (!fb || width == 0 || height == 0 || width > VIRTIO__GPU_MAX_DIM || height > VIRTIO__GPU_MAX_DIM ||
+        !virtio__gpu_format_ok(format))
+        return VIRTIO_ERR_INVALID_ARG;
+    p = gpu->dev.platform;
+    VIRTIO__ZERO(fb);
+    fb->width = width;
+    fb->height = height;
+    fb->format = format;
+    fb->stride = width * 4u;
+    fb->bytes = (size_t)fb->stride * height;
+    if (pixels) {
+        fb->pixels = (uint8_t *)pixels;
+    } else {
+        if ((r = virtio_alloc(p, fb->bytes, 4096, VIRTIO_MEM_DMA, (void **)&fb->pixels, &fb->priv.pixels_dev)) != VIRTIO_OK)
+            return r;
+        fb->priv.owned = 1;
+    }
+    /* Describe the backing page by page: at most one piece per page. */
+    fb->priv.maxsg = (uint32_t)(fb->bytes / 4096u + 2u);
+    r = virtio_alloc(p, (size_t)fb->priv.maxsg * sizeof(virtio_sg), 8, VIRTIO_MEM_PRIVATE, (void **)&fb->priv.sg, 0);
+    if (r != VIRTIO_OK) goto fail_mem;
+    if (fb->priv.owned) {
+        fb->priv.sg[0].addr = fb->priv.pixels_dev;
+        fb->priv.sg[0].len = (uint32_t)fb->bytes;
+        fb->priv.nsg = 1;
+    } else if ((r = virtio_dma_map(p, fb->pixels, fb->bytes, VIRTIO_DMA_TO_DEVICE, fb->priv.sg, fb->priv.maxsg, 0,
+                                   &fb->priv.nsg, 0)) != VIRTIO_OK) {
+        virtio_free(p, fb->priv.sg, (size_t)fb->priv.maxsg * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
+        fb->priv.sg = 0;
+        goto fail_mem;
+    }
+    fb->priv.entries_bytes = (size_t)fb->priv.nsg * 16u;
+    r = virtio_alloc(p, fb->priv.entries_bytes, 16, VIRTIO_MEM_DMA, (void **)&fb->priv.entries, &fb->priv.entries_dev);
+    if (r != VIRTIO_OK) goto fail_all;
+    for (i = 0; i < fb->priv.nsg; i++) {
+        virtio_store(&gpu->dev, fb->priv.entries + 16u * i, fb->priv.sg[i].addr, 8);
+        virtio_store(&gpu->dev, fb->priv.entries + 16u * i + 8, fb->priv.sg[i].len, 4);
+    }
+    fb->priv.magic = VIRTIO__GPU_FB_MAGIC;
+
+    /* RESOURCE_CREATE_2D: resource id, format, width, height. */
+    fb->resource_id = gpu->priv.next_id++;
+    b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_CREATE_2D, 0, VIRTIO__GPU_HDR + 16);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 4, format, 4);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 8, width, 4);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 12, height, 4);
+    if ((r = virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 16)) != VIRTIO_OK) goto fail_all;
+    /* RESOURCE_ATTACH_BACKING: resource id, entry count, then the entries. */
+    b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_ATTACH_BACKING, 0, VIRTIO__GPU_HDR + 8);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 4, fb->priv.nsg, 4);
+    extra.addr = fb->priv.entries_dev;
+    extra.len = (uint32_t)fb->priv.entries_bytes;
+    extra.pad = 0;
+    r = virtio__gpu_queue(gpu, 0, VIRTIO__GPU_HDR + 8, &extra, VIRTIO__GPU_HDR);
+    if (r == VIRTIO_OK) {
+        virtio_queue_kick(&gpu->ctrlq);
+        r = virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_NODATA, VIRTIO__GPU_HDR);
+    }
+    if (r != VIRTIO_OK) {
+        b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_UNREF, 0, VIRTIO__GPU_HDR + 8);
+        virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+        virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 8);
+        goto fail_all;
+    }
+    return VIRTIO_OK;
+fail_all:
+    virtio__gpu_fb_free(gpu, fb);
+    return r;
+fail_mem:
+    if (fb->priv.owned) virtio_free(p, fb->pixels, fb->bytes, VIRTIO_MEM_DMA);
+    fb->priv.magic = 0;
+    return r;
+}
+
+static virtio_result virtio__gpu_scanout(virtio_gpu *g, uint32_t scanout, uint32_t res, uint32_t w, uint32_t h)
+{
+    unsigned char *b = virtio__gpu_req(g, 0, VIRTIO__GPU_CMD_SET_SCANOUT, 0, VIRTIO__GPU_HDR + 24);
+    virtio_result r;
+    virtio__gpu_rect(g, b + VIRTIO__GPU_HDR, 0, 0, w, h);
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 16, scanout, 4);
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 20, res, 4);
+    r = virtio__gpu_simple(g, VIRTIO__GPU_HDR + 24);
+    if (r == VIRTIO_OK) g->priv.scanout_res[scanout] = res;
+    return r;
+}
+
+VIRTIO_API virtio_result virtio_gpu_fb_destroy(virtio_gpu *gpu, virtio_gpu_fb *fb)
+{
+    unsigned char *b;
+    uint32_t i;
+    virtio_result r, r2;
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (!fb || fb->priv.magic != VIRTIO__GPU_FB_MAGIC) return VIRTIO_ERR_INVALID_ARG;
+    r = VIRTIO_OK;
+    for (i = 0; i < gpu->num_scanouts; i++)
+        if (gpu->priv.scanout_res[i] == fb->resource_id && (r2 = virtio__gpu_scanout(gpu, i, 0, 0, 0)) != VIRTIO_OK)
+            r = r2;
+    b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_DETACH_BACKING, 0, VIRTIO__GPU_HDR + 8);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+    if ((r2 = virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK && r == VIRTIO_OK) r = r2;
+    b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_UNREF, 0, VIRTIO__GPU_HDR + 8);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+    if ((r2 = virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK && r == VIRTIO_OK) r = r2;
+    virtio__gpu_fb_free(gpu, fb);
+    return r;
+}
+
+VIRTIO_API virtio_result virtio_gpu_set_scanout(virtio_gpu *gpu, uint32_t scanout, const virtio_gpu_fb *fb)
+{
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (!fb || fb->priv.magic != VIRTIO__GPU_FB_MAGIC || scanout >= gpu->num_scanouts) return VIRTIO_ERR_INVALID_ARG;
+    return virtio__gpu_scanout(gpu, scanout, fb->resource_id, fb->width, fb->height);
+}
+
+VIRTIO_API virtio_result virtio_gpu_disable_scanout(virtio_gpu *gpu, uint32_t scanout)
+{
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (scanout >= gpu->num_scanouts) return VIRTIO_ERR_INVALID_ARG;
+    return virtio__gpu_scanout(gpu, scanout, 0, 0, 0);
+}
+
+/* Queue TRANSFER_TO_HOST_2D in slot `slot` (with a fence if asked). */
+static virtio_result virtio__gpu_transfer(virtio_gpu *g, uint32_t slot, const virtio_gpu_fb *fb, uint32_t x,
+                                          uint32_t y, uint32_t w, uint32_t h, uint32_t flags)
+{
+    unsigned char *b = virtio__gpu_req(g, slot, VIRTIO__GPU_CMD_TRANSFER_TO_HOST_2D, flags, VIRTIO__GPU_HDR + 32);
+    virtio__gpu_rect(g, b + VIRTIO__GPU_HDR, x, y, w, h);
+    /* Offset of the rectangle's first pixel in the backing. */
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 16, (uint64_t)y * fb->stride + (uint64_t)x * 4u, 8);
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 24, fb->resource_id, 4);
+    return virtio__gpu_queue(g, slot, VIRTIO__GPU_HDR + 32, 0, VIRTIO__GPU_HDR);
+}
+
+VIRTIO_API virtio_result virtio_gpu_flush(virtio_gpu *gpu, const virtio_gpu_fb *fb, uint32_t x, uint32_t y,
+                                          uint32_t w, uint32_t h)
+{
+    unsigned char *b;
+    virtio_result r;
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (!fb || fb->priv.magic != VIRTIO__GPU_FB_MAGIC || w == 0 || h == 0) return VIRTIO_ERR_INVALID_ARG;
+    if (x >= fb->width || y >= fb->height || w > fb->width - x || h > fb->height - y) return VIRTIO_ERR_RANGE;
+    if ((r = virtio__gpu_transfer(gpu, 0, fb, x, y, w, h, 0)) != VIRTIO_OK) return r;
+    b = virtio__gpu_req(gpu, 1, VIRTIO__GPU_CMD_RESOURCE_FLUSH, 0, VIRTIO__GPU_HDR + 24);
+    virtio__gpu_rect(gpu, b + VIRTIO__GPU_HDR, x, y, w, h);
+    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 16, fb->resource_id, 4);
+    if ((r = virtio__gpu_queue(gpu, 1, VIRTIO__GPU_HDR + 24, 0, VIRTIO__GPU_HDR)) != VIRTIO_OK) {
+        virtio_queue_kick(&gpu->ctrlq);
+        virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_NODATA, VIRTIO__GPU_HDR);
+        return r;
+    }
+    virtio_queue_kick(&gpu->ctrlq);
+    return virtio__gpu_wait(gpu, 2, VIRTIO__GPU_RESP_OK_NODATA, VIRTIO__GPU_HDR);
+}
+
+/* >>gpu.cursor */
+static virtio_result virtio__gpu_cursor_cmd(virtio_gpu *g, uint32_t type, uint32_t scanout, uint32_t x, uint32_t y,
+                                            uint32_t res, uint32_t hx, uint32_t hy)
+{
+    uint32_t slot;
+    unsigned char *b;
+    virtio_sg sg;
+    void *cookie;
+    uint32_t len;
+    while (virtio_queue_pop(&g->cursorq, &cookie, &len) == VIRTIO_OK) {}
+    if (g->cursorq.num_free == 0) return VIRTIO_ERR_NO_SPACE;
+    slot = g->priv.cursor_slot++ % VIRTIO__GPU_CURSOR_SLOTS;
+    b = g->priv.cmd + VIRTIO__GPU_CURSOR_AT(slot);
+    VIRTIO_MEMSET(b, 0, VIRTIO__GPU_CURSOR_CMD);
+    virtio_store(&g->dev, b, type, 4);
+    /* cursor_pos: scanout, x, y, pad; then resource, hot_x, hot_y, pad. */
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR, scanout, 4);
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 4, x, 4);
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 8, y, 4);
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 16, res, 4);
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 20, hx, 4);
+    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 24, hy, 4);
+    sg.addr = g->priv.cmd_dev + VIRTIO__GPU_CURSOR_AT(slot);
+    sg.len = VIRTIO__GPU_CURSOR_CMD;
+    sg.pad = 0;
+    /* The cursor queue has no responses: the device just consumes. */
+    if (virtio_queue_add(&g->cursorq, &sg, 1, 0, b) != VIRTIO_OK) return VIRTIO_ERR_NO_SPACE;
+    return virtio_queue_kick(&g->cursorq);
+}
+
+VIRTIO_API virtio_result virtio_gpu_cursor_set(virtio_gpu *gpu, uint32_t scanout, const uint32_t *image,
+                                               uint32_t hot_x, uint32_t hot_y, uint32_t x, uint32_t y)
+{
+    virtio_gpu_fb *c;
+    uint32_t i;
+    virtio_result r;
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (!image || scanout >= gpu->num_scanouts || hot_x >= VIRTIO_GPU_CURSOR_SIZE || hot_y >= VIRTIO_GPU_CURSOR_SIZE)
+        return VIRTIO_ERR_INVALID_ARG;
+    c = &gpu->priv.cursor;
+    if (c->priv.magic != VIRTIO__GPU_FB_MAGIC) {
+        r = virtio_gpu_fb_create(gpu, c, VIRTIO_GPU_CURSOR_SIZE, VIRTIO_GPU_CURSOR_SIZE, VIRTIO_GPU_PIX_B8G8R8A8, 0);
+        if (r != VIRTIO_OK) return r;
+    }
+    /* Pixels as 0xAARRGGBB words, stored B, G, R, A. */
+    for (i = 0; i < VIRTIO_GPU_CURSOR_SIZE * VIRTIO_GPU_CURSOR_SIZE; i++) {
+        uint32_t v = image[i];
+        c->pixels[4 * i] = (uint8_t)v;
+        c->pixels[4 * i + 1] = (uint8_t)(v >> 8);
+        c->pixels[4 * i + 2] = (uint8_t)(v >> 16);
+        c->pixels[4 * i + 3] = (uint8_t)(v >> 24);
+    }
+    /* The image must be on the host before the cursor queue names it. */
+    if ((r = virtio__gpu_transfer(gpu, 0, c, 0, 0, VIRTIO_GPU_CURSOR_SIZE, VIRTIO_GPU_CURSOR_SIZE,
+                                  VIRTIO__GPU_FLAG_FENCE)) != VIRTIO_OK)
+        return r;
+    virtio_queue_kick(&gpu->ctrlq);
+    if ((r = virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_NODATA, VIRTIO__GPU_HDR)) != VIRTIO_OK) return r;
+    return virtio__gpu_cursor_cmd(gpu, VIRTIO__GPU_CMD_UPDATE_CURSOR, scanout, x, y, c->resource_id, hot_x, hot_y);
+}
+
+VIRTIO_API virtio_result virtio_gpu_cursor_move(virtio_gpu *gpu, uint32_t scanout, uint32_t x, uint32_t y)
+{
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (scanout >= gpu->num_scanouts) return VIRTIO_ERR_INVALID_ARG;
+    if (gpu->priv.cursor.priv.magic != VIRTIO__GPU_FB_MAGIC) return VIRTIO_ERR_STATE;
+    return virtio__gpu_cursor_cmd(gpu, VIRTIO__GPU_CMD_MOVE_CURSOR, scanout, x, y, gpu->priv.cursor.resource_id, 0, 0);
+}
+
+VIRTIO_API virtio_result virtio_gpu_cursor_hide(virtio_gpu *gpu, uint32_t scanout)
+{
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (scanout >= gpu->num_scanouts) return VIRTIO_ERR_INVALID_ARG;
+    return virtio__gpu_cursor_cmd(gpu, VIRTIO__GPU_CMD_UPDATE_CURSOR, scanout, 0, 0, 0, 0, 0);
+}
+
+/* >>gpu.events */
+VIRTIO_API virtio_result virtio_gpu_poll_events(virtio_gpu *gpu, int *changed)
+{
+    uint32_t ev;
+    virtio_result r;
+    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (!changed) return VIRTIO_ERR_INVALID_ARG;
+    if ((r = virtio_config_read32(&gpu->dev, VIRTIO__GPU_CFG_EVENTS_READ, &ev)) != VIRTIO_OK) return r;
+    *changed = 0;
+    if (ev & VIRTIO__GPU_EVENT_DISPLAY) {
+        if ((r = virtio_config_write(&gpu->dev, VIRTIO__GPU_CFG_EVENTS_CLEAR, 4, VIRTIO__GPU_EVENT_DISPLAY)) != VIRTIO_OK)
+            return r;
+        if ((r = virtio_gpu_display_info(gpu)) != VIRTIO_OK) return r;
+        *changed = 1;
+    }
+    return VIRTIO_OK;
+}
+
+#endif /* VIRTIO_GPU_IMPLEMENTATION */
