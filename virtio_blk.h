@@ -463,18 +463,20 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     if (blk->info.seg_max && segs > blk->info.seg_max) segs = blk->info.seg_max;
     /* With indirect descriptors a request takes one ring slot, so a ring
        as deep as the request table is enough. */
+    /* With indirect descriptors a request takes one ring slot, so a ring
+       as deep as the request table is enough; but no chain, indirect or
+       not, may be longer than the ring (virtio 1.2 2.7.5.3.1). */
     VIRTIO__ZERO(&qo);
     qo.indirect = segs + 2;
     if (virtio_device_has(&blk->dev, VIRTIO__F_INDIRECT_DESC))
-        for (qo.size = 1; qo.size < slots; qo.size <<= 1) {}
+        for (qo.size = 4; qo.size < slots || qo.size < segs + 2; qo.size <<= 1) {}
     if ((r = virtio_queue_init(&blk->queue, &blk->dev, 0, &qo)) != VIRTIO_OK) goto fail;
-    qsize = blk->queue.size;
+    qsize = blk->queue.indirect ? blk->queue.indirect : blk->queue.size;
     if (qsize < 3) {
         r = VIRTIO_ERR_DEVICE;
         goto fail;
     }
-    /* Without indirect tables a request needs segs + 2 ring slots. */
-    if (!blk->queue.indirect && segs + 2 > qsize) segs = qsize - 2;
+    if (segs + 2 > qsize) segs = qsize - 2;
     blk->priv.slots = slots;
     blk->priv.segs = segs;
 

@@ -1,4 +1,4 @@
-/* vt.h - shared helpers for the QEMU test guests (tests/qemu/guest/*.c).
+/* vt.h - shared helpers for the QEMU test guests (tests/qemu/guest/).
  *
  * A guest finds VirtIO devices on whatever transport the runner gave the
  * machine, runs its checks, and reports on the UART in lines the host
