@@ -6,9 +6,17 @@ include examples/port/port.mk
 
 $(eval $(call port_guest,hello,examples/port/hello.c))
 $(eval $(call port_guest,blk_test,tests/qemu/guest/blk_test.c))
+$(eval $(call port_guest,net_test,tests/qemu/guest/net_test.c))
+$(eval $(call port_guest,input_test,tests/qemu/guest/input_test.c))
+$(eval $(call port_guest,gpu_test,tests/qemu/guest/gpu_test.c))
+$(eval $(call port_guest,demo,examples/demo.c))
+$(eval $(call port_guest,net_ping,examples/net_ping.c))
 
 test: guests
 	python3 tests/run.py
+
+demo: build/riscv64/demo.elf
+	python3 examples/demo.py
 
 compile:
 	python3 tests/compile/run.py

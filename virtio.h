@@ -1917,7 +1917,10 @@ static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t
     if (!virtio__packed_is_used(q, flags)) return VIRTIO_EMPTY;
     virtio__rmb(q->dev->platform);   /* id and len after the flags */
     id = virtio__ld16(q, d + VIRTIO__PD_ID);
-    l = (flags & VIRTIO__DESC_WRITE) ? virtio__ld32(q, d + VIRTIO__D_LEN) : 0;
+    /* The spec reserves the length unless the device sets WRITE in the
+       used descriptor, but QEMU never sets it and the length is all a
+       receive path has; like Linux, take it, bounded as always below. */
+    l = virtio__ld32(q, d + VIRTIO__D_LEN);
     if (id >= q->size || s[id].ndesc == 0) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_ID, id);
     if (l > s[id].in_len) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_LEN, l);
     *cookie = s[id].cookie;

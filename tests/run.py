@@ -23,6 +23,7 @@ SUITES = [
     ("compile", [PY, "tests/compile/run.py"]),
     ("unit", ["make", "-s", "unit-run"]),
     ("fuzz-smoke", ["make", "-s", "fuzz-smoke"]),
+    ("qemu-selftest", [PY, "tests/qemu/selftest.py"]),
     ("qemu-blk", [PY, "tests/qemu/test_blk.py"]),
     ("qemu-net", [PY, "tests/qemu/test_net.py"]),
     ("qemu-input", [PY, "tests/qemu/test_input.py"]),

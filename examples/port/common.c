@@ -213,6 +213,13 @@ static void plat_idle(void *user)
     port_arch_relax();
 }
 
+static void plat_log(void *user, int level, int id, const char *text, uint64_t value)
+{
+    (void)user;
+    if (level <= VIRTIO_LOG_WARN)
+        port_printf("virtio: %s (id %d, value %llx)\n", text ? text : "?", id, (unsigned long long)value);
+}
+
 static virtio_platform platform;
 
 const virtio_platform *port_platform(void) { return &platform; }
@@ -224,6 +231,7 @@ void port_init(void)
     platform.dma_free = pool_free;
     platform.now_us = plat_now;
     platform.idle = plat_idle;
+    platform.log = plat_log;
     platform.pci_ecam = port_machine.pci_ecam;
     platform.pci_io_base = port_machine.pci_io_base;
     platform.pci_buses = port_machine.pci_buses;

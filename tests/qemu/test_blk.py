@@ -17,9 +17,20 @@ import random
 import struct
 import sys
 import tempfile
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import Config, Failure, Machine, check, crc32, device, guest, matrix, pattern, run  # noqa: E402
+from qemu import Fail, Machine, check, device_args, main, matrix, pattern, workdir  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def guest(arch, name):
+    return os.path.join(ROOT, "build", arch, name + ".elf")
+
+
+def crc32(data):
+    return zlib.crc32(data) & 0xffffffff
 
 KiB, MiB = 1024, 1024 * 1024
 READ_OFF, READ_LEN = 64 * KiB, 1 * MiB
@@ -53,34 +64,32 @@ def kv(rest):
 
 
 def test_blk(cfg):
-    with tempfile.TemporaryDirectory(prefix="vt-blk-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="blk", dir=workdir()) as tmp:
         return blk_run(cfg, tmp)
 
 
 def blk_run(cfg, tmp):
     rnd = random.Random()
     seeds = {r: rnd.randrange(1, 1 << 62) for r in ROLES}
-    with Machine(cfg, guest(cfg.arch, "blk_test"), timeout=400, tmp=tmp) as m:
-        disks = {}
-        for role, size in (("rw", 16 * MiB), ("ro", 8 * MiB), ("4k", 16 * MiB)):
-            disks[role] = os.path.join(m.tmp, role + ".img")
-            make_disk(disks[role], size, seeds[role], role)
-        ro_hash = hashlib.sha256(open(disks["ro"], "rb").read()).hexdigest()
-        serial = f"VT{seeds['rw'] & 0xffffffff:08x}"
-        args = []
-        args += ["-drive", f"if=none,id=rw,file={disks['rw']},format=raw,discard=unmap,cache=writeback"]
-        args += device(cfg, "blk", f"drive=rw,serial={serial}")
-        args += ["-drive", f"if=none,id=ro,file={disks['ro']},format=raw,readonly=on"]
-        args += device(cfg, "blk", "drive=ro")
-        args += ["-drive", f"if=none,id=k4,file={disks['4k']},format=raw,discard=unmap"]
-        args += device(cfg, "blk", "drive=k4,logical_block_size=4096,physical_block_size=4096")
-        m.args = args
-        m.start()
+    disks = {}
+    for role, size in (("rw", 16 * MiB), ("ro", 8 * MiB), ("4k", 16 * MiB)):
+        disks[role] = os.path.join(tmp, role + ".img")
+        make_disk(disks[role], size, seeds[role], role)
+    ro_hash = hashlib.sha256(open(disks["ro"], "rb").read()).hexdigest()
+    serial = f"VT{seeds['rw'] & 0xffffffff:08x}"
+    args = []
+    args += ["-drive", f"if=none,id=rw,file={disks['rw']},format=raw,discard=unmap,cache=writeback"]
+    args += device_args(cfg, "virtio-blk", f"drive=rw,serial={serial}")
+    args += ["-drive", f"if=none,id=ro,file={disks['ro']},format=raw,readonly=on"]
+    args += device_args(cfg, "virtio-blk", "drive=ro")
+    args += ["-drive", f"if=none,id=k4,file={disks['4k']},format=raw,discard=unmap"]
+    args += device_args(cfg, "virtio-blk", "drive=k4,logical_block_size=4096,physical_block_size=4096")
+    with Machine(cfg, guest(cfg.arch, "blk_test"), args, timeout=400) as m:
         m.expect(r"^VT SYNC flushed", timeout=300)
         stats = {d["device"]: d["stats"] for d in m.qmp("query-blockstats")}
         m.write(b"g")
-        lines = m.collect()
-        code = m.wait_exit()
+        lines = m.run_to_end()
+        code = m.returncode
 
     fails = [r for k, r in lines if k == "FAIL"]
     check(not fails, f"guest failures: {fails}")
@@ -118,12 +127,12 @@ def blk_run(cfg, tmp):
         if ("ZEROED", f"{name} {ZERO_OFF} {half}") in lines:
             check(read(disks[name], ZERO_OFF, half) == bytes(half), f"{name}: write-zeroes range not zero")
         else:
-            raise Failure(f"{name}: no write-zeroes (QEMU offers it)")
+            raise Fail(f"{name}: no write-zeroes (QEMU offers it)")
         if ("DISCARDED", f"{name} {ZERO_OFF + half} {half}") in lines:
             # discard=unmap on a raw file punches a hole: it reads back as zeroes.
             check(read(disks[name], ZERO_OFF + half, half) == bytes(half), f"{name}: discarded range not zero")
         else:
-            raise Failure(f"{name}: no discard (QEMU offers it)")
+            raise Fail(f"{name}: no discard (QEMU offers it)")
     check(read(disks["rw"], SPLIT_OFF, SIDE_LEN) == pattern(seeds["rw"] + 2, SPLIT_OFF, SIDE_LEN),
           "split-mapping write differs")
     check(read(disks["rw"], BOUNCE_OFF, SIDE_LEN) == pattern(seeds["rw"] + 3, BOUNCE_OFF, SIDE_LEN),
@@ -139,4 +148,4 @@ def blk_run(cfg, tmp):
 
 
 if __name__ == "__main__":
-    sys.exit(run([test_blk], matrix()))
+    main(configs=matrix("virtio-blk"))
