@@ -9,6 +9,7 @@ $(eval $(call port_guest,blk_test,tests/qemu/guest/blk_test.c))
 $(eval $(call port_guest,net_test,tests/qemu/guest/net_test.c))
 $(eval $(call port_guest,input_test,tests/qemu/guest/input_test.c))
 $(eval $(call port_guest,gpu_test,tests/qemu/guest/gpu_test.c))
+$(eval $(call port_guest,fault_test,tests/qemu/guest/fault_test.c))
 $(eval $(call port_guest,demo,examples/demo.c))
 $(eval $(call port_guest,net_ping,examples/net_ping.c))
 

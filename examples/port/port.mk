@@ -24,9 +24,10 @@ port_srcs = examples/port/common.c examples/port/$(1)/port.c examples/port/$(1)/
 define port_guest_arch
 build/$(1)/$(2).elf: $(3) $(call port_srcs,$(1)) examples/port/$(1)/link.ld $(PORT_DEPS) $$(wildcard $$(dir $(firstword $(3)))*.h)
 	@mkdir -p build/$(1)
-	$$(PORT_CC) $$(PORT_CFLAGS) $$(PORT_CFLAGS_$(1)) -Wl,-T,examples/port/$(1)/link.ld \
+	@echo "  GUEST  $$@"
+	@$$(PORT_CC) $$(PORT_CFLAGS) $$(PORT_CFLAGS_$(1)) -Wl,-T,examples/port/$(1)/link.ld \
 		-o $$@$(if $(filter x86_64,$(1)),.64) $(3) $(call port_srcs,$(1))
-	$(if $(filter x86_64,$(1)),$$(PORT_OBJCOPY) -O elf32-i386 $$@.64 $$@)
+	$(if $(filter x86_64,$(1)),@$$(PORT_OBJCOPY) -O elf32-i386 $$@.64 $$@)
 endef
 
 # $(call port_guest,NAME,SOURCES): the guest for every architecture.
