@@ -10,8 +10,10 @@ $(eval $(call port_guest,net_test,tests/qemu/guest/net_test.c))
 $(eval $(call port_guest,input_test,tests/qemu/guest/input_test.c))
 $(eval $(call port_guest,gpu_test,tests/qemu/guest/gpu_test.c))
 $(eval $(call port_guest,fault_test,tests/qemu/guest/fault_test.c))
+$(eval $(call port_guest,blk_bench,bench/blk_bench.c))
 $(eval $(call port_guest,demo,examples/demo.c))
 $(eval $(call port_guest,net_ping,examples/net_ping.c))
+$(eval $(call port_guest,input_echo,examples/input_echo.c))
 
 test: guests
 	python3 tests/run.py

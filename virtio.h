@@ -560,7 +560,8 @@ VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, 
 VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q);
 
 /* Take the next used buffer. out: cookie as posted, len = bytes the
-   device says it wrote (never more than the writable bytes posted).
+   device says it wrote (never more than the writable bytes posted; 0
+   for chains with no writable part, whatever the device reports).
    Returns VIRTIO_OK; VIRTIO_EMPTY (nothing used yet); VIRTIO_ERR_DEVICE
    (the device wrote a bad id, length or index: the queue is now broken);
    VIRTIO_ERR_STATE. Context: never blocks; interrupt-safe with respect to
@@ -1770,6 +1771,21 @@ static virtio_sg virtio__fill_table(const virtio_queue *q, uint32_t key, const v
     return ind;
 }
 
+/* The used length, checked: never more than the writable bytes posted.
+   A chain the device only reads has no length to report; QEMU reports
+   the bytes it read there (input status, for one), so such lengths are
+   ignored rather than treated as a protocol violation. */
+#define VIRTIO__BAD_LEN 0xffffffffu
+static inline uint32_t virtio__used_len(virtio_queue *q, uint32_t in_len, uint32_t l)
+{
+    if (in_len == 0) return 0;
+    if (l > in_len) {
+        virtio__q_broken(q, VIRTIO_MSG_BAD_USED_LEN, l);
+        return VIRTIO__BAD_LEN;
+    }
+    return l;
+}
+
 /* >>queue.split */
 static void virtio__split_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, int indirect,
                               void *cookie, uint32_t in_len)
@@ -1834,7 +1850,7 @@ static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t 
     id = virtio__ld32(q, e);
     l = virtio__ld32(q, e + 4);
     if (id >= q->size || s[id].ndesc == 0) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_ID, id);
-    if (l > s[id].in_len) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_LEN, l);
+    if ((l = virtio__used_len(q, s[id].in_len, l)) == VIRTIO__BAD_LEN) return VIRTIO_ERR_DEVICE;
     *cookie = s[id].cookie;
     *len = l;
     /* Return the chain to the free list, following our own links. */
@@ -1922,7 +1938,7 @@ static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t
        receive path has; like Linux, take it, bounded as always below. */
     l = virtio__ld32(q, d + VIRTIO__D_LEN);
     if (id >= q->size || s[id].ndesc == 0) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_ID, id);
-    if (l > s[id].in_len) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_LEN, l);
+    if ((l = virtio__used_len(q, s[id].in_len, l)) == VIRTIO__BAD_LEN) return VIRTIO_ERR_DEVICE;
     *cookie = s[id].cookie;
     *len = l;
     /* The device skips the rest of the chain; so do we. */
@@ -2078,8 +2094,9 @@ VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q)
     const virtio_platform *p;
     if (!q || !q->dev || !q->priv.ring) return VIRTIO_ERR_STATE;
     p = q->dev->platform;
-    virtio_free(p, q->priv.ring, q->priv.ring_bytes, VIRTIO_MEM_DMA);
+    /* Newest first: stack-like pools get everything back. */
     virtio_free(p, q->priv.state, q->priv.state_bytes, VIRTIO_MEM_PRIVATE);
+    virtio_free(p, q->priv.ring, q->priv.ring_bytes, VIRTIO_MEM_DMA);
     VIRTIO__ZERO(q);
     return VIRTIO_OK;
 }

@@ -34,8 +34,12 @@ EVENTS
 
 Events are Linux evdev triples (type, code, value), delivered in the order
 the device produced them. The event queue is kept full: each buffer is
-posted again as soon as its event has been taken, so a burst larger than
-the queue waits in the device (QEMU queues it) rather than being lost.
+posted again as soon as its event has been taken, so any number of events
+arrive as long as the driver is polled often enough. A device hands over
+whole reports (the events up to SYN_REPORT) and needs a free buffer for
+each of their events at that moment: QEMU drops a report that does not fit
+(trace event virtio_input_queue_full), so poll at least once per `buffers`
+events, and a single report longer than `buffers` never arrives.
 virtio_input_read_report() groups events up to and including SYN_REPORT.
 The VIRTIO_INPUT_EV_* / _KEY_* / _BTN_* / _REL_* / _ABS_* / _LED_* constants
 are the evdev values this driver and its users need, under our own names.
@@ -49,8 +53,11 @@ tablets also report button keys.
 
 LIMITS
 
-Up to 64 event buffers (the queue size, if smaller). Config strings are
-at most 128 bytes. The text helper knows the US layout only.
+Up to 1024 event buffers (default 64, at most the queue size). Config
+strings are at most 128 bytes. The text helper knows the US layout only.
+LED updates: three status buffers each (NUML, CAPSL, SCROLLL, no
+SYN_REPORT: QEMU 7.2 complains about any other type); up to two updates in
+flight.
 
 license: end of file (virtio.h)
 */
@@ -145,7 +152,7 @@ typedef struct virtio_input {
         uint64_t evbuf_dev;
         size_t evbuf_bytes;
         uint32_t repost;              /* reposted since the last kick */
-        uint32_t sts_next;            /* next status slot */
+        uint32_t sts_busy;            /* status slots the device has not returned */
         virtio_input_ev *stage;       /* private: events of the report being gathered */
         uint32_t staged;
         uint32_t stage_done;          /* staged events end with SYN_REPORT */
@@ -209,8 +216,10 @@ VIRTIO_API virtio_result virtio_input_scale(const virtio_input_axis *axis, int32
                                             uint32_t *out);
 
 /* Set the keyboard LEDs (VIRTIO_INPUT_LEDS_* bits) through the status
-   queue. Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no EV_LED);
-   VIRTIO_ERR_NO_SPACE (the device has not taken the previous update);
+   queue: one EV_LED event each for NUML, CAPSL and SCROLLL.
+   Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no EV_LED);
+   VIRTIO_ERR_NO_SPACE (the device has not yet taken the previous two
+   updates: try again later); VIRTIO_ERR_DEVICE (the status queue broke);
    VIRTIO_ERR_STATE. Context: never blocks. */
 VIRTIO_API virtio_result virtio_input_set_leds(virtio_input *in, uint32_t leds);
 
@@ -245,7 +254,7 @@ VIRTIO_API virtio_result virtio_input_key_char(virtio_input_keys *keys, const vi
 #define VIRTIO__INPUT_SEL_EV_BITS 0x11
 #define VIRTIO__INPUT_SEL_ABS_INFO 0x12
 #define VIRTIO__INPUT_EVENT_BYTES 8u   /* le16 type, le16 code, le32 value */
-#define VIRTIO__INPUT_STATUS_SLOTS 8u
+#define VIRTIO__INPUT_STATUS_SLOTS 6u   /* two LED updates in flight */
 #define VIRTIO__INPUT_MAGIC 0x696e7021u  /* "inp!" */
 
 static int virtio__input_ok(const virtio_input *in)
@@ -357,10 +366,11 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
 fail:
     virtio_device_fail(&in->dev);
     virtio_device_reset(&in->dev);
-    if (in->eventq.dev) virtio_queue_destroy(&in->eventq);
-    if (in->statusq.dev) virtio_queue_destroy(&in->statusq);
-    virtio_free(p, in->priv.evbuf, in->priv.evbuf_bytes, VIRTIO_MEM_DMA);
+    /* Newest first: a stack-like allocator gets everything back. */
     virtio_free(p, in->priv.stage, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), VIRTIO_MEM_PRIVATE);
+    virtio_free(p, in->priv.evbuf, in->priv.evbuf_bytes, VIRTIO_MEM_DMA);
+    if (in->statusq.dev) virtio_queue_destroy(&in->statusq);
+    if (in->eventq.dev) virtio_queue_destroy(&in->eventq);
     return r;
 }
 
@@ -370,10 +380,11 @@ VIRTIO_API virtio_result virtio_input_shutdown(virtio_input *in)
     if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
     p = in->dev.platform;
     virtio_device_reset(&in->dev);
-    virtio_queue_destroy(&in->eventq);
-    virtio_queue_destroy(&in->statusq);
-    virtio_free(p, in->priv.evbuf, in->priv.evbuf_bytes, VIRTIO_MEM_DMA);
+    /* Newest first: a stack-like allocator gets everything back. */
     virtio_free(p, in->priv.stage, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), VIRTIO_MEM_PRIVATE);
+    virtio_free(p, in->priv.evbuf, in->priv.evbuf_bytes, VIRTIO_MEM_DMA);
+    virtio_queue_destroy(&in->statusq);
+    virtio_queue_destroy(&in->eventq);
     in->priv.magic = 0;
     return VIRTIO_OK;
 }
@@ -533,35 +544,40 @@ VIRTIO_API virtio_result virtio_input_scale(const virtio_input_axis *axis, int32
     return VIRTIO_OK;
 }
 
-/* >>input.status */
+/* >>input.status
+   Each LED event is its own buffer (QEMU reads one event per buffer), in a
+   status slot that stays untouched until the device gives it back. */
 VIRTIO_API virtio_result virtio_input_set_leds(virtio_input *in, uint32_t leds)
 {
     static const uint16_t codes[3] = { VIRTIO_INPUT_LED_NUML, VIRTIO_INPUT_LED_CAPSL, VIRTIO_INPUT_LED_SCROLLL };
     void *cookie;
-    uint32_t len, k;
+    uint32_t len, k, n = 0, slot[3];
+    virtio_result r;
     if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
     if (!(in->info.ev_types & (1u << VIRTIO_INPUT_EV_LED))) return VIRTIO_ERR_UNSUPPORTED;
-    while (virtio_queue_pop(&in->statusq, &cookie, &len) == VIRTIO_OK) {}
-    if (in->statusq.num_free < 4) return VIRTIO_ERR_NO_SPACE;
-    /* One event per buffer: three LED states, then SYN_REPORT. */
-    for (k = 0; k < 4; k++) {
-        uint32_t slot = in->priv.nbuf + (in->priv.sts_next++ % VIRTIO__INPUT_STATUS_SLOTS);
-        unsigned char *b = in->priv.evbuf + (size_t)slot * VIRTIO__INPUT_EVENT_BYTES;
+    while ((r = virtio_queue_pop(&in->statusq, &cookie, &len)) != VIRTIO_EMPTY) {
+        uint32_t s = (uint32_t)((uintptr_t)cookie - 1);
+        if (r != VIRTIO_OK) return r;
+        if (s < VIRTIO__INPUT_STATUS_SLOTS) in->priv.sts_busy &= ~(1u << s);
+    }
+    for (k = 0; k < VIRTIO__INPUT_STATUS_SLOTS && n < 3; k++)
+        if (!(in->priv.sts_busy & (1u << k))) slot[n++] = k;
+    if (n < 3 || in->statusq.num_free < 3) return VIRTIO_ERR_NO_SPACE;
+    for (k = 0; k < 3; k++) {
+        size_t off = (size_t)(in->priv.nbuf + slot[k]) * VIRTIO__INPUT_EVENT_BYTES;
+        unsigned char *b = in->priv.evbuf + off;
         virtio_sg sg;
-        virtio_result r;
-        if (k < 3) {
-            virtio_store(&in->dev, b, VIRTIO_INPUT_EV_LED, 2);
-            virtio_store(&in->dev, b + 2, codes[k], 2);
-            virtio_store(&in->dev, b + 4, (leds >> codes[k]) & 1u, 4);
-        } else {
-            virtio_store(&in->dev, b, VIRTIO_INPUT_EV_SYN, 2);
-            virtio_store(&in->dev, b + 2, VIRTIO_INPUT_SYN_REPORT, 2);
-            virtio_store(&in->dev, b + 4, 0, 4);
-        }
-        sg.addr = in->priv.evbuf_dev + (uint64_t)slot * VIRTIO__INPUT_EVENT_BYTES;
+        virtio_store(&in->dev, b, VIRTIO_INPUT_EV_LED, 2);
+        virtio_store(&in->dev, b + 2, codes[k], 2);
+        virtio_store(&in->dev, b + 4, (leds >> codes[k]) & 1u, 4);
+        sg.addr = in->priv.evbuf_dev + off;
         sg.len = VIRTIO__INPUT_EVENT_BYTES;
         sg.pad = 0;
-        if ((r = virtio_queue_add(&in->statusq, &sg, 1, 0, b)) != VIRTIO_OK) return r;
+        if ((r = virtio_queue_add(&in->statusq, &sg, 1, 0, (void *)(uintptr_t)(slot[k] + 1))) != VIRTIO_OK) {
+            if (k) virtio_queue_kick(&in->statusq);
+            return r;
+        }
+        in->priv.sts_busy |= 1u << slot[k];
     }
     return virtio_queue_kick(&in->statusq);
 }

@@ -175,11 +175,15 @@ void port_exit(int code)
 
 /* ---- DMA pool --------------------------------------------------------
    A bump allocator over a static array (identity-mapped: device address =
-   CPU address). Freeing the most recent block gives it back; anything
-   else stays allocated, which is what a bootloader wants anyway. */
+   CPU address). Freeing the most recent block gives it back, alignment
+   padding included; anything else stays allocated, which is what a
+   bootloader wants anyway. */
 #define POOL_BYTES (48u << 20)
+#define POOL_UNDO 256
 static uint8_t pool[POOL_BYTES] __attribute__((aligned(4096)));
 static size_t pool_top;
+static size_t undo[POOL_UNDO];   /* pool_top before each recorded allocation */
+static unsigned undo_n, unrecorded;   /* allocations past the stack stay for good */
 
 static void *pool_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
 {
@@ -187,6 +191,8 @@ static void *pool_alloc(void *user, size_t size, size_t align, int kind, uint64_
     (void)user;
     (void)kind;
     if (at > POOL_BYTES || size > POOL_BYTES - at) return 0;
+    if (undo_n < POOL_UNDO && !unrecorded) undo[undo_n++] = pool_top;
+    else unrecorded++;
     pool_top = at + size;
     *dev = (uintptr_t)(pool + at);
     return pool + at;
@@ -196,7 +202,9 @@ static void pool_free(void *user, void *ptr, size_t size, int kind)
 {
     (void)user;
     (void)kind;
-    if ((uint8_t *)ptr + size == pool + pool_top) pool_top = (size_t)((uint8_t *)ptr - pool);
+    if ((uint8_t *)ptr + size != pool + pool_top) return;   /* not the newest block */
+    if (unrecorded) unrecorded--;                           /* keep it: no undo entry */
+    else if (undo_n) pool_top = undo[--undo_n];
 }
 
 size_t port_dma_free_bytes(void) { return POOL_BYTES - pool_top; }

@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+#ifndef MODEL_H
+#define MODEL_H
+/*
+model.h - in-process software VirtIO device for host tests and fuzzers
+
+A VirtIO device that lives in the test process. It hands the library a
+virtio_platform whose register hooks (reg_read/reg_write, pci_read/
+pci_write) route every access into the software device and whose DMA
+hooks give out host memory that the device can only reach through a
+registry of allocations and mappings. Everything the driver hands the
+device (ring addresses, descriptor addresses and lengths, register
+values, the order of the status handshake) is checked against the VirtIO
+1.2 specification; a violation is a "driver bug": it is counted, printed
+(unless quiet) and, like a strict device would, stops the queue and sets
+DEVICE_NEEDS_RESET. Tests assert `bus->stats.bugs == 0`.
+
+Written from the VirtIO 1.2 specification (transport-mmio, transport-pci,
+split-ring, packed-ring, device-types/blk); shares no code with QEMU,
+Linux or the library under test. Hosted C99, little-endian hosts only.
+
+BUILD
+
+    cc -std=c99 -I. -Itests/model -fsanitize=address,undefined -g \
+       tests/model/model.c tests/model/model_blk.c your_test.c
+    (plus the library implementation TU for tests that use the drivers;
+    the model itself only needs the declarations from virtio.h)
+
+QUICK START
+
+    #include "model.h"
+
+    model_bus *bus = model_bus_new();         // one address space + DMA registry
+    model_options o;
+    model_blk_options bo;
+    model *m;
+    virtio_device dev;
+
+    model_options_init(&o, MODEL_PCI_MODERN); // or MODEL_MMIO, MODEL_MMIO_LEGACY,
+                                              // MODEL_PCI_TRANSITIONAL, MODEL_PCI_LEGACY
+    model_blk_options_init(&bo);              // 1 MiB RAM disk, typical features
+    m = model_blk_new(bus, &o, &bo);
+
+    // PCI: virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m))
+    //      (or virtio_pci_find with bus->platform.pci_buses = 1)
+    // MMIO: virtio_mmio_probe(&dev, &bus->platform, model_mmio_base(m))
+    virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m));
+    ... drive the library ...
+    assert(bus->stats.bugs == 0);
+    assert(memcmp(model_blk_disk(m, NULL) + 512, expected, 512) == 0);
+    model_bus_free(bus);                      // frees every device too
+
+OBJECTS
+
+  model_bus   One "machine": the platform struct handed to the library
+              (bus->platform; its `user` is the bus), the DMA registry, the
+              register address decoder and the fake clock. Several devices
+              may sit on one bus (distinct addresses / BDFs).
+              bus->knobs: DMA behaviour, failure injection, bug handling.
+              bus->stats: bug count, allocations, log messages by id.
+  model       One device: a transport (chosen in model_options) plus a
+              backend (model_backend: device type, features, config space,
+              queues, request processing). m->knobs are behaviour switches
+              that may be changed at any time; m->stats are counters;
+              model_queue_stats() has per-queue counters.
+
+ADDRESSES
+
+  MMIO         register window of 0x200 bytes at o.mmio_base
+               (default 0x10001000); model_mmio_base(m).
+  PCI          function o.bdf (default 0x0008 = 00:01.0); model_pci_bdf(m).
+               The BARs are pre-assigned (firmware style) at o.bar_mem
+               (virtio structures: common 0x0000, ISR 0x1000, device config
+               0x2000, notify 0x3000), o.bar_io (legacy I/O BAR 0) and
+               o.bar_msix (MSI-X table and PBA, BAR 1) but decoding starts
+               disabled unless o.pci_enabled: the driver must set the
+               command register (an access while decoding is off is a bug,
+               so is DMA while bus mastering is off).
+  DMA          bus->knobs.dma_mode: MODEL_DMA_WINDOW (default) gives every
+               allocation and mapping its own device address range in a
+               window at dma_base (default 0x740000000, so above 4 GiB but
+               within the 32-bit page-frame limit of the legacy
+               transports) with an unmapped guard page between ranges;
+               device address != host pointer, so a driver that hands the
+               device a CPU pointer is caught. MODEL_DMA_IDENTITY uses the
+               host pointer value as the device address (not usable with
+               legacy transports: host pointers exceed 16 TiB).
+               model_dma_host()/model_dma_addr() translate for tests.
+
+PROCESSING
+
+  MODEL_IMMEDIATE  every notification makes the device take all available
+                   chains of that queue, hand each to the backend and
+                   publish the completions (then decide on an interrupt).
+  MODEL_DEFERRED   notifications are only counted; model_run(m, n) takes up
+                   to n chains (0 = all) and completes them in the order
+                   m->knobs.order says (FIFO, REVERSE, SHUFFLE with
+                   m->knobs.seed). m->knobs.run_on_idle = n runs n chains
+                   from the platform's idle hook, so blocking driver calls
+                   complete while they wait.
+  A backend may also keep a chain (MODEL_HOLD) and complete it later with
+  model_chain_complete(), and queues flagged MODEL_QF_PULL are never
+  consumed by the model: the backend takes buffers with model_pop() when it
+  has something to deliver (received frames, input events).
+
+HOSTILE DEVICE
+
+  m->knobs.hostile is called just before the device returns a register /
+  PCI config / device config value, writes a used element, a used index,
+  a packed used descriptor or an event-suppression field; it may rewrite
+  the value, id, length, position or flags, or skip the write. Once it
+  changes anything the device is "tainted": checks that depend on driver
+  and device agreeing (descriptor ownership, ids in flight) are relaxed,
+  address checks stay strict. Offered features (features_override) and
+  queue maxima (model_set_queue_max) can also be forced.
+
+license: end of file
+*/
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtio.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Constants                                                           */
+/* ------------------------------------------------------------------ */
+
+#define MODEL_MAX_QUEUES 64
+#define MODEL_MAX_QUEUE_SIZE 32768u
+#define MODEL_MAX_DEVICES 32
+#define MODEL_FOREVER 0xffffffffu      /* reset_delay: reset never completes */
+
+/* Transports (model_options.transport). */
+#define MODEL_MMIO 1              /* virtio-mmio version 2 */
+#define MODEL_MMIO_LEGACY 2       /* virtio-mmio version 1 (GuestPageSize, QueuePFN) */
+#define MODEL_PCI_MODERN 3        /* virtio-pci, device ID 0x1040 + type, capabilities only */
+#define MODEL_PCI_TRANSITIONAL 4  /* ID 0x1000..0x103f: legacy I/O BAR 0 and modern capabilities */
+#define MODEL_PCI_LEGACY 5        /* ID 0x1000..0x103f: legacy I/O BAR 0 only */
+
+/* Processing modes (model_options.mode). */
+#define MODEL_IMMEDIATE 0
+#define MODEL_DEFERRED 1
+
+/* Completion order of a batch (m->knobs.order). */
+#define MODEL_ORDER_FIFO 0
+#define MODEL_ORDER_REVERSE 1
+#define MODEL_ORDER_SHUFFLE 2
+
+/* What the device asks of driver notifications (m->knobs.notify). */
+#define MODEL_NOTIFY_ALWAYS 0     /* used.flags 0 / avail_event = next index / packed ENABLE */
+#define MODEL_NOTIFY_NEVER 1      /* NO_NOTIFY / avail_event behind / packed DISABLE */
+#define MODEL_NOTIFY_EVERY 2      /* EVENT_IDX only: notify on the notify_every-th new buffer */
+
+/* DMA modes (bus->knobs.dma_mode). */
+#define MODEL_DMA_WINDOW 0
+#define MODEL_DMA_IDENTITY 1
+
+/* Results of model_backend.process. */
+#define MODEL_DONE 0              /* complete now with c->used_len */
+#define MODEL_HOLD 1              /* backend keeps c; model_chain_complete() later */
+
+/* model_backend.queue_flags[] */
+#define MODEL_QF_PULL 1u          /* device never consumes by itself; backend calls model_pop() */
+
+/* Generic feature bits (virtio 1.2 section 6). */
+#define MODEL_F_ANY_LAYOUT (1ull << 27)
+#define MODEL_F_INDIRECT_DESC (1ull << 28)
+#define MODEL_F_EVENT_IDX (1ull << 29)
+#define MODEL_F_VERSION_1 (1ull << 32)
+#define MODEL_F_ACCESS_PLATFORM (1ull << 33)
+#define MODEL_F_RING_PACKED (1ull << 34)
+
+/* Device status bits (virtio 1.2 2.1). */
+#define MODEL_S_ACKNOWLEDGE 0x01u
+#define MODEL_S_DRIVER 0x02u
+#define MODEL_S_DRIVER_OK 0x04u
+#define MODEL_S_FEATURES_OK 0x08u
+#define MODEL_S_NEEDS_RESET 0x40u
+#define MODEL_S_FAILED 0x80u
+
+/* ------------------------------------------------------------------ */
+/* Bus                                                                 */
+/* ------------------------------------------------------------------ */
+
+typedef struct model_bus model_bus;
+typedef struct model model;
+
+/* Behaviour of the bus; may be changed at any time. Defaults in brackets. */
+typedef struct model_bus_knobs {
+    uint32_t dma_mode;          /* MODEL_DMA_WINDOW / MODEL_DMA_IDENTITY [WINDOW] */
+    uint64_t dma_base;          /* window mode: first device address [0x740000000] */
+    uint32_t dma_split;         /* dma_map maps at most up to the next 4 KiB boundary [0] */
+    uint32_t dma_bounce;        /* dma_map copies through a bounce buffer [0] */
+    uint32_t alloc_fail_after;  /* N > 0: the N-th dma_alloc from now returns NULL [0] */
+    uint32_t map_fail_after;    /* N > 0: the N-th dma_map from now fails [0] */
+    uint32_t abort_on_bug;      /* abort() at the first driver bug [0] */
+    uint32_t quiet;             /* do not print driver bugs to stderr [0] */
+    uint32_t log_print;         /* print the library's log messages to stderr [0] */
+    uint32_t clock_step_us;     /* now_us advances this much per call [1000] */
+    /* Called for every driver bug (after counting), e.g. to longjmp. */
+    void (*on_bug)(void *user, model *m, const char *msg);
+    void *on_bug_user;
+} model_bus_knobs;
+
+typedef struct model_bus_stats {
+    uint64_t bugs;              /* driver bugs found (all devices) */
+    uint64_t allocs, frees, live_allocs;
+    uint64_t maps, unmaps, live_maps;
+    uint64_t unmapped_reg_accesses;
+    uint64_t log[64];           /* library log messages by id (VIRTIO_MSG_*) */
+    uint64_t log_total;
+} model_bus_stats;
+
+struct model_bus {
+    virtio_platform platform;   /* hand &bus->platform to the library */
+    model_bus_knobs knobs;
+    model_bus_stats stats;
+    struct model_bus_priv *priv;
+};
+
+/* A new empty bus with default knobs; NULL if out of memory. */
+model_bus *model_bus_new(void);
+/* Free the bus, every device on it and every allocation still live. */
+void model_bus_free(model_bus *b);
+/* Add an empty virtio-mmio slot (magic, version 2, device ID 0) so that
+   discovery scans over several slots find nothing there. 0 on success. */
+int model_bus_add_mmio_empty(model_bus *b, uintptr_t base);
+/* Text of the most recent driver bug ("" if none). */
+const char *model_bus_last_bug(const model_bus *b);
+
+/* Device-side DMA helpers (tests and backends). model_dma_host: the host
+   pointer behind [addr, addr+len) of one live allocation or mapping, NULL
+   if there is none. model_dma_addr: the device address of a host pointer
+   inside a live allocation or mapping, 0 if none. */
+void *model_dma_host(model_bus *b, uint64_t addr, size_t len);
+uint64_t model_dma_addr(model_bus *b, const void *host);
+
+/* ------------------------------------------------------------------ */
+/* Chains (what a backend sees)                                        */
+/* ------------------------------------------------------------------ */
+
+typedef struct model_seg {
+    uint64_t addr;              /* device address */
+    uint32_t len;
+    uint32_t write;             /* 1: device-writable */
+} model_seg;
+
+/* One available chain, taken from the ring. Valid from process() (or
+   model_pop) until it is completed. */
+typedef struct model_chain {
+    model *m;
+    uint32_t queue;
+    uint32_t id;                /* split: head descriptor index; packed: buffer id */
+    uint32_t nread, nwrite;     /* segments: seg[0..nread) readable, then nwrite writable */
+    model_seg *seg;
+    uint64_t read_len, write_len;
+    uint32_t used_len;          /* set by process() before MODEL_DONE (0 on entry) */
+    void *user;                 /* the backend's, while it holds the chain */
+    struct {
+        uint32_t ndesc;         /* ring slots the chain occupies */
+        uint32_t state;
+        uint32_t segcap;
+        uint16_t *didx;         /* split: main-chain descriptor indices */
+        uint32_t didxcap;
+        uint32_t order;         /* fetch sequence within a batch */
+    } priv;
+} model_chain;
+
+/* Gather readable bytes [off, off+len) of the chain into dst / scatter
+   src into writable bytes [off, off+len). Return the bytes copied (less
+   at the end of the chain, or when a segment is no longer mapped, which
+   is reported as a driver bug). */
+size_t model_chain_read(model_chain *c, uint64_t off, void *dst, size_t len);
+size_t model_chain_write(model_chain *c, uint64_t off, const void *src, size_t len);
+/* Fill writable bytes [off, off+len) with byte v. */
+size_t model_chain_fill(model_chain *c, uint64_t off, int v, size_t len);
+/* Publish a held chain (MODEL_HOLD or model_pop) as used with used_len. */
+void model_chain_complete(model_chain *c, uint32_t used_len);
+/* MODEL_QF_PULL queues: take the next available chain (NULL: none). The
+   backend must complete it with model_chain_complete. */
+model_chain *model_pop(model *m, uint32_t queue);
+
+/* ------------------------------------------------------------------ */
+/* Backends                                                            */
+/* ------------------------------------------------------------------ */
+
+/* What makes a device a block / net / input / gpu device. Filled by a
+   backend constructor (model_blk_new) and copied by model_new. Only
+   device_id, num_queues, queue_max and process are mandatory. */
+typedef struct model_backend {
+    const char *name;
+    uint32_t device_id;                       /* VirtIO device type */
+    uint64_t features;                        /* offered: device bits and ring bits (incl. VERSION_1) */
+    uint32_t config_size;                     /* bytes of device configuration space */
+    uint32_t num_queues;
+    uint32_t queue_max[MODEL_MAX_QUEUES];     /* QueueNumMax per queue (0 = absent) */
+    uint32_t queue_flags[MODEL_MAX_QUEUES];   /* MODEL_QF_* */
+    uint32_t pci_class;                       /* 24-bit class code, 0 = 0xff0000 */
+    void *state;                              /* passed to every callback */
+    /* Process one chain: read the request with model_chain_read, write
+       the reply with model_chain_write, set c->used_len, return
+       MODEL_DONE; or keep c and return MODEL_HOLD. */
+    int (*process)(model *m, void *state, model_chain *c);
+    /* A MODEL_QF_PULL queue was notified (new buffers may be there). */
+    void (*notify)(model *m, void *state, uint32_t queue);
+    /* FEATURES_OK (or legacy DRIVER_OK) with these features; return 0 to
+       refuse. NULL: accept. */
+    int (*features_ok)(model *m, void *state, uint64_t features);
+    void (*driver_ok)(model *m, void *state);
+    /* Device reset: drop every held chain pointer. */
+    void (*reset)(model *m, void *state);
+    /* The driver wrote the device config; return 0 if that field is not
+       writable (reported as a driver bug, the write is dropped). NULL:
+       config is read-only. The model has already stored nothing; the
+       backend updates model_config(m) itself. */
+    int (*config_write)(model *m, void *state, uint32_t off, unsigned width, uint32_t value);
+    void (*destroy)(void *state);
+} model_backend;
+
+/* ------------------------------------------------------------------ */
+/* Devices                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Creation-time layout. model_options_init fills the defaults. */
+typedef struct model_options {
+    uint32_t transport;         /* MODEL_MMIO ... MODEL_PCI_LEGACY */
+    uint32_t mode;              /* MODEL_IMMEDIATE / MODEL_DEFERRED [IMMEDIATE] */
+    uintptr_t mmio_base;        /* [0x10001000] */
+    uint32_t bdf;               /* bus << 8 | dev << 3 | fn [0x0008] */
+    uint64_t bar_mem;           /* modern structures BAR address [0xfe000000; 64-bit: 0x8000000000] */
+    uint32_t bar_mem_index;     /* which BAR holds them [4] */
+    uint32_t bar64;             /* 64-bit memory BAR (uses bar_mem_index + 1 too) [0] */
+    uint32_t bar_io;            /* legacy I/O BAR 0 [0xc000] */
+    uint32_t bar_msix;          /* MSI-X table/PBA BAR 1, 32-bit [0xfe100000] */
+    uint32_t msix_vectors;      /* MSI-X table size, 0 = no MSI-X capability [0] */
+    uint32_t notify_mul;        /* notify_off_multiplier, 0 allowed [4] */
+    uint32_t pci_device_id;     /* 0 = standard ID for the transport and type */
+    uint32_t pci_enabled;       /* command register starts with I/O, memory, bus master on [0] */
+    uint32_t multifunction;     /* header type bit 7 [0] */
+} model_options;
+
+void model_options_init(model_options *o, uint32_t transport);
+
+/* Behaviour switches; change any time. Defaults in brackets. */
+typedef struct model_hostile model_hostile;
+typedef struct model_knobs {
+    uint32_t reset_delay;       /* status reads that still show the old value after
+                                   writing 0; MODEL_FOREVER: never completes [0] */
+    uint32_t needs_reset_on_bug;/* driver bug in a queue: set NEEDS_RESET (modern) [1] */
+    uint32_t refuse_features_ok;/* clear FEATURES_OK whatever the driver asks [0] */
+    uint32_t require_access_platform; /* refuse FEATURES_OK without ACCESS_PLATFORM if offered [0] */
+    uint32_t features_override_on;    /* offer features_override instead of the backend's [0] */
+    uint64_t features_override;
+    uint32_t gen_bump_every;    /* config generation += 1 on every N-th config read [0] */
+    uint32_t gen_bump_max;      /* stop after this many bumps, 0 = unlimited [0] */
+    uint32_t order;             /* MODEL_ORDER_* for each batch of completions [FIFO] */
+    uint32_t seed;              /* shuffle seed [1] */
+    uint32_t notify;            /* MODEL_NOTIFY_* [ALWAYS] */
+    uint32_t notify_every;      /* MODEL_NOTIFY_EVERY: n [1] */
+    uint32_t run_on_idle;       /* deferred mode: chains run per platform idle call [0] */
+    uint32_t strict_legacy_framing; /* blk on legacy without ANY_LAYOUT: 16-byte header
+                                       and 1-byte status descriptors [1] */
+    /* Hostile hook: see model_hostile. */
+    void (*hostile)(void *user, model *m, model_hostile *h);
+    void *hostile_user;
+    /* Called for every interrupt the device sends (queue index, or -1 for
+       a configuration change). */
+    void (*on_interrupt)(void *user, model *m, int queue);
+    void *on_interrupt_user;
+} model_knobs;
+
+typedef struct model_stats {
+    uint64_t reg_reads, reg_writes, pci_reads, pci_writes;
+    uint64_t config_reads, config_writes, generation_bumps;
+    uint64_t resets, features_ok, features_refused, driver_ok;
+    uint64_t irqs;              /* INTx/ISR interrupts (queue and config) */
+    uint64_t msix;              /* MSI-X messages sent */
+    uint64_t irq_lost;          /* MSI-X enabled but no vector assigned */
+    uint64_t config_irqs;
+    uint64_t chains;            /* chains completed, all queues */
+    uint64_t bugs;              /* driver bugs on this device */
+} model_stats;
+
+typedef struct model_qstats {
+    uint64_t notifies;          /* available buffer notifications received */
+    uint64_t notifies_unwanted; /* ... while the device had suppressed them */
+    uint64_t notifies_empty;    /* ... with nothing new since the previous one */
+    uint64_t chains;            /* chains completed */
+    uint64_t interrupts;        /* used buffer notifications sent */
+    uint64_t interrupts_suppressed; /* batches the driver's suppression silenced */
+    uint64_t max_pending;       /* most chains seen available at once */
+    uint64_t max_held;          /* most chains the device held at once */
+    uint64_t indirect;          /* chains using an indirect table */
+    uint64_t zero_len;          /* zero-length descriptors (legal, counted) */
+} model_qstats;
+
+struct model {
+    model_bus *bus;
+    model_knobs knobs;
+    model_stats stats;
+    struct model_priv *priv;
+};
+
+/* Create a device on bus b with transport o and backend be (copied).
+   NULL on bad options, address clash with another device, or no memory
+   (the reason is in model_bus_last_bug). On failure be->destroy is called. */
+model *model_new(model_bus *b, const model_options *o, const model_backend *be);
+/* Remove the device from its bus (backend destroy is called). */
+void model_free(model *m);
+
+uintptr_t model_mmio_base(const model *m);
+uint32_t model_pci_bdf(const model *m);
+
+/* Process up to max chains (0 = all available) of every queue, or of one
+   queue, and publish them in knobs.order. Returns the chains completed. */
+uint32_t model_run(model *m, uint32_t max);
+uint32_t model_run_queue(model *m, uint32_t queue, uint32_t max);
+
+/* Device configuration bytes (little-endian fields), writable by the
+   backend; after a runtime change call model_config_changed (bumps the
+   generation, sends a configuration interrupt). */
+uint8_t *model_config(model *m);
+uint32_t model_config_size(const model *m);
+void model_config_changed(model *m);
+
+/* Ask for a reset: DEVICE_NEEDS_RESET plus a config interrupt (modern
+   interfaces; ignored on legacy ones). */
+void model_set_needs_reset(model *m);
+/* Force QueueNumMax of queue q (0, odd, > 1024 ... anything up to 32768). */
+void model_set_queue_max(model *m, uint32_t q, uint32_t max);
+/* Send a used-buffer interrupt for queue q now (spurious interrupts). */
+void model_interrupt(model *m, uint32_t q);
+
+uint32_t model_status(const model *m);          /* device status byte */
+uint64_t model_features(const model *m);        /* negotiated (after FEATURES_OK / legacy DRIVER_OK) */
+int model_is_legacy(const model *m);            /* the driver uses the legacy interface */
+int model_queue_ready(const model *m, uint32_t q);
+uint32_t model_queue_size(const model *m, uint32_t q);
+model_qstats *model_queue_stats(model *m, uint32_t q);   /* NULL if no such queue */
+uint32_t model_held(const model *m, uint32_t q);         /* chains the device holds */
+
+/* Report a driver bug from a backend (printf format). */
+void model_bug(model *m, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Device-side access to driver memory with the registry's checks (what
+   names the access in bug reports). Return 0 on success, -1 (bug
+   reported) if the range is not device-accessible that way. */
+int model_dma_read(model *m, uint64_t addr, void *dst, size_t len, const char *what);
+int model_dma_write(model *m, uint64_t addr, const void *src, size_t len, const char *what);
+
+/* Little-endian field helpers for config spaces and wire structs. */
+static inline void model_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void model_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+static inline void model_put64(uint8_t *p, uint64_t v) { model_put32(p, (uint32_t)v); model_put32(p + 4, (uint32_t)(v >> 32)); }
+static inline uint16_t model_get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t model_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t model_get64(const uint8_t *p) { return model_get32(p) | ((uint64_t)model_get32(p + 4) << 32); }
+
+/* ------------------------------------------------------------------ */
+/* Hostile hook                                                        */
+/* ------------------------------------------------------------------ */
+
+#define MODEL_H_REG_READ 1      /* register value about to be returned: offset (within the
+                                   block), width, value; block = MODEL_REGS_* below */
+#define MODEL_H_PCI_READ 2      /* PCI config read: offset, width, value */
+#define MODEL_H_CONFIG_READ 3   /* device config read: offset, width, value */
+#define MODEL_H_USED_ELEM 4     /* split used element: offset = ring slot, id, len */
+#define MODEL_H_USED_IDX 5      /* split used index about to be published: value */
+#define MODEL_H_PACKED_USED 6   /* packed used descriptor: offset = ring slot, id, len, flags */
+#define MODEL_H_EVENT 7         /* avail_event (split) or device event (packed: value =
+                                   off_wrap, flags) or used.flags (split: flags) */
+
+#define MODEL_REGS_MMIO 1
+#define MODEL_REGS_COMMON 2
+#define MODEL_REGS_ISR 3
+#define MODEL_REGS_DEVCFG 4
+#define MODEL_REGS_NOTIFY 5
+#define MODEL_REGS_LEGACY 6
+#define MODEL_REGS_MSIX 7
+
+struct model_hostile {
+    uint32_t kind;              /* MODEL_H_* */
+    uint32_t queue;             /* ring kinds */
+    uint32_t block;             /* MODEL_H_REG_READ: MODEL_REGS_* */
+    uint32_t offset;            /* inout for ring slots (taken modulo the ring size) */
+    uint32_t width;
+    uint32_t value;             /* inout */
+    uint32_t id;                /* inout */
+    uint32_t len;               /* inout */
+    uint32_t flags;             /* inout */
+    uint32_t skip;              /* set to 1: do not perform this write at all */
+};
+
+/* ------------------------------------------------------------------ */
+/* Block backend (model_blk.c)                                         */
+/* ------------------------------------------------------------------ */
+
+#define MODEL_BLK_F_SIZE_MAX (1ull << 1)
+#define MODEL_BLK_F_SEG_MAX (1ull << 2)
+#define MODEL_BLK_F_GEOMETRY (1ull << 4)
+#define MODEL_BLK_F_RO (1ull << 5)
+#define MODEL_BLK_F_BLK_SIZE (1ull << 6)
+#define MODEL_BLK_F_FLUSH (1ull << 9)
+#define MODEL_BLK_F_TOPOLOGY (1ull << 10)
+#define MODEL_BLK_F_CONFIG_WCE (1ull << 11)
+#define MODEL_BLK_F_MQ (1ull << 12)
+#define MODEL_BLK_F_DISCARD (1ull << 13)
+#define MODEL_BLK_F_WRITE_ZEROES (1ull << 14)
+
+/* Request types and status bytes (virtio 1.2 5.2.6). */
+#define MODEL_BLK_T_IN 0u
+#define MODEL_BLK_T_OUT 1u
+#define MODEL_BLK_T_FLUSH 4u
+#define MODEL_BLK_T_GET_ID 8u
+#define MODEL_BLK_T_DISCARD 11u
+#define MODEL_BLK_T_WRITE_ZEROES 13u
+#define MODEL_BLK_S_OK 0u
+#define MODEL_BLK_S_IOERR 1u
+#define MODEL_BLK_S_UNSUPP 2u
+
+/* Default offered features of model_blk_options_init. */
+#define MODEL_BLK_DEFAULT_FEATURES                                                                    \
+    (MODEL_BLK_F_SIZE_MAX | MODEL_BLK_F_SEG_MAX | MODEL_BLK_F_GEOMETRY | MODEL_BLK_F_BLK_SIZE |      \
+     MODEL_BLK_F_FLUSH | MODEL_BLK_F_TOPOLOGY | MODEL_BLK_F_CONFIG_WCE | MODEL_BLK_F_DISCARD |       \
+     MODEL_BLK_F_WRITE_ZEROES | MODEL_F_INDIRECT_DESC | MODEL_F_EVENT_IDX | MODEL_F_VERSION_1 |       \
+     MODEL_F_RING_PACKED)
+
+typedef struct model_blk_options {
+    uint64_t size;              /* disk bytes; capacity = size / 512 [1 MiB] */
+    uint64_t features;          /* offered [MODEL_BLK_DEFAULT_FEATURES] */
+    uint32_t num_queues;        /* request queues; > 1 offers MQ [1] */
+    uint32_t queue_size;        /* QueueNumMax [256] */
+    uint32_t size_max;          /* [65536] */
+    uint32_t seg_max;           /* [126] */
+    uint16_t cylinders;         /* geometry [2, 16, 63] */
+    uint8_t heads, sectors;
+    uint32_t blk_size;          /* [512] */
+    uint8_t physical_block_exp, alignment_offset;  /* topology [0, 0, 1, 8] */
+    uint16_t min_io_size;
+    uint32_t opt_io_size;
+    uint8_t writeback;          /* initial cache mode [1] */
+    uint32_t max_discard_sectors, max_discard_seg, discard_sector_alignment; /* [2048, 4, 8] */
+    uint32_t max_write_zeroes_sectors, max_write_zeroes_seg;                /* [2048, 4] */
+    uint8_t write_zeroes_may_unmap;                                         /* [1] */
+    char serial[21];            /* GET_ID string, up to 20 bytes ["model-blk-serial"] */
+    const void *image;          /* initial contents (image_len bytes), rest zero; NULL:
+                                   the pattern model_blk_pattern() */
+    size_t image_len;
+} model_blk_options;
+
+/* Runtime knobs and counters of a block device: model_blk_knobs(m). */
+typedef struct model_blk_knobs {
+    uint64_t fail_sector;       /* requests touching [fail_sector, +fail_count) get IOERR */
+    uint64_t fail_count;        /* 0: no injection */
+    uint32_t fail_flush;        /* FLUSH answers IOERR */
+} model_blk_knobs;
+
+typedef struct model_blk_stats {
+    uint64_t requests, reads, writes, flushes, get_ids, discards, write_zeroes;
+    uint64_t bytes_read, bytes_written;  /* data moved to / from the driver */
+    uint64_t ok, ioerr, unsupp;
+    uint64_t range_errors, ro_errors, injected_errors;
+    uint64_t dirty;             /* writes since the last flush with writeback on */
+} model_blk_stats;
+
+void model_blk_options_init(model_blk_options *o);
+/* A block device on bus b. NULL on error (see model_bus_last_bug). */
+model *model_blk_new(model_bus *b, const model_options *o, const model_blk_options *bo);
+/* The RAM disk (size in *size if non-NULL); NULL if m is not a model_blk. */
+uint8_t *model_blk_disk(model *m, uint64_t *size);
+model_blk_knobs *model_blk_get_knobs(model *m);
+model_blk_stats *model_blk_get_stats(model *m);
+/* Byte at disk offset off when no image is given. */
+static inline uint8_t model_blk_pattern(uint64_t off)
+{
+    return (uint8_t)(off ^ (off >> 9) ^ (off >> 17) ^ 0x5a);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MODEL_H */
+
+/*
+------------------------------------------------------------------------------
+This software is available under 2 licenses -- choose whichever you prefer.
+ALTERNATIVE A - MIT License. Copyright (c) 2026 the virtio.h authors.
+ALTERNATIVE B - Public Domain (www.unlicense.org).
+See the end of virtio.h for the full texts.
+------------------------------------------------------------------------------
+*/
