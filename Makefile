@@ -1,5 +1,5 @@
 # virtio.h - make targets. `make test` runs everything CI runs.
-.PHONY: all test demo bench fuzz fuzz-smoke unit unit-run guests clean compile
+.PHONY: all test demo bench guests clean compile
 all: guests
 
 include examples/port/port.mk
@@ -11,6 +11,8 @@ $(eval $(call port_guest,input_test,tests/qemu/guest/input_test.c))
 $(eval $(call port_guest,gpu_test,tests/qemu/guest/gpu_test.c))
 $(eval $(call port_guest,fault_test,tests/qemu/guest/fault_test.c))
 $(eval $(call port_guest,blk_bench,bench/blk_bench.c))
+$(eval $(call port_guest,net_bench,bench/net_bench.c))
+$(eval $(call port_guest,gpu_bench,bench/gpu_bench.c))
 $(eval $(call port_guest,demo,examples/demo.c))
 $(eval $(call port_guest,net_ping,examples/net_ping.c))
 $(eval $(call port_guest,input_echo,examples/input_echo.c))
@@ -20,6 +22,9 @@ test: guests
 
 demo: build/riscv64/demo.elf
 	python3 examples/demo.py
+
+bench: guests
+	python3 bench/run.py
 
 compile:
 	python3 tests/compile/run.py

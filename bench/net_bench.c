@@ -1,0 +1,83 @@
+/* net_bench.c - network frames per second in QEMU (guest side of bench/run.py).
+ *
+ * Commands on the UART:
+ *   tx N SIZE   send N frames of SIZE bytes as fast as the ring allows
+ *   rx N        receive N frames (the host sends them as fast as it can)
+ * Each prints "VT BENCH <name> <frames> <us>".
+ */
+#define VIRTIO_IMPLEMENTATION
+#include "../examples/port/port.h"
+#include "../virtio_net.h"
+
+static virtio_net nic;
+static uint8_t frame[2048];
+
+static uint32_t num(const char **s)
+{
+    uint32_t v = 0;
+    while (**s == ' ') (*s)++;
+    while (**s >= '0' && **s <= '9') v = v * 10 + (uint32_t)(*(*s)++ - '0');
+    return v;
+}
+
+int main(void)
+{
+    virtio_device dev;
+    uint32_t slot = 0, bdf = 0;
+    const virtio_platform *p = port_platform();
+    char line[64];
+    int n = 0;
+    virtio_result r = VIRTIO_ERR_NOT_FOUND;
+    port_pci_setup();
+    if (virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, VIRTIO_DEVICE_NET, &slot) == VIRTIO_OK)
+        r = virtio_mmio_probe(&dev, p, port_mmio_base + slot * port_mmio_stride);
+    else if (virtio_pci_find(p, VIRTIO_DEVICE_NET, &bdf) == VIRTIO_OK)
+        r = virtio_pci_probe(&dev, p, bdf);
+    if (r == VIRTIO_OK) r = virtio_net_init(&nic, &dev, 0);
+    if (r != VIRTIO_OK) {
+        port_printf("VT FAIL init %s\nVT END 1\n", virtio_result_str(r));
+        return 1;
+    }
+    port_printf("VT READY\n");
+    for (;;) {
+        int c = port_getc();
+        const char *s = line;
+        uint64_t t0;
+        uint32_t count, size, i;
+        if (c < 0) continue;
+        if (c != '\n') {
+            if (n < (int)sizeof line - 1) line[n++] = (char)c;
+            continue;
+        }
+        line[n] = 0;
+        n = 0;
+        if (line[0] == 'q') break;
+        s = line + 2;
+        count = num(&s);
+        if (line[0] == 't') {
+            size = num(&s);
+            memset(frame, 0xff, 6);
+            memcpy(frame + 6, nic.info.mac, 6);
+            frame[12] = 0x88, frame[13] = 0xb5;
+            t0 = port_now_us();
+            for (i = 0; i < count;) {
+                r = virtio_net_send(&nic, frame, size);
+                if (r == VIRTIO_OK) i++;
+                else if (r != VIRTIO_ERR_NO_SPACE) break;
+            }
+            port_printf("VT BENCH tx_%u %u %llu\n", size, i, (unsigned long long)(port_now_us() - t0));
+        } else if (line[0] == 'r') {
+            virtio_net_frame f;
+            t0 = 0;
+            for (i = 0; i < count;) {
+                if (virtio_net_borrow(&nic, &f) != VIRTIO_OK) continue;
+                if (i++ == 0) t0 = port_now_us();
+                size = f.len;
+                virtio_net_give_back(&nic, &f);
+            }
+            port_printf("VT BENCH rx_%u %u %llu\n", size, count - 1, (unsigned long long)(port_now_us() - t0));
+        }
+    }
+    port_printf("VT END 0\n");
+    return 0;
+}
