@@ -4,7 +4,6 @@ all: guests
 
 include examples/port/port.mk
 
-$(eval $(call port_guest,hello,examples/port/hello.c))
 $(eval $(call port_guest,blk_test,tests/qemu/guest/blk_test.c))
 $(eval $(call port_guest,net_test,tests/qemu/guest/net_test.c))
 $(eval $(call port_guest,input_test,tests/qemu/guest/input_test.c))

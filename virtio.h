@@ -702,6 +702,13 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 #endif
 
 #define VIRTIO__ZERO(p) VIRTIO_MEMSET((p), 0, sizeof(*(p)))
+/* Register helpers are called from many places and are mostly cold:
+   keeping them out of line saves more code than the call costs. */
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__NOINLINE __attribute__((noinline))
+#else
+#define VIRTIO__NOINLINE
+#endif
 #define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
 #define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
 #define VIRTIO__Q_MAGIC 0x71756575u     /* "queu" */
@@ -1006,7 +1013,7 @@ static inline void virtio__mem_out(uintptr_t addr, unsigned width, uint32_t v)
     else *(volatile uint32_t *)addr = VIRTIO__BIG_ENDIAN ? virtio__bswap32(v) : v;
 }
 
-static uint32_t virtio__reg_in(const virtio_platform *p, uint32_t space, uintptr_t addr, unsigned width)
+static VIRTIO__NOINLINE uint32_t virtio__reg_in(const virtio_platform *p, uint32_t space, uintptr_t addr, unsigned width)
 {
 #ifndef VIRTIO_DIRECT_REGS
     if (p->reg_read) return p->reg_read(p->user, (int)space, addr, width);
@@ -1019,7 +1026,7 @@ static uint32_t virtio__reg_in(const virtio_platform *p, uint32_t space, uintptr
     return 0xffffffffu;
 #endif
 }
-static void virtio__reg_out(const virtio_platform *p, uint32_t space, uintptr_t addr, unsigned width, uint32_t v)
+static VIRTIO__NOINLINE void virtio__reg_out(const virtio_platform *p, uint32_t space, uintptr_t addr, unsigned width, uint32_t v)
 {
 #ifndef VIRTIO_DIRECT_REGS
     if (p->reg_write) { p->reg_write(p->user, (int)space, addr, width, v); return; }
@@ -1033,11 +1040,11 @@ static void virtio__reg_out(const virtio_platform *p, uint32_t space, uintptr_t 
 
 /* Registers of the device's main block (MMIO window, PCI common config or
    legacy I/O block). */
-static inline uint32_t virtio__rd(const virtio_device *d, uintptr_t off, unsigned width)
+static VIRTIO__NOINLINE uint32_t virtio__rd(const virtio_device *d, uintptr_t off, unsigned width)
 {
     return virtio__reg_in(d->platform, d->priv.space, d->priv.common + off, width);
 }
-static inline void virtio__wr(const virtio_device *d, uintptr_t off, unsigned width, uint32_t v)
+static VIRTIO__NOINLINE void virtio__wr(const virtio_device *d, uintptr_t off, unsigned width, uint32_t v)
 {
     virtio__reg_out(d->platform, d->priv.space, d->priv.common + off, width, v);
 }
@@ -1131,7 +1138,7 @@ VIRTIO_API void virtio_dma_unmap(const virtio_platform *p, void *buf, int dir, c
 /* >>core.pci.config
    PCI configuration space: hooks, else ECAM, else the x86 0xCF8 ports. */
 #ifndef VIRTIO_NO_PCI
-static uint32_t virtio__cfg_in(const virtio_platform *p, uint32_t bdf, unsigned off, unsigned width)
+static VIRTIO__NOINLINE uint32_t virtio__cfg_in(const virtio_platform *p, uint32_t bdf, unsigned off, unsigned width)
 {
     if (p->pci_read) return p->pci_read(p->user, bdf, off, width);
     if (p->pci_ecam) return virtio__mem_in(p->pci_ecam + ((uintptr_t)bdf << 12) + off, width);
@@ -1143,7 +1150,7 @@ static uint32_t virtio__cfg_in(const virtio_platform *p, uint32_t bdf, unsigned 
 #endif
     return 0xffffffffu;
 }
-static void virtio__cfg_out(const virtio_platform *p, uint32_t bdf, unsigned off, unsigned width, uint32_t v)
+static VIRTIO__NOINLINE void virtio__cfg_out(const virtio_platform *p, uint32_t bdf, unsigned off, unsigned width, uint32_t v)
 {
     if (p->pci_write) { p->pci_write(p->user, bdf, off, width, v); return; }
     if (p->pci_ecam) { virtio__mem_out(p->pci_ecam + ((uintptr_t)bdf << 12) + off, width, v); return; }

@@ -1,22 +1,20 @@
-/* common.c - the architecture-independent half of the ports: console
- * formatting, the libc subset, the DMA pool, the virtio_platform, and PCI
- * BAR assignment for machines without firmware. */
+/* common.c - the architecture-independent half of the ports: the libc
+ * subset, console formatting, the DMA pool, the virtio_platform, power-off
+ * and the trap report. PCI BAR assignment is in pci.c. */
 #include <stdarg.h>
 #include "port.h"
 
-/* ---- libc subset ---------------------------------------------------- */
+/* ---- libc subset -------------------------------------------------------
+   The compiler may turn loops and struct copies into calls to these, and
+   virtio.h's VIRTIO_MEMCPY/VIRTIO_MEMSET default to __builtin_memcpy/
+   __builtin_memset, which become calls too. */
 void *memcpy(void *d, const void *s, size_t n)
 {
-    unsigned char *dp = d;
-    const unsigned char *sp = s;
+    unsigned char *dp = (unsigned char *)d;
+    const unsigned char *sp = (const unsigned char *)s;
     /* Word copies when both are aligned: guests move megabytes. */
     if ((((uintptr_t)dp | (uintptr_t)sp) & 7) == 0) {
-        while (n >= 8) {
-            *(uint64_t *)(void *)dp = *(const uint64_t *)(const void *)sp;
-            dp += 8;
-            sp += 8;
-            n -= 8;
-        }
+        for (; n >= 8; n -= 8, dp += 8, sp += 8) *(uint64_t *)(void *)dp = *(const uint64_t *)(const void *)sp;
     }
     while (n--) *dp++ = *sp++;
     return d;
@@ -24,23 +22,19 @@ void *memcpy(void *d, const void *s, size_t n)
 
 void *memmove(void *d, const void *s, size_t n)
 {
-    unsigned char *dp = d;
-    const unsigned char *sp = s;
+    unsigned char *dp = (unsigned char *)d;
+    const unsigned char *sp = (const unsigned char *)s;
     if (dp <= sp || dp >= sp + n) return memcpy(d, s, n);
-    while (n--) dp[n] = sp[n];
+    while (n--) dp[n] = sp[n];   /* overlapping, destination above: copy backwards */
     return d;
 }
 
 void *memset(void *d, int c, size_t n)
 {
-    unsigned char *dp = d;
+    unsigned char *dp = (unsigned char *)d;
     if (((uintptr_t)dp & 7) == 0) {
         uint64_t v = (unsigned char)c * 0x0101010101010101ull;
-        while (n >= 8) {
-            *(uint64_t *)(void *)dp = v;
-            dp += 8;
-            n -= 8;
-        }
+        for (; n >= 8; n -= 8, dp += 8) *(uint64_t *)(void *)dp = v;
     }
     while (n--) *dp++ = (unsigned char)c;
     return d;
@@ -48,7 +42,7 @@ void *memset(void *d, int c, size_t n)
 
 int memcmp(const void *a, const void *b, size_t n)
 {
-    const unsigned char *x = a, *y = b;
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
     for (; n; n--, x++, y++)
         if (*x != *y) return *x - *y;
     return 0;
@@ -63,11 +57,11 @@ size_t strlen(const char *s)
 
 int strcmp(const char *a, const char *b)
 {
-    while (*a && *a == *b) a++, b++;
+    for (; *a && *a == *b; a++, b++) {}
     return (unsigned char)*a - (unsigned char)*b;
 }
 
-/* ---- console -------------------------------------------------------- */
+/* ---- console ------------------------------------------------------------ */
 void port_putc(char c)
 {
     if (c == '\n') port_arch_putc('\r');
@@ -81,24 +75,27 @@ void port_puts(const char *s)
 
 int port_getc(void) { return port_arch_getc(); }
 
-static void put_num(unsigned long long v, unsigned base, int upper, int width, int zero, int left, int neg)
+static void pad(int n, char c)
 {
-    char buf[24];
+    while (n-- > 0) port_putc(c);
+}
+
+/* One number: digits of v in `base`, a '-' if neg, padded to width. */
+static void put_num(unsigned long long v, unsigned base, int upper, int neg, int width, int zero, int left)
+{
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-    int n = 0, pad;
+    char buf[24];
+    int n = 0;
     do {
         buf[n++] = digits[v % base];
         v /= base;
     } while (v);
-    if (neg) buf[n++] = '-';
-    pad = width > n ? width - n : 0;
-    if (!left && zero && neg) {   /* sign before the zeros */
-        port_putc('-');
-        n--;
-    }
-    if (!left) while (pad--) port_putc(zero ? '0' : ' ');
-    while (n--) port_putc(buf[n]);
-    if (left) while (pad--) port_putc(' ');
+    width -= n + neg;
+    if (!left && !zero) pad(width, ' ');
+    if (neg) port_putc('-');
+    if (!left && zero) pad(width, '0');
+    while (n) port_putc(buf[--n]);
+    if (left) pad(width, ' ');
 }
 
 void port_printf(const char *fmt, ...)
@@ -106,48 +103,46 @@ void port_printf(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     for (; *fmt; fmt++) {
-        int width = 0, zero = 0, left = 0, lng = 0;
+        int width = 0, zero = 0, left = 0, size = 0;   /* size: 0 int, 1 long, 2 long long / size_t */
         if (*fmt != '%') {
             port_putc(*fmt);
             continue;
         }
-        fmt++;
-        for (;; fmt++) {
+        for (fmt++; *fmt == '0' || *fmt == '-'; fmt++) {
             if (*fmt == '0') zero = 1;
-            else if (*fmt == '-') left = 1;
-            else break;
+            else left = 1;
         }
-        while (*fmt >= '0' && *fmt <= '9') width = width * 10 + (*fmt++ - '0');
-        while (*fmt == 'l' || *fmt == 'z') {
-            lng += *fmt == 'z' ? 2 : 1;
-            fmt++;
-        }
+        for (; *fmt >= '0' && *fmt <= '9'; fmt++) width = width * 10 + (*fmt - '0');
+        for (; *fmt == 'l' || *fmt == 'z'; fmt++) size += *fmt == 'z' ? 2 : 1;
         switch (*fmt) {
         case 'd':
         case 'i': {
-            long long v = lng >= 2 ? va_arg(ap, long long) : lng ? va_arg(ap, long) : va_arg(ap, int);
-            put_num(v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, 10, 0, width, zero, left, v < 0);
+            long long v = size >= 2 ? va_arg(ap, long long) : size ? va_arg(ap, long) : va_arg(ap, int);
+            unsigned long long m = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+            put_num(m, 10, 0, v < 0, width, zero, left);
             break;
         }
         case 'u':
         case 'x':
         case 'X': {
-            unsigned long long v = lng >= 2 ? va_arg(ap, unsigned long long)
-                                   : lng  ? va_arg(ap, unsigned long)
-                                          : va_arg(ap, unsigned);
-            put_num(v, *fmt == 'u' ? 10 : 16, *fmt == 'X', width, zero, left, 0);
+            unsigned long long v = size >= 2 ? va_arg(ap, unsigned long long)
+                                   : size    ? va_arg(ap, unsigned long)
+                                             : va_arg(ap, unsigned);
+            put_num(v, *fmt == 'u' ? 10 : 16, *fmt == 'X', 0, width, zero, left);
             break;
         }
         case 'p':
             port_puts("0x");
-            put_num((uintptr_t)va_arg(ap, void *), 16, 0, width, zero, left, 0);
+            put_num((uintptr_t)va_arg(ap, void *), 16, 0, 0, width, zero, left);
             break;
         case 's': {
             const char *s = va_arg(ap, const char *);
-            int n = (int)strlen(s ? s : "(null)");
-            if (!left) while (width-- > n) port_putc(' ');
-            port_puts(s ? s : "(null)");
-            if (left) while (width-- > n) port_putc(' ');
+            int n;
+            if (!s) s = "(null)";
+            n = (int)strlen(s);
+            if (!left) pad(width - n, ' ');
+            port_puts(s);
+            if (left) pad(width - n, ' ');
             break;
         }
         case 'c':
@@ -155,6 +150,9 @@ void port_printf(const char *fmt, ...)
             break;
         case '%':
             port_putc('%');
+            break;
+        case '\0':
+            fmt--;   /* a lone '%' at the end */
             break;
         default:
             port_putc('%');
@@ -168,47 +166,72 @@ void port_printf(const char *fmt, ...)
 uint64_t port_now_us(void) { return port_arch_now_us(); }
 const char *port_arch(void) { return port_machine.arch; }
 
+/* ---- power-off and traps -------------------------------------------------
+   `exiting` makes a second exit, or a trap raised by the exit path itself
+   (aarch64 semihosting when QEMU runs without it), a plain power-off. */
+static volatile int exiting;
+
 void port_exit(int code)
 {
+    if (exiting) port_arch_poweroff();
+    exiting = 1;
+    port_printf("port: exit %d\n", code);
     port_arch_exit(code);
 }
 
-/* ---- DMA pool --------------------------------------------------------
-   A bump allocator over a static array (identity-mapped: device address =
-   CPU address). Freeing the most recent block gives it back, alignment
-   padding included; anything else stays allocated, which is what a
-   bootloader wants anyway. */
-#define POOL_BYTES (48u << 20)
+void port_trap(uint64_t cause, uint64_t pc, uint64_t addr)
+{
+    if (exiting) port_arch_poweroff();
+    port_printf("\nport: trap on %s: cause %llx, pc %llx, address %llx\n", port_machine.arch,
+                (unsigned long long)cause, (unsigned long long)pc, (unsigned long long)addr);
+    port_exit(PORT_EXIT_TRAP);
+}
+
+/* ---- DMA pool -------------------------------------------------------------
+   A bump allocator over the RAM after the image (the linker script places
+   __pool_start/__pool_end; nothing is loaded or zeroed there). Device
+   address = CPU address: all three machines are identity-mapped and
+   DMA-coherent. Frees in reverse order of allocation give the memory back,
+   alignment padding included (so leak checks with port_dma_free_bytes()
+   come out exact); any other free is ignored, which is what a bootloader
+   wants anyway. */
 #define POOL_UNDO 256
-static uint8_t pool[POOL_BYTES] __attribute__((aligned(4096)));
+extern uint8_t __pool_start[], __pool_end[];
 static size_t pool_top;
-static size_t undo[POOL_UNDO];   /* pool_top before each recorded allocation */
-static unsigned undo_n, unrecorded;   /* allocations past the stack stay for good */
+static size_t pool_undo[POOL_UNDO];   /* pool_top before each live allocation, oldest first */
+static size_t pool_live;              /* allocations not freed (or whose free was ignored) */
+
+static size_t pool_bytes(void) { return (size_t)(__pool_end - __pool_start); }
 
 static void *pool_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
 {
-    size_t at = (pool_top + align - 1) & ~(align - 1);
+    size_t at;
     (void)user;
-    (void)kind;
-    if (at > POOL_BYTES || size > POOL_BYTES - at) return 0;
-    if (undo_n < POOL_UNDO && !unrecorded) undo[undo_n++] = pool_top;
-    else unrecorded++;
+    (void)kind;   /* one pool: nothing here is hidden from devices */
+    if (align < 16) align = 16;
+    if (align & (align - 1)) return 0;
+    at = (pool_top + align - 1) & ~(align - 1);
+    if (at > pool_bytes() || size > pool_bytes() - at) return 0;
+    if (pool_live < POOL_UNDO) pool_undo[pool_live] = pool_top;
+    pool_live++;
     pool_top = at + size;
-    *dev = (uintptr_t)(pool + at);
-    return pool + at;
+    *dev = (uintptr_t)(__pool_start + at);
+    return __pool_start + at;
 }
 
 static void pool_free(void *user, void *ptr, size_t size, int kind)
 {
     (void)user;
     (void)kind;
-    if ((uint8_t *)ptr + size != pool + pool_top) return;   /* not the newest block */
-    if (unrecorded) unrecorded--;                           /* keep it: no undo entry */
-    else if (undo_n) pool_top = undo[--undo_n];
+    if (!ptr || (uint8_t *)ptr + size != __pool_start + pool_top || pool_live == 0) return;   /* not the newest */
+    pool_live--;
+    /* Past POOL_UNDO live blocks the padding before this one stays used. */
+    pool_top = pool_live < POOL_UNDO ? pool_undo[pool_live] : (size_t)((uint8_t *)ptr - __pool_start);
 }
 
-size_t port_dma_free_bytes(void) { return POOL_BYTES - pool_top; }
+size_t port_dma_free_bytes(void) { return pool_bytes() - pool_top; }
 
+/* ---- the virtio_platform ---------------------------------------------------- */
 static uint64_t plat_now(void *user)
 {
     (void)user;
@@ -244,72 +267,4 @@ void port_init(void)
     platform.pci_io_base = port_machine.pci_io_base;
     platform.pci_buses = port_machine.pci_buses;
     platform.timeout_ms = 20000;   /* software emulation on a shared machine is slow */
-}
-
-/* ---- PCI BAR assignment ----------------------------------------------
-   riscv64 and aarch64 "virt" start without firmware, so nobody has placed
-   the BARs. Size each one (write all-ones, read back the mask), then give
-   it the next naturally aligned range of the host bridge's window. */
-static uint32_t cfg_rd(uint32_t bdf, unsigned off)
-{
-    return *(volatile uint32_t *)(port_machine.pci_ecam + ((uintptr_t)bdf << 12) + off);
-}
-
-static void cfg_wr(uint32_t bdf, unsigned off, uint32_t v)
-{
-    *(volatile uint32_t *)(port_machine.pci_ecam + ((uintptr_t)bdf << 12) + off) = v;
-}
-
-static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
-
-void port_pci_setup(void)
-{
-    uint64_t mem = port_machine.mem32_base, io = port_machine.io_base;
-    uint32_t bdf;
-    if (!port_machine.mem32_size || !port_machine.pci_ecam) return;   /* firmware did it */
-    for (bdf = 0; bdf < port_machine.pci_buses * 256u; bdf++) {
-        uint32_t id = cfg_rd(bdf, 0), bar, cmd;
-        if ((id & 0xffff) == 0xffff) continue;
-        if (((cfg_rd(bdf, 0x0c) >> 16) & 0x7f) != 0) continue;   /* only type-0 headers have 6 BARs */
-        cmd = cfg_rd(bdf, 4) & 0xffff;
-        cfg_wr(bdf, 4, cmd & ~3u);   /* no decoding while sizing */
-        for (bar = 0; bar < 6; bar++) {
-            unsigned off = 0x10 + 4 * bar;
-            uint32_t orig = cfg_rd(bdf, off), lo, is64;
-            uint64_t mask, size;
-            cfg_wr(bdf, off, 0xffffffffu);
-            lo = cfg_rd(bdf, off);
-            if (lo == 0) {
-                cfg_wr(bdf, off, orig);
-                continue;   /* not implemented */
-            }
-            if (lo & 1) {   /* I/O */
-                size = (~(lo & ~3u) + 1) & 0xffff;
-                io = align_up(io, size);
-                if (size == 0 || io + size > port_machine.io_base + port_machine.io_size) continue;
-                cfg_wr(bdf, off, (uint32_t)io);
-                io += size;
-                continue;
-            }
-            is64 = ((lo >> 1) & 3) == 2;
-            mask = lo & ~0xfu;
-            if (is64) {
-                cfg_wr(bdf, off + 4, 0xffffffffu);
-                mask |= (uint64_t)cfg_rd(bdf, off + 4) << 32;
-            } else {
-                mask |= 0xffffffff00000000ull;
-            }
-            size = ~mask + 1;
-            mem = align_up(mem, size);
-            if (size == 0 || mem + size > port_machine.mem32_base + port_machine.mem32_size) {
-                port_printf("port: BAR %u of %x does not fit\n", bar, bdf);
-                continue;
-            }
-            cfg_wr(bdf, off, (uint32_t)mem);
-            if (is64) cfg_wr(bdf, off + 4, (uint32_t)(mem >> 32));
-            mem += size;
-            bar += is64;
-        }
-        cfg_wr(bdf, 4, cmd | 7u);   /* I/O, memory, bus master */
-    }
 }

@@ -1,36 +1,213 @@
-/* hello.c - the smallest guest: proves a port boots, talks, keeps time,
- * and finds the machine's VirtIO devices.
+/* hello.c - the smallest guest: proves a port boots, talks both ways,
+ * keeps time, assigns PCI BARs and sees the machine's VirtIO devices.
+ *
+ * What it does: prints "hello from <arch>"; lists every PCI function with
+ * its BARs after port_pci_setup() and every occupied virtio-mmio slot,
+ * reading the registers itself so that this part checks the port alone;
+ * then finds the same VirtIO devices through virtio.h (the smallest use
+ * of the library); waits up to 1 s for a byte from the host and echoes it
+ * (a digit 1-9 becomes the exit code, to show exit codes reaching the
+ * host; 't' and 'f' test the trap handler with an illegal instruction and
+ * a bad load). Anything wrong (a BAR outside the host bridge window, a
+ * clock that does not advance, ...) prints "hello: FAIL ..." and exits 1.
+ *
+ * Build and boot it on all three machines, with devices attached:
+ *
+ *   make -f examples/port/port.mk port-check
+ *
+ * or one by hand, typing a key within a second:
  *
  *   make build/riscv64/hello.elf
- *   qemu-system-riscv64 -machine virt -bios none -m 256M -display none \
- *       -serial stdio -monitor none -nic none -kernel build/riscv64/hello.elf
+ *   qemu-system-riscv64 -machine virt -bios none -m 256M -nodefaults \
+ *       -display none -serial stdio -monitor none \
+ *       -kernel build/riscv64/hello.elf
  */
-#define VIRTIO_IMPLEMENTATION   /* this file emits the library */
+#define VIRTIO_IMPLEMENTATION   /* this file also emits the library */
 #include "port.h"
 
-int main(void)
+static int failures;
+
+static void fail(const char *what, uint64_t value)
+{
+    port_printf("hello: FAIL %s (%llx)\n", what, (unsigned long long)value);
+    failures++;
+}
+
+/* Is [a, a + size) inside the window [base, base + wsize)? */
+static int inside(uint64_t a, uint64_t size, uint64_t base, uint64_t wsize)
+{
+    return wsize && a >= base && a - base <= wsize && size <= wsize - (a - base);
+}
+
+static uint64_t bar_size(uint32_t bdf, unsigned off, uint32_t lo, uint32_t hi, int is_io, int is64)
+{
+    /* Size it again (decoding off meanwhile), the same way the port did. */
+    uint32_t cmd = port_pci_read32(bdf, 4), mlo, mhi = 0xffffffffu;
+    port_pci_write32(bdf, 4, cmd & 0xfffcu);
+    port_pci_write32(bdf, off, 0xffffffffu);
+    mlo = port_pci_read32(bdf, off);
+    port_pci_write32(bdf, off, lo);
+    if (mlo == 0) return 0;   /* not implemented */
+    if (is64) {
+        port_pci_write32(bdf, off + 4, 0xffffffffu);
+        mhi = port_pci_read32(bdf, off + 4);
+        port_pci_write32(bdf, off + 4, hi);
+    }
+    port_pci_write32(bdf, 4, cmd & 0xffffu);
+    if (is_io) return ~(0xffffffffffff0000ull | (mlo & ~3u)) + 1;
+    return ~((uint64_t)mhi << 32 | (mlo & ~15u)) + 1;
+}
+
+static void list_pci(void)
+{
+    const struct port_machine *m = &port_machine;
+    uint32_t bus, dev, fn;
+    for (bus = 0; bus < m->pci_buses; bus++)
+        for (dev = 0; dev < 32; dev++)
+            for (fn = 0; fn < 8; fn++) {
+                uint32_t bdf = bus << 8 | dev << 3 | fn, id = port_pci_read32(bdf, 0), type;
+                unsigned bar;
+                if ((id & 0xffff) == 0xffff) {
+                    if (fn == 0) break;
+                    continue;
+                }
+                type = (port_pci_read32(bdf, 0x0c) >> 16) & 0xff;
+                port_printf("pci %02x:%02x.%x %04x:%04x class %06x cmd %04x\n", bus, dev, fn, id & 0xffff,
+                            id >> 16, port_pci_read32(bdf, 8) >> 8, port_pci_read32(bdf, 4) & 0xffff);
+                for (bar = 0; bar < 6 && (type & 0x7f) == 0; bar++) {
+                    unsigned off = 0x10 + 4 * bar;
+                    uint32_t lo = port_pci_read32(bdf, off), hi = 0;
+                    int is_io = lo & 1, is64 = !is_io && (lo & 6) == 4, ok;
+                    uint64_t addr, size;
+                    if (is64) hi = port_pci_read32(bdf, off + 4);
+                    size = bar_size(bdf, off, lo, hi, is_io, is64);
+                    addr = ((uint64_t)hi << 32 | lo) & (is_io ? ~3ull : ~15ull);
+                    if (size == 0) continue;
+                    port_printf("    BAR%u %s %llx size %llx\n", bar, is_io ? "io   " : is64 ? "mem64" : "mem32",
+                                (unsigned long long)addr, (unsigned long long)size);
+                    if (m->mem32_size == 0) ok = addr != 0 && addr + size <= m->addr_limit;   /* firmware's */
+                    else if (is_io) ok = inside(addr, size, m->io_base, m->io_size);
+                    else ok = inside(addr, size, m->mem32_base, m->mem32_size) ||
+                              inside(addr, size, m->mem64_base, m->mem64_size);
+                    if (!ok || (addr & (size - 1))) fail("BAR outside its window or misaligned", addr);
+                    bar += (unsigned)is64;
+                }
+                if (fn == 0 && !(type & 0x80)) break;
+            }
+}
+
+static void list_mmio(void)
+{
+    uint32_t i;
+    for (i = 0; i < port_mmio_count; i++) {
+        volatile uint32_t *r = (volatile uint32_t *)(port_mmio_base + i * port_mmio_stride);
+        if (r[0] != 0x74726976u) {   /* "virt" */
+            fail("virtio-mmio slot without magic", i);
+            continue;
+        }
+        if (r[2] != 0)   /* device id 0: empty slot */
+            port_printf("virtio-mmio slot %u at %p: version %u, device %u, vendor %x\n", i, (void *)r, r[1], r[2],
+                        r[3]);
+    }
+}
+
+#if defined(__x86_64__)
+/* What the x86 port relies on SeaBIOS for: ACPI registers at PMBASE, and
+   (checked here only) MMCONFIG at 0xb0000000 agreeing with 0xcf8. */
+static void check_x86(void)
+{
+    uint32_t lo = port_pci_read32(0, 0x60), hi = port_pci_read32(0, 0x64), dev;
+    uint64_t base = ((uint64_t)hi << 32 | lo) & 0xff0000000ull;
+    port_printf("x86: PMBASE %x (ACPI %s), PCIEXBAR %llx (%s, %u MiB)\n", port_pci_read32(0xf8, 0x40) & 0xff80,
+                (port_pci_read32(0xf8, 0x44) & 0x80) ? "on" : "off", (unsigned long long)base,
+                (lo & 1) ? "on" : "off", 256u >> ((lo >> 1) & 3));
+    if (!(lo & 1) || base != 0xb0000000u) fail("MMCONFIG not at 0xb0000000", base);
+    for (dev = 0; dev < 32 && (lo & 1); dev++) {
+        uint32_t bdf = dev << 3, cf8 = port_pci_read32(bdf, 0);
+        uint32_t mm = *(volatile uint32_t *)(uintptr_t)(base + ((uint64_t)bdf << 12));
+        if (cf8 != mm) fail("MMCONFIG and 0xcf8 disagree", bdf);
+    }
+}
+#endif
+
+/* Unaligned loads and atomics on RAM: they fault or misbehave on aarch64
+   unless the MMU maps RAM as Normal memory. */
+struct __attribute__((packed)) odd {
+    uint8_t pad;
+    uint32_t u32;
+    uint64_t u64;
+};
+
+static void check_memory(void)
+{
+    static struct odd o;
+    static volatile uint32_t counter;
+    volatile struct odd *v = &o;
+    uint64_t dev = 0;
+    void *p;
+    v->u32 = 0x11223344u;
+    v->u64 = 0x5566778899aabbccull;
+    __atomic_fetch_add(&counter, 5, __ATOMIC_SEQ_CST);
+    if (v->u32 != 0x11223344u || v->u64 != 0x5566778899aabbccull || counter != 5)
+        fail("unaligned access or atomic", v->u32);
+    p = port_platform()->dma_alloc(0, 4096, 4096, VIRTIO_MEM_DMA, &dev);
+    if (!p || ((uintptr_t)p & 4095) || dev != (uintptr_t)p) fail("dma_alloc", (uintptr_t)p);
+    port_printf("memory: unaligned and atomic ok, dma pool %u KiB free at %p\n",
+                (unsigned)(port_dma_free_bytes() >> 10), p);
+    port_platform()->dma_free(0, p, 4096, VIRTIO_MEM_DMA);
+}
+
+/* The same devices through the library: find, probe, describe. */
+static void list_virtio(void)
 {
     const virtio_platform *p = port_platform();
-    uint64_t t0 = port_now_us();
     uint32_t slot = 0, bdf = 0;
-    int c = -1;
-    port_printf("hello from %s\n", port_arch());
-    port_pci_setup();
     while (virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, 0, &slot) == VIRTIO_OK) {
         virtio_device d;
-        if (virtio_mmio_probe(&d, p, port_mmio_base + slot * port_mmio_stride) == VIRTIO_OK)
-            port_printf("virtio-mmio slot %u: type %u %s\n", slot, d.device_id, d.legacy ? "legacy" : "modern");
+        virtio_result r = virtio_mmio_probe(&d, p, port_mmio_base + slot * port_mmio_stride);
+        if (r == VIRTIO_OK) port_printf("virtio-mmio slot %u: type %u %s\n", slot, d.device_id, d.legacy ? "legacy" : "modern");
+        else fail("virtio_mmio_probe", (uint64_t)(int64_t)r);
         slot++;
     }
     while (virtio_pci_find(p, 0, &bdf) == VIRTIO_OK) {
         virtio_device d;
         virtio_result r = virtio_pci_probe(&d, p, bdf);
-        port_printf("virtio-pci %02x:%02x.%x: type %u %s base %p (%s)\n", bdf >> 8, (bdf >> 3) & 31, bdf & 7,
-                    d.device_id, d.legacy ? "legacy" : "modern", (void *)d.base, virtio_result_str(r));
+        if (r == VIRTIO_OK)
+            port_printf("virtio-pci %02x:%02x.%x: type %u %s base %p (%s)\n", bdf >> 8, (bdf >> 3) & 31, bdf & 7,
+                        d.device_id, d.legacy ? "legacy" : "modern", (void *)d.base, virtio_result_str(r));
+        else fail("virtio_pci_probe", bdf);
         bdf++;
     }
-    while (port_now_us() - t0 < 300000 && (c = port_getc()) < 0) {}
-    if (c >= 0) port_printf("got '%c'\n", c);
-    port_printf("uptime %u ms\n", (unsigned)((port_now_us() - t0) / 1000));
-    return 0;
+}
+
+int main(void)
+{
+    uint64_t t0 = port_now_us(), t1;
+    int c = -1, code = 0;
+    port_printf("hello from %s\n", port_arch());
+    port_printf("time %llu us\n", (unsigned long long)t0);
+    check_memory();
+#if defined(__x86_64__)
+    check_x86();
+#endif
+    port_printf("pci: %d BARs not placed\n", port_pci_setup());
+    list_pci();
+    list_mmio();
+    list_virtio();
+
+    port_printf("waiting 1 s for a byte on the UART\n");
+    t0 = port_now_us();
+    while ((t1 = port_now_us()) - t0 < 1000000u && (c = port_getc()) < 0) {}
+    if (c >= 0) {
+        port_printf("got '%c' after %u ms\n", c, (unsigned)((t1 - t0) / 1000));
+        if (c >= '1' && c <= '9') code = c - '0';
+        if (c == 't') __builtin_trap();   /* exercise the trap handler: exits with PORT_EXIT_TRAP */
+        if (c == 'f') failures += (int)*(volatile uint32_t *)(uintptr_t)port_machine.addr_limit;
+    } else {
+        port_printf("nothing received\n");
+    }
+    t1 = port_now_us();
+    if (t1 <= t0) fail("clock does not advance", t1);
+    port_printf("uptime %u ms, %d failure(s)\n", (unsigned)(t1 / 1000), failures);
+    return failures ? 1 : code;
 }

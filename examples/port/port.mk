@@ -1,43 +1,88 @@
-# port.mk - building bare-metal guests for the QEMU machines.
+# port.mk - build bare-metal guests for the QEMU machines (GNU make).
 #
-# Included by the top-level Makefile. A guest is one or more C files plus
-# the port; declare it with one line:
+# Included by the top-level Makefile; also works on its own from the
+# repository root:  make -f examples/port/port.mk port-check
+#
+# A guest is one or more C files plus the port. Declare it with one line:
 #     $(eval $(call port_guest,NAME,SOURCES))
-# which gives build/<arch>/NAME.elf for every architecture in PORT_ARCHES.
-# x86_64 images are re-wrapped as ELF32, the format QEMU's Multiboot
-# loader accepts; their code is still 64-bit.
+# to get $(PORT_BUILD)/<arch>/NAME.elf for every arch in PORT_ARCHES, all
+# of them prerequisites of the `guests` target. Objects go to
+# $(PORT_BUILD)/<arch>/obj/NAME/ (the port's own to .../obj/port/), with
+# header dependencies from -MMD. Every .elf boots with -kernel on its
+# machine, x86_64 included (Multiboot; see x86_64/start.S).
+# Declaring the same NAME twice keeps the first declaration.
 
+# On its own, `make -f examples/port/port.mk` builds every declared guest.
+ifeq ($(.DEFAULT_GOAL),)
+.DEFAULT_GOAL := guests
+endif
+
+PORT_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 PORT_ARCHES := riscv64 aarch64 x86_64
+PORT_BUILD ?= build
 PORT_CC ?= clang
-PORT_OBJCOPY ?= objcopy
+# make V=1 shows the commands.
+PORT_Q = $(if $(V),,@)
+
 PORT_WARN := -Wall -Wextra -Werror -pedantic -Wno-gnu-zero-variadic-macro-arguments
 PORT_CFLAGS := -std=c99 -O2 -g -ffreestanding -fno-stack-protector -fno-pic -fno-common \
-               -nostdlib -static -fuse-ld=lld $(PORT_WARN)
+               -fno-asynchronous-unwind-tables $(PORT_WARN)
+PORT_LDFLAGS := -nostdlib -static -fuse-ld=lld -Wl,--build-id=none
 PORT_CFLAGS_riscv64 := --target=riscv64-unknown-elf -march=rv64imac -mabi=lp64 -mcmodel=medany -mno-relax
-PORT_CFLAGS_aarch64 := --target=aarch64-unknown-elf -mstrict-align
+PORT_CFLAGS_aarch64 := --target=aarch64-unknown-elf -mcpu=cortex-a57
 PORT_CFLAGS_x86_64 := --target=x86_64-unknown-elf -mno-red-zone
-PORT_DEPS := examples/port/port.h examples/port/common.c examples/port/port.mk \
-             virtio.h virtio_blk.h virtio_net.h virtio_input.h virtio_gpu.h
-port_srcs = examples/port/common.c examples/port/$(1)/port.c examples/port/$(1)/start.S
+PORT_SRCS = $(PORT_DIR)/common.c $(PORT_DIR)/pci.c $(PORT_DIR)/$(1)/port.c $(PORT_DIR)/$(1)/start.S
+
+# $(call port_obj,ARCH,NAME,SOURCE): where SOURCE's object goes.
+port_obj = $(PORT_BUILD)/$(1)/obj/$(2)/$(basename $(notdir $(3))).o
+
+# $(call port_compile,ARCH,NAME,SOURCE): the rule for one object.
+define port_compile
+$(call port_obj,$(1),$(2),$(3)): $(3) $(PORT_DIR)/port.mk
+	@mkdir -p $$(@D)
+	$$(if $$(V),,@echo "  CC     $$@")
+	$$(PORT_Q)$$(PORT_CC) $$(PORT_CFLAGS) $$(PORT_CFLAGS_$(1)) -MMD -MP -c -o $$@ $$<
+-include $(basename $(call port_obj,$(1),$(2),$(3))).d
+endef
+
+# The port itself, once per arch.
+$(foreach a,$(PORT_ARCHES),$(foreach s,$(call PORT_SRCS,$(a)),$(eval $(call port_compile,$(a),port,$(s)))))
+port_objs = $(foreach s,$(call PORT_SRCS,$(1)),$(call port_obj,$(1),port,$(s)))
 
 # $(call port_guest_arch,ARCH,NAME,SOURCES)
 define port_guest_arch
-build/$(1)/$(2).elf: $(3) $(call port_srcs,$(1)) examples/port/$(1)/link.ld $(PORT_DEPS) $$(wildcard $$(dir $(firstword $(3)))*.h)
-	@mkdir -p build/$(1)
-	@echo "  GUEST  $$@"
-	@$$(PORT_CC) $$(PORT_CFLAGS) $$(PORT_CFLAGS_$(1)) -Wl,-T,examples/port/$(1)/link.ld \
-		-o $$@$(if $(filter x86_64,$(1)),.64) $(3) $(call port_srcs,$(1))
-	$(if $(filter x86_64,$(1)),@$$(PORT_OBJCOPY) -O elf32-i386 $$@.64 $$@)
+$(foreach s,$(3),$(eval $(call port_compile,$(1),$(2),$(s))))
+$(PORT_BUILD)/$(1)/$(2).elf: $(foreach s,$(3),$(call port_obj,$(1),$(2),$(s))) $(call port_objs,$(1)) $(PORT_DIR)/$(1)/link.ld
+	$$(if $$(V),,@echo "  GUEST  $$@")
+	$$(PORT_Q)$$(PORT_CC) $$(PORT_CFLAGS_$(1)) $$(PORT_LDFLAGS) -Wl,-T,$(PORT_DIR)/$(1)/link.ld -o $$@ \
+		$(foreach s,$(3),$(call port_obj,$(1),$(2),$(s))) $(call port_objs,$(1))
 endef
 
-# $(call port_guest,NAME,SOURCES): the guest for every architecture.
+# $(call port_guest,NAME,SOURCES): NAME for every architecture.
 define port_guest
+$(if $(PORT_GUEST_$(1)),,$(eval PORT_GUEST_$(1) := $(2))
 $(foreach a,$(PORT_ARCHES),$(eval $(call port_guest_arch,$(a),$(1),$(2))))
-guests: $(foreach a,$(PORT_ARCHES),build/$(a)/$(1).elf)
+guests: $(foreach a,$(PORT_ARCHES),$(PORT_BUILD)/$(a)/$(1).elf))
 endef
 
-# QEMU command lines the ports expect (the test runner builds its own).
-PORT_QEMU_riscv64 := qemu-system-riscv64 -machine virt -bios none -m 256M
-PORT_QEMU_aarch64 := qemu-system-aarch64 -machine virt,highmem=off -cpu cortex-a57 -m 256M
-PORT_QEMU_x86_64 := qemu-system-x86_64 -machine q35 -m 256M -device isa-debug-exit,iobase=0xf4,iosize=4
-PORT_QEMU_COMMON := -display none -serial stdio -monitor none -nic none -no-reboot
+.PHONY: guests port-check
+$(eval $(call port_guest,hello,$(PORT_DIR)/hello.c))
+
+# QEMU command lines the ports expect: the UART on stdin/stdout, no
+# monitor, no display, no default devices or NICs, power-off ends QEMU.
+# x86_64 adds isa-debug-exit (non-zero exit codes) and aarch64 semihosting
+# (ditto); both are optional: without them every exit status is 0 and the
+# "port: exit <code>" line on the UART is what tells.
+PORT_QEMU_COMMON := -m 256M -smp 1 -display none -serial stdio -monitor none -nodefaults -nic none -no-reboot
+PORT_QEMU_riscv64 := qemu-system-riscv64 -machine virt -bios none $(PORT_QEMU_COMMON)
+PORT_QEMU_aarch64 := qemu-system-aarch64 -machine virt,highmem=off -cpu cortex-a57 \
+                     -semihosting-config enable=on,target=native $(PORT_QEMU_COMMON)
+PORT_QEMU_x86_64 := qemu-system-x86_64 -machine q35 -device isa-debug-exit,iobase=0xf4,iosize=4 \
+                    $(PORT_QEMU_COMMON)
+
+# Boot hello on every machine with VirtIO devices attached and check what
+# it prints and how QEMU exits (examples/port/check.sh).
+port-check: $(foreach a,$(PORT_ARCHES),$(PORT_BUILD)/$(a)/hello.elf)
+	PORT_BUILD='$(PORT_BUILD)' PORT_ARCHES='$(PORT_ARCHES)' \
+	PORT_QEMU_riscv64='$(PORT_QEMU_riscv64)' PORT_QEMU_aarch64='$(PORT_QEMU_aarch64)' \
+	PORT_QEMU_x86_64='$(PORT_QEMU_x86_64)' sh $(PORT_DIR)/check.sh

@@ -1,7 +1,10 @@
-/* aarch64 "virt": QEMU enters the ELF at EL1 with the MMU off on every
-   CPU; CPU 0 runs the guest, the others park. Data accesses are then
-   Device memory, so the code is built with -mstrict-align. */
-    .section .text.start
+/* aarch64 "virt": QEMU loads the ELF at its link address and enters
+   _start at EL1 with the MMU and caches off on CPU 0 (other CPUs stay
+   powered off in QEMU's PSCI; any that run anyway park). We install the
+   trap vectors, allow FP/SIMD, and turn on the MMU with an identity map:
+   with the MMU off every data access is Device memory, where unaligned
+   accesses fault and exclusives are unpredictable. */
+    .section .text.start, "ax"
     .global _start
 _start:
     mrs     x0, mpidr_el1
@@ -9,11 +12,35 @@ _start:
     cbnz    x0, park
     ldr     x0, =__stack_top
     mov     sp, x0
-    /* Allow FP/SIMD at EL1 (compilers use it for copies). */
-    mov     x0, #(3 << 20)
+    ldr     x0, =vectors
+    msr     vbar_el1, x0
+    mov     x0, #(3 << 20)          /* CPACR_EL1.FPEN: no FP/SIMD traps */
     msr     cpacr_el1, x0
+
+    /* MAIR: attribute 0 = Device-nGnRE, attribute 1 = Normal write-back */
+    ldr     x0, =0xff04
+    msr     mair_el1, x0
+    /* TCR: T0SZ=32 (4 GiB, walk starts at level 1), TTBR0 walks
+       write-back cacheable and inner shareable, 4 KiB granule, no TTBR1
+       walks (EPD1), 32-bit physical addresses */
+    ldr     x0, =(32 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23))
+    msr     tcr_el1, x0
+    ldr     x0, =level1
+    msr     ttbr0_el1, x0
     isb
-    ldr     x0, =__bss_start
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    /* SCTLR: MMU (M), data cache (C), instruction cache (I) on; no
+       alignment checks (A) */
+    mrs     x0, sctlr_el1
+    ldr     x1, =((1 << 0) | (1 << 2) | (1 << 12))
+    orr     x0, x0, x1
+    bic     x0, x0, #(1 << 1)
+    msr     sctlr_el1, x0
+    isb
+
+    ldr     x0, =__bss_start        /* zero .bss */
     ldr     x1, =__bss_end
 1:  cmp     x0, x1
     b.hs    2f
@@ -21,7 +48,38 @@ _start:
     b       1b
 2:  bl      port_init
     bl      main
-    bl      port_exit
+    bl      port_exit               /* w0 still holds main's return value */
 park:
     wfe
     b       park
+
+/* Exceptions: each of the 16 vector entries (0x80 bytes apart) reports
+   the exception and powers off; nothing returns, so the stack is reset. */
+    .balign 2048
+vectors:
+    .irp    n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    .balign 0x80
+    mov     x4, #\n
+    b       trap
+    .endr
+trap:
+    ldr     x0, =__stack_top
+    mov     sp, x0
+    mrs     x0, esr_el1
+    orr     x0, x0, x4, lsl #32     /* cause: vector number << 32 | ESR */
+    mrs     x1, elr_el1
+    mrs     x2, far_el1
+    bl      port_trap
+    b       park
+
+/* The translation table: four 1 GiB blocks at level 1. The first holds
+   every device (UART, virtio-mmio, PCIe windows and ECAM); the rest is
+   RAM (up to 3 GiB with highmem=off). Block attributes: AF, inner
+   shareable for RAM; device blocks are never executable (PXN, UXN). */
+    .section .rodata
+    .balign 4096
+level1:
+    .quad   0x00000000 | (1 << 10) | (0 << 2) | 1 | (3 << 53)
+    .quad   0x40000000 | (1 << 10) | (3 << 8) | (1 << 2) | 1
+    .quad   0x80000000 | (1 << 10) | (3 << 8) | (1 << 2) | 1
+    .quad   0xc0000000 | (1 << 10) | (3 << 8) | (1 << 2) | 1

@@ -1,21 +1,34 @@
-/* x86_64 "q35": COM1 at port 0x3f8, ACPI PM timer at 0x608 (SeaBIOS puts
-   the ICH9 power-management block at 0x600), power-off through ACPI S5,
-   or through isa-debug-exit (port 0xf4) to hand an exit status to the
-   host when that device is present. SeaBIOS has assigned the PCI BARs;
-   configuration space is reached through ports 0xcf8/0xcfc (the default
-   of virtio.h on x86). */
+/* x86_64 "q35" (QEMU 7.2 with SeaBIOS 1.16):
+     port 0x3f8   COM1 (16550)
+     port 0xf4    isa-debug-exit, when the command line adds it
+     PMBASE       ICH9 ACPI registers; SeaBIOS puts them at port 0x600 (read
+                  back from the LPC bridge, 00:1f.0, register 0x40)
+     0xb0000000   PCIe ECAM (MMCONFIG), 256 buses, enabled by SeaBIOS; the
+                  port and the library use ports 0xcf8/0xcfc instead
+     0xfed00000   HPET, the clock (100 MHz, 64-bit: no wrap to handle)
+   SeaBIOS has placed every BAR: 32-bit ones below 4 GiB (from 0xc0000000
+   or the end of RAM up), 64-bit ones too unless they do not fit, in
+   which case all of them move above 4 GiB (after any RAM there). start.S
+   identity-maps the first 64 GiB, enough for either. */
 #include "../port.h"
 
 #define COM1 0x3f8
-#define PM_TIMER 0x608
-#define PM1_CNT 0x604
 #define DEBUG_EXIT 0xf4
+#define LPC_BDF (0u << 8 | 31u << 3 | 0u)   /* 00:1f.0 */
+#define LPC_PMBASE 0x40
+#define LPC_ACPI_CNTL 0x44                   /* bit 7: ACPI I/O decoding on */
+#define PM1_CNT 0x04                         /* offsets in the PMBASE block */
+#define PM_TMR 0x08
+#define HPET 0xfed00000u
+#define HPET_CAP 0x000                       /* period in fs in bits 63:32 */
+#define HPET_CONFIG 0x010                    /* bit 0: counter runs */
+#define HPET_COUNTER 0x0f0
 
 const struct port_machine port_machine = {
     "x86_64",
-    0, 0, 1,          /* config through 0xcf8, port I/O, bus 0 */
-    0, 0,             /* SeaBIOS assigned the BARs */
-    0, 0,
+    0, 0, 1,           /* config through 0xcf8, I/O through in/out, bus 0 */
+    0, 0, 0, 0, 0, 0,  /* no windows: SeaBIOS assigned the BARs */
+    64ull << 30,       /* start.S maps 64 GiB */
 };
 const uintptr_t port_mmio_base = 0;
 const uintptr_t port_mmio_stride = 0;
@@ -36,40 +49,108 @@ static inline uint32_t inl(uint16_t p)
 static inline void outb(uint16_t p, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(p)); }
 static inline void outw(uint16_t p, uint16_t v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(p)); }
 static inline void outl(uint16_t p, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(p)); }
+static inline uint32_t hpet(unsigned off) { return *(volatile uint32_t *)(uintptr_t)(HPET + off); }
 
-static uint32_t tmr_last;
-static uint64_t tmr_ticks;
+static uint16_t pmbase;
+static uint64_t hpet_fs;   /* femtoseconds per HPET tick; 0: use the PM timer */
+static uint32_t pm_last;   /* PM timer: last 24-bit reading and the ticks summed */
+static uint64_t pm_ticks;
+
+/* ---- exceptions: a 32-entry IDT pointing at the stubs in start.S ---- */
+extern const char port_x86_trap_stubs[];
+static uint64_t idt[64];
+
+static void idt_init(void)
+{
+    struct __attribute__((packed)) {
+        uint16_t limit;
+        uint64_t base;
+    } idtr;
+    int i;
+    for (i = 0; i < 32; i++) {
+        uint64_t a = (uintptr_t)(port_x86_trap_stubs + 16 * i);
+        /* interrupt gate, present, DPL 0, selector 0x08 (the code segment) */
+        idt[2 * i] = (a & 0xffff) | 0x08u << 16 | 0x8e00ull << 32 | (a >> 16 & 0xffff) << 48;
+        idt[2 * i + 1] = a >> 32;
+    }
+    idtr.limit = sizeof idt - 1;
+    idtr.base = (uintptr_t)idt;
+    __asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+void port_x86_trap(const uint64_t *frame, uint64_t cr2);
+void port_x86_trap(const uint64_t *frame, uint64_t cr2)
+{
+    uint64_t vec = frame[0];
+    /* These vectors push an error code before rip. */
+    int err = vec == 8 || (vec >= 10 && vec <= 14) || vec == 17 || vec == 21 || vec == 29 || vec == 30;
+    port_trap(vec << 32 | (err ? (frame[1] & 0xffffffffu) : 0), frame[1 + err], cr2);
+}
 
 void port_arch_init(void)
 {
-    tmr_last = inl(PM_TIMER) & 0xffffffu;
+    uint32_t cap;
+    idt_init();
+    /* ACPI registers: where SeaBIOS put them, or at 0x600 if it did not. */
+    pmbase = (uint16_t)(port_pci_read32(LPC_BDF, LPC_PMBASE) & 0xff80u);
+    if (!pmbase || !(port_pci_read32(LPC_BDF, LPC_ACPI_CNTL) & 0x80u)) {
+        pmbase = 0x600;
+        port_pci_write32(LPC_BDF, LPC_PMBASE, pmbase | 1u);
+        port_pci_write32(LPC_BDF, LPC_ACPI_CNTL, port_pci_read32(LPC_BDF, LPC_ACPI_CNTL) | 0x80u);
+    }
+    /* The HPET main counter, if there is one (q35,hpet=off has none). */
+    cap = hpet(HPET_CAP + 4);
+    if (cap != 0 && cap != 0xffffffffu) {
+        hpet_fs = cap;
+        *(volatile uint32_t *)(uintptr_t)(HPET + HPET_CONFIG) |= 1u;
+    } else {
+        pm_last = inl((uint16_t)(pmbase + PM_TMR)) & 0xffffffu;
+    }
 }
 
 void port_arch_putc(char c)
 {
-    while (!(inb(COM1 + 5) & 0x20)) {}
+    while (!(inb(COM1 + 5) & 0x20)) {}   /* line status: transmitter empty */
     outb(COM1, (uint8_t)c);
 }
 
-int port_arch_getc(void)
-{
-    return (inb(COM1 + 5) & 1) ? inb(COM1) : -1;
-}
+int port_arch_getc(void) { return (inb(COM1 + 5) & 1) ? inb(COM1) : -1; }
 
 uint64_t port_arch_now_us(void)
 {
-    /* The PM timer counts at 3.579545 MHz in 24 bits; keep a 64-bit sum. */
-    uint32_t now = inl(PM_TIMER) & 0xffffffu;
-    tmr_ticks += (now - tmr_last) & 0xffffffu;
-    tmr_last = now;
-    return tmr_ticks * 1000000u / 3579545u;
+    if (hpet_fs) {   /* 64-bit counter read as two halves: retry if the high half moved */
+        uint32_t hi, lo;
+        uint64_t t;
+        do {
+            hi = hpet(HPET_COUNTER + 4);
+            lo = hpet(HPET_COUNTER);
+        } while (hi != hpet(HPET_COUNTER + 4));
+        t = (uint64_t)hi << 32 | lo;
+        return t / 1000000000u * hpet_fs + t % 1000000000u * hpet_fs / 1000000000u;
+    } else {         /* 24-bit PM timer at 3.579545 MHz: must be read every 4.6 s */
+        uint32_t now = inl((uint16_t)(pmbase + PM_TMR)) & 0xffffffu;
+        pm_ticks += (now - pm_last) & 0xffffffu;
+        pm_last = now;
+        return pm_ticks * 1000000u / 3579545u;
+    }
 }
 
 void port_arch_relax(void) { __asm__ volatile("pause"); }
 
+/* ACPI S5: SLP_EN with sleep type 0, which QEMU's ICH9 treats as
+   power-off; QEMU exits with status 0. */
+void port_arch_poweroff(void)
+{
+    outw((uint16_t)(pmbase + PM1_CNT), 0x2000);
+    for (;;) __asm__ volatile("cli; hlt");
+}
+
+/* A non-zero code goes to isa-debug-exit first: with
+   -device isa-debug-exit,iobase=0xf4,iosize=4 QEMU exits with status
+   (code << 1) | 1. Without that device the write is ignored and the
+   machine powers off with status 0. */
 void port_arch_exit(int code)
 {
-    if (code != 0) outl(DEBUG_EXIT, (uint32_t)code);   /* QEMU exits with (code << 1) | 1 */
-    outw(PM1_CNT, 0x2000);                               /* SLP_EN, S5 */
-    for (;;) __asm__ volatile("cli; hlt");
+    if (code != 0) outl(DEBUG_EXIT, (uint32_t)code);
+    port_arch_poweroff();
 }

@@ -1,13 +1,28 @@
-/* x86_64 "q35": SeaBIOS loads this image through QEMU's Multiboot v1
-   loader (an ELF64 re-wrapped as ELF32) and enters _start in 32-bit
-   protected mode with paging off. We identity-map the low 4 GiB with
-   2 MiB pages (RAM, the PCI hole, the BARs SeaBIOS placed there), enable
-   SSE, enter long mode and call C. */
+/* x86_64 "q35": QEMU's -kernel loader boots Multiboot v1 images through
+   SeaBIOS. It refuses ELF64 files as such, but honours the header's
+   "address fields" (flag bit 16): it then copies the file bytes between
+   load_addr and load_end_addr as a flat image, whatever the file format.
+   So this stays a normal ELF64 (debuggers keep their symbols) whose one
+   loadable segment is also the flat image (see link.ld).
+
+   We are entered in 32-bit protected mode, paging off, interrupts off.
+   We identity-map the first 64 GiB with 2 MiB pages (RAM, the PCI hole
+   below 4 GiB with ECAM, HPET and the 32-bit BARs, and the 64-bit BARs
+   SeaBIOS places above 4 GiB when they do not fit below), turn on SSE,
+   enter long mode and call C. */
+#define MAP_GIB 64
+
     .section .multiboot, "a"
-    .align 4
-    .long 0x1badb002            /* magic */
-    .long 0                     /* flags: nothing needed from the loader */
-    .long -0x1badb002           /* checksum */
+    .balign 4
+mb_header:
+    .long   0x1badb002              /* magic */
+    .long   0x00010000              /* flags: the address fields below are valid */
+    .long   -(0x1badb002 + 0x00010000)   /* checksum */
+    .long   mb_header               /* header_addr */
+    .long   __image_start           /* load_addr */
+    .long   __image_end             /* load_end_addr */
+    .long   __bss_end               /* bss_end_addr: QEMU clears up to here */
+    .long   _start                  /* entry_addr */
 
     .section .text.start, "ax"
     .code32
@@ -15,50 +30,39 @@
 _start:
     cli
     mov     $__stack_top, %esp
-    /* zero .bss (the page tables live there) */
-    mov     $__bss_start, %edi
-    mov     $__bss_end, %ecx
-    sub     %edi, %ecx
-    shr     $2, %ecx
-    xor     %eax, %eax
-    rep stosl
-    /* PML4[0] -> PDPT, PDPT[0..3] -> PD0..PD3, PDs map 2 MiB pages */
-    mov     $pdpt, %eax
-    or      $3, %eax
+    /* PML4[0] -> PDPT; PDPT[0..MAP_GIB) -> the page directories, which
+       are contiguous, so entry i of `pd` maps 2 MiB page i. */
+    mov     $pdpt + 3, %eax         /* present, writable */
     mov     %eax, pml4
     xor     %ecx, %ecx
 1:  mov     %ecx, %eax
     shl     $12, %eax
-    add     $pd, %eax
-    or      $3, %eax
+    add     $pd + 3, %eax
     mov     %eax, pdpt(,%ecx,8)
     inc     %ecx
-    cmp     $4, %ecx
+    cmp     $MAP_GIB, %ecx
     jb      1b
     xor     %ecx, %ecx
 2:  mov     %ecx, %eax
     shl     $21, %eax
-    or      $0x83, %eax         /* present, writable, 2 MiB page */
+    or      $0x83, %eax             /* present, writable, 2 MiB page */
     mov     %eax, pd(,%ecx,8)
     mov     %ecx, %eax
-    shr     $11, %eax           /* high bits of (ecx << 21) */
+    shr     $11, %eax               /* bits 32 and up of the address */
     mov     %eax, pd+4(,%ecx,8)
     inc     %ecx
-    cmp     $2048, %ecx
+    cmp     $(MAP_GIB * 512), %ecx
     jb      2b
-    /* CR4: PAE, OSFXSR, OSXMMEXCPT */
-    mov     %cr4, %eax
+    mov     %cr4, %eax              /* PAE, OSFXSR, OSXMMEXCPT */
     or      $((1 << 5) | (1 << 9) | (1 << 10)), %eax
     mov     %eax, %cr4
     mov     $pml4, %eax
     mov     %eax, %cr3
-    /* EFER.LME */
-    mov     $0xc0000080, %ecx
+    mov     $0xc0000080, %ecx       /* EFER.LME */
     rdmsr
     or      $(1 << 8), %eax
     wrmsr
-    /* CR0: paging, protection, FPU monitor on, emulation off */
-    mov     %cr0, %eax
+    mov     %cr0, %eax              /* paging, protection, FPU monitor; no FPU emulation */
     and     $~(1 << 2), %eax
     or      $((1 << 31) | (1 << 1) | 1), %eax
     mov     %eax, %cr0
@@ -78,21 +82,41 @@ long_mode:
     call    main
     mov     %eax, %edi
     call    port_exit
-3:  hlt
+3:  cli
+    hlt
+    jmp     3b
+
+/* Exception stubs, 16 bytes apart (port.c builds the IDT from them):
+   push the vector number and go to the common part. */
+    .balign 16
+    .global port_x86_trap_stubs
+port_x86_trap_stubs:
+    .set    vec, 0
+    .rept   32
+    .balign 16
+    push    $vec
+    jmp     trap
+    .set    vec, vec + 1
+    .endr
+trap:
+    mov     %rsp, %rdi              /* the frame: vector, [error code,] rip, ... */
+    mov     %cr2, %rsi              /* faulting address of a page fault */
+    mov     $__stack_top, %rsp      /* we never return */
+    call    port_x86_trap
     jmp     3b
 
     .section .rodata
-    .align 8
+    .balign 8
 gdt:
-    .quad 0
-    .quad 0x00af9a000000ffff    /* 64-bit code */
-    .quad 0x00cf92000000ffff    /* data */
+    .quad   0
+    .quad   0x00af9a000000ffff      /* 0x08: 64-bit code */
+    .quad   0x00cf92000000ffff      /* 0x10: data */
 gdt_ptr:
-    .word gdt_ptr - gdt - 1
-    .long gdt
+    .word   gdt_ptr - gdt - 1
+    .long   gdt
 
     .section .bss
-    .align 4096
-pml4: .skip 4096
-pdpt: .skip 4096
-pd:   .skip 4096 * 4
+    .balign 4096
+pml4:   .skip 4096
+pdpt:   .skip 4096
+pd:     .skip 4096 * MAP_GIB
