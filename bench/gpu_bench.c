@@ -28,15 +28,9 @@ static void run(const char *name, uint32_t w, uint32_t h, uint32_t count)
 int main(void)
 {
     virtio_device dev;
-    uint32_t slot = 0, bdf = 0;
-    const virtio_platform *p = port_platform();
     virtio_result r = VIRTIO_ERR_NOT_FOUND;
     port_pci_setup();
-    if (virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, VIRTIO_DEVICE_GPU, &slot) == VIRTIO_OK)
-        r = virtio_mmio_probe(&dev, p, port_mmio_base + slot * port_mmio_stride);
-    else if (virtio_pci_find(p, VIRTIO_DEVICE_GPU, &bdf) == VIRTIO_OK)
-        r = virtio_pci_probe(&dev, p, bdf);
-    if (r == VIRTIO_OK) r = virtio_gpu_init(&gpu, &dev, 0);
+    if (port_find_devices(VIRTIO_DEVICE_GPU, &dev, 1) == 1) r = virtio_gpu_init(&gpu, &dev, 0);
     if (r == VIRTIO_OK) r = virtio_gpu_fb_create(&gpu, &fb, 1280, 800, VIRTIO_GPU_PIX_B8G8R8X8, 0);
     if (r == VIRTIO_OK) r = virtio_gpu_set_scanout(&gpu, 0, &fb);
     if (r != VIRTIO_OK) {

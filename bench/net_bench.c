@@ -23,17 +23,11 @@ static uint32_t num(const char **s)
 int main(void)
 {
     virtio_device dev;
-    uint32_t slot = 0, bdf = 0;
-    const virtio_platform *p = port_platform();
     char line[64];
     int n = 0;
     virtio_result r = VIRTIO_ERR_NOT_FOUND;
     port_pci_setup();
-    if (virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, VIRTIO_DEVICE_NET, &slot) == VIRTIO_OK)
-        r = virtio_mmio_probe(&dev, p, port_mmio_base + slot * port_mmio_stride);
-    else if (virtio_pci_find(p, VIRTIO_DEVICE_NET, &bdf) == VIRTIO_OK)
-        r = virtio_pci_probe(&dev, p, bdf);
-    if (r == VIRTIO_OK) r = virtio_net_init(&nic, &dev, 0);
+    if (port_find_devices(VIRTIO_DEVICE_NET, &dev, 1) == 1) r = virtio_net_init(&nic, &dev, 0);
     if (r != VIRTIO_OK) {
         port_printf("VT FAIL init %s\nVT END 1\n", virtio_result_str(r));
         return 1;

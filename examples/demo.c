@@ -176,17 +176,14 @@ int main(void)
 {
     static virtio_blk disk;
     static uint8_t sector[4096];
-    const virtio_platform *p = port_platform();
     virtio_device dev;
-    uint32_t slot = 0, bdf = 0, i;
+    uint32_t i;
     char disk_line[96] = "NO DISK", msg[64] = "", serial[21] = "", *o;
     virtio_result r;
     port_pci_setup();
 
     /* The disk: identity, size, first sector. */
-    if ((virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, VIRTIO_DEVICE_BLOCK, &slot) == VIRTIO_OK &&
-         virtio_mmio_probe(&dev, p, port_mmio_base + slot * port_mmio_stride) == VIRTIO_OK) ||
-        (virtio_pci_find(p, VIRTIO_DEVICE_BLOCK, &bdf) == VIRTIO_OK && virtio_pci_probe(&dev, p, bdf) == VIRTIO_OK)) {
+    if (port_find_devices(VIRTIO_DEVICE_BLOCK, &dev, 1) == 1) {
         if ((r = virtio_blk_init(&disk, &dev, 0)) == VIRTIO_OK) {
             virtio_blk_get_id(&disk, serial);
             port_printf("disk: serial \"%s\", %llu sectors (%llu KiB), %u-byte blocks%s\n", serial,
@@ -207,10 +204,7 @@ int main(void)
     }
 
     /* The screen. */
-    slot = 0, bdf = 0;
-    if (!((virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, VIRTIO_DEVICE_GPU, &slot) == VIRTIO_OK &&
-           virtio_mmio_probe(&dev, p, port_mmio_base + slot * port_mmio_stride) == VIRTIO_OK) ||
-          (virtio_pci_find(p, VIRTIO_DEVICE_GPU, &bdf) == VIRTIO_OK && virtio_pci_probe(&dev, p, bdf) == VIRTIO_OK))) {
+    if (port_find_devices(VIRTIO_DEVICE_GPU, &dev, 1) != 1) {
         port_printf("no gpu: text only\n");
         return 0;
     }

@@ -68,21 +68,11 @@ static void add_device(const virtio_device *d)
 
 static void find_devices(void)
 {
-    const virtio_platform *p = port_platform();
-    uint32_t slot = 0, bdf = 0;
+    virtio_device d[MAX_DEVS];
+    int i, n;
     port_pci_setup();
-    while (ndevs < MAX_DEVS && port_mmio_count &&
-           virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, VIRTIO_DEVICE_INPUT, &slot) ==
-               VIRTIO_OK) {
-        virtio_device d;
-        if (virtio_mmio_probe(&d, p, port_mmio_base + slot * port_mmio_stride) == VIRTIO_OK) add_device(&d);
-        slot++;
-    }
-    while (ndevs < MAX_DEVS && virtio_pci_find(p, VIRTIO_DEVICE_INPUT, &bdf) == VIRTIO_OK) {
-        virtio_device d;
-        if (virtio_pci_probe(&d, p, bdf) == VIRTIO_OK) add_device(&d);
-        bdf++;
-    }
+    n = port_find_devices(VIRTIO_DEVICE_INPUT, d, MAX_DEVS);
+    for (i = 0; i < n; i++) add_device(&d[i]);
 }
 
 static void new_line(void)

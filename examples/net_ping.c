@@ -83,16 +83,10 @@ int main(void)
     static virtio_net nic;
     static uint8_t out[2048];
     virtio_device dev;
-    uint32_t slot = 0, bdf = 0, replies = 0;
+    uint32_t replies = 0;
     virtio_result r;
     port_pci_setup();
-    if (virtio_mmio_find(port_platform(), port_mmio_base, port_mmio_stride, port_mmio_count, VIRTIO_DEVICE_NET,
-                         &slot) == VIRTIO_OK)
-        r = virtio_mmio_probe(&dev, port_platform(), port_mmio_base + slot * port_mmio_stride);
-    else if (virtio_pci_find(port_platform(), VIRTIO_DEVICE_NET, &bdf) == VIRTIO_OK)
-        r = virtio_pci_probe(&dev, port_platform(), bdf);
-    else
-        r = VIRTIO_ERR_NOT_FOUND;
+    r = port_find_devices(VIRTIO_DEVICE_NET, &dev, 1) == 1 ? VIRTIO_OK : VIRTIO_ERR_NOT_FOUND;
     if (r == VIRTIO_OK) r = virtio_net_init(&nic, &dev, 0);
     if (r != VIRTIO_OK) {
         port_printf("no network device: %s\n", virtio_result_str(r));

@@ -268,3 +268,25 @@ void port_init(void)
     platform.pci_buses = port_machine.pci_buses;
     platform.timeout_ms = 20000;   /* software emulation on a shared machine is slow */
 }
+
+/* ---- device discovery ------------------------------------------------ */
+int port_find_devices(uint32_t type, virtio_device *devs, int max)
+{
+    const virtio_platform *p = port_platform();
+    uint32_t slot = 0, bdf = 0;
+    int n = 0;
+    while (n < max && port_mmio_count &&
+           virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, type, &slot) == VIRTIO_OK) {
+        virtio_result r = virtio_mmio_probe(&devs[n], p, port_mmio_base + slot * port_mmio_stride);
+        if (r == VIRTIO_OK) n++;
+        else port_printf("port: virtio-mmio slot %u: %s\n", (unsigned)slot, virtio_result_str(r));
+        slot++;
+    }
+    while (n < max && virtio_pci_find(p, type, &bdf) == VIRTIO_OK) {
+        virtio_result r = virtio_pci_probe(&devs[n], p, bdf);
+        if (r == VIRTIO_OK) n++;
+        else port_printf("port: virtio-pci %x: %s\n", (unsigned)bdf, virtio_result_str(r));
+        bdf++;
+    }
+    return n;
+}

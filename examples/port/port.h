@@ -56,6 +56,11 @@ extern const uint32_t port_mmio_count;
    number of BARs that could not be placed (0 = all fine). */
 int port_pci_setup(void);
 
+/* The VirtIO devices of `type` (0: any) on this machine, virtio-mmio slots
+   first, then PCI functions, probed into devs[0..max). Returns how many;
+   a device that fails to probe is reported on the console and skipped. */
+int port_find_devices(uint32_t type, virtio_device *devs, int max);
+
 /* 32-bit PCI configuration access (bdf = bus << 8 | dev << 3 | fn; off
    4-byte aligned), the way the port reaches it on this machine. */
 uint32_t port_pci_read32(uint32_t bdf, unsigned off);

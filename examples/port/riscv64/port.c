@@ -48,7 +48,18 @@ int port_arch_getc(void) { return (uart[UART_LSR] & 1) ? uart[UART_RBR] : -1; }
 
 uint64_t port_arch_now_us(void) { return *(volatile uint64_t *)CLINT_MTIME / 10u; }
 
-void port_arch_relax(void) {}
+/* Give the host CPU back while waiting: arm the timer a few microseconds
+   ahead and sleep in WFI. Interrupts stay off (mstatus.MIE = 0): WFI wakes
+   on the pending timer anyway, and no handler runs. */
+#define CLINT_MTIMECMP 0x02004000u
+void port_arch_relax(void)
+{
+    volatile uint64_t *cmp = (volatile uint64_t *)CLINT_MTIMECMP;
+    *cmp = *(volatile uint64_t *)CLINT_MTIME + 50;   /* 5 us */
+    __asm__ volatile("csrs mie, %0" : : "r"(1u << 7));   /* MTIE: the timer may wake WFI */
+    __asm__ volatile("wfi");
+    *cmp = ~0ull;
+}
 
 /* SiFive test device: 0x5555 exits QEMU with status 0; (code << 16) |
    0x3333 exits with status `code` (16 bits; the shell sees code & 255). */

@@ -17,24 +17,7 @@
 #define VT_MAX_DEVS 16
 
 /* All VirtIO devices of `type` on MMIO and PCI. Returns how many. */
-static inline int vt_find(uint32_t type, virtio_device *devs, int max)
-{
-    const virtio_platform *p = port_platform();
-    int n = 0;
-    uint32_t slot = 0, bdf = 0;
-    while (n < max && port_mmio_count &&
-           virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, type, &slot) == VIRTIO_OK) {
-        if (virtio_mmio_probe(&devs[n], p, port_mmio_base + slot * port_mmio_stride) == VIRTIO_OK) n++;
-        slot++;
-    }
-    while (n < max && virtio_pci_find(p, type, &bdf) == VIRTIO_OK) {
-        virtio_result r = virtio_pci_probe(&devs[n], p, bdf);
-        if (r == VIRTIO_OK) n++;
-        else port_printf("VT FAIL probe %x %s\n", (unsigned)bdf, virtio_result_str(r));
-        bdf++;
-    }
-    return n;
-}
+#define vt_find port_find_devices
 
 static inline const char *vt_transport(const virtio_device *d)
 {
