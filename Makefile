@@ -1,8 +1,46 @@
 # virtio.h - make targets. `make test` runs everything CI runs.
-.PHONY: all test demo bench guests clean compile
+.PHONY: all test demo bench guests clean compile unit unit-run fuzz fuzz-smoke
 all: guests
 
 include examples/port/port.mk
+include tests/model/Makefile.inc
+
+# ---- host unit tests: tests/unit/test_*.c, each a program against the
+# device model, under ASan and UBSan. Each prints PASS/FAIL lines.
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
+UNIT_CFLAGS := $(MODEL_CFLAGS) -Wno-conversion
+LIB_HDRS := virtio.h virtio_blk.h virtio_net.h virtio_input.h virtio_gpu.h
+
+build/unit/%: tests/unit/%.c tests/unit/unit.h $(MODEL_SRCS) $(MODEL_HDRS) $(LIB_HDRS)
+	@mkdir -p build/unit
+	@echo "  UNIT   $@"
+	@$(MODEL_CC) $(UNIT_CFLAGS) $(MODEL_INC) -Itests/unit $< $(MODEL_SRCS) -o $@
+
+unit: $(UNIT_BINS) build/model_selftest
+
+unit-run: unit
+	@./build/model_selftest >/dev/null 2>&1 && echo "PASS model selftest" || echo "FAIL model selftest: run ./build/model_selftest"
+	@for t in $(UNIT_BINS); do $$t || echo "FAIL $$t: exit status $$?"; done
+
+# ---- fuzzers: tests/fuzz/fuzz_*.c, libFuzzer with ASan and UBSan, the
+# input plays the device. Corpora live in tests/fuzz/corpus/<name>/.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
+build/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(MODEL_SRCS) $(MODEL_HDRS) $(LIB_HDRS)
+	@mkdir -p build/fuzz
+	@echo "  FUZZ   $@"
+	@clang -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined $(MODEL_INC) -Itests/fuzz $< $(MODEL_SRCS) -o $@
+
+fuzz: $(FUZZ_BINS)
+	@python3 tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	@python3 tests/fuzz/run.py --smoke --seconds $(FUZZ_SMOKE_SECONDS) $(FUZZ_BINS)
 
 $(eval $(call port_guest,blk_test,tests/qemu/guest/blk_test.c))
 $(eval $(call port_guest,net_test,tests/qemu/guest/net_test.c))

@@ -2206,10 +2206,10 @@ VIRTIO_API virtio_result virtio_queue_disable_cb(virtio_queue *q)
         return VIRTIO_OK;
     }
 #endif
-    virtio__st16(q, q->priv.driver, VIRTIO__AVAIL_NO_INTERRUPT);
-    /* With EVENT_IDX the flag is ignored; an event index just behind us
-       is only reached after 65536 completions. */
+    /* With EVENT_IDX the flags must stay 0 (virtio 1.2 2.7.7.1); an event
+       index just behind us is only reached after 65536 completions. */
     if (q->priv.event_idx) virtio__st16(q, q->priv.driver + 4 + 2u * q->size, (uint16_t)(q->priv.used_idx - 1));
+    else virtio__st16(q, q->priv.driver, VIRTIO__AVAIL_NO_INTERRUPT);
     return VIRTIO_OK;
 }
 

@@ -673,7 +673,7 @@ static void virtio__blk_pump(virtio_blk *b, int kick)
         b->priv.free_slot = s->next;
         s->io = ii;
         io->outstanding++;
-        io->buf += chunk;
+        if (io->buf) io->buf += chunk;   /* FLUSH and ranges have no buffer */
         io->sector += chunk / 512u;
         io->left -= chunk;
         if (io->left == 0) virtio__blk_shift(b, &b->priv.pend_head, &b->priv.pend_tail);

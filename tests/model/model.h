@@ -50,12 +50,55 @@ QUICK START
     assert(memcmp(model_blk_disk(m, NULL) + 512, expected, 512) == 0);
     model_bus_free(bus);                      // frees every device too
 
+WHAT COUNTS AS A DRIVER BUG
+
+  DMA     an address in a descriptor, indirect table or ring register that
+          is not inside one live allocation/mapping, points into
+          VIRTIO_MEM_PRIVATE memory, or has the wrong direction (device-
+          writable descriptor on memory mapped TO_DEVICE and vice versa);
+          dma_free/dma_unmap that does not match, double frees; freeing or
+          unmapping memory a live ring or a held chain still uses.
+  status  bits cleared without reset, DRIVER before ACKNOWLEDGE, DRIVER_OK
+          without FEATURES_OK (modern), status written while a reset is
+          still showing, features written after FEATURES_OK, accepting
+          bits not offered, modern driver without VERSION_1.
+  queues  size 0, above the maximum, not a power of two (split),
+          misaligned or overlapping areas, used.flags not 0 at enable,
+          packed ring not zeroed, register writes to a live queue,
+          queue_enable written with 0, notify before DRIVER_OK or for a
+          disabled queue, notify at the wrong address/width/value.
+  rings   descriptor index out of range, loops, chains longer than the
+          queue, readable after writable, INDIRECT without the feature,
+          INDIRECT with NEXT, nested indirect, bad table lengths, reusing a
+          descriptor / buffer id the device still owns, avail idx more
+          than the queue size ahead, avail.flags not 0 with EVENT_IDX (or
+          not 0/1 without), reserved packed event flags.
+  access  register width/alignment (virtio-mmio 32-bit only, common config
+          natural widths, ISR 8-bit), reading write-only and writing
+          read-only registers, PCI config writes to read-only registers,
+          accesses where nothing decodes (or while BAR decoding is off),
+          DMA work while PCI bus mastering is off.
+  blk     header < 16 bytes, no status byte, data not a multiple of 512,
+          readable data on IN / writable data on OUT, GET_ID buffer not 20
+          bytes, FLUSH with sector or data, DISCARD/WRITE_ZEROES not
+          negotiated or beyond max_*_seg / max_*_sectors, SEG_MAX /
+          SIZE_MAX exceeded, legacy framing without ANY_LAYOUT.
+  Not bugs (device answers, the test checks): out-of-range sectors and
+  writes to a read-only disk (IOERR), unknown request types (UNSUPP),
+  spurious / unneeded notifications (counted in model_qstats).
+
 OBJECTS
 
   model_bus   One "machine": the platform struct handed to the library
               (bus->platform; its `user` is the bus), the DMA registry, the
               register address decoder and the fake clock. Several devices
               may sit on one bus (distinct addresses / BDFs).
+              bus->platform comes filled: every register, PCI config and
+              DMA hook, no-op barriers, pci_buses 1, a fake now_us that
+              advances clock_step_us (1 ms) per call with timeout_ms 1000
+              (a wait that never ends times out after ~16000 polls), an
+              idle hook (runs run_on_idle) and a log hook counting
+              messages in bus->stats.log[id]. Tests may change any field.
               bus->knobs: DMA behaviour, failure injection, bug handling.
               bus->stats: bug count, allocations, log messages by id.
   model       One device: a transport (chosen in model_options) plus a
@@ -103,16 +146,37 @@ PROCESSING
   consumed by the model: the backend takes buffers with model_pop() when it
   has something to deliver (received frames, input events).
 
+ADDING A BACKEND (model_net.c, model_input.c, model_gpu.c ...)
+
+  Write model_<dev>.c (Makefile.inc picks it up): a constructor that
+  allocates its state, fills a model_backend (device_id, features,
+  config_size, num_queues, queue_max[], queue_flags[], callbacks, state)
+  and calls model_new, then writes the config bytes through
+  model_config(m) with model_put16/32/64. Request queues (net TX, gpu
+  control): process() reads with model_chain_read, answers with
+  model_chain_write, sets c->used_len and returns MODEL_DONE. Queues the
+  device fills on its own (net RX, input events): flag them
+  MODEL_QF_PULL; when the test injects a frame/event, take a buffer with
+  model_pop() (NULL: the driver posted none; keep the data queued and
+  retry from the notify() callback), write it, model_chain_complete().
+  Drop held chains in reset(). Report protocol violations with
+  model_bug(). Put the backend's declarations in a section of this header
+  (as the block backend does) or in its own model_<dev>.h.
+
 HOSTILE DEVICE
 
   m->knobs.hostile is called just before the device returns a register /
   PCI config / device config value, writes a used element, a used index,
   a packed used descriptor or an event-suppression field; it may rewrite
   the value, id, length, position or flags, or skip the write. Once it
-  changes anything the device is "tainted": checks that depend on driver
-  and device agreeing (descriptor ownership, ids in flight) are relaxed,
-  address checks stay strict. Offered features (features_override) and
-  queue maxima (model_set_queue_max) can also be forced.
+  changes anything the device is "tainted" for good: protocol
+  checks (status handshake, features, queue sizes, notifications,
+  descriptor ownership, request format) only count stats.relaxed, because
+  the driver may be acting on the lie; the DMA checks stay strict (every
+  address in a descriptor or ring register must lie in memory the driver
+  allocated or mapped for that direction, never private memory; DMA
+  registry misuse). Offered features (features_override) and queue maxima
+  (model_set_queue_max) can also be forced; they do not taint.
 
 license: end of file
 */
@@ -209,6 +273,7 @@ typedef struct model_bus_knobs {
 
 typedef struct model_bus_stats {
     uint64_t bugs;              /* driver bugs found (all devices) */
+    uint64_t relaxed;           /* protocol violations not counted: a tainted device lied first */
     uint64_t allocs, frees, live_allocs;
     uint64_t maps, unmaps, live_maps;
     uint64_t unmapped_reg_accesses;
@@ -267,7 +332,6 @@ typedef struct model_chain {
         uint32_t segcap;
         uint16_t *didx;         /* split: main-chain descriptor indices */
         uint32_t didxcap;
-        uint32_t order;         /* fetch sequence within a batch */
     } priv;
 } model_chain;
 
@@ -384,6 +448,7 @@ typedef struct model_stats {
     uint64_t config_irqs;
     uint64_t chains;            /* chains completed, all queues */
     uint64_t bugs;              /* driver bugs on this device */
+    uint64_t relaxed;           /* protocol violations after hostile values (not in bugs) */
 } model_stats;
 
 typedef struct model_qstats {
@@ -444,7 +509,12 @@ uint32_t model_queue_size(const model *m, uint32_t q);
 model_qstats *model_queue_stats(model *m, uint32_t q);   /* NULL if no such queue */
 uint32_t model_held(const model *m, uint32_t q);         /* chains the device holds */
 
-/* Report a driver bug from a backend (printf format). */
+/* The backend as copied by model_new (backends find their state here). */
+const model_backend *model_backend_of(const model *m);
+
+/* Report a driver bug from a backend (printf format). Once the hostile
+   hook has changed a value the report is only counted in stats.relaxed:
+   the driver may be acting on the lie. */
 void model_bug(model *m, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)
     __attribute__((format(printf, 2, 3)))
