@@ -532,7 +532,8 @@ typedef struct virtio_queue {
 /* Allocate and register virtqueue `index` of dev (after
    virtio_device_begin, before virtio_device_ready). Uses the ring format
    negotiated in begin. The device's maximum size 0 means "no such queue".
-   Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (queue absent);
+   Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (queue absent); VIRTIO_ERR_STATE
+   (the queue is already live: reset the device first);
    VIRTIO_ERR_UNSUPPORTED (legacy PCI queue larger than
    VIRTIO_MAX_QUEUE_SIZE); VIRTIO_ERR_NO_MEMORY; VIRTIO_ERR_STATE.
    Context: allocates through dma_alloc; a few register accesses. */
@@ -1969,7 +1970,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
                                            const virtio_queue_options *o)
 {
     const virtio_platform *p;
-    uint32_t max, size, limit, i, indirect = 0;
+    uint32_t max, size, limit, i, live, indirect = 0;
     size_t driver_off, device_off, table_off, total;
     int packed;
     virtio_result r;
@@ -1995,6 +1996,12 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
         max = virtio__rd(dev, VIRTIO__PCI_Q_SIZE, 2);
     }
     if (max == 0) return VIRTIO_ERR_NOT_FOUND;
+    /* Setting up a live queue again is a driver bug the spec forbids. */
+    if (dev->transport == VIRTIO_TRANSPORT_MMIO)
+        live = dev->legacy ? virtio__rd(dev, VIRTIO__MMIO_QUEUE_PFN, 4) : virtio__rd(dev, VIRTIO__MMIO_QUEUE_READY, 4);
+    else
+        live = dev->legacy ? virtio__rd(dev, VIRTIO__LPCI_QUEUE_PFN, 4) : virtio__rd(dev, VIRTIO__PCI_Q_ENABLE, 2);
+    if (live) return VIRTIO_ERR_STATE;
     limit = (o && o->size && !(dev->transport == VIRTIO_TRANSPORT_PCI && dev->legacy)) ? o->size
                                                                                         : VIRTIO_MAX_QUEUE_SIZE;
     if (limit > VIRTIO_MAX_QUEUE_SIZE) limit = VIRTIO_MAX_QUEUE_SIZE;

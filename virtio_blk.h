@@ -338,7 +338,8 @@ typedef struct virtio__blk_slot {
     uint16_t io;
     uint16_t nsg;             /* mapped data pieces */
     uint16_t next;            /* free list */
-    uint16_t dir;             /* VIRTIO_DMA_* of the data */
+    uint8_t dir;              /* VIRTIO_DMA_* of the data */
+    uint8_t busy;             /* posted to the device */
 } virtio__blk_slot;
 
 #define VIRTIO__BLK_IO_FREE 0
@@ -612,7 +613,7 @@ static void virtio__blk_pump(virtio_blk *b, int kick)
                 r = chunk ? virtio_dma_map(p, io->buf, chunk, dir, sg + 1, b->priv.segs, b->info.size_max, &n, 0)
                           : VIRTIO_ERR_TOO_BIG;
             }
-            s->dir = (uint16_t)dir;
+            s->dir = (uint8_t)dir;
             s->nsg = (uint16_t)n;
             if (dir == VIRTIO_DMA_FROM_DEVICE) in += n;
             else out += n;
@@ -672,6 +673,7 @@ static void virtio__blk_pump(virtio_blk *b, int kick)
         }
         b->priv.free_slot = s->next;
         s->io = ii;
+        s->busy = 1;
         io->outstanding++;
         if (io->buf) io->buf += chunk;   /* FLUSH and ranges have no buffer */
         io->sector += chunk / 512u;
@@ -683,11 +685,24 @@ static void virtio__blk_pump(virtio_blk *b, int kick)
 }
 
 /* >>blk.complete
-   Fail everything in flight (after a reset or a protocol violation). */
+   Give back a slot's data mapping (the device is done with it). */
+static void virtio__blk_unmap(virtio_blk *b, virtio__blk_slot *s)
+{
+    uint32_t si = (uint32_t)(s - virtio__blk_slots(b));
+    uint16_t op = virtio__blk_ios(b)[s->io].op;
+    if (s->nsg && (op == VIRTIO_BLK_OP_READ || op == VIRTIO_BLK_OP_WRITE))
+        virtio_dma_unmap(b->dev.platform, s->buf, s->dir, b->priv.sg + (size_t)si * (b->priv.segs + 2) + 1, s->nsg);
+    s->busy = 0;
+}
+
+/* Fail everything in flight (after a reset or a protocol violation; the
+   device no longer touches memory). */
 static void virtio__blk_abort(virtio_blk *b, virtio_result why)
 {
     uint32_t i;
     b->priv.broken = 1;
+    for (i = 0; i < b->priv.slots; i++)
+        if (virtio__blk_slots(b)[i].busy) virtio__blk_unmap(b, &virtio__blk_slots(b)[i]);
     for (i = 0; i < b->priv.slots; i++) {
         virtio__blk_io *io = &virtio__blk_ios(b)[i];
         if (io->state != VIRTIO__BLK_IO_ACTIVE) continue;
@@ -709,15 +724,17 @@ static virtio_result virtio__blk_reap(virtio_blk *b)
     uint16_t si;
     virtio_result r = virtio_queue_pop(&b->queue, &cookie, &len);
     if (r != VIRTIO_OK) {
-        if (r == VIRTIO_ERR_DEVICE) virtio__blk_abort(b, r);
+        if (r == VIRTIO_ERR_DEVICE) {   /* stop the device before the buffers go back */
+            virtio_device_reset(&b->dev);
+            virtio__blk_abort(b, r);
+        }
         return r;
     }
     s = (virtio__blk_slot *)cookie;
     si = (uint16_t)(s - virtio__blk_slots(b));
     io = &virtio__blk_ios(b)[s->io];
     status = *(volatile unsigned char *)(b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_STATUS);
-    if (s->nsg && (io->op == VIRTIO_BLK_OP_READ || io->op == VIRTIO_BLK_OP_WRITE))
-        virtio_dma_unmap(b->dev.platform, s->buf, s->dir, b->priv.sg + (size_t)si * (b->priv.segs + 2) + 1, s->nsg);
+    virtio__blk_unmap(b, s);
     if (io->op == VIRTIO_BLK_OP_GET_ID && status == VIRTIO__BLK_S_OK)
         VIRTIO_MEMCPY(s->buf, b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_DATA, VIRTIO__BLK_ID_BYTES);
     b->last_status = status;

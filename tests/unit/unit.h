@@ -13,33 +13,33 @@
 static int unit_fails, unit_total_fails;
 static char unit_first[256];
 
-#define CHECK(c)                                                                              \\
-    do {                                                                                      \\
-        if (!(c)) {                                                                           \\
-            if (!unit_fails++) snprintf(unit_first, sizeof unit_first, "%s:%d: %s", __FILE__, \\
-                                        __LINE__, #c);                                        \\
-        }                                                                                     \\
+#define CHECK(c)                                                                              \
+    do {                                                                                      \
+        if (!(c)) {                                                                           \
+            if (!unit_fails++) snprintf(unit_first, sizeof unit_first, "%s:%d: %s", __FILE__, \
+                                        __LINE__, #c);                                        \
+        }                                                                                     \
     } while (0)
-#define CHECK_EQ(a, b)                                                                        \\
-    do {                                                                                      \\
-        long long unit_a_ = (long long)(a), unit_b_ = (long long)(b);                         \\
-        if (unit_a_ != unit_b_) {                                                             \\
-            if (!unit_fails++) snprintf(unit_first, sizeof unit_first, "%s:%d: %s == %lld, want %lld", \\
-                                        __FILE__, __LINE__, #a, unit_a_, unit_b_);            \\
-        }                                                                                     \\
+#define CHECK_EQ(a, b)                                                                        \
+    do {                                                                                      \
+        long long unit_a_ = (long long)(a), unit_b_ = (long long)(b);                         \
+        if (unit_a_ != unit_b_) {                                                             \
+            if (!unit_fails++) snprintf(unit_first, sizeof unit_first, "%s:%d: %s == %lld, want %lld", \
+                                        __FILE__, __LINE__, #a, unit_a_, unit_b_);            \
+        }                                                                                     \
     } while (0)
 
-#define RUN(fn, label)                                                                        \\
-    do {                                                                                      \\
-        unit_fails = 0;                                                                       \\
-        fn;                                                                                   \\
-        if (unit_fails) {                                                                     \\
-            printf("FAIL unit %s: %s (%d failed checks)\\n", label, unit_first, unit_fails);   \\
-            unit_total_fails++;                                                               \\
-        } else {                                                                              \\
-            printf("PASS unit %s\\n", label);                                                 \\
-        }                                                                                     \\
-        fflush(stdout);                                                                       \\
+#define RUN(fn, label)                                                                        \
+    do {                                                                                      \
+        unit_fails = 0;                                                                       \
+        fn;                                                                                   \
+        if (unit_fails) {                                                                     \
+            printf("FAIL unit %s: %s (%d failed checks)\n", label, unit_first, unit_fails);   \
+            unit_total_fails++;                                                               \
+        } else {                                                                              \
+            printf("PASS unit %s\n", label);                                                 \
+        }                                                                                     \
+        fflush(stdout);                                                                       \
     } while (0)
 
 #define UNIT_EXIT() return unit_total_fails ? 1 : 0
