@@ -392,7 +392,8 @@ VIRTIO_API virtio_result virtio_pci_probe(virtio_device *dev, const virtio_platf
 
 /* Like virtio_pci_probe, but prefer the legacy interface of a
    transitional device even when it also has a modern one (tests, and old
-   hypervisors with broken modern support). */
+   hypervisors with broken modern support). Returns as virtio_pci_probe,
+   and VIRTIO_ERR_UNSUPPORTED for a modern-only device. */
 VIRTIO_API virtio_result virtio_pci_probe_legacy(virtio_device *dev, const virtio_platform *p, uint32_t bdf);
 
 /* Find the next VirtIO PCI function of `type` (0: any) from function
@@ -1062,15 +1063,17 @@ VIRTIO_API void virtio_wait_start(virtio_wait *w, const virtio_platform *p, uint
 VIRTIO_API virtio_result virtio_wait_step(virtio_wait *w)
 {
     const virtio_platform *p = w->platform;
+    if (w->spins == ~(uint64_t)0) return VIRTIO_ERR_TIMEOUT;   /* stays expired */
     w->spins++;
     if (p->idle) p->idle(p->user);
     if (p->now_us) {
         /* The clock may be an I/O read; look at it every 16th poll. */
-        if ((w->spins & 15u) == 0 && (int64_t)(p->now_us(p->user) - w->deadline) >= 0) return VIRTIO_ERR_TIMEOUT;
-    } else if (w->spins >= VIRTIO_SPIN_LIMIT) {
-        return VIRTIO_ERR_TIMEOUT;
+        if ((w->spins & 15u) != 0 || (int64_t)(p->now_us(p->user) - w->deadline) < 0) return VIRTIO_OK;
+    } else if (w->spins < VIRTIO_SPIN_LIMIT) {
+        return VIRTIO_OK;
     }
-    return VIRTIO_OK;
+    w->spins = ~(uint64_t)0;
+    return VIRTIO_ERR_TIMEOUT;
 }
 
 /* >>core.memory */
@@ -1341,7 +1344,8 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
 #else
         uint32_t s = 0, bar0, size;
         uintptr_t io;
-        if (virtio__cfg_in(p, bdf, 2, 2) >= 0x1040) {   /* modern-only ID without modern capabilities */
+        if (virtio__cfg_in(p, bdf, 2, 2) >= 0x1040) {   /* a modern-only ID has no legacy interface */
+            if (want_legacy) return VIRTIO_ERR_UNSUPPORTED;
             virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
             return VIRTIO_ERR_DEVICE;
         }
