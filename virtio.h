@@ -638,20 +638,56 @@ static inline void virtio_store(const virtio_device *d, void *p, uint64_t v, uns
 {
     unsigned char *b = (unsigned char *)p;
     unsigned i;
+#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN
+    /* Little-endian CPU: device order is CPU order; one unaligned store. */
+    (void)d;
+    (void)i;
+    if (bytes == 8) {
+        uint64_t x = v;
+        __builtin_memcpy(b, &x, 8);
+    } else if (bytes == 4) {
+        uint32_t x = (uint32_t)v;
+        __builtin_memcpy(b, &x, 4);
+    } else if (bytes == 2) {
+        uint16_t x = (uint16_t)v;
+        __builtin_memcpy(b, &x, 2);
+    } else {
+        b[0] = (unsigned char)v;
+    }
+#else
     for (i = 0; i < bytes; i++) {
         unsigned shift = (VIRTIO__BIG_ENDIAN && d->legacy) ? 8u * (bytes - 1u - i) : 8u * i;
         b[i] = (unsigned char)(v >> shift);
     }
+#endif
 }
 static inline uint64_t virtio_load(const virtio_device *d, const void *p, unsigned bytes)
 {
     const unsigned char *b = (const unsigned char *)p;
     uint64_t v = 0;
     unsigned i;
+#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN
+    (void)d;
+    (void)i;
+    if (bytes == 8) {
+        __builtin_memcpy(&v, b, 8);
+    } else if (bytes == 4) {
+        uint32_t x;
+        __builtin_memcpy(&x, b, 4);
+        v = x;
+    } else if (bytes == 2) {
+        uint16_t x;
+        __builtin_memcpy(&x, b, 2);
+        v = x;
+    } else {
+        v = b[0];
+    }
+#else
     for (i = 0; i < bytes; i++) {
         unsigned shift = (VIRTIO__BIG_ENDIAN && d->legacy) ? 8u * (bytes - 1u - i) : 8u * i;
         v |= (uint64_t)b[i] << shift;
     }
+#endif
     return v;
 }
 
@@ -872,16 +908,20 @@ static inline void virtio__st32(const virtio_queue *q, void *p, uint32_t v)
 }
 static inline void virtio__st64(const virtio_queue *q, void *p, uint64_t v)
 {
-    unsigned char *b = (unsigned char *)p;
 #if VIRTIO__BIG_ENDIAN
+    unsigned char *b = (unsigned char *)p;
     if (q->priv.legacy) {
         virtio__st32(q, b, (uint32_t)(v >> 32));
         virtio__st32(q, b + 4, (uint32_t)v);
         return;
     }
-#endif
     virtio__st32(q, b, (uint32_t)v);
     virtio__st32(q, b + 4, (uint32_t)(v >> 32));
+#else
+    /* Descriptor addresses are 8-byte aligned; one store. */
+    VIRTIO__UNUSED(q);
+    *(volatile uint64_t *)(volatile void *)p = v;
+#endif
 }
 
 /* >>core.barriers
@@ -1104,6 +1144,14 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
     uint32_t n = 0;
     if (!p || !sg || !count || (!buf && len)) return VIRTIO_ERR_INVALID_ARG;
     if (limit > 0x80000000u) limit = 0x80000000u;
+    if (!p->dma_map && len <= limit && len && max) {   /* identity: one piece */
+        sg[0].addr = (uint64_t)(uintptr_t)buf;
+        sg[0].len = (uint32_t)len;
+        sg[0].pad = 0;
+        *count = 1;
+        if (mapped) *mapped = len;
+        return VIRTIO_OK;
+    }
     while (off < len) {
         size_t want = len - off < limit ? len - off : limit, got = want;
         uint64_t addr = (uint64_t)(uintptr_t)((unsigned char *)buf + off);
@@ -1748,46 +1796,41 @@ static inline void virtio__notify(const virtio_queue *q)
     virtio__reg_out(q->dev->platform, q->priv.notify_space, q->priv.notify, q->priv.notify_width, q->index);
 }
 
-/* Write one descriptor of an indirect table or a ring. */
-static inline void virtio__put_desc(const virtio_queue *q, unsigned char *d, const virtio_sg *sg, uint16_t flags,
-                                    uint16_t next_or_id, int packed)
-{
-    virtio__st64(q, d + VIRTIO__D_ADDR, sg->addr);
-    virtio__st32(q, d + VIRTIO__D_LEN, sg->len);
-    if (packed) {
-        virtio__st16(q, d + VIRTIO__PD_ID, next_or_id);
-        virtio__st16(q, d + VIRTIO__PD_FLAGS, flags);
-    } else {
-        virtio__st16(q, d + VIRTIO__SD_FLAGS, flags);
-        virtio__st16(q, d + VIRTIO__SD_NEXT, next_or_id);
-    }
-}
-
-/* Fill the indirect table that belongs to ring slot / buffer id `key`
-   and return a descriptor pointing at it. */
-static virtio_sg virtio__fill_table(const virtio_queue *q, uint32_t key, const virtio_sg *sg, uint32_t out,
+/* Write sg[0..n) as an indirect table at t (in the ring format's
+   descriptor layout; split tables chain with NEXT, packed ones implicitly).
+   Returns the writable bytes, or VIRTIO__BAD_LEN for an empty piece: the
+   table is not the device's until the ring points at it. */
+#define VIRTIO__BAD_LEN 0xffffffffu
+static uint64_t virtio__fill_table(const virtio_queue *q, unsigned char *t, const virtio_sg *sg, uint32_t out,
                                    uint32_t n, int packed)
 {
-    size_t off = (size_t)key * q->indirect * VIRTIO__DESC_SIZE;
-    unsigned char *t = q->priv.table + off;
-    virtio_sg ind;
+    uint64_t in_len = 0;
     uint32_t i;
-    for (i = 0; i < n; i++) {
-        uint16_t f = (uint16_t)(i >= out ? VIRTIO__DESC_WRITE : 0u);
-        if (!packed && i + 1 < n) f = (uint16_t)(f | VIRTIO__DESC_NEXT);   /* packed tables chain implicitly */
-        virtio__put_desc(q, t + (size_t)i * VIRTIO__DESC_SIZE, &sg[i], f, (uint16_t)(packed ? 0 : i + 1), packed);
+    uint16_t f = 0;
+    for (i = 0; i < n; i++, t += VIRTIO__DESC_SIZE) {
+        uint32_t len = sg[i].len;
+        if (len == 0) return VIRTIO__BAD_LEN;
+        if (i >= out) {
+            f = VIRTIO__DESC_WRITE;
+            in_len += len;
+        }
+        virtio__st64(q, t + VIRTIO__D_ADDR, sg[i].addr);
+        virtio__st32(q, t + VIRTIO__D_LEN, len);
+        if (packed) {
+            virtio__st16(q, t + VIRTIO__PD_ID, 0);
+            virtio__st16(q, t + VIRTIO__PD_FLAGS, f);
+        } else {
+            virtio__st16(q, t + VIRTIO__SD_FLAGS, (uint16_t)(i + 1 < n ? f | VIRTIO__DESC_NEXT : f));
+            virtio__st16(q, t + VIRTIO__SD_NEXT, (uint16_t)(i + 1));
+        }
     }
-    ind.addr = q->priv.table_dev + off;
-    ind.len = n * VIRTIO__DESC_SIZE;
-    ind.pad = 0;
-    return ind;
+    return in_len;
 }
 
 /* The used length, checked: never more than the writable bytes posted.
    A chain the device only reads has no length to report; QEMU reports
    the bytes it read there (input status, for one), so such lengths are
    ignored rather than treated as a protocol violation. */
-#define VIRTIO__BAD_LEN 0xffffffffu
 static inline uint32_t virtio__used_len(virtio_queue *q, uint32_t in_len, uint32_t l)
 {
     if (in_len == 0) return 0;
@@ -1799,35 +1842,47 @@ static inline uint32_t virtio__used_len(virtio_queue *q, uint32_t in_len, uint32
 }
 
 /* >>queue.split */
-static void virtio__split_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, int indirect,
-                              void *cookie, uint32_t in_len)
+static virtio_result virtio__split_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n,
+                                       int indirect, void *cookie)
 {
     virtio__slot *s = virtio__slots(q);
-    uint16_t head = q->priv.free_head, i = head, last = head;
+    uint16_t head = q->priv.free_head, i = head;
     unsigned char *avail = q->priv.driver;
+    uint64_t in_len = 0;
     uint32_t k;
     if (indirect) {
-        virtio_sg ind = virtio__fill_table(q, head, sg, out, n, 0);
-        virtio__put_desc(q, virtio__desc(q, head), &ind, VIRTIO__DESC_INDIRECT, 0, 0);
+        size_t off = (size_t)head * q->indirect * VIRTIO__DESC_SIZE;
+        unsigned char *d = virtio__desc(q, head);
+        in_len = virtio__fill_table(q, q->priv.table + off, sg, out, n, 0);
+        if (in_len == VIRTIO__BAD_LEN) return VIRTIO_ERR_INVALID_ARG;
+        virtio__st64(q, d + VIRTIO__D_ADDR, q->priv.table_dev + off);
+        virtio__st32(q, d + VIRTIO__D_LEN, n * VIRTIO__DESC_SIZE);
+        virtio__st16(q, d + VIRTIO__SD_FLAGS, VIRTIO__DESC_INDIRECT);
         i = s[head].next;
     } else {
+        /* Free descriptors: nothing here is the device's until published. */
         for (k = 0; k < n; k++) {
+            unsigned char *d = virtio__desc(q, i);
             uint16_t f = (uint16_t)((k >= out ? VIRTIO__DESC_WRITE : 0u) | (k + 1 < n ? VIRTIO__DESC_NEXT : 0u));
-            virtio__put_desc(q, virtio__desc(q, i), &sg[k], f, s[i].next, 0);
-            last = i;
+            if (sg[k].len == 0) return VIRTIO_ERR_INVALID_ARG;
+            if (k >= out) in_len += sg[k].len;
+            virtio__st64(q, d + VIRTIO__D_ADDR, sg[k].addr);
+            virtio__st32(q, d + VIRTIO__D_LEN, sg[k].len);
+            virtio__st16(q, d + VIRTIO__SD_FLAGS, f);
+            virtio__st16(q, d + VIRTIO__SD_NEXT, s[i].next);
             i = s[i].next;
         }
-        VIRTIO__UNUSED(last);
     }
     q->priv.free_head = i;
     s[head].cookie = cookie;
-    s[head].in_len = in_len;
+    s[head].in_len = in_len > 0xffffffffu ? 0xffffffffu : (uint32_t)in_len;
     s[head].ndesc = (uint16_t)(indirect ? 1 : n);
     /* Publish: ring entry, then (after a write barrier) the index. */
     virtio__st16(q, avail + 4 + 2u * (q->priv.avail_idx & (q->size - 1)), head);
     q->priv.avail_idx++;
     virtio__wmb(q->dev->platform);
     virtio__st16(q, avail + 2, q->priv.avail_idx);
+    return VIRTIO_OK;
 }
 
 static int virtio__split_need_kick(virtio_queue *q)
@@ -1878,41 +1933,61 @@ static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t 
 
 /* >>queue.packed */
 #ifndef VIRTIO_NO_PACKED
-static void virtio__packed_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, int indirect,
-                               void *cookie, uint32_t in_len)
+static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n,
+                                        int indirect, void *cookie)
 {
     virtio__slot *s = virtio__slots(q);
     uint16_t id = q->priv.free_head, head = q->priv.avail_idx, pos = head, wrap = q->priv.avail_wrap;
-    uint16_t first = 0;
+    /* AVAIL == wrap counter, USED == its inverse marks "available". */
+    uint16_t avail = (uint16_t)(wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED), first;
+    uint64_t in_len = 0;
     uint32_t k, count = indirect ? 1 : n;
-    for (k = 0; k < count; k++) {
-        /* AVAIL == wrap counter, USED == its inverse marks "available". */
-        uint16_t f = (uint16_t)(wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED);
-        unsigned char *d = virtio__desc(q, pos);
-        if (indirect) {
-            virtio_sg ind = virtio__fill_table(q, id, sg, out, n, 1);
-            f = (uint16_t)(f | VIRTIO__DESC_INDIRECT);
-            virtio__put_desc(q, d, &ind, k == 0 ? 0 : f, id, 1);
-        } else {
-            f = (uint16_t)(f | (k >= out ? VIRTIO__DESC_WRITE : 0u) | (k + 1 < n ? VIRTIO__DESC_NEXT : 0u));
-            /* The head's flags go last: they hand the whole chain over. */
-            virtio__put_desc(q, d, &sg[k], k == 0 ? (uint16_t)0 : f, id, 1);
-        }
-        if (k == 0) first = f;
+    unsigned char *d = virtio__desc(q, head);
+    if (indirect) {
+        size_t off = (size_t)id * q->indirect * VIRTIO__DESC_SIZE;
+        in_len = virtio__fill_table(q, q->priv.table + off, sg, out, n, 1);
+        if (in_len == VIRTIO__BAD_LEN) return VIRTIO_ERR_INVALID_ARG;
+        virtio__st64(q, d + VIRTIO__D_ADDR, q->priv.table_dev + off);
+        virtio__st32(q, d + VIRTIO__D_LEN, n * VIRTIO__DESC_SIZE);
+        virtio__st16(q, d + VIRTIO__PD_ID, id);
+        first = (uint16_t)(avail | VIRTIO__DESC_INDIRECT);
         if (++pos == q->size) {
             pos = 0;
             wrap ^= 1;
         }
+    } else {
+        /* Chain descriptors carry their final flags before the head does:
+           check everything before writing anything. */
+        for (k = 0; k < n; k++) {
+            if (sg[k].len == 0) return VIRTIO_ERR_INVALID_ARG;
+            if (k >= out) in_len += sg[k].len;
+        }
+        first = 0;
+        for (k = 0; k < n; k++) {
+            uint16_t f = (uint16_t)((wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED) |
+                                    (k >= out ? VIRTIO__DESC_WRITE : 0u) | (k + 1 < n ? VIRTIO__DESC_NEXT : 0u));
+            d = virtio__desc(q, pos);
+            virtio__st64(q, d + VIRTIO__D_ADDR, sg[k].addr);
+            virtio__st32(q, d + VIRTIO__D_LEN, sg[k].len);
+            virtio__st16(q, d + VIRTIO__PD_ID, id);
+            if (k == 0) first = f;   /* the head's flags go last: they hand the chain over */
+            else virtio__st16(q, d + VIRTIO__PD_FLAGS, f);
+            if (++pos == q->size) {
+                pos = 0;
+                wrap ^= 1;
+            }
+        }
     }
     q->priv.free_head = s[id].next;
     s[id].cookie = cookie;
-    s[id].in_len = in_len;
+    s[id].in_len = in_len > 0xffffffffu ? 0xffffffffu : (uint32_t)in_len;
     s[id].ndesc = (uint16_t)count;
     q->priv.avail_idx = pos;
     q->priv.avail_wrap = wrap;
     q->priv.added = (uint16_t)(q->priv.added + count);
     virtio__wmb(q->dev->platform);
     virtio__st16(q, virtio__desc(q, head) + VIRTIO__PD_FLAGS, first);
+    return VIRTIO_OK;
 }
 
 static int virtio__packed_need_kick(virtio_queue *q)
@@ -2122,29 +2197,25 @@ VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q)
 VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t in,
                                           void *cookie)
 {
-    uint32_t n = out + in, k, need;
-    uint64_t in_len = 0;
+    uint32_t n = out + in, need;
     int indirect;
+    virtio_result r;
     if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
     if (!sg || n == 0 || n < out) return VIRTIO_ERR_INVALID_ARG;
-    for (k = 0; k < n; k++) {
-        if (sg[k].len == 0) return VIRTIO_ERR_INVALID_ARG;
-        if (k >= out) in_len += sg[k].len;
-    }
     indirect = n > 1 && n <= q->indirect;
     need = indirect ? 1 : n;
-    if (need > q->size) return VIRTIO_ERR_INVALID_ARG;   /* can never fit */
-    if (need > q->num_free) return VIRTIO_ERR_NO_SPACE;
-    if (in_len > 0xffffffffu) in_len = 0xffffffffu;
+    if (need > q->num_free) return need > q->size ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_NO_SPACE;
 #ifndef VIRTIO_NO_PACKED
     if (q->packed)
-        virtio__packed_add(q, sg, out, n, indirect, cookie, (uint32_t)in_len);
+        r = virtio__packed_add(q, sg, out, n, indirect, cookie);
     else
 #endif
-        virtio__split_add(q, sg, out, n, indirect, cookie, (uint32_t)in_len);
-    q->num_free -= need;
-    q->priv.inflight++;
-    return VIRTIO_OK;
+        r = virtio__split_add(q, sg, out, n, indirect, cookie);
+    if (r == VIRTIO_OK) {
+        q->num_free -= need;
+        q->priv.inflight++;
+    }
+    return r;
 }
 
 VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)

@@ -551,53 +551,62 @@ static uint16_t virtio__blk_shift(virtio_blk *b, uint16_t *head, uint16_t *tail)
     return i;
 }
 
-/* A caller request has no pieces left in flight or to submit. */
-static void virtio__blk_finish(virtio_blk *b, uint16_t i)
+static void virtio__blk_free_io(virtio_blk *b, uint16_t i)
+{
+    virtio__blk_io *io = &virtio__blk_ios(b)[i];
+    io->state = VIRTIO__BLK_IO_FREE;
+    io->next = b->priv.free_io;
+    b->priv.free_io = i;
+    b->inflight--;
+}
+
+/* A caller request has no pieces left in flight or to submit. Returns 1
+   if it is a token request for the caller of reap to hand out (the record
+   stays allocated until then), 0 if it was dealt with here. */
+static int virtio__blk_finish(virtio_blk *b, uint16_t i)
 {
     virtio__blk_io *io = &virtio__blk_ios(b)[i];
     if (io->flags & VIRTIO__BLK_IOF_SYNC) {
         io->state = VIRTIO__BLK_IO_SYNC_DONE;   /* the waiting call frees it */
-    } else if (io->callback) {
+        return 0;
+    }
+    if (io->callback) {
         void *token = io->token;
         virtio_blk_callback cb = io->callback;
         virtio_result res = (virtio_result)io->result;
-        io->state = VIRTIO__BLK_IO_FREE;
-        io->next = b->priv.free_io;
-        b->priv.free_io = i;
-        b->inflight--;
+        virtio__blk_free_io(b, i);
         cb(b, token, res);
-    } else {
-        io->state = VIRTIO__BLK_IO_DONE;
-        virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, i);
+        return 0;
     }
+    io->state = VIRTIO__BLK_IO_DONE;
+    return 1;
 }
 
-/* >>blk.pump
-   Turn pending caller requests into device requests while slots are free. */
-static void virtio__blk_pump(virtio_blk *b, int kick)
+/* >>blk.issue
+   Put pieces of caller request ii on the ring while slots are free.
+   Returns VIRTIO_OK (all pieces or as many as fit are posted),
+   VIRTIO_ERR_NO_SPACE (no slot or ring room now: try later), or the error
+   that ended the request (mapping failed, the queue broke). */
+static virtio_result virtio__blk_issue(virtio_blk *b, uint16_t ii)
 {
     const virtio_platform *p = b->dev.platform;
-    virtio__blk_io *ios = virtio__blk_ios(b);
-    int added = 0;
-    while (b->priv.pend_head != VIRTIO__BLK_NONE && b->priv.free_slot != VIRTIO__BLK_NONE) {
-        uint16_t ii = b->priv.pend_head, si = b->priv.free_slot;
-        virtio__blk_io *io = &ios[ii];
-        virtio__blk_slot *s = &virtio__blk_slots(b)[si];
-        virtio_sg *sg = b->priv.sg + (size_t)si * (b->priv.segs + 2);
-        unsigned char *dma = b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE;
-        uint64_t dma_dev = b->priv.dma_dev + (uint64_t)si * VIRTIO__BLK_STRIDE;
+    virtio__blk_io *io = &virtio__blk_ios(b)[ii];
+    while (io->left) {
+        uint16_t si = b->priv.free_slot;
+        virtio__blk_slot *s;
+        virtio_sg *sg;
+        unsigned char *dma;
+        uint64_t dma_dev;
         uint32_t type = VIRTIO__BLK_T_FLUSH, n = 0, out = 1, in = 1;
-        size_t chunk = 0;
+        size_t chunk = io->left;
         virtio_result r = VIRTIO_OK;
-
-        if (io->result != VIRTIO_OK) {   /* an earlier piece failed: submit no more */
-            virtio__blk_shift(b, &b->priv.pend_head, &b->priv.pend_tail);
-            io->left = 0;
-            if (io->outstanding == 0) virtio__blk_finish(b, ii);
-            continue;
-        }
-        s->nsg = 0;
+        if (si == VIRTIO__BLK_NONE) return VIRTIO_ERR_NO_SPACE;
+        s = &virtio__blk_slots(b)[si];
+        sg = b->priv.sg + (size_t)si * (b->priv.segs + 2);
+        dma = b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE;
+        dma_dev = b->priv.dma_dev + (uint64_t)si * VIRTIO__BLK_STRIDE;
         s->buf = io->buf;
+        s->nsg = 0;
         s->dir = VIRTIO_DMA_TO_DEVICE;
         switch (io->op) {
         case VIRTIO_BLK_OP_READ:
@@ -605,13 +614,19 @@ static void virtio__blk_pump(virtio_blk *b, int kick)
             int dir = io->op == VIRTIO_BLK_OP_READ ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE;
             uint32_t bs = b->info.block_size;
             type = io->op == VIRTIO_BLK_OP_READ ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT;
-            r = virtio_dma_map(p, io->buf, io->left, dir, sg + 1, b->priv.segs, b->info.size_max, &n, &chunk);
-            if (r == VIRTIO_OK && (chunk & (bs - 1)) != 0) {
-                /* Out of pieces mid-block: map again up to the last whole block. */
-                virtio_dma_unmap(p, io->buf, dir, sg + 1, n);
-                chunk &= ~(size_t)(bs - 1);
-                r = chunk ? virtio_dma_map(p, io->buf, chunk, dir, sg + 1, b->priv.segs, b->info.size_max, &n, 0)
-                          : VIRTIO_ERR_TOO_BIG;
+            if (!p->dma_map && (!b->info.size_max || io->left <= b->info.size_max) && io->left <= 0x80000000u) {
+                sg[1].addr = (uint64_t)(uintptr_t)io->buf;   /* identity, one piece: the common case */
+                sg[1].len = (uint32_t)io->left;
+                n = 1;
+            } else {
+                r = virtio_dma_map(p, io->buf, io->left, dir, sg + 1, b->priv.segs, b->info.size_max, &n, &chunk);
+                if (r == VIRTIO_OK && (chunk & (bs - 1)) != 0) {
+                    /* Out of pieces mid-block: map again up to the last whole block. */
+                    virtio_dma_unmap(p, io->buf, dir, sg + 1, n);
+                    chunk &= ~(size_t)(bs - 1);
+                    r = chunk ? virtio_dma_map(p, io->buf, chunk, dir, sg + 1, b->priv.segs, b->info.size_max, &n, 0)
+                              : VIRTIO_ERR_TOO_BIG;
+                }
             }
             s->dir = (uint8_t)dir;
             s->nsg = (uint16_t)n;
@@ -628,7 +643,7 @@ static void virtio__blk_pump(virtio_blk *b, int kick)
             max &= ~(bsec - 1);   /* block sizes are powers of two */
             if (max == 0) max = bsec;
             type = dz ? VIRTIO__BLK_T_DISCARD : VIRTIO__BLK_T_WRITE_ZEROES;
-            chunk = io->left / 512u > max ? (size_t)max * 512u : io->left;
+            if (io->left / 512u > max) chunk = (size_t)max * 512u;
             virtio_store(&b->dev, dma + VIRTIO__BLK_DATA, io->sector, 8);
             virtio_store(&b->dev, dma + VIRTIO__BLK_DATA + 8, chunk / 512u, 4);
             virtio_store(&b->dev, dma + VIRTIO__BLK_DATA + 12, (io->flags & VIRTIO_BLK_REQ_UNMAP) && !dz ? 1u : 0u, 4);
@@ -638,23 +653,18 @@ static void virtio__blk_pump(virtio_blk *b, int kick)
             n = 1;
             break;
         }
-        case VIRTIO_BLK_OP_GET_ID:
+        case VIRTIO_BLK_OP_GET_ID:   /* one device request; left is 1 */
             type = VIRTIO__BLK_T_GET_ID;
             sg[1].addr = dma_dev + VIRTIO__BLK_DATA;
             sg[1].len = VIRTIO__BLK_ID_BYTES;
             VIRTIO_MEMSET(dma + VIRTIO__BLK_DATA, 0, VIRTIO__BLK_ID_BYTES);
             in = 2;
             n = 1;
-            chunk = io->left;   /* one device request: left is 1 */
             break;
         default:   /* FLUSH: one device request, left is 1 */
-            chunk = io->left;
             break;
         }
-        if (r != VIRTIO_OK) {
-            io->result = r;
-            continue;   /* dropped from the pending list at the top */
-        }
+        if (r != VIRTIO_OK) return r;
         virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, type, 4);
         virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
         virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8,
@@ -664,12 +674,10 @@ static void virtio__blk_pump(virtio_blk *b, int kick)
         sg[0].len = 16;
         sg[n + 1].addr = dma_dev + VIRTIO__BLK_STATUS;
         sg[n + 1].len = 1;
-        r = virtio_queue_add(&b->queue, sg, out, in, s);
+        r = virtio_queue_add(&b->queue, sg, out, in, (void *)(uintptr_t)(si + 1u));
         if (r != VIRTIO_OK) {
-            if (io->op <= VIRTIO_BLK_OP_WRITE) virtio_dma_unmap(p, io->buf, s->dir, sg + 1, s->nsg);
-            if (r == VIRTIO_ERR_NO_SPACE) break;   /* ring full: retry when something completes */
-            io->result = r;
-            continue;
+            if (s->nsg && p->dma_unmap && io->op <= VIRTIO_BLK_OP_WRITE) virtio_dma_unmap(p, io->buf, s->dir, sg + 1, n);
+            return r;   /* NO_SPACE: ring full, retried when something completes */
         }
         b->priv.free_slot = s->next;
         s->io = ii;
@@ -678,51 +686,75 @@ static void virtio__blk_pump(virtio_blk *b, int kick)
         if (io->buf) io->buf += chunk;   /* FLUSH and ranges have no buffer */
         io->sector += chunk / 512u;
         io->left -= chunk;
-        if (io->left == 0) virtio__blk_shift(b, &b->priv.pend_head, &b->priv.pend_tail);
-        added = 1;
+    }
+    return VIRTIO_OK;
+}
+
+/* Continue the pending requests, oldest first, while there is room. */
+static void virtio__blk_pump(virtio_blk *b, int kick)
+{
+    int added = 0;
+    while (b->priv.pend_head != VIRTIO__BLK_NONE) {
+        uint16_t ii = b->priv.pend_head;
+        virtio__blk_io *io = &virtio__blk_ios(b)[ii];
+        uint32_t before = io->outstanding;
+        virtio_result r = io->result == VIRTIO_OK ? virtio__blk_issue(b, ii) : (virtio_result)io->result;
+        added |= io->outstanding != before;
+        if (r == VIRTIO_ERR_NO_SPACE) break;
+        /* Done submitting (all posted, or failed: no more pieces go out). */
+        virtio__blk_shift(b, &b->priv.pend_head, &b->priv.pend_tail);
+        if (r != VIRTIO_OK && io->result == VIRTIO_OK) io->result = r;
+        io->left = 0;
+        if (io->outstanding == 0 && virtio__blk_finish(b, ii))
+            virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, ii);
     }
     if (added && kick) virtio_queue_kick(&b->queue);
 }
 
 /* >>blk.complete
    Give back a slot's data mapping (the device is done with it). */
-static void virtio__blk_unmap(virtio_blk *b, virtio__blk_slot *s)
+static inline void virtio__blk_unmap(virtio_blk *b, uint32_t si)
 {
-    uint32_t si = (uint32_t)(s - virtio__blk_slots(b));
-    uint16_t op = virtio__blk_ios(b)[s->io].op;
-    if (s->nsg && (op == VIRTIO_BLK_OP_READ || op == VIRTIO_BLK_OP_WRITE))
-        virtio_dma_unmap(b->dev.platform, s->buf, s->dir, b->priv.sg + (size_t)si * (b->priv.segs + 2) + 1, s->nsg);
+    virtio__blk_slot *s = &virtio__blk_slots(b)[si];
+    uint16_t op;
     s->busy = 0;
+    if (!b->dev.platform->dma_unmap || !s->nsg) return;
+    op = virtio__blk_ios(b)[s->io].op;
+    if (op == VIRTIO_BLK_OP_READ || op == VIRTIO_BLK_OP_WRITE)
+        virtio_dma_unmap(b->dev.platform, s->buf, s->dir, b->priv.sg + (size_t)si * (b->priv.segs + 2) + 1, s->nsg);
 }
 
 /* Fail everything in flight (after a reset or a protocol violation; the
-   device no longer touches memory). */
+   device no longer touches memory). Token requests go to the done list. */
 static void virtio__blk_abort(virtio_blk *b, virtio_result why)
 {
     uint32_t i;
     b->priv.broken = 1;
     for (i = 0; i < b->priv.slots; i++)
-        if (virtio__blk_slots(b)[i].busy) virtio__blk_unmap(b, &virtio__blk_slots(b)[i]);
+        if (virtio__blk_slots(b)[i].busy) virtio__blk_unmap(b, i);
+    b->priv.pend_head = b->priv.pend_tail = VIRTIO__BLK_NONE;
     for (i = 0; i < b->priv.slots; i++) {
         virtio__blk_io *io = &virtio__blk_ios(b)[i];
         if (io->state != VIRTIO__BLK_IO_ACTIVE) continue;
         if (io->result == VIRTIO_OK) io->result = why;
         io->outstanding = 0;
         io->left = 0;
-        virtio__blk_finish(b, (uint16_t)i);
+        if (virtio__blk_finish(b, (uint16_t)i)) virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, (uint16_t)i);
     }
-    b->priv.pend_head = b->priv.pend_tail = VIRTIO__BLK_NONE;
 }
 
-/* Take one used device request. Returns OK, EMPTY or an error. */
-static virtio_result virtio__blk_reap(virtio_blk *b)
+/* Take one used device request. Returns VIRTIO_OK with *done set to a
+   finished token request (or VIRTIO__BLK_NONE), VIRTIO_EMPTY, or an error
+   (the device broke the protocol: it is reset, everything is failed). */
+static virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done)
 {
     void *cookie = 0;
     uint32_t len = 0, status;
     virtio__blk_slot *s;
     virtio__blk_io *io;
-    uint16_t si;
+    uint16_t si, ii;
     virtio_result r = virtio_queue_pop(&b->queue, &cookie, &len);
+    *done = VIRTIO__BLK_NONE;
     if (r != VIRTIO_OK) {
         if (r == VIRTIO_ERR_DEVICE) {   /* stop the device before the buffers go back */
             virtio_device_reset(&b->dev);
@@ -730,42 +762,32 @@ static virtio_result virtio__blk_reap(virtio_blk *b)
         }
         return r;
     }
-    s = (virtio__blk_slot *)cookie;
-    si = (uint16_t)(s - virtio__blk_slots(b));
-    io = &virtio__blk_ios(b)[s->io];
+    si = (uint16_t)((uintptr_t)cookie - 1u);   /* our own cookie, from private memory */
+    s = &virtio__blk_slots(b)[si];
+    ii = s->io;
+    io = &virtio__blk_ios(b)[ii];
     status = *(volatile unsigned char *)(b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_STATUS);
-    virtio__blk_unmap(b, s);
+    virtio__blk_unmap(b, si);
     if (io->op == VIRTIO_BLK_OP_GET_ID && status == VIRTIO__BLK_S_OK)
         VIRTIO_MEMCPY(s->buf, b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_DATA, VIRTIO__BLK_ID_BYTES);
     b->last_status = status;
-    r = virtio__blk_status(status);
-    if (r != VIRTIO_OK && io->result == VIRTIO_OK) io->result = r;
+    if (status != VIRTIO__BLK_S_OK && io->result == VIRTIO_OK) io->result = virtio__blk_status(status);
     s->next = b->priv.free_slot;
     b->priv.free_slot = si;
-    if (--io->outstanding == 0 && (io->left == 0 || io->result != VIRTIO_OK)) {
-        if (io->left) {   /* failed with pieces unsent: it is still on the pending list */
-            io->left = 0;
-        } else {
-            virtio__blk_finish(b, s->io);
-        }
-    }
+    /* Finished when nothing is in flight and nothing is left to send (a
+       failed request with pieces unsent is ended by the pump). */
+    if (--io->outstanding == 0 && io->left == 0 && virtio__blk_finish(b, ii)) *done = ii;
+    if (b->priv.pend_head != VIRTIO__BLK_NONE) virtio__blk_pump(b, 1);
     return VIRTIO_OK;
 }
 
-/* Hand out the oldest completed token request. */
-static int virtio__blk_take_done(virtio_blk *b, void **token, virtio_result *result)
+/* Hand out token request i: its token and result, and free it. */
+static void virtio__blk_hand_out(virtio_blk *b, uint16_t i, void **token, virtio_result *result)
 {
-    uint16_t i = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail);
-    virtio__blk_io *io;
-    if (i == VIRTIO__BLK_NONE) return 0;
-    io = &virtio__blk_ios(b)[i];
+    virtio__blk_io *io = &virtio__blk_ios(b)[i];
     if (token) *token = io->token;
     if (result) *result = (virtio_result)io->result;
-    io->state = VIRTIO__BLK_IO_FREE;
-    io->next = b->priv.free_io;
-    b->priv.free_io = i;
-    b->inflight--;
-    return 1;
+    virtio__blk_free_io(b, i);
 }
 
 /* >>blk.api */
@@ -802,7 +824,7 @@ static virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *
     io->token = rq->token;
     io->callback = rq->callback;
     io->buf = (unsigned char *)rq->buf;
-    io->left = rq->op == VIRTIO_BLK_OP_FLUSH ? 0 : rq->len;
+    io->left = rq->op == VIRTIO_BLK_OP_FLUSH || rq->op == VIRTIO_BLK_OP_GET_ID ? 1 : rq->len;   /* 1: one device request */
     io->sector = rq->sector;
     io->result = VIRTIO_OK;
     io->outstanding = 0;
@@ -811,13 +833,26 @@ static virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *
     io->state = VIRTIO__BLK_IO_ACTIVE;
     b->inflight++;
     *idx = i;
-    if (rq->op == VIRTIO_BLK_OP_FLUSH && !b->info.flush) {
-        virtio__blk_finish(b, i);   /* write-through device: nothing to flush */
+    if (rq->op == VIRTIO_BLK_OP_FLUSH && !b->info.flush) {   /* write-through device: nothing to flush */
+        io->left = 0;
+        if (virtio__blk_finish(b, i)) virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, i);
         return VIRTIO_OK;
     }
-    if (rq->op == VIRTIO_BLK_OP_FLUSH || rq->op == VIRTIO_BLK_OP_GET_ID) io->left = 1;   /* one device request */
+    /* Straight onto the ring unless older requests are still waiting. */
+    if (b->priv.pend_head == VIRTIO__BLK_NONE) {
+        r = virtio__blk_issue(b, i);
+        if (r == VIRTIO_OK && io->outstanding && !(rq->flags & VIRTIO_BLK_REQ_MORE)) virtio_queue_kick(&b->queue);
+        if (r == VIRTIO_OK) return VIRTIO_OK;
+        if (r != VIRTIO_ERR_NO_SPACE) {
+            io->result = r;
+            io->left = 0;
+            if (io->outstanding == 0 && virtio__blk_finish(b, i))
+                virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, i);
+            return VIRTIO_OK;   /* the request completes with the error */
+        }
+        if (io->outstanding && !(rq->flags & VIRTIO_BLK_REQ_MORE)) virtio_queue_kick(&b->queue);
+    }
     virtio__blk_append(b, &b->priv.pend_head, &b->priv.pend_tail, i);
-    virtio__blk_pump(b, !(rq->flags & VIRTIO_BLK_REQ_MORE));
     return VIRTIO_OK;
 }
 
@@ -835,15 +870,26 @@ VIRTIO_API virtio_result virtio_blk_kick(virtio_blk *blk)
 
 VIRTIO_API virtio_result virtio_blk_poll(virtio_blk *blk, void **token, virtio_result *result)
 {
+    uint16_t done;
     virtio_result r;
     if (!blk || blk->priv.magic != VIRTIO__BLK_MAGIC) return VIRTIO_ERR_STATE;
+    if ((done = virtio__blk_shift(blk, &blk->priv.done_head, &blk->priv.done_tail)) != VIRTIO__BLK_NONE) {
+        virtio__blk_hand_out(blk, done, token, result);
+        return VIRTIO_OK;
+    }
+    if (blk->priv.broken) return VIRTIO_ERR_STATE;
     for (;;) {
-        if (virtio__blk_take_done(blk, token, result)) return VIRTIO_OK;
-        if (blk->priv.broken) return VIRTIO_ERR_STATE;
-        r = virtio__blk_reap(blk);
-        if (r == VIRTIO_EMPTY) return r;
-        if (r != VIRTIO_OK) return virtio__blk_take_done(blk, token, result) ? VIRTIO_OK : r;
-        virtio__blk_pump(blk, 1);
+        r = virtio__blk_reap(blk, &done);
+        if (r != VIRTIO_OK) {   /* EMPTY, or the abort put everything on the done list */
+            if ((done = virtio__blk_shift(blk, &blk->priv.done_head, &blk->priv.done_tail)) == VIRTIO__BLK_NONE)
+                return r;
+            virtio__blk_hand_out(blk, done, token, result);
+            return VIRTIO_OK;
+        }
+        if (done != VIRTIO__BLK_NONE) {
+            virtio__blk_hand_out(blk, done, token, result);
+            return VIRTIO_OK;
+        }
     }
 }
 
@@ -853,6 +899,7 @@ static virtio_result virtio__blk_wait(virtio_blk *b, uint16_t sync, void **token
 {
     virtio_wait w;
     uint32_t status;
+    uint16_t done;
     virtio_result r;
     virtio_wait_start(&w, b->dev.platform, 0);
     for (;;) {
@@ -860,21 +907,25 @@ static virtio_result virtio__blk_wait(virtio_blk *b, uint16_t sync, void **token
             virtio__blk_io *io = &virtio__blk_ios(b)[sync];
             if (io->state == VIRTIO__BLK_IO_SYNC_DONE) {
                 r = (virtio_result)io->result;
-                io->state = VIRTIO__BLK_IO_FREE;
-                io->next = b->priv.free_io;
-                b->priv.free_io = sync;
-                b->inflight--;
+                virtio__blk_free_io(b, sync);
                 return r;
             }
-        } else if (virtio__blk_take_done(b, token, result)) {
+        } else if ((done = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail)) != VIRTIO__BLK_NONE) {
+            virtio__blk_hand_out(b, done, token, result);
             return VIRTIO_OK;
         } else if (b->inflight == 0) {
             return VIRTIO_EMPTY;   /* only callback requests were in flight */
         }
         if (b->priv.broken) return VIRTIO_ERR_STATE;
-        r = virtio__blk_reap(b);
+        r = virtio__blk_reap(b, &done);
         if (r == VIRTIO_OK) {
-            virtio__blk_pump(b, 1);
+            if (done != VIRTIO__BLK_NONE) {
+                if (sync == VIRTIO__BLK_NONE) {
+                    virtio__blk_hand_out(b, done, token, result);
+                    return VIRTIO_OK;
+                }
+                virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, done);   /* for poll */
+            }
             virtio_wait_start(&w, b->dev.platform, 0);
             continue;
         }
