@@ -121,19 +121,23 @@ works by polling. For interrupt-driven use, call virtio_device_isr() in the
 handler to acknowledge the interrupt and learn whether a queue or the
 configuration changed, then process completions (from the handler or a
 deferred context, but not concurrently with other calls on that device).
-virtio_queue_enable_cb/disable_cb ask the device for (or to skip)
-used-buffer interrupts. Every wait in the library is bounded (see time).
+Queues start with used-buffer interrupts off (the library polls);
+virtio_queue_enable_cb/disable_cb ask the device for (or to skip) them.
+Every wait in the library is bounded (see time).
 
 UNTRUSTED DEVICE
 
 The device is treated as hostile. Descriptor bookkeeping lives in private
 memory and is never read back from the rings. Every used id is checked to
-be in range and in flight, every used length against what was posted,
-every ring index against the ring size; device-written lengths are clamped
-before they reach the caller; configuration reads are bounded by the
-transport's known window. A violation marks the queue broken and returns
-VIRTIO_ERR_DEVICE until the device is reset; nothing the device writes can
-make the library write outside the buffers it was given or loop forever.
+be in range and in flight, every used length against the writable bytes
+posted (a chain the device only reads reports length 0, whatever the
+device says), every used index against what is in flight; configuration
+reads are bounded by the transport's window and retried under the
+generation counter. A violation marks the queue broken and returns
+VIRTIO_ERR_DEVICE until the device is reset; the drivers then reset the
+device before they hand buffers back, so nothing the device writes can make
+the library write outside the buffers it was given, and no wait is
+unbounded.
 
 LIMITS
 
