@@ -1403,10 +1403,11 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         }
         io = virtio__pci_bar(p, bdf, 0, &s);
         if (io == 0 || s != VIRTIO_SPACE_IO) return VIRTIO_ERR_DEVICE;
-        /* Size BAR 0 to bound the configuration window. */
+        /* Size BAR 0 to bound the configuration window; restore the
+           address already decoded rather than a second read of it. */
         cmd = virtio__cfg_in(p, bdf, 4, 2);
         virtio__cfg_out(p, bdf, 4, 2, cmd & ~3u);
-        bar0 = virtio__cfg_in(p, bdf, 0x10, 4);
+        bar0 = (uint32_t)io | 1u;
         virtio__cfg_out(p, bdf, 0x10, 4, 0xffffffffu);
         size = (~(virtio__cfg_in(p, bdf, 0x10, 4) & ~3u) + 1u) & 0xffffu;
         virtio__cfg_out(p, bdf, 0x10, 4, bar0);

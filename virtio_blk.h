@@ -144,9 +144,9 @@ typedef struct virtio_blk_info {
     uint32_t flush;                /* FLUSH offered: flushes reach the device */
     uint32_t writeback;            /* cache is write-back (CONFIG_WCE field, else = flush) */
     uint32_t config_wce;           /* CONFIG_WCE: virtio_blk_set_writeback works */
-    uint32_t discard;              /* DISCARD offered */
+    uint32_t discard;              /* DISCARD offered with limits of at least one block */
     uint32_t max_discard_sectors, max_discard_seg, discard_sector_alignment;
-    uint32_t write_zeroes;         /* WRITE_ZEROES offered */
+    uint32_t write_zeroes;         /* WRITE_ZEROES offered with limits of at least one block */
     uint32_t max_write_zeroes_sectors, max_write_zeroes_seg, write_zeroes_may_unmap;
 } virtio_blk_info;
 
@@ -198,7 +198,10 @@ VIRTIO_API virtio_result virtio_blk_shutdown(virtio_blk *blk);
    (beyond capacity); VIRTIO_ERR_READ_ONLY (write, discard or write-zeroes
    on a read-only disk); VIRTIO_ERR_UNSUPPORTED (discard / write-zeroes not
    offered); VIRTIO_ERR_NO_SPACE (max_requests caller requests in flight);
-   VIRTIO_ERR_STATE (not initialised, or broken by a timeout).
+   VIRTIO_ERR_STATE (not initialised, or broken by a timeout). A request
+   whose buffer cannot be cut into whole blocks within the segment limits
+   (seg_max 1 and a dma_map that stops mid-block) completes with
+   VIRTIO_ERR_TOO_BIG.
    Context: never blocks; no allocation. */
 VIRTIO_API virtio_result virtio_blk_submit(virtio_blk *blk, const virtio_blk_request *rq);
 
@@ -350,6 +353,7 @@ typedef struct virtio__blk_slot {
 
 static inline virtio__blk_io *virtio__blk_ios(const virtio_blk *b) { return (virtio__blk_io *)b->priv.io; }
 static inline virtio__blk_slot *virtio__blk_slots(const virtio_blk *b) { return (virtio__blk_slot *)b->priv.slot; }
+static inline void virtio__blk_unmap(virtio_blk *b, uint32_t si);
 
 static int virtio__blk_ok(const virtio_blk *b)
 {
@@ -416,16 +420,17 @@ static virtio_result virtio__blk_read_info(virtio_blk *b)
     }
     if (virtio_device_has(d, VIRTIO__BLK_F_DISCARD)) {
         VIRTIO__BLK_TRY(virtio_config_read(d, VIRTIO__BLK_CFG_MAX_DISCARD, words, sizeof words));
-        in->discard = 1;
         in->max_discard_sectors = (uint32_t)virtio_load(d, &words[0], 4);
         in->max_discard_seg = (uint32_t)virtio_load(d, &words[1], 4);
         in->discard_sector_alignment = (uint32_t)virtio_load(d, &words[2], 4);
+        /* Limits too small for one block: the command is unusable. */
+        in->discard = in->max_discard_seg && in->max_discard_sectors >= in->block_size / 512u;
     }
     if (virtio_device_has(d, VIRTIO__BLK_F_WRITE_ZEROES)) {
         VIRTIO__BLK_TRY(virtio_config_read(d, VIRTIO__BLK_CFG_MAX_WZ, words, 8));
-        in->write_zeroes = 1;
         in->max_write_zeroes_sectors = (uint32_t)virtio_load(d, &words[0], 4);
         in->max_write_zeroes_seg = (uint32_t)virtio_load(d, &words[1], 4);
+        in->write_zeroes = in->max_write_zeroes_seg && in->max_write_zeroes_sectors >= in->block_size / 512u;
         VIRTIO__BLK_TRY(virtio_config_read8(d, VIRTIO__BLK_CFG_WZ_UNMAP, &v8));
         in->write_zeroes_may_unmap = v8;
     }
@@ -463,8 +468,6 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     segs = VIRTIO__DEF(o->max_segments, 32u);
     if (blk->info.seg_max && segs > blk->info.seg_max) segs = blk->info.seg_max;
     /* With indirect descriptors a request takes one ring slot, so a ring
-       as deep as the request table is enough. */
-    /* With indirect descriptors a request takes one ring slot, so a ring
        as deep as the request table is enough; but no chain, indirect or
        not, may be longer than the ring (virtio 1.2 2.7.5.3.1). */
     VIRTIO__ZERO(&qo);
@@ -478,6 +481,11 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
         goto fail;
     }
     if (segs + 2 > qsize) segs = qsize - 2;
+    /* One request must be able to carry a whole block. */
+    if (blk->info.size_max && (uint64_t)segs * blk->info.size_max < blk->info.block_size) {
+        r = VIRTIO_ERR_DEVICE;
+        goto fail;
+    }
     blk->priv.slots = slots;
     blk->priv.segs = segs;
 
@@ -520,9 +528,12 @@ fail:
 VIRTIO_API virtio_result virtio_blk_shutdown(virtio_blk *blk)
 {
     const virtio_platform *p;
+    uint32_t i;
     if (!blk || blk->priv.magic != VIRTIO__BLK_MAGIC) return VIRTIO_ERR_STATE;
     p = blk->dev.platform;
     virtio_device_reset(&blk->dev);   /* stops the device touching memory */
+    for (i = 0; i < blk->priv.slots; i++)   /* abandoned requests give their mappings back */
+        if (virtio__blk_slots(blk)[i].busy) virtio__blk_unmap(blk, i);
     virtio_queue_destroy(&blk->queue);
     virtio_free(p, blk->priv.dma, blk->priv.dma_bytes, VIRTIO_MEM_DMA);
     virtio_free(p, blk->priv.mem, blk->priv.mem_bytes, VIRTIO_MEM_PRIVATE);
@@ -639,9 +650,7 @@ static virtio_result virtio__blk_issue(virtio_blk *b, uint16_t ii)
             int dz = io->op == VIRTIO_BLK_OP_DISCARD;
             uint64_t max = (dz ? b->info.max_discard_sectors : b->info.max_write_zeroes_sectors);
             uint64_t bsec = b->info.block_size / 512u;
-            max = VIRTIO__DEF(max, 0xffffffffu);
-            max &= ~(bsec - 1);   /* block sizes are powers of two */
-            if (max == 0) max = bsec;
+            max &= ~(bsec - 1);   /* whole blocks (powers of two); at least one (read_info) */
             type = dz ? VIRTIO__BLK_T_DISCARD : VIRTIO__BLK_T_WRITE_ZEROES;
             if (io->left / 512u > max) chunk = (size_t)max * 512u;
             virtio_store(&b->dev, dma + VIRTIO__BLK_DATA, io->sector, 8);

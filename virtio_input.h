@@ -422,8 +422,9 @@ VIRTIO_API virtio_result virtio_input_poll(virtio_input *in, virtio_input_ev *ev
     if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
     if (!ev) return VIRTIO_ERR_INVALID_ARG;
     if (in->priv.staged) {   /* events held by read_report come first */
+        uint32_t i;
         *ev = in->priv.stage[0];
-        VIRTIO_MEMCPY(in->priv.stage, in->priv.stage + 1, (in->priv.staged - 1) * sizeof(*ev));
+        for (i = 1; i < in->priv.staged; i++) in->priv.stage[i - 1] = in->priv.stage[i];   /* overlapping */
         if (--in->priv.staged == 0) in->priv.stage_done = 0;
         return VIRTIO_OK;
     }

@@ -1442,6 +1442,16 @@ static void publish(model *m, mq *q, model_chain **list, uint32_t n)
         for (i = 0; i < n; i++) slot_put(q, list[i]);
         return;
     }
+    for (i = 0; m->knobs.hostile && i < n; i++) {
+        memset(&h, 0, sizeof h);
+        h.kind = MODEL_H_RESPONSE;
+        h.queue = q->index;
+        h.id = list[i]->id;
+        h.len = list[i]->used_len;
+        h.chain = list[i];
+        hostile(m, &h);
+        list[i]->used_len = h.len < list[i]->write_len ? h.len : (uint32_t)list[i]->write_len;
+    }
     if (q->packed) {
         uint64_t old = q->used_abs;
         for (i = 0; i < n; i++) {
@@ -1674,7 +1684,8 @@ static void status_write(model *m, uint32_t v)
     uint32_t old, nv, add, legacy = (uint32_t)legacy_if(m);
     v &= 0xffu;
     if (p->reset_left) {
-        model_bug(m, "device status written (%#x) before a reset completed (status must read back 0 first)", v);
+        /* Asking for the reset again is harmless; anything else is not. */
+        if (v) model_bug(m, "device status written (%#x) before a reset completed (status must read back 0 first)", v);
         return;
     }
     if (v == 0) {
@@ -2360,6 +2371,12 @@ static uint32_t empty_read(uint32_t off)
 
 static int width_ok(unsigned w) { return w == 1 || w == 2 || w == 4; }
 
+/* reset_delay lowered while a reset is in progress: it ends sooner. */
+static void reset_clamp(model *m)
+{
+    if (m->priv->reset_left > m->knobs.reset_delay) m->priv->reset_left = m->knobs.reset_delay;
+}
+
 static uint32_t hook_reg_read(void *user, int space, uintptr_t addr, unsigned width)
 {
     model_bus *b = (model_bus *)user;
@@ -2373,6 +2390,7 @@ static uint32_t hook_reg_read(void *user, int space, uintptr_t addr, unsigned wi
         return 0xffffffffu;
     }
     t.m->stats.reg_reads++;
+    reset_clamp(t.m);
     if (!width_ok(width)) {
         model_bug(t.m, "register read with width %u", width);
         return 0xffffffffu;
@@ -2396,6 +2414,7 @@ static void hook_reg_write(void *user, int space, uintptr_t addr, unsigned width
         return;
     }
     t.m->stats.reg_writes++;
+    reset_clamp(t.m);
     if (!width_ok(width)) {
         model_bug(t.m, "register write with width %u", width);
         return;

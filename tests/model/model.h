@@ -166,9 +166,10 @@ ADDING A BACKEND (model_net.c, model_input.c, model_gpu.c ...)
 HOSTILE DEVICE
 
   m->knobs.hostile is called just before the device returns a register /
-  PCI config / device config value, writes a used element, a used index,
-  a packed used descriptor or an event-suppression field; it may rewrite
-  the value, id, length, position or flags, or skip the write. Once it
+  PCI config / device config value, publishes a backend's reply, writes a
+  used element, a used index, a packed used descriptor or an event-
+  suppression field; it may rewrite the value, id, length, position,
+  flags or reply bytes, or skip the write. Once it
   changes anything the device is "tainted" for good: protocol
   checks (status handshake, features, queue sizes, notifications,
   descriptor ownership, request format) only count stats.relaxed, because
@@ -414,7 +415,8 @@ void model_options_init(model_options *o, uint32_t transport);
 typedef struct model_hostile model_hostile;
 typedef struct model_knobs {
     uint32_t reset_delay;       /* status reads that still show the old value after
-                                   writing 0; MODEL_FOREVER: never completes [0] */
+                                   writing 0; MODEL_FOREVER: never completes (lowering
+                                   it shortens a reset in progress) [0] */
     uint32_t needs_reset_on_bug;/* driver bug in a queue: set NEEDS_RESET (modern) [1] */
     uint32_t refuse_features_ok;/* clear FEATURES_OK whatever the driver asks [0] */
     uint32_t require_access_platform; /* refuse FEATURES_OK without ACCESS_PLATFORM if offered [0] */
@@ -554,6 +556,10 @@ static inline uint64_t model_get64(const uint8_t *p) { return model_get32(p) | (
 #define MODEL_H_PACKED_USED 6   /* packed used descriptor: offset = ring slot, id, len, flags */
 #define MODEL_H_EVENT 7         /* avail_event (split) or device event (packed: value =
                                    off_wrap, flags) or used.flags (split: flags) */
+#define MODEL_H_RESPONSE 8      /* a chain the backend finished, before it is published:
+                                   chain, id, len = used_len (inout, clamped to the writable
+                                   bytes); the hook may rewrite the reply with
+                                   model_chain_write and must then set value = 1 */
 
 #define MODEL_REGS_MMIO 1
 #define MODEL_REGS_COMMON 2
@@ -574,6 +580,7 @@ struct model_hostile {
     uint32_t len;               /* inout */
     uint32_t flags;             /* inout */
     uint32_t skip;              /* set to 1: do not perform this write at all */
+    model_chain *chain;         /* MODEL_H_RESPONSE: the finished chain */
 };
 
 /* ------------------------------------------------------------------ */
