@@ -169,7 +169,7 @@ void model_gpu_edid(model *m, uint32_t idx, uint8_t e[128])
     e[24] = 0x06;             /* RGB 4:4:4, preferred timing is native */
     for (i = 38; i < 54; i++) e[i] = 1;   /* standard timings unused */
     d = e + 54;
-    clock = (w + hb) * (h + vb) * 60u / 10000u;   /* 10 kHz units */
+    clock = ((w + hb) * (h + vb) * 60u + 5000u) / 10000u;   /* 10 kHz units, rounded */
     if (clock > 0xffff) clock = 0xffff;
     d[0] = (uint8_t)clock;
     d[1] = (uint8_t)(clock >> 8);
