@@ -153,6 +153,7 @@ typedef struct virtio_gpu {
         uint64_t fence;
         uint32_t scanout_res[VIRTIO_GPU_OUTPUTS];
         uint32_t broken;            /* a wait failed: the device was reset */
+        uint32_t resp_len;          /* used length of the last response */
         virtio_gpu_fb cursor;       /* cursor image resource */
         uint32_t cursor_slot;       /* next cursor command slot */
     } priv;
@@ -349,6 +350,7 @@ static virtio_result virtio__gpu_wait(virtio_gpu *g, uint32_t count, uint32_t wa
             return r;
         }
         type = (uint32_t)virtio_load(&g->dev, cookie, 4);
+        g->priv.resp_len = len;
         if (len < VIRTIO__GPU_HDR) r = VIRTIO_ERR_DEVICE;
         else if (type == want && len >= min_len) r = VIRTIO_OK;
         else if (type >= 0x1200u && type <= 0x12ffu)
@@ -497,7 +499,8 @@ VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, 
     if ((r = virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_EDID, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK) return r;
     b = gpu->priv.cmd + VIRTIO__GPU_RESP(0);
     n = (uint32_t)virtio_load(&gpu->dev, b + VIRTIO__GPU_HDR, 4);
-    if (n > 1024) return VIRTIO_ERR_DEVICE;
+    /* The blob must lie within what the device says it wrote. */
+    if (n > 1024 || n > gpu->priv.resp_len - (VIRTIO__GPU_HDR + 8)) return VIRTIO_ERR_DEVICE;
     if (n > cap) return VIRTIO_ERR_TOO_BIG;
     VIRTIO_MEMCPY(buf, b + VIRTIO__GPU_HDR + 8, n);
     *size = n;
