@@ -419,6 +419,13 @@ static void wrong_responses(uint32_t ring)
     k->short_len = 24 + 4;
     k->bad_count = 1;
     CHECK_EQ(virtio_gpu_get_edid(&e.gpu, 0, edid, sizeof edid, &n), VIRTIO_ERR_DEVICE);
+    /* An EDID response whose used length covers 10 of the 128 bytes its
+       size field claims: the rest was never written by the device. */
+    n = 4321;
+    k->short_len = 24 + 8 + 10;
+    k->bad_count = 1;
+    CHECK_EQ(virtio_gpu_get_edid(&e.gpu, 0, edid, sizeof edid, &n), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(n, 4321);
     /* Honest again: everything works. */
     CHECK_EQ(virtio_gpu_display_info(&e.gpu), VIRTIO_OK);
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, &fb, 64, 64, VIRTIO_GPU_PIX_B8G8R8X8, 0), VIRTIO_OK);
