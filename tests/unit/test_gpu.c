@@ -631,6 +631,82 @@ static void wrong_device(void)
     model_bus_free(bus);
 }
 
+/* Allocation and mapping failures at every step of init and fb_create: an
+   error, nothing leaked or left mapped, no resource left on the device. */
+static void alloc_failures(void)
+{
+    gpuenv e;
+    virtio_gpu_fb fb;
+    uint32_t k;
+    uint64_t allocs;
+    virtio_result r = VIRTIO_ERR_NO_MEMORY;
+    CHECK_EQ(env_new(&e, MODEL_MMIO, MODEL_IMMEDIATE, 0), VIRTIO_OK);
+    for (k = 1; k < 20; k++) {
+        e.bus->knobs.alloc_fail_after = k;
+        r = virtio_gpu_init(&e.gpu, &e.dev, 0);
+        e.bus->knobs.alloc_fail_after = 0;
+        if (r == VIRTIO_OK) break;
+        CHECK_EQ(r, VIRTIO_ERR_NO_MEMORY);
+        CHECK_EQ(e.bus->stats.live_allocs, 0);
+    }
+    CHECK(k > 2);
+    CHECK_EQ(r, VIRTIO_OK);
+    allocs = e.bus->stats.live_allocs;
+    for (k = 1; k < 20; k++) {
+        e.bus->knobs.alloc_fail_after = k;
+        r = virtio_gpu_fb_create(&e.gpu, &fb, 300, 200, VIRTIO_GPU_PIX_B8G8R8X8, 0);
+        e.bus->knobs.alloc_fail_after = 0;
+        if (r == VIRTIO_OK) break;
+        CHECK_EQ(r, VIRTIO_ERR_NO_MEMORY);
+        CHECK_EQ(e.bus->stats.live_allocs, allocs);
+        CHECK_EQ(model_gpu_resources(e.m), 0);
+    }
+    CHECK(k > 2);
+    CHECK_EQ(virtio_gpu_fb_destroy(&e.gpu, &fb), VIRTIO_OK);
+    /* The caller's memory, mapped page by page: the 5th page fails. */
+    e.bus->knobs.dma_split = 1;
+    e.bus->knobs.map_fail_after = 5;
+    CHECK_EQ(virtio_gpu_fb_create(&e.gpu, &fb, 300, 200, VIRTIO_GPU_PIX_B8G8R8X8, user_pixels), VIRTIO_ERR_NO_MEMORY);
+    e.bus->knobs.map_fail_after = 0;
+    CHECK_EQ(e.bus->stats.live_maps, 0);
+    CHECK_EQ(e.bus->stats.live_allocs, allocs);
+    CHECK_EQ(virtio_gpu_fb_create(&e.gpu, &fb, 300, 200, VIRTIO_GPU_PIX_B8G8R8X8, user_pixels), VIRTIO_OK);
+    CHECK_EQ(virtio_gpu_set_scanout(&e.gpu, 0, &fb), VIRTIO_OK);
+    draw(&fb, 6);
+    CHECK_EQ(virtio_gpu_flush(&e.gpu, &fb, 0, 0, 300, 200), VIRTIO_OK);
+    CHECK_EQ(screen_mismatches(e.m, 0, 300, 200, 0, 0, 0, 0, 0, 6), 0);
+    CHECK_EQ(virtio_gpu_fb_destroy(&e.gpu, &fb), VIRTIO_OK);
+    CHECK_EQ(e.bus->stats.live_maps, 0);
+    env_down(&e);
+}
+
+/* The cursor on the second scanout, and a cursor image that changes. */
+static void cursor_second_scanout(void)
+{
+    gpuenv e;
+    model_gpu_options go;
+    const model_gpu_cursor *cur;
+    uint32_t i;
+    model_gpu_options_init(&go);
+    go.num_scanouts = 2;
+    CHECK_EQ(env_up(&e, MODEL_PCI_TRANSITIONAL, &go, 0), VIRTIO_OK);
+    cur = model_gpu_get_cursor(e.m);
+    for (i = 0; i < 64 * 64; i++) cursor_img[i] = 0xff000000u | i;
+    CHECK_EQ(virtio_gpu_cursor_set(&e.gpu, 1, cursor_img, 63, 0, 5, 6), VIRTIO_OK);
+    CHECK(cur->visible && cur->scanout == 1 && cur->hot_x == 63 && cur->x == 5 && cur->y == 6);
+    CHECK(memcmp(cur->image, cursor_img, sizeof cursor_img) == 0);
+    for (i = 0; i < 64 * 64; i++) cursor_img[i] = 0x10000000u | (i * 3u);
+    CHECK_EQ(virtio_gpu_cursor_set(&e.gpu, 1, cursor_img, 0, 0, 7, 8), VIRTIO_OK);
+    CHECK(memcmp(cur->image, cursor_img, sizeof cursor_img) == 0);
+    CHECK_EQ(model_gpu_resources(e.m), 1);   /* the same cursor resource, reused */
+    for (i = 0; i < 40; i++) CHECK_EQ(virtio_gpu_cursor_move(&e.gpu, 1, i, 2 * i), VIRTIO_OK);   /* > queue size */
+    CHECK(cur->x == 39 && cur->y == 78);
+    CHECK_EQ(model_gpu_get_stats(e.m)->cursor_moves, 40);
+    CHECK_EQ(model_gpu_get_stats(e.m)->cursor_errors, 0);
+    CHECK_EQ(model_gpu_get_stats(e.m)->fences, 2);
+    env_down(&e);
+}
+
 int main(void)
 {
     matrix();
@@ -645,5 +721,7 @@ int main(void)
     RUN(deferred_and_timeout(), "gpu deferred completion; a timeout resets and breaks the GPU until re-init");
     RUN(bad_input(), "gpu bad arguments and states");
     RUN(wrong_device(), "gpu init on a block device is NOT_FOUND");
+    RUN(alloc_failures(), "gpu init and fb_create under allocation and mapping failures");
+    RUN(cursor_second_scanout(), "gpu cursor on the second scanout, new image, 40 moves");
     UNIT_EXIT();
 }

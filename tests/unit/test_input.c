@@ -570,6 +570,86 @@ static void reinit(void)
     env_down(&e);
 }
 
+/* Hostile device: a used id that was never posted breaks the event queue:
+   the driver reports it, never hangs, and shuts down cleanly. */
+static void bad_id(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->queue == 0 && (h->kind == MODEL_H_USED_ELEM || h->kind == MODEL_H_PACKED_USED)) h->id = 999;
+}
+
+static void hostile_id(uint32_t ring)
+{
+    inenv e;
+    virtio_input_options o;
+    virtio_input_ev ev, evs[8];
+    uint32_t n;
+    memset(&o, 0, sizeof o);
+    o.device.ring = ring;
+    CHECK_EQ(env_up(&e, MODEL_MMIO, MODEL_INPUT_KEYBOARD, &o), VIRTIO_OK);
+    e.m->knobs.hostile = bad_id;
+    model_input_inject(e.m, VIRTIO_INPUT_EV_KEY, 16, 1);
+    CHECK_EQ(virtio_input_poll(&e.in, &ev), VIRTIO_ERR_DEVICE);
+    CHECK(virtio_input_poll(&e.in, &ev) < 0);
+    CHECK(virtio_input_read_report(&e.in, evs, 8, &n) < 0);   /* returns, does not spin */
+    CHECK_EQ(virtio_input_shutdown(&e.in), VIRTIO_OK);
+    CHECK_EQ(e.bus->stats.live_allocs, 0);
+    env_down(&e);
+}
+
+/* Allocation failure at every step of init: an error, nothing leaked, the
+   device reset; then init works. */
+static void alloc_failures(void)
+{
+    inenv e;
+    model_input_options io;
+    uint32_t k;
+    virtio_result r = VIRTIO_ERR_NO_MEMORY;
+    model_input_options_init(&io, MODEL_INPUT_KEYBOARD);
+    CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, &io), VIRTIO_OK);
+    for (k = 1; k < 20 && r != VIRTIO_OK; k++) {
+        e.bus->knobs.alloc_fail_after = k;
+        r = virtio_input_init(&e.in, &e.dev, 0);
+        e.bus->knobs.alloc_fail_after = 0;
+        if (r == VIRTIO_OK) break;
+        CHECK_EQ(r, VIRTIO_ERR_NO_MEMORY);
+        CHECK_EQ(e.bus->stats.live_allocs, 0);
+        CHECK((model_status(e.m) & MODEL_S_DRIVER_OK) == 0);
+    }
+    CHECK(k > 2);   /* some steps did fail */
+    CHECK_EQ(r, VIRTIO_OK);
+    model_input_inject(e.m, VIRTIO_INPUT_EV_KEY, 3, 1);
+    CHECK(expect_event(&e, VIRTIO_INPUT_EV_KEY, 3, 1));
+    env_down(&e);
+}
+
+/* A device queue smaller than the buffers asked for: the driver posts
+   what fits and a burst still arrives complete. */
+static void small_queue(void)
+{
+    inenv e;
+    model_input_options io;
+    virtio_input_options o;
+    virtio_input_ev ev;
+    uint32_t i, got = 0;
+    model_input_options_init(&io, MODEL_INPUT_TABLET);
+    io.queue_size = 8;
+    memset(&o, 0, sizeof o);
+    o.buffers = 64;
+    CHECK_EQ(env_new(&e, MODEL_PCI_LEGACY, MODEL_IMMEDIATE, &io), VIRTIO_OK);
+    CHECK_EQ(virtio_input_init(&e.in, &e.dev, &o), VIRTIO_OK);
+    CHECK_EQ(e.in.priv.nbuf, 8);
+    for (i = 0; i < 100; i++) model_input_inject(e.m, VIRTIO_INPUT_EV_ABS, (uint16_t)(i & 1), (int32_t)i);
+    CHECK_EQ(model_input_get_stats(e.m)->delivered, 8);
+    while (next_event(&e, &ev) == VIRTIO_OK) {
+        CHECK(ev.type == VIRTIO_INPUT_EV_ABS && ev.code == (got & 1) && ev.value == (int32_t)got);
+        got++;
+    }
+    CHECK_EQ(got, 100);
+    env_down(&e);
+}
+
 int main(void)
 {
     matrix();
@@ -586,5 +666,9 @@ int main(void)
     RUN(bad_input(), "input bad arguments and states");
     RUN(wrong_device(), "input init on a block device is NOT_FOUND");
     RUN(reinit(), "input shutdown and re-init");
+    RUN(hostile_id(VIRTIO_RING_SPLIT), "input used id never posted: error, no hang, clean shutdown, split");
+    RUN(hostile_id(VIRTIO_RING_PACKED), "input used id never posted: error, no hang, clean shutdown, packed");
+    RUN(alloc_failures(), "input init under allocation failure at every step");
+    RUN(small_queue(), "input 8-entry device queue, 100-event burst");
     UNIT_EXIT();
 }
