@@ -98,6 +98,21 @@ static uint32_t screen_mismatches(model *m, uint32_t scanout, uint32_t w, uint32
     return bad;
 }
 
+/* The same for the host storage of a resource. */
+static uint32_t resource_mismatches(model *m, uint32_t id, uint32_t rx, uint32_t ry, uint32_t rw, uint32_t rh, uint32_t in,
+                                    uint32_t out)
+{
+    uint32_t w = 0, h = 0, x, y, bad = 0;
+    const uint8_t *px = model_gpu_resource(m, id, &w, &h);
+    if (!px) return 0xffffffffu;
+    for (y = 0; y < h; y++)
+        for (x = 0; x < w; x++) {
+            int inside = x >= rx && x < rx + rw && y >= ry && y < ry + rh;
+            if (model_get32(px + ((size_t)y * w + x) * 4u) != pattern(x, y, inside ? in : out)) bad++;
+        }
+    return bad;
+}
+
 /* >>gpu.matrix: the whole conversation on one configuration. */
 static void basic(uint32_t transport, uint32_t ring, int user_memory)
 {
@@ -108,6 +123,7 @@ static void basic(uint32_t transport, uint32_t ring, int user_memory)
     uint8_t edid[1024], want[128];
     uint32_t n, i;
     const model_gpu_cursor *cur;
+    uint64_t flushed;
     memset(&o, 0, sizeof o);
     o.device.ring = ring;
     CHECK_EQ(env_up(&e, transport, 0, &o), VIRTIO_OK);
@@ -153,8 +169,11 @@ static void basic(uint32_t transport, uint32_t ring, int user_memory)
     CHECK_EQ(screen_mismatches(e.m, 0, 1024, 768, 0, 0, 0, 0, 0, 1), 0);
     /* Partial flush: redraw everything, flush one rectangle. */
     draw(&fb, 2);
+    flushed = model_gpu_get_stats(e.m)->flushed_pixels;
     CHECK_EQ(virtio_gpu_flush(&e.gpu, &fb, 100, 50, 200, 120), VIRTIO_OK);
     CHECK_EQ(screen_mismatches(e.m, 0, 1024, 768, 100, 50, 200, 120, 2, 1), 0);
+    CHECK_EQ(resource_mismatches(e.m, fb.resource_id, 100, 50, 200, 120, 2, 1), 0);   /* transfer: the rectangle only */
+    CHECK_EQ(model_gpu_get_stats(e.m)->flushed_pixels - flushed, 200 * 120);            /* flush: the rectangle only */
     CHECK_EQ(virtio_gpu_flush(&e.gpu, &fb, 1023, 767, 1, 1), VIRTIO_OK);   /* the last pixel */
     CHECK_EQ(model_gpu_pixel(e.m, 0, 1023, 767), pattern(1023, 767, 2));
     CHECK_EQ(model_gpu_pixel(e.m, 0, 1022, 767), pattern(1022, 767, 1));
