@@ -726,6 +726,26 @@ static void cursor_second_scanout(void)
     env_down(&e);
 }
 
+/* The device asks for a reset while a command waits: NEEDS_RESET, then
+   the GPU is reset and refuses work until it is initialised again. */
+static void needs_reset(void)
+{
+    gpuenv e;
+    CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_DEFERRED, 0), VIRTIO_OK);
+    e.m->knobs.run_on_idle = 1;
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_OK);
+    e.m->knobs.run_on_idle = 0;
+    model_set_needs_reset(e.m);
+    CHECK_EQ(virtio_gpu_display_info(&e.gpu), VIRTIO_ERR_NEEDS_RESET);
+    CHECK_EQ(model_status(e.m), 0);
+    CHECK_EQ(virtio_gpu_display_info(&e.gpu), VIRTIO_ERR_STATE);
+    CHECK_EQ(virtio_gpu_shutdown(&e.gpu), VIRTIO_OK);
+    e.m->knobs.run_on_idle = 1;
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(e.gpu.outputs[0].width, 1024);
+    env_down(&e);
+}
+
 int main(void)
 {
     matrix();
@@ -741,6 +761,7 @@ int main(void)
     RUN(bad_input(), "gpu bad arguments and states");
     RUN(wrong_device(), "gpu init on a block device is NOT_FOUND");
     RUN(alloc_failures(), "gpu init and fb_create under allocation and mapping failures");
+    RUN(needs_reset(), "gpu NEEDS_RESET during a command: reset, STATE, re-init works");
     RUN(cursor_second_scanout(), "gpu cursor on the second scanout, new image, 40 moves");
     UNIT_EXIT();
 }

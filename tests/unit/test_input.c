@@ -237,7 +237,7 @@ static void matrix(void)
 /* A burst of 1000 events (reports of three) into 16 posted buffers: the
    device holds what does not fit and sends more as the driver refills;
    every event arrives once, in order. */
-static void burst(uint32_t transport, uint32_t ring, int reports)
+static void burst(uint32_t transport, uint32_t ring, int reports, uint32_t notify_every)
 {
     inenv e;
     virtio_input_options o;
@@ -246,6 +246,10 @@ static void burst(uint32_t transport, uint32_t ring, int reports)
     o.device.ring = ring;
     o.buffers = 16;
     CHECK_EQ(env_up(&e, transport, MODEL_INPUT_MOUSE, &o), VIRTIO_OK);
+    if (notify_every) {   /* event index: the device asks to hear only every n-th buffer */
+        e.m->knobs.notify = MODEL_NOTIFY_EVERY;
+        e.m->knobs.notify_every = notify_every;
+    }
     for (i = 0; i < 1000; i++) {
         uint32_t k = i % 3;
         CHECK_EQ(model_input_inject(e.m, k == 2 ? VIRTIO_INPUT_EV_SYN : VIRTIO_INPUT_EV_REL, k == 2 ? 0 : (uint16_t)k,
@@ -650,13 +654,45 @@ static void small_queue(void)
     env_down(&e);
 }
 
+/* read_report: a partial report is held, a report larger than the
+   caller's array is kept for a bigger one, poll hands out held events. */
+static void reports(void)
+{
+    inenv e;
+    virtio_input_ev evs[8], ev;
+    uint32_t n = 77, i;
+    CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, MODEL_INPUT_MOUSE, 0), VIRTIO_OK);
+    model_input_inject(e.m, VIRTIO_INPUT_EV_REL, 0, 1);
+    model_input_inject(e.m, VIRTIO_INPUT_EV_REL, 1, 2);
+    CHECK_EQ(virtio_input_read_report(&e.in, evs, 8, &n), VIRTIO_EMPTY);   /* no SYN yet */
+    CHECK_EQ(n, 77);
+    for (i = 0; i < 3; i++) model_input_inject(e.m, VIRTIO_INPUT_EV_KEY, (uint16_t)(0x110 + i), 1);
+    model_input_inject(e.m, VIRTIO_INPUT_EV_SYN, 0, 0);
+    CHECK_EQ(virtio_input_read_report(&e.in, evs, 4, &n), VIRTIO_ERR_TOO_BIG);   /* 6 events */
+    CHECK_EQ(virtio_input_read_report(&e.in, evs, 8, &n), VIRTIO_OK);
+    CHECK_EQ(n, 6);
+    CHECK(evs[0].code == 0 && evs[1].code == 1 && evs[4].code == 0x112 && evs[5].type == VIRTIO_INPUT_EV_SYN);
+    /* Held events come out of poll first, in order. */
+    model_input_inject(e.m, VIRTIO_INPUT_EV_REL, 8, -1);
+    model_input_inject(e.m, VIRTIO_INPUT_EV_REL, 0, 9);
+    CHECK_EQ(virtio_input_read_report(&e.in, evs, 8, &n), VIRTIO_EMPTY);
+    model_input_inject(e.m, VIRTIO_INPUT_EV_SYN, 0, 0);
+    CHECK(expect_event(&e, VIRTIO_INPUT_EV_REL, 8, -1));
+    CHECK(expect_event(&e, VIRTIO_INPUT_EV_REL, 0, 9));
+    CHECK(expect_event(&e, VIRTIO_INPUT_EV_SYN, 0, 0));
+    CHECK_EQ(virtio_input_poll(&e.in, &ev), VIRTIO_EMPTY);
+    env_down(&e);
+}
+
 int main(void)
 {
     matrix();
-    RUN(burst(MODEL_MMIO, VIRTIO_RING_SPLIT, 0), "input burst of 1000 into 16 buffers, poll, mmio split");
-    RUN(burst(MODEL_PCI_MODERN, VIRTIO_RING_PACKED, 0), "input burst of 1000 into 16 buffers, poll, pci-modern packed");
-    RUN(burst(MODEL_PCI_LEGACY, VIRTIO_RING_SPLIT, 1), "input burst of 1000 into 16 buffers, reports, pci-legacy");
-    RUN(burst(MODEL_MMIO, VIRTIO_RING_PACKED, 1), "input burst of 1000 into 16 buffers, reports, mmio packed");
+    RUN(burst(MODEL_MMIO, VIRTIO_RING_SPLIT, 0, 0), "input burst of 1000 into 16 buffers, poll, mmio split");
+    RUN(burst(MODEL_PCI_MODERN, VIRTIO_RING_PACKED, 0, 0), "input burst of 1000 into 16 buffers, poll, pci-modern packed");
+    RUN(burst(MODEL_PCI_LEGACY, VIRTIO_RING_SPLIT, 1, 0), "input burst of 1000 into 16 buffers, reports, pci-legacy");
+    RUN(burst(MODEL_MMIO, VIRTIO_RING_PACKED, 1, 0), "input burst of 1000 into 16 buffers, reports, mmio packed");
+    RUN(burst(MODEL_PCI_MODERN, VIRTIO_RING_SPLIT, 0, 5), "input burst of 1000, event index every 5th buffer, split");
+    RUN(burst(MODEL_PCI_MODERN, VIRTIO_RING_PACKED, 1, 3), "input burst of 1000, event index every 3rd buffer, packed");
     RUN(leds_in_flight(), "input LED updates, two in flight, status log");
     RUN(keymap(), "input text helper: shift, caps lock, ctrl, repeat");
     RUN(config_details(), "input config: serial, no ids, 128-byte name, odd axis, no role");
@@ -670,5 +706,6 @@ int main(void)
     RUN(hostile_id(VIRTIO_RING_PACKED), "input used id never posted: error, no hang, clean shutdown, packed");
     RUN(alloc_failures(), "input init under allocation failure at every step");
     RUN(small_queue(), "input 8-entry device queue, 100-event burst");
+    RUN(reports(), "input read_report: partial held, too big kept, poll drains held events");
     UNIT_EXIT();
 }
