@@ -752,6 +752,8 @@ int main(void)
     RUN(two_scanouts(), "gpu two scanouts, one framebuffer on both");
     RUN(display_change(MODEL_PCI_MODERN), "gpu display change event, re-read, resize, unplug, pci-modern");
     RUN(display_change(MODEL_MMIO_LEGACY), "gpu display change event, re-read, resize, unplug, mmio-legacy");
+    RUN(display_change(MODEL_PCI_LEGACY), "gpu display change event, re-read, resize, unplug, pci-legacy");
+    RUN(display_change(MODEL_MMIO), "gpu display change event, re-read, resize, unplug, mmio");
     RUN(error_responses(), "gpu error responses become error codes, nothing leaks");
     RUN(wrong_responses(VIRTIO_RING_SPLIT), "gpu wrong response type and short responses, split");
     RUN(wrong_responses(VIRTIO_RING_PACKED), "gpu wrong response type and short responses, packed");
