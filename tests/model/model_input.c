@@ -110,7 +110,7 @@ static void answer(model *m, input *in)
         }
         break;
     case MODEL_INPUT_CFG_ABS_INFO:
-        if (sub < 64 && (in->bits[EV_ABS][sub / 8] >> (sub % 8)) & 1u) {
+        if (sub < 64 && ((unsigned)in->bits[EV_ABS][sub / 8] >> (sub % 8)) & 1u) {
             for (i = 0; i < 5; i++) model_put32(u + 4 * i, (uint32_t)in->abs[sub].v[i]);
             size = 20;
         }
