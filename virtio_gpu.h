@@ -51,6 +51,11 @@ code and its type is kept in gpu.last_response. Transfer and flush are
 queued back to back and answered together: the device processes the
 control queue in order (the same assumption Linux's driver makes). The
 cursor image is transferred with a fence before the cursor queue uses it.
+A wait that times out (or a broken queue) resets the device, which still
+owned the request and response buffers; the GPU then answers
+VIRTIO_ERR_STATE until virtio_gpu_init() is called again
+(virtio_gpu_fb_destroy still releases framebuffers, virtio_gpu_shutdown
+still works).
 
 DISPLAY CHANGES
 
@@ -147,6 +152,8 @@ typedef struct virtio_gpu {
         uint64_t cmd_dev;
         uint64_t fence;
         uint32_t scanout_res[VIRTIO_GPU_OUTPUTS];
+        uint32_t broken;            /* a wait failed: the device was reset */
+        uint32_t resp_len;          /* used length of the last response */
         virtio_gpu_fb cursor;       /* cursor image resource */
         uint32_t cursor_slot;       /* next cursor command slot */
     } priv;
@@ -193,8 +200,9 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
                                               uint32_t format, void *pixels);
 
 /* Detach and release a framebuffer; scanouts showing it are disabled
-   first. Returns VIRTIO_OK, VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_STATE, or a
-   command error (the memory is released anyway). */
+   first. Returns VIRTIO_OK, VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_STATE (not
+   initialised; or broken by a timeout, when the memory is released
+   anyway), or a command error (the memory is released anyway). */
 VIRTIO_API virtio_result virtio_gpu_fb_destroy(virtio_gpu *gpu, virtio_gpu_fb *fb);
 
 /* Show fb on scanout (the whole framebuffer from its top-left corner).
@@ -291,7 +299,7 @@ VIRTIO_API virtio_result virtio_gpu_poll_events(virtio_gpu *gpu, int *changed);
 
 static int virtio__gpu_ok(const virtio_gpu *g)
 {
-    return g && g->priv.magic == VIRTIO__GPU_MAGIC;
+    return g && g->priv.magic == VIRTIO__GPU_MAGIC && !g->priv.broken;
 }
 
 static int virtio__gpu_format_ok(uint32_t f)
@@ -318,6 +326,7 @@ static virtio_result virtio__gpu_queue(virtio_gpu *g, uint32_t i, uint32_t bytes
     virtio_sg sg[3];
     uint32_t n = 0;
     unsigned char *resp = g->priv.cmd + VIRTIO__GPU_RESP(i);
+    if (g->priv.broken) return VIRTIO_ERR_STATE;   /* the device was reset */
     sg[n].addr = g->priv.cmd_dev + VIRTIO__GPU_REQ(i);
     sg[n++].len = bytes;
     if (extra) sg[n++] = *extra;
@@ -335,8 +344,13 @@ static virtio_result virtio__gpu_wait(virtio_gpu *g, uint32_t count, uint32_t wa
         void *cookie;
         uint32_t len, type;
         virtio_result r = virtio_queue_wait(&g->ctrlq, &cookie, &len);
-        if (r != VIRTIO_OK) return r;   /* timeout or a broken queue: stop here */
+        if (r != VIRTIO_OK) {   /* timeout or a broken queue: stop the device, it owns our buffers */
+            virtio_device_reset(&g->dev);
+            g->priv.broken = 1;
+            return r;
+        }
         type = (uint32_t)virtio_load(&g->dev, cookie, 4);
+        g->priv.resp_len = len;
         if (len < VIRTIO__GPU_HDR) r = VIRTIO_ERR_DEVICE;
         else if (type == want && len >= min_len) r = VIRTIO_OK;
         else if (type >= 0x1200u && type <= 0x12ffu)
@@ -370,7 +384,7 @@ VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu)
     unsigned char *resp;
     uint32_t i;
     virtio_result r;
-    if (!gpu || !gpu->priv.cmd) return VIRTIO_ERR_STATE;
+    if (!gpu || !gpu->priv.cmd || gpu->priv.broken) return VIRTIO_ERR_STATE;
     virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_GET_DISPLAY_INFO, 0, VIRTIO__GPU_HDR);
     if ((r = virtio__gpu_queue(gpu, 0, VIRTIO__GPU_HDR, 0, VIRTIO__GPU_DISPLAY_INFO_BYTES)) != VIRTIO_OK) return r;
     virtio_queue_kick(&gpu->ctrlq);
@@ -457,7 +471,7 @@ static void virtio__gpu_fb_free(virtio_gpu *g, virtio_gpu_fb *fb)
 VIRTIO_API virtio_result virtio_gpu_shutdown(virtio_gpu *gpu)
 {
     const virtio_platform *p;
-    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (!gpu || gpu->priv.magic != VIRTIO__GPU_MAGIC) return VIRTIO_ERR_STATE;   /* broken is fine */
     p = gpu->dev.platform;
     virtio_device_reset(&gpu->dev);
     if (gpu->priv.cursor.priv.magic == VIRTIO__GPU_FB_MAGIC) virtio__gpu_fb_free(gpu, &gpu->priv.cursor);
@@ -485,7 +499,8 @@ VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, 
     if ((r = virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_EDID, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK) return r;
     b = gpu->priv.cmd + VIRTIO__GPU_RESP(0);
     n = (uint32_t)virtio_load(&gpu->dev, b + VIRTIO__GPU_HDR, 4);
-    if (n > 1024) return VIRTIO_ERR_DEVICE;
+    /* The blob must lie within what the device says it wrote. */
+    if (n > 1024 || n > gpu->priv.resp_len - (VIRTIO__GPU_HDR + 8)) return VIRTIO_ERR_DEVICE;
     if (n > cap) return VIRTIO_ERR_TOO_BIG;
     VIRTIO_MEMCPY(buf, b + VIRTIO__GPU_HDR + 8, n);
     *size = n;
@@ -634,8 +649,12 @@ VIRTIO_API virtio_result virtio_gpu_fb_destroy(virtio_gpu *gpu, virtio_gpu_fb *f
     unsigned char *b;
     uint32_t i;
     virtio_result r, r2;
-    if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
+    if (!gpu || gpu->priv.magic != VIRTIO__GPU_MAGIC) return VIRTIO_ERR_STATE;
     if (!fb || fb->priv.magic != VIRTIO__GPU_FB_MAGIC) return VIRTIO_ERR_INVALID_ARG;
+    if (gpu->priv.broken) {   /* the device was reset and let go of the memory */
+        virtio__gpu_fb_free(gpu, fb);
+        return VIRTIO_ERR_STATE;
+    }
     r = VIRTIO_OK;
     for (i = 0; i < gpu->num_scanouts; i++)
         if (gpu->priv.scanout_res[i] == fb->resource_id && (r2 = virtio__gpu_scanout(gpu, i, 0, 0, 0)) != VIRTIO_OK)

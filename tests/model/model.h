@@ -161,7 +161,8 @@ ADDING A BACKEND (model_net.c, model_input.c, model_gpu.c ...)
   retry from the notify() callback), write it, model_chain_complete().
   Drop held chains in reset(). Report protocol violations with
   model_bug(). Put the backend's declarations in a section of this header
-  (as the block backend does) or in its own model_<dev>.h.
+  (as the block backend does) or in its own model_<dev>.h (as
+  model_input.h and model_gpu.h do).
 
 HOSTILE DEVICE
 
