@@ -291,7 +291,7 @@ static virtio_result virtio__input_post(virtio_input *in, uint32_t i)
 
 static int virtio__input_bit(const uint8_t *bm, uint32_t bytes, uint32_t bit)
 {
-    return bit / 8 < bytes && ((bm[bit / 8] >> (bit % 8)) & 1u);
+    return bit / 8 < bytes && ((uint32_t)bm[bit / 8] >> (bit % 8) & 1u);
 }
 
 VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device *dev,
