@@ -573,7 +573,7 @@ static int net_config_write(model *m, void *state, uint32_t off, unsigned width,
     if (!model_is_legacy(m) || off + width > NC_MAC + 6) return 0;
     for (i = 0; i < width; i++) model_config(m)[off + i] = (uint8_t)(value >> (8 * i));
     memcpy(n->state.mac, model_config(m) + NC_MAC, 6);
-    n->state.mac_sets++;
+    if (off + width == NC_MAC + 6) n->state.mac_sets++;   /* counted when the last byte lands */
     return 1;
 }
 

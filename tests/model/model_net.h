@@ -133,7 +133,7 @@ typedef struct model_net_state {
     uint8_t uc[MODEL_NET_MAX_FILTER][6];
     uint8_t mc[MODEL_NET_MAX_FILTER][6];
     uint8_t mac[6];             /* MAC_ADDR_SET (also mirrored into the config mac) */
-    uint32_t mac_sets;          /* MAC_ADDR_SET commands (and legacy config writes) */
+    uint32_t mac_sets;          /* MAC_ADDR_SET commands, legacy config writes of the last byte */
     uint32_t table_sets;
     uint32_t announce_acks;
 } model_net_state;
