@@ -641,7 +641,7 @@ static void virtio__net_rx_kick(virtio_net *n)
 VIRTIO_API virtio_result virtio_net_receive(virtio_net *net, void *buf, size_t cap, virtio_net_frame *f)
 {
     uint32_t idx, flen, nbuf, hf, k, total;
-    unsigned char *first;
+    unsigned char *first, hdr[12];
     virtio_result r, res = VIRTIO_OK;
     if (!virtio__net_ok(net)) return VIRTIO_ERR_STATE;
     if (!buf || !f) return VIRTIO_ERR_INVALID_ARG;
@@ -656,6 +656,8 @@ VIRTIO_API virtio_result virtio_net_receive(virtio_net *net, void *buf, size_t c
         return r;
     }
     first = virtio__net_rxb(net, idx);
+    /* The buffer goes back to the device below: keep its header. */
+    VIRTIO_MEMCPY(hdr, first, net->info.hdr_len);
     total = flen;
     if (flen <= cap) VIRTIO_MEMCPY(buf, first + net->info.hdr_len, flen);
     else res = VIRTIO_ERR_TOO_BIG;
@@ -691,7 +693,7 @@ VIRTIO_API virtio_result virtio_net_receive(virtio_net *net, void *buf, size_t c
     f->data = (uint8_t *)buf;
     f->len = total;
     f->handle = 0;
-    f->flags = virtio__net_rx_flags(net, first, (unsigned char *)buf, total, hf);
+    f->flags = virtio__net_rx_flags(net, hdr, (unsigned char *)buf, total, hf);
     net->stats.rx_frames++;
     net->stats.rx_bytes += total;
     return VIRTIO_OK;
