@@ -340,6 +340,10 @@ static virtio_result virtio__net_ctrl(virtio_net *n, uint32_t cls, uint32_t cmd,
     uint32_t used, k = 0;
     virtio_result r;
     if (!n->ctrl.dev) return VIRTIO_ERR_UNSUPPORTED;
+    /* A command that timed out may still be with the device: it owns the
+       buffer, and its late answer must not be taken for this one's. */
+    while (n->ctrl.num_free != n->ctrl.size)
+        if ((r = virtio_queue_wait(&n->ctrl, &cookie, &used)) != VIRTIO_OK) return r;
     b[0] = (unsigned char)cls;
     b[1] = (unsigned char)cmd;
     if (len) VIRTIO_MEMCPY(b + 2, data, len);
