@@ -639,6 +639,34 @@ static void inconsistent_offer(void)
     env_down(&e);
 }
 
+/* A control command the device does not answer in time: TIMEOUT, and
+   a late answer must not be taken for the next command's. */
+static void control_timeout(uint32_t ring)
+{
+    netenv e;
+    virtio_net_options o;
+    model_net_state *s;
+    memset(&o, 0, sizeof o);
+    o.device.ring = ring;
+    CHECK_EQ(env_up_mode(&e, MODEL_PCI_MODERN, 0, 0, &o, MODEL_DEFERRED), VIRTIO_OK);
+    s = model_net_get_state(e.m);
+    CHECK_EQ(virtio_net_set_promisc(&e.nic, 1), VIRTIO_ERR_TIMEOUT);
+    /* Still unanswered: the next command waits for it, and gives up too. */
+    CHECK_EQ(virtio_net_set_allmulti(&e.nic, 1), VIRTIO_ERR_TIMEOUT);
+    CHECK_EQ(model_queue_stats(e.m, 2)->max_pending, 1);
+    e.m->knobs.run_on_idle = 1;   /* the device works again (and answers late) */
+    model_net_get_knobs(e.m)->ctrl_fail = 1;
+    model_run_queue(e.m, 2, 0);   /* the late answer: ERR */
+    model_net_get_knobs(e.m)->ctrl_fail = 0;
+    CHECK_EQ(virtio_net_set_allmulti(&e.nic, 1), VIRTIO_OK);
+    CHECK_EQ(s->allmulti, 1);
+    CHECK_EQ(virtio_net_set_promisc(&e.nic, 0), VIRTIO_OK);
+    CHECK_EQ(s->promisc, 0);
+    CHECK_EQ(virtio_net_set_promisc(&e.nic, 1), VIRTIO_OK);
+    CHECK_EQ(s->promisc, 1);
+    env_down(&e);
+}
+
 /* Link status changes arrive as config changes; send refuses while down. */
 static void link_status(uint32_t transport)
 {
@@ -896,6 +924,8 @@ int main(void)
     RUN(given_mac(MODEL_PCI_LEGACY, MODEL_NET_F_CTRL_MAC_ADDR), "net options.mac through the legacy config field");
     RUN(given_mac(MODEL_MMIO_LEGACY, MODEL_NET_F_CTRL_MAC_ADDR), "net options.mac through the mmio-legacy config field");
     RUN(given_mac(MODEL_PCI_MODERN, MODEL_NET_F_CTRL_MAC_ADDR), "net options.mac on a modern device without CTRL_MAC_ADDR");
+    RUN(control_timeout(VIRTIO_RING_SPLIT), "net control command timeout, late answer, split");
+    RUN(control_timeout(VIRTIO_RING_PACKED), "net control command timeout, late answer, packed");
     RUN(no_control(), "net without a control queue");
     RUN(inconsistent_offer(), "net CTRL_RX offered without CTRL_VQ: known gap, init fails with FEATURES");
     RUN(mtu(9000, 1), "net MTU 9000, mergeable");
