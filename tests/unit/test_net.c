@@ -108,7 +108,7 @@ static const uint32_t sizes[] = { 60, 61, 64, 100, 127, 128, 256, 511, 512, 1000
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
 /* The basic conversation on one configuration. */
-static void basic(uint32_t transport, int legacy_probe, uint32_t ring, int mrg)
+static void basic(uint32_t transport, int legacy_probe, uint32_t ring, int mrg, int plain)
 {
     netenv e;
     virtio_net_options o;
@@ -119,6 +119,7 @@ static void basic(uint32_t transport, int legacy_probe, uint32_t ring, int mrg)
     static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
     memset(&o, 0, sizeof o);
     o.device.ring = ring;
+    o.device.no_indirect = o.device.no_event_idx = (uint32_t)plain;
     o.no_mrg_rxbuf = (uint32_t)!mrg;
     model_net_options_init(&no);
     CHECK_EQ(env_up_mode(&e, transport, legacy_probe, &no, &o, MODEL_IMMEDIATE), VIRTIO_OK);
@@ -224,8 +225,14 @@ static void matrix(void)
             for (mrg = 0; mrg < 2; mrg++) {
                 snprintf(label, sizeof label, "net %s %s %s", transports[t].name,
                          ring == VIRTIO_RING_PACKED ? "packed" : "split", mrg ? "mergeable" : "non-mergeable");
-                RUN(basic(transports[t].t, transports[t].legacy_probe, ring, (int)mrg), label);
+                RUN(basic(transports[t].t, transports[t].legacy_probe, ring, (int)mrg, 0), label);
             }
+            snprintf(label, sizeof label, "net %s %s mergeable, no indirect, no event index", transports[t].name,
+                     ring == VIRTIO_RING_PACKED ? "packed" : "split");
+            RUN(basic(transports[t].t, transports[t].legacy_probe, ring, 1, 1), label);
+            snprintf(label, sizeof label, "net %s %s non-mergeable, no indirect, no event index", transports[t].name,
+                     ring == VIRTIO_RING_PACKED ? "packed" : "split");
+            RUN(basic(transports[t].t, transports[t].legacy_probe, ring, 0, 1), label);
         }
 }
 
@@ -667,6 +674,45 @@ static void control_timeout(uint32_t ring)
     env_down(&e);
 }
 
+/* A device that reports a used length shorter than the header for one
+   receive buffer: that buffer is dropped and reposted, nothing else. */
+static uint32_t short_len_left;
+static void short_rx_len(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if ((h->kind == MODEL_H_USED_ELEM || h->kind == MODEL_H_PACKED_USED) && h->queue == 0 && short_len_left) {
+        short_len_left--;
+        h->len = 5;
+    }
+}
+
+static void hostile_rx(uint32_t ring, int mrg)
+{
+    netenv e;
+    virtio_net_options o;
+    virtio_net_frame f;
+    memset(&o, 0, sizeof o);
+    o.device.ring = ring;
+    o.no_mrg_rxbuf = (uint32_t)!mrg;
+    CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, 0, &o), VIRTIO_OK);
+    e.m->knobs.hostile = short_rx_len;
+    short_len_left = 2;
+    make_frame(frame, 100, e.nic.info.mac, 1);
+    CHECK_EQ(model_net_inject(e.m, frame, 100, 0), 0);
+    CHECK_EQ(model_net_inject(e.m, frame, 100, 0), 0);
+    make_frame(frame, 200, e.nic.info.mac, 2);
+    CHECK_EQ(model_net_inject(e.m, frame, 200, 0), 0);
+    CHECK_EQ(virtio_net_receive(&e.nic, rbuf, sizeof rbuf, &f), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(virtio_net_borrow(&e.nic, &f), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(virtio_net_receive(&e.nic, rbuf, sizeof rbuf, &f), VIRTIO_OK);
+    CHECK_EQ(f.len, 200);
+    CHECK(frame_ok(rbuf, 200, e.nic.info.mac, 2));
+    CHECK_EQ(e.nic.stats.rx_errors, 2);
+    CHECK_EQ(e.nic.priv.rx_posted, e.nic.priv.nrx);
+    env_down(&e);
+}
+
 /* Link status changes arrive as config changes; send refuses while down. */
 static void link_status(uint32_t transport)
 {
@@ -926,6 +972,8 @@ int main(void)
     RUN(given_mac(MODEL_PCI_MODERN, MODEL_NET_F_CTRL_MAC_ADDR), "net options.mac on a modern device without CTRL_MAC_ADDR");
     RUN(control_timeout(VIRTIO_RING_SPLIT), "net control command timeout, late answer, split");
     RUN(control_timeout(VIRTIO_RING_PACKED), "net control command timeout, late answer, packed");
+    RUN(hostile_rx(VIRTIO_RING_SPLIT, 1), "net device reports a used length below the header, split mergeable");
+    RUN(hostile_rx(VIRTIO_RING_PACKED, 0), "net device reports a used length below the header, packed non-mergeable");
     RUN(no_control(), "net without a control queue");
     RUN(inconsistent_offer(), "net CTRL_RX offered without CTRL_VQ: known gap, init fails with FEATURES");
     RUN(mtu(9000, 1), "net MTU 9000, mergeable");
