@@ -340,6 +340,10 @@ static virtio_result virtio__net_ctrl(virtio_net *n, uint32_t cls, uint32_t cmd,
     uint32_t used, k = 0;
     virtio_result r;
     if (!n->ctrl.dev) return VIRTIO_ERR_UNSUPPORTED;
+    /* A command that timed out may still be with the device: it owns the
+       buffer, and its late answer must not be taken for this one's. */
+    while (n->ctrl.num_free != n->ctrl.size)
+        if ((r = virtio_queue_wait(&n->ctrl, &cookie, &used)) != VIRTIO_OK) return r;
     b[0] = (unsigned char)cls;
     b[1] = (unsigned char)cmd;
     if (len) VIRTIO_MEMCPY(b + 2, data, len);
@@ -641,7 +645,7 @@ static void virtio__net_rx_kick(virtio_net *n)
 VIRTIO_API virtio_result virtio_net_receive(virtio_net *net, void *buf, size_t cap, virtio_net_frame *f)
 {
     uint32_t idx, flen, nbuf, hf, k, total;
-    unsigned char *first;
+    unsigned char *first, hdr[12];
     virtio_result r, res = VIRTIO_OK;
     if (!virtio__net_ok(net)) return VIRTIO_ERR_STATE;
     if (!buf || !f) return VIRTIO_ERR_INVALID_ARG;
@@ -656,6 +660,8 @@ VIRTIO_API virtio_result virtio_net_receive(virtio_net *net, void *buf, size_t c
         return r;
     }
     first = virtio__net_rxb(net, idx);
+    /* The buffer goes back to the device below: keep its header. */
+    VIRTIO_MEMCPY(hdr, first, net->info.hdr_len);
     total = flen;
     if (flen <= cap) VIRTIO_MEMCPY(buf, first + net->info.hdr_len, flen);
     else res = VIRTIO_ERR_TOO_BIG;
@@ -691,7 +697,7 @@ VIRTIO_API virtio_result virtio_net_receive(virtio_net *net, void *buf, size_t c
     f->data = (uint8_t *)buf;
     f->len = total;
     f->handle = 0;
-    f->flags = virtio__net_rx_flags(net, first, (unsigned char *)buf, total, hf);
+    f->flags = virtio__net_rx_flags(net, hdr, (unsigned char *)buf, total, hf);
     net->stats.rx_frames++;
     net->stats.rx_bytes += total;
     return VIRTIO_OK;
