@@ -421,6 +421,14 @@ VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type
 VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver_features,
                                              const virtio_device_options *o);
 
+/* Read what the device offers before choosing: reset, ACKNOWLEDGE,
+   DRIVER, then the feature bits (also left in dev->device_features). For
+   drivers whose wishes depend on the offer (a feature that needs another
+   one); virtio_device_begin starts over with its own reset.
+   Returns VIRTIO_OK, VIRTIO_ERR_TIMEOUT, VIRTIO_ERR_STATE,
+   VIRTIO_ERR_INVALID_ARG. Context: blocks for the reset (bounded). */
+VIRTIO_API virtio_result virtio_device_offer(virtio_device *dev, uint64_t *offered);
+
 /* Set DRIVER_OK: the device may now use its queues. Call after the
    queues are initialised (and, for receive queues, filled).
    Returns VIRTIO_OK, VIRTIO_ERR_STATE, VIRTIO_ERR_NEEDS_RESET. */
@@ -1394,7 +1402,7 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         VIRTIO__UNUSED(msix);
         return VIRTIO_ERR_UNSUPPORTED;
 #else
-        uint32_t s = 0, bar0, size;
+        uint32_t s = 0;
         uintptr_t io;
         if (virtio__cfg_in(p, bdf, 2, 2) >= 0x1040) {   /* a modern-only ID has no legacy interface */
             if (want_legacy) return VIRTIO_ERR_UNSUPPORTED;
@@ -1403,15 +1411,6 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         }
         io = virtio__pci_bar(p, bdf, 0, &s);
         if (io == 0 || s != VIRTIO_SPACE_IO) return VIRTIO_ERR_DEVICE;
-        /* Size BAR 0 to bound the configuration window; restore the
-           address already decoded rather than a second read of it. */
-        cmd = virtio__cfg_in(p, bdf, 4, 2);
-        virtio__cfg_out(p, bdf, 4, 2, cmd & ~3u);
-        bar0 = (uint32_t)io | 1u;
-        virtio__cfg_out(p, bdf, 0x10, 4, 0xffffffffu);
-        size = (~(virtio__cfg_in(p, bdf, 0x10, 4) & ~3u) + 1u) & 0xffffu;
-        virtio__cfg_out(p, bdf, 0x10, 4, bar0);
-        virtio__cfg_out(p, bdf, 4, 2, cmd);
         dev->legacy = 1;
         dev->base = dev->priv.common = dev->priv.notify = dev->priv.isr = io;
         dev->priv.notify += VIRTIO__LPCI_QUEUE_NOTIFY;
@@ -1419,8 +1418,10 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         dev->priv.space = dev->priv.notify_space = dev->priv.isr_space = dev->priv.config_space = VIRTIO_SPACE_IO;
         dev->priv.msix = msix;
         dev->priv.config = io + VIRTIO__LPCI_CONFIG + (msix ? 4u : 0u);
-        size = size ? size : 0x100u;
-        dev->config_size = size > VIRTIO__LPCI_CONFIG + 4u * msix ? size - VIRTIO__LPCI_CONFIG - 4u * msix : 0;
+        /* BAR 0 is left alone (sizing it means writing the firmware's
+           resource, and restoring whatever a lying device said): the
+           window is bounded by the largest legacy I/O BAR, 256 bytes. */
+        dev->config_size = 0x100u - VIRTIO__LPCI_CONFIG - 4u * msix;
 #endif
     }
     /* Decode memory and I/O, and let the device master the bus. */
@@ -1570,6 +1571,29 @@ static void virtio__write_features(const virtio_device *d, uint64_t f)
     }
 }
 
+/* Reset, ACKNOWLEDGE, DRIVER: the start of every negotiation. */
+static virtio_result virtio__hello(virtio_device *dev)
+{
+    virtio_result r;
+    if ((r = virtio_device_reset(dev)) != VIRTIO_OK) return r;
+    virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);
+    virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    if (dev->transport == VIRTIO_TRANSPORT_MMIO && dev->legacy)
+        virtio__wr(dev, VIRTIO__MMIO_GUEST_PAGE_SIZE, 4, VIRTIO__LEGACY_ALIGN);
+    dev->device_features = virtio__read_features(dev);
+    return VIRTIO_OK;
+}
+
+VIRTIO_API virtio_result virtio_device_offer(virtio_device *dev, uint64_t *offered)
+{
+    virtio_result r;
+    if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
+    if (!offered) return VIRTIO_ERR_INVALID_ARG;
+    if ((r = virtio__hello(dev)) != VIRTIO_OK) return r;
+    *offered = dev->device_features;
+    return VIRTIO_OK;
+}
+
 VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver_features,
                                              const virtio_device_options *o)
 {
@@ -1582,14 +1606,8 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
         o = &def;
     }
     if (o->ring > VIRTIO_RING_PACKED) return VIRTIO_ERR_INVALID_ARG;
-    if ((r = virtio_device_reset(dev)) != VIRTIO_OK) return r;
-    virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);
-    virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    if (dev->transport == VIRTIO_TRANSPORT_MMIO && dev->legacy)
-        virtio__wr(dev, VIRTIO__MMIO_GUEST_PAGE_SIZE, 4, VIRTIO__LEGACY_ALIGN);
-
-    offered = virtio__read_features(dev);
-    dev->device_features = offered;
+    if ((r = virtio__hello(dev)) != VIRTIO_OK) return r;
+    offered = dev->device_features;
     want = driver_features & ~VIRTIO__TRANSPORT_BITS;
     if (!o->no_indirect) want |= VIRTIO__BIT(VIRTIO__F_INDIRECT_DESC);
     if (!o->no_event_idx) want |= VIRTIO__BIT(VIRTIO__F_EVENT_IDX);

@@ -371,7 +371,7 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
     virtio_queue_options qo;
     const virtio_platform *p;
     static const uint8_t fallback_mac[6] = { 0x02, 0x76, 0x69, 0x72, 0x74, 0x00 };
-    uint64_t want;
+    uint64_t want, offered;
     uint32_t i, max_frame;
     uint16_t v16;
     int given_mac = 0;
@@ -392,6 +392,12 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
            VIRTIO__BIT(VIRTIO__NET_F_GUEST_ANNOUNCE) | VIRTIO__BIT(VIRTIO__NET_F_CTRL_MAC_ADDR);
     if (!o->no_mrg_rxbuf) want |= VIRTIO__BIT(VIRTIO__NET_F_MRG_RXBUF);
     if (!o->no_csum) want |= VIRTIO__BIT(VIRTIO__NET_F_CSUM) | VIRTIO__BIT(VIRTIO__NET_F_GUEST_CSUM);
+    /* The control features need the control queue (virtio 1.2 5.1.3.1):
+       a device offering them without it does not get them. */
+    if ((r = virtio_device_offer(&net->dev, &offered)) != VIRTIO_OK) return r;
+    if (!(offered & VIRTIO__BIT(VIRTIO__NET_F_CTRL_VQ)))
+        want &= ~(VIRTIO__BIT(VIRTIO__NET_F_CTRL_RX) | VIRTIO__BIT(VIRTIO__NET_F_GUEST_ANNOUNCE) |
+                  VIRTIO__BIT(VIRTIO__NET_F_CTRL_MAC_ADDR));
     if ((r = virtio_device_begin(&net->dev, want, &o->device)) != VIRTIO_OK) return r;
 
     /* Facts. */

@@ -393,7 +393,7 @@ typedef struct fz_dev {
     uint32_t type;
     uint32_t width, height;     /* gpu: display size reported */
     uint32_t tx_frames;         /* net: frames sent by the driver */
-    uint8_t last_tx[2048];
+    uint8_t last_tx[4096];
     uint32_t last_tx_len;
     uint32_t leds;              /* input: status events received */
     uint32_t role;              /* input: 0 keyboard, 1 mouse, 2 tablet */

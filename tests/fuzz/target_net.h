@@ -143,6 +143,9 @@ static void net_send(net_fz *t, int csum)
     FZ_RESULT(r);
     if (r == VIRTIO_OK && !t->e.lies && t->e.mode == MODEL_IMMEDIATE && t->e.m->knobs.notify == MODEL_NOTIFY_ALWAYS) {
         uint32_t hl = t->net.info.hdr_len;
+        if (getenv("FZ_DEBUG"))
+            fprintf(stderr, "fuzz: sent %u (+%u header), device saw %u frames -> %u, last %u bytes\n", len, hl, before,
+                    t->d->tx_frames, t->d->last_tx_len);
         FZ_ASSERT(t->d->tx_frames == before + 1);
         FZ_ASSERT(t->d->last_tx_len == hl + len);
         FZ_ASSERT(memcmp(t->d->last_tx + hl, frame, len) == 0);

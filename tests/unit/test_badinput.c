@@ -46,6 +46,7 @@ static void core_rows(void)
     uint32_t v = 0, n = 0;
     uint64_t v64 = 0;
     uint16_t v16 = 0;
+    uint64_t u64 = 0;
     uint8_t v8 = 0;
     void *ptr = 0;
     int pending = 0;
@@ -85,6 +86,8 @@ static void core_rows(void)
     /* A device never probed, and a probed one before begin. */
     ROW(virtio_device_begin(&d0, 0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_device_begin(0, 0, 0), VIRTIO_ERR_STATE);
+    ROW(virtio_device_offer(&d0, &u64), VIRTIO_ERR_STATE);
+    ROW(virtio_device_offer(0, &u64), VIRTIO_ERR_STATE);
     ROW(virtio_device_ready(&d0), VIRTIO_ERR_STATE);
     ROW(virtio_device_reset(&d0), VIRTIO_ERR_STATE);
     ROW(virtio_device_fail(&d0), VIRTIO_ERR_STATE);
@@ -118,6 +121,9 @@ static void core_rows(void)
     ROW(virtio_config_write(&d, 0, 3, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_config_write(&d, 2, 4, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_config_write(&d, d.config_size, 1, 0), VIRTIO_ERR_RANGE);
+    ROW(virtio_device_offer(&d, 0), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_device_offer(&d, &u64), VIRTIO_OK);
+    ROW(u64 != 0, 1);
     ROW(virtio_device_begin(&d, 0, 0), VIRTIO_OK);
     ROW(virtio_queue_init(&q, &d, 0x10000, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_queue_init(&q, &d, 0, 0), VIRTIO_OK);
