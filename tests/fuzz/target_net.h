@@ -33,6 +33,7 @@ typedef struct net_fz {
     virtio_net_frame borrowed[4];
     uint32_t nborrowed;
     uint32_t seq;
+    int needs_reset;            /* the device asked for a reset: it processes nothing more */
 } net_fz;
 
 static uint8_t net_byte(uint8_t seed, uint32_t i)
@@ -49,6 +50,7 @@ static virtio_result net_up(net_fz *t)
     FZ_RESULT(r);
     t->up = r == VIRTIO_OK;
     t->ehead = t->ecount = t->nborrowed = 0;
+    t->needs_reset = 0;
     return r;
 }
 
@@ -141,7 +143,8 @@ static void net_send(net_fz *t, int csum)
     if (csum) r = virtio_net_send_csum(&t->net, frame, len, fz_below(in, 2048), fz_below(in, 64));
     else r = virtio_net_send(&t->net, frame, len);
     FZ_RESULT(r);
-    if (r == VIRTIO_OK && !t->e.lies && t->e.mode == MODEL_IMMEDIATE && t->e.m->knobs.notify == MODEL_NOTIFY_ALWAYS) {
+    if (r == VIRTIO_OK && !t->e.lies && t->e.mode == MODEL_IMMEDIATE && t->e.m->knobs.notify == MODEL_NOTIFY_ALWAYS &&
+        !t->needs_reset) {
         uint32_t hl = t->net.info.hdr_len;
         if (getenv("FZ_DEBUG"))
             fprintf(stderr, "fuzz: sent %u (+%u header), device saw %u frames -> %u, last %u bytes\n", len, hl, before,
@@ -163,6 +166,7 @@ static void net_ops(net_fz *t)
         virtio_result r;
         uint8_t macs[70][6];
         if (!t->up && op != 15) continue;
+        if (getenv("FZ_DEBUG")) fprintf(stderr, "fuzz: op %u v %u\n", op, v);
         switch (op) {
         case 0:
         case 1:
@@ -235,6 +239,7 @@ static void net_ops(net_fz *t)
             break;
         case 13:
             model_set_needs_reset(t->e.m);
+            t->needs_reset = 1;
             break;
         case 14:
             if (v & 1) model_interrupt(t->e.m, v % 3);
