@@ -265,11 +265,7 @@ static void fz_knobs(fz_env *e, uint32_t nq)
 /* Probe the model through its transport. */
 static virtio_result fz_probe(fz_env *e)
 {
-    if (e->transport == MODEL_MMIO || e->transport == MODEL_MMIO_LEGACY)
-        return virtio_mmio_probe(&e->vdev, &e->bus->platform, model_mmio_base(e->m));
-    if (e->legacy_probe)
-        return virtio_pci_probe_legacy(&e->vdev, &e->bus->platform, model_pci_bdf(e->m));
-    return virtio_pci_probe(&e->vdev, &e->bus->platform, model_pci_bdf(e->m));
+    return model_probe(e->m, &e->vdev, e->legacy_probe);
 }
 
 /* The device becomes honest again and normal: no lies, no failures, no

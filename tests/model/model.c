@@ -2921,6 +2921,7 @@ void model_free(model *m)
 
 uintptr_t model_mmio_base(const model *m) { return m->priv->o.mmio_base; }
 uint32_t model_pci_bdf(const model *m) { return m->priv->o.bdf; }
+uint32_t model_transport(const model *m) { return m->priv->o.transport; }
 uint8_t *model_config(model *m) { return m->priv->cfg; }
 const model_backend *model_backend_of(const model *m) { return &m->priv->be; }
 uint32_t model_config_size(const model *m) { return m->priv->cfg_size; }

@@ -483,6 +483,18 @@ void model_free(model *m);
 
 uintptr_t model_mmio_base(const model *m);
 uint32_t model_pci_bdf(const model *m);
+uint32_t model_transport(const model *m);      /* MODEL_MMIO ... MODEL_PCI_LEGACY */
+
+/* Describe m to the library as a driver would: virtio_mmio_probe or
+   virtio_pci_probe (virtio_pci_probe_legacy with legacy_probe: a
+   transitional device driven through its legacy interface). */
+static inline virtio_result model_probe(model *m, virtio_device *dev, int legacy_probe)
+{
+    uint32_t t = model_transport(m);
+    if (t == MODEL_MMIO || t == MODEL_MMIO_LEGACY) return virtio_mmio_probe(dev, &m->bus->platform, model_mmio_base(m));
+    if (legacy_probe) return virtio_pci_probe_legacy(dev, &m->bus->platform, model_pci_bdf(m));
+    return virtio_pci_probe(dev, &m->bus->platform, model_pci_bdf(m));
+}
 
 /* Process up to max chains (0 = all available) of every queue, or of one
    queue, and publish them in knobs.order. Returns the chains completed. */
@@ -659,6 +671,8 @@ typedef struct model_blk_stats {
 void model_blk_options_init(model_blk_options *o);
 /* A block device on bus b. NULL on error (see model_bus_last_bug). */
 model *model_blk_new(model_bus *b, const model_options *o, const model_blk_options *bo);
+/* A block device with default model and backend options on `transport`. */
+model *model_blk_default(model_bus *b, uint32_t transport);
 /* The RAM disk (size in *size if non-NULL); NULL if m is not a model_blk. */
 uint8_t *model_blk_disk(model *m, uint64_t *size);
 model_blk_knobs *model_blk_get_knobs(model *m);

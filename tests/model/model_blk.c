@@ -427,3 +427,12 @@ model_blk_stats *model_blk_get_stats(model *m)
     blk *b = blk_of(m);
     return b ? &b->stats : NULL;
 }
+
+model *model_blk_default(model_bus *b, uint32_t transport)
+{
+    model_options mo;
+    model_blk_options bo;
+    model_options_init(&mo, transport);
+    model_blk_options_init(&bo);
+    return model_blk_new(b, &mo, &bo);
+}

@@ -23,14 +23,6 @@ typedef struct blkenv {
     virtio_blk blk;
 } blkenv;
 
-static virtio_result probe(blkenv *e, uint32_t transport, int legacy_probe)
-{
-    if (transport == MODEL_MMIO || transport == MODEL_MMIO_LEGACY)
-        return virtio_mmio_probe(&e->dev, &e->bus->platform, model_mmio_base(e->m));
-    if (legacy_probe) return virtio_pci_probe_legacy(&e->dev, &e->bus->platform, model_pci_bdf(e->m));
-    return virtio_pci_probe(&e->dev, &e->bus->platform, model_pci_bdf(e->m));
-}
-
 /* A model block device behind `transport`, probed and initialised. */
 static virtio_result env_up(blkenv *e, uint32_t transport, const model_blk_options *bo, const virtio_blk_options *o,
                             int legacy_probe, int msix)
@@ -48,7 +40,7 @@ static virtio_result env_up(blkenv *e, uint32_t transport, const model_blk_optio
     }
     e->m = model_blk_new(e->bus, &mo, bo);
     if (!e->m) return VIRTIO_ERR_NOT_FOUND;
-    if ((r = probe(e, transport, legacy_probe)) != VIRTIO_OK) return r;
+    if ((r = model_probe(e->m, &e->dev, legacy_probe)) != VIRTIO_OK) return r;
     return virtio_blk_init(&e->blk, &e->dev, o);
 }
 
@@ -166,7 +158,7 @@ static void many_in_flight(uint32_t ring)
     model_blk_options_init(&bo);
     e.m = model_blk_new(e.bus, &mo, &bo);
     e.m->knobs.order = MODEL_ORDER_REVERSE;
-    CHECK_EQ(probe(&e, MODEL_PCI_MODERN, 0), VIRTIO_OK);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, &o), VIRTIO_OK);
     for (i = 0; i < 100; i++) {
         virtio_blk_request rq;
@@ -270,7 +262,7 @@ static void timeout_and_recovery(void)
     mo.mode = MODEL_DEFERRED;   /* and nobody runs the chains */
     model_blk_options_init(&bo);
     e.m = model_blk_new(e.bus, &mo, &bo);
-    CHECK_EQ(probe(&e, MODEL_MMIO, 0), VIRTIO_OK);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 4096), VIRTIO_ERR_TIMEOUT);
     CHECK_EQ(model_status(e.m), 0);   /* reset */
@@ -297,7 +289,7 @@ static void needs_reset(void)
     mo.mode = MODEL_DEFERRED;
     model_blk_options_init(&bo);
     e.m = model_blk_new(e.bus, &mo, &bo);
-    CHECK_EQ(probe(&e, MODEL_PCI_MODERN, 0), VIRTIO_OK);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
     memset(&rq, 0, sizeof rq);
     rq.op = VIRTIO_BLK_OP_READ;
@@ -367,7 +359,7 @@ static void callbacks_and_tokens(void)
     model_blk_options_init(&bo);
     e.m = model_blk_new(e.bus, &mo, &bo);
     e.m->knobs.run_on_idle = 2;
-    CHECK_EQ(probe(&e, MODEL_MMIO, 0), VIRTIO_OK);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
     cb_count = 0;
     cb_result = VIRTIO_OK;

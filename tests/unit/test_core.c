@@ -280,15 +280,11 @@ static void queue_sizes(uint32_t ring)
     }
     {
         env e;
-        model_options mo;
-        model_blk_options bo;
         memset(&e, 0, sizeof e);
         e.bus = model_bus_new();
-        model_options_init(&mo, MODEL_MMIO);
-        model_blk_options_init(&bo);
-        e.m = model_blk_new(e.bus, &mo, &bo);
+        e.m = model_blk_default(e.bus, MODEL_MMIO);
         model_set_queue_max(e.m, 0, 0);
-        CHECK_EQ(virtio_mmio_probe(&e.dev, &e.bus->platform, model_mmio_base(e.m)), VIRTIO_OK);
+        CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
         CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_ERR_NOT_FOUND);
         down(&e);
     }

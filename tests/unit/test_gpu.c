@@ -48,9 +48,7 @@ static virtio_result env_new(gpuenv *e, uint32_t transport, uint32_t mode, const
     }
     e->m = model_gpu_new(e->bus, &mo, go);
     if (!e->m) return VIRTIO_ERR_NOT_FOUND;
-    if (transport == MODEL_MMIO || transport == MODEL_MMIO_LEGACY)
-        return virtio_mmio_probe(&e->dev, &e->bus->platform, model_mmio_base(e->m));
-    return virtio_pci_probe(&e->dev, &e->bus->platform, model_pci_bdf(e->m));
+    return model_probe(e->m, &e->dev, 0);
 }
 
 static virtio_result env_up(gpuenv *e, uint32_t transport, const model_gpu_options *go, const virtio_gpu_options *o)
@@ -635,15 +633,10 @@ static void bad_input(void)
 static void wrong_device(void)
 {
     model_bus *bus = model_bus_new();
-    model_options mo;
-    model_blk_options bo;
+    model *m = model_blk_default(bus, MODEL_PCI_MODERN);
     virtio_device dev;
     virtio_gpu gpu;
-    model *m;
-    model_options_init(&mo, MODEL_PCI_MODERN);
-    model_blk_options_init(&bo);
-    m = model_blk_new(bus, &mo, &bo);
-    CHECK_EQ(virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m)), VIRTIO_OK);
+    CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_gpu_init(&gpu, &dev, 0), VIRTIO_ERR_NOT_FOUND);
     CHECK_EQ(model_status(m), 0);
     CHECK_EQ(bus->stats.bugs, 0);

@@ -25,11 +25,6 @@ typedef struct inenv {
     virtio_input in;
 } inenv;
 
-static int is_mmio(uint32_t t)
-{
-    return t == MODEL_MMIO || t == MODEL_MMIO_LEGACY;
-}
-
 static int is_legacy(uint32_t t)
 {
     return t == MODEL_MMIO_LEGACY || t == MODEL_PCI_LEGACY;
@@ -45,8 +40,7 @@ static virtio_result env_new(inenv *e, uint32_t transport, uint32_t mode, const 
     mo.mode = mode;
     e->m = model_input_new(e->bus, &mo, io);
     if (!e->m) return VIRTIO_ERR_NOT_FOUND;
-    if (is_mmio(transport)) return virtio_mmio_probe(&e->dev, &e->bus->platform, model_mmio_base(e->m));
-    return virtio_pci_probe(&e->dev, &e->bus->platform, model_pci_bdf(e->m));
+    return model_probe(e->m, &e->dev, 0);
 }
 
 static virtio_result env_up(inenv *e, uint32_t transport, uint32_t kind, const virtio_input_options *o)
@@ -543,15 +537,10 @@ static void bad_input(void)
 static void wrong_device(void)
 {
     model_bus *bus = model_bus_new();
-    model_options mo;
-    model_blk_options bo;
+    model *m = model_blk_default(bus, MODEL_MMIO);
     virtio_device dev;
     virtio_input in;
-    model *m;
-    model_options_init(&mo, MODEL_MMIO);
-    model_blk_options_init(&bo);
-    m = model_blk_new(bus, &mo, &bo);
-    CHECK_EQ(virtio_mmio_probe(&dev, &bus->platform, model_mmio_base(m)), VIRTIO_OK);
+    CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_input_init(&in, &dev, 0), VIRTIO_ERR_NOT_FOUND);
     CHECK_EQ(model_status(m), 0);
     CHECK_EQ(bus->stats.bugs, 0);

@@ -32,14 +32,6 @@ static int is_legacy_transport(uint32_t t, int legacy_probe)
     return t == MODEL_MMIO_LEGACY || t == MODEL_PCI_LEGACY || legacy_probe;
 }
 
-static virtio_result probe(netenv *e, uint32_t transport, int legacy_probe)
-{
-    if (transport == MODEL_MMIO || transport == MODEL_MMIO_LEGACY)
-        return virtio_mmio_probe(&e->dev, &e->bus->platform, model_mmio_base(e->m));
-    if (legacy_probe) return virtio_pci_probe_legacy(&e->dev, &e->bus->platform, model_pci_bdf(e->m));
-    return virtio_pci_probe(&e->dev, &e->bus->platform, model_pci_bdf(e->m));
-}
-
 /* A model network device behind `transport`, probed and initialised. */
 static virtio_result env_up_mode(netenv *e, uint32_t transport, int legacy_probe, const model_net_options *no,
                                  const virtio_net_options *o, uint32_t mode)
@@ -57,7 +49,7 @@ static virtio_result env_up_mode(netenv *e, uint32_t transport, int legacy_probe
     }
     e->m = model_net_new(e->bus, &mo, no);
     if (!e->m) return VIRTIO_ERR_NOT_FOUND;
-    if ((r = probe(e, transport, legacy_probe)) != VIRTIO_OK) return r;
+    if ((r = model_probe(e->m, &e->dev, legacy_probe)) != VIRTIO_OK) return r;
     return virtio_net_init(&e->nic, &e->dev, o);
 }
 
@@ -881,14 +873,10 @@ static void bad_input(void)
 
     /* Not a network device. */
     {
-        model_options mo;
-        model_blk_options bo;
         memset(&e, 0, sizeof e);
         e.bus = model_bus_new();
-        model_options_init(&mo, MODEL_MMIO);
-        model_blk_options_init(&bo);
-        e.m = model_blk_new(e.bus, &mo, &bo);
-        CHECK_EQ(probe(&e, MODEL_MMIO, 0), VIRTIO_OK);
+        e.m = model_blk_default(e.bus, MODEL_MMIO);
+        CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
         CHECK_EQ(virtio_net_init(&e.nic, &e.dev, 0), VIRTIO_ERR_NOT_FOUND);
         env_down(&e);
     }
@@ -904,7 +892,7 @@ static void bad_input(void)
             model_options_init(&mo, MODEL_PCI_MODERN);
             model_net_options_init(&no);
             e.m = model_net_new(e.bus, &mo, &no);
-            CHECK_EQ(probe(&e, MODEL_PCI_MODERN, 0), VIRTIO_OK);
+            CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
             e.bus->knobs.alloc_fail_after = k;
             r = virtio_net_init(&e.nic, &e.dev, 0);
             CHECK(r == VIRTIO_OK || r == VIRTIO_ERR_NO_MEMORY);
