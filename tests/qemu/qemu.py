@@ -584,6 +584,12 @@ class Machine:
                 self._short_dir = tempfile.mkdtemp(prefix="vtq")
                 self._qmp_path = os.path.join(self._short_dir, "qmp")
             cmd += ["-qmp", f"unix:{self._qmp_path},server=on,wait=off"]
+            # Paused until QMP is up (unless the caller wants it paused):
+            # a quick guest could otherwise power off, and QEMU exit,
+            # before the handshake.
+            resume = "-S" not in cmd
+            if resume:
+                cmd.append("-S")
         self.cmd = cmd
         with open(os.path.join(self.tmp, "cmdline"), "w") as f:
             f.write(" ".join(cmd) + "\n")
@@ -608,6 +614,8 @@ class Machine:
             self._wait_pidfile(pidfile)
             if self.use_qmp:
                 self._qmp_connect()
+                if resume:
+                    self.qmp("cont")
         except BaseException:
             self.kill()
             raise
