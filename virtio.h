@@ -285,6 +285,7 @@ typedef struct virtio_platform {
     X(VIRTIO_MSG_NO_ACCESS_PLATFORM, "device does not offer ACCESS_PLATFORM") \
     X(VIRTIO_MSG_CONFIG_UNSTABLE, "config generation never settled") \
     X(VIRTIO_MSG_TIMEOUT, "wait timed out") \
+    X(VIRTIO_MSG_LEGACY_ADDRESS, "legacy transport: ring above the 16 TiB page-frame limit") \
     X(VIRTIO_MSG_DRIVER, "driver message")
 
 #define VIRTIO__MSG_ENUM(id, text) id,
@@ -548,7 +549,8 @@ typedef struct virtio_queue {
    Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (queue absent); VIRTIO_ERR_STATE
    (the queue is already live: reset the device first);
    VIRTIO_ERR_UNSUPPORTED (legacy PCI queue larger than
-   VIRTIO_MAX_QUEUE_SIZE); VIRTIO_ERR_NO_MEMORY; VIRTIO_ERR_STATE.
+   VIRTIO_MAX_QUEUE_SIZE, or a legacy transport and ring memory at a
+   device address of 16 TiB or more); VIRTIO_ERR_NO_MEMORY; VIRTIO_ERR_STATE.
    Context: allocates through dma_alloc; a few register accesses. */
 VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, uint32_t index,
                                            const virtio_queue_options *o);
@@ -567,6 +569,23 @@ VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q);
    or uninitialised). Context: never blocks, no allocation. */
 VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t in,
                                           void *cookie);
+
+/* Driver-built indirect tables, for requests of one fixed shape posted
+   over and over (a block read: header, data, status). The driver keeps a
+   table per request slot in its own DMA memory (16-byte aligned), writes
+   the entries that never change once, rewrites per request only those
+   that do, and posts the table as one buffer: no scatter list to build,
+   no table to copy. Entries are read by the device in table order. */
+
+/* Post a table of `count` entries at device address table_dev (written
+   with virtio_table_set) as one buffer; in_len is the sum of its
+   device-written lengths, the bound on the used length pop reports.
+   Returns VIRTIO_OK; VIRTIO_ERR_NO_SPACE (ring full); VIRTIO_ERR_INVALID_ARG
+   (count 0 or above the queue size); VIRTIO_ERR_UNSUPPORTED (the queue
+   has no indirect descriptors: q->indirect == 0); VIRTIO_ERR_STATE.
+   Context: as virtio_queue_add. */
+VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint32_t in_len,
+                                                void *cookie);
 
 /* Notify the device of buffers posted since the last kick, if (event
    suppression says) it wants to be told. Returns VIRTIO_OK or
@@ -703,6 +722,25 @@ static inline uint64_t virtio_load(const virtio_device *d, const void *p, unsign
     return v;
 }
 
+/* Write entry i of a `count`-entry table at `table`, in q's ring format:
+   `len` bytes at device address `addr`, written by the device if
+   `device_writes`, read by it otherwise. Context: memory only. */
+static inline void virtio_table_set(const virtio_queue *q, void *table, uint32_t i, uint32_t count, uint64_t addr,
+                                    uint32_t len, int device_writes)
+{
+    unsigned char *e = (unsigned char *)table + 16u * i;
+    unsigned f = device_writes ? 2u : 0u;                        /* WRITE */
+    virtio_store(q->dev, e, addr, 8);
+    virtio_store(q->dev, e + 8, len, 4);
+    if (q->packed) {
+        virtio_store(q->dev, e + 12, 0, 2);                 /* id: the head's counts */
+        virtio_store(q->dev, e + 14, f, 2);
+    } else {
+        virtio_store(q->dev, e + 12, i + 1 < count ? f | 1u : f, 2);   /* NEXT */
+        virtio_store(q->dev, e + 14, i + 1, 2);
+    }
+}
+
 /* Report a driver diagnostic through the log hook (no-op without one). */
 VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const char *text, uint64_t value);
 
@@ -756,8 +794,10 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
    keeping them out of line saves more code than the call costs. */
 #if defined(__GNUC__) || defined(__clang__)
 #define VIRTIO__NOINLINE __attribute__((noinline))
+#define VIRTIO__HOT_INLINE static inline __attribute__((always_inline))   /* per-request paths */
 #else
 #define VIRTIO__NOINLINE
+#define VIRTIO__HOT_INLINE static inline
 #endif
 #define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
 #define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
@@ -1819,36 +1859,7 @@ static inline void virtio__notify(const virtio_queue *q)
     virtio__reg_out(q->dev->platform, q->priv.notify_space, q->priv.notify, q->priv.notify_width, q->index);
 }
 
-/* Write sg[0..n) as an indirect table at t (in the ring format's
-   descriptor layout; split tables chain with NEXT, packed ones implicitly).
-   Returns the writable bytes, or VIRTIO__BAD_LEN for an empty piece: the
-   table is not the device's until the ring points at it. */
-#define VIRTIO__BAD_LEN 0xffffffffu
-static uint64_t virtio__fill_table(const virtio_queue *q, unsigned char *t, const virtio_sg *sg, uint32_t out,
-                                   uint32_t n, int packed)
-{
-    uint64_t in_len = 0;
-    uint32_t i;
-    uint16_t f = 0;
-    for (i = 0; i < n; i++, t += VIRTIO__DESC_SIZE) {
-        uint32_t len = sg[i].len;
-        if (len == 0) return VIRTIO__BAD_LEN;
-        if (i >= out) {
-            f = VIRTIO__DESC_WRITE;
-            in_len += len;
-        }
-        virtio__st64(q, t + VIRTIO__D_ADDR, sg[i].addr);
-        virtio__st32(q, t + VIRTIO__D_LEN, len);
-        if (packed) {
-            virtio__st16(q, t + VIRTIO__PD_ID, 0);
-            virtio__st16(q, t + VIRTIO__PD_FLAGS, f);
-        } else {
-            virtio__st16(q, t + VIRTIO__SD_FLAGS, (uint16_t)(i + 1 < n ? f | VIRTIO__DESC_NEXT : f));
-            virtio__st16(q, t + VIRTIO__SD_NEXT, (uint16_t)(i + 1));
-        }
-    }
-    return in_len;
-}
+#define VIRTIO__BAD_LEN 0xffffffffu   /* a used length that fails the check below */
 
 /* The used length, checked: never more than the writable bytes posted.
    A chain the device only reads has no length to report; QEMU reports
@@ -1864,47 +1875,68 @@ static inline uint32_t virtio__used_len(virtio_queue *q, uint32_t in_len, uint32
     return l;
 }
 
-/* >>queue.split */
-static virtio_result virtio__split_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n,
-                                       int indirect, void *cookie)
+/* Record a posted buffer in the private shadow (what pop trusts) and
+   count its descriptors as taken. */
+static inline void virtio__shadow(virtio_queue *q, uint16_t id, void *cookie, uint64_t in_len, uint32_t ndesc)
 {
-    virtio__slot *s = virtio__slots(q);
-    uint16_t head = q->priv.free_head, i = head;
+    virtio__slot *s = &virtio__slots(q)[id];
+    s->cookie = cookie;
+    s->in_len = in_len > 0xffffffffu ? 0xffffffffu : (uint32_t)in_len;
+    s->ndesc = (uint16_t)ndesc;
+    q->num_free -= ndesc;
+    q->priv.inflight++;
+}
+
+/* >>queue.split
+   Make descriptor `head` (its chain written, its shadow filled) the
+   device's: ring entry, then (after a write barrier) the index. */
+static inline void virtio__split_publish(virtio_queue *q, uint16_t head)
+{
     unsigned char *avail = q->priv.driver;
-    uint64_t in_len = 0;
-    uint32_t k;
-    if (indirect) {
-        size_t off = (size_t)head * q->indirect * VIRTIO__DESC_SIZE;
-        unsigned char *d = virtio__desc(q, head);
-        in_len = virtio__fill_table(q, q->priv.table + off, sg, out, n, 0);
-        if (in_len == VIRTIO__BAD_LEN) return VIRTIO_ERR_INVALID_ARG;
-        virtio__st64(q, d + VIRTIO__D_ADDR, q->priv.table_dev + off);
-        virtio__st32(q, d + VIRTIO__D_LEN, n * VIRTIO__DESC_SIZE);
-        virtio__st16(q, d + VIRTIO__SD_FLAGS, VIRTIO__DESC_INDIRECT);
-        i = s[head].next;
-    } else {
-        /* Free descriptors: nothing here is the device's until published. */
-        for (k = 0; k < n; k++) {
-            unsigned char *d = virtio__desc(q, i);
-            uint16_t f = (uint16_t)((k >= out ? VIRTIO__DESC_WRITE : 0u) | (k + 1 < n ? VIRTIO__DESC_NEXT : 0u));
-            if (sg[k].len == 0) return VIRTIO_ERR_INVALID_ARG;
-            if (k >= out) in_len += sg[k].len;
-            virtio__st64(q, d + VIRTIO__D_ADDR, sg[k].addr);
-            virtio__st32(q, d + VIRTIO__D_LEN, sg[k].len);
-            virtio__st16(q, d + VIRTIO__SD_FLAGS, f);
-            virtio__st16(q, d + VIRTIO__SD_NEXT, s[i].next);
-            i = s[i].next;
-        }
-    }
-    q->priv.free_head = i;
-    s[head].cookie = cookie;
-    s[head].in_len = in_len > 0xffffffffu ? 0xffffffffu : (uint32_t)in_len;
-    s[head].ndesc = (uint16_t)(indirect ? 1 : n);
-    /* Publish: ring entry, then (after a write barrier) the index. */
     virtio__st16(q, avail + 4 + 2u * (q->priv.avail_idx & (q->size - 1)), head);
     q->priv.avail_idx++;
     virtio__wmb(q->dev->platform);
     virtio__st16(q, avail + 2, q->priv.avail_idx);
+}
+
+/* One descriptor pointing at an indirect table: the request's only slot.
+   The caller checked that one is free. */
+static virtio_result virtio__split_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
+                                             void *cookie)
+{
+    virtio__slot *s = virtio__slots(q);
+    uint16_t head = q->priv.free_head;
+    unsigned char *d = virtio__desc(q, head);
+    virtio__st64(q, d + VIRTIO__D_ADDR, table_dev);
+    virtio__st32(q, d + VIRTIO__D_LEN, count * VIRTIO__DESC_SIZE);
+    virtio__st16(q, d + VIRTIO__SD_FLAGS, VIRTIO__DESC_INDIRECT);
+    q->priv.free_head = s[head].next;
+    virtio__shadow(q, head, cookie, in_len, 1);
+    virtio__split_publish(q, head);
+    return VIRTIO_OK;
+}
+
+static virtio_result virtio__split_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, void *cookie)
+{
+    virtio__slot *s = virtio__slots(q);
+    uint16_t head = q->priv.free_head, i = head;
+    uint64_t in_len = 0;
+    uint32_t k;
+    /* Free descriptors: nothing here is the device's until published. */
+    for (k = 0; k < n; k++) {
+        unsigned char *d = virtio__desc(q, i);
+        uint16_t f = (uint16_t)((k >= out ? VIRTIO__DESC_WRITE : 0u) | (k + 1 < n ? VIRTIO__DESC_NEXT : 0u));
+        if (sg[k].len == 0) return VIRTIO_ERR_INVALID_ARG;
+        if (k >= out) in_len += sg[k].len;
+        virtio__st64(q, d + VIRTIO__D_ADDR, sg[k].addr);
+        virtio__st32(q, d + VIRTIO__D_LEN, sg[k].len);
+        virtio__st16(q, d + VIRTIO__SD_FLAGS, f);
+        virtio__st16(q, d + VIRTIO__SD_NEXT, s[i].next);
+        i = s[i].next;
+    }
+    q->priv.free_head = i;
+    virtio__shadow(q, head, cookie, in_len, n);
+    virtio__split_publish(q, head);
     return VIRTIO_OK;
 }
 
@@ -1921,7 +1953,7 @@ static int virtio__split_need_kick(virtio_queue *q)
     return !(virtio__ld16(q, q->priv.device) & VIRTIO__USED_NO_NOTIFY);
 }
 
-static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t *len)
+VIRTIO__HOT_INLINE virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
     virtio__slot *s = virtio__slots(q);
     unsigned char *e;
@@ -1941,8 +1973,8 @@ static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t 
     l = virtio__ld32(q, e + 4);
     if (id >= q->size || s[id].ndesc == 0) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_ID, id);
     if ((l = virtio__used_len(q, s[id].in_len, l)) == VIRTIO__BAD_LEN) return VIRTIO_ERR_DEVICE;
-    *cookie = s[id].cookie;
-    *len = l;
+    if (cookie) *cookie = s[id].cookie;
+    if (len) *len = l;
     /* Return the chain to the free list, following our own links. */
     for (i = (uint16_t)id, k = 1; k < s[id].ndesc; k++) i = s[i].next;
     s[i].next = q->priv.free_head;
@@ -1956,60 +1988,68 @@ static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t 
 
 /* >>queue.packed */
 #ifndef VIRTIO_NO_PACKED
-static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n,
-                                        int indirect, void *cookie)
+/* Hand the chain written at [head, pos) to the device: the head's flags
+   go last, after a write barrier. */
+static inline void virtio__packed_publish(virtio_queue *q, uint16_t head, uint16_t pos, uint16_t wrap, uint16_t first,
+                                          uint32_t count)
 {
-    virtio__slot *s = virtio__slots(q);
-    uint16_t id = q->priv.free_head, head = q->priv.avail_idx, pos = head, wrap = q->priv.avail_wrap;
-    /* AVAIL == wrap counter, USED == its inverse marks "available". */
-    uint16_t avail = (uint16_t)(wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED), first;
-    uint64_t in_len = 0;
-    uint32_t k, count = indirect ? 1 : n;
-    unsigned char *d = virtio__desc(q, head);
-    if (indirect) {
-        size_t off = (size_t)id * q->indirect * VIRTIO__DESC_SIZE;
-        in_len = virtio__fill_table(q, q->priv.table + off, sg, out, n, 1);
-        if (in_len == VIRTIO__BAD_LEN) return VIRTIO_ERR_INVALID_ARG;
-        virtio__st64(q, d + VIRTIO__D_ADDR, q->priv.table_dev + off);
-        virtio__st32(q, d + VIRTIO__D_LEN, n * VIRTIO__DESC_SIZE);
-        virtio__st16(q, d + VIRTIO__PD_ID, id);
-        first = (uint16_t)(avail | VIRTIO__DESC_INDIRECT);
-        if (++pos == q->size) {
-            pos = 0;
-            wrap ^= 1;
-        }
-    } else {
-        /* Chain descriptors carry their final flags before the head does:
-           check everything before writing anything. */
-        for (k = 0; k < n; k++) {
-            if (sg[k].len == 0) return VIRTIO_ERR_INVALID_ARG;
-            if (k >= out) in_len += sg[k].len;
-        }
-        first = 0;
-        for (k = 0; k < n; k++) {
-            uint16_t f = (uint16_t)((wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED) |
-                                    (k >= out ? VIRTIO__DESC_WRITE : 0u) | (k + 1 < n ? VIRTIO__DESC_NEXT : 0u));
-            d = virtio__desc(q, pos);
-            virtio__st64(q, d + VIRTIO__D_ADDR, sg[k].addr);
-            virtio__st32(q, d + VIRTIO__D_LEN, sg[k].len);
-            virtio__st16(q, d + VIRTIO__PD_ID, id);
-            if (k == 0) first = f;   /* the head's flags go last: they hand the chain over */
-            else virtio__st16(q, d + VIRTIO__PD_FLAGS, f);
-            if (++pos == q->size) {
-                pos = 0;
-                wrap ^= 1;
-            }
-        }
-    }
-    q->priv.free_head = s[id].next;
-    s[id].cookie = cookie;
-    s[id].in_len = in_len > 0xffffffffu ? 0xffffffffu : (uint32_t)in_len;
-    s[id].ndesc = (uint16_t)count;
     q->priv.avail_idx = pos;
     q->priv.avail_wrap = wrap;
     q->priv.added = (uint16_t)(q->priv.added + count);
     virtio__wmb(q->dev->platform);
     virtio__st16(q, virtio__desc(q, head) + VIRTIO__PD_FLAGS, first);
+}
+
+static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
+                                              void *cookie)
+{
+    virtio__slot *s = virtio__slots(q);
+    uint16_t id = q->priv.free_head, head = q->priv.avail_idx, pos = (uint16_t)(head + 1), wrap = q->priv.avail_wrap;
+    /* AVAIL == wrap counter, USED == its inverse marks "available". */
+    uint16_t first = (uint16_t)((wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED) | VIRTIO__DESC_INDIRECT);
+    unsigned char *d = virtio__desc(q, head);
+    virtio__st64(q, d + VIRTIO__D_ADDR, table_dev);
+    virtio__st32(q, d + VIRTIO__D_LEN, count * VIRTIO__DESC_SIZE);
+    virtio__st16(q, d + VIRTIO__PD_ID, id);
+    if (pos == q->size) {
+        pos = 0;
+        wrap ^= 1;
+    }
+    q->priv.free_head = s[id].next;
+    virtio__shadow(q, id, cookie, in_len, 1);
+    virtio__packed_publish(q, head, pos, wrap, first, 1);
+    return VIRTIO_OK;
+}
+
+static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, void *cookie)
+{
+    virtio__slot *s = virtio__slots(q);
+    uint16_t id = q->priv.free_head, head = q->priv.avail_idx, pos = head, wrap = q->priv.avail_wrap, first = 0;
+    uint64_t in_len = 0;
+    uint32_t k;
+    /* Chain descriptors carry their final flags before the head does:
+       check everything before writing anything. */
+    for (k = 0; k < n; k++) {
+        if (sg[k].len == 0) return VIRTIO_ERR_INVALID_ARG;
+        if (k >= out) in_len += sg[k].len;
+    }
+    for (k = 0; k < n; k++) {
+        uint16_t f = (uint16_t)((wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED) |
+                                (k >= out ? VIRTIO__DESC_WRITE : 0u) | (k + 1 < n ? VIRTIO__DESC_NEXT : 0u));
+        unsigned char *d = virtio__desc(q, pos);
+        virtio__st64(q, d + VIRTIO__D_ADDR, sg[k].addr);
+        virtio__st32(q, d + VIRTIO__D_LEN, sg[k].len);
+        virtio__st16(q, d + VIRTIO__PD_ID, id);
+        if (k == 0) first = f;   /* the head's flags go last: they hand the chain over */
+        else virtio__st16(q, d + VIRTIO__PD_FLAGS, f);
+        if (++pos == q->size) {
+            pos = 0;
+            wrap ^= 1;
+        }
+    }
+    q->priv.free_head = s[id].next;
+    virtio__shadow(q, id, cookie, in_len, n);
+    virtio__packed_publish(q, head, pos, wrap, first, n);
     return VIRTIO_OK;
 }
 
@@ -2034,7 +2074,7 @@ static int virtio__packed_is_used(const virtio_queue *q, uint16_t flags)
     return a == u && u == q->priv.used_wrap;
 }
 
-static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t *len)
+VIRTIO__HOT_INLINE virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
     virtio__slot *s = virtio__slots(q);
     unsigned char *d = virtio__desc(q, q->priv.used_idx);
@@ -2049,8 +2089,8 @@ static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t
     l = virtio__ld32(q, d + VIRTIO__D_LEN);
     if (id >= q->size || s[id].ndesc == 0) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_ID, id);
     if ((l = virtio__used_len(q, s[id].in_len, l)) == VIRTIO__BAD_LEN) return VIRTIO_ERR_DEVICE;
-    *cookie = s[id].cookie;
-    *len = l;
+    if (cookie) *cookie = s[id].cookie;
+    if (len) *len = l;
     /* The device skips the rest of the chain; so do we. */
     pos = (uint32_t)q->priv.used_idx + s[id].ndesc;
     if (pos >= q->size) {
@@ -2155,6 +2195,12 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     q->num_free = size;
     q->packed = (uint32_t)packed;
     for (i = 0; i + 1 < size; i++) virtio__slots(q)[i].next = (uint16_t)(i + 1);
+    /* Legacy transports take the ring as a 32-bit page frame number. */
+    if (dev->legacy && q->priv.ring_dev / VIRTIO__LEGACY_ALIGN > 0xffffffffu) {
+        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_LEGACY_ADDRESS, 0, q->priv.ring_dev);
+        virtio_queue_destroy(q);
+        return VIRTIO_ERR_UNSUPPORTED;
+    }
 
     /* Register the rings with the device. */
     q->priv.notify_space = dev->priv.notify_space;
@@ -2217,28 +2263,53 @@ VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q)
     return VIRTIO_OK;
 }
 
+/* Post a table already written (count entries, in_len writable bytes);
+   one ring slot is free. */
+static virtio_result virtio__add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
+                                       void *cookie)
+{
+#ifndef VIRTIO_NO_PACKED
+    if (q->packed) return virtio__packed_add_table(q, table_dev, count, in_len, cookie);
+#endif
+    return virtio__split_add_table(q, table_dev, count, in_len, cookie);
+}
+
 VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t in,
                                           void *cookie)
 {
-    uint32_t n = out + in, need;
-    int indirect;
-    virtio_result r;
+    uint32_t n = out + in;
     if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
     if (!sg || n == 0 || n < out) return VIRTIO_ERR_INVALID_ARG;
-    indirect = n > 1 && n <= q->indirect;
-    need = indirect ? 1 : n;
-    if (need > q->num_free) return need > q->size ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_NO_SPACE;
-#ifndef VIRTIO_NO_PACKED
-    if (q->packed)
-        r = virtio__packed_add(q, sg, out, n, indirect, cookie);
-    else
-#endif
-        r = virtio__split_add(q, sg, out, n, indirect, cookie);
-    if (r == VIRTIO_OK) {
-        q->num_free -= need;
-        q->priv.inflight++;
+    if (n > 1 && n <= q->indirect) {
+        /* The queue's own table for this request: one per descriptor
+           (split) or buffer id (packed), both the free head. */
+        size_t off = (size_t)q->priv.free_head * q->indirect * VIRTIO__DESC_SIZE;
+        unsigned char *t = q->priv.table + off;
+        uint64_t in_len = 0;
+        uint32_t k;
+        if (q->num_free == 0) return VIRTIO_ERR_NO_SPACE;
+        for (k = 0; k < n; k++) {
+            if (sg[k].len == 0) return VIRTIO_ERR_INVALID_ARG;
+            if (k >= out) in_len += sg[k].len;
+            virtio_table_set(q, t, k, n, sg[k].addr, sg[k].len, k >= out);
+        }
+        return virtio__add_table(q, q->priv.table_dev + off, n, in_len, cookie);
     }
-    return r;
+    if (n > q->num_free) return n > q->size ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_NO_SPACE;
+#ifndef VIRTIO_NO_PACKED
+    if (q->packed) return virtio__packed_add(q, sg, out, n, cookie);
+#endif
+    return virtio__split_add(q, sg, out, n, cookie);
+}
+
+VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint32_t in_len,
+                                                void *cookie)
+{
+    if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
+    if (!q->indirect) return VIRTIO_ERR_UNSUPPORTED;
+    if (count == 0 || count > q->size) return VIRTIO_ERR_INVALID_ARG;
+    if (q->num_free == 0) return VIRTIO_ERR_NO_SPACE;
+    return virtio__add_table(q, table_dev, count, in_len, cookie);
 }
 
 VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)
@@ -2260,22 +2331,12 @@ VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)
 
 VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
-    void *c = 0;
-    uint32_t l = 0;
-    virtio_result r;
     if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
     if (q->priv.inflight == 0) return VIRTIO_EMPTY;
 #ifndef VIRTIO_NO_PACKED
-    if (q->packed)
-        r = virtio__packed_pop(q, &c, &l);
-    else
+    if (q->packed) return virtio__packed_pop(q, cookie, len);
 #endif
-        r = virtio__split_pop(q, &c, &l);
-    if (r == VIRTIO_OK) {
-        if (cookie) *cookie = c;
-        if (len) *len = l;
-    }
-    return r;
+    return virtio__split_pop(q, cookie, len);
 }
 
 VIRTIO_API virtio_result virtio_queue_wait(virtio_queue *q, void **cookie, uint32_t *len)

@@ -165,7 +165,8 @@ struct virtio_blk {
         uint32_t broken;
         uint32_t slots;            /* device requests in flight at most */
         uint32_t segs;             /* data pieces per device request */
-        unsigned char *dma;        /* per slot: header, range/id, status */
+        uint32_t table;            /* one-piece requests use the slot's own table */
+        unsigned char *dma;        /* per slot: header, range/id, status, table */
         uint64_t dma_dev;
         size_t dma_bytes;
         void *mem;                 /* private: slots, I/O records, sg lists */
@@ -311,11 +312,14 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk);
 #define VIRTIO__BLK_ID_BYTES 20u
 
 /* Per-slot DMA area: request header (type, reserved, sector), then the
-   discard/write-zeroes range or the GET_ID answer, then the status. */
+   discard/write-zeroes range or the GET_ID answer, then the status, then
+   the slot's indirect table for one-piece reads and writes (header, data,
+   status; only the data entry changes per request). */
 #define VIRTIO__BLK_HDR 0u
 #define VIRTIO__BLK_DATA 16u
 #define VIRTIO__BLK_STATUS 40u
-#define VIRTIO__BLK_STRIDE 48u
+#define VIRTIO__BLK_TABLE 48u
+#define VIRTIO__BLK_STRIDE 96u
 
 #define VIRTIO__BLK_MAGIC 0x626c6b21u     /* "blk!" */
 #define VIRTIO__BLK_NONE 0xffffu
@@ -507,6 +511,15 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
         virtio__blk_slots(blk)[i].next = (uint16_t)(i + 1 < slots ? i + 1 : VIRTIO__BLK_NONE);
         virtio__blk_ios(blk)[i].next = (uint16_t)(i + 1 < slots ? i + 1 : VIRTIO__BLK_NONE);
     }
+    /* Identity DMA (no dma_map hook) and indirect descriptors: a read or
+       write in one piece needs no scatter list, only its data entry. */
+    blk->priv.table = blk->queue.indirect >= 3 && !p->dma_map;
+    for (i = 0; blk->priv.table && i < slots; i++) {
+        unsigned char *t = blk->priv.dma + (size_t)i * VIRTIO__BLK_STRIDE + VIRTIO__BLK_TABLE;
+        uint64_t d = blk->priv.dma_dev + (uint64_t)i * VIRTIO__BLK_STRIDE;
+        virtio_table_set(&blk->queue, t, 0, 3, d + VIRTIO__BLK_HDR, 16, 0);
+        virtio_table_set(&blk->queue, t, 2, 3, d + VIRTIO__BLK_STATUS, 1, 1);
+    }
     blk->priv.free_slot = blk->priv.free_io = 0;
     blk->priv.pend_head = blk->priv.pend_tail = VIRTIO__BLK_NONE;
     blk->priv.done_head = blk->priv.done_tail = VIRTIO__BLK_NONE;
@@ -574,7 +587,7 @@ static void virtio__blk_free_io(virtio_blk *b, uint16_t i)
 /* A caller request has no pieces left in flight or to submit. Returns 1
    if it is a token request for the caller of reap to hand out (the record
    stays allocated until then), 0 if it was dealt with here. */
-static int virtio__blk_finish(virtio_blk *b, uint16_t i)
+static inline int virtio__blk_finish(virtio_blk *b, uint16_t i)
 {
     virtio__blk_io *io = &virtio__blk_ios(b)[i];
     if (io->flags & VIRTIO__BLK_IOF_SYNC) {
@@ -598,10 +611,18 @@ static int virtio__blk_finish(virtio_blk *b, uint16_t i)
    Returns VIRTIO_OK (all pieces or as many as fit are posted),
    VIRTIO_ERR_NO_SPACE (no slot or ring room now: try later), or the error
    that ended the request (mapping failed, the queue broke). */
+static virtio_result virtio__blk_issue_one(virtio_blk *b, uint16_t ii, virtio__blk_io *io);
+static inline int virtio__blk_one(const virtio_blk *b, const virtio__blk_io *io)
+{
+    return b->priv.table && io->op <= VIRTIO_BLK_OP_WRITE && (!b->info.size_max || io->left <= b->info.size_max) &&
+           io->left <= 0x80000000u && b->priv.free_slot != VIRTIO__BLK_NONE && b->queue.num_free;
+}
+
 static virtio_result virtio__blk_issue(virtio_blk *b, uint16_t ii)
 {
     const virtio_platform *p = b->dev.platform;
     virtio__blk_io *io = &virtio__blk_ios(b)[ii];
+    if (virtio__blk_one(b, io)) return virtio__blk_issue_one(b, ii, io);
     while (io->left) {
         uint16_t si = b->priv.free_slot;
         virtio__blk_slot *s;
@@ -699,6 +720,36 @@ static virtio_result virtio__blk_issue(virtio_blk *b, uint16_t ii)
     return VIRTIO_OK;
 }
 
+/* The common request: a read or write in one piece, at the buffer's own
+   address. The slot's table already points at its header and status;
+   the header, the status preset and the data entry are all that change. */
+static inline virtio_result virtio__blk_issue_one(virtio_blk *b, uint16_t ii, virtio__blk_io *io)
+{
+    uint16_t si = b->priv.free_slot;
+    virtio__blk_slot *s = &virtio__blk_slots(b)[si];
+    size_t off = (size_t)si * VIRTIO__BLK_STRIDE;
+    unsigned char *dma = b->priv.dma + off;
+    uint32_t len = (uint32_t)io->left;
+    int rd = io->op == VIRTIO_BLK_OP_READ;
+    virtio_result r;
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT, 4);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, io->sector, 8);
+    dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
+    virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)io->buf, len, rd);
+    r = virtio_queue_add_table(&b->queue, b->priv.dma_dev + off + VIRTIO__BLK_TABLE, 3, rd ? len + 1 : 1,
+                               (void *)(uintptr_t)(si + 1u));
+    if (r != VIRTIO_OK) return r;
+    b->priv.free_slot = s->next;
+    s->buf = io->buf;
+    s->nsg = 0;   /* nothing mapped, nothing to unmap */
+    s->io = ii;
+    s->busy = 1;
+    io->outstanding++;
+    io->left = 0;
+    return VIRTIO_OK;
+}
+
 /* Continue the pending requests, oldest first, while there is room. */
 static void virtio__blk_pump(virtio_blk *b, int kick)
 {
@@ -755,7 +806,7 @@ static void virtio__blk_abort(virtio_blk *b, virtio_result why)
 /* Take one used device request. Returns VIRTIO_OK with *done set to a
    finished token request (or VIRTIO__BLK_NONE), VIRTIO_EMPTY, or an error
    (the device broke the protocol: it is reset, everything is failed). */
-static virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done)
+VIRTIO__HOT_INLINE virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done)
 {
     void *cookie = 0;
     uint32_t len = 0, status;
@@ -800,7 +851,7 @@ static void virtio__blk_hand_out(virtio_blk *b, uint16_t i, void **token, virtio
 }
 
 /* >>blk.api */
-static virtio_result virtio__blk_check(virtio_blk *b, const virtio_blk_request *rq)
+VIRTIO__HOT_INLINE virtio_result virtio__blk_check(virtio_blk *b, const virtio_blk_request *rq)
 {
     const virtio_blk_info *in = &b->info;
     uint64_t bsec = in->block_size / 512u;
@@ -841,7 +892,7 @@ static virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *
     io->flags = (uint16_t)(rq->flags | extra);
     io->state = VIRTIO__BLK_IO_ACTIVE;
     b->inflight++;
-    *idx = i;
+    if (idx) *idx = i;
     if (rq->op == VIRTIO_BLK_OP_FLUSH && !b->info.flush) {   /* write-through device: nothing to flush */
         io->left = 0;
         if (virtio__blk_finish(b, i)) virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, i);
@@ -849,7 +900,7 @@ static virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *
     }
     /* Straight onto the ring unless older requests are still waiting. */
     if (b->priv.pend_head == VIRTIO__BLK_NONE) {
-        r = virtio__blk_issue(b, i);
+        r = virtio__blk_one(b, io) ? virtio__blk_issue_one(b, i, io) : virtio__blk_issue(b, i);
         if (r == VIRTIO_OK && io->outstanding && !(rq->flags & VIRTIO_BLK_REQ_MORE)) virtio_queue_kick(&b->queue);
         if (r == VIRTIO_OK) return VIRTIO_OK;
         if (r != VIRTIO_ERR_NO_SPACE) {
@@ -867,8 +918,7 @@ static virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *
 
 VIRTIO_API virtio_result virtio_blk_submit(virtio_blk *blk, const virtio_blk_request *rq)
 {
-    uint16_t i;
-    return virtio__blk_start(blk, rq, 0, &i);
+    return virtio__blk_start(blk, rq, 0, 0);
 }
 
 VIRTIO_API virtio_result virtio_blk_kick(virtio_blk *blk)

@@ -102,6 +102,7 @@ typedef struct fz_env {
     uint32_t legacy_probe;      /* transitional PCI: probe the legacy interface */
     uint32_t mode;              /* MODEL_IMMEDIATE / MODEL_DEFERRED */
     uint32_t lies;              /* values the device changed so far */
+    uint32_t identity;          /* wanted: identity DMA, no map hooks (modern transports) */
     /* current record of the device stream */
     int have;
     uint32_t skip, kind, op, operand;
@@ -213,6 +214,7 @@ static void fz_bus(fz_env *e)
     e->bus->knobs.dma_bounce = (k >> 1) & 1;
     if (k & 4) e->bus->knobs.alloc_fail_after = 1 + fz_below(&e->ops, 12);
     if (k & 8) e->bus->knobs.map_fail_after = 1 + fz_below(&e->ops, 40);
+    e->identity = (k >> 4) & 1;
 }
 
 /* Transport: packed rings need a modern interface. */
@@ -375,6 +377,23 @@ static void fz_buf_free(fz_buf *b)
 {
     free(b->mem);
     b->mem = b->data = 0;
+}
+
+/* Identity DMA, if fz_bus chose it and the transport can address host
+   memory (legacy ones cannot): device address == CPU address, no map
+   hooks, as on most bare metal; the caller buffers' data (not their
+   guards) are RAM the device may use. Before the driver allocates. */
+static void fz_identity(fz_env *e, fz_buf *bufs, uint32_t n)
+{
+    uint32_t i;
+    if (!e->identity || e->legacy_probe || e->transport == MODEL_MMIO_LEGACY || e->transport == MODEL_PCI_LEGACY) {
+        e->identity = 0;
+        return;
+    }
+    e->bus->knobs.dma_mode = MODEL_DMA_IDENTITY;
+    e->bus->platform.dma_map = 0;
+    e->bus->platform.dma_unmap = 0;
+    for (i = 0; i < n; i++) FZ_ASSERT(model_dma_ram(e->bus, bufs[i].data, bufs[i].size) == 0);
 }
 
 /* ------------------------------------------------------------------ */

@@ -345,6 +345,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_transport(&t.e, FZ_RING == VIRTIO_RING_PACKED);
     blk_personality(&t);
     for (i = 0; i < FZ_NBUF; i++) fz_buf_new(&t.buf[i], FZ_BUFSZ);
+    fz_identity(&t.e, t.buf, FZ_NBUF);
     if (blk_model(&t)) {
         fz_knobs(&t.e, 1);
         blk_up(&t);

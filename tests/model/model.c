@@ -130,13 +130,14 @@
 #define P_WRITE 2u
 #define R_ALLOC 1u
 #define R_MAP 2u
+#define R_RAM 3u   /* caller memory the device may use directly (identity DMA) */
 
 typedef struct region {
     uint64_t dev, len;
     unsigned char *host;  /* what the device reads and writes */
     void *raw;            /* malloc block to free (allocation or bounce buffer) */
     void *cpu;            /* the driver's pointer (allocation: == host) */
-    uint32_t type;        /* R_ALLOC / R_MAP */
+    uint32_t type;        /* R_ALLOC / R_MAP / R_RAM */
     uint32_t perm;        /* P_READ | P_WRITE; 0 for private memory */
     int kind;             /* allocation kind */
     int dir;              /* mapping direction */
@@ -604,6 +605,20 @@ static void hook_dma_unmap(void *user, void *ptr, size_t len, int dir, uint64_t 
         }
     }
     bus_bug(b, "dma_unmap(%p, %zu) of device address %#llx that is not mapped", ptr, len, (unsigned long long)dev_addr);
+}
+
+int model_dma_ram(model_bus *b, void *ptr, size_t len)
+{
+    region r;
+    if (b->knobs.dma_mode != MODEL_DMA_IDENTITY || !ptr || !len) return -1;
+    memset(&r, 0, sizeof r);
+    r.dev = (uint64_t)(uintptr_t)ptr;
+    r.len = len;
+    r.host = (unsigned char *)ptr;
+    r.cpu = ptr;
+    r.type = R_RAM;
+    r.perm = P_READ | P_WRITE;
+    return reg_insert(b, &r) ? 0 : -1;
 }
 
 void *model_dma_host(model_bus *b, uint64_t addr, size_t len)

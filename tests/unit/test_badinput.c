@@ -131,6 +131,8 @@ static void core_rows(void)
     /* Queues never initialised, and bad arguments on a live one. */
     ROW(virtio_queue_add(&q0, sg, 1, 0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_add(0, sg, 1, 0, 0), VIRTIO_ERR_STATE);
+    ROW(virtio_queue_add_table(&q0, 0x1000, 3, 0, 0), VIRTIO_ERR_STATE);
+    ROW(virtio_queue_add_table(0, 0x1000, 3, 0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_kick(&q0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_pop(&q0, &ptr, &v), VIRTIO_ERR_STATE);
     ROW(virtio_queue_wait(&q0, &ptr, &v), VIRTIO_ERR_STATE);
@@ -141,6 +143,8 @@ static void core_rows(void)
     ROW(virtio_queue_add(&q, sg, 0, 0, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_queue_add(&q, sg, 1, 0, 0), VIRTIO_ERR_INVALID_ARG);   /* zero-length piece */
     ROW(virtio_queue_add(&q, sg, 0xffffffffu, 2, 0), VIRTIO_ERR_INVALID_ARG);   /* out + in overflows */
+    ROW(virtio_queue_add_table(&q, 0x1000, 0, 0, 0), q.indirect ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_UNSUPPORTED);
+    ROW(virtio_queue_add_table(&q, 0x1000, 0x10000, 0, 0), q.indirect ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_UNSUPPORTED);
     ROW(virtio_queue_enable_cb(&q, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_queue_pop(&q, &ptr, &v), VIRTIO_EMPTY);
     ROW(virtio_device_reset(&d), VIRTIO_OK);

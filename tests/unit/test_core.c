@@ -187,11 +187,21 @@ static void interrupts(uint32_t ring, int ev)
 }
 
 /* The queue API itself: argument checks, full ring, empty pop. */
+/* A deferred block device with 4-entry queues: the queue tests' device. */
+static model *small_blk(model_bus *bus, uint32_t transport)
+{
+    model_options mo;
+    model_blk_options bo;
+    model_options_init(&mo, transport);
+    mo.mode = MODEL_DEFERRED;
+    model_blk_options_init(&bo);
+    bo.queue_size = 4;
+    return model_blk_new(bus, &mo, &bo);
+}
+
 static void queue_api(uint32_t ring)
 {
     model_bus *bus = model_bus_new();
-    model_options mo;
-    model_blk_options bo;
     model *m;
     virtio_device dev;
     virtio_device_options dopt;
@@ -201,11 +211,7 @@ static void queue_api(uint32_t ring)
     uint32_t len = 0;
     uint64_t hdr_dev = 0, st_dev = 0, data_dev = 0;
     uint8_t *hdr = 0, *st = 0, *data = 0;
-    model_options_init(&mo, MODEL_PCI_MODERN);
-    mo.mode = MODEL_DEFERRED;
-    model_blk_options_init(&bo);
-    bo.queue_size = 4;
-    m = model_blk_new(bus, &mo, &bo);
+    m = small_blk(bus, MODEL_PCI_MODERN);
     memset(&dopt, 0, sizeof dopt);
     dopt.ring = ring;
     dopt.no_indirect = 1;
@@ -231,6 +237,7 @@ static void queue_api(uint32_t ring)
     CHECK_EQ(virtio_queue_add(&q, sg, 1, 2, 0), VIRTIO_ERR_INVALID_ARG);   /* zero length */
     sg[2].len = 1;
     CHECK_EQ(virtio_queue_add(&q, 0, 1, 0, 0), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(virtio_queue_add_table(&q, hdr_dev, 3, 513, 0), VIRTIO_ERR_UNSUPPORTED);   /* no indirect */
     CHECK_EQ(virtio_queue_add(&q, sg, 1, 2, (void *)1), VIRTIO_OK);
     CHECK_EQ(q.num_free, 1);   /* 4 entries, 3 used, no indirect tables */
     CHECK_EQ(virtio_queue_add(&q, sg, 1, 2, 0), VIRTIO_ERR_NO_SPACE);
@@ -248,6 +255,69 @@ static void queue_api(uint32_t ring)
     virtio_free(&bus->platform, st, 4, VIRTIO_MEM_DMA);
     virtio_free(&bus->platform, data, 512, VIRTIO_MEM_DMA);
     virtio_free(&bus->platform, hdr, 16, VIRTIO_MEM_DMA);
+    CHECK_EQ(bus->stats.bugs, 0);
+    CHECK_EQ(bus->stats.live_allocs, 0);
+    model_bus_free(bus);
+}
+
+/* Driver-built tables: one table per request, written once with
+   virtio_table_set, posted with virtio_queue_add_table; each takes one
+   ring entry, the device follows the table to the right buffers. */
+static void queue_tables(uint32_t ring)
+{
+    model_bus *bus = model_bus_new();
+    model *m;
+    virtio_device dev;
+    virtio_device_options dopt;
+    virtio_queue_options qo;
+    virtio_queue q;
+    uint64_t mem_dev = 0;
+    uint8_t *mem = 0;   /* per request i (0..3): table at 64 i, header at 256 + 16 i, status at 320 + i, data at 512 i + 512 */
+    uint32_t i, len = 0, seen = 0;
+    void *cookie = 0;
+    m = small_blk(bus, MODEL_MMIO);
+    memset(&dopt, 0, sizeof dopt);
+    dopt.ring = ring;
+    memset(&qo, 0, sizeof qo);
+    qo.indirect = 3;
+    CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_device_begin(&dev, 0, &dopt), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_init(&q, &dev, 0, &qo), VIRTIO_OK);
+    CHECK_EQ(q.indirect, 3);
+    CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
+    CHECK_EQ(virtio_alloc(&bus->platform, 512 * 5, 16, VIRTIO_MEM_DMA, (void **)&mem, &mem_dev), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_add_table(&q, mem_dev, 0, 0, 0), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(virtio_queue_add_table(&q, mem_dev, 5, 0, 0), VIRTIO_ERR_INVALID_ARG);   /* longer than the ring */
+    for (i = 0; i < 4; i++) {   /* reads of sectors 1, 3, 5, 7 */
+        uint8_t *hdr = mem + 256 + 16 * i;
+        memset(hdr, 0, 16);
+        hdr[8] = (uint8_t)(2 * i + 1);
+        mem[320 + i] = 0xff;
+        virtio_table_set(&q, mem + 64 * i, 0, 3, mem_dev + 256 + 16 * i, 16, 0);
+        virtio_table_set(&q, mem + 64 * i, 1, 3, mem_dev + 512 * (i + 1), 512, 1);
+        virtio_table_set(&q, mem + 64 * i, 2, 3, mem_dev + 320 + i, 1, 1);
+        CHECK_EQ(virtio_queue_add_table(&q, mem_dev + 64 * i, 3, 513, (void *)(uintptr_t)(i + 1)), VIRTIO_OK);
+    }
+    CHECK_EQ(q.num_free, 0);
+    CHECK_EQ(virtio_queue_add_table(&q, mem_dev, 3, 513, 0), VIRTIO_ERR_NO_SPACE);
+    CHECK_EQ(virtio_queue_kick(&q), VIRTIO_OK);
+    CHECK_EQ(model_run(m, 0), 4);
+    while (virtio_queue_pop(&q, &cookie, &len) == VIRTIO_OK) {
+        i = (uint32_t)(uintptr_t)cookie - 1;
+        CHECK(i < 4);
+        if (i >= 4) break;
+        seen |= 1u << i;
+        CHECK_EQ(len, 513);
+        CHECK_EQ(mem[320 + i], 0);
+        CHECK_EQ(mem[512 * (i + 1) + 7], model_blk_pattern((2 * i + 1) * 512 + 7));
+    }
+    CHECK_EQ(seen, 15);
+    CHECK_EQ(q.num_free, 4);
+    CHECK_EQ(virtio_device_reset(&dev), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_add_table(&q, mem_dev, 3, 513, 0), VIRTIO_OK);   /* posting is memory only */
+    CHECK_EQ(virtio_queue_destroy(&q), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_add_table(&q, mem_dev, 3, 513, 0), VIRTIO_ERR_STATE);
+    virtio_free(&bus->platform, mem, 512 * 5, VIRTIO_MEM_DMA);
     CHECK_EQ(bus->stats.bugs, 0);
     CHECK_EQ(bus->stats.live_allocs, 0);
     model_bus_free(bus);
@@ -479,6 +549,8 @@ int main(void)
     RUN(interrupts(VIRTIO_RING_SPLIT, 0), "core interrupts with flag suppression, split");
     RUN(queue_api(VIRTIO_RING_SPLIT), "core queue API: arguments, full ring, pop order, split");
     RUN(queue_api(VIRTIO_RING_PACKED), "core queue API: arguments, full ring, pop order, packed");
+    RUN(queue_tables(VIRTIO_RING_SPLIT), "core driver-built indirect tables, split");
+    RUN(queue_tables(VIRTIO_RING_PACKED), "core driver-built indirect tables, packed");
     RUN(queue_sizes(VIRTIO_RING_SPLIT), "core queue sizes 3/100/2048/1/0, split");
     RUN(queue_sizes(VIRTIO_RING_PACKED), "core queue sizes 3/100/2048/1/0, packed");
     RUN(hostile_used_id(VIRTIO_RING_SPLIT), "core used id not in flight breaks the queue, re-init works, split");
