@@ -1953,7 +1953,7 @@ static int virtio__split_need_kick(virtio_queue *q)
     return !(virtio__ld16(q, q->priv.device) & VIRTIO__USED_NO_NOTIFY);
 }
 
-VIRTIO__HOT_INLINE virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t *len)
+static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
     virtio__slot *s = virtio__slots(q);
     unsigned char *e;
@@ -2074,7 +2074,7 @@ static int virtio__packed_is_used(const virtio_queue *q, uint16_t flags)
     return a == u && u == q->priv.used_wrap;
 }
 
-VIRTIO__HOT_INLINE virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t *len)
+static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
     virtio__slot *s = virtio__slots(q);
     unsigned char *d = virtio__desc(q, q->priv.used_idx);

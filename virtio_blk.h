@@ -514,11 +514,11 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     /* Identity DMA (no dma_map hook) and indirect descriptors: a read or
        write in one piece needs no scatter list, only its data entry. */
     blk->priv.table = blk->queue.indirect >= 3 && !p->dma_map;
-    for (i = 0; blk->priv.table && i < slots; i++) {
-        unsigned char *t = blk->priv.dma + (size_t)i * VIRTIO__BLK_STRIDE + VIRTIO__BLK_TABLE;
-        uint64_t d = blk->priv.dma_dev + (uint64_t)i * VIRTIO__BLK_STRIDE;
-        virtio_table_set(&blk->queue, t, 0, 3, d + VIRTIO__BLK_HDR, 16, 0);
-        virtio_table_set(&blk->queue, t, 2, 3, d + VIRTIO__BLK_STATUS, 1, 1);
+    for (i = 0; blk->priv.table && i < 2 * slots; i++) {   /* entries 0 (header) and 2 (status) of each */
+        uint32_t k = i & 1u ? 2 : 0;
+        size_t off = (size_t)(i / 2) * VIRTIO__BLK_STRIDE;
+        virtio_table_set(&blk->queue, blk->priv.dma + off + VIRTIO__BLK_TABLE, k, 3,
+                         blk->priv.dma_dev + off + (k ? VIRTIO__BLK_STATUS : VIRTIO__BLK_HDR), k ? 1 : 16, k != 0);
     }
     blk->priv.free_slot = blk->priv.free_io = 0;
     blk->priv.pend_head = blk->priv.pend_tail = VIRTIO__BLK_NONE;
@@ -587,7 +587,7 @@ static void virtio__blk_free_io(virtio_blk *b, uint16_t i)
 /* A caller request has no pieces left in flight or to submit. Returns 1
    if it is a token request for the caller of reap to hand out (the record
    stays allocated until then), 0 if it was dealt with here. */
-static inline int virtio__blk_finish(virtio_blk *b, uint16_t i)
+static int virtio__blk_finish(virtio_blk *b, uint16_t i)
 {
     virtio__blk_io *io = &virtio__blk_ios(b)[i];
     if (io->flags & VIRTIO__BLK_IOF_SYNC) {
@@ -611,18 +611,10 @@ static inline int virtio__blk_finish(virtio_blk *b, uint16_t i)
    Returns VIRTIO_OK (all pieces or as many as fit are posted),
    VIRTIO_ERR_NO_SPACE (no slot or ring room now: try later), or the error
    that ended the request (mapping failed, the queue broke). */
-static virtio_result virtio__blk_issue_one(virtio_blk *b, uint16_t ii, virtio__blk_io *io);
-static inline int virtio__blk_one(const virtio_blk *b, const virtio__blk_io *io)
-{
-    return b->priv.table && io->op <= VIRTIO_BLK_OP_WRITE && (!b->info.size_max || io->left <= b->info.size_max) &&
-           io->left <= 0x80000000u && b->priv.free_slot != VIRTIO__BLK_NONE && b->queue.num_free;
-}
-
 static virtio_result virtio__blk_issue(virtio_blk *b, uint16_t ii)
 {
     const virtio_platform *p = b->dev.platform;
     virtio__blk_io *io = &virtio__blk_ios(b)[ii];
-    if (virtio__blk_one(b, io)) return virtio__blk_issue_one(b, ii, io);
     while (io->left) {
         uint16_t si = b->priv.free_slot;
         virtio__blk_slot *s;
@@ -720,10 +712,18 @@ static virtio_result virtio__blk_issue(virtio_blk *b, uint16_t ii)
     return VIRTIO_OK;
 }
 
+/* Can io go out whole through its slot's table (virtio__blk_issue_one)? */
+static inline int virtio__blk_one(const virtio_blk *b, const virtio__blk_io *io)
+{
+    return b->priv.table && io->op <= VIRTIO_BLK_OP_WRITE && (!b->info.size_max || io->left <= b->info.size_max) &&
+           io->left <= 0x80000000u && b->priv.free_slot != VIRTIO__BLK_NONE && b->queue.num_free;
+}
+
 /* The common request: a read or write in one piece, at the buffer's own
-   address. The slot's table already points at its header and status;
-   the header, the status preset and the data entry are all that change. */
-static inline virtio_result virtio__blk_issue_one(virtio_blk *b, uint16_t ii, virtio__blk_io *io)
+   address, with a slot and a ring entry free. The slot's table already
+   points at its header and status; the header, the status preset and the
+   data entry are all that change. */
+static virtio_result virtio__blk_issue_one(virtio_blk *b, uint16_t ii, virtio__blk_io *io)
 {
     uint16_t si = b->priv.free_slot;
     virtio__blk_slot *s = &virtio__blk_slots(b)[si];
@@ -806,7 +806,7 @@ static void virtio__blk_abort(virtio_blk *b, virtio_result why)
 /* Take one used device request. Returns VIRTIO_OK with *done set to a
    finished token request (or VIRTIO__BLK_NONE), VIRTIO_EMPTY, or an error
    (the device broke the protocol: it is reset, everything is failed). */
-VIRTIO__HOT_INLINE virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done)
+static virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done)
 {
     void *cookie = 0;
     uint32_t len = 0, status;
