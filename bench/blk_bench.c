@@ -72,10 +72,12 @@ int main(void)
         return 1;
     }
     port_printf("VT DISK %s packed=%u\n", dev.transport == VIRTIO_TRANSPORT_MMIO ? "mmio" : "pci", disk.queue.packed);
-    run("seqread_1m_qd16", VIRTIO_BLK_OP_READ, 16, MiB, 1024, 0);
-    run("randread_4k_qd1", VIRTIO_BLK_OP_READ, 1, 4096, 4000, 1);
-    run("randread_4k_qd32", VIRTIO_BLK_OP_READ, 32, 4096, 20000, 1);
-    run("seqwrite_1m_qd16", VIRTIO_BLK_OP_WRITE, 16, MiB, 512, 0);
+    /* Long enough (about a second each here) that a scheduling hiccup on
+       a shared host does not decide the figure. */
+    run("seqread_1m_qd16", VIRTIO_BLK_OP_READ, 16, MiB, 8192, 0);
+    run("randread_4k_qd1", VIRTIO_BLK_OP_READ, 1, 4096, 16000, 1);
+    run("randread_4k_qd32", VIRTIO_BLK_OP_READ, 32, 4096, 100000, 1);
+    run("seqwrite_1m_qd16", VIRTIO_BLK_OP_WRITE, 16, MiB, 4096, 0);
     port_printf("VT END 0\n");
     return 0;
 }

@@ -81,9 +81,9 @@ def qemu_img(img):
             t.append(float(re.search(r"completed in ([0-9.]+) seconds", out.stdout).group(1)))
         return count / min(t)
     return {
-        "qd1": one(20000, 1, 4096, 4096),
-        "qd32": one(100000, 32, 4096, 4096),
-        "seq": one(4000, 16, MiB, MiB),   # requests/s of 1 MiB = MiB/s
+        "qd1": one(40000, 1, 4096, 4096),
+        "qd32": one(200000, 32, 4096, 4096),
+        "seq": one(16000, 16, MiB, MiB),   # requests/s of 1 MiB = MiB/s
     }
 
 
