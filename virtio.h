@@ -5,7 +5,7 @@
 #ifndef VIRTIO_H
 #define VIRTIO_H
 /*
-virtio.h - v0.1.0 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
+virtio.h - v0.2.0 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
 
 The core of a single-header VirtIO driver stack for bare-metal kernels,
 bootloaders and test guests. It speaks every common VirtIO transport
@@ -156,7 +156,7 @@ license: end of file
 #endif
 
 #define VIRTIO_VERSION_MAJOR 0
-#define VIRTIO_VERSION_MINOR 1
+#define VIRTIO_VERSION_MINOR 2
 #define VIRTIO_VERSION_PATCH 0
 
 #ifndef VIRTIO_API

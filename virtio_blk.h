@@ -6,7 +6,7 @@
 #ifndef VIRTIO_BLK_H
 #define VIRTIO_BLK_H
 /*
-virtio_blk.h - v0.1.0 - VirtIO block driver for virtio.h - MIT OR Unlicense
+virtio_blk.h - v0.2.0 - VirtIO block driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -74,8 +74,8 @@ leaves the disk in VIRTIO_ERR_STATE until virtio_blk_init() is called again.
 license: end of file (virtio.h)
 */
 
-#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 1
-#error "virtio_blk.h needs virtio.h version 0.1"
+#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 2
+#error "virtio_blk.h needs virtio.h version 0.2"
 #endif
 
 #ifdef __cplusplus

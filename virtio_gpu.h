@@ -6,7 +6,7 @@
 #ifndef VIRTIO_GPU_H
 #define VIRTIO_GPU_H
 /*
-virtio_gpu.h - v0.1.0 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
+virtio_gpu.h - v0.2.0 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -72,8 +72,8 @@ time (64x64, B8G8R8A8).
 license: end of file (virtio.h)
 */
 
-#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 1
-#error "virtio_gpu.h needs virtio.h version 0.1"
+#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 2
+#error "virtio_gpu.h needs virtio.h version 0.2"
 #endif
 
 #ifdef __cplusplus

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_INPUT_H
 #define VIRTIO_INPUT_H
 /*
-virtio_input.h - v0.1.0 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
+virtio_input.h - v0.2.0 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -62,8 +62,8 @@ flight.
 license: end of file (virtio.h)
 */
 
-#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 1
-#error "virtio_input.h needs virtio.h version 0.1"
+#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 2
+#error "virtio_input.h needs virtio.h version 0.2"
 #endif
 
 #ifdef __cplusplus

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_NET_H
 #define VIRTIO_NET_H
 /*
-virtio_net.h - v0.1.0 - VirtIO network driver for virtio.h - MIT OR Unlicense
+virtio_net.h - v0.2.0 - VirtIO network driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -76,8 +76,8 @@ VLAN filtering commands. At most 64 MAC filter entries.
 license: end of file (virtio.h)
 */
 
-#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 1
-#error "virtio_net.h needs virtio.h version 0.1"
+#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 2
+#error "virtio_net.h needs virtio.h version 0.2"
 #endif
 
 #ifdef __cplusplus
