@@ -155,7 +155,7 @@ typedef struct virtio_gpu {
         uint32_t broken;            /* a wait failed: the device was reset */
         uint32_t resp_len;          /* used length of the last response */
         virtio_gpu_fb cursor;       /* cursor image resource */
-        uint32_t cursor_slot;       /* next cursor command slot */
+        uint32_t cursor_busy;       /* cursor command slots the device holds (bit mask) */
     } priv;
 } virtio_gpu;
 
@@ -720,14 +720,17 @@ VIRTIO_API virtio_result virtio_gpu_flush(virtio_gpu *gpu, const virtio_gpu_fb *
 static virtio_result virtio__gpu_cursor_cmd(virtio_gpu *g, uint32_t type, uint32_t scanout, uint32_t x, uint32_t y,
                                             uint32_t res, uint32_t hx, uint32_t hy)
 {
-    uint32_t slot;
+    uint32_t slot = 0;
     unsigned char *b;
     virtio_sg sg;
     void *cookie;
     uint32_t len;
-    while (virtio_queue_pop(&g->cursorq, &cookie, &len) == VIRTIO_OK) {}
-    if (g->cursorq.num_free == 0) return VIRTIO_ERR_NO_SPACE;
-    slot = g->priv.cursor_slot++ % VIRTIO__GPU_CURSOR_SLOTS;
+    /* A slot is free again only once the device gave it back (in any
+       order): the cookie names it. */
+    while (virtio_queue_pop(&g->cursorq, &cookie, &len) == VIRTIO_OK)
+        g->priv.cursor_busy &= ~(1u << ((uint32_t)(uintptr_t)cookie - 1u));
+    while (slot < VIRTIO__GPU_CURSOR_SLOTS && (g->priv.cursor_busy >> slot) & 1u) slot++;
+    if (slot == VIRTIO__GPU_CURSOR_SLOTS || g->cursorq.num_free == 0) return VIRTIO_ERR_NO_SPACE;
     b = g->priv.cmd + VIRTIO__GPU_CURSOR_AT(slot);
     VIRTIO_MEMSET(b, 0, VIRTIO__GPU_CURSOR_CMD);
     virtio_store(&g->dev, b, type, 4);
@@ -742,7 +745,9 @@ static virtio_result virtio__gpu_cursor_cmd(virtio_gpu *g, uint32_t type, uint32
     sg.len = VIRTIO__GPU_CURSOR_CMD;
     sg.pad = 0;
     /* The cursor queue has no responses: the device just consumes. */
-    if (virtio_queue_add(&g->cursorq, &sg, 1, 0, b) != VIRTIO_OK) return VIRTIO_ERR_NO_SPACE;
+    if (virtio_queue_add(&g->cursorq, &sg, 1, 0, (void *)(uintptr_t)(slot + 1u)) != VIRTIO_OK)
+        return VIRTIO_ERR_NO_SPACE;
+    g->priv.cursor_busy |= 1u << slot;
     return virtio_queue_kick(&g->cursorq);
 }
 
