@@ -579,7 +579,9 @@ VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, 
 
 /* Post a table of `count` entries at device address table_dev (written
    with virtio_table_set) as one buffer; in_len is the sum of its
-   device-written lengths, the bound on the used length pop reports.
+   device-written lengths, the bound on the used length pop reports. The
+   table (and what it points at) is the device's until pop returns the
+   cookie: one table per buffer in flight.
    Returns VIRTIO_OK; VIRTIO_ERR_NO_SPACE (ring full); VIRTIO_ERR_INVALID_ARG
    (count 0 or above the queue size); VIRTIO_ERR_UNSUPPORTED (the queue
    has no indirect descriptors: q->indirect == 0); VIRTIO_ERR_STATE.
@@ -722,9 +724,10 @@ static inline uint64_t virtio_load(const virtio_device *d, const void *p, unsign
     return v;
 }
 
-/* Write entry i of a `count`-entry table at `table`, in q's ring format:
-   `len` bytes at device address `addr`, written by the device if
-   `device_writes`, read by it otherwise. Context: memory only. */
+/* Write entry i of a `count`-entry table at `table` (for
+   virtio_queue_add_table), in q's ring format: `len` (nonzero) bytes at
+   device address `addr`, written by the device if `device_writes`, read
+   by it otherwise. Context: memory only. */
 static inline void virtio_table_set(const virtio_queue *q, void *table, uint32_t i, uint32_t count, uint64_t addr,
                                     uint32_t len, int device_writes)
 {
