@@ -323,6 +323,7 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk);
 
 #define VIRTIO__BLK_MAGIC 0x626c6b21u     /* "blk!" */
 #define VIRTIO__BLK_NONE 0xffffu
+#define VIRTIO__BLK_WHOLE 0xfffeu          /* reap: a whole request finished (no record) */
 #define VIRTIO__BLK_SYNC_TOKEN ((void *)0) /* sync requests are marked by state */
 
 /* One caller request. */
@@ -342,7 +343,9 @@ typedef struct virtio__blk_io {
 /* One device request in flight. */
 typedef struct virtio__blk_slot {
     unsigned char *buf;       /* data start, for unmap and GET_ID copy-out */
-    uint16_t io;
+    void *token;              /* a whole request (io == NONE): the caller's token */
+    virtio_blk_callback callback;   /* ... and callback */
+    uint16_t io;              /* the caller request this piece belongs to, or NONE */
     uint16_t nsg;             /* mapped data pieces */
     uint16_t next;            /* free list */
     uint8_t dir;              /* VIRTIO_DMA_* of the data */
@@ -712,42 +715,64 @@ static virtio_result virtio__blk_issue(virtio_blk *b, uint16_t ii)
     return VIRTIO_OK;
 }
 
-/* Can io go out whole through its slot's table (virtio__blk_issue_one)? */
-static inline int virtio__blk_one(const virtio_blk *b, const virtio__blk_io *io)
+/* A whole request: a read or write (not a blocking call's) in one piece
+   at the buffer's own address, nothing waiting ahead of it, a slot and a
+   ring entry free. It needs no caller-request record: the slot carries
+   the token and callback, and the slot's table already points at its
+   header and status, so the header, the status preset and the data entry
+   are all that change. */
+static inline int virtio__blk_is_whole(const virtio_blk *b, const virtio_blk_request *rq, uint16_t extra)
 {
-    return b->priv.table && io->op <= VIRTIO_BLK_OP_WRITE && (!b->info.size_max || io->left <= b->info.size_max) &&
-           io->left <= 0x80000000u && b->priv.free_slot != VIRTIO__BLK_NONE && b->queue.num_free;
+    return b->priv.table && rq->op <= VIRTIO_BLK_OP_WRITE && !(extra & VIRTIO__BLK_IOF_SYNC) &&
+           (!b->info.size_max || rq->len <= b->info.size_max) && rq->len <= 0x80000000u &&
+           b->priv.pend_head == VIRTIO__BLK_NONE && b->priv.free_slot != VIRTIO__BLK_NONE && b->queue.num_free;
 }
 
-/* The common request: a read or write in one piece, at the buffer's own
-   address, with a slot and a ring entry free. The slot's table already
-   points at its header and status; the header, the status preset and the
-   data entry are all that change. */
-static virtio_result virtio__blk_issue_one(virtio_blk *b, uint16_t ii, virtio__blk_io *io)
+static virtio_result virtio__blk_issue_whole(virtio_blk *b, const virtio_blk_request *rq)
 {
     uint16_t si = b->priv.free_slot;
     virtio__blk_slot *s = &virtio__blk_slots(b)[si];
     size_t off = (size_t)si * VIRTIO__BLK_STRIDE;
     unsigned char *dma = b->priv.dma + off;
-    uint32_t len = (uint32_t)io->left;
-    int rd = io->op == VIRTIO_BLK_OP_READ;
+    uint32_t len = (uint32_t)rq->len;
+    int rd = rq->op == VIRTIO_BLK_OP_READ;
     virtio_result r;
     virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT, 4);
     virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
-    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, io->sector, 8);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, rq->sector, 8);
     dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
-    virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)io->buf, len, rd);
+    virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)rq->buf, len, rd);
     r = virtio_queue_add_table(&b->queue, b->priv.dma_dev + off + VIRTIO__BLK_TABLE, 3, rd ? len + 1 : 1,
                                (void *)(uintptr_t)(si + 1u));
     if (r != VIRTIO_OK) return r;
     b->priv.free_slot = s->next;
-    s->buf = io->buf;
+    s->buf = (unsigned char *)rq->buf;
+    s->token = rq->token;
+    s->callback = rq->callback;
+    s->io = VIRTIO__BLK_NONE;
     s->nsg = 0;   /* nothing mapped, nothing to unmap */
-    s->io = ii;
     s->busy = 1;
-    io->outstanding++;
-    io->left = 0;
+    b->inflight++;
     return VIRTIO_OK;
+}
+
+/* A whole request finished while nobody can take it now (a blocking call
+   waits for another one, or the device failed): give it a record on the
+   done list for virtio_blk_poll. One is free: the request still counts in
+   inflight, and there are no more requests than records. */
+static void virtio__blk_keep(virtio_blk *b, void *token, virtio_result result)
+{
+    uint16_t i = b->priv.free_io;
+    virtio__blk_io *io = &virtio__blk_ios(b)[i];
+    b->priv.free_io = io->next;
+    io->token = token;
+    io->callback = 0;
+    io->result = result;
+    io->flags = 0;
+    io->outstanding = 0;
+    io->left = 0;
+    io->state = VIRTIO__BLK_IO_DONE;
+    virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, i);
 }
 
 /* Continue the pending requests, oldest first, while there is room. */
@@ -790,8 +815,18 @@ static void virtio__blk_abort(virtio_blk *b, virtio_result why)
 {
     uint32_t i;
     b->priv.broken = 1;
-    for (i = 0; i < b->priv.slots; i++)
-        if (virtio__blk_slots(b)[i].busy) virtio__blk_unmap(b, i);
+    for (i = 0; i < b->priv.slots; i++) {
+        virtio__blk_slot *s = &virtio__blk_slots(b)[i];
+        if (!s->busy) continue;
+        virtio__blk_unmap(b, i);
+        if (s->io != VIRTIO__BLK_NONE) continue;
+        if (s->callback) {   /* a whole request ends here */
+            b->inflight--;
+            s->callback(b, s->token, why);
+        } else {
+            virtio__blk_keep(b, s->token, why);
+        }
+    }
     b->priv.pend_head = b->priv.pend_tail = VIRTIO__BLK_NONE;
     for (i = 0; i < b->priv.slots; i++) {
         virtio__blk_io *io = &virtio__blk_ios(b)[i];
@@ -804,9 +839,11 @@ static void virtio__blk_abort(virtio_blk *b, virtio_result why)
 }
 
 /* Take one used device request. Returns VIRTIO_OK with *done set to a
-   finished token request (or VIRTIO__BLK_NONE), VIRTIO_EMPTY, or an error
-   (the device broke the protocol: it is reset, everything is failed). */
-static virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done)
+   finished token request's record, to VIRTIO__BLK_WHOLE (a whole token
+   request finished: *token, *result; it still counts in inflight), or to
+   VIRTIO__BLK_NONE; VIRTIO_EMPTY; or an error (the device broke the
+   protocol: it is reset, everything is failed). */
+static virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done, void **token, virtio_result *result)
 {
     void *cookie = 0;
     uint32_t len = 0, status;
@@ -825,8 +862,27 @@ static virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done)
     si = (uint16_t)((uintptr_t)cookie - 1u);   /* our own cookie, from private memory */
     s = &virtio__blk_slots(b)[si];
     ii = s->io;
-    io = &virtio__blk_ios(b)[ii];
     status = *(volatile unsigned char *)(b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_STATUS);
+    if (ii == VIRTIO__BLK_NONE) {   /* a whole request */
+        virtio_result res = status == VIRTIO__BLK_S_OK ? VIRTIO_OK : virtio__blk_status(status);
+        void *tok = s->token;
+        virtio_blk_callback cb = s->callback;
+        s->busy = 0;
+        b->last_status = status;
+        s->next = b->priv.free_slot;
+        b->priv.free_slot = si;
+        if (cb) {
+            b->inflight--;
+            cb(b, tok, res);
+        } else {
+            *done = VIRTIO__BLK_WHOLE;
+            *token = tok;
+            *result = res;
+        }
+        if (b->priv.pend_head != VIRTIO__BLK_NONE) virtio__blk_pump(b, 1);
+        return VIRTIO_OK;
+    }
+    io = &virtio__blk_ios(b)[ii];
     virtio__blk_unmap(b, si);
     if (io->op == VIRTIO_BLK_OP_GET_ID && status == VIRTIO__BLK_S_OK)
         VIRTIO_MEMCPY(s->buf, b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_DATA, VIRTIO__BLK_ID_BYTES);
@@ -848,6 +904,16 @@ static void virtio__blk_hand_out(virtio_blk *b, uint16_t i, void **token, virtio
     if (token) *token = io->token;
     if (result) *result = (virtio_result)io->result;
     virtio__blk_free_io(b, i);
+}
+
+/* Hand out a whole token request that reap just finished. */
+static virtio_result virtio__blk_hand_whole(virtio_blk *b, void *tok, virtio_result res, void **token,
+                                            virtio_result *result)
+{
+    if (token) *token = tok;
+    if (result) *result = res;
+    b->inflight--;
+    return VIRTIO_OK;
 }
 
 /* >>blk.api */
@@ -877,7 +943,13 @@ static virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *
     if (!virtio__blk_ok(b)) return VIRTIO_ERR_STATE;
     if (!rq) return VIRTIO_ERR_INVALID_ARG;
     if ((r = virtio__blk_check(b, rq)) != VIRTIO_OK) return r;
-    if (b->priv.free_io == VIRTIO__BLK_NONE) return VIRTIO_ERR_NO_SPACE;
+    /* One record's worth of requests at most, whichever way they go. */
+    if (b->inflight >= b->priv.slots) return VIRTIO_ERR_NO_SPACE;
+    if (virtio__blk_is_whole(b, rq, extra) && virtio__blk_issue_whole(b, rq) == VIRTIO_OK) {
+        if (!(rq->flags & VIRTIO_BLK_REQ_MORE)) virtio_queue_kick(&b->queue);
+        return VIRTIO_OK;
+    }
+    /* (else, a queue that broke meanwhile fails it below, as any request) */
     i = b->priv.free_io;
     io = &virtio__blk_ios(b)[i];
     b->priv.free_io = io->next;
@@ -900,7 +972,7 @@ static virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *
     }
     /* Straight onto the ring unless older requests are still waiting. */
     if (b->priv.pend_head == VIRTIO__BLK_NONE) {
-        r = virtio__blk_one(b, io) ? virtio__blk_issue_one(b, i, io) : virtio__blk_issue(b, i);
+        r = virtio__blk_issue(b, i);
         if (r == VIRTIO_OK && io->outstanding && !(rq->flags & VIRTIO_BLK_REQ_MORE)) virtio_queue_kick(&b->queue);
         if (r == VIRTIO_OK) return VIRTIO_OK;
         if (r != VIRTIO_ERR_NO_SPACE) {
@@ -938,7 +1010,10 @@ VIRTIO_API virtio_result virtio_blk_poll(virtio_blk *blk, void **token, virtio_r
     }
     if (blk->priv.broken) return VIRTIO_ERR_STATE;
     for (;;) {
-        r = virtio__blk_reap(blk, &done);
+        void *tok;
+        virtio_result res;
+        r = virtio__blk_reap(blk, &done, &tok, &res);
+        if (done == VIRTIO__BLK_WHOLE) return virtio__blk_hand_whole(blk, tok, res, token, result);
         if (r != VIRTIO_OK) {   /* EMPTY, or the abort put everything on the done list */
             if ((done = virtio__blk_shift(blk, &blk->priv.done_head, &blk->priv.done_tail)) == VIRTIO__BLK_NONE)
                 return r;
@@ -959,7 +1034,8 @@ static virtio_result virtio__blk_wait(virtio_blk *b, uint16_t sync, void **token
     virtio_wait w;
     uint32_t status;
     uint16_t done;
-    virtio_result r;
+    void *tok;
+    virtio_result r, res;
     virtio_wait_start(&w, b->dev.platform, 0);
     for (;;) {
         if (sync != VIRTIO__BLK_NONE) {
@@ -976,9 +1052,12 @@ static virtio_result virtio__blk_wait(virtio_blk *b, uint16_t sync, void **token
             return VIRTIO_EMPTY;   /* only callback requests were in flight */
         }
         if (b->priv.broken) return VIRTIO_ERR_STATE;
-        r = virtio__blk_reap(b, &done);
+        r = virtio__blk_reap(b, &done, &tok, &res);
         if (r == VIRTIO_OK) {
-            if (done != VIRTIO__BLK_NONE) {
+            if (done == VIRTIO__BLK_WHOLE) {
+                if (sync == VIRTIO__BLK_NONE) return virtio__blk_hand_whole(b, tok, res, token, result);
+                virtio__blk_keep(b, tok, res);   /* for poll */
+            } else if (done != VIRTIO__BLK_NONE) {
                 if (sync == VIRTIO__BLK_NONE) {
                     virtio__blk_hand_out(b, done, token, result);
                     return VIRTIO_OK;

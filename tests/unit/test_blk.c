@@ -298,6 +298,17 @@ static void timeout_and_recovery(void)
     env_down(&e);
 }
 
+/* Completion callback of the tests below: counts calls for &cb_count,
+   keeps the last error. */
+static int cb_count;
+static virtio_result cb_result;
+static void on_done(virtio_blk *b, void *token, virtio_result r)
+{
+    (void)b;
+    cb_count += token == &cb_count;
+    if (r != VIRTIO_OK) cb_result = r;
+}
+
 static void needs_reset(void)
 {
     blkenv e;
@@ -319,12 +330,21 @@ static void needs_reset(void)
     rq.op = VIRTIO_BLK_OP_READ;
     rq.buf = buf;
     rq.len = 4096;
+    rq.token = &cb_count;
+    rq.callback = on_done;
+    cb_count = 0;
+    cb_result = VIRTIO_OK;
+    CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);       /* a callback request ... */
     rq.token = &rq;
-    CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
+    rq.callback = 0;
+    CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);       /* ... and a token request */
     model_set_needs_reset(e.m);
     CHECK_EQ(virtio_blk_wait(&e.blk, &tok, &res), VIRTIO_OK);   /* the request is failed ... */
     CHECK(tok == &rq);
     CHECK_EQ(res, VIRTIO_ERR_NEEDS_RESET);                      /* ... with the reason */
+    CHECK_EQ(cb_count, 1);                                      /* the callback saw it too */
+    CHECK_EQ(cb_result, VIRTIO_ERR_NEEDS_RESET);
+    CHECK_EQ(e.blk.inflight, 0);
     CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_ERR_STATE);
     virtio_blk_shutdown(&e.blk);
     e.m->knobs.run_on_idle = 1;
@@ -359,15 +379,6 @@ static void flush_error_and_cache(void)
 
 /* Callback requests complete inside whichever call notices them; token
    requests wait for virtio_blk_poll even when a blocking call reaped them. */
-static int cb_count;
-static virtio_result cb_result;
-static void on_done(virtio_blk *b, void *token, virtio_result r)
-{
-    (void)b;
-    cb_count += token == &cb_count;
-    if (r != VIRTIO_OK) cb_result = r;
-}
-
 static void callbacks_and_tokens(void)
 {
     blkenv e;
