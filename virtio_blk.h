@@ -863,36 +863,31 @@ static virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done, void **toke
     s = &virtio__blk_slots(b)[si];
     ii = s->io;
     status = *(volatile unsigned char *)(b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_STATUS);
-    if (ii == VIRTIO__BLK_NONE) {   /* a whole request */
-        virtio_result res = status == VIRTIO__BLK_S_OK ? VIRTIO_OK : virtio__blk_status(status);
-        void *tok = s->token;
-        virtio_blk_callback cb = s->callback;
-        s->busy = 0;
-        b->last_status = status;
-        s->next = b->priv.free_slot;
-        b->priv.free_slot = si;
-        if (cb) {
-            b->inflight--;
-            cb(b, tok, res);
-        } else {
-            *done = VIRTIO__BLK_WHOLE;
-            *token = tok;
-            *result = res;
-        }
-        if (b->priv.pend_head != VIRTIO__BLK_NONE) virtio__blk_pump(b, 1);
-        return VIRTIO_OK;
-    }
-    io = &virtio__blk_ios(b)[ii];
     virtio__blk_unmap(b, si);
-    if (io->op == VIRTIO_BLK_OP_GET_ID && status == VIRTIO__BLK_S_OK)
-        VIRTIO_MEMCPY(s->buf, b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_DATA, VIRTIO__BLK_ID_BYTES);
     b->last_status = status;
-    if (status != VIRTIO__BLK_S_OK && io->result == VIRTIO_OK) io->result = virtio__blk_status(status);
+    /* Free again; nothing reuses it before the callbacks and the pump below. */
     s->next = b->priv.free_slot;
     b->priv.free_slot = si;
-    /* Finished when nothing is in flight and nothing is left to send (a
-       failed request with pieces unsent is ended by the pump). */
-    if (--io->outstanding == 0 && io->left == 0 && virtio__blk_finish(b, ii)) *done = ii;
+    if (ii == VIRTIO__BLK_NONE) {   /* a whole request */
+        virtio_result res = status == VIRTIO__BLK_S_OK ? VIRTIO_OK : virtio__blk_status(status);
+        if (s->callback) {
+            b->inflight--;
+            s->callback(b, s->token, res);
+        } else {
+            *done = VIRTIO__BLK_WHOLE;
+            *token = s->token;
+            *result = res;
+        }
+    } else {
+        io = &virtio__blk_ios(b)[ii];
+        if (io->op == VIRTIO_BLK_OP_GET_ID && status == VIRTIO__BLK_S_OK)
+            VIRTIO_MEMCPY(s->buf, b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_DATA,
+                          VIRTIO__BLK_ID_BYTES);
+        if (status != VIRTIO__BLK_S_OK && io->result == VIRTIO_OK) io->result = virtio__blk_status(status);
+        /* Finished when nothing is in flight and nothing is left to send (a
+           failed request with pieces unsent is ended by the pump). */
+        if (--io->outstanding == 0 && io->left == 0 && virtio__blk_finish(b, ii)) *done = ii;
+    }
     if (b->priv.pend_head != VIRTIO__BLK_NONE) virtio__blk_pump(b, 1);
     return VIRTIO_OK;
 }
