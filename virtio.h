@@ -5,7 +5,7 @@
 #ifndef VIRTIO_H
 #define VIRTIO_H
 /*
-virtio.h - v0.2.0 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
+virtio.h - v0.3.0 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
 
 The core of a single-header VirtIO driver stack for bare-metal kernels,
 bootloaders and test guests. It speaks every common VirtIO transport
@@ -156,7 +156,7 @@ license: end of file
 #endif
 
 #define VIRTIO_VERSION_MAJOR 0
-#define VIRTIO_VERSION_MINOR 2
+#define VIRTIO_VERSION_MINOR 3
 #define VIRTIO_VERSION_PATCH 0
 
 #ifndef VIRTIO_API
@@ -296,11 +296,26 @@ enum virtio_log_message { VIRTIO_LOG_MESSAGES(VIRTIO__MSG_ENUM) VIRTIO_MSG_COUNT
 /* Device                                                              */
 /* ------------------------------------------------------------------ */
 
-/* VirtIO device types (virtio 1.2 section 5). */
+/* VirtIO device types (virtio 1.2 section 5; 1.3 draft for the newest),
+   for virtio_mmio_find / virtio_pci_find and dev->device_id. */
 #define VIRTIO_DEVICE_NET 1
 #define VIRTIO_DEVICE_BLOCK 2
+#define VIRTIO_DEVICE_CONSOLE 3
+#define VIRTIO_DEVICE_RNG 4            /* entropy source */
+#define VIRTIO_DEVICE_BALLOON 5        /* traditional memory balloon */
+#define VIRTIO_DEVICE_SCSI 8
+#define VIRTIO_DEVICE_9P 9
 #define VIRTIO_DEVICE_GPU 16
 #define VIRTIO_DEVICE_INPUT 18
+#define VIRTIO_DEVICE_VSOCK 19
+#define VIRTIO_DEVICE_CRYPTO 20
+#define VIRTIO_DEVICE_IOMMU 23
+#define VIRTIO_DEVICE_MEM 24
+#define VIRTIO_DEVICE_SOUND 25
+#define VIRTIO_DEVICE_FS 26
+#define VIRTIO_DEVICE_PMEM 27
+#define VIRTIO_DEVICE_I2C 34
+#define VIRTIO_DEVICE_GPIO 41
 
 /* Transports. */
 #define VIRTIO_TRANSPORT_MMIO 1
@@ -385,14 +400,18 @@ VIRTIO_API virtio_result virtio_mmio_find(const virtio_platform *p, uintptr_t ba
 
 /* Check PCI function `bdf` for a VirtIO device (vendor 0x1af4, device
    0x1000-0x107f) and describe it in *dev: modern devices by walking
-   their vendor capabilities and reading the BARs they name; transitional
-   devices without a usable modern interface through the legacy I/O BAR.
-   The BARs must already be assigned and decoding enabled; this function
-   enables memory/I/O decoding and bus mastering in the command register.
+   their vendor capabilities, transitional devices without a usable
+   modern interface through the legacy I/O BAR 0. The BARs must already
+   hold addresses (firmware's, or virtio_pci_assign's). Each BAR is sized
+   with decoding off and restored; every register window the library will
+   use must lie inside its BAR (capability offset + length, checked in 64
+   bits, and within the CPU's address range). Then the decoding the device
+   needs and bus mastering are turned on in the command register.
    Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (not a VirtIO function);
-   VIRTIO_ERR_DEVICE (capabilities malformed, BAR unassigned);
-   VIRTIO_ERR_UNSUPPORTED (legacy-only device under VIRTIO_NO_LEGACY, or
-   VIRTIO_NO_PCI); VIRTIO_ERR_INVALID_ARG. */
+   VIRTIO_ERR_DEVICE (capabilities malformed or outside their BAR, BAR
+   unassigned); VIRTIO_ERR_UNSUPPORTED (legacy-only device under
+   VIRTIO_NO_LEGACY, or VIRTIO_NO_PCI); VIRTIO_ERR_INVALID_ARG.
+   Context: configuration-space accesses only. */
 VIRTIO_API virtio_result virtio_pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf);
 
 /* Like virtio_pci_probe, but prefer the legacy interface of a
@@ -406,6 +425,28 @@ VIRTIO_API virtio_result virtio_pci_probe_legacy(virtio_device *dev, const virti
    continue). Returns VIRTIO_OK, VIRTIO_ERR_NOT_FOUND,
    VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_UNSUPPORTED (VIRTIO_NO_PCI). */
 VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type, uint32_t *bdf);
+
+/* Host bridge windows for virtio_pci_assign, as bus addresses (on QEMU's
+   virt machines memory bus addresses equal CPU addresses; I/O ports are
+   numbers that the CPU reaches at pci_io_base + port). A size of 0 means
+   there is no such window. I/O ports below 0x1000 are not handed out. */
+typedef struct virtio_pci_windows {
+    uint64_t mem_base, mem_size;       /* 32-bit memory window */
+    uint64_t mem64_base, mem64_size;   /* 64-bit memory window (64-bit BARs go here if present) */
+    uint32_t io_base, io_size;         /* I/O port window */
+} virtio_pci_windows;
+
+/* Do what firmware does on a machine without it (riscv64 or aarch64
+   virt with -bios none, an emulator harness): give every BAR of every
+   function on buses 0..pci_buses-1 a naturally aligned address in the
+   window of its kind, then turn on the decoding that succeeded and bus
+   mastering. Bridges are left alone. Do not call it where firmware has
+   assigned BARs already: it reassigns them. out: unplaced (may be NULL),
+   the number of BARs that did not fit; their function gets no decoding of
+   that kind. Returns VIRTIO_OK, VIRTIO_ERR_NO_SPACE (some BAR did not fit),
+   VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_UNSUPPORTED (VIRTIO_NO_PCI).
+   Context: configuration-space accesses only. */
+VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virtio_pci_windows *w, uint32_t *unplaced);
 
 /* Reset the device and negotiate features: reset, ACKNOWLEDGE, DRIVER,
    read the offered features, accept (offered & driver_features) plus the
@@ -744,27 +785,52 @@ static inline void virtio_table_set(const virtio_queue *q, void *table, uint32_t
     }
 }
 
-/* Report a driver diagnostic through the log hook (no-op without one). */
-VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const char *text, uint64_t value);
+/* ------------------------------------------------------------------ */
+/* Driver kit: constants and memory helpers for driver headers          */
+/* ------------------------------------------------------------------ */
 
-#ifdef __cplusplus
-}
-#endif
-#endif /* VIRTIO_H */
+/* The kit (everything declared in this header) is versioned on its own,
+   so that a driver header written elsewhere keeps building: a driver
+   written for kit N checks
+       #if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < N || VIRTIO_KIT_COMPAT > N
+       #error "needs virtio.h driver kit N"
+       #endif
+   VIRTIO_KIT_VERSION grows when the kit gains something; VIRTIO_KIT_COMPAT
+   (the oldest kit whose drivers still build) moves only when the kit
+   breaks. */
+#define VIRTIO_KIT_VERSION 1
+#define VIRTIO_KIT_COMPAT 1
 
-/* >>kit
-   What every implementation part needs (core and drivers alike), emitted
-   once per translation unit that implements any part. Configuration
-   defaults live here so that split builds agree. */
-#if !defined(VIRTIO__KIT_DONE) &&                                                                \
-    (defined(VIRTIO_CORE_IMPLEMENTATION) || defined(VIRTIO_BLK_IMPLEMENTATION) ||                \
-     defined(VIRTIO_NET_IMPLEMENTATION) || defined(VIRTIO_INPUT_IMPLEMENTATION) ||               \
-     defined(VIRTIO_GPU_IMPLEMENTATION))
-#define VIRTIO__KIT_DONE
-/* >>core.config */
+/* Flag for every call that posts work to a device: more follows, post it
+   but do not notify the device yet (the driver's kick call notifies). */
+#define VIRTIO_MORE 1u
+
+/* Generic feature bit numbers (virtio 1.2 section 6). Device drivers pass
+   their own bits (0..23 and 42..63) to virtio_device_begin; the transport
+   bits below are decided by the core from virtio_device_options. */
+#define VIRTIO_FEATURE_INDIRECT_DESC 28
+#define VIRTIO_FEATURE_EVENT_IDX 29
+#define VIRTIO_FEATURE_VERSION_1 32
+#define VIRTIO_FEATURE_ACCESS_PLATFORM 33
+#define VIRTIO_FEATURE_RING_PACKED 34
+#define VIRTIO_FEATURE_IN_ORDER 35
+#define VIRTIO_FEATURE_ORDER_PLATFORM 36
+#define VIRTIO_FEATURE_NOTIFICATION_DATA 38
+#define VIRTIO_FEATURE_RING_RESET 40
+#define VIRTIO_FEATURE_BIT(b) ((uint64_t)1 << (b))
+#define VIRTIO_ZERO(p) VIRTIO_MEMSET((p), 0, sizeof(*(p)))   /* p: pointer to one object */
+
+/* Memory helpers for implementations (configuration macros: override
+   them before including any header). VIRTIO_ASSERT checks internal
+   invariants only (never caller or device input); it traps under
+   VIRTIO_DEBUG and is a no-op otherwise. */
 #ifndef VIRTIO_ASSERT
 #ifdef VIRTIO_DEBUG
+#if defined(__GNUC__) || defined(__clang__)
 #define VIRTIO_ASSERT(c) do { if (!(c)) __builtin_trap(); } while (0)
+#else
+#define VIRTIO_ASSERT(c) do { if (!(c)) *(volatile int *)0 = 0; } while (0)
+#endif
 #else
 #define VIRTIO_ASSERT(c) ((void)0)
 #endif
@@ -774,42 +840,6 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 #define VIRTIO_MEMCPY(d, s, n) __builtin_memcpy((d), (s), (n))
 #else
 #define VIRTIO_MEMCPY(d, s, n) virtio__memcpy((d), (s), (n))
-#define VIRTIO__NEED_MEMCPY
-#endif
-#endif
-#ifndef VIRTIO_MEMSET
-#if defined(__GNUC__) || defined(__clang__)
-#define VIRTIO_MEMSET(d, v, n) __builtin_memset((d), (v), (n))
-#else
-#define VIRTIO_MEMSET(d, v, n) virtio__memset((d), (v), (n))
-#define VIRTIO__NEED_MEMSET
-#endif
-#endif
-#ifndef VIRTIO_MAX_QUEUE_SIZE
-#define VIRTIO_MAX_QUEUE_SIZE 1024
-#endif
-#ifndef VIRTIO_SPIN_LIMIT
-#define VIRTIO_SPIN_LIMIT 200000000u
-#endif
-
-#define VIRTIO__ZERO(p) VIRTIO_MEMSET((p), 0, sizeof(*(p)))
-/* Register helpers are called from many places and are mostly cold:
-   keeping them out of line saves more code than the call costs. */
-#if defined(__GNUC__) || defined(__clang__)
-#define VIRTIO__NOINLINE __attribute__((noinline))
-#define VIRTIO__HOT_INLINE static inline __attribute__((always_inline))   /* per-request paths */
-#else
-#define VIRTIO__NOINLINE
-#define VIRTIO__HOT_INLINE static inline
-#endif
-#define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
-#define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
-#define VIRTIO__Q_MAGIC 0x71756575u     /* "queu" */
-#define VIRTIO__UNUSED(x) ((void)(x))
-/* C99/C++ static assertion: a negative array size fails the build. */
-#define VIRTIO__STATIC_ASSERT(name, c) typedef char virtio__sa_##name[(c) ? 1 : -1]
-
-#ifdef VIRTIO__NEED_MEMCPY
 static inline void virtio__memcpy(void *d, const void *s, size_t n)
 {
     unsigned char *dp = (unsigned char *)d;
@@ -817,31 +847,58 @@ static inline void virtio__memcpy(void *d, const void *s, size_t n)
     while (n--) *dp++ = *sp++;
 }
 #endif
-#ifdef VIRTIO__NEED_MEMSET
+#endif
+#ifndef VIRTIO_MEMSET
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO_MEMSET(d, v, n) __builtin_memset((d), (v), (n))
+#else
+#define VIRTIO_MEMSET(d, v, n) virtio__memset((d), (v), (n))
 static inline void virtio__memset(void *d, int v, size_t n)
 {
     unsigned char *dp = (unsigned char *)d;
     while (n--) *dp++ = (unsigned char)v;
 }
 #endif
+#endif
 
-/* Generic feature bits (virtio 1.2 section 6). */
-#define VIRTIO__F_INDIRECT_DESC 28
-#define VIRTIO__F_EVENT_IDX 29
-#define VIRTIO__F_VERSION_1 32
-#define VIRTIO__F_ACCESS_PLATFORM 33
-#define VIRTIO__F_RING_PACKED 34
-#define VIRTIO__BIT(b) (1ull << (b))
-/* Bits 24..41 are the transport's; the core decides them, not drivers. */
-#define VIRTIO__TRANSPORT_BITS (((1ull << 42) - 1) & ~((1ull << 24) - 1))
+/* Report a driver diagnostic through the log hook (no-op without one). */
+VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const char *text, uint64_t value);
 
-#endif /* kit */
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIRTIO_H */
+
 
 /* ==================================================================== */
 /* Implementation                                                        */
 /* ==================================================================== */
 #if defined(VIRTIO_CORE_IMPLEMENTATION) && !defined(VIRTIO__CORE_DONE)
 #define VIRTIO__CORE_DONE
+
+/* >>core.config: defaults of the core's configuration macros. */
+#ifndef VIRTIO_MAX_QUEUE_SIZE
+#define VIRTIO_MAX_QUEUE_SIZE 1024
+#endif
+#ifndef VIRTIO_SPIN_LIMIT
+#define VIRTIO_SPIN_LIMIT 200000000u
+#endif
+
+#define VIRTIO__ZERO(p) VIRTIO_ZERO(p)
+/* Register helpers are called from many places and are mostly cold:
+   keeping them out of line saves more code than the call costs. */
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__NOINLINE __attribute__((noinline))
+#else
+#define VIRTIO__NOINLINE
+#endif
+#define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
+#define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
+#define VIRTIO__Q_MAGIC 0x71756575u     /* "queu" */
+#define VIRTIO__UNUSED(x) ((void)(x))
+#define VIRTIO__BIT(b) VIRTIO_FEATURE_BIT(b)
+/* Bits 24..41 are the transport's; the core decides them, not drivers. */
+#define VIRTIO__TRANSPORT_BITS (((1ull << 42) - 1) & ~((1ull << 24) - 1))
 
 /* Descriptor flags, shared by both ring formats (virtio 1.2 2.7.5, 2.8). */
 #define VIRTIO__DESC_NEXT 1u
@@ -1342,6 +1399,14 @@ VIRTIO_API virtio_result virtio_mmio_find(const virtio_platform *p, uintptr_t ba
 
 /* >>core.pci */
 #ifndef VIRTIO_NO_PCI
+#define VIRTIO__PCI_COMMAND 0x04
+#define VIRTIO__PCI_CMD_IO 0x1u
+#define VIRTIO__PCI_CMD_MEM 0x2u
+#define VIRTIO__PCI_CMD_MASTER 0x4u
+#define VIRTIO__PCI_BAR0 0x10
+#define VIRTIO__PCI_CAP_LEN 16u           /* struct virtio_pci_cap */
+#define VIRTIO__PCI_NOTIFY_CAP_LEN 20u    /* ... plus notify_off_multiplier */
+
 /* Device type of a VirtIO PCI function, 0 if it is not one. Modern IDs are
    0x1040 + type; transitional IDs 0x1000-0x103f carry the type in the
    subsystem device ID (virtio 1.2 4.1.2.1). */
@@ -1354,32 +1419,94 @@ static uint32_t virtio__pci_type(const virtio_platform *p, uint32_t bdf)
     return virtio__cfg_in(p, bdf, 0x2e, 2);
 }
 
-/* CPU address of BAR `bar`; *space set to MEM or IO; 0 if unassigned. */
-static uintptr_t virtio__pci_bar(const virtio_platform *p, uint32_t bdf, uint32_t bar, uint32_t *space)
+/* The first function at or after f that exists, or `end`. Functions 1-7
+   are looked at only on multi-function devices. */
+static uint32_t virtio__pci_next(const virtio_platform *p, uint32_t f, uint32_t end)
 {
-    uint32_t lo;
-    uint64_t addr;
-    if (bar > 5) return 0;
-    lo = virtio__cfg_in(p, bdf, 0x10 + bar * 4, 4);
-    if (lo & 1u) {
-        *space = VIRTIO_SPACE_IO;
-        return lo & ~3u;
+    for (; f < end; f++) {
+        uint32_t f0 = f & ~7u;
+        if ((virtio__cfg_in(p, f0, 0, 2) & 0xffffu) == 0xffffu ||
+            ((f & 7u) != 0 && !(virtio__cfg_in(p, f0, 0x0e, 1) & 0x80u))) {
+            f = f0 + 7;   /* nothing (more) at this device number */
+            continue;
+        }
+        if ((virtio__cfg_in(p, f, 0, 2) & 0xffffu) != 0xffffu) break;
     }
-    *space = VIRTIO_SPACE_MEM;
-    addr = lo & ~0xfu;
-    if (((lo >> 1) & 3u) == 2) {   /* 64-bit BAR */
-        if (bar == 5) return 0;
-        addr |= (uint64_t)virtio__cfg_in(p, bdf, 0x10 + (bar + 1) * 4, 4) << 32;
+    return f;
+}
+
+/* One base address register as decoded. */
+typedef struct virtio__bar {
+    uint64_t addr;    /* bus address (I/O: port number) */
+    uint64_t size;    /* 0: not implemented or nonsense */
+    uint32_t space;   /* VIRTIO_SPACE_* */
+    uint32_t is64;    /* a 64-bit memory BAR: the next register is its upper half */
+} virtio__bar;
+
+/* Learn BAR `bar` of bdf: its address and, by the sizing handshake (write
+   all-ones, read back which bits stick, write back the value read first),
+   its size. The caller turns the function's decoding off meanwhile: a BAR
+   holding all-ones would claim addresses that are not its own. A mask
+   that is not a power of two is a lie; the BAR is then not used. */
+static void virtio__pci_bar_read(const virtio_platform *p, uint32_t bdf, uint32_t bar, virtio__bar *b)
+{
+    unsigned off = VIRTIO__PCI_BAR0 + 4u * bar;
+    uint32_t lo = virtio__cfg_in(p, bdf, off, 4), hi = 0, mlo, mhi = 0xffffffffu;
+    uint64_t mask;
+    VIRTIO__ZERO(b);
+    virtio__cfg_out(p, bdf, off, 4, 0xffffffffu);
+    mlo = virtio__cfg_in(p, bdf, off, 4);
+    virtio__cfg_out(p, bdf, off, 4, lo);
+    if (mlo == 0) return;
+    if (mlo & 1u) {   /* I/O: 16-bit decoders leave the upper half clear */
+        b->space = VIRTIO_SPACE_IO;
+        b->addr = lo & ~3u;
+        mask = 0xffffffffffff0000ull | (mlo & ~3u);
+    } else {
+        b->space = VIRTIO_SPACE_MEM;
+        b->is64 = ((mlo >> 1) & 3u) == 2;
+        if (b->is64 && bar < 5) {
+            hi = virtio__cfg_in(p, bdf, off + 4, 4);
+            virtio__cfg_out(p, bdf, off + 4, 4, 0xffffffffu);
+            mhi = virtio__cfg_in(p, bdf, off + 4, 4);
+            virtio__cfg_out(p, bdf, off + 4, 4, hi);
+        } else if (b->is64) {
+            return;   /* a 64-bit BAR cannot start in the last register */
+        }
+        b->addr = ((uint64_t)hi << 32 | lo) & ~0xfull;
+        mask = (uint64_t)mhi << 32 | (mlo & ~0xfu);
     }
-    if (addr != (uint64_t)(uintptr_t)addr) return 0;   /* unreachable on this CPU */
-    return (uintptr_t)addr;
+    b->size = ~mask + 1;
+    if ((b->size & (b->size - 1)) != 0) b->size = 0;
+}
+
+/* Turn I/O and memory decoding of bdf off, returning the command word to
+   restore. */
+static uint32_t virtio__pci_decode_off(const virtio_platform *p, uint32_t bdf)
+{
+    uint32_t cmd = virtio__cfg_in(p, bdf, VIRTIO__PCI_COMMAND, 2);
+    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, cmd & ~(VIRTIO__PCI_CMD_IO | VIRTIO__PCI_CMD_MEM));
+    return cmd;
+}
+
+/* The CPU-side address of [off, off + len) of BAR b, or 0 when that range
+   is not wholly inside the BAR, or the BAR is unassigned, or its end does
+   not fit in a uintptr_t (a 32-bit CPU). Every register window the
+   library uses on PCI comes from here. */
+static uintptr_t virtio__bar_window(const virtio__bar *b, uint64_t off, uint64_t len)
+{
+    if (b->size == 0 || b->addr == 0 || len == 0 || off > b->size || len > b->size - off) return 0;
+    if (b->addr + b->size < b->addr || b->addr + b->size - 1 > (uint64_t)(uintptr_t)-1) return 0;
+    return (uintptr_t)(b->addr + off);
 }
 
 static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf, int want_legacy)
 {
-    uint32_t type, cap, n, cmd, found = 0, msix = 0;
+    static const uint32_t min_len[5] = { 0, VIRTIO__PCI_COMMON_MIN, 2, 1, 1 };
+    virtio__bar bars[6];
     uintptr_t addr[5] = { 0, 0, 0, 0, 0 };
-    uint32_t space[5] = { 0, 0, 0, 0, 0 }, len[5] = { 0, 0, 0, 0, 0 }, mul = 0;
+    uint32_t space[5] = { 0, 0, 0, 0, 0 }, len[5] = { 0, 0, 0, 0, 0 };
+    uint32_t type, cap, n, i, cmd, used = 0, found = 0, bad = 0, msix = 0, mul = 0;
     virtio_result r;
 
     if (!dev || (r = virtio__check_platform(p)) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
@@ -1387,27 +1514,45 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     type = virtio__pci_type(p, bdf);
     if (type == 0) return VIRTIO_ERR_NOT_FOUND;
 
-    /* Walk the capability list (bounded: a hostile list may loop). */
+    /* Every BAR's extent, learnt with decoding off (firmware's way). */
+    cmd = virtio__pci_decode_off(p, bdf);
+    for (i = 0; i < 6; i++) {
+        virtio__pci_bar_read(p, bdf, i, &bars[i]);
+        if (bars[i].is64 && i < 5) VIRTIO__ZERO(&bars[++i]);
+    }
+    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, cmd);
+
+    /* Walk the capability list (bounded: a hostile list may loop). A
+       VirtIO capability is used only if it lies within configuration
+       space and its window lies within an implemented BAR; the first
+       usable one of each type wins (virtio 1.2 4.1.4). */
     if (virtio__cfg_in(p, bdf, 6, 2) & 0x10u) {
         cap = virtio__cfg_in(p, bdf, 0x34, 1) & 0xfcu;
         for (n = 0; cap >= 0x40 && n < 48; n++) {
             uint32_t id = virtio__cfg_in(p, bdf, cap, 1);
-            if (id == 0x11) {   /* MSI-X: the enable bit moves legacy config */
+            if (id == 0x11 && cap <= 0x100 - 4) {   /* MSI-X: the enable bit moves legacy config */
                 msix = (virtio__cfg_in(p, bdf, cap + 2, 2) >> 15) & 1u;
-            } else if (id == 0x09 && cap <= 0x100 - 16) {   /* vendor: virtio */
-                uint32_t t = virtio__cfg_in(p, bdf, cap + 3, 1);
-                uint32_t bar = virtio__cfg_in(p, bdf, cap + 4, 1);
-                uint32_t off = virtio__cfg_in(p, bdf, cap + 8, 4);
-                uint32_t l = virtio__cfg_in(p, bdf, cap + 12, 4);
-                if (t >= 1 && t <= 4 && !(found & (1u << t)) && bar <= 5) {
-                    uint32_t s = 0;
-                    uintptr_t b = virtio__pci_bar(p, bdf, bar, &s);
-                    if (b != 0) {
-                        addr[t] = b + off;
-                        space[t] = s;
+            } else if (id == 0x09) {   /* vendor-specific: VirtIO */
+                uint32_t clen = virtio__cfg_in(p, bdf, cap + 2, 1), t = virtio__cfg_in(p, bdf, cap + 3, 1);
+                uint32_t need = t == VIRTIO__PCI_CAP_NOTIFY ? VIRTIO__PCI_NOTIFY_CAP_LEN : VIRTIO__PCI_CAP_LEN;
+                if (t >= 1 && t <= 4 && !(found & (1u << t))) {
+                    uint32_t bar = 6, off = 0, l = 0;
+                    uintptr_t a = 0;
+                    if (clen >= need && cap + need <= 0x100) {
+                        bar = virtio__cfg_in(p, bdf, cap + 4, 1);
+                        off = virtio__cfg_in(p, bdf, cap + 8, 4);
+                        l = virtio__cfg_in(p, bdf, cap + 12, 4);
+                    }
+                    if (bar < 6 && l >= min_len[t]) a = virtio__bar_window(&bars[bar], off, l);
+                    if (a) {
+                        addr[t] = a;
+                        space[t] = bars[bar].space;
                         len[t] = l;
+                        used |= bars[bar].space == VIRTIO_SPACE_IO ? VIRTIO__PCI_CMD_IO : VIRTIO__PCI_CMD_MEM;
                         if (t == VIRTIO__PCI_CAP_NOTIFY) mul = virtio__cfg_in(p, bdf, cap + 16, 4);
                         found |= 1u << t;
+                    } else {
+                        bad |= 1u << t;
                     }
                 }
             }
@@ -1423,11 +1568,6 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     dev->bdf = bdf;
 
     if (!want_legacy && (found & 0x0eu) == 0x0eu) {   /* common, notify, isr */
-        if (len[VIRTIO__PCI_CAP_COMMON] < VIRTIO__PCI_COMMON_MIN || len[VIRTIO__PCI_CAP_NOTIFY] < 2 ||
-            len[VIRTIO__PCI_CAP_ISR] < 1) {
-            virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
-            return VIRTIO_ERR_DEVICE;
-        }
         dev->base = dev->priv.common = addr[VIRTIO__PCI_CAP_COMMON];
         dev->priv.space = space[VIRTIO__PCI_CAP_COMMON];
         dev->priv.notify = addr[VIRTIO__PCI_CAP_NOTIFY];
@@ -1438,42 +1578,101 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         dev->priv.isr_space = space[VIRTIO__PCI_CAP_ISR];
         dev->priv.config = addr[VIRTIO__PCI_CAP_DEVICE];
         dev->priv.config_space = space[VIRTIO__PCI_CAP_DEVICE];
-        dev->config_size = (found & (1u << VIRTIO__PCI_CAP_DEVICE)) ? len[VIRTIO__PCI_CAP_DEVICE] : 0;
-        if (dev->config_size > 0x1000) dev->config_size = 0x1000;
+        dev->config_size = len[VIRTIO__PCI_CAP_DEVICE] > 0x1000 ? 0x1000 : len[VIRTIO__PCI_CAP_DEVICE];
+    } else if (!want_legacy && (bad & 0x1eu)) {
+        /* A modern interface that points outside its BARs is a lie, not a
+           reason to fall back to the legacy one. */
+        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
+        return VIRTIO_ERR_DEVICE;
     } else {
 #ifdef VIRTIO_NO_LEGACY
         VIRTIO__UNUSED(msix);
         return VIRTIO_ERR_UNSUPPORTED;
 #else
-        uint32_t s = 0;
-        uintptr_t io;
+        /* Legacy: registers, then configuration, in the I/O BAR 0. */
+        uint32_t hdr = VIRTIO__LPCI_CONFIG + (msix ? 4u : 0u);
+        uintptr_t io = bars[0].space == VIRTIO_SPACE_IO ? virtio__bar_window(&bars[0], 0, hdr) : 0;
         if (virtio__cfg_in(p, bdf, 2, 2) >= 0x1040) {   /* a modern-only ID has no legacy interface */
             if (want_legacy) return VIRTIO_ERR_UNSUPPORTED;
             virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
             return VIRTIO_ERR_DEVICE;
         }
-        io = virtio__pci_bar(p, bdf, 0, &s);
-        if (io == 0 || s != VIRTIO_SPACE_IO) return VIRTIO_ERR_DEVICE;
+        if (!io) {
+            virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
+            return VIRTIO_ERR_DEVICE;
+        }
         dev->legacy = 1;
         dev->base = dev->priv.common = dev->priv.notify = dev->priv.isr = io;
         dev->priv.notify += VIRTIO__LPCI_QUEUE_NOTIFY;
         dev->priv.isr += VIRTIO__LPCI_ISR;
         dev->priv.space = dev->priv.notify_space = dev->priv.isr_space = dev->priv.config_space = VIRTIO_SPACE_IO;
         dev->priv.msix = msix;
-        dev->priv.config = io + VIRTIO__LPCI_CONFIG + (msix ? 4u : 0u);
-        /* BAR 0 is left alone (sizing it means writing the firmware's
-           resource, and restoring whatever a lying device said): the
-           window is bounded by the largest legacy I/O BAR, 256 bytes. */
-        dev->config_size = 0x100u - VIRTIO__LPCI_CONFIG - 4u * msix;
+        dev->priv.config = io + hdr;
+        dev->config_size = (uint32_t)(bars[0].size - hdr > 0x1000 ? 0x1000 : bars[0].size - hdr);
+        used = VIRTIO__PCI_CMD_IO;
 #endif
     }
-    /* Decode memory and I/O, and let the device master the bus. */
-    cmd = virtio__cfg_in(p, bdf, 4, 2);
-    virtio__cfg_out(p, bdf, 4, 2, cmd | 7u);
+    /* Decode what we use, and let the device master the bus. */
+    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, cmd | used | VIRTIO__PCI_CMD_MASTER);
     dev->priv.magic = VIRTIO__DEV_MAGIC;
     return VIRTIO_OK;
 }
+
+/* Place one BAR in window k (naturally aligned); 0 if it does not fit. */
+static uint64_t virtio__pci_place(uint64_t *next, const uint64_t *end, uint64_t size)
+{
+    uint64_t a = (*next + size - 1) & ~(size - 1);
+    if (a < *next || a > *end || size > *end - a) return 0;
+    *next = a + size;
+    return a;
+}
 #endif /* VIRTIO_NO_PCI */
+
+VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virtio_pci_windows *w, uint32_t *unplaced)
+{
+#ifdef VIRTIO_NO_PCI
+    VIRTIO__UNUSED(p); VIRTIO__UNUSED(w); VIRTIO__UNUSED(unplaced);
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    /* Cursors per window: 0 I/O, 1 32-bit memory, 2 64-bit memory. */
+    uint64_t next[3], end[3];
+    uint32_t f, last, missed = 0;
+    if (!p || !w) return VIRTIO_ERR_INVALID_ARG;
+    next[0] = w->io_base ? w->io_base : 0x1000u;   /* keep legacy ISA ports free */
+    end[0] = w->io_size ? (uint64_t)w->io_base + w->io_size : 0;
+    next[1] = w->mem_base;
+    end[1] = w->mem_size ? w->mem_base + w->mem_size : 0;
+    next[2] = w->mem64_base;
+    end[2] = w->mem64_size ? w->mem64_base + w->mem64_size : 0;
+    last = (p->pci_buses ? (p->pci_buses > 256 ? 256 : p->pci_buses) : 1u) << 8;
+    for (f = virtio__pci_next(p, 0, last); f < last; f = virtio__pci_next(p, f + 1, last)) {
+        uint32_t cmd, bar, enable = VIRTIO__PCI_CMD_MASTER, failed = 0;
+        if ((virtio__cfg_in(p, f, 0x0e, 1) & 0x7fu) != 0) continue;   /* bridges are left alone */
+        cmd = virtio__pci_decode_off(p, f);
+        for (bar = 0; bar < 6; bar++) {
+            virtio__bar b;
+            uint32_t k, bit;
+            uint64_t a;
+            virtio__pci_bar_read(p, f, bar, &b);
+            if (b.size == 0) continue;
+            k = b.space == VIRTIO_SPACE_IO ? 0 : (b.is64 && end[2]) ? 2 : 1;
+            bit = k ? VIRTIO__PCI_CMD_MEM : VIRTIO__PCI_CMD_IO;
+            a = virtio__pci_place(&next[k], &end[k], b.size);
+            if (a) {
+                enable |= bit;
+            } else {
+                failed |= bit;   /* no decoding of that kind: the BAR would sit at 0 */
+                missed++;
+            }
+            virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * bar, 4, (uint32_t)a);
+            if (b.is64) virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * ++bar, 4, (uint32_t)(a >> 32));
+        }
+        virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, (cmd | enable) & ~failed);
+    }
+    if (unplaced) *unplaced = missed;
+    return missed ? VIRTIO_ERR_NO_SPACE : VIRTIO_OK;
+#endif
+}
 
 VIRTIO_API virtio_result virtio_pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf)
 {
@@ -1503,18 +1702,9 @@ VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type
 #else
     uint32_t f, end;
     if (!p || !bdf) return VIRTIO_ERR_INVALID_ARG;
-    end = VIRTIO__DEF(p->pci_buses, 1u);
-    end = (end > 256 ? 256 : end) << 8;
-    for (f = *bdf; f < end; f++) {
-        uint32_t t;
-        if ((f & 7u) != 0) {   /* functions 1-7 exist only on multi-function devices */
-            uint32_t f0 = f & ~7u;
-            if ((virtio__cfg_in(p, f0, 0, 2) & 0xffffu) == 0xffffu || !(virtio__cfg_in(p, f0, 0x0e, 1) & 0x80u)) {
-                f = f0 + 7;
-                continue;
-            }
-        }
-        t = virtio__pci_type(p, f);
+    end = (p->pci_buses ? (p->pci_buses > 256 ? 256 : p->pci_buses) : 1u) << 8;
+    for (f = virtio__pci_next(p, *bdf, end); f < end; f = virtio__pci_next(p, f + 1, end)) {
+        uint32_t t = virtio__pci_type(p, f);
         if (t != 0 && (type == 0 || t == type)) {
             *bdf = f;
             return VIRTIO_OK;
@@ -1652,22 +1842,22 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     if ((r = virtio__hello(dev)) != VIRTIO_OK) return r;
     offered = dev->device_features;
     want = driver_features & ~VIRTIO__TRANSPORT_BITS;
-    if (!o->no_indirect) want |= VIRTIO__BIT(VIRTIO__F_INDIRECT_DESC);
-    if (!o->no_event_idx) want |= VIRTIO__BIT(VIRTIO__F_EVENT_IDX);
+    if (!o->no_indirect) want |= VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC);
+    if (!o->no_event_idx) want |= VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX);
     r = VIRTIO_OK;
     if (!dev->legacy) {
-        want |= VIRTIO__BIT(VIRTIO__F_VERSION_1) | VIRTIO__BIT(VIRTIO__F_ACCESS_PLATFORM);
+        want |= VIRTIO__BIT(VIRTIO_FEATURE_VERSION_1) | VIRTIO__BIT(VIRTIO_FEATURE_ACCESS_PLATFORM);
 #ifndef VIRTIO_NO_PACKED
-        if (o->ring != VIRTIO_RING_SPLIT) want |= VIRTIO__BIT(VIRTIO__F_RING_PACKED);
+        if (o->ring != VIRTIO_RING_SPLIT) want |= VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED);
 #endif
-        if (!(offered & VIRTIO__BIT(VIRTIO__F_VERSION_1))) r = VIRTIO_ERR_UNSUPPORTED;
+        if (!(offered & VIRTIO__BIT(VIRTIO_FEATURE_VERSION_1))) r = VIRTIO_ERR_UNSUPPORTED;
     } else {
         want &= 0xffffffffull;
     }
     want &= offered;
-    if (o->ring == VIRTIO_RING_PACKED && !(want & VIRTIO__BIT(VIRTIO__F_RING_PACKED))) r = VIRTIO_ERR_UNSUPPORTED;
+    if (o->ring == VIRTIO_RING_PACKED && !(want & VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED))) r = VIRTIO_ERR_UNSUPPORTED;
     if ((dev->platform->flags & VIRTIO_PLATFORM_FORCE_ACCESS_PLATFORM) &&
-        !(want & VIRTIO__BIT(VIRTIO__F_ACCESS_PLATFORM))) {
+        !(want & VIRTIO__BIT(VIRTIO_FEATURE_ACCESS_PLATFORM))) {
         virtio_log(dev->platform, VIRTIO_LOG_ERROR, VIRTIO_MSG_NO_ACCESS_PLATFORM, 0, dev->device_id);
         r = VIRTIO_ERR_UNSUPPORTED;
     }
@@ -1685,7 +1875,7 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
         }
     }
     dev->features = want;
-    dev->priv.ring = (want & VIRTIO__BIT(VIRTIO__F_RING_PACKED)) ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
+    dev->priv.ring = (want & VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED)) ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
     if (dev->transport == VIRTIO_TRANSPORT_PCI) {
         /* Polling driver: no MSI-X vector for configuration changes. */
         if (!dev->legacy) {
@@ -2158,7 +2348,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_QUEUE_SIZE, 0, max);
         return (max & (max - 1)) ? VIRTIO_ERR_DEVICE : VIRTIO_ERR_UNSUPPORTED;
     }
-    if (o && o->indirect && (dev->features & VIRTIO__BIT(VIRTIO__F_INDIRECT_DESC)))
+    if (o && o->indirect && (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC)))
         indirect = o->indirect > size ? size : o->indirect;
 
     /* One DMA block: rings (legacy: used ring on its own page), then the
@@ -2189,7 +2379,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     q->priv.table = q->priv.ring + table_off;
     q->priv.table_dev = q->priv.ring_dev + table_off;
     q->indirect = indirect;
-    q->priv.event_idx = (dev->features & VIRTIO__BIT(VIRTIO__F_EVENT_IDX)) != 0;
+    q->priv.event_idx = (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX)) != 0;
     q->priv.legacy = dev->legacy;
     q->priv.used_wrap = q->priv.avail_wrap = 1;
     q->dev = dev;
