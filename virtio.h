@@ -129,9 +129,11 @@ UNTRUSTED DEVICE
 
 The device is treated as hostile. Descriptor bookkeeping lives in private
 memory and is never read back from the rings. Every used id is checked to
-be in range and in flight, every used length against the writable bytes
-posted (a chain the device only reads reports length 0, whatever the
-device says), every used index against what is in flight; configuration
+be in range and in flight, and every used index against what is in
+flight. A used length is clamped to the writable bytes posted and counted
+in the queue's `clamped` (a real VMM, kvmtool, overstates block write
+lengths: strict where safety needs it, tolerant where it does not); a
+chain the device only reads reports length 0, whatever the device says. Configuration
 reads are bounded by the transport's window and retried under the
 generation counter. A violation marks the queue broken and returns
 VIRTIO_ERR_DEVICE until the device is reset; the drivers then reset the
@@ -278,7 +280,7 @@ typedef struct virtio_platform {
     X(VIRTIO_MSG_FEATURES_REFUSED, "device refused FEATURES_OK") \
     X(VIRTIO_MSG_NEEDS_RESET, "device set NEEDS_RESET") \
     X(VIRTIO_MSG_BAD_USED_ID, "used ring: id out of range or not in flight") \
-    X(VIRTIO_MSG_BAD_USED_LEN, "used ring: length larger than posted") \
+    X(VIRTIO_MSG_BAD_USED_LEN, "used ring: length larger than posted (clamped)") \
     X(VIRTIO_MSG_BAD_USED_IDX, "used ring: index moved too far") \
     X(VIRTIO_MSG_QUEUE_SIZE, "queue size unusable") \
     X(VIRTIO_MSG_PCI_CAPS, "virtio-pci capabilities missing or bad") \
@@ -545,7 +547,9 @@ typedef struct virtio_queue_options {
 /* One virtqueue. Caller-owned, lives inside a driver object; must not
    move after init. Readable: dev, index, size, num_free (descriptors
    that can still be posted), packed (1 = packed ring), indirect
-   (descriptors per indirect table, 0 = none). The rest is private. */
+   (descriptors per indirect table, 0 = none), clamped (used lengths the
+   device overstated: each was clamped to the writable bytes posted). The
+   rest is private. */
 typedef struct virtio_queue {
     virtio_device *dev;
     uint32_t index;
@@ -553,6 +557,7 @@ typedef struct virtio_queue {
     uint32_t num_free;
     uint32_t packed;
     uint32_t indirect;
+    uint32_t clamped;
     struct {
         uint32_t magic;
         uint32_t broken;         /* device misbehaved: queue unusable until reset */
@@ -636,10 +641,12 @@ VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_
 VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q);
 
 /* Take the next used buffer. out: cookie as posted, len = bytes the
-   device says it wrote (never more than the writable bytes posted; 0
-   for chains with no writable part, whatever the device reports).
+   device says it wrote, clamped to the writable bytes posted (each clamp
+   counts in q->clamped: compare it around the call when the exact length
+   matters); 0 for chains with no writable part, whatever the device
+   reports. Both may be NULL.
    Returns VIRTIO_OK; VIRTIO_EMPTY (nothing used yet); VIRTIO_ERR_DEVICE
-   (the device wrote a bad id, length or index: the queue is now broken);
+   (the device wrote a bad id or index: the queue is now broken);
    VIRTIO_ERR_STATE. Context: never blocks; interrupt-safe with respect to
    other devices. Device trust: everything read is validated. */
 VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32_t *len);
@@ -2052,20 +2059,22 @@ static inline void virtio__notify(const virtio_queue *q)
     virtio__reg_out(q->dev->platform, q->priv.notify_space, q->priv.notify, q->priv.notify_width, q->index);
 }
 
-#define VIRTIO__BAD_LEN 0xffffffffu   /* a used length that fails the check below */
-
-/* The used length, checked: never more than the writable bytes posted.
-   A chain the device only reads has no length to report; QEMU reports
-   the bytes it read there (input status, for one), so such lengths are
-   ignored rather than treated as a protocol violation. */
+/* The used length, bounded by the writable bytes posted. A device that
+   reports more is not trusted, but it costs no safety to go on: kvmtool's
+   block device, for one, reports the bytes it moved to or from the disk
+   (a write of N bytes reports N, though it wrote only the status byte).
+   So the length is clamped and counted in q->clamped, and the queue keeps
+   working; a driver that needs the exact length (a received frame)
+   compares q->clamped around the pop and drops that buffer. A chain the
+   device only reads has no length to report (QEMU reports the bytes it
+   read there): 0, and not counted. */
 static inline uint32_t virtio__used_len(virtio_queue *q, uint32_t in_len, uint32_t l)
 {
-    if (in_len == 0) return 0;
-    if (l > in_len) {
-        virtio__q_broken(q, VIRTIO_MSG_BAD_USED_LEN, l);
-        return VIRTIO__BAD_LEN;
+    if (l <= in_len) return l;
+    if (in_len != 0) {
+        if (q->clamped++ == 0) virtio_log(q->dev->platform, VIRTIO_LOG_WARN, VIRTIO_MSG_BAD_USED_LEN, 0, l);
     }
-    return l;
+    return in_len;
 }
 
 /* Record a posted buffer in the private shadow (what pop trusts) and
@@ -2165,7 +2174,7 @@ static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t 
     id = virtio__ld32(q, e);
     l = virtio__ld32(q, e + 4);
     if (id >= q->size || s[id].ndesc == 0) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_ID, id);
-    if ((l = virtio__used_len(q, s[id].in_len, l)) == VIRTIO__BAD_LEN) return VIRTIO_ERR_DEVICE;
+    l = virtio__used_len(q, s[id].in_len, l);
     if (cookie) *cookie = s[id].cookie;
     if (len) *len = l;
     /* Return the chain to the free list, following our own links. */
@@ -2281,7 +2290,7 @@ static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t
        receive path has; like Linux, take it, bounded as always below. */
     l = virtio__ld32(q, d + VIRTIO__D_LEN);
     if (id >= q->size || s[id].ndesc == 0) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_ID, id);
-    if ((l = virtio__used_len(q, s[id].in_len, l)) == VIRTIO__BAD_LEN) return VIRTIO_ERR_DEVICE;
+    l = virtio__used_len(q, s[id].in_len, l);
     if (cookie) *cookie = s[id].cookie;
     if (len) *len = l;
     /* The device skips the rest of the chain; so do we. */
