@@ -539,7 +539,7 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
 fail:
     virtio_device_fail(&blk->dev);
     virtio_device_reset(&blk->dev);
-    if (blk->queue.priv.ring) virtio_queue_destroy(&blk->queue);
+    virtio_queue_destroy(&blk->queue);   /* VIRTIO_ERR_STATE if it was never set up */
     virtio_free(p, blk->priv.dma, blk->priv.dma_bytes, VIRTIO_MEM_DMA);
     virtio_free(p, blk->priv.mem, blk->priv.mem_bytes, VIRTIO_MEM_PRIVATE);
     blk->priv.dma = 0;
