@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+"""examples/boot_linux.c boots Debian's arm64 Linux from a virtio-blk disk.
+
+The host prepares, once (cached under build/boot/, a second run downloads
+nothing):
+  * Debian's arm64 kernel package, fetched with `apt-get download` through
+    a private apt configuration (state, lists and cache under
+    build/boot/apt, architecture arm64, the host's own sources): the
+    host's apt setup is not touched, and no foreign architecture is added.
+    From it: the kernel Image (gunzipped if compressed), its config, and
+    the modules Linux needs to reach a virtio disk (virtio_mmio,
+    virtio_pci, virtio_blk when the config makes them modules, with their
+    `depends=` closure).
+  * /init: tests/qemu/guest/linux_init.c, a static aarch64 program without
+    libc, built with clang.
+Per run: an initramfs (newc cpio, written here) with /init, the modules and
+/modules.list; a disk image with boot_linux.c's header in sector 0, the
+Image, the initramfs, and a random tail; a command line with a random
+token and the regions /init must read.
+
+Each configuration boots aarch64 `virt` with boot_linux.elf as -kernel and
+the disk on its transport, and checks from the host: the bootloader's CRCs
+of the kernel and the initramfs equal the image's, it reset its device
+(status 0) before entering Linux; Linux reached /init (uname), got exactly
+our command line (so /chosen/bootargs was edited) and our initramfs (so
+linux,initrd-* were); its own virtio-blk driver sees a disk of the image's
+size and reads regions whose CRCs equal the host's; the machine powers off.
+
+If this machine cannot download the package (no apt-get, archive not
+reachable), the test is skipped with the reason.
+"""
+import fcntl
+import gzip
+import io
+import os
+import random
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qemu import (Config, Machine, Skip, check, crc32, crc32_range, device_args, drive_args, guest,  # noqa: E402
+                  main, pattern, test, workdir)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.path.join(ROOT, "build", "boot")
+APT_DIR = os.path.join(CACHE, "apt")
+LINUX_DIR = os.path.join(CACHE, "linux")     # Image, config, modules/, READY
+INIT_SRC = os.path.join(ROOT, "tests", "qemu", "guest", "linux_init.c")
+INIT_BIN = os.path.join(CACHE, "init")
+MiB = 1 << 20
+
+# Module -> the config symbol that builds it. Only those built as modules
+# (=m) go into the initramfs; =y means built in.
+MODULES = {"virtio_mmio": "CONFIG_VIRTIO_MMIO", "virtio_pci": "CONFIG_VIRTIO_PCI", "virtio_blk": "CONFIG_VIRTIO_BLK"}
+# Where in the package those and their dependencies live.
+MODULE_DIRS = ("kernel/drivers/virtio/", "kernel/drivers/block/", "kernel/lib/")
+
+
+# ---- Debian's kernel, cached -------------------------------------------
+
+def apt(*args, capture=True):
+    """apt-get / apt-cache with state, lists and cache in build/boot/apt and
+    arm64 as the only architecture; sources and keys are the host's."""
+    for d in ("lists/partial", "archives/partial"):
+        os.makedirs(os.path.join(APT_DIR, d), exist_ok=True)
+    status = os.path.join(APT_DIR, "status")
+    if not os.path.exists(status):
+        open(status, "w").close()
+    opts = {"Dir::State": APT_DIR, "Dir::State::Lists": os.path.join(APT_DIR, "lists"), "Dir::State::status": status,
+            "Dir::Cache": APT_DIR, "Dir::Cache::archives": os.path.join(APT_DIR, "archives"),
+            "APT::Architecture": "arm64", "APT::Architectures": "arm64", "Acquire::Languages": "none",
+            "APT::Sandbox::User": "root"}
+    cmd = [args[0], "-q"] + [f"-o{k}={v}" for k, v in opts.items()] + list(args[1:])
+    try:
+        return subprocess.run(cmd, cwd=CACHE, capture_output=capture, text=True, timeout=600)
+    except FileNotFoundError:
+        raise Skip(f"{args[0]} not found: cannot fetch Debian's arm64 kernel")
+
+
+def ar_members(path):
+    """(name, offset, size) of each member of an ar archive (a .deb)."""
+    with open(path, "rb") as f:
+        check(f.read(8) == b"!<arch>\n", f"{path}: not an ar archive")
+        while True:
+            hdr = f.read(60)
+            if len(hdr) < 60:
+                return
+            name, size = hdr[:16].decode().strip().rstrip("/"), int(hdr[48:58])
+            yield name, f.tell(), size
+            f.seek(size + (size & 1), 1)
+
+
+def extract_kernel(deb):
+    """Image, config and the candidate modules from the package's data tar."""
+    data = next(((o, s) for n, o, s in ar_members(deb) if n.startswith("data.tar")), None)
+    check(data is not None, f"{deb}: no data.tar member")
+    with open(deb, "rb") as f:
+        f.seek(data[0])
+        blob = f.read(data[1])
+    tmp = LINUX_DIR + ".new"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.join(tmp, "modules"))
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as tar:
+        for m in tar:
+            name = m.name.lstrip("./")
+            if not m.isfile():
+                continue
+            mod = re.match(r"lib/modules/[^/]+/(.*)$", name) or re.match(r"usr/lib/modules/[^/]+/(.*)$", name)
+            if re.fullmatch(r"boot/vmlinuz-.*", name):
+                out = "Image.raw"
+            elif re.fullmatch(r"boot/config-.*", name):
+                out = "config"
+            elif mod and mod.group(1).startswith(MODULE_DIRS) and re.search(r"\.ko(\.xz)?$", name):
+                out = os.path.join("modules", os.path.basename(name))
+            else:
+                continue
+            payload = tar.extractfile(m).read()
+            if out.endswith(".ko.xz"):
+                import lzma
+                payload, out = lzma.decompress(payload), out[:-3]
+            with open(os.path.join(tmp, out), "wb") as o:
+                o.write(payload)
+            found[out] = True
+    check("Image.raw" in found and "config" in found, f"{deb}: no /boot/vmlinuz-* or /boot/config-*")
+    raw = open(os.path.join(tmp, "Image.raw"), "rb").read()
+    if raw[:2] == b"\x1f\x8b":   # arm64 Debian kernels have shipped gzip-compressed Images
+        raw = gzip.decompress(raw)
+    check(raw[56:60] == b"ARM\x64", "vmlinuz is not an arm64 Image")
+    with open(os.path.join(tmp, "Image"), "wb") as o:
+        o.write(raw)
+    os.remove(os.path.join(tmp, "Image.raw"))
+    return tmp
+
+
+def fetch_kernel():
+    """build/boot/linux with Image, config, modules/ (downloading once)."""
+    if os.path.exists(os.path.join(LINUX_DIR, "READY")):
+        return LINUX_DIR
+    os.makedirs(CACHE, exist_ok=True)
+    debs = [f for f in os.listdir(CACHE) if re.match(r"linux-image-.*_arm64\.deb$", f)]
+    if not debs:
+        r = apt("apt-get", "update")
+        if r.returncode != 0:
+            raise Skip(f"apt-get update (arm64 lists) failed: {(r.stderr or r.stdout).strip()[-300:]}")
+        r = apt("apt-cache", "depends", "linux-image-arm64")
+        pkg = re.search(r"Depends: (linux-image-[0-9][^\s]*-arm64)\b", r.stdout or "")
+        if r.returncode != 0 or not pkg:
+            raise Skip(f"no arm64 kernel package found: {(r.stderr or r.stdout).strip()[-300:]}")
+        r = apt("apt-get", "download", pkg.group(1))
+        debs = [f for f in os.listdir(CACHE) if re.match(r"linux-image-.*_arm64\.deb$", f)]
+        if r.returncode != 0 or not debs:
+            raise Skip(f"apt-get download {pkg.group(1)} failed: {(r.stderr or r.stdout).strip()[-300:]}")
+    tmp = extract_kernel(os.path.join(CACHE, sorted(debs)[-1]))
+    with open(os.path.join(tmp, "READY"), "w") as f:
+        f.write(sorted(debs)[-1] + "\n")
+    shutil.rmtree(LINUX_DIR, ignore_errors=True)
+    os.rename(tmp, LINUX_DIR)
+    return LINUX_DIR
+
+
+def module_order(linux):
+    """The modules to load, dependencies first, read from each module's
+    .modinfo (`depends=`): those MODULES the config builds as =m."""
+    config = open(os.path.join(linux, "config")).read()
+    moddir = os.path.join(linux, "modules")
+    order = []
+
+    def depends(name):
+        blob = open(os.path.join(moddir, name + ".ko"), "rb").read()
+        m = re.search(rb"(?:^|\0)depends=([^\0]*)\0", blob)
+        return [d for d in (m.group(1).decode().split(",") if m else []) if d]
+
+    def add(name, chain):
+        check(name not in chain, f"module dependency loop: {chain + [name]}")
+        if name in order:
+            return
+        check(os.path.exists(os.path.join(moddir, name + ".ko")),
+              f"module {name} (needed by {chain or 'the test'}) not extracted from the package")
+        for d in depends(name):
+            add(d.replace("-", "_"), chain + [name])
+        order.append(name)
+
+    for mod, sym in MODULES.items():
+        v = re.search(rf"^{sym}=(\w+)", config, re.M)
+        check(v is not None, f"{sym} is not set in the kernel config: Linux cannot reach the disk")
+        if v.group(1) == "m":
+            add(mod, [])
+    return order
+
+
+def build_init():
+    """/init, rebuilt when its source changes."""
+    if not os.path.exists(INIT_BIN) or os.path.getmtime(INIT_BIN) < os.path.getmtime(INIT_SRC):
+        cmd = ["clang", "--target=aarch64-linux-gnu", "-nostdlib", "-static", "-ffreestanding",
+               "-fno-stack-protector", "-O2", "-Wall", "-Wextra", "-Werror", "-fuse-ld=lld",
+               "-Wl,--build-id=none", "-o", INIT_BIN + ".new", INIT_SRC]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, f"building /init failed:\n{' '.join(cmd)}\n{r.stderr}")
+        os.replace(INIT_BIN + ".new", INIT_BIN)
+    return INIT_BIN
+
+
+_prep_lock = threading.Lock()
+_prepared = None
+
+
+def prepare():
+    """(linux dir, module order, init path), once per process and, through
+    a lock file, once across processes sharing build/."""
+    global _prepared
+    with _prep_lock:
+        if _prepared is None:
+            os.makedirs(CACHE, exist_ok=True)
+            with open(os.path.join(CACHE, ".lock"), "w") as lk:
+                fcntl.flock(lk, fcntl.LOCK_EX)
+                linux = fetch_kernel()
+                _prepared = (linux, module_order(linux), build_init())
+        return _prepared
+
+
+# ---- initramfs and disk ---------------------------------------------------
+
+def cpio(entries):
+    """A newc cpio archive: entries of (name, mode, data, rdev (major, minor))."""
+    out = bytearray()
+
+    def one(ino, name, mode, data, rdev):
+        nb = name.encode() + b"\0"
+        fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(nb), 0)
+        out.extend(b"070701" + b"".join(b"%08x" % v for v in fields) + nb)
+        out.extend(bytes(-len(out) % 4))
+        out.extend(data)
+        out.extend(bytes(-len(out) % 4))
+
+    for i, (name, mode, data, rdev) in enumerate(entries, 1):
+        one(i, name, mode, data, rdev)
+    one(0, "TRAILER!!!", 0, b"", (0, 0))
+    return bytes(out)
+
+
+def make_initramfs(linux, order, init):
+    d, f, c = 0o040755, 0o100755, 0o020600
+    entries = [("dev", d, b"", (0, 0)), ("dev/console", c, b"", (5, 1)), ("proc", d, b"", (0, 0)),
+               ("lib", d, b"", (0, 0)), ("init", f, open(init, "rb").read(), (0, 0)),
+               ("modules.list", 0o100644, "".join(m + ".ko\n" for m in order).encode(), (0, 0))]
+    for m in order:
+        entries.append((f"lib/{m}.ko", 0o100644, open(os.path.join(linux, "modules", m + ".ko"), "rb").read(), (0, 0)))
+    return cpio(entries)
+
+
+HEADER = struct.Struct("<8sQQQQII16s448s")
+
+
+def make_disk(path, kernel, initrd, cmdline_for):
+    """The disk boot_linux.c reads (its header comment has the layout):
+    header, the Image at 1 MiB, the initramfs after it, then a 1 MiB
+    random tail. cmdline_for(layout) returns the command line."""
+    k_off = 1 * MiB
+    i_off = k_off + (len(kernel) + MiB - 1) // MiB * MiB
+    t_off = i_off + (len(initrd) + MiB - 1) // MiB * MiB
+    size = t_off + MiB
+    layout = {"kernel": (k_off, len(kernel)), "initrd": (i_off, len(initrd)), "tail": (t_off, MiB), "size": size}
+    cmdline = cmdline_for(layout).encode()
+    check(len(cmdline) < 448, "command line too long for the header")
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.write(HEADER.pack(b"VTBOOT01", k_off, len(kernel), i_off, len(initrd), crc32(kernel), crc32(initrd),
+                            bytes(16), cmdline))
+        f.seek(k_off)
+        f.write(kernel)
+        f.seek(i_off)
+        f.write(initrd)
+        f.seek(t_off)
+        f.write(pattern(random.randrange(1, 1 << 62), t_off, MiB))
+    return layout, cmdline.decode()
+
+
+# ---- the test -------------------------------------------------------------
+
+CONFIGS = [Config("aarch64", "mmio-modern"), Config("aarch64", "mmio-legacy"), Config("aarch64", "pci-modern", True)]
+
+
+@test(configs=CONFIGS)
+def boot_linux(cfg):
+    linux, order, init = prepare()
+    kernel = open(os.path.join(linux, "Image"), "rb").read()
+    initrd = make_initramfs(linux, order, init)
+    token = "%016x" % random.getrandbits(64)
+    rnd = random.Random()
+
+    def cmdline(lay):
+        # Regions for Linux's driver: the header, the whole initramfs, a
+        # random slice of the kernel, the random tail.
+        k_off, k_len = lay["kernel"]
+        a = rnd.randrange(0, k_len - 65536) // 512 * 512
+        regions = [(0, 512), lay["initrd"], (k_off + a, 65536 + rnd.randrange(1, 512)), lay["tail"]]
+        crc = ",".join(f"{o}:{n}" for o, n in regions)
+        return f"console=ttyAMA0 rdinit=/init panic=-1 vt.token={token} vt.crc={crc}"
+
+    disk = os.path.join(workdir(), "boot.img")
+    layout, line = make_disk(disk, kernel, initrd, cmdline)
+    args = drive_args(disk, "d0") + device_args(cfg, "virtio-blk", "drive=d0")
+    with Machine(cfg, guest("aarch64", "boot_linux"), args, timeout=240) as m:
+        # The bootloader: what it loaded is what the image holds.
+        k = m.expect(r"^boot_linux: kernel (\d+) bytes at (0x[0-9a-f]+) .* crc32 ([0-9a-f]{8})$", timeout=60)
+        check(int(k.group(1)) == len(kernel) and int(k.group(3), 16) == crc32(kernel),
+              f"bootloader's kernel: {k.group(0)}; image: {len(kernel)} bytes, crc32 {crc32(kernel):08x}")
+        check(int(k.group(2), 16) % (2 * MiB) == 0, f"kernel not at a 2 MiB boundary: {k.group(0)}")
+        i = m.expect(r"^boot_linux: initramfs (\d+) bytes at (0x[0-9a-f]+), crc32 ([0-9a-f]{8})$", timeout=30)
+        check(int(i.group(1)) == len(initrd) and int(i.group(3), 16) == crc32(initrd),
+              f"bootloader's initramfs: {i.group(0)}; image: {len(initrd)} bytes, crc32 {crc32(initrd):08x}")
+        m.expect(r'^boot_linux: device tree at 0x[0-9a-f]+, \d+ bytes, bootargs "' + re.escape(line) + '"$', timeout=30)
+        m.expect(r"^boot_linux: reset virtio-blk: VIRTIO_OK\b.*, device status 0$", timeout=30)
+        m.expect(r"^boot_linux: entering Linux at ", timeout=30)
+        # Linux: reached /init, with our command line, and its driver read the disk.
+        m.expect(r"^VT LINUX \S+", timeout=180)
+        res = m.run_to_end(timeout=120)
+    uname = [r for key, r in res if key == "LINUX"][0]
+    check([r for key, r in res if key == "CMDLINE"] == [line], f"Linux's /proc/cmdline: {res}")
+    mods = [r.split() for key, r in res if key == "MODULE"]
+    check([x[0] for x in mods] == [o + ".ko" for o in order] and all(x[1] == "0" for x in mods),
+          f"modules loaded: {mods}, wanted {order}")
+    check(("DISK", f"/dev/vda {layout['size']}") in res, f"Linux's disk size: {[r for key, r in res if key == 'DISK']}")
+    crcs = [r.split() for key, r in res if key == "CRC"]
+    want = line.split("vt.crc=")[1].split(",")
+    check(len(crcs) == len(want), f"Linux read {len(crcs)} regions, asked {len(want)}")
+    for (off, n, crc), w in zip(crcs, want):
+        check(f"{off}:{n}" == w, f"region {off}:{n}, asked {w}")
+        host = crc32_range(disk, int(off), int(n))
+        check(int(crc, 16) == host, f"Linux read {n} bytes at {off}: crc32 {crc}, image {host:08x}")
+    print(f"    linux: {uname}; modules {' '.join(o for o in order)}; {len(crcs)} regions read", flush=True)
+
+
+if __name__ == "__main__":
+    main()
