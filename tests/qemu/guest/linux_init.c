@@ -5,13 +5,17 @@
  * console in the guest protocol of tests/qemu/qemu.py:
  *     VT LINUX <release> <version>   Linux reached init (uname)
  *     VT CMDLINE <text>              /proc/cmdline: what the bootloader passed
+ *     VT WAIT                        waits for a line on the console
  *     VT MODULE <name> <errno>       each module of /modules.list loaded
- *     VT DISK <path> <bytes>         the disk Linux's virtio-blk driver found
- *     VT CRC <offset> <length> <crc32>   regions read through that driver
+ *     VT DISK <path> <bytes>         the boot disk, as Linux's virtio-blk
+ *                                    driver sees it (sector 0 holds "VTBOOT01")
+ *     VT CRC <offset> <length> <crc32>   regions of it read through that driver
  *     VT END <failures>
  * and powers the machine off. The regions come from the command line:
  * vt.crc=<offset>:<length>,... in decimal bytes. The host compares the
- * CRCs with its disk image.
+ * CRCs with its disk image. While /init waits, no Linux driver has touched
+ * a VirtIO device yet (the transports are modules, loaded after the wait):
+ * the host looks at the devices as the bootloader left them.
  *
  *   clang --target=aarch64-linux-gnu -nostdlib -static -ffreestanding \
  *       -fno-stack-protector -O2 -fuse-ld=lld -o init linux_init.c
@@ -246,9 +250,30 @@ static void crc_regions(long fd)
     }
 }
 
+/* Open the /dev/vd[a-h] whose sector 0 starts with the boot header; its
+   name goes to path. Returns the descriptor or a negative errno. */
+static long boot_disk(char *path)
+{
+    static const char magic[8] = {'V', 'T', 'B', 'O', 'O', 'T', '0', '1'};
+    long fd, r = -2, n;
+    int i, k;
+    for (i = 0; i < 8; i++) {
+        memcpy(path, "/dev/vda", 9);
+        path[7] = (char)('a' + i);
+        if ((fd = sys3(SYS_openat, AT_FDCWD, path, O_RDONLY)) < 0) continue;
+        n = sys6(SYS_pread64, fd, (long)buf, 512, 0, 0, 0);
+        for (k = 0; n == 512 && k < 8 && buf[k] == (uint8_t)magic[k]; k++) {}
+        if (k == 8) return fd;
+        sys3(SYS_close, fd, 0, 0);
+        r = n < 0 ? n : -2;
+    }
+    return r;
+}
+
 static void start(void)
 {
     static char uts[6][65];
+    static char disk[16];
     uint64_t bytes = 0;
     long r, fd = -1;
     int i;
@@ -268,14 +293,22 @@ static void start(void)
     out(cmdline);
     flush();
 
+    out("VT WAIT");
+    flush();
+    do r = sys3(SYS_read, 0, buf, sizeof buf);
+    while (r > 0 && buf[r - 1] != '\n');
+
     load_modules();
-    /* The driver registers the disk as it probes; devtmpfs then has it. */
-    for (i = 0; i < 100 && (fd = sys3(SYS_openat, AT_FDCWD, "/dev/vda", O_RDONLY)) < 0; i++) sleep_ms(100);
+    /* The driver registers the disks as it probes; devtmpfs then has them.
+       Names follow probe order, so find the boot disk by its header. */
+    for (i = 0; i < 100 && (fd = boot_disk(disk)) < 0; i++) sleep_ms(100);
     if (fd < 0) {
-        fail("open /dev/vda", fd);
+        fail("no /dev/vd? with the boot header", fd);
     } else {
         if ((r = sys3(SYS_ioctl, fd, BLKGETSIZE64, &bytes)) < 0) fail("BLKGETSIZE64", r);
-        out("VT DISK /dev/vda ");
+        out("VT DISK ");
+        out(disk);
+        out(" ");
         out_u(bytes, 10, 0);
         flush();
         crc_regions(fd);
