@@ -44,7 +44,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qemu import (Config, Machine, Skip, check, crc32, crc32_range, device_args, drive_args, guest,  # noqa: E402
-                  main, make_image, pattern, test, workdir)
+                  main, make_image, pattern, test, workdir, write_range)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CACHE = os.path.join(ROOT, "build", "boot")
@@ -364,6 +364,56 @@ def boot_linux(cfg):
         check(f"{off}:{n}" == w, f"region {off}:{n}, asked {w}")
         host = crc32_range(disk, int(off), int(n))
         check(int(crc, 16) == host, f"Linux read {n} bytes at {off}: crc32 {crc}, image {host:08x}")
+
+
+def fake_image(image_size=2 * MiB, magic=b"ARM\x64"):
+    """A small arm64 Image header (text_offset 0, flags: little-endian, 4K
+    pages, anywhere) and random bytes: enough for the bootloader's checks."""
+    body = bytearray(random.randbytes(256 * 1024))
+    body[8:32] = struct.pack("<QQQ", 0, image_size, 0xa)
+    body[56:60] = magic
+    return bytes(body)
+
+
+# Bad disks and how the bootloader must refuse them: case -> (what to
+# change, the line it prints). It must reset the disk (status 0) and
+# exit without entering Linux.
+REFUSALS = {
+    "kernel-crc": "kernel crc32 (?P<got>[0-9a-f]{8}), header says (?P<want>[0-9a-f]{8})",
+    "initramfs-crc": "initramfs crc32 (?P<got>[0-9a-f]{8}), header says (?P<want>[0-9a-f]{8})",
+    "not-an-image": "not a little-endian arm64 Image",
+    "too-big": "kernel, initramfs and device tree do not fit in RAM",
+    "cmdline-unterminated": "no boot disk",
+}
+
+
+@test(configs=[Config("aarch64", "mmio-modern")])
+def bootloader_refuses(cfg):
+    for case, expect in REFUSALS.items():
+        kernel = fake_image(image_size=1 << 30 if case == "too-big" else 2 * MiB,
+                            magic=b"ARM\x65" if case == "not-an-image" else b"ARM\x64")
+        initrd = random.randbytes(4096 + 17)
+        disk = os.path.join(workdir(), case + ".img")
+        layout, _ = make_disk(disk, kernel, initrd, lambda lay: "console=ttyAMA0")
+        if case == "kernel-crc":
+            write_range(disk, layout["kernel"][0] + 1000, bytes([kernel[1000] ^ 0x10]))
+        if case == "initramfs-crc":
+            write_range(disk, layout["initrd"][1] - 1 + layout["initrd"][0], bytes([initrd[-1] ^ 1]))
+        if case == "cmdline-unterminated":
+            write_range(disk, 64, b"x" * 448)
+        args = drive_args(disk, "d0") + device_args(cfg, "virtio-blk", "drive=d0")
+        with Machine(cfg, guest("aarch64", "boot_linux"), args, timeout=60, name=f"boot_linux-{case}") as m:
+            got = m.expect(r"^boot_linux: " + expect, timeout=30)
+            if "got" in got.groupdict():
+                blob, off, n = (kernel, *layout["kernel"]) if case == "kernel-crc" else (initrd, *layout["initrd"])
+                check(int(got["got"], 16) == crc32_range(disk, off, n) and int(got["want"], 16) == crc32(blob),
+                      f"{case}: {got.group(0)}")
+            m.expect(r"^port: exit 1$", timeout=30)
+            m.wait_exit(30)
+            text = m.transcript.text
+            check(re.search(r"^boot_linux: reset virtio-blk: VIRTIO_OK\b.*, device status 0$", text, re.M),
+                  f"{case}: the disk was not reset\n{m.describe(20)}")
+            check("entering Linux" not in text, f"{case}: entered Linux\n{m.describe(20)}")
 
 
 if __name__ == "__main__":
