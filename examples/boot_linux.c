@@ -155,11 +155,12 @@ static int32_t fdt_strlen(const uint8_t *p, uint32_t max)
 }
 
 /* Decode the token at `off`; returns 0, or -1 if it runs outside the
-   structure block or names a string outside the strings block. */
+   structure block or names a string outside the strings block. The next
+   offset always grows, so every walk ends within st_size / 4 steps. */
 static int fdt_next(const struct fdt *f, uint32_t off, struct fdt_tok *t)
 {
     int32_t n;
-    uint32_t nameoff;
+    uint32_t nameoff, start = off;
     if (f->st_size < 4 || off > f->st_size - 4) return -1;
     t->tok = be32(f->st + off);
     t->name = 0;
@@ -191,14 +192,14 @@ static int fdt_next(const struct fdt *f, uint32_t off, struct fdt_tok *t)
         return -1;
     }
     t->next = (uint32_t)align_up(off, 4);
-    return t->next <= f->st_size ? 0 : -1;
+    return t->next > start && t->next <= f->st_size ? 0 : -1;
 }
 
-/* "memory" or "memory@..." */
+/* Is name `want` or `want@<unit address>`? Reads no further than name's NUL. */
 static int is_node(const char *name, const char *want)
 {
-    size_t n = strlen(want);
-    return memcmp(name, want, n) == 0 && (name[n] == 0 || name[n] == '@');
+    while (*want && *name == *want) name++, want++;
+    return !*want && (*name == 0 || *name == '@');
 }
 
 static uint64_t cells(const uint8_t *p, uint32_t count)
