@@ -492,7 +492,9 @@ static int boot(void)
     for (i = 0; i < n && found < 0; i++) {
         int bad;
         if ((r = virtio_blk_init(&disk, &devs[i], 0)) != VIRTIO_OK) {
-            port_printf("boot_linux: disk %d: %s\n", i, virtio_result_str(r));
+            /* init may have got as far as FAILED: leave the device reset */
+            port_printf("boot_linux: disk %d: %s; reset: %s\n", i, virtio_result_str(r),
+                        virtio_result_str(virtio_device_reset(&devs[i])));
             continue;
         }
         if (disk.info.block_size > sizeof sector) bad = -3;
