@@ -53,6 +53,14 @@
 #include "port/port.h"
 #include "../virtio_blk.h"
 
+#if !defined(__aarch64__) && !defined(__x86_64__)
+int main(void)
+{
+    port_printf("boot_linux: aarch64 and x86_64 only (this is %s)\n", port_arch());
+    return 1;
+}
+#else
+
 #define MiB (1024u * 1024u)
 #define HEADER_MAGIC "VTBOOT01"
 #define CMDLINE_OFF 64
@@ -69,12 +77,13 @@ static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] 
 static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
-static void put_be32(uint8_t *p, uint32_t v)
+/* Length of the NUL-terminated string at p, or -1 if no NUL within max. */
+static int32_t bounded_strlen(const uint8_t *p, uint32_t max)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    uint32_t n;
+    for (n = 0; n < max; n++)
+        if (!p[n]) return (int32_t)n;
+    return -1;
 }
 
 /* ---- CRC-32 (zlib's: reflected, polynomial 0xedb88320) ----------------- */
@@ -92,10 +101,19 @@ static uint32_t crc32(const uint8_t *p, uint64_t n)
     return c ^ 0xffffffffu;
 }
 
+#if defined(__aarch64__) || defined(BOOT_LINUX_TEST)
 /* ---- flattened device tree: a reader and a /chosen editor ----------------
    Devicetree specification v0.4, chapter 5: a 40-byte header, a memory
    reservation block, a structure block of 32-bit big-endian tokens and a
    strings block of property names. */
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
 #define FDT_MAGIC 0xd00dfeedu
 #define FDT_BEGIN_NODE 1u
 #define FDT_END_NODE 2u
@@ -145,15 +163,6 @@ static int fdt_open(struct fdt *f, const void *blob, uint32_t limit)
     return 0;
 }
 
-/* Length of the NUL-terminated string at p, or -1 if no NUL within max. */
-static int32_t fdt_strlen(const uint8_t *p, uint32_t max)
-{
-    uint32_t n;
-    for (n = 0; n < max; n++)
-        if (!p[n]) return (int32_t)n;
-    return -1;
-}
-
 /* Decode the token at `off`; returns 0, or -1 if it runs outside the
    structure block or names a string outside the strings block. The next
    offset always grows, so every walk ends within st_size / 4 steps. */
@@ -169,7 +178,7 @@ static int fdt_next(const struct fdt *f, uint32_t off, struct fdt_tok *t)
     off += 4;
     switch (t->tok) {
     case FDT_BEGIN_NODE:
-        if ((n = fdt_strlen(f->st + off, f->st_size - off)) < 0) return -1;
+        if ((n = bounded_strlen(f->st + off, f->st_size - off)) < 0) return -1;
         t->name = (const char *)(f->st + off);
         off += (uint32_t)n + 1;
         break;
@@ -179,7 +188,7 @@ static int fdt_next(const struct fdt *f, uint32_t off, struct fdt_tok *t)
         nameoff = be32(f->st + off + 4);
         off += 8;
         if (t->len > f->st_size - off || nameoff >= f->str_size) return -1;
-        if (fdt_strlen(f->str + nameoff, f->str_size - nameoff) < 0) return -1;
+        if (bounded_strlen(f->str + nameoff, f->str_size - nameoff) < 0) return -1;
         t->name = (const char *)(f->str + nameoff);
         t->val = f->st + off;
         off += t->len;
@@ -376,6 +385,8 @@ static uint32_t fdt_edit(const struct fdt *f, uint8_t *dst, uint32_t cap, const 
     return o.pos;
 }
 
+#endif
+
 /* ---- the disk ------------------------------------------------------------ */
 struct header {
     uint64_t kernel_off, kernel_size, initrd_off, initrd_size;
@@ -393,9 +404,9 @@ static int parse_header(const uint8_t *s, uint32_t block, uint64_t capacity_byte
     h->kernel_crc = le32(s + 40);
     h->initrd_crc = le32(s + 44);
     memcpy(h->cmdline, s + CMDLINE_OFF, CMDLINE_MAX);
-    if (fdt_strlen((const uint8_t *)h->cmdline, CMDLINE_MAX) < 0) return -2;
+    if (bounded_strlen((const uint8_t *)h->cmdline, CMDLINE_MAX) < 0) return -2;
     if (h->kernel_off % block || h->initrd_off % block) return -2;
-    if (h->kernel_size < 64 || h->kernel_off > capacity_bytes || h->kernel_size > capacity_bytes - h->kernel_off) return -2;
+    if (h->kernel_size < 4096 || h->kernel_off > capacity_bytes || h->kernel_size > capacity_bytes - h->kernel_off) return -2;
     if (h->initrd_off > capacity_bytes || h->initrd_size > capacity_bytes - h->initrd_off) return -2;
     return 0;
 }
@@ -405,6 +416,24 @@ static int parse_header(const uint8_t *s, uint32_t block, uint64_t capacity_byte
 static virtio_result load(virtio_blk *disk, uint64_t off, uint64_t len, void *dst)
 {
     return virtio_blk_read(disk, off / 512, dst, (size_t)align_up(len, disk->info.block_size));
+}
+
+/* Load a payload and check it against the header's CRC. Returns 0 or -1
+   (reported). */
+static int load_checked(virtio_blk *disk, const char *what, uint64_t off, uint64_t len, uint64_t at, uint32_t want)
+{
+    virtio_result r = load(disk, off, len, (void *)(uintptr_t)at);
+    uint32_t crc;
+    if (r != VIRTIO_OK) {
+        port_printf("boot_linux: reading the %s: %s\n", what, virtio_result_str(r));
+        return -1;
+    }
+    crc = crc32((const uint8_t *)(uintptr_t)at, len);
+    port_printf("boot_linux: %s %llu bytes at 0x%llx, crc32 %08x\n", what, (unsigned long long)len,
+                (unsigned long long)at, (unsigned)crc);
+    if (crc == want) return 0;
+    port_printf("boot_linux: %s crc32 %08x, header says %08x\n", what, (unsigned)crc, (unsigned)want);
+    return -1;
 }
 
 /* Reset a disk we are done with; a boot goes on only if the device says
@@ -418,8 +447,12 @@ static int release(virtio_blk *disk)
     return r == VIRTIO_OK && s == VIRTIO_OK && status == 0 ? 0 : -1;
 }
 
-/* ---- entering Linux (aarch64) -------------------------------------------- */
+/* Where our own memory ends: the kernel and the rest go above, 2 MiB aligned. */
+static uint64_t free_ram(void) { return align_up((uintptr_t)__pool_end, 2 * MiB); }
+
 #if defined(__aarch64__)
+/* ---- aarch64: Documentation/arm64/booting.rst ----------------------------- */
+
 /* Clean and invalidate [start, end) to the point of coherency: Linux
    starts with the data cache off and must see what we wrote. */
 static void dcache_clean(uint64_t start, uint64_t end)
@@ -431,11 +464,11 @@ static void dcache_clean(uint64_t start, uint64_t end)
     __asm__ volatile("dsb sy" : : : "memory");
 }
 
-/* booting.rst, "Call the kernel image": x0 = device tree, x1..x3 = 0,
-   interrupts masked (DAIF), MMU and data cache off, no stale instruction
-   cache entries. The port runs at EL1 with the MMU and caches on: turn
-   them off. Everything is identity-mapped, so execution continues at the
-   same addresses, and nothing after the switch touches memory. */
+/* "Call the kernel image": x0 = device tree, x1..x3 = 0, interrupts
+   masked (DAIF), MMU and data cache off, no stale instruction cache
+   entries. The port runs at EL1 with the MMU and caches on: turn them
+   off. Everything is identity-mapped, so execution continues at the same
+   addresses, and nothing after the switch touches memory. */
 static void enter_linux(uint64_t entry, uint64_t dtb) __attribute__((noreturn));
 static void enter_linux(uint64_t entry, uint64_t dtb)
 {
@@ -459,37 +492,380 @@ static void enter_linux(uint64_t entry, uint64_t dtb)
                      : "x1", "x2", "x3", "x5", "memory");
     __builtin_unreachable();
 }
-#endif
 
-/* ---- main ---------------------------------------------------------------- */
-static int boot(void)
+/* Load the Image and the initramfs, edit the device tree, reset the disk,
+   enter Linux. Returns only on failure (the disk reset). */
+static int boot_linux(virtio_blk *disk, const struct header *h)
 {
-    static virtio_device devs[8];
-    static virtio_blk disk;
-    static uint8_t sector[4096];
-    static uint8_t kernel_head[4096];
-    struct header h;
+    static uint8_t head[4096];
     struct chosen c;
     struct fdt qemu_dtb;
     uint64_t ram_base, ram_size, ram_end, kbase, kernel, kend, initrd, dtb, text_offset, image_size, flags;
-    uint32_t dtb_size, crc, bs;
-    int i, n, found = -1;
+    uint32_t dtb_size, bs = disk->info.block_size;
     virtio_result r;
 
     /* QEMU's device tree: where RAM ends. */
     if (fdt_open(&qemu_dtb, (const void *)(uintptr_t)QEMU_DTB, DTB_MAX) != 0 ||
         fdt_memory(&qemu_dtb, &ram_base, &ram_size) != 0) {
         port_printf("boot_linux: no valid device tree at 0x%x\n", QEMU_DTB);
-        return 1;
+        goto fail;
     }
     ram_end = ram_base + ram_size;
     port_printf("boot_linux: device tree at 0x%x, %u bytes; RAM 0x%llx-0x%llx\n", QEMU_DTB, (unsigned)qemu_dtb.size,
                 (unsigned long long)ram_base, (unsigned long long)ram_end);
 
+    /* The Image header ("Call the kernel image"). */
+    if ((r = load(disk, h->kernel_off, sizeof head, head)) != VIRTIO_OK) {
+        port_printf("boot_linux: reading the kernel: %s\n", virtio_result_str(r));
+        goto fail;
+    }
+    text_offset = le64(head + 8);
+    image_size = le64(head + 16);
+    flags = le64(head + 24);
+    if (le32(head + 56) != 0x644d5241u || (flags & 1) || image_size == 0 || text_offset % 4096 ||
+        text_offset >= 2 * MiB || h->kernel_size > image_size) {
+        port_printf("boot_linux: not a little-endian arm64 Image (or older than Linux 3.17)\n");
+        goto fail;
+    }
+
+    /* Placement: kernel, initramfs, device tree, each from a 2 MiB boundary
+       (reads are whole blocks: bs). A kernel whose flags bit 3 is clear
+       wants to sit near the start of RAM; it boots here too, but cannot
+       use the RAM below it. */
+    kbase = free_ram();
+    kernel = kbase + text_offset;
+    kend = kernel + align_up(image_size > h->kernel_size ? image_size : h->kernel_size, bs);
+    initrd = align_up(kend, 2 * MiB);
+    dtb = align_up(initrd + align_up(h->initrd_size, bs), 2 * MiB);
+    dtb_size = qemu_dtb.size + DTB_ROOM + (uint32_t)strlen(h->cmdline);
+    /* booting.rst: the initramfs and the kernel within one 1 GiB aligned
+       window of at most 32 GiB; all of it inside RAM. */
+    if (kbase < ram_base || dtb + dtb_size > ram_end || dtb_size > DTB_MAX ||
+        align_up(initrd + h->initrd_size, 1ull << 30) - (kbase & ~((1ull << 30) - 1)) > (32ull << 30)) {
+        port_printf("boot_linux: kernel, initramfs and device tree do not fit in RAM\n");
+        goto fail;
+    }
+
+    port_printf("boot_linux: arm64 Image: image_size %llu, text_offset 0x%llx, flags 0x%llx\n",
+                (unsigned long long)image_size, (unsigned long long)text_offset, (unsigned long long)flags);
+    if (load_checked(disk, "kernel", h->kernel_off, h->kernel_size, kernel, h->kernel_crc) != 0 ||
+        (h->initrd_size && load_checked(disk, "initramfs", h->initrd_off, h->initrd_size, initrd, h->initrd_crc) != 0))
+        goto fail;
+
+    c.bootargs = h->cmdline;
+    c.initrd_start = initrd;
+    c.initrd_end = initrd + h->initrd_size;
+    dtb_size = fdt_edit(&qemu_dtb, (uint8_t *)(uintptr_t)dtb, dtb_size, &c);
+    if (!dtb_size) {
+        port_printf("boot_linux: cannot edit the device tree\n");
+        goto fail;
+    }
+    port_printf("boot_linux: device tree at 0x%llx, %u bytes\n", (unsigned long long)dtb, (unsigned)dtb_size);
+    port_printf("boot_linux: command line \"%s\"\n", h->cmdline);
+
+    /* Nothing may write into RAM once Linux owns it. */
+    if (release(disk) != 0) return 1;
+    dcache_clean(kernel, kend);
+    dcache_clean(initrd, initrd + h->initrd_size);
+    dcache_clean(dtb, dtb + dtb_size);
+    port_printf("boot_linux: entering Linux at 0x%llx, x0 = 0x%llx\n", (unsigned long long)kernel, (unsigned long long)dtb);
+    enter_linux(kernel, dtb);
+
+fail:
+    release(disk);
+    return 1;
+}
+#endif
+
+#if defined(__x86_64__)
+/* ---- x86-64: Documentation/x86/boot.rst, "64-bit Boot Protocol" ----------- */
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port)
+{
+    uint8_t v;
+    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+/* QEMU's fw_cfg on x86: a 16-bit selector port and an 8-bit data port
+   that streams the selected item (docs/specs/fw_cfg.rst). */
+#define FW_CFG_SELECT 0x510
+#define FW_CFG_DATA 0x511
+#define FW_CFG_SIGNATURE 0x0000
+#define FW_CFG_FILE_DIR 0x0019
+
+static void fw_cfg_read(void *dst, uint32_t n)
+{
+    uint8_t *p = (uint8_t *)dst;
+    while (n--) *p++ = inb(FW_CFG_DATA);
+}
+
+/* Select the fw_cfg file `name`; its size goes to *size. Returns 0, or -1
+   if there is no fw_cfg or no such file. */
+static int fw_cfg_file(const char *name, uint32_t *size)
+{
+    uint8_t b[64];
+    uint32_t count, i;
+    outw(FW_CFG_SELECT, FW_CFG_SIGNATURE);
+    fw_cfg_read(b, 4);
+    if (memcmp(b, "QEMU", 4) != 0) return -1;
+    outw(FW_CFG_SELECT, FW_CFG_FILE_DIR);
+    fw_cfg_read(b, 4);
+    count = be32(b);
+    for (i = 0; i < count && i < 4096; i++) {   /* entries: be32 size, be16 select, be16, name[56] */
+        fw_cfg_read(b, 64);
+        b[63] = 0;
+        if (strcmp((const char *)b + 8, name) == 0) {
+            *size = be32(b);
+            outw(FW_CFG_SELECT, (uint16_t)(b[4] << 8 | b[5]));
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* boot_params ("the zero page"), the offsets Linux's boot protocol fixes */
+#define BP_ACPI_RSDP 0x070
+#define BP_EXT_RAMDISK_IMAGE 0x0c0
+#define BP_EXT_RAMDISK_SIZE 0x0c4
+#define BP_EXT_CMD_LINE_PTR 0x0c8
+#define BP_E820_ENTRIES 0x1e8
+#define BP_HDR 0x1f1             /* the setup header, copied from the bzImage */
+#define BP_TYPE_OF_LOADER 0x210
+#define BP_RAMDISK_IMAGE 0x218
+#define BP_RAMDISK_SIZE 0x21c
+#define BP_CMD_LINE_PTR 0x228
+#define BP_E820_TABLE 0x2d0
+#define E820_MAX 128
+#define E820_RAM 1
+#define E820_RESERVED 2
+
+struct e820 {
+    uint8_t *table;   /* in boot_params: u64 address, u64 size, u32 type */
+    uint32_t n;
+};
+
+static void e820_add(struct e820 *m, uint64_t addr, uint64_t size, uint32_t type)
+{
+    uint8_t *e = m->table + 20 * m->n;
+    uint32_t i;
+    if (!size || m->n >= E820_MAX) return;
+    for (i = 0; i < 8; i++) e[i] = (uint8_t)(addr >> 8 * i), e[8 + i] = (uint8_t)(size >> 8 * i);
+    for (i = 0; i < 4; i++) e[16 + i] = (uint8_t)(type >> 8 * i);
+    m->n++;
+}
+
+/* The lowest address of the ACPI tables SeaBIOS built (RSDP in the BIOS
+   area -> RSDT -> each table, and the FADT's FACS and DSDT), or ~0 if
+   there are none. *rsdp gets the RSDP's address (0: none). */
+static uint64_t acpi_low(uint64_t *rsdp)
+{
+    const uint8_t *p = 0, *t;
+    uint64_t low = ~0ull, a;
+    uint32_t i, n, len, k;
+    uint8_t sum;
+    *rsdp = 0;
+    for (a = 0xe0000; a < 0x100000 && !p; a += 16) {
+        t = (const uint8_t *)(uintptr_t)a;
+        for (sum = 0, k = 0; k < 20; k++) sum = (uint8_t)(sum + t[k]);
+        if (memcmp(t, "RSD PTR ", 8) == 0 && sum == 0) p = t;
+    }
+    if (!p) return low;
+    *rsdp = (uintptr_t)p;
+    t = (const uint8_t *)(uintptr_t)le32(p + 16);   /* RSDT */
+    if (!t || memcmp(t, "RSDT", 4) != 0) return low;
+    low = (uintptr_t)t;
+    len = le32(t + 4);
+    n = len < 36 ? 0 : (len - 36) / 4;
+    for (i = 0; i < n && i < 64; i++) {
+        const uint8_t *x = (const uint8_t *)(uintptr_t)le32(t + 36 + 4 * i);
+        if ((uintptr_t)x < low) low = (uintptr_t)x;
+        if (memcmp(x, "FACP", 4) == 0 && le32(x + 4) >= 44) {
+            if (le32(x + 36) && le32(x + 36) < low) low = le32(x + 36);   /* FACS */
+            if (le32(x + 40) && le32(x + 40) < low) low = le32(x + 40);   /* DSDT */
+        }
+    }
+    return low;
+}
+
+/* The memory map for Linux: QEMU's (fw_cfg "etc/e820"), with what the
+   BIOS keeps marked reserved: the EBDA up to 1 MiB, and SeaBIOS's tables
+   at the top of low RAM (from the lowest ACPI table to the end of that
+   RAM range). Returns the number of entries, 0 if there is no map. */
+static uint32_t build_e820(uint8_t *bp, uint64_t *top_low, uint64_t *tables)
+{
+    static uint8_t q[E820_MAX * 20];
+    struct e820 m;
+    uint32_t size, i;
+    uint64_t ebda = (uint64_t)(*(volatile uint16_t *)(uintptr_t)0x40e) << 4, rsdp;
+    uint64_t acpi = acpi_low(&rsdp);
+    m.table = bp + BP_E820_TABLE;
+    m.n = 0;
+    *top_low = 0;
+    *tables = acpi;
+    if (fw_cfg_file("etc/e820", &size) != 0 || size % 20 || size > sizeof q) return 0;
+    fw_cfg_read(q, size);
+    if (ebda < 0x80000 || ebda >= 0xa0000) ebda = 0x9fc00;   /* BDA word 0x40e: EBDA segment */
+    for (i = 0; i < size / 20; i++) {
+        uint64_t a = le64(q + 20 * i), n = le64(q + 20 * i + 8), e = a + n, lim;
+        uint32_t type = le32(q + 20 * i + 16);
+        if (type != E820_RAM) {
+            e820_add(&m, a, n, type);
+            continue;
+        }
+        if (a < ebda) e820_add(&m, a, (e < ebda ? e : ebda) - a, E820_RAM);
+        if (a < 0x100000 && e > ebda) e820_add(&m, ebda, 0x100000 - ebda, E820_RESERVED);
+        if (a < 0x100000) a = 0x100000;
+        if (a >= e) continue;
+        lim = acpi >= a && acpi < e ? acpi & ~0xfffull : e;   /* the tables and all after them stay the firmware's */
+        e820_add(&m, a, lim - a, E820_RAM);
+        e820_add(&m, lim, e - lim, E820_RESERVED);
+        if (a < (1ull << 32) && lim > *top_low) *top_low = lim;
+    }
+    bp[BP_E820_ENTRIES] = (uint8_t)m.n;
+    memcpy(bp + BP_ACPI_RSDP, &rsdp, 8);
+    return m.n;
+}
+
+/* Enter the kernel's 64-bit entry: identity mapping (the port maps 64 GiB),
+   interrupts off, a GDT with flat code at 0x10 (__BOOT_CS) and data at
+   0x18 (__BOOT_DS) loaded into CS, DS, ES, SS; rsi = boot_params. */
+static void enter_linux(uint64_t entry, uint64_t boot_params) __attribute__((noreturn));
+static void enter_linux(uint64_t entry, uint64_t boot_params)
+{
+    static const uint64_t gdt[4] = {0, 0, 0x00af9a000000ffffull, 0x00cf92000000ffffull};
+    static struct {
+        uint16_t pad[3];
+        uint16_t limit;
+        uint64_t base;
+    } gdtr;
+    gdtr.limit = sizeof gdt - 1;
+    gdtr.base = (uintptr_t)gdt;
+    __asm__ volatile("cli\n\t"
+                     "lgdt %0\n\t"
+                     "mov $0x18, %%eax\n\t"
+                     "mov %%eax, %%ds\n\t"
+                     "mov %%eax, %%es\n\t"
+                     "mov %%eax, %%ss\n\t"
+                     "pushq $0x10\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "lretq\n"
+                     "1:\n\t"
+                     "jmp *%1"
+                     :
+                     : "m"(gdtr.limit), "r"(entry), "S"(boot_params)
+                     : "rax", "memory");
+    __builtin_unreachable();
+}
+
+/* Load the bzImage's kernel and the initramfs, fill boot_params, reset the
+   disk, enter Linux. Returns only on failure (the disk reset). */
+static int boot_linux(virtio_blk *disk, const struct header *h)
+{
+    static uint8_t head[4096];
+    uint64_t file, kernel, kend, initrd, bp, cmdline, top_low, tables, init_size, align;
+    uint32_t setup, version, n, bs = disk->info.block_size;
+    uint8_t *p;
+    virtio_result r;
+
+    if ((r = load(disk, h->kernel_off, sizeof head, head)) != VIRTIO_OK) {
+        port_printf("boot_linux: reading the kernel: %s\n", virtio_result_str(r));
+        goto fail;
+    }
+    /* The setup header: "HdrS", protocol 2.12 or later (64-bit entry
+       announced in xloadflags), relocatable. */
+    setup = (head[0x1f1] ? head[0x1f1] : 4) + 1u;   /* sectors before the protected-mode kernel */
+    version = (uint32_t)head[0x206] | (uint32_t)head[0x207] << 8;
+    align = le32(head + 0x230);
+    init_size = le32(head + 0x260);
+    if (head[0x1fe] != 0x55 || head[0x1ff] != 0xaa || memcmp(head + 0x202, "HdrS", 4) != 0 || version < 0x20c ||
+        !(head[0x236] & 1) || !head[0x234] || align < 4096 || (align & (align - 1)) || 0x202u + head[0x201] > 0x280 ||
+        setup * 512ull >= h->kernel_size) {
+        port_printf("boot_linux: not a relocatable 64-bit bzImage (boot protocol 2.12 or later)\n");
+        goto fail;
+    }
+    if (strlen(h->cmdline) > le32(head + 0x238)) {
+        port_printf("boot_linux: command line longer than the kernel takes\n");
+        goto fail;
+    }
+
+    /* Placement: the file so that its protected-mode part starts aligned
+       (init_size bytes free from there), then the initramfs, boot_params
+       and the command line. */
+    kernel = align_up(free_ram() + setup * 512ull, align);
+    file = kernel - setup * 512ull;
+    kend = kernel + (init_size > h->kernel_size ? init_size : align_up(h->kernel_size, bs));
+    initrd = align_up(kend, 2 * MiB);
+    bp = align_up(initrd + align_up(h->initrd_size, bs), 4096);
+    cmdline = bp + 4096;
+    p = (uint8_t *)(uintptr_t)bp;
+    memset(p, 0, 4096);
+    if (!build_e820(p, &top_low, &tables)) {
+        port_printf("boot_linux: no memory map from fw_cfg\n");
+        goto fail;
+    }
+    if (cmdline + CMDLINE_MAX > top_low || initrd + h->initrd_size > le32(head + 0x22c)) {
+        port_printf("boot_linux: kernel, initramfs and boot_params do not fit in RAM\n");
+        goto fail;
+    }
+    port_printf("boot_linux: bzImage: protocol %u.%02u, %u setup sectors, protected mode at 0x%llx, init_size %llu\n",
+                version >> 8, version & 0xff, setup - 1, (unsigned long long)kernel, (unsigned long long)init_size);
+    port_printf("boot_linux: e820: %u entries, low RAM ends at 0x%llx, ACPI tables from 0x%llx\n",
+                (unsigned)p[BP_E820_ENTRIES], (unsigned long long)top_low, (unsigned long long)tables);
+
+    if (load_checked(disk, "kernel", h->kernel_off, h->kernel_size, file, h->kernel_crc) != 0 ||
+        (h->initrd_size && load_checked(disk, "initramfs", h->initrd_off, h->initrd_size, initrd, h->initrd_crc) != 0))
+        goto fail;
+
+    memcpy(p + BP_HDR, head + BP_HDR, 0x202u + head[0x201] - BP_HDR);
+    p[BP_TYPE_OF_LOADER] = 0xff;   /* no assigned loader id */
+    n = (uint32_t)strlen(h->cmdline);
+    memcpy((char *)(uintptr_t)cmdline, h->cmdline, n + 1);
+    put_le32(p + BP_CMD_LINE_PTR, (uint32_t)cmdline);
+    put_le32(p + BP_EXT_CMD_LINE_PTR, (uint32_t)(cmdline >> 32));
+    put_le32(p + BP_RAMDISK_IMAGE, h->initrd_size ? (uint32_t)initrd : 0);
+    put_le32(p + BP_EXT_RAMDISK_IMAGE, h->initrd_size ? (uint32_t)(initrd >> 32) : 0);
+    put_le32(p + BP_RAMDISK_SIZE, (uint32_t)h->initrd_size);
+    put_le32(p + BP_EXT_RAMDISK_SIZE, (uint32_t)(h->initrd_size >> 32));
+    port_printf("boot_linux: boot_params at 0x%llx\n", (unsigned long long)bp);
+    port_printf("boot_linux: command line \"%s\"\n", h->cmdline);
+
+    /* Nothing may write into RAM once Linux owns it. */
+    if (release(disk) != 0) return 1;
+    port_printf("boot_linux: entering Linux at 0x%llx, rsi = 0x%llx\n", (unsigned long long)kernel + 0x200,
+                (unsigned long long)bp);
+    enter_linux(kernel + 0x200, bp);
+
+fail:
+    release(disk);
+    return 1;
+}
+#endif
+
+/* ---- main ---------------------------------------------------------------- */
+int main(void)
+{
+    static virtio_device devs[8];
+    static virtio_blk disk;
+    static uint8_t sector[4096];
+    struct header h;
+    int i, n;
+    virtio_result r;
+
     /* The boot disk: the first virtio-blk device with the header. */
     port_pci_setup();
     n = port_find_devices(VIRTIO_DEVICE_BLOCK, devs, 8);
-    for (i = 0; i < n && found < 0; i++) {
+    for (i = 0; i < n; i++) {
         int bad;
         if ((r = virtio_blk_init(&disk, &devs[i], 0)) != VIRTIO_OK) {
             /* init may have got as far as FAILED: leave the device reset */
@@ -506,99 +882,10 @@ static int boot(void)
                     (unsigned long long)(disk.dev.transport == VIRTIO_TRANSPORT_MMIO ? disk.dev.base : disk.dev.bdf),
                     (unsigned long long)disk.info.capacity,
                     bad == 0 ? "boot header" : bad == -1 ? "no boot header" : "bad boot header");
-        if (bad == 0) found = i;
-        else if (release(&disk) != 0) return 1;
+        if (bad == 0) return boot_linux(&disk, &h);
+        if (release(&disk) != 0) return 1;
     }
-    if (found < 0) {
-        port_printf("boot_linux: no boot disk\n");
-        return 1;
-    }
-
-    /* The kernel's Image header (booting.rst, "Call the kernel image"). */
-    if ((r = load(&disk, h.kernel_off, sizeof kernel_head, kernel_head)) != VIRTIO_OK) goto io;
-    text_offset = le64(kernel_head + 8);
-    image_size = le64(kernel_head + 16);
-    flags = le64(kernel_head + 24);
-    if (le32(kernel_head + 56) != 0x644d5241u || (flags & 1) || image_size == 0 || text_offset % 4096 ||
-        text_offset >= 2 * MiB || h.kernel_size > image_size) {
-        port_printf("boot_linux: not a little-endian arm64 Image (or older than Linux 3.17)\n");
-        goto fail;
-    }
-
-    /* Placement: kernel, initramfs, device tree, each from a 2 MiB boundary
-       (reads are whole blocks: bs). A kernel whose flags bit 3 is clear
-       wants to sit near the start of RAM; it boots here too, but cannot
-       use the RAM below it. */
-    bs = disk.info.block_size;
-    kbase = align_up((uintptr_t)__pool_end, 2 * MiB);
-    kernel = kbase + text_offset;
-    kend = kernel + align_up(image_size > h.kernel_size ? image_size : h.kernel_size, bs);
-    initrd = align_up(kend, 2 * MiB);
-    dtb = align_up(initrd + align_up(h.initrd_size, bs), 2 * MiB);
-    dtb_size = qemu_dtb.size + DTB_ROOM + (uint32_t)strlen(h.cmdline);
-    /* booting.rst: the initramfs and the kernel within one 1 GiB aligned
-       window of at most 32 GiB; all of it inside RAM. */
-    if (kbase < ram_base || dtb + dtb_size > ram_end || dtb_size > DTB_MAX ||
-        align_up(initrd + h.initrd_size, 1ull << 30) - (kbase & ~((1ull << 30) - 1)) > (32ull << 30)) {
-        port_printf("boot_linux: kernel, initramfs and device tree do not fit in RAM\n");
-        goto fail;
-    }
-
-    if ((r = load(&disk, h.kernel_off, h.kernel_size, (void *)(uintptr_t)kernel)) != VIRTIO_OK) goto io;
-    crc = crc32((const uint8_t *)(uintptr_t)kernel, h.kernel_size);
-    port_printf("boot_linux: kernel %llu bytes at 0x%llx (image_size %llu, text_offset 0x%llx, flags 0x%llx), crc32 %08x\n",
-                (unsigned long long)h.kernel_size, (unsigned long long)kernel, (unsigned long long)image_size,
-                (unsigned long long)text_offset, (unsigned long long)flags, (unsigned)crc);
-    if (crc != h.kernel_crc) {
-        port_printf("boot_linux: kernel crc32 %08x, header says %08x\n", (unsigned)crc, (unsigned)h.kernel_crc);
-        goto fail;
-    }
-    if (h.initrd_size) {
-        if ((r = load(&disk, h.initrd_off, h.initrd_size, (void *)(uintptr_t)initrd)) != VIRTIO_OK) goto io;
-        crc = crc32((const uint8_t *)(uintptr_t)initrd, h.initrd_size);
-        port_printf("boot_linux: initramfs %llu bytes at 0x%llx, crc32 %08x\n", (unsigned long long)h.initrd_size,
-                    (unsigned long long)initrd, (unsigned)crc);
-        if (crc != h.initrd_crc) {
-            port_printf("boot_linux: initramfs crc32 %08x, header says %08x\n", (unsigned)crc, (unsigned)h.initrd_crc);
-            goto fail;
-        }
-    }
-
-    c.bootargs = h.cmdline;
-    c.initrd_start = initrd;
-    c.initrd_end = initrd + h.initrd_size;
-    dtb_size = fdt_edit(&qemu_dtb, (uint8_t *)(uintptr_t)dtb, dtb_size, &c);
-    if (!dtb_size) {
-        port_printf("boot_linux: cannot edit the device tree\n");
-        goto fail;
-    }
-    port_printf("boot_linux: device tree at 0x%llx, %u bytes, bootargs \"%s\"\n", (unsigned long long)dtb,
-                (unsigned)dtb_size, h.cmdline);
-
-    /* Nothing may write into RAM once Linux owns it. */
-    if (release(&disk) != 0) return 1;
-#if defined(__aarch64__)
-    dcache_clean(kernel, kend);
-    dcache_clean(initrd, initrd + h.initrd_size);
-    dcache_clean(dtb, dtb + dtb_size);
-    port_printf("boot_linux: entering Linux at 0x%llx, x0 = 0x%llx\n", (unsigned long long)kernel, (unsigned long long)dtb);
-    enter_linux(kernel, dtb);
-#else
+    port_printf("boot_linux: no boot disk\n");
     return 1;
+}
 #endif
-
-io:
-    port_printf("boot_linux: disk read: %s\n", virtio_result_str(r));
-fail:
-    release(&disk);
-    return 1;
-}
-
-int main(void)
-{
-    if (strcmp(port_arch(), "aarch64") != 0) {
-        port_printf("boot_linux: aarch64 only (this is %s)\n", port_arch());
-        return 1;
-    }
-    return boot();
-}

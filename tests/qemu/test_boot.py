@@ -29,9 +29,11 @@ size and reads regions whose CRCs equal the host's; the machine powers off.
 If this machine cannot download the package (no apt-get, archive not
 reachable), the test is skipped with the reason.
 """
+import dataclasses
 import fcntl
 import gzip
 import io
+import lzma
 import os
 import random
 import re
@@ -47,12 +49,30 @@ from qemu import (Config, Machine, Skip, check, crc32, crc32_range, device_args,
                   main, make_image, pattern, test, workdir, write_range)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CACHE = os.path.join(ROOT, "build", "boot")
-APT_DIR = os.path.join(CACHE, "apt")
-LINUX_DIR = os.path.join(CACHE, "linux")     # Image, config, modules/, READY
 INIT_SRC = os.path.join(ROOT, "tests", "qemu", "guest", "linux_init.c")
-INIT_BIN = os.path.join(CACHE, "init")
 MiB = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    """What differs between the two machines."""
+    name: str           # the port's
+    deb: str            # Debian's architecture
+    clang: str          # clang --target for /init
+    console: str        # Linux's name for the UART
+
+    @property
+    def cache(self):    # build/boot/<deb>: apt/ while fetching, linux/, init
+        return os.path.join(ROOT, "build", "boot", self.deb)
+
+    def kernel_ok(self, image: bytes) -> bool:
+        if self.deb == "arm64":
+            return image[56:60] == b"ARM\x64"
+        return image[0x202:0x206] == b"HdrS"
+
+
+ARCH = {"aarch64": Arch("aarch64", "arm64", "aarch64-linux-gnu", "ttyAMA0"),
+        "x86_64": Arch("x86_64", "amd64", "x86_64-linux-gnu", "ttyS0")}
 
 # Module -> the config symbol that builds it. Only those built as modules
 # (=m) go into the initramfs; =y means built in.
@@ -63,23 +83,24 @@ MODULE_DIRS = ("kernel/drivers/virtio/", "kernel/drivers/block/", "kernel/lib/")
 
 # ---- Debian's kernel, cached -------------------------------------------
 
-def apt(*args, capture=True):
-    """apt-get / apt-cache with state, lists and cache in build/boot/apt and
-    arm64 as the only architecture; sources and keys are the host's."""
-    for d in ("lists/partial", "archives/partial"):
-        os.makedirs(os.path.join(APT_DIR, d), exist_ok=True)
-    status = os.path.join(APT_DIR, "status")
+def apt(arch, *args):
+    """apt-get / apt-cache with state, lists and cache in build/boot/<deb>/apt
+    and arch.deb as the only architecture; sources and keys are the host's."""
+    d = os.path.join(arch.cache, "apt")
+    for sub in ("lists/partial", "archives/partial"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    status = os.path.join(d, "status")
     if not os.path.exists(status):
         open(status, "w").close()
-    opts = {"Dir::State": APT_DIR, "Dir::State::Lists": os.path.join(APT_DIR, "lists"), "Dir::State::status": status,
-            "Dir::Cache": APT_DIR, "Dir::Cache::archives": os.path.join(APT_DIR, "archives"),
-            "APT::Architecture": "arm64", "APT::Architectures": "arm64", "Acquire::Languages": "none",
+    opts = {"Dir::State": d, "Dir::State::Lists": os.path.join(d, "lists"), "Dir::State::status": status,
+            "Dir::Cache": d, "Dir::Cache::archives": os.path.join(d, "archives"),
+            "APT::Architecture": arch.deb, "APT::Architectures": arch.deb, "Acquire::Languages": "none",
             "APT::Sandbox::User": "root"}
     cmd = [args[0], "-q"] + [f"-o{k}={v}" for k, v in opts.items()] + list(args[1:])
     try:
-        return subprocess.run(cmd, cwd=CACHE, capture_output=capture, text=True, timeout=600)
+        return subprocess.run(cmd, cwd=arch.cache, capture_output=True, text=True, timeout=600)
     except FileNotFoundError:
-        raise Skip(f"{args[0]} not found: cannot fetch Debian's arm64 kernel")
+        raise Skip(f"{args[0]} not found: cannot fetch Debian's {arch.deb} kernel")
 
 
 def ar_members(path):
@@ -95,14 +116,15 @@ def ar_members(path):
             f.seek(size + (size & 1), 1)
 
 
-def extract_kernel(deb):
-    """Image, config and the candidate modules from the package's data tar."""
+def extract_kernel(arch, deb):
+    """The kernel, its config and the candidate modules from the package's
+    data tar, into a new directory."""
     data = next(((o, s) for n, o, s in ar_members(deb) if n.startswith("data.tar")), None)
     check(data is not None, f"{deb}: no data.tar member")
     with open(deb, "rb") as f:
         f.seek(data[0])
         blob = f.read(data[1])
-    tmp = LINUX_DIR + ".new"
+    tmp = os.path.join(arch.cache, "linux.new")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(os.path.join(tmp, "modules"))
     found = {}
@@ -111,9 +133,9 @@ def extract_kernel(deb):
             name = m.name.lstrip("./")
             if not m.isfile():
                 continue
-            mod = re.match(r"lib/modules/[^/]+/(.*)$", name) or re.match(r"usr/lib/modules/[^/]+/(.*)$", name)
+            mod = re.match(r"(?:usr/)?lib/modules/[^/]+/(.*)$", name)
             if re.fullmatch(r"boot/vmlinuz-.*", name):
-                out = "Image.raw"
+                out = "kernel.raw"
             elif re.fullmatch(r"boot/config-.*", name):
                 out = "config"
             elif mod and mod.group(1).startswith(MODULE_DIRS) and re.search(r"\.ko(\.xz)?$", name):
@@ -122,50 +144,51 @@ def extract_kernel(deb):
                 continue
             payload = tar.extractfile(m).read()
             if out.endswith(".ko.xz"):
-                import lzma
                 payload, out = lzma.decompress(payload), out[:-3]
             with open(os.path.join(tmp, out), "wb") as o:
                 o.write(payload)
             found[out] = True
-    check("Image.raw" in found and "config" in found, f"{deb}: no /boot/vmlinuz-* or /boot/config-*")
-    raw = open(os.path.join(tmp, "Image.raw"), "rb").read()
-    if raw[:2] == b"\x1f\x8b":   # arm64 Debian kernels have shipped gzip-compressed Images
+    check("kernel.raw" in found and "config" in found, f"{deb}: no /boot/vmlinuz-* or /boot/config-*")
+    raw = open(os.path.join(tmp, "kernel.raw"), "rb").read()
+    if arch.deb == "arm64" and raw[:2] == b"\x1f\x8b":   # arm64 Debian kernels have shipped gzipped Images
         raw = gzip.decompress(raw)
-    check(raw[56:60] == b"ARM\x64", "vmlinuz is not an arm64 Image")
-    with open(os.path.join(tmp, "Image"), "wb") as o:
+    check(arch.kernel_ok(raw), f"{deb}: /boot/vmlinuz-* is not a kernel the {arch.name} bootloader takes")
+    with open(os.path.join(tmp, "kernel"), "wb") as o:
         o.write(raw)
-    os.remove(os.path.join(tmp, "Image.raw"))
+    os.remove(os.path.join(tmp, "kernel.raw"))
     return tmp
 
 
-def fetch_kernel():
-    """build/boot/linux with Image, config, modules/ (downloading once)."""
-    if os.path.exists(os.path.join(LINUX_DIR, "READY")):
-        return LINUX_DIR
-    os.makedirs(CACHE, exist_ok=True)
-    debs = [f for f in os.listdir(CACHE) if re.match(r"linux-image-.*_arm64\.deb$", f)]
+def fetch_kernel(arch):
+    """build/boot/<deb>/linux with kernel, config, modules/ (downloading once)."""
+    linux = os.path.join(arch.cache, "linux")
+    if os.path.exists(os.path.join(linux, "READY")):
+        return linux
+    os.makedirs(arch.cache, exist_ok=True)
+    pat = rf"linux-image-.*_{arch.deb}\.deb$"
+    debs = [f for f in os.listdir(arch.cache) if re.match(pat, f)]
     if not debs:
-        # A source that has no arm64 lists only warns; what matters is
-        # whether the kernel package is then known.
-        u = apt("apt-get", "update")
-        r = apt("apt-cache", "depends", "linux-image-arm64")
-        pkg = re.search(r"Depends: (linux-image-[0-9][^\s]*-arm64)\b", r.stdout or "")
+        # A source that has no lists for this architecture only warns; what
+        # matters is whether the kernel package is then known.
+        u = apt(arch, "apt-get", "update")
+        r = apt(arch, "apt-cache", "depends", f"linux-image-{arch.deb}")
+        pkg = re.search(rf"Depends: (linux-image-[0-9][^\s]*-{arch.deb})\b", r.stdout or "")
         if r.returncode != 0 or not pkg:
-            raise Skip("no arm64 kernel package in the archive (apt-get update said: "
+            raise Skip(f"no {arch.deb} kernel package in the archive (apt-get update said: "
                        f"{(u.stderr or u.stdout).strip()[-300:]})")
-        r = apt("apt-get", "download", pkg.group(1))
-        debs = [f for f in os.listdir(CACHE) if re.match(r"linux-image-.*_arm64\.deb$", f)]
+        r = apt(arch, "apt-get", "download", pkg.group(1))
+        debs = [f for f in os.listdir(arch.cache) if re.match(pat, f)]
         if r.returncode != 0 or not debs:
             raise Skip(f"apt-get download {pkg.group(1)} failed: {(r.stderr or r.stdout).strip()[-300:]}")
-    tmp = extract_kernel(os.path.join(CACHE, sorted(debs)[-1]))
+    tmp = extract_kernel(arch, os.path.join(arch.cache, sorted(debs)[-1]))
     with open(os.path.join(tmp, "READY"), "w") as f:
         f.write(sorted(debs)[-1] + "\n")
-    shutil.rmtree(LINUX_DIR, ignore_errors=True)
-    os.rename(tmp, LINUX_DIR)
+    shutil.rmtree(linux, ignore_errors=True)
+    os.rename(tmp, linux)
     for d in debs:   # what we need is extracted: keep build/ small
-        os.remove(os.path.join(CACHE, d))
-    shutil.rmtree(APT_DIR, ignore_errors=True)
-    return LINUX_DIR
+        os.remove(os.path.join(arch.cache, d))
+    shutil.rmtree(os.path.join(arch.cache, "apt"), ignore_errors=True)
+    return linux
 
 
 def module_order(linux):
@@ -195,43 +218,47 @@ def module_order(linux):
         check(v is not None, f"{sym} is not set in the kernel config: Linux cannot reach the disk")
         if v.group(1) == "m":
             add(mod, [])
+    # While /init waits, no Linux driver may have touched a VirtIO device:
+    # true only if the transports are modules.
+    for sym in ("CONFIG_VIRTIO_MMIO", "CONFIG_VIRTIO_PCI"):
+        check(re.search(rf"^{sym}=m", config, re.M), f"{sym} is built in: the reset check needs it a module")
     return order
 
 
-def build_init():
-    """/init, rebuilt when its source changes."""
-    if not os.path.exists(INIT_BIN) or os.path.getmtime(INIT_BIN) < os.path.getmtime(INIT_SRC):
-        cmd = ["clang", "--target=aarch64-linux-gnu", "-nostdlib", "-static", "-ffreestanding",
+def build_init(arch):
+    """/init for arch, rebuilt when its source changes."""
+    out = os.path.join(arch.cache, "init")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(INIT_SRC):
+        cmd = ["clang", f"--target={arch.clang}", "-nostdlib", "-static", "-ffreestanding",
                "-fno-stack-protector", "-O2", "-Wall", "-Wextra", "-Werror", "-fuse-ld=lld",
-               "-Wl,--build-id=none", "-o", INIT_BIN + ".new", INIT_SRC]
+               "-Wl,--build-id=none", "-o", out + ".new", INIT_SRC]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         check(r.returncode == 0, f"building /init failed:\n{' '.join(cmd)}\n{r.stderr}")
-        os.replace(INIT_BIN + ".new", INIT_BIN)
-    return INIT_BIN
+        os.replace(out + ".new", out)
+    return out
 
 
-_prep_lock = threading.Lock()
-_prepared = None
+_prep_lock = {a: threading.Lock() for a in ARCH}
+_prepared = {}
 
 
-def prepare():
-    """(linux dir, module order, init path), once per process (a skip or
-    failure too: the other configurations do not try again) and, through
-    a lock file, once across processes sharing build/."""
-    global _prepared
-    with _prep_lock:
-        if _prepared is None:
-            os.makedirs(CACHE, exist_ok=True)
+def prepare(arch):
+    """(linux dir, module order, init path) for arch, once per process (a
+    skip or failure too: the other configurations do not try again) and,
+    through a lock file, once across processes sharing build/."""
+    with _prep_lock[arch.name]:
+        if arch.name not in _prepared:
+            os.makedirs(arch.cache, exist_ok=True)
             try:
-                with open(os.path.join(CACHE, ".lock"), "w") as lk:
+                with open(os.path.join(arch.cache, ".lock"), "w") as lk:
                     fcntl.flock(lk, fcntl.LOCK_EX)
-                    linux = fetch_kernel()
-                    _prepared = (linux, module_order(linux), build_init())
+                    linux = fetch_kernel(arch)
+                    _prepared[arch.name] = (linux, module_order(linux), build_init(arch))
             except BaseException as e:   # noqa: B036 - remembered, raised again below
-                _prepared = e
-        if isinstance(_prepared, BaseException):
-            raise _prepared
-        return _prepared
+                _prepared[arch.name] = e
+        if isinstance(_prepared[arch.name], BaseException):
+            raise _prepared[arch.name]
+        return _prepared[arch.name]
 
 
 # ---- initramfs and disk ---------------------------------------------------
@@ -294,7 +321,8 @@ def make_disk(path, kernel, initrd, cmdline_for):
 # ---- the test -------------------------------------------------------------
 
 CONFIGS = [Config("aarch64", "mmio-legacy"), Config("aarch64", "mmio-modern"), Config("aarch64", "mmio-modern", True),
-           Config("aarch64", "pci-modern"), Config("aarch64", "pci-modern", True)]
+           Config("aarch64", "pci-modern"), Config("aarch64", "pci-modern", True),
+           Config("x86_64", "pci-modern"), Config("x86_64", "pci-modern", True), Config("x86_64", "pci-legacy")]
 
 
 def check_reset(m):
@@ -314,8 +342,9 @@ def check_reset(m):
 
 @test(configs=CONFIGS)
 def boot_linux(cfg):
-    linux, order, init = prepare()
-    kernel = open(os.path.join(linux, "Image"), "rb").read()
+    arch = ARCH[cfg.arch]
+    linux, order, init = prepare(arch)
+    kernel = open(os.path.join(linux, "kernel"), "rb").read()
     initrd = make_initramfs(linux, order, init)
     token = "%016x" % random.getrandbits(64)
     rnd = random.Random()
@@ -327,7 +356,7 @@ def boot_linux(cfg):
         a = rnd.randrange(0, k_len - 65536) // 512 * 512
         regions = [(0, 512), lay["initrd"], (k_off + a, 65536 + rnd.randrange(1, 512)), lay["tail"]]
         crc = ",".join(f"{o}:{n}" for o, n in regions)
-        return f"console=ttyAMA0 rdinit=/init panic=-1 vt.token={token} vt.crc={crc}"
+        return f"console={arch.console} rdinit=/init panic=-1 vt.token={token} vt.crc={crc}"
 
     disk = os.path.join(workdir(), "boot.img")
     layout, line = make_disk(disk, kernel, initrd, cmdline)
@@ -338,20 +367,23 @@ def boot_linux(cfg):
     boot_dev = drive_args(disk, "d0") + device_args(cfg, "virtio-blk", "drive=d0")
     decoy_dev = drive_args(decoy, "d1") + device_args(cfg, "virtio-blk", "drive=d1")
     args = boot_dev + decoy_dev if cfg.mmio else decoy_dev + boot_dev
-    with Machine(cfg, guest("aarch64", "boot_linux"), args, timeout=240) as m:
+    with Machine(cfg, guest(cfg.arch, "boot_linux"), args, timeout=240) as m:
         # The bootloader: skips and resets the decoy; what it loaded is what
         # the image holds.
         m.expect(r"^boot_linux: disk 0 .*: 16384 sectors, no boot header$", timeout=60)
         m.expect(r"^boot_linux: reset virtio-blk: VIRTIO_OK\b.*, device status 0$", timeout=30)
         m.expect(rf"^boot_linux: disk 1 .*: {layout['size'] // 512} sectors, boot header$", timeout=30)
-        k = m.expect(r"^boot_linux: kernel (\d+) bytes at (0x[0-9a-f]+) .* crc32 ([0-9a-f]{8})$", timeout=60)
+        # aarch64: the Image at a 2 MiB boundary (text_offset 0); x86-64:
+        # the protected-mode part at the kernel's alignment (2 MiB).
+        a = m.expect(r"^boot_linux: (?:arm64 Image: .*|bzImage: .*protected mode at (0x[0-9a-f]+),.*)$", timeout=60)
+        k = m.expect(r"^boot_linux: kernel (\d+) bytes at (0x[0-9a-f]+), crc32 ([0-9a-f]{8})$", timeout=60)
         check(int(k.group(1)) == len(kernel) and int(k.group(3), 16) == crc32(kernel),
               f"bootloader's kernel: {k.group(0)}; image: {len(kernel)} bytes, crc32 {crc32(kernel):08x}")
-        check(int(k.group(2), 16) % (2 * MiB) == 0, f"kernel not at a 2 MiB boundary: {k.group(0)}")
+        check(int(a.group(1) or k.group(2), 16) % (2 * MiB) == 0, f"kernel not at a 2 MiB boundary: {a.group(0)}")
         i = m.expect(r"^boot_linux: initramfs (\d+) bytes at (0x[0-9a-f]+), crc32 ([0-9a-f]{8})$", timeout=30)
         check(int(i.group(1)) == len(initrd) and int(i.group(3), 16) == crc32(initrd),
               f"bootloader's initramfs: {i.group(0)}; image: {len(initrd)} bytes, crc32 {crc32(initrd):08x}")
-        m.expect(r'^boot_linux: device tree at 0x[0-9a-f]+, \d+ bytes, bootargs "' + re.escape(line) + '"$', timeout=30)
+        m.expect(r'^boot_linux: command line "' + re.escape(line) + '"$', timeout=30)
         m.expect(r"^boot_linux: reset virtio-blk: VIRTIO_OK\b.*, device status 0$", timeout=30)
         m.expect(r"^boot_linux: entering Linux at ", timeout=30)
         # Linux reached /init; the devices are as the bootloader left them.
@@ -376,43 +408,53 @@ def boot_linux(cfg):
         check(int(crc, 16) == host, f"Linux read {n} bytes at {off}: crc32 {crc}, image {host:08x}")
 
 
-def fake_image(image_size=2 * MiB, magic=b"ARM\x64"):
-    """A small arm64 Image header (text_offset 0, flags: little-endian, 4K
-    pages, anywhere) and random bytes: enough for the bootloader's checks."""
+def fake_kernel(arch, too_big=False, bad=False):
+    """A small kernel header and random bytes: enough for the bootloader's
+    checks. aarch64: an Image (text_offset 0, flags: little-endian, 4K
+    pages, anywhere). x86-64: a bzImage with 3 setup sectors, boot
+    protocol 2.15, relocatable, 64-bit entry. too_big: more memory than
+    the machine has; bad: the magic broken."""
     body = bytearray(random.randbytes(256 * 1024))
-    body[8:32] = struct.pack("<QQQ", 0, image_size, 0xa)
-    body[56:60] = magic
+    if arch == "aarch64":
+        body[8:32] = struct.pack("<QQQ", 0, (1 << 30) if too_big else 2 * MiB, 0xa)
+        body[56:60] = b"ARM\x65" if bad else b"ARM\x64"
+    else:
+        body[0x1f1] = 3
+        body[0x1fe:0x200] = b"\x55\xaa"
+        body[0x201] = 0x6a
+        body[0x202:0x208] = (b"HdrX" if bad else b"HdrS") + struct.pack("<H", 0x20f)
+        body[0x22c:0x230] = struct.pack("<I", 0x7fffffff)                       # initrd_addr_max
+        body[0x230:0x23c] = struct.pack("<IBBHI", 2 * MiB, 1, 0, 1, 2047)    # alignment, relocatable, xloadflags, cmdline_size
+        body[0x260:0x264] = struct.pack("<I", (1 << 30) if too_big else 4 * MiB)   # init_size
     return bytes(body)
 
 
-# Bad disks and how the bootloader must refuse them: case -> (what to
-# change, the line it prints). It must reset the disk (status 0) and
-# exit without entering Linux.
+# Bad disks and how the bootloader must refuse them: case -> the line it
+# prints. It must reset the disk (status 0) and exit without entering Linux.
 REFUSALS = {
     "kernel-crc": "kernel crc32 (?P<got>[0-9a-f]{8}), header says (?P<want>[0-9a-f]{8})",
     "initramfs-crc": "initramfs crc32 (?P<got>[0-9a-f]{8}), header says (?P<want>[0-9a-f]{8})",
-    "not-an-image": "not a little-endian arm64 Image",
-    "too-big": "kernel, initramfs and device tree do not fit in RAM",
+    "not-a-kernel": "not a (?:little-endian arm64 Image|relocatable 64-bit bzImage)",
+    "too-big": "kernel, initramfs and (?:device tree|boot_params) do not fit in RAM",
     "cmdline-unterminated": "no boot disk",
 }
 
 
-@test(configs=[Config("aarch64", "mmio-modern")])
+@test(configs=[Config("aarch64", "mmio-modern"), Config("x86_64", "pci-modern")])
 def bootloader_refuses(cfg):
     for case, expect in REFUSALS.items():
-        kernel = fake_image(image_size=1 << 30 if case == "too-big" else 2 * MiB,
-                            magic=b"ARM\x65" if case == "not-an-image" else b"ARM\x64")
+        kernel = fake_kernel(cfg.arch, too_big=case == "too-big", bad=case == "not-a-kernel")
         initrd = random.randbytes(4096 + 17)
         disk = os.path.join(workdir(), case + ".img")
-        layout, _ = make_disk(disk, kernel, initrd, lambda lay: "console=ttyAMA0")
+        layout, _ = make_disk(disk, kernel, initrd, lambda lay: "console=ttyS0")
         if case == "kernel-crc":
-            write_range(disk, layout["kernel"][0] + 1000, bytes([kernel[1000] ^ 0x10]))
+            write_range(disk, layout["kernel"][0] + 5000, bytes([kernel[5000] ^ 0x10]))
         if case == "initramfs-crc":
             write_range(disk, layout["initrd"][1] - 1 + layout["initrd"][0], bytes([initrd[-1] ^ 1]))
         if case == "cmdline-unterminated":
             write_range(disk, 64, b"x" * 448)
         args = drive_args(disk, "d0") + device_args(cfg, "virtio-blk", "drive=d0")
-        with Machine(cfg, guest("aarch64", "boot_linux"), args, timeout=60, name=f"boot_linux-{case}") as m:
+        with Machine(cfg, guest(cfg.arch, "boot_linux"), args, timeout=60, name=f"boot_linux-{case}") as m:
             got = m.expect(r"^boot_linux: " + expect, timeout=30)
             if "got" in got.groupdict():
                 blob, off, n = (kernel, *layout["kernel"]) if case == "kernel-crc" else (initrd, *layout["initrd"])
@@ -424,7 +466,6 @@ def bootloader_refuses(cfg):
             check(re.search(r"^boot_linux: reset virtio-blk: VIRTIO_OK\b.*, device status 0$", text, re.M),
                   f"{case}: the disk was not reset\n{m.describe(20)}")
             check("entering Linux" not in text, f"{case}: entered Linux\n{m.describe(20)}")
-
 
 if __name__ == "__main__":
     main()

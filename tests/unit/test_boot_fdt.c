@@ -11,6 +11,7 @@
  */
 #define _POSIX_C_SOURCE 200809L   /* alarm: a walk that never ends fails the run */
 #include <unistd.h>
+#define BOOT_LINUX_TEST
 int boot_linux_main(void);
 #define main boot_linux_main
 #include "../../examples/boot_linux.c"

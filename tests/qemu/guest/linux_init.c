@@ -1,6 +1,6 @@
 /* linux_init.c - /init of the initramfs tests/qemu/test_boot.py builds.
  *
- * A static aarch64 Linux program without libc (raw system calls). Linux,
+ * A static aarch64 or x86-64 Linux program without libc (raw system calls). Linux,
  * started by examples/boot_linux.c, runs it as PID 1. It reports on the
  * console in the guest protocol of tests/qemu/qemu.py:
  *     VT LINUX <release> <version>   Linux reached init (uname)
@@ -17,15 +17,15 @@
  * a VirtIO device yet (the transports are modules, loaded after the wait):
  * the host looks at the devices as the bootloader left them.
  *
- *   clang --target=aarch64-linux-gnu -nostdlib -static -ffreestanding \
+ *   clang --target=aarch64-linux-gnu (or x86_64-linux-gnu) -nostdlib -static -ffreestanding \
  *       -fno-stack-protector -O2 -fuse-ld=lld -o init linux_init.c
  */
 #include <stddef.h>
 #include <stdint.h>
 
-/* aarch64 system call numbers (include/uapi/asm-generic/unistd.h) */
+#if defined(__aarch64__)
+/* include/uapi/asm-generic/unistd.h */
 #define SYS_ioctl 29
-#define SYS_mkdirat 34
 #define SYS_mount 40
 #define SYS_openat 56
 #define SYS_close 57
@@ -37,6 +37,23 @@
 #define SYS_reboot 142
 #define SYS_uname 160
 #define SYS_finit_module 273
+#elif defined(__x86_64__)
+/* arch/x86/entry/syscalls/syscall_64.tbl */
+#define SYS_read 0
+#define SYS_write 1
+#define SYS_close 3
+#define SYS_ioctl 16
+#define SYS_pread64 17
+#define SYS_nanosleep 35
+#define SYS_uname 63
+#define SYS_sync 162
+#define SYS_mount 165
+#define SYS_reboot 169
+#define SYS_openat 257
+#define SYS_finit_module 313
+#else
+#error "aarch64 or x86_64"
+#endif
 
 #define AT_FDCWD (-100)
 #define O_RDONLY 0
@@ -48,6 +65,7 @@
 
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
+#if defined(__aarch64__)
     register long x8 __asm__("x8") = n;
     register long x0 __asm__("x0") = a;
     register long x1 __asm__("x1") = b;
@@ -57,6 +75,16 @@ static long sys6(long n, long a, long b, long c, long d, long e, long f)
     register long x5 __asm__("x5") = f;
     __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
     return x0;
+#else
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "+a"(n)
+                     : "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return n;
+#endif
 }
 #define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
 
@@ -328,10 +356,18 @@ void start_c(void)
     for (;;) sleep_ms(1000);   /* power-off failed: PID 1 must not exit */
 }
 
-/* The kernel enters with sp 16-byte aligned, at argc. */
+/* The kernel enters with the stack pointer 16-byte aligned, at argc. */
+#if defined(__aarch64__)
 __asm__(".global _start\n"
         "_start:\n"
         "    mov x29, #0\n"
         "    mov x30, #0\n"
         "    bl start_c\n"
         "    b .\n");
+#else
+__asm__(".global _start\n"
+        "_start:\n"
+        "    xor %ebp, %ebp\n"
+        "    call start_c\n"
+        "    hlt\n");
+#endif
