@@ -1,26 +1,30 @@
-/* boot_linux.c - a bootloader: Linux from a virtio-blk disk, on aarch64 "virt".
+/* boot_linux.c - a bootloader: Linux from a virtio-blk disk, on aarch64
+ * "virt" and x86-64 "q35".
  *
  * What it shows: virtio_blk.h as a bootloader uses it. It finds the disk
- * that carries the header below, reads a Linux kernel Image and an
- * initramfs into RAM, verifies their CRC-32s, puts the command line and
- * the initramfs into the device tree QEMU gave it, resets every VirtIO
- * device it used (so nothing writes into RAM that Linux now owns), and
- * enters Linux the way Documentation/arm64/booting.rst asks. On riscv64
- * and x86_64 it only says that it is aarch64-only.
+ * that carries the header below, reads a Linux kernel and an initramfs
+ * into RAM, verifies their CRC-32s, hands Linux the command line, the
+ * initramfs and the machine's description the way the architecture's boot
+ * protocol asks, resets every VirtIO device it used (so nothing writes
+ * into RAM that Linux now owns; it reads the status back), and enters
+ * Linux. On riscv64 it only says so.
  *
- * Run it (tests/qemu/test_boot.py builds such a disk from Debian's arm64
- * kernel and runs exactly this, over virtio-mmio and virtio-pci):
+ * Run it (tests/qemu/test_boot.py builds such disks from Debian's kernels
+ * and runs exactly this, over virtio-mmio and virtio-pci):
  *
  *   qemu-system-aarch64 -machine virt,highmem=off -cpu cortex-a57 -m 256M \
  *       -nographic -kernel build/aarch64/boot_linux.elf \
  *       -drive if=none,id=d0,file=disk.img,format=raw -device virtio-blk-device,drive=d0
+ *   qemu-system-x86_64 -machine q35 -m 256M -nographic -kernel build/x86_64/boot_linux.elf \
+ *       -drive if=none,id=d0,file=disk.img,format=raw -device virtio-blk-pci,drive=d0
  *
  * DISK LAYOUT. Sector 0 (the first 512 bytes) is a header, every number
  * little-endian:
  *
  *     0  magic "VTBOOT01"      8 bytes
  *     8  kernel offset         u64, bytes from the start of the disk
- *    16  kernel size           u64, bytes: an uncompressed arm64 Image
+ *    16  kernel size           u64, bytes: an uncompressed arm64 Image, or
+ *                              an x86 bzImage (as Debian ships both)
  *    24  initramfs offset      u64
  *    32  initramfs size        u64 (0: none)
  *    40  kernel CRC-32         u32 (zlib's CRC-32 of the size bytes)
@@ -32,22 +36,37 @@
  * need not fill their last block. A disk without this header is skipped
  * (and reset), so the boot disk need not be the first one.
  *
- * MEMORY. QEMU loads this ELF at 0x40200000 and, for a bare-metal ELF
- * (no Linux header), writes its device tree at the start of RAM,
- * 0x40000000, below the ELF; x0 is not set. The port's image, stack and
- * DMA pool follow at 0x40200000 (up to __pool_end, a symbol of its linker
- * script). Above that, each in its own 2 MiB aligned region: the kernel
- * (at text_offset from a 2 MiB boundary, image_size bytes free for it),
- * the initramfs, and the edited copy of the device tree. RAM's end comes
- * from the device tree's /memory node. Linux gets all RAM, this
- * program's included: nothing here is needed after the jump, and the
- * reset devices no longer write into the DMA pool.
+ * MEMORY. The port's image, stack and DMA pool come first (up to
+ * __pool_end, a symbol of its linker script); everything for Linux goes
+ * above, from the next 2 MiB boundary. Linux gets all RAM, this program's
+ * included: nothing here is needed after the jump, and the reset devices
+ * no longer write into the DMA pool.
  *
- * THE DEVICE TREE. A small editor below (own code) validates QEMU's blob
- * and rebuilds it into the new region with /chosen's bootargs,
- * linux,initrd-start and linux,initrd-end replaced or added (and /chosen
- * created if missing). Every read of the old blob is checked against its
- * header's block sizes and every write against the new region's size.
+ * AARCH64 (Documentation/arm64/booting.rst). QEMU loads this ELF at
+ * 0x40200000 and, for a bare-metal ELF (no Linux header), writes its
+ * device tree at the start of RAM, 0x40000000, below the ELF; x0 is not
+ * set. RAM's end comes from the tree's /memory node. Each in its own
+ * 2 MiB aligned region: the Image (at text_offset from a 2 MiB boundary,
+ * image_size bytes free for it), the initramfs, and the edited copy of the
+ * device tree. A small editor below (own code) validates QEMU's blob and
+ * rebuilds it with /chosen's bootargs, linux,initrd-start and
+ * linux,initrd-end replaced or added (and /chosen created if missing);
+ * every read of the old blob is checked against its header's block sizes
+ * and every write against the new region's size. Before the jump: caches
+ * cleaned over what Linux reads, MMU and data cache off, interrupts
+ * masked, x0 = device tree, x1..x3 = 0.
+ *
+ * X86-64 (Documentation/x86/boot.rst, 64-bit boot protocol). The bzImage
+ * must be relocatable with a 64-bit entry (protocol 2.12+). It is loaded
+ * so that its protected-mode part starts at the kernel's alignment with
+ * init_size bytes free; then the initramfs, boot_params (the setup header
+ * copied from the bzImage, the initramfs, the command line after it) and
+ * an e820 map: QEMU's (fw_cfg "etc/e820") with the EBDA and BIOS area,
+ * and SeaBIOS's ACPI tables at the top of low RAM, kept reserved (as
+ * SeaBIOS's own map would; its int 15h is out of reach from long mode).
+ * The entry is the protected-mode start + 0x200, with the port's identity
+ * map, interrupts off, a GDT with flat code at 0x10 and data at 0x18, and
+ * rsi = boot_params.
  */
 #define VIRTIO_IMPLEMENTATION
 #include "port/port.h"

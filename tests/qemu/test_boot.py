@@ -1,33 +1,40 @@
 #!/usr/bin/env python3
-"""examples/boot_linux.c boots Debian's arm64 Linux from a virtio-blk disk.
+"""examples/boot_linux.c boots Debian's Linux from a virtio-blk disk, on
+aarch64 `virt` (arm64 Image) and x86-64 `q35` (amd64 bzImage).
 
-The host prepares, once (cached under build/boot/, a second run downloads
-nothing):
-  * Debian's arm64 kernel package, fetched with `apt-get download` through
-    a private apt configuration (state, lists and cache under
-    build/boot/apt, architecture arm64, the host's own sources): the
-    host's apt setup is not touched, and no foreign architecture is added.
-    From it: the kernel Image (gunzipped if compressed), its config, and
-    the modules Linux needs to reach a virtio disk (virtio_mmio,
-    virtio_pci, virtio_blk when the config makes them modules, with their
-    `depends=` closure).
-  * /init: tests/qemu/guest/linux_init.c, a static aarch64 program without
-    libc, built with clang.
+The host prepares, once per architecture (cached under build/boot/<arch>/,
+so a second run downloads nothing):
+  * Debian's kernel package, fetched with `apt-get download` through a
+    private apt configuration (state, lists and cache under
+    build/boot/<arch>/apt, that architecture only, the host's own sources
+    and keys): the host's apt setup is not touched and no foreign
+    architecture is added. From it: the kernel (an arm64 Image is
+    gunzipped if compressed), its config, and the modules Linux needs to
+    reach a virtio disk (virtio_mmio, virtio_pci, virtio_blk as the config
+    makes them modules, with their `depends=` closure). The .deb and the
+    apt state are deleted once that is extracted.
+  * /init: tests/qemu/guest/linux_init.c, a static program without libc,
+    built with clang for the architecture.
 Per run: an initramfs (newc cpio, written here) with /init, the modules and
 /modules.list; a disk image with boot_linux.c's header in sector 0, the
-Image, the initramfs, and a random tail; a command line with a random
-token and the regions /init must read.
+kernel, the initramfs and a random tail; a command line with a random
+token and the regions /init must read; a decoy disk without the header.
 
-Each configuration boots aarch64 `virt` with boot_linux.elf as -kernel and
-the disk on its transport, and checks from the host: the bootloader's CRCs
-of the kernel and the initramfs equal the image's, it reset its device
-(status 0) before entering Linux; Linux reached /init (uname), got exactly
-our command line (so /chosen/bootargs was edited) and our initramfs (so
-linux,initrd-* were); its own virtio-blk driver sees a disk of the image's
-size and reads regions whose CRCs equal the host's; the machine powers off.
+Each configuration boots boot_linux.elf as -kernel with both disks on its
+transport, and checks from the host: the bootloader skips and resets the
+decoy, its CRCs of the kernel and the initramfs equal the image's, the
+kernel sits at a 2 MiB boundary, it passes exactly our command line;
+while Linux's /init waits (no virtio driver loaded yet), QMP
+(x-query-virtio-status, x-query-virtio-queue-status; QEMU 7.2) shows every
+VirtIO device reset with no rings; then Linux got exactly our command line
+(/proc/cmdline) and our initramfs, loads the modules, and its own
+virtio-blk driver sees a disk of the image's size and reads regions whose
+CRCs equal the host's; the machine powers off. bootloader_refuses feeds
+bad disks (fake kernels: no download needed) and checks each is refused,
+the disk reset, and Linux never entered.
 
-If this machine cannot download the package (no apt-get, archive not
-reachable), the test is skipped with the reason.
+If this machine cannot download a package (no apt-get, archive not
+reachable), that architecture's boots are skipped with the reason.
 """
 import dataclasses
 import fcntl
