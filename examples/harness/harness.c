@@ -233,10 +233,10 @@ static virtio_result cmd_blk_info(void)
     virtio_result r;
     if ((r = open_disk()) != VIRTIO_OK) return r;
     if ((r = virtio_blk_get_id(&disk, serial)) != VIRTIO_OK) return r;
-    note(" capacity=%llu block_size=%u serial=%s transport=%s legacy=%u ring=%s indirect=%u",
-           (unsigned long long)disk.info.capacity, disk.info.block_size, serial,
-           disk.dev.transport == VIRTIO_TRANSPORT_PCI ? "pci" : "mmio", disk.dev.legacy, ring_name(&disk.queue),
-           disk.queue.indirect);
+    note(" capacity=%llu block_size=%u serial=%s transport=%s legacy=%u ring=%s base=0x%llx",
+         (unsigned long long)disk.info.capacity, disk.info.block_size, serial,
+         disk.dev.transport == VIRTIO_TRANSPORT_PCI ? "pci" : "mmio", disk.dev.legacy, ring_name(&disk.queue),
+         (unsigned long long)disk.dev.base);
     return VIRTIO_OK;
 }
 
@@ -324,9 +324,10 @@ static virtio_result cmd_net_info(void)
     virtio_result r;
     if ((r = open_nic()) != VIRTIO_OK) return r;
     m = nic.info.mac;
-    note(" mac=%02x:%02x:%02x:%02x:%02x:%02x mtu=%u link=%u transport=%s legacy=%u ring=%s", m[0], m[1],
-           m[2], m[3], m[4], m[5], nic.info.mtu, nic.info.link_up,
-           nic.dev.transport == VIRTIO_TRANSPORT_PCI ? "pci" : "mmio", nic.dev.legacy, ring_name(&nic.rx));
+    note(" mac=%02x:%02x:%02x:%02x:%02x:%02x mtu=%u link=%u transport=%s legacy=%u ring=%s base=0x%llx", m[0],
+         m[1], m[2], m[3], m[4], m[5], nic.info.mtu, nic.info.link_up,
+         nic.dev.transport == VIRTIO_TRANSPORT_PCI ? "pci" : "mmio", nic.dev.legacy, ring_name(&nic.rx),
+         (unsigned long long)nic.dev.base);
     return VIRTIO_OK;
 }
 
@@ -455,8 +456,8 @@ int main(int argc, char **argv)
     while (i < argc) {
         const char *c = argv[i++];
         unsigned long regs = qt.commands;
-        int need = strcmp(c, "blk-read") == 0 || strcmp(c, "blk-readv") == 0 || strcmp(c, "net-recv") == 0 ? 3
-                   : strcmp(c, "blk-write") == 0                                                        ? 2
+        int need = strcmp(c, "blk-read") == 0 || strcmp(c, "blk-readv") == 0                               ? 3
+                   : strcmp(c, "blk-write") == 0 || strcmp(c, "net-recv") == 0                          ? 2
                    : strcmp(c, "net-send") == 0                                                         ? 1
                                                                                                         : 0;
         virtio_result r;
