@@ -30,6 +30,7 @@ SUITES = [
     ("qemu-gpu", [PY, "tests/qemu/test_gpu.py"]),
     ("qemu-fault", [PY, "tests/qemu/test_fault.py"]),
     ("examples", [PY, "tests/qemu/test_examples.py"]),
+    ("harness", [PY, "tests/harness/test_harness.py"]),
 ]
 
 

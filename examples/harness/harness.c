@@ -227,10 +227,11 @@ static void put_be32(unsigned char *p, uint32_t v)
 
 /* ---- commands: each returns VIRTIO_OK or the failure; prints its line -- */
 
-static virtio_result cmd_blk_info(void)
+static virtio_result cmd_blk_info(char **a)
 {
     char serial[21];
     virtio_result r;
+    (void)a;
     if ((r = open_disk()) != VIRTIO_OK) return r;
     if ((r = virtio_blk_get_id(&disk, serial)) != VIRTIO_OK) return r;
     note(" capacity=%llu block_size=%u serial=%s transport=%s legacy=%u ring=%s base=0x%llx",
@@ -240,8 +241,10 @@ static virtio_result cmd_blk_info(void)
     return VIRTIO_OK;
 }
 
-static virtio_result cmd_blk_read(uint64_t sector, size_t len, const char *out)
+static virtio_result cmd_blk_read(char **a)
 {
+    uint64_t sector = number(a[0]);
+    size_t len = (size_t)number(a[1]);
     unsigned char *buf;
     virtio_result r;
     unsigned long b0 = qt.bounces;
@@ -250,14 +253,16 @@ static virtio_result cmd_blk_read(uint64_t sector, size_t len, const char *out)
     if (!buf) return VIRTIO_ERR_NO_MEMORY;
     memset(buf, 0xa5, len);
     r = virtio_blk_read(&disk, sector, buf, len);
-    if (r == VIRTIO_OK && write_file(out, buf, len) != 0) r = VIRTIO_ERR_IO;
+    if (r == VIRTIO_OK && write_file(a[2], buf, len) != 0) r = VIRTIO_ERR_IO;
     free(buf);
     note(" bytes=%zu bounces=%lu", len, qt.bounces - b0);
     return r;
 }
 
-static virtio_result cmd_blk_readv(uint64_t sector, uint32_t n, const char *out)
+static virtio_result cmd_blk_readv(char **a)
 {
+    uint64_t sector = number(a[0]);
+    uint32_t n = (uint32_t)number(a[1]);
     unsigned char *buf = NULL;
     uint64_t dev_addr = 0;
     unsigned long t0 = qt.translations, b0 = qt.bounces;
@@ -289,39 +294,41 @@ static virtio_result cmd_blk_readv(uint64_t sector, uint32_t n, const char *out)
         if (r == VIRTIO_OK) r = res;
         done++;
     }
-    if (r == VIRTIO_OK && write_file(out, buf, (size_t)n * 4096u) != 0) r = VIRTIO_ERR_IO;
+    if (r == VIRTIO_OK && write_file(a[2], buf, (size_t)n * 4096u) != 0) r = VIRTIO_ERR_IO;
     virtio_free(&plat, buf, (size_t)n * 4096u, VIRTIO_MEM_DMA);
     note(" requests=%u in_flight=%u translations=%lu bounces=%lu", done, most, qt.translations - t0, qt.bounces - b0);
     return r;
 }
 
-static virtio_result cmd_blk_write(uint64_t sector, const char *in)
+static virtio_result cmd_blk_write(char **a)
 {
     size_t len = 0;
     unsigned char *data;
     virtio_result r;
     unsigned long b0 = qt.bounces;
     if ((r = open_disk()) != VIRTIO_OK) return r;
-    if (!(data = read_file(in, &len))) return VIRTIO_ERR_INVALID_ARG;
-    r = virtio_blk_write(&disk, sector, data, len);
+    if (!(data = read_file(a[1], &len))) return VIRTIO_ERR_INVALID_ARG;
+    r = virtio_blk_write(&disk, number(a[0]), data, len);
     free(data);
     note(" bytes=%zu bounces=%lu", len, qt.bounces - b0);
     return r;
 }
 
-static virtio_result cmd_blk_flush(void)
+static virtio_result cmd_blk_flush(char **a)
 {
     virtio_result r;
+    (void)a;
     if ((r = open_disk()) != VIRTIO_OK) return r;
     r = virtio_blk_flush(&disk);
     note(" flush=%u", disk.info.flush);
     return r;
 }
 
-static virtio_result cmd_net_info(void)
+static virtio_result cmd_net_info(char **a)
 {
     const uint8_t *m;
     virtio_result r;
+    (void)a;
     if ((r = open_nic()) != VIRTIO_OK) return r;
     m = nic.info.mac;
     note(" mac=%02x:%02x:%02x:%02x:%02x:%02x mtu=%u link=%u transport=%s legacy=%u ring=%s base=0x%llx", m[0],
@@ -331,7 +338,7 @@ static virtio_result cmd_net_info(void)
     return VIRTIO_OK;
 }
 
-static virtio_result cmd_net_send(const char *in)
+static virtio_result cmd_net_send(char **a)
 {
     size_t len = 0, off = 0;
     unsigned char *data;
@@ -339,7 +346,7 @@ static virtio_result cmd_net_send(const char *in)
     uint64_t deadline = now_ms() + 10000;
     virtio_result r;
     if ((r = open_nic()) != VIRTIO_OK) return r;
-    if (!(data = read_file(in, &len))) return VIRTIO_ERR_INVALID_ARG;
+    if (!(data = read_file(a[0], &len))) return VIRTIO_ERR_INVALID_ARG;
     while (r == VIRTIO_OK && off + 4 <= len) {
         size_t n = (size_t)data[off] << 24 | (size_t)data[off + 1] << 16 | (size_t)data[off + 2] << 8 | data[off + 3];
         if (n > len - off - 4) {
@@ -367,8 +374,9 @@ static virtio_result cmd_net_send(const char *in)
     return r;
 }
 
-static virtio_result cmd_net_recv(uint32_t want, const char *out)
+static virtio_result cmd_net_recv(char **a)
 {
+    uint32_t want = (uint32_t)number(a[0]);
     static unsigned char frame[65536];
     unsigned char *all = NULL;
     size_t used = 0;
@@ -401,11 +409,21 @@ static virtio_result cmd_net_recv(uint32_t want, const char *out)
         used += 4 + f.len;
         got++;
     }
-    if (r == VIRTIO_OK && write_file(out, all ? all : frame, used) != 0) r = VIRTIO_ERR_IO;
+    if (r == VIRTIO_OK && write_file(a[1], all ? all : frame, used) != 0) r = VIRTIO_ERR_IO;
     free(all);
     note(" frames=%u", got);
     return r;
 }
+
+static const struct {
+    const char *name;
+    int args;
+    virtio_result (*run)(char **args);
+} commands[] = {
+    { "blk-info", 0, cmd_blk_info },   { "blk-read", 3, cmd_blk_read },   { "blk-readv", 3, cmd_blk_readv },
+    { "blk-write", 2, cmd_blk_write }, { "blk-flush", 0, cmd_blk_flush }, { "net-info", 0, cmd_net_info },
+    { "net-send", 1, cmd_net_send },   { "net-recv", 2, cmd_net_recv },
+};
 
 int main(int argc, char **argv)
 {
@@ -456,23 +474,14 @@ int main(int argc, char **argv)
     while (i < argc) {
         const char *c = argv[i++];
         unsigned long regs = qt.commands;
-        int need = strcmp(c, "blk-read") == 0 || strcmp(c, "blk-readv") == 0                               ? 3
-                   : strcmp(c, "blk-write") == 0 || strcmp(c, "net-recv") == 0                          ? 2
-                   : strcmp(c, "net-send") == 0                                                         ? 1
-                                                                                                        : 0;
         virtio_result r;
+        size_t k;
+        for (k = 0; k < sizeof commands / sizeof commands[0] && strcmp(c, commands[k].name) != 0; k++) {}
+        if (k == sizeof commands / sizeof commands[0]) usage(c);
+        if (argc - i < commands[k].args) usage("command needs more arguments");
         detail[0] = 0;
-        if (argc - i < need) usage("command needs more arguments");
-        if (strcmp(c, "blk-info") == 0) r = cmd_blk_info();
-        else if (strcmp(c, "blk-read") == 0) r = cmd_blk_read(number(argv[i]), (size_t)number(argv[i + 1]), argv[i + 2]);
-        else if (strcmp(c, "blk-readv") == 0) r = cmd_blk_readv(number(argv[i]), (uint32_t)number(argv[i + 1]), argv[i + 2]);
-        else if (strcmp(c, "blk-write") == 0) r = cmd_blk_write(number(argv[i]), argv[i + 1]);
-        else if (strcmp(c, "blk-flush") == 0) r = cmd_blk_flush();
-        else if (strcmp(c, "net-info") == 0) r = cmd_net_info();
-        else if (strcmp(c, "net-send") == 0) r = cmd_net_send(argv[i]);
-        else if (strcmp(c, "net-recv") == 0) r = cmd_net_recv((uint32_t)number(argv[i]), argv[i + 1]);
-        else usage(c);
-        i += need;
+        r = commands[k].run(argv + i);
+        i += commands[k].args;
         if (r != VIRTIO_OK) failed = 1;
         printf("HX %s %s%s%s regs=%lu\n", c, r == VIRTIO_OK ? "ok" : "fail ",
                r == VIRTIO_OK ? "" : virtio_result_str(r), detail, qt.commands - regs);

@@ -219,14 +219,22 @@ static int in_ram(const qtest *t, const void *p, size_t len)
 
 /* ---- the platform hooks ---------------------------------------------- */
 
+/* An I/O-space register address is the port number from the BAR plus the
+   register's offset: virtio.h hands it to the hook as it is and applies
+   pci_io_base only when it accesses ports itself (no hook). qtest_platform
+   sets pci_io_base too, as a port would, so a library that added it here
+   would be caught. */
+static void port_check(uintptr_t addr)
+{
+    if (addr > 0xffff) die("an I/O register address that is no port number", NULL);
+}
+
 static uint32_t hook_reg_read(void *user, int space, uintptr_t addr, unsigned width)
 {
     qtest *t = (qtest *)user;
     if (space == VIRTIO_SPACE_IO) {
-        /* addr is the port number from the BAR (virtio.h applies no
-           pci_io_base when a hook is set). */
+        port_check(addr);
         if (t->pio_base) return (uint32_t)qtest_read(t, t->pio_base + addr, width);
-        if (addr > 0xffff) return 0xffffffffu;
         return qtest_in(t, (uint16_t)addr, width);
     }
     return (uint32_t)qtest_read(t, addr, width);
@@ -236,8 +244,9 @@ static void hook_reg_write(void *user, int space, uintptr_t addr, unsigned width
 {
     qtest *t = (qtest *)user;
     if (space == VIRTIO_SPACE_IO) {
+        port_check(addr);
         if (t->pio_base) qtest_write(t, t->pio_base + addr, width, value);
-        else if (addr <= 0xffff) qtest_out(t, (uint16_t)addr, width, value);
+        else qtest_out(t, (uint16_t)addr, width, value);
         return;
     }
     qtest_write(t, addr, width, value);
@@ -355,4 +364,5 @@ void qtest_platform(qtest *t, virtio_platform *p)
     p->dma_unmap = hook_dma_unmap;
     p->now_us = hook_now_us;
     p->idle = hook_idle;
+    p->pci_io_base = (uintptr_t)t->pio_base;   /* unused with the hooks (see port_check) */
 }
