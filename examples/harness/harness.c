@@ -120,7 +120,7 @@ static uint64_t number(const char *s)
     return v;
 }
 
-/* Split "a:b:c" into up to n numbers (fields[0] may be a text). */
+/* Split "a:b:c" at the colons into up to n fields; returns how many. */
 static int fields(char *s, char **out, int n)
 {
     int k = 0;
@@ -140,7 +140,7 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Find, probe and report the first device of `type` on the chosen transport. */
+/* Find and probe the first device of `type` on the chosen transport. */
 static virtio_result find(uint32_t type, virtio_device *dev)
 {
     virtio_result r;
@@ -225,7 +225,7 @@ static void put_be32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)v;
 }
 
-/* ---- commands: each returns VIRTIO_OK or the failure; prints its line -- */
+/* ---- commands: each returns its result and says more with note() ---- */
 
 static virtio_result cmd_blk_info(char **a)
 {
@@ -263,18 +263,19 @@ static virtio_result cmd_blk_readv(char **a)
 {
     uint64_t sector = number(a[0]);
     uint32_t n = (uint32_t)number(a[1]);
-    unsigned char *buf = NULL;
+    unsigned char *buf = NULL, seen[64];
     uint64_t dev_addr = 0;
     unsigned long t0 = qt.translations, b0 = qt.bounces;
-    uint32_t i, done = 0, most = 0;
-    virtio_result r;
+    uint32_t i, submitted, done = 0, most;
+    virtio_result r, w = VIRTIO_OK;
     if ((r = open_disk()) != VIRTIO_OK) return r;
     if (n == 0 || n > 64) return VIRTIO_ERR_INVALID_ARG;
     /* The buffers live in guest RAM: dma_map only translates. */
     if ((r = virtio_alloc(&plat, (size_t)n * 4096u, 4096, VIRTIO_MEM_DMA, (void **)&buf, &dev_addr)) != VIRTIO_OK)
         return r;
     memset(buf, 0xa5, (size_t)n * 4096u);
-    for (i = 0; i < n && r == VIRTIO_OK; i++) {
+    memset(seen, 0, sizeof seen);
+    for (i = 0; i < n; i++) {
         virtio_blk_request rq;
         uint32_t k = n - 1 - i;   /* last block first: the order must not matter */
         memset(&rq, 0, sizeof rq);
@@ -283,19 +284,30 @@ static virtio_result cmd_blk_readv(char **a)
         rq.sector = sector + 8u * k;
         rq.buf = buf + (size_t)k * 4096u;
         rq.len = 4096;
-        rq.token = (void *)(uintptr_t)(k + 1);
-        r = virtio_blk_submit(&disk, &rq);
+        rq.token = seen + k;
+        if ((r = virtio_blk_submit(&disk, &rq)) != VIRTIO_OK) break;
     }
+    submitted = i;
     most = disk.inflight;
-    while (r == VIRTIO_OK && done < n) {
+    if (r != VIRTIO_OK) virtio_blk_kick(&disk);   /* those posted with VIRTIO_MORE */
+    /* Every request comes back once, in whatever order. */
+    while (done < submitted) {
         void *tok = NULL;
         virtio_result res = VIRTIO_OK;
-        r = virtio_blk_wait(&disk, &tok, &res);
-        if (r == VIRTIO_OK) r = res;
+        w = virtio_blk_wait(&disk, &tok, &res);
+        if (w != VIRTIO_OK) break;
         done++;
+        if ((unsigned char *)tok < seen || (unsigned char *)tok >= seen + n || *(unsigned char *)tok)
+            res = VIRTIO_ERR_DEVICE;
+        else
+            *(unsigned char *)tok = 1;
+        if (r == VIRTIO_OK) r = res;
     }
+    if (r == VIRTIO_OK) r = w;
     if (r == VIRTIO_OK && write_file(a[2], buf, (size_t)n * 4096u) != 0) r = VIRTIO_ERR_IO;
-    virtio_free(&plat, buf, (size_t)n * 4096u, VIRTIO_MEM_DMA);
+    /* After a failed wait the device may still own the buffers (a reset
+       that did not finish): then they are not given back. */
+    if (w == VIRTIO_OK) virtio_free(&plat, buf, (size_t)n * 4096u, VIRTIO_MEM_DMA);
     note(" requests=%u in_flight=%u translations=%lu bounces=%lu", done, most, qt.translations - t0, qt.bounces - b0);
     return r;
 }
@@ -441,7 +453,7 @@ int main(int argc, char **argv)
         if (strcmp(o, "--qtest") == 0) sock = v;
         else if (strcmp(o, "--ram") == 0 && fields(v, ram, 3) == 3) {}
         else if (strcmp(o, "--pool") == 0 && fields(v, f, 2) == 2) pool_off = number(f[0]), pool_size = number(f[1]);
-        else if (strcmp(o, "--transport") == 0) transport = v;
+        else if (strcmp(o, "--transport") == 0 && (strcmp(v, "mmio") == 0 || strcmp(v, "pci") == 0)) transport = v;
         else if (strcmp(o, "--ring") == 0)
             ring = strcmp(v, "packed") == 0 ? VIRTIO_RING_PACKED : strcmp(v, "split") == 0 ? VIRTIO_RING_SPLIT
                                                                                              : VIRTIO_RING_AUTO;

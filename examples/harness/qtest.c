@@ -28,8 +28,6 @@
 #define PAGE 4096u
 #define BOUNCE_MAX (64u * 1024u)   /* bytes bounced per dma_map call */
 #define REPLY_MS 10000             /* QEMU answers at once; 10 s means it hangs */
-#define MARK_ALLOC 1
-#define MARK_BOUNCE 2
 
 static void die(const char *what, const char *detail)
 {
@@ -190,15 +188,19 @@ int qtest_map_ram(qtest *t, const char *file, uint64_t base, size_t size, size_t
     return t->page_used ? 0 : -1;
 }
 
-/* First fit: n free pool pages starting at a multiple of `align` pages. */
-static unsigned char *pool_take(qtest *t, size_t n, size_t align, int mark, uint64_t *dev)
+/* First fit: n free pool pages whose device address is a multiple of
+   `align` (a power of two; the CPU pointer then is too, both being page
+   offsets into the same file). */
+static unsigned char *pool_take(qtest *t, size_t n, size_t align, uint64_t *dev)
 {
-    size_t i, k;
-    for (i = 0; i + n <= t->pool_pages; i += align) {
+    uint64_t first = t->ram_base + t->pool_off;
+    size_t step = align > PAGE ? align / PAGE : 1;
+    size_t i = (size_t)(((first + align - 1) & ~(uint64_t)(align - 1)) - first) / PAGE, k;
+    for (; i + n <= t->pool_pages; i += step) {
         for (k = 0; k < n && !t->page_used[i + k]; k++) {}
         if (k == n) {
-            memset(t->page_used + i, mark, n);
-            *dev = t->ram_base + t->pool_off + i * PAGE;
+            memset(t->page_used + i, 1, n);
+            *dev = first + i * PAGE;
             return t->ram + t->pool_off + i * PAGE;
         }
     }
@@ -285,7 +287,7 @@ static void *hook_dma_alloc(void *user, size_t size, size_t align, int kind, uin
         *dev_addr = 0;
         return m;
     }
-    p = pool_take(t, (size + PAGE - 1) / PAGE, align > PAGE ? align / PAGE : 1, MARK_ALLOC, dev_addr);
+    p = pool_take(t, (size + PAGE - 1) / PAGE, align, dev_addr);
     if (p) t->dma_bytes += size;
     return p;
 }
@@ -313,7 +315,7 @@ static int hook_dma_map(void *user, void *ptr, size_t len, int dir, uint64_t *de
         t->translations++;
         return 0;
     }
-    b = pool_take(t, (n + PAGE - 1) / PAGE, 1, MARK_BOUNCE, dev_addr);
+    b = pool_take(t, (n + PAGE - 1) / PAGE, 1, dev_addr);
     if (!b) return -1;
     if (dir & VIRTIO_DMA_TO_DEVICE) memcpy(b, ptr, n);
     *mapped = n;
