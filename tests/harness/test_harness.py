@@ -28,8 +28,9 @@ runs TCG with a -bios image of two instructions, "wait for interrupt;
 jump back". Interrupts are masked at reset (riscv mie = 0, aarch64 DAIF,
 x86 IF = 0) and no firmware unmasks them, so the vCPU sleeps in WFI/HLT
 and costs no host CPU; if anything woke it, it would only loop back. The
-code sits in flash (aarch64, x86) or in RAM below the DMA pool (riscv64,
-where -bios loads at the start of RAM), and touches no memory. The
+code sits in flash (aarch64), the BIOS ROM (x86) or in RAM below the DMA
+pool (riscv64, where -bios loads at the start of RAM), and touches no
+memory. The
 machine is running, not paused: QEMU's virtio-net moves frames only while
 the VM runs.
 
