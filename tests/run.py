@@ -31,6 +31,7 @@ SUITES = [
     ("qemu-fault", [PY, "tests/qemu/test_fault.py"]),
     ("examples", [PY, "tests/qemu/test_examples.py"]),
     ("qemu-boot", [PY, "tests/qemu/test_boot.py"]),
+    ("harness", [PY, "tests/harness/test_harness.py"]),
 ]
 
 
