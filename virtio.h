@@ -48,10 +48,13 @@ CONFIGURATION
     VIRTIO_STATIC                  -                all functions static (one-TU builds)
     VIRTIO_API                     extern           linkage of every public function
     VIRTIO_DEBUG                   -                VIRTIO_ASSERT traps on broken invariants
-    VIRTIO_ASSERT(c)               no-op            impl-only; internal invariants only
-    VIRTIO_MEMCPY(d,s,n)           __builtin_memcpy impl-only; byte loop without GCC/Clang
-    VIRTIO_MEMSET(d,v,n)           __builtin_memset impl-only; byte loop without GCC/Clang
+    VIRTIO_ASSERT(c)               no-op            global; internal invariants only
+    VIRTIO_MEMCPY(d,s,n)           __builtin_memcpy global; byte loop without GCC/Clang
+    VIRTIO_MEMSET(d,v,n)           __builtin_memset global; byte loop without GCC/Clang
     VIRTIO_NO_STDINT               -                you provide uint8_t..uint64_t, uintptr_t, size_t
+    VIRTIO_BIG_ENDIAN              from compiler    global; 0/1: the CPU's byte order, for a
+                                                    compiler that does not say (tests also use
+                                                    it to play a big-endian guest on a host)
     VIRTIO_DIRECT_REGS             -                impl-only; plain volatile register access,
                                                     the reg_read/reg_write hooks are ignored
     VIRTIO_NO_MMIO                 -                impl-only; virtio-mmio compiled out
@@ -63,88 +66,192 @@ CONFIGURATION
     VIRTIO_SPIN_LIMIT              200000000        impl-only; wait bound without a clock
 
 Compiled-out parts answer VIRTIO_ERR_UNSUPPORTED, so translation units built
-with different macros still link and agree on every struct layout.
+with different macros still link and agree on every struct layout. Under
+cl.exe (and clang in MSVC mode) the implementation includes <intrin.h> for
+barriers and port I/O.
 
 PLATFORM CONTRACT
 
 virtio_platform is filled once by the caller and must outlive every device
 that uses it. All-zero fields mean "default"; only dma_alloc is mandatory.
 
-  registers   reg_read/reg_write: 8/16/32-bit access to device registers.
-              space VIRTIO_SPACE_MEM is memory-mapped I/O, VIRTIO_SPACE_IO is
-              x86 port I/O (legacy PCI). NULL: volatile access for MEM; for
-              IO, MMIO at pci_io_base + port when pci_io_base is set, else
-              x86 in/out instructions. Values are in CPU byte order.
+  registers   reg_read/reg_write: 1, 2 or 4-byte access to device
+              registers (64-bit registers are written as two 32-bit
+              halves, low first). Values are in CPU byte order. Addresses
+              are bus addresses exactly as the device presents them: the
+              MMIO base you probed plus an offset, or a BAR's value plus an
+              offset; for VIRTIO_SPACE_IO (legacy virtio-pci) the raw port
+              number (pci_io_base is NOT added when a hook is set). NULL:
+              volatile access at that address for MEM; for IO, memory at
+              pci_io_base + port when pci_io_base is set, else x86 in/out
+              instructions. Every address lies inside a window the probe
+              validated (see UNTRUSTED DEVICE).
   PCI config  pci_read/pci_write: configuration space of function bdf
               (bus << 8 | device << 3 | function). NULL: ECAM at pci_ecam
-              when set, else the x86 0xCF8/0xCFC mechanism. pci_buses bounds
-              the bus scan of virtio_pci_find (0 means 1 bus).
-  DMA         dma_alloc: zeroing is not required; returns the CPU pointer
-              and the device address of `size` bytes aligned to `align`.
-              kind VIRTIO_MEM_DMA must be device-visible and coherent
-              (rings, request headers); VIRTIO_MEM_PRIVATE is driver
-              bookkeeping that the device must NOT be able to reach (in a
-              confidential guest: private memory; elsewhere the same pool
-              is fine). dma_free may be NULL (memory is then leaked on
-              shutdown, the usual bootloader choice).
+              (a CPU pointer: ECAM bypasses reg_read) when set, else the
+              x86 0xCF8/0xCFC ports. A harness that routes everything sets
+              pci_read/pci_write. pci_buses bounds the bus scans of
+              virtio_pci_find and virtio_pci_assign (0 means 1 bus).
+  DMA         dma_alloc: returns the CPU pointer and the device address of
+              `size` bytes; `align` applies to both (checked: a misaligned
+              answer is freed and counts as no memory). Zeroing is not
+              required. kind VIRTIO_MEM_DMA must be device-visible and
+              coherent (rings, request headers); VIRTIO_MEM_PRIVATE is
+              driver bookkeeping that the device must NOT be able to reach
+              (in a confidential guest: private memory; elsewhere the same
+              pool is fine). Each driver's MEMORY section lists its
+              allocations; with default options on modern transports none
+              is larger than 4096 bytes. dma_free may be NULL (memory is
+              then leaked on shutdown, the usual bootloader choice).
               dma_map/dma_unmap: translate a caller buffer for one transfer;
-              may return fewer bytes than asked (a page boundary), and is
-              called again for the rest. This is also the place for cache
-              maintenance and bounce buffers. NULL: device address ==
-              (uintptr_t)pointer, one piece, nothing to undo.
+              may return any nonzero prefix (a page, say), and is called
+              again for the rest; dma_unmap comes once per piece. This is
+              also the place for cache maintenance and bounce buffers.
+              NULL: device address == (uintptr_t)pointer, one piece,
+              nothing to undo.
   barriers    mb/rmb/wmb: NULL selects the built-in ones for x86, Arm and
-              RISC-V (32 and 64 bit); other targets fail to compile unless
-              VIRTIO_PLATFORM_BARRIERS is defined, and then all three hooks
-              are mandatory.
+              RISC-V (32 and 64 bit, GCC, Clang and cl.exe); other targets
+              fail to compile unless VIRTIO_PLATFORM_BARRIERS is defined,
+              and then all three hooks are mandatory.
   time        now_us: a monotonic microsecond clock. With it every wait is
               bounded by timeout_ms (0 = 5000); without it by a spin count
-              (VIRTIO_SPIN_LIMIT polls). idle, when set, is called in every
-              wait loop (a pause, wfi, or a scheduler yield).
+              (VIRTIO_SPIN_LIMIT polls: with slow register hooks that can be
+              very long, so give harnesses a clock). idle, when set, is
+              called in every wait loop (a pause, wfi, or a scheduler
+              yield). A wait polls ring memory, reads now_us every 16th
+              poll and the device status every 10 ms of that clock (every
+              1024 polls without one): its register traffic is a function
+              of time, not of how fast the loop spins. A reset waits for
+              the status to read 0, reading it each poll.
   log         log(level, id, text, value): diagnostics; NULL is silent.
               text is NULL under VIRTIO_NO_STRINGS.
   flags       VIRTIO_PLATFORM_FORCE_ACCESS_PLATFORM: refuse devices that do
               not offer ACCESS_PLATFORM (confidential guests).
+
+PCI without firmware (riscv64 or aarch64 virt with -bios none, harnesses):
+virtio_pci_assign gives every BAR an address from the host bridge windows
+you describe and turns decoding and bus mastering on; then probe.
 
 ERRORS
 
 Every public function returns a virtio_result: VIRTIO_OK (0), a positive
 non-error status (VIRTIO_EMPTY: "nothing to report yet"), or a negative
 error. virtio_result_str() names any value. Out-parameters are written
-only on VIRTIO_OK. Device-reported details (a block status byte, a GPU
-response type) are kept in the driver's object.
+only on VIRTIO_OK (virtio_device_status also on VIRTIO_ERR_NEEDS_RESET);
+an out-parameter that reports a value may be NULL, a buffer the call fills
+may not. One exception: virtio_dma_map's sg[] is a work array whose
+entries may be written before a failure. Predicates (virtio_device_has)
+return 1 or 0. Device-reported details (a block status byte, a GPU
+response type) are kept in the driver's object as last_status.
+VIRTIO_ERR_GONE means the device's registers read all-ones (it was
+removed, or the register channel is dead): nothing more will work.
 
 THREADS, INTERRUPTS AND WAITS
 
 No globals, no locks: a device and its queues belong to one thread of
 control at a time; different devices may be used concurrently. Everything
-works by polling. For interrupt-driven use, call virtio_device_isr() in the
-handler to acknowledge the interrupt and learn whether a queue or the
-configuration changed, then process completions (from the handler or a
-deferred context, but not concurrently with other calls on that device).
-Queues start with used-buffer interrupts off (the library polls);
-virtio_queue_enable_cb/disable_cb ask the device for (or to skip) them.
+works by polling; interrupts are optional and first-class:
+
+  sources     virtio-mmio and PCI INTx: one line per device; in the
+              handler, virtio_device_isr(&drv->dev, &isr) reads and
+              acknowledges it (VIRTIO_ISR_QUEUE, VIRTIO_ISR_CONFIG).
+              PCI MSI-X: program table entries with virtio_pci_msix_set
+              (address and data from your interrupt controller), turn
+              MSI-X on with virtio_pci_msix_enable, then route
+              configuration changes and each queue to an entry with
+              virtio_device_set_vector / virtio_queue_set_vector. The
+              device reads each vector back; VIRTIO_ERR_UNSUPPORTED means
+              it refused: fall back to INTx (virtio_pci_msix_enable(0)).
+              Do this after the driver's *_init, on &drv->dev and the
+              driver's queues (init resets the device, which clears
+              vectors).
+  arming      queues start with used-buffer interrupts off.
+              virtio_queue_enable_cb(q, &pending) arms one: with
+              EVENT_IDX for the next buffer used after those already
+              taken (one interrupt, not a stream), so the rule is:
+                  handler / wake-up:  drain (the driver's poll) until empty;
+                                      virtio_queue_enable_cb(q, &pending);
+                                      if (pending) drain again and re-arm;
+                                      else sleep.
+              A completion that raced the arm shows up as pending; none
+              is lost. virtio_queue_disable_cb asks for quiet while you
+              poll (a hint: tolerate a late interrupt).
+  context     the calls a handler needs (virtio_device_isr, enable_cb,
+              disable_cb, the drivers' poll calls) never block and touch
+              only memory and the device's registers; process completions
+              in the handler or a deferred context, but not concurrently
+              with other calls on the same device.
+
 Every wait in the library is bounded (see time).
 
 UNTRUSTED DEVICE
 
-The device is treated as hostile. Descriptor bookkeeping lives in private
-memory and is never read back from the rings. Every used id is checked to
-be in range and in flight, and every used index against what is in
-flight. A used length is clamped to the writable bytes posted and counted
-in the queue's `clamped` (a real VMM, kvmtool, overstates block write
-lengths: strict where safety needs it, tolerant where it does not); a
-chain the device only reads reports length 0, whatever the device says. Configuration
-reads are bounded by the transport's window and retried under the
-generation counter. A violation marks the queue broken and returns
-VIRTIO_ERR_DEVICE until the device is reset; the drivers then reset the
-device before they hand buffers back, so nothing the device writes can make
-the library write outside the buffers it was given, and no wait is
-unbounded.
+The device is treated as hostile. Every register access stays inside a
+window the probe validated: virtio-mmio's fixed block; on PCI each BAR is
+sized (decoding off meanwhile, restored after, as firmware does) and every
+capability's offset + length must lie inside its BAR and the CPU's address
+range (64-bit arithmetic, so no wrap on 32-bit CPUs), its structure inside
+configuration space, notify_off x multiplier inside the notify capability;
+otherwise the probe says VIRTIO_ERR_DEVICE. Descriptor bookkeeping lives
+in private memory and is never read back from the rings. Every used id is
+checked to be in range and in flight, and every used index against what
+is in flight. A used length is clamped to the writable bytes posted and
+counted in the queue's `clamped` (a real VMM, kvmtool, overstates block
+write lengths: strict where safety needs it, tolerant where it does not);
+a chain the device only reads reports length 0, whatever the device says.
+The queue size the device reads back is used only if it is one we can
+have. Configuration reads are bounded by the transport's window and
+retried under the generation counter; a device whose registers read
+all-ones is VIRTIO_ERR_GONE at once. A violation marks the queue broken
+and returns VIRTIO_ERR_DEVICE until the device is reset; the drivers then
+reset the device before they hand buffers back, and if that reset does
+not finish they hand nothing back (the memory is leaked, not reused), so
+nothing the device writes can make the library write outside the buffers
+it was given, and no wait is unbounded.
+
+WRITING A DRIVER
+
+A device driver is one header on the public kit declared here, and
+nothing else of the core (virtio_console.h and virtio_rng.h are short
+examples). Its layout follows the others: the umbrella mapping
+(VIRTIO_IMPLEMENTATION -> VIRTIO_<DEV>_IMPLEMENTATION), `#include
+"virtio.h"` outside every guard, a declaration guard, a check of
+VIRTIO_KIT_VERSION / VIRTIO_KIT_COMPAT, and an implementation guard. The
+kit:
+
+  negotiate   virtio_device_begin(dev, wanted device bits, options) (or
+              virtio_device_offer first when a wish depends on the
+              offer), virtio_device_has, then queues, then
+              virtio_device_ready; virtio_device_reset on the way out.
+  queues      virtio_queue_init / destroy; virtio_queue_add (scatter
+              lists) or virtio_table_set + virtio_queue_add_table
+              (fixed-shape requests in your own tables); virtio_queue_kick
+              (honours VIRTIO_MORE batching in your API); virtio_queue_pop
+              (validated cookie and length, q->clamped); virtio_queue_wait
+              or virtio_wait_start + virtio_device_wait_step for your own
+              bounded loops; enable_cb / disable_cb / set_vector.
+  memory      virtio_alloc / virtio_free (VIRTIO_MEM_DMA or _PRIVATE),
+              virtio_dma_map / virtio_dma_unmap for caller buffers,
+              virtio_store / virtio_load for wire fields in your DMA
+              memory (little-endian modern, CPU order legacy),
+              VIRTIO_ZERO / VIRTIO_MEMCPY / VIRTIO_MEMSET.
+  config      virtio_config_read8/16/32/64 (typed, CPU order),
+              virtio_config_read (bytes, one snapshot), virtio_config_write.
+  constants   VIRTIO_DEVICE_* ids, VIRTIO_FEATURE_* generic bits and
+              VIRTIO_FEATURE_BIT(), VIRTIO_MORE, virtio_log + VIRTIO_MSG_DRIVER.
+
+The conventions the drivers share: *_init refuses a running object
+(VIRTIO_ERR_STATE); *_shutdown resets first and, if the reset does not
+finish, leaks rather than frees (VIRTIO_ERR_TIMEOUT); *_refresh(d,
+&changed) re-reads the configuration after VIRTIO_ISR_CONFIG; last_status
+holds the device's answer to the last request; calls that post work take
+VIRTIO_MORE and *_kick notifies; every call does bounded work and no
+callback runs inside a submit.
 
 LIMITS
 
-Up to VIRTIO_MAX_QUEUE_SIZE ring entries per queue (larger devices are
-clamped; legacy PCI cannot be clamped and is refused if larger). 64-bit
+Up to VIRTIO_MAX_QUEUE_SIZE ring entries per queue (a larger device queue
+is asked to be smaller; legacy PCI cannot be, and is refused). 64-bit
 features. No VIRTIO_F_IN_ORDER, NOTIFICATION_DATA, queue reset or shared
 memory regions. Device address width: 64 bits (legacy transports: rings
 below 16 TiB, the 32-bit PFN limit).
@@ -814,6 +921,8 @@ VIRTIO_API void virtio_free(const virtio_platform *p, void *ptr, size_t size, in
    out: sg[0..*count). With mapped == NULL the whole buffer must fit
    (else VIRTIO_ERR_TOO_BIG and nothing stays mapped); with mapped != NULL
    the longest prefix that fits is mapped and *mapped says how long.
+   sg[] is a work array: on failure its entries may have been written
+   (the documented exception to "out-parameters only on VIRTIO_OK").
    Returns VIRTIO_OK; VIRTIO_ERR_TOO_BIG; VIRTIO_ERR_NO_MEMORY (dma_map
    failed); VIRTIO_ERR_INVALID_ARG. Undo with virtio_dma_unmap. */
 VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, size_t len, int dir, virtio_sg *sg,
