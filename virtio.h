@@ -272,6 +272,8 @@ license: end of file
 #ifdef VIRTIO_STATIC
 #if defined(__GNUC__) || defined(__clang__)
 #define VIRTIO_API static __attribute__((unused))
+#elif defined(_MSC_VER)
+#define VIRTIO_API static __inline   /* cl.exe warns (C4505) of unused static functions, not inline ones */
 #else
 #define VIRTIO_API static
 #endif
@@ -1156,8 +1158,32 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 #define VIRTIO__PAGE 4096u                /* legacy ring alignment and PFN unit; allocation piece */
 #define VIRTIO__CHECK_US 10000u           /* a wait looks at the device status this often */
 
-#if defined(_MSC_VER)
-#include <intrin.h>   /* barriers and port I/O of cl.exe: it has no GCC asm */
+/* cl.exe has no GCC asm: barriers and port I/O come from its intrinsics,
+   declared here (clang in MSVC mode takes them from its <intrin.h>). */
+#if defined(_MSC_VER) && defined(__clang__)
+#include <intrin.h>
+#elif defined(_MSC_VER)
+#ifdef __cplusplus
+extern "C" {
+#endif
+void _ReadWriteBarrier(void);
+long _InterlockedOr(long volatile *p, long v);
+#pragma intrinsic(_ReadWriteBarrier, _InterlockedOr)
+#if defined(_M_X64) || defined(_M_IX86)
+unsigned char __inbyte(unsigned short port);
+unsigned short __inword(unsigned short port);
+unsigned long __indword(unsigned short port);
+void __outbyte(unsigned short port, unsigned char v);
+void __outword(unsigned short port, unsigned short v);
+void __outdword(unsigned short port, unsigned long v);
+#pragma intrinsic(__inbyte, __inword, __indword, __outbyte, __outword, __outdword)
+#elif defined(_M_ARM64)
+void __dmb(unsigned int type);
+#pragma intrinsic(__dmb)
+#endif
+#ifdef __cplusplus
+}
+#endif
 #endif
 
 /* >>core.endian (VIRTIO__BIG_ENDIAN, VIRTIO__HOST_BIG_ENDIAN: declarations) */
@@ -1209,7 +1235,12 @@ static inline void virtio__st64(const virtio_queue *q, void *p, uint64_t v)
    hardware), so these are DMA-strength barriers. cl.exe comes first:
    clang in MSVC mode defines the GCC target macros too. */
 #if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
-#define VIRTIO__MB() _mm_mfence()
+static inline void virtio__msvc_mb(void)
+{
+    long volatile b = 0;
+    _InterlockedOr(&b, 0);   /* a locked instruction: a full barrier on x86 */
+}
+#define VIRTIO__MB() virtio__msvc_mb()
 #define VIRTIO__RMB() _ReadWriteBarrier()   /* x86 keeps loads ordered ... */
 #define VIRTIO__WMB() _ReadWriteBarrier()   /* ... and stores */
 #elif defined(_MSC_VER) && defined(_M_ARM64)
