@@ -69,7 +69,7 @@ int main(int argc, char **argv)
             rq.sector = (uint64_t)((b * BATCH + i) * 8) % (bo.size / 512 - 8);
             rq.buf = bufs[i];
             rq.len = 4096;
-            rq.flags = VIRTIO_BLK_REQ_MORE;
+            rq.flags = VIRTIO_MORE;
             if (virtio_blk_submit(&blk, &rq) != VIRTIO_OK) return 2;
         }
         virtio_blk_kick(&blk);

@@ -25,6 +25,7 @@ typedef struct blk_fz {
     uint32_t modifying;         /* writes / discards / zeroes in flight */
     uint8_t tokens[FZ_NBUF + 1];/* 1 = token (buffer index + 1, or FZ_NBUF for buffer-less) in flight */
     uint32_t nobuf_inflight;
+    uint32_t changed;           /* virtio_blk_refresh's report */
 } blk_fz;
 
 static void blk_release(blk_fz *t, uint32_t i)
@@ -246,7 +247,7 @@ static void blk_ops(blk_fz *t)
             FZ_RESULT(virtio_blk_set_writeback(&t->blk, (int)(i & 1)));
             break;
         case 11:
-            FZ_RESULT(virtio_blk_refresh(&t->blk));
+            FZ_RESULT(virtio_blk_refresh(&t->blk, (i & 1) ? &t->changed : 0));
             break;
         case 12:
             model_set_needs_reset(t->e.m);

@@ -133,7 +133,7 @@ static void test_reads(const char *role, uint64_t seed)
         rq.buf = small[i];
         rq.len = 4096;
         rq.token = small[i];
-        rq.flags = i + 1 < ASYNC_N ? VIRTIO_BLK_REQ_MORE : 0;
+        rq.flags = i + 1 < ASYNC_N ? VIRTIO_MORE : 0;
         memset(small[i], 0xee, 4096);
         VT_EXPECT(virtio_blk_submit(&disk, &rq), VIRTIO_OK, "submit read");
         if (disk.inflight > peak) peak = disk.inflight;

@@ -44,7 +44,7 @@ static void run(uint32_t op, uint32_t base, const char *tag)
         rq.len = CHUNK;
         rq.token = bufs[i];
         rq.callback = on_done;
-        rq.flags = i + 1 < N ? VIRTIO_BLK_REQ_MORE : 0;
+        rq.flags = i + 1 < N ? VIRTIO_MORE : 0;
         results[i] = VIRTIO_ERR_STATE;
         VT_EXPECT(virtio_blk_submit(&disk, &rq), VIRTIO_OK, "submit");
     }
