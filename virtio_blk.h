@@ -451,9 +451,15 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed);
 #else
 #define VIRTIO__BLK_INLINE static inline
 #endif
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__BLK_NOINLINE __attribute__((noinline))
+#else
+#define VIRTIO__BLK_NOINLINE
+#endif
 #define VIRTIO__BLK_MAGIC 0x626c6b21u     /* "blk!" */
 #define VIRTIO__BLK_NONE 0xffffu
 #define VIRTIO__BLK_SYNC 0x80u            /* request flag: a blocking call waits for it */
+#define VIRTIO__BLK_CB 0x40u              /* request flag: it has a callback */
 #define VIRTIO__BLK_FLAGS (VIRTIO_MORE | VIRTIO_BLK_REQ_UNMAP)
 #define VIRTIO__BLK_BROKEN 1u             /* reset, everything in flight failed */
 #define VIRTIO__BLK_DEAD 2u               /* reset did not finish: nothing goes back */
@@ -471,15 +477,19 @@ typedef struct virtio__blk_slot {
     unsigned char *piece;        /* piece: its data (unmap, GET_ID copy-out) */
     uint64_t sector;             /* home: next sector to post */
     size_t left;                 /* home: bytes not posted yet (FLUSH, GET_ID: 1) */
+    unsigned char *dma;          /* the slot's DMA area */
+    struct virtio__blk_slot *home;   /* piece: the request it belongs to */
     int32_t result;              /* home: the first error */
-    uint16_t home;               /* piece: the request it belongs to */
+    uint16_t self;               /* this slot's index (list links are indices) */
     uint16_t next;               /* free / pending / done list */
     uint16_t outstanding;        /* home: pieces posted, not yet used */
     uint16_t nsg;                /* piece: data pieces mapped through dma_map */
     uint8_t op;                  /* VIRTIO_BLK_OP_* (piece: its request's) */
-    uint8_t flags;               /* home: VIRTIO_BLK_REQ_UNMAP, VIRTIO__BLK_SYNC */
+    uint8_t flags;               /* home: VIRTIO_BLK_REQ_UNMAP, VIRTIO__BLK_SYNC, VIRTIO__BLK_CB */
     uint8_t state;               /* VIRTIO__BLK_ST_* */
     uint8_t posted;              /* a piece in this slot is the device's */
+    uint8_t slow;                /* piece: its completion needs more than the status byte
+                                    (an unmap, the GET_ID answer, a borrowed slot) */
 } virtio__blk_slot;
 
 #define VIRTIO__BLK_ST_FREE 0     /* on the free list */
@@ -489,10 +499,6 @@ typedef struct virtio__blk_slot {
 
 static inline virtio__blk_slot *virtio__blk_slots(const virtio_blk *b) { return (virtio__blk_slot *)b->priv.mem; }
 static inline virtio__blk_slot *virtio__blk_at(const virtio_blk *b, uint32_t i) { return virtio__blk_slots(b) + i; }
-static inline uint16_t virtio__blk_idx(const virtio_blk *b, const virtio__blk_slot *s)
-{
-    return (uint16_t)(s - virtio__blk_slots(b));
-}
 
 static int virtio__blk_ok(const virtio_blk *b)
 {
@@ -598,7 +604,7 @@ static void virtio__blk_limits(virtio_blk *b)
 /* >>blk.lists */
 static void virtio__blk_append(virtio_blk *b, uint16_t *head, uint16_t *tail, virtio__blk_slot *h)
 {
-    uint16_t i = virtio__blk_idx(b, h);
+    uint16_t i = h->self;
     h->next = VIRTIO__BLK_NONE;
     if (*tail == VIRTIO__BLK_NONE) *head = i;
     else virtio__blk_at(b, *tail)->next = i;
@@ -620,7 +626,7 @@ static inline void virtio__blk_free(virtio_blk *b, virtio__blk_slot *s)
 {
     s->state = VIRTIO__BLK_ST_FREE;
     s->next = b->priv.free_slot;
-    b->priv.free_slot = virtio__blk_idx(b, s);
+    b->priv.free_slot = s->self;
 }
 
 /* Request h has nothing in flight and nothing left to post. A blocking
@@ -644,21 +650,32 @@ static void virtio__blk_end(virtio_blk *b, virtio__blk_slot *h, virtio_result r)
 static void virtio__blk_unmap(virtio_blk *b, virtio__blk_slot *s)
 {
     virtio_dma_unmap(b->dev.platform, s->piece, s->op == VIRTIO_BLK_OP_READ ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE,
-                     b->priv.unmap + (size_t)virtio__blk_idx(b, s) * b->priv.segs_init, s->nsg);
+                     b->priv.unmap + (size_t)s->self * b->priv.segs_init, s->nsg);
     s->nsg = 0;
+}
+
+/* Piece s (of request h) was posted: account for `chunk` bytes. */
+static inline void virtio__blk_posted(virtio__blk_slot *h, virtio__blk_slot *s, size_t chunk)
+{
+    s->home = h;
+    s->posted = 1;
+    h->outstanding++;
+    if (h->buf) h->buf += chunk;   /* FLUSH and ranges have no buffer */
+    h->sector += chunk / 512u;
+    h->left -= chunk;
 }
 
 /* >>blk.post
    Post the next piece of request h in slot s (h itself, or a free slot
    the caller borrows). Returns VIRTIO_OK; VIRTIO_ERR_NO_SPACE (the ring is
    full: nothing changed); or the error that ends the request (mapping
-   failed, a block that cannot be carried, a command a refresh took away). */
-static virtio_result virtio__blk_post(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s)
+   failed, a block that cannot be carried, a command a refresh took away).
+   This is the general way; virtio__blk_post below takes the common one. */
+static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s)
 {
     const virtio_platform *p = b->dev.platform;
-    uint16_t si = virtio__blk_idx(b, s);
-    unsigned char *dma = b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE;
-    uint64_t dev = b->priv.dma_dev + (uint64_t)si * VIRTIO__BLK_STRIDE;
+    unsigned char *dma = s->dma;
+    uint64_t dev = b->priv.dma_dev + (uint64_t)(dma - b->priv.dma);
     virtio_sg *sg = b->priv.sg;
     size_t chunk = h->left;
     uint32_t type = VIRTIO__BLK_T_FLUSH, out = 1, in = 1, n = 0;
@@ -667,19 +684,6 @@ static virtio_result virtio__blk_post(virtio_blk *b, virtio__blk_slot *h, virtio
     if (h->op <= VIRTIO_BLK_OP_WRITE) {
         uint32_t bs = b->info.block_size;
         type = rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT;
-        if (chunk <= b->priv.one_max) {
-            /* The common case: one piece at the buffer's own address,
-               through the slot's table, whose header and status entries
-               never change. */
-            virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, type, 4);
-            virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
-            virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, h->sector, 8);
-            dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
-            virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)h->buf, (uint32_t)chunk, rd);
-            r = virtio_queue_add_table(&b->queue, dev + VIRTIO__BLK_TABLE, 3, rd ? (uint32_t)chunk + 1u : 1u, s);
-            if (r != VIRTIO_OK) return r;
-            goto posted;
-        }
         r = virtio_dma_map(p, h->buf, chunk, rd ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE, sg + 1, b->priv.segs,
                            b->info.size_max, &n, &chunk);
         if (r == VIRTIO_OK && (chunk & (bs - 1)) != 0) {
@@ -730,20 +734,43 @@ static virtio_result virtio__blk_post(virtio_blk *b, virtio__blk_slot *h, virtio
         return r;   /* NO_SPACE: ring full, retried when something completes */
     }
     if (n && b->priv.unmap) {   /* keep the pieces for the unmap at completion */
-        VIRTIO_MEMCPY(b->priv.unmap + (size_t)si * b->priv.segs_init, sg + 1, n * sizeof(virtio_sg));
+        VIRTIO_MEMCPY(b->priv.unmap + (size_t)s->self * b->priv.segs_init, sg + 1, n * sizeof(virtio_sg));
         s->nsg = (uint16_t)n;
     }
-posted:
-    s->home = virtio__blk_idx(b, h);
     s->op = h->op;
     s->piece = h->buf;
-    s->posted = 1;
-    h->outstanding++;
-    if (h->buf) h->buf += chunk;   /* FLUSH and ranges have no buffer */
-    h->sector += chunk / 512u;
-    h->left -= chunk;
+    s->slow = s->nsg || h->op == VIRTIO_BLK_OP_GET_ID || s != h;
+    virtio__blk_posted(h, s, chunk);
     return VIRTIO_OK;
 }
+
+/* Post as above; a read or write that fits one piece at the buffer's own
+   address (identity DMA, indirect descriptors) goes straight through the
+   slot's table, whose header and status entries never change. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_post(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s)
+{
+    unsigned char *dma = s->dma;
+    size_t len = h->left;
+    int rd = h->op == VIRTIO_BLK_OP_READ;
+    virtio_result r;
+    if (h->op > VIRTIO_BLK_OP_WRITE || len > b->priv.one_max) return virtio__blk_post_any(b, h, s);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT, 4);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, h->sector, 8);
+    dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
+    virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)h->buf, (uint32_t)len, rd);
+    r = virtio_queue_add_table(&b->queue, b->priv.dma_dev + (uint64_t)(dma - b->priv.dma) + VIRTIO__BLK_TABLE, 3,
+                               rd ? (uint32_t)len + 1u : 1u, s);
+    if (r != VIRTIO_OK) return r;
+    s->op = h->op;
+    s->slow = s != h;
+    s->home = h;
+    s->posted = 1;
+    h->outstanding++;
+    h->left = 0;   /* (buf and sector are not needed any more) */
+    return VIRTIO_OK;
+}
+
 
 /* Post waiting pieces, oldest request first, while slots and ring room
    last: a request posts in its own slot when that is idle, else in a
@@ -811,17 +838,29 @@ static void virtio__blk_fail(virtio_blk *b, virtio_result why)
     }
 }
 
-/* Take one used device request: unmap it, record its status, give a
-   borrowed slot back, post waiting pieces. out: home, the request it
-   belongs to (finished when virtio__blk_finished(home); not yet parked
-   or handed back). Returns VIRTIO_OK, VIRTIO_EMPTY, or VIRTIO_ERR_DEVICE
-   (the device broke the queue protocol: it was failed) or
-   VIRTIO_ERR_STATE. */
-static virtio_result virtio__blk_reap(virtio_blk *b, virtio__blk_slot **home)
+/* The rest of a completion, for pieces that need it: the unmap, an
+   error status, the GET_ID answer, a borrowed slot back. */
+static VIRTIO__BLK_NOINLINE void virtio__blk_reap_any(virtio_blk *b, virtio__blk_slot *s, uint32_t st)
+{
+    virtio__blk_slot *h = s->home;
+    if (s->nsg) virtio__blk_unmap(b, s);
+    if (st != VIRTIO__BLK_S_OK) {
+        if (h->result == VIRTIO_OK) h->result = virtio__blk_status(st);
+    } else if (s->op == VIRTIO_BLK_OP_GET_ID) {   /* copied out only once the device answered OK */
+        VIRTIO_MEMCPY(s->piece, s->dma + VIRTIO__BLK_DATA, VIRTIO__BLK_ID_BYTES);
+    }
+    if (s != h) virtio__blk_free(b, s);
+}
+
+/* Take one used device request: its status, and what reap_any does;
+   then post waiting pieces. out: home, the request it belongs to
+   (finished when virtio__blk_finished(home); not yet parked or handed
+   back). Returns VIRTIO_OK, VIRTIO_EMPTY, or VIRTIO_ERR_DEVICE (the
+   device broke the queue protocol: it was failed) or VIRTIO_ERR_STATE. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_reap(virtio_blk *b, virtio__blk_slot **home)
 {
     void *cookie = 0;
-    virtio__blk_slot *s, *h;
-    unsigned char *dma;
+    virtio__blk_slot *s;
     uint32_t st;
     virtio_result r = virtio_queue_pop(&b->queue, &cookie, 0);
     if (r != VIRTIO_OK) {
@@ -829,21 +868,13 @@ static virtio_result virtio__blk_reap(virtio_blk *b, virtio__blk_slot **home)
         return r;
     }
     s = (virtio__blk_slot *)cookie;   /* our own cookie, from the queue's private shadow */
-    h = virtio__blk_at(b, s->home);
-    dma = b->priv.dma + (size_t)virtio__blk_idx(b, s) * VIRTIO__BLK_STRIDE;
-    st = *(volatile unsigned char *)(dma + VIRTIO__BLK_STATUS);
+    st = *(volatile unsigned char *)(s->dma + VIRTIO__BLK_STATUS);
     b->last_status = st;
     s->posted = 0;
-    if (s->nsg) virtio__blk_unmap(b, s);
-    if (st != VIRTIO__BLK_S_OK) {
-        if (h->result == VIRTIO_OK) h->result = virtio__blk_status(st);
-    } else if (s->op == VIRTIO_BLK_OP_GET_ID) {   /* copied out only once the device answered OK */
-        VIRTIO_MEMCPY(s->piece, dma + VIRTIO__BLK_DATA, VIRTIO__BLK_ID_BYTES);
-    }
-    if (s != h) virtio__blk_free(b, s);
-    h->outstanding--;
+    *home = s->home;
+    if (s->slow || st != VIRTIO__BLK_S_OK) virtio__blk_reap_any(b, s, st);
+    (*home)->outstanding--;
     if (b->priv.pend_head != VIRTIO__BLK_NONE && virtio__blk_pump(b)) virtio_queue_kick(&b->queue);
-    *home = h;
     return VIRTIO_OK;
 }
 
@@ -935,7 +966,12 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
         r = virtio_alloc(p, (size_t)slots * segs * sizeof(virtio_sg), 16, VIRTIO_MEM_PRIVATE,
                          (void **)&blk->priv.unmap, 0);
     if (r != VIRTIO_OK) goto fail;
-    for (i = 0; i < slots; i++) virtio__blk_at(blk, i)->next = (uint16_t)(i + 1 < slots ? i + 1 : VIRTIO__BLK_NONE);
+    for (i = 0; i < slots; i++) {
+        virtio__blk_slot *sl = virtio__blk_at(blk, i);
+        sl->self = (uint16_t)i;
+        sl->next = (uint16_t)(i + 1 < slots ? i + 1 : VIRTIO__BLK_NONE);
+        sl->dma = blk->priv.dma + (size_t)i * VIRTIO__BLK_STRIDE;
+    }
     /* Identity DMA (no dma_map hook) and indirect descriptors: a read or
        write in one piece needs no scatter list, only its data entry. */
     if (blk->queue.indirect >= 3 && !p->dma_map) {
@@ -1015,7 +1051,7 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_start(virtio_blk *b, const virtio_b
     h->result = VIRTIO_OK;
     h->outstanding = 0;
     h->op = (uint8_t)rq->op;
-    h->flags = (uint8_t)((rq->flags & VIRTIO_BLK_REQ_UNMAP) | (extra & VIRTIO__BLK_SYNC));
+    h->flags = (uint8_t)((rq->flags & VIRTIO_BLK_REQ_UNMAP) | (extra & VIRTIO__BLK_SYNC) | (rq->callback ? VIRTIO__BLK_CB : 0u));
     h->state = VIRTIO__BLK_ST_LIVE;
     b->inflight++;
     if (out) *out = h;
@@ -1094,8 +1130,10 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_collect(virtio_blk *b, virtio_blk_c
     virtio_result r = VIRTIO_OK;
     if (!b || b->priv.magic != VIRTIO__BLK_MAGIC || b->priv.in_callback) return VIRTIO_ERR_STATE;
     for (budget = b->queue.size; budget; budget--) {
-        virtio__blk_slot *h = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail);
-        if (!h) {
+        virtio__blk_slot *h;
+        if (b->priv.done_head != VIRTIO__BLK_NONE) {
+            h = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail);
+        } else {
             if (b->priv.broken) break;
             if ((r = virtio__blk_reap(b, &h)) != VIRTIO_OK) break;
             if (!virtio__blk_finished(h)) continue;
@@ -1104,7 +1142,7 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_collect(virtio_blk *b, virtio_blk_c
                 continue;
             }
         }
-        if (h->callback) {
+        if (h->flags & VIRTIO__BLK_CB) {
             void *tok = h->token;
             virtio_blk_callback cb = h->callback;
             virtio_result res = (virtio_result)h->result;
