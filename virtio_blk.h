@@ -277,7 +277,8 @@ struct virtio_blk {
    down: nothing is changed); VIRTIO_ERR_NOT_FOUND (dev is not a block
    device); VIRTIO_ERR_DEVICE (nonsense configuration);
    VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin and
-   virtio_queue_init; VIRTIO_ERR_INVALID_ARG.
+   virtio_queue_init; VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_TIMEOUT (a reset
+   did not finish: what was allocated is left to the device, leaked).
    Context: blocks for the reset (bounded); allocates through dma_alloc. */
 VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *dev, const virtio_blk_options *o);
 
@@ -994,7 +995,8 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
 fail:
     virtio_device_fail(&blk->dev);
     /* The rings were registered: they go back only once the device let go. */
-    if (virtio_device_reset(&blk->dev) == VIRTIO_OK) virtio__blk_free_mem(blk);
+    if (virtio_device_reset(&blk->dev) != VIRTIO_OK) return VIRTIO_ERR_TIMEOUT;
+    virtio__blk_free_mem(blk);
     return r;
 }
 
