@@ -460,7 +460,6 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed);
 #define VIRTIO__BLK_MAGIC 0x626c6b21u     /* "blk!" */
 #define VIRTIO__BLK_NONE 0xffffu
 #define VIRTIO__BLK_SYNC 0x80u            /* request flag: a blocking call waits for it */
-#define VIRTIO__BLK_CB 0x40u              /* request flag: it has a callback */
 #define VIRTIO__BLK_FLAGS (VIRTIO_MORE | VIRTIO_BLK_REQ_UNMAP)
 #define VIRTIO__BLK_BROKEN 1u             /* reset, everything in flight failed */
 #define VIRTIO__BLK_DEAD 2u               /* reset did not finish: nothing goes back */
@@ -486,7 +485,7 @@ typedef struct virtio__blk_slot {
     uint16_t outstanding;        /* home: pieces posted, not yet used */
     uint16_t nsg;                /* piece: data pieces mapped through dma_map */
     uint8_t op;                  /* VIRTIO_BLK_OP_* (piece: its request's) */
-    uint8_t flags;               /* home: VIRTIO_BLK_REQ_UNMAP, VIRTIO__BLK_SYNC, VIRTIO__BLK_CB */
+    uint8_t flags;               /* home: VIRTIO_BLK_REQ_UNMAP, VIRTIO__BLK_SYNC */
     uint8_t state;               /* VIRTIO__BLK_ST_* */
     uint8_t posted;              /* a piece in this slot is the device's */
     uint8_t slow;                /* piece: its completion needs more than the status byte
@@ -854,14 +853,14 @@ static VIRTIO__BLK_NOINLINE void virtio__blk_reap_any(virtio_blk *b, virtio__blk
 }
 
 /* Take one used device request: its status, and what reap_any does;
-   then post waiting pieces. out: home, the request it belongs to
-   (finished when virtio__blk_finished(home); not yet parked or handed
-   back). Returns VIRTIO_OK, VIRTIO_EMPTY, or VIRTIO_ERR_DEVICE (the
+   then post waiting pieces. out: home, the request it belongs to; fin,
+   that request if it has just finished (not yet parked or handed back),
+   else NULL. Returns VIRTIO_OK, VIRTIO_EMPTY, or VIRTIO_ERR_DEVICE (the
    device broke the queue protocol: it was failed) or VIRTIO_ERR_STATE. */
-VIRTIO__BLK_INLINE virtio_result virtio__blk_reap(virtio_blk *b, virtio__blk_slot **home)
+VIRTIO__BLK_INLINE virtio_result virtio__blk_reap(virtio_blk *b, virtio__blk_slot **home, virtio__blk_slot **fin)
 {
     void *cookie = 0;
-    virtio__blk_slot *s;
+    virtio__blk_slot *s, *h;
     uint32_t st;
     virtio_result r = virtio_queue_pop(&b->queue, &cookie, 0);
     if (r != VIRTIO_OK) {
@@ -872,18 +871,13 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_reap(virtio_blk *b, virtio__blk_slo
     st = *(volatile unsigned char *)(s->dma + VIRTIO__BLK_STATUS);
     b->last_status = st;
     s->posted = 0;
-    *home = s->home;
+    *home = h = s->home;
     if (s->slow || st != VIRTIO__BLK_S_OK) virtio__blk_reap_any(b, s, st);
-    (*home)->outstanding--;
+    *fin = --h->outstanding == 0 && h->left == 0 ? h : 0;
     if (b->priv.pend_head != VIRTIO__BLK_NONE && virtio__blk_pump(b)) virtio_queue_kick(&b->queue);
     return VIRTIO_OK;
 }
 
-/* Has request h just finished (last piece used, nothing left to post)? */
-static inline int virtio__blk_finished(const virtio__blk_slot *h)
-{
-    return h->state == VIRTIO__BLK_ST_LIVE && h->outstanding == 0 && h->left == 0;
-}
 
 /* >>blk.init */
 /* Bytes of the private block: the slots, then the posting scatter list. */
@@ -1016,19 +1010,31 @@ VIRTIO_API virtio_result virtio_blk_shutdown(virtio_blk *blk)
 }
 
 /* >>blk.api */
-VIRTIO__BLK_INLINE virtio_result virtio__blk_check(virtio_blk *b, const virtio_blk_request *rq)
+/* The other operations' checks (FLUSH, GET_ID, DISCARD, WRITE_ZEROES). */
+static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_check_any(virtio_blk *b, const virtio_blk_request *rq)
 {
     const virtio_blk_info *in = &b->info;
-    uint64_t bsec = in->block_size / 512u;
     if (rq->op > VIRTIO_BLK_OP_GET_ID || (rq->flags & ~VIRTIO__BLK_FLAGS)) return VIRTIO_ERR_INVALID_ARG;
     if (rq->op == VIRTIO_BLK_OP_FLUSH) return VIRTIO_OK;
     if (rq->op == VIRTIO_BLK_OP_GET_ID) return rq->buf && rq->len >= VIRTIO__BLK_ID_BYTES ? VIRTIO_OK : VIRTIO_ERR_INVALID_ARG;
-    if (rq->op != VIRTIO_BLK_OP_READ && in->read_only) return VIRTIO_ERR_READ_ONLY;
-    if (rq->op == VIRTIO_BLK_OP_DISCARD && !in->discard) return VIRTIO_ERR_UNSUPPORTED;
-    if (rq->op == VIRTIO_BLK_OP_WRITE_ZEROES && !in->write_zeroes) return VIRTIO_ERR_UNSUPPORTED;
-    if ((rq->op <= VIRTIO_BLK_OP_WRITE && !rq->buf) || rq->len == 0 || (rq->len & (in->block_size - 1)) != 0 ||
-        (rq->sector & (bsec - 1)) != 0)
+    if (in->read_only) return VIRTIO_ERR_READ_ONLY;
+    if (!(rq->op == VIRTIO_BLK_OP_DISCARD ? in->discard : in->write_zeroes)) return VIRTIO_ERR_UNSUPPORTED;
+    if (rq->len == 0 || (((size_t)rq->sector << 9 | rq->len) & (in->block_size - 1)) != 0) return VIRTIO_ERR_INVALID_ARG;
+    if (rq->sector > in->capacity || rq->len / 512u > in->capacity - rq->sector) return VIRTIO_ERR_RANGE;
+    return VIRTIO_OK;
+}
+
+/* A request's arguments against the disk. Reads and writes inline: whole
+   blocks (sector << 9 keeps the low bits that matter, block sizes being
+   at most 64 KiB), inside the capacity, not writing a read-only disk. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_check(virtio_blk *b, const virtio_blk_request *rq)
+{
+    const virtio_blk_info *in = &b->info;
+    if (rq->op > VIRTIO_BLK_OP_WRITE) return virtio__blk_check_any(b, rq);
+    if ((rq->flags & ~VIRTIO__BLK_FLAGS) || !rq->buf || rq->len == 0 ||
+        (((size_t)rq->sector << 9 | rq->len) & (in->block_size - 1)) != 0)
         return VIRTIO_ERR_INVALID_ARG;
+    if (rq->op == VIRTIO_BLK_OP_WRITE && in->read_only) return VIRTIO_ERR_READ_ONLY;
     if (rq->sector > in->capacity || rq->len / 512u > in->capacity - rq->sector) return VIRTIO_ERR_RANGE;
     return VIRTIO_OK;
 }
@@ -1053,7 +1059,7 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_start(virtio_blk *b, const virtio_b
     h->result = VIRTIO_OK;
     h->outstanding = 0;
     h->op = (uint8_t)rq->op;
-    h->flags = (uint8_t)((rq->flags & VIRTIO_BLK_REQ_UNMAP) | (extra & VIRTIO__BLK_SYNC) | (rq->callback ? VIRTIO__BLK_CB : 0u));
+    h->flags = (uint8_t)((rq->flags & VIRTIO_BLK_REQ_UNMAP) | (extra & VIRTIO__BLK_SYNC));
     h->state = VIRTIO__BLK_ST_LIVE;
     b->inflight++;
     if (out) *out = h;
@@ -1137,14 +1143,15 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_collect(virtio_blk *b, virtio_blk_c
             h = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail);
         } else {
             if (b->priv.broken) break;
-            if ((r = virtio__blk_reap(b, &h)) != VIRTIO_OK) break;
-            if (!virtio__blk_finished(h)) continue;
+            virtio__blk_slot *home;
+            if ((r = virtio__blk_reap(b, &home, &h)) != VIRTIO_OK) break;
+            if (!h) continue;
             if (h->flags & VIRTIO__BLK_SYNC) {   /* a blocking call's (it takes it itself) */
                 virtio__blk_finish(b, h);
                 continue;
             }
         }
-        if (h->flags & VIRTIO__BLK_CB) {
+        if (h->callback) {
             void *tok = h->token;
             virtio_blk_callback cb = h->callback;
             virtio_result res = (virtio_result)h->result;
@@ -1260,10 +1267,10 @@ static virtio_result virtio__blk_await(virtio_blk *b, virtio__blk_slot *h)
         }
         if (b->priv.broken) return r != VIRTIO_OK ? r : VIRTIO_ERR_STATE;   /* dead: h stays the device's */
         for (n = b->queue.size; n; n--) {
-            virtio__blk_slot *f;
-            if ((r = virtio__blk_reap(b, &f)) != VIRTIO_OK) break;
-            if (f == h) virtio_wait_start(&w, b->dev.platform, 0);
-            if (virtio__blk_finished(f)) virtio__blk_finish(b, f);
+            virtio__blk_slot *home, *f;
+            if ((r = virtio__blk_reap(b, &home, &f)) != VIRTIO_OK) break;
+            if (home == h) virtio_wait_start(&w, b->dev.platform, 0);
+            if (f) virtio__blk_finish(b, f);
             if (h->state == VIRTIO__BLK_ST_DONE) break;
         }
         if (r == VIRTIO_EMPTY && (r = virtio__blk_expired(b, &w)) != VIRTIO_OK) virtio__blk_fail(b, r);
