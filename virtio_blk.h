@@ -518,9 +518,12 @@ static virtio_result virtio__blk_status(uint32_t s)
 static virtio_result virtio__blk_read_info(virtio_blk *b, virtio_blk_info *in)
 {
     virtio_device *d = &b->dev;
-    uint32_t v32, words[3];
+    uint32_t v32;
+#ifndef VIRTIO_BLK_MINIMAL
+    uint32_t words[3];
     uint16_t v16;
     uint8_t v8;
+#endif
     virtio_result r;
     VIRTIO_ZERO(in);
 #define VIRTIO__BLK_TRY(x) do { if ((r = (x)) != VIRTIO_OK) return r; } while (0)
@@ -539,6 +542,7 @@ static virtio_result virtio__blk_read_info(virtio_blk *b, virtio_blk_info *in)
         VIRTIO__BLK_TRY(virtio_config_read32(d, VIRTIO__BLK_CFG_SEG_MAX, &in->seg_max));
         if (in->seg_max == 0) return VIRTIO_ERR_DEVICE;
     }
+#ifndef VIRTIO_BLK_MINIMAL   /* (not negotiated there) */
     if (virtio_device_has(d, VIRTIO__BLK_F_GEOMETRY)) {
         VIRTIO__BLK_TRY(virtio_config_read16(d, VIRTIO__BLK_CFG_CYLINDERS, &v16));
         in->cylinders = v16;
@@ -556,10 +560,12 @@ static virtio_result virtio__blk_read_info(virtio_blk *b, virtio_blk_info *in)
         in->min_io_size = v16;
         VIRTIO__BLK_TRY(virtio_config_read32(d, VIRTIO__BLK_CFG_OPT_IO, &in->opt_io_size));
     }
+#endif
     in->read_only = (uint32_t)virtio_device_has(d, VIRTIO__BLK_F_RO);
     in->flush = (uint32_t)virtio_device_has(d, VIRTIO__BLK_F_FLUSH);
-    in->config_wce = (uint32_t)virtio_device_has(d, VIRTIO__BLK_F_CONFIG_WCE);
     in->writeback = in->flush;
+#ifndef VIRTIO_BLK_MINIMAL
+    in->config_wce = (uint32_t)virtio_device_has(d, VIRTIO__BLK_F_CONFIG_WCE);
     if (in->config_wce) {
         VIRTIO__BLK_TRY(virtio_config_read8(d, VIRTIO__BLK_CFG_WRITEBACK, &v8));
         in->writeback = v8 != 0;
@@ -580,6 +586,7 @@ static virtio_result virtio__blk_read_info(virtio_blk *b, virtio_blk_info *in)
         VIRTIO__BLK_TRY(virtio_config_read8(d, VIRTIO__BLK_CFG_WZ_UNMAP, &v8));
         in->write_zeroes_may_unmap = v8;
     }
+#endif
 #undef VIRTIO__BLK_TRY
     return VIRTIO_OK;
 }
@@ -611,6 +618,7 @@ static void virtio__blk_append(virtio_blk *b, uint16_t *head, uint16_t *tail, vi
     *tail = i;
 }
 
+#ifndef VIRTIO_BLK_MINIMAL
 static virtio__blk_slot *virtio__blk_shift(virtio_blk *b, uint16_t *head, uint16_t *tail)
 {
     virtio__blk_slot *h;
@@ -620,6 +628,8 @@ static virtio__blk_slot *virtio__blk_shift(virtio_blk *b, uint16_t *head, uint16
     if (*head == VIRTIO__BLK_NONE) *tail = VIRTIO__BLK_NONE;
     return h;
 }
+
+#endif
 
 /* Back to the free list: a request handed back, or a borrowed slot. */
 static inline void virtio__blk_free(virtio_blk *b, virtio__blk_slot *s)
@@ -744,6 +754,7 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, vi
     return VIRTIO_OK;
 }
 
+#ifndef VIRTIO_BLK_MINIMAL
 /* Post as above; a read or write that fits one piece at the buffer's own
    address (identity DMA, indirect descriptors) goes straight through the
    slot's table, whose header and status entries never change. */
@@ -806,6 +817,8 @@ static int virtio__blk_pump(virtio_blk *b)
     return added;
 }
 
+#endif
+
 /* >>blk.complete
    The device cannot be trusted any more (a timeout, NEEDS_RESET, a broken
    queue): reset it. If the reset finished, the device no longer touches
@@ -852,6 +865,7 @@ static VIRTIO__BLK_NOINLINE void virtio__blk_reap_any(virtio_blk *b, virtio__blk
     if (s != h) virtio__blk_free(b, s);
 }
 
+#ifndef VIRTIO_BLK_MINIMAL
 /* Take one used device request: its status, and what reap_any does;
    then post waiting pieces. out: home, the request it belongs to; fin,
    that request if it has just finished (not yet parked or handed back),
@@ -879,6 +893,8 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_reap(virtio_blk *b, virtio__blk_slo
 }
 
 
+#endif
+
 /* >>blk.init */
 /* Bytes of the private block: the slots, then the posting scatter list. */
 static size_t virtio__blk_sg_off(uint32_t slots) { return ((size_t)slots * sizeof(virtio__blk_slot) + 15) & ~(size_t)15; }
@@ -905,10 +921,13 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     size_t sg_off;
     virtio_result r;
     uint64_t want = VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_SIZE_MAX) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_SEG_MAX) |
-                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_GEOMETRY) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_RO) |
-                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_BLK_SIZE) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_FLUSH) |
-                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_TOPOLOGY) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_CONFIG_WCE) |
-                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_DISCARD) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_WRITE_ZEROES);
+                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_RO) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_BLK_SIZE) |
+                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_FLUSH);
+#ifndef VIRTIO_BLK_MINIMAL
+    want |= VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_GEOMETRY) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_TOPOLOGY) |
+            VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_CONFIG_WCE) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_DISCARD) |
+            VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_WRITE_ZEROES);
+#endif
     if (!blk || !dev) return VIRTIO_ERR_INVALID_ARG;
     /* A running disk is not set up again over itself: its memory and
        the device's requests would be lost. */
@@ -967,6 +986,7 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
         sl->next = (uint16_t)(i + 1 < slots ? i + 1 : VIRTIO__BLK_NONE);
         sl->dma = blk->priv.dma + (size_t)i * VIRTIO__BLK_STRIDE;
     }
+#ifndef VIRTIO_BLK_MINIMAL
     /* Identity DMA (no dma_map hook) and indirect descriptors: a read or
        write in one piece needs no scatter list, only its data entry. */
     if (blk->queue.indirect >= 3 && !p->dma_map) {
@@ -978,6 +998,7 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
                              blk->priv.dma_dev + off + (k ? VIRTIO__BLK_STATUS : VIRTIO__BLK_HDR), k ? 1 : 16, k != 0);
         }
     }
+#endif
     virtio__blk_limits(blk);
     blk->priv.free_slot = 0;
     blk->priv.pend_head = blk->priv.pend_tail = VIRTIO__BLK_NONE;
@@ -1015,6 +1036,10 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_check_any(virtio_blk *b, c
 {
     const virtio_blk_info *in = &b->info;
     if (rq->op > VIRTIO_BLK_OP_GET_ID || (rq->flags & ~VIRTIO__BLK_FLAGS)) return VIRTIO_ERR_INVALID_ARG;
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)in;   /* (only blocking flushes get here) */
+    return VIRTIO_OK;
+#else
     if (rq->op == VIRTIO_BLK_OP_FLUSH) return VIRTIO_OK;
     if (rq->op == VIRTIO_BLK_OP_GET_ID) return rq->buf && rq->len >= VIRTIO__BLK_ID_BYTES ? VIRTIO_OK : VIRTIO_ERR_INVALID_ARG;
     if (in->read_only) return VIRTIO_ERR_READ_ONLY;
@@ -1022,6 +1047,7 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_check_any(virtio_blk *b, c
     if (rq->len == 0 || (((size_t)rq->sector << 9 | rq->len) & (in->block_size - 1)) != 0) return VIRTIO_ERR_INVALID_ARG;
     if (rq->sector > in->capacity || rq->len / 512u > in->capacity - rq->sector) return VIRTIO_ERR_RANGE;
     return VIRTIO_OK;
+#endif
 }
 
 /* A request's arguments against the disk. Reads and writes inline: whole
@@ -1039,6 +1065,7 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_check(virtio_blk *b, const virtio_b
     return VIRTIO_OK;
 }
 
+#ifndef VIRTIO_BLK_MINIMAL
 /* Take a slot for request rq and post what fits. extra: VIRTIO__BLK_SYNC
    (a blocking call's), VIRTIO_MORE (the caller notifies). Never runs a
    callback: a request that ends here is parked for poll. */
@@ -1088,6 +1115,8 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_start(virtio_blk *b, const virtio_b
     return VIRTIO_OK;
 }
 
+#endif
+
 VIRTIO_API virtio_result virtio_blk_submit(virtio_blk *blk, const virtio_blk_request *rq)
 {
 #ifdef VIRTIO_BLK_MINIMAL
@@ -1128,6 +1157,7 @@ VIRTIO_API virtio_result virtio_blk_kick(virtio_blk *blk)
     return virtio_queue_kick(&blk->queue);
 }
 
+#ifndef VIRTIO_BLK_MINIMAL
 /* Hand back finished requests: parked ones first, then what the ring
    gives, at most one queue's worth per call. Callbacks run here (and
    only here); up to max requests without one go to out[]. */
@@ -1175,6 +1205,8 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_collect(virtio_blk *b, virtio_blk_c
     if (r == VIRTIO_OK) return b->priv.broken ? VIRTIO_ERR_STATE : VIRTIO_EMPTY;
     return r;
 }
+
+#endif
 
 VIRTIO_API virtio_result virtio_blk_poll(virtio_blk *blk, void **token, virtio_result *result)
 {
@@ -1246,6 +1278,7 @@ VIRTIO_API virtio_result virtio_blk_wait(virtio_blk *blk, void **token, virtio_r
 #endif
 }
 
+#ifndef VIRTIO_BLK_MINIMAL
 /* Wait for blocking request h. Completions of other requests are parked
    for poll. The deadline restarts only when a piece of h completes
    (finitely many). Returns h's result and gives its slot back; or, if
@@ -1294,6 +1327,55 @@ static virtio_result virtio__blk_sync(virtio_blk *b, uint32_t op, uint32_t flags
     if ((r = virtio__blk_start(b, &rq, VIRTIO__BLK_SYNC | VIRTIO_MORE, &h)) != VIRTIO_OK) return r;
     return virtio__blk_await(b, h);
 }
+
+#else
+/* The smallest driver (VIRTIO_BLK_MINIMAL): one request at a time, piece
+   by piece through slot 0, each waited for before the next is posted
+   (the deadline restarts with each piece). The checks are those of the
+   full driver; a timeout or a protocol error fails the disk as there. */
+static virtio_result virtio__blk_sync(virtio_blk *b, uint32_t op, uint32_t flags, uint64_t sector, void *buf,
+                                      size_t len)
+{
+    virtio__blk_slot *h = virtio__blk_at(b, 0);
+    virtio_blk_request rq;
+    virtio_wait w;
+    void *cookie;
+    virtio_result r;
+    if (!virtio__blk_ok(b)) return VIRTIO_ERR_STATE;
+    VIRTIO_ZERO(&rq);
+    rq.op = op;
+    rq.flags = flags;
+    rq.sector = sector;
+    rq.buf = buf;
+    rq.len = len;
+    if ((r = virtio__blk_check(b, &rq)) != VIRTIO_OK) return r;
+    if (op == VIRTIO_BLK_OP_FLUSH && !b->info.flush) return VIRTIO_OK;   /* write-through device */
+    h->buf = (unsigned char *)buf;
+    h->sector = sector;
+    h->left = op == VIRTIO_BLK_OP_FLUSH ? 1 : len;
+    h->op = (uint8_t)op;
+    h->flags = VIRTIO__BLK_SYNC;
+    h->state = VIRTIO__BLK_ST_LIVE;
+    h->result = VIRTIO_OK;
+    while (h->left && h->result == VIRTIO_OK) {
+        if ((r = virtio__blk_post_any(b, h, h)) != VIRTIO_OK) return r;   /* the ring is empty: no NO_SPACE */
+        virtio_queue_kick(&b->queue);
+        virtio_wait_start(&w, b->dev.platform, 0);
+        while ((r = virtio_queue_pop(&b->queue, &cookie, 0)) == VIRTIO_EMPTY)
+            if ((r = virtio__blk_expired(b, &w)) != VIRTIO_OK) break;
+        if (r != VIRTIO_OK) {
+            virtio__blk_fail(b, r);   /* the piece ends with r, unless the reset did not finish */
+            return r;
+        }
+        h->posted = 0;
+        h->outstanding = 0;
+        b->last_status = *(volatile unsigned char *)(h->dma + VIRTIO__BLK_STATUS);
+        virtio__blk_reap_any(b, h, b->last_status);
+    }
+    h->state = VIRTIO__BLK_ST_FREE;
+    return (virtio_result)h->result;
+}
+#endif
 
 VIRTIO_API virtio_result virtio_blk_read(virtio_blk *blk, uint64_t sector, void *buf, size_t len)
 {
