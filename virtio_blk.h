@@ -1096,7 +1096,9 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_start(virtio_blk *b, const virtio_b
     }
     /* Straight onto the ring unless older requests are waiting. */
     if (b->priv.pend_head == VIRTIO__BLK_NONE) {
-        r = virtio__blk_post(b, h, h);
+        /* (blocking calls take the general way: one copy of the fast one
+           less, and they wait anyway) */
+        r = extra & VIRTIO__BLK_SYNC ? virtio__blk_post_any(b, h, h) : virtio__blk_post(b, h, h);
         if (r == VIRTIO_OK && h->left == 0) {
             if (!((rq->flags | extra) & VIRTIO_MORE)) virtio_queue_kick(&b->queue);
             return VIRTIO_OK;
