@@ -98,9 +98,9 @@ MEMORY
 
 virtio_blk_init allocates, and virtio_blk_shutdown frees (through the
 platform's dma_alloc / dma_free):
-  request slots   max_requests * 64 bytes + (segs + 2) * 16 (a scatter
+  request slots   max_requests * 88 bytes + (segs + 2) * 16 (a scatter
                   list for posting), 16-aligned, VIRTIO_MEM_PRIVATE (64-bit
-                  targets; less on 32-bit ones)
+                  targets; 56 bytes a slot on 32-bit ones)
   request memory  max_requests * 96 bytes, 16-aligned, VIRTIO_MEM_DMA: per
                   slot a 3-entry indirect table, the request header, the
                   discard range or serial number, the status byte
@@ -110,7 +110,7 @@ platform's dma_alloc / dma_free):
                   size (or options.queue_size if smaller), with indirect
                   tables of segs + 2 entries (see virtio.h)
 where segs = max_segments bounded by the device's seg_max. With the
-defaults (32 requests, 8 segments): 2208 + 3072 (+ 4096 with dma_unmap)
+defaults (32 requests, 8 segments): 2976 + 3072 (+ 4096 with dma_unmap)
 bytes, no allocation above 4096 bytes from the driver itself.
 If a reset does not finish (shutdown, a timeout, a protocol error), the
 device may still write every buffer it was given: nothing is unmapped,

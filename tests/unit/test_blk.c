@@ -791,6 +791,57 @@ static void queue_size(void)
     env_down(&e);
 }
 
+
+/* Issue 13 item 5 / MEMORY: with the default options on modern
+   transports, no allocation of the driver's own is above 4096 bytes (the
+   queue's are virtio.h's), with and without the unmap lists a dma_unmap
+   hook needs; and what the header's MEMORY section says is what it takes. */
+static void *(*real_alloc)(void *, size_t, size_t, int, uint64_t *);
+static size_t allocs[16], nallocs;
+static void *alloc_at[16];
+static void *counting_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
+{
+    void *p = real_alloc(user, size, align, kind, dev);
+    if (nallocs < 16) {
+        alloc_at[nallocs] = p;
+        allocs[nallocs++] = size;
+    }
+    return p;
+}
+
+static void memory(uint32_t transport, int identity_dma)
+{
+    blkenv e;
+    size_t i, driver = 0, big = 0;
+    identity = identity_dma;
+    memset(&e, 0, sizeof e);
+    e.bus = model_bus_new();
+    {
+        model_options mo;
+        model_blk_options bo;
+        model_options_init(&mo, transport);
+        model_blk_options_init(&bo);
+        e.m = model_blk_new(e.bus, &mo, &bo);
+    }
+    bus_dma(e.bus);
+    identity = 0;
+    real_alloc = e.bus->platform.dma_alloc;
+    e.bus->platform.dma_alloc = counting_alloc;
+    nallocs = 0;
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
+    for (i = 0; i < nallocs; i++) {
+        if (alloc_at[i] == e.blk.queue.priv.ring || alloc_at[i] == e.blk.queue.priv.state) continue;   /* the queue's */
+        driver += allocs[i];
+        if (allocs[i] > big) big = allocs[i];
+    }
+    CHECK(big <= 4096);
+    /* MEMORY: 32 slots + a 10-entry list, 32 x 96 DMA bytes, and 32 x 8 x 16 with dma_unmap */
+    CHECK_EQ(driver, 32 * sizeof(virtio__blk_slot) + 10 * 16 + 32 * 96 + (identity_dma ? 0 : 32 * 8 * 16));
+    CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 4096), VIRTIO_OK);
+    env_down(&e);
+}
+
 /* Legacy transports take a 32-bit page frame: ring memory at 16 TiB or
    above (identity DMA of a host heap) is refused, never truncated. */
 static void legacy_high_memory(uint32_t transport)
@@ -821,6 +872,8 @@ int main(void)
     RUN(stuck_reset(1), "blk timeout: reset never finishes, nothing handed back (issue 11.5)");
     RUN(stuck_reset(2), "blk protocol error: reset never finishes, nothing handed back (issue 11.5)");
     RUN(init_twice(), "blk init on a running disk is refused (issue 11.7)");
+    RUN(memory(MODEL_PCI_MODERN, 0), "blk MEMORY: no allocation of its own above 4096 bytes (dma_unmap hook)");
+    RUN(memory(MODEL_MMIO, 1), "blk MEMORY: no allocation of its own above 4096 bytes (identity DMA)");
     RUN(queue_size(), "blk keeps the device's queue size unless asked for less (issue 11.9a)");
     for (identity = 0; identity < 2; identity++) {
         const char *d = identity ? ", identity DMA" : "";
