@@ -145,7 +145,7 @@ def blk_run(cfg, tmp):
           "writes submitted with VIRTIO_MORE differ in the image")
     split = [r for k, r in lines if k == "SPLIT"]
     rw = dict(facts)["rw"]
-    segs = min(3, int(rw["qsize"]) - 2)   # 3 asked for; a chain of segs + 2 fits the ring
+    segs = min(3, int(rw["qsize"]) - 2, int(rw["seg_max"]) or 3)   # 3 asked for, within the ring and seg_max
     check(split and f"segs={segs}" in split[0], f"split run: {split} (ring of {rw['qsize']})")
     check(hashlib.sha256(open(disks["ro"], "rb").read()).hexdigest() == ro_hash, "read-only image changed")
     # Flushes reached QEMU's block layer (4 flushes on rw: main, fill, split, bounce).
