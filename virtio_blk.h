@@ -758,30 +758,37 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, vi
 /* Post as above; a read or write that fits one piece at the buffer's own
    address (identity DMA, indirect descriptors) goes straight through the
    slot's table, whose header and status entries never change. */
-VIRTIO__BLK_INLINE virtio_result virtio__blk_post(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s)
+VIRTIO__BLK_INLINE virtio_result virtio__blk_post_one(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s,
+                                                     uint32_t op, void *buf, uint64_t sector, size_t len)
 {
     unsigned char *dma = s->dma;
-    size_t len = h->left;
-    int rd = h->op == VIRTIO_BLK_OP_READ;
+    int rd = op == VIRTIO_BLK_OP_READ;
     virtio_result r;
-    if (h->op > VIRTIO_BLK_OP_WRITE || len > b->priv.one_max) return virtio__blk_post_any(b, h, s);
     virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT, 4);
     virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
-    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, h->sector, 8);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, sector, 8);
     dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
-    virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)h->buf, (uint32_t)len, rd);
+    virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)buf, (uint32_t)len, rd);
     r = virtio_queue_add_table(&b->queue, b->priv.dma_dev + (uint64_t)(dma - b->priv.dma) + VIRTIO__BLK_TABLE, 3,
                                rd ? (uint32_t)len + 1u : 1u, s);
     if (r != VIRTIO_OK) return r;
-    s->op = h->op;
+    s->op = (uint8_t)op;
     s->slow = s != h;
     s->home = h;
     s->posted = 1;
+    return VIRTIO_OK;
+}
+
+/* The next piece of h in s, the common way when it fits one piece. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_post(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s)
+{
+    virtio_result r;
+    if (h->op > VIRTIO_BLK_OP_WRITE || h->left > b->priv.one_max) return virtio__blk_post_any(b, h, s);
+    if ((r = virtio__blk_post_one(b, h, s, h->op, h->buf, h->sector, h->left)) != VIRTIO_OK) return r;
     h->outstanding++;
     h->left = 0;   /* (buf and sector are not needed any more) */
     return VIRTIO_OK;
 }
-
 
 /* Post waiting pieces, oldest request first, while slots and ring room
    last: a request posts in its own slot when that is idle, else in a
@@ -1080,25 +1087,35 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_start(virtio_blk *b, const virtio_b
     b->priv.free_slot = h->next;
     h->token = rq->token;
     h->callback = rq->callback;
-    h->buf = (unsigned char *)rq->buf;
-    h->sector = rq->sector;
-    h->left = rq->op == VIRTIO_BLK_OP_FLUSH || rq->op == VIRTIO_BLK_OP_GET_ID ? 1 : rq->len;   /* 1: one device request */
     h->result = VIRTIO_OK;
-    h->outstanding = 0;
-    h->op = (uint8_t)rq->op;
-    h->flags = (uint8_t)((rq->flags & VIRTIO_BLK_REQ_UNMAP) | (extra & VIRTIO__BLK_SYNC));
     h->state = VIRTIO__BLK_ST_LIVE;
     b->inflight++;
     if (out) *out = h;
+    /* The common case, straight from rq: a read or write in one piece,
+       nothing waiting ahead of it. */
+    if (rq->op <= VIRTIO_BLK_OP_WRITE && b->priv.pend_head == VIRTIO__BLK_NONE && rq->len <= b->priv.one_max &&
+        !(extra & VIRTIO__BLK_SYNC) &&
+        virtio__blk_post_one(b, h, h, rq->op, rq->buf, rq->sector, rq->len) == VIRTIO_OK) {
+        h->outstanding = 1;
+        h->left = 0;
+        h->op = (uint8_t)rq->op;
+        h->flags = 0;
+        if (!((rq->flags | extra) & VIRTIO_MORE)) virtio_queue_kick(&b->queue);
+        return VIRTIO_OK;
+    }
+    h->buf = (unsigned char *)rq->buf;
+    h->sector = rq->sector;
+    h->left = rq->op == VIRTIO_BLK_OP_FLUSH || rq->op == VIRTIO_BLK_OP_GET_ID ? 1 : rq->len;   /* 1: one device request */
+    h->outstanding = 0;
+    h->op = (uint8_t)rq->op;
+    h->flags = (uint8_t)((rq->flags & VIRTIO_BLK_REQ_UNMAP) | (extra & VIRTIO__BLK_SYNC));
     if (rq->op == VIRTIO_BLK_OP_FLUSH && !b->info.flush) {   /* write-through device: nothing to flush */
         virtio__blk_end(b, h, VIRTIO_OK);
         return VIRTIO_OK;
     }
     /* Straight onto the ring unless older requests are waiting. */
     if (b->priv.pend_head == VIRTIO__BLK_NONE) {
-        /* (blocking calls take the general way: one copy of the fast one
-           less, and they wait anyway) */
-        r = extra & VIRTIO__BLK_SYNC ? virtio__blk_post_any(b, h, h) : virtio__blk_post(b, h, h);
+        r = virtio__blk_post_any(b, h, h);
         if (r == VIRTIO_OK && h->left == 0) {
             if (!((rq->flags | extra) & VIRTIO_MORE)) virtio_queue_kick(&b->queue);
             return VIRTIO_OK;
@@ -1166,16 +1183,18 @@ VIRTIO_API virtio_result virtio_blk_kick(virtio_blk *blk)
 VIRTIO__BLK_INLINE virtio_result virtio__blk_collect(virtio_blk *b, virtio_blk_completion *out, uint32_t max,
                                                      uint32_t *count)
 {
-    uint32_t n = 0, budget;
+    uint32_t n = 0, budget, broken;
     virtio_result r = VIRTIO_OK;
     if (!b || b->priv.magic != VIRTIO__BLK_MAGIC || b->priv.in_callback) return VIRTIO_ERR_STATE;
+    /* (a broken disk hands back only what is parked; only a failed reap,
+       which ends the loop, or a callback can break it meanwhile) */
+    broken = b->priv.broken;
     for (budget = b->queue.size; budget; budget--) {
-        virtio__blk_slot *h;
+        virtio__blk_slot *h, *home;
         if (b->priv.done_head != VIRTIO__BLK_NONE) {
             h = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail);
         } else {
-            if (b->priv.broken) break;
-            virtio__blk_slot *home;
+            if (broken) break;
             if ((r = virtio__blk_reap(b, &home, &h)) != VIRTIO_OK) break;
             if (!h) continue;
             if (h->flags & VIRTIO__BLK_SYNC) {   /* a blocking call's (it takes it itself) */
@@ -1192,6 +1211,7 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_collect(virtio_blk *b, virtio_blk_c
             b->priv.in_callback = 1;
             cb(b, tok, res);
             b->priv.in_callback = 0;
+            broken = b->priv.broken;
             continue;
         }
         out[n].token = h->token;
