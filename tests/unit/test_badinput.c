@@ -236,7 +236,7 @@ static void blk_rows(void)
     ROW(virtio_blk_write_zeroes(&b0, 0, 1, 0), VIRTIO_ERR_STATE);
     ROW(virtio_blk_get_id(&b0, id), VIRTIO_ERR_STATE);
     ROW(virtio_blk_set_writeback(&b0, 1), VIRTIO_ERR_STATE);
-    ROW(virtio_blk_refresh(&b0), VIRTIO_ERR_STATE);
+    ROW(virtio_blk_refresh(&b0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_blk_shutdown(&b0), VIRTIO_ERR_STATE);
     ROW(virtio_blk_read(0, 0, buf, 512), VIRTIO_ERR_STATE);
 
