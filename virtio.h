@@ -730,12 +730,15 @@ typedef struct virtio_sg {
 } virtio_sg;
 
 /* Queue choices. Defaults (all zero):
-     size      0 = the device's queue size (its maximum, clamped to
-               VIRTIO_MAX_QUEUE_SIZE). A smaller size is asked for; on
-               virtio-pci modern the device's answer is read back and used
-               (a device may keep its maximum, as kvmtool does); legacy
-               virtio-pci cannot change the size at all. Split rings round
-               down to a power of two.
+     size      0 = the device's queue size, at most 256 entries (a
+               4096-byte descriptor ring; QEMU's virtio-mmio offers 1024,
+               kvmtool and QEMU's PCI devices 256 or less). n: at most n
+               entries (up to VIRTIO_MAX_QUEUE_SIZE). A size below the
+               device's maximum is asked for; on virtio-pci modern the
+               device's answer is read back and used (a device may keep
+               its maximum, as kvmtool does); legacy virtio-pci cannot
+               change the size at all. Split rings round down to a power
+               of two.
      indirect  0 = no queue-owned indirect tables; n > 0: virtio_queue_add
                may put a chain of up to n descriptors in one table of its
                own (needs INDIRECT_DESC, else ignored), taking one ring
@@ -792,9 +795,9 @@ typedef struct virtio_queue {
             uint16_t added;          /* descriptors added since the last kick */
         } packed;
         struct {                 /* memory, for destroy */
-            void *ptr[4];            /* ring pieces, then the private block */
-            size_t bytes[4];
-            uint64_t *tables_dev;    /* in the private block: indirect table pieces */
+            void *ptr[5];            /* ring pieces 0-2, private: 3 shadow, 4 table index */
+            size_t bytes[5];
+            uint64_t *tables_dev;    /* the table index: indirect table pieces */
             void **tables;
             size_t table_piece;
             uint32_t pieces;
@@ -1157,6 +1160,7 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 #define VIRTIO__TRANSPORT_BITS (((1ull << 42) - 1) & ~((1ull << 24) - 1))
 #define VIRTIO__PAGE 4096u                /* legacy ring alignment and PFN unit; allocation piece */
 #define VIRTIO__CHECK_US 10000u           /* a wait looks at the device status this often */
+#define VIRTIO__QUEUE_DEFAULT 256u        /* default ring depth: one page of descriptors */
 
 /* cl.exe has no GCC asm: barriers and port I/O come from its intrinsics,
    declared here (clang in MSVC mode takes them from its <intrin.h>). */
@@ -3050,14 +3054,19 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
         per *= 2;
     for (q->priv.table_shift = 0; (1u << q->priv.table_shift) < per; q->priv.table_shift++) {}
     n_tables = indirect ? (size + per - 1) >> q->priv.table_shift : 0;
-    /* Private block: table piece addresses (8-byte aligned first), their
-       pointers, then the shadow. */
-    q->priv.mem.bytes[3] = n_tables * (sizeof(uint64_t) + sizeof(void *)) + (size_t)size * sizeof(virtio__slot);
-    r = virtio_alloc(p, q->priv.mem.bytes[3], sizeof(uint64_t), VIRTIO_MEM_PRIVATE, &q->priv.mem.ptr[3], 0);
+    /* Private: the shadow (16 bytes an entry: a page for 256), and the
+       index of the table pieces (device addresses first: 8-byte aligned). */
+    q->priv.mem.bytes[3] = (size_t)size * sizeof(virtio__slot);
+    r = virtio_alloc(p, q->priv.mem.bytes[3], sizeof(void *), VIRTIO_MEM_PRIVATE, &q->priv.mem.ptr[3], 0);
     if (r != VIRTIO_OK) return r;
-    q->priv.mem.tables_dev = (uint64_t *)q->priv.mem.ptr[3];
-    q->priv.mem.tables = (void **)(void *)(q->priv.mem.tables_dev + n_tables);
-    q->priv.state = q->priv.mem.tables + n_tables;
+    q->priv.state = q->priv.mem.ptr[3];
+    if (n_tables) {
+        q->priv.mem.bytes[4] = n_tables * (sizeof(uint64_t) + sizeof(void *));
+        r = virtio_alloc(p, q->priv.mem.bytes[4], sizeof(uint64_t), VIRTIO_MEM_PRIVATE, &q->priv.mem.ptr[4], 0);
+        if (r != VIRTIO_OK) return r;
+        q->priv.mem.tables_dev = (uint64_t *)q->priv.mem.ptr[4];
+        q->priv.mem.tables = (void **)(void *)(q->priv.mem.tables_dev + n_tables);
+    }
     q->priv.mem.table_piece = (size_t)per * indirect * VIRTIO__DESC_SIZE;
     for (i = 0; i < n_tables; i++, q->priv.mem.pieces++) {   /* pieces: what exists, for the free */
         r = virtio_alloc(p, q->priv.mem.table_piece, 16, VIRTIO_MEM_DMA, &q->priv.mem.tables[i],
@@ -3074,7 +3083,7 @@ static void virtio__q_free(virtio_queue *q, const virtio_platform *p)
     uint32_t i;
     for (i = q->priv.mem.pieces; i-- > 0;)
         virtio_free(p, q->priv.mem.tables[i], q->priv.mem.table_piece, VIRTIO_MEM_DMA);
-    virtio_free(p, q->priv.mem.ptr[3], q->priv.mem.bytes[3], VIRTIO_MEM_PRIVATE);
+    for (i = 5; i-- > 3;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_PRIVATE);
     for (i = 3; i-- > 0;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_DMA);
 }
 
@@ -3107,7 +3116,11 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     /* Setting up a live queue again is a driver bug the spec forbids. */
     if (live) return VIRTIO_ERR_STATE;
     limit = VIRTIO_MAX_QUEUE_SIZE < 32768 ? VIRTIO_MAX_QUEUE_SIZE : 32768;
-    if (o && o->size && o->size < limit) limit = o->size;
+    if (o && o->size) {
+        if (o->size < limit) limit = o->size;
+    } else if (limit > VIRTIO__QUEUE_DEFAULT) {
+        limit = VIRTIO__QUEUE_DEFAULT;
+    }
     size = max < limit ? max : limit;
     if (!packed) while (size & (size - 1)) size &= size - 1;   /* split rings: power of two */
     size = dev->priv.ops->queue_size(dev, max, size);

@@ -797,12 +797,12 @@ static void queue_size(void)
    queue's are virtio.h's), with and without the unmap lists a dma_unmap
    hook needs; and what the header's MEMORY section says is what it takes. */
 static void *(*real_alloc)(void *, size_t, size_t, int, uint64_t *);
-static size_t allocs[16], nallocs;
-static void *alloc_at[16];
+static size_t allocs[64], nallocs;
+static void *alloc_at[64];
 static void *counting_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
 {
     void *p = real_alloc(user, size, align, kind, dev);
-    if (nallocs < 16) {
+    if (nallocs < 64) {
         alloc_at[nallocs] = p;
         allocs[nallocs++] = size;
     }
@@ -831,9 +831,11 @@ static void memory(uint32_t transport, int identity_dma)
     CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
     for (i = 0; i < nallocs; i++) {
-        if (alloc_at[i] == e.blk.queue.priv.ring || alloc_at[i] == e.blk.queue.priv.state) continue;   /* the queue's */
-        driver += allocs[i];
-        if (allocs[i] > big) big = allocs[i];
+        uint32_t k, queue_own = 0;
+        if (allocs[i] > big) big = allocs[i];   /* the queue's pieces count too */
+        for (k = 0; k < 5; k++) queue_own |= alloc_at[i] == e.blk.queue.priv.mem.ptr[k];
+        for (k = 0; k < e.blk.queue.priv.mem.pieces; k++) queue_own |= alloc_at[i] == e.blk.queue.priv.mem.tables[k];
+        if (!queue_own) driver += allocs[i];
     }
     CHECK(big <= 4096);
     /* MEMORY: 32 slots + a 10-entry list, 32 x 96 DMA bytes, and 32 x 8 x 16 with dma_unmap */

@@ -331,7 +331,7 @@ static void queue_sizes(uint32_t ring)
     for (i = 0; i < sizeof max / sizeof max[0]; i++) {
         env e;
         virtio_blk_options o;
-        uint32_t want = max[i] > VIRTIO_MAX_QUEUE_SIZE ? VIRTIO_MAX_QUEUE_SIZE : max[i];
+        uint32_t want = max[i] > 256 ? 256 : max[i];   /* the default depth: one page of descriptors */
         virtio_result r;
         ring_opts(&o, ring, 1, 1);
         o.max_requests = 1024;
