@@ -2090,7 +2090,7 @@ static void common_write(model *m, uint32_t off, unsigned w, uint32_t v)
         model_bug(m, "common config offset %u written with width %u (field width %u)", off, w, common_width(off));
         return;
     }
-    iface_use(m, IF_MODERN);
+    if (off != C_STATUS || v != 0) iface_use(m, IF_MODERN);   /* a reset through either interface starts afresh */
     switch (off) {
     case C_DFSELECT: p->dfsel = v; return;
     case C_GFSELECT: p->gfsel = v; return;
@@ -2211,7 +2211,7 @@ static void legacy_write(model *m, uint32_t off, unsigned w, uint32_t v)
         model_bug(m, "legacy virtio-pci register %u written with width %u", off, w);
         return;
     }
-    iface_use(m, IF_LEGACY);
+    if (off != L_STATUS || v != 0) iface_use(m, IF_LEGACY);
     switch (off) {
     case L_GUEST_FEATURES: driver_features_write(m, 0, v); return;
     case L_QUEUE_PFN:
