@@ -2796,7 +2796,7 @@ static void apply_layout(model *m)
         vcap_bytes(c, t, vc, len);
         if (t == MODEL_CAP_NOTIFY) model_put32(c + 16, l->notify_mul);
         put_cap(p, &prev, pos, c, std);
-        add_span(p, pos, len);
+        add_span(p, pos, len < 3 ? 3 : len);   /* id, next and cap_len are read to learn the rest */
         wlo[nw] = pos, whi[nw++] = pos + wrote;
         if (!vc->at) at = pos + ((wrote + 3u) & ~3u);
     }
