@@ -1408,7 +1408,7 @@ bad:
 static int queue_live(model *m, mq *q)
 {
     P *p = m->priv;
-    if (!q->ready || q->broken) return 0;
+    if (!q->ready || q->broken || p->reset_left) return 0;
     if (p->status & (MODEL_S_NEEDS_RESET | MODEL_S_FAILED)) return 0;
     if (!legacy_if(m) && !(p->status & MODEL_S_DRIVER_OK)) return 0;
     if (is_pci(m) && !(model_get16(&p->pci[4]) & 4u)) {
@@ -1688,7 +1688,9 @@ static uint32_t status_read(model *m)
     P *p = m->priv;
     m->stats.status_reads++;
     if (p->reset_left) {
-        if (p->reset_left != MODEL_FOREVER) p->reset_left--;
+        /* The reset takes effect when it completes: until then the device
+           still owns its rings and buffers (knobs.reset_delay). */
+        if (p->reset_left != MODEL_FOREVER && --p->reset_left == 0) device_reset(m);
         return p->reset_shown;
     }
     return p->status;
@@ -1726,11 +1728,11 @@ static void status_write(model *m, uint32_t v)
         return;
     }
     if (v == 0) {
-        uint32_t before = p->status;
-        device_reset(m);
-        if (m->knobs.reset_delay && before) {
-            p->reset_left = m->knobs.reset_delay;
-            p->reset_shown = before;
+        if (m->knobs.reset_delay && p->status) {
+            p->reset_left = m->knobs.reset_delay;   /* device_reset when it completes */
+            p->reset_shown = p->status;
+        } else {
+            device_reset(m);
         }
         return;
     }
@@ -2418,7 +2420,10 @@ static int width_ok(unsigned w) { return w == 1 || w == 2 || w == 4; }
 /* reset_delay lowered while a reset is in progress: it ends sooner. */
 static void reset_clamp(model *m)
 {
-    if (m->priv->reset_left > m->knobs.reset_delay) m->priv->reset_left = m->knobs.reset_delay;
+    if (m->priv->reset_left > m->knobs.reset_delay) {
+        m->priv->reset_left = m->knobs.reset_delay;
+        if (m->priv->reset_left == 0) device_reset(m);
+    }
 }
 
 static uint32_t ones(unsigned w) { return w >= 4 ? 0xffffffffu : (1u << (8 * w)) - 1u; }

@@ -505,7 +505,9 @@ typedef struct model_hostile model_hostile;
 typedef struct model_knobs {
     uint32_t reset_delay;       /* status reads that still show the old value after
                                    writing 0; MODEL_FOREVER: never completes (lowering
-                                   it shortens a reset in progress) [0] */
+                                   it shortens a reset in progress). Until it completes
+                                   the device takes no new work but still owns its
+                                   rings and held buffers: freeing them is a bug [0] */
     uint32_t needs_reset_on_bug;/* driver bug in a queue: set NEEDS_RESET (modern) [1] */
     uint32_t refuse_features_ok;/* clear FEATURES_OK whatever the driver asks [0] */
     uint32_t require_access_platform; /* refuse FEATURES_OK without ACCESS_PLATFORM if offered [0] */
@@ -521,7 +523,8 @@ typedef struct model_knobs {
     uint32_t strict_legacy_framing; /* blk on legacy without ANY_LAYOUT: 16-byte header
                                        and 1-byte status descriptors [1] */
     uint32_t gone;              /* removed device: all-ones reads, no DMA (A DEVICE THAT IS GONE) [0] */
-    uint32_t gone_after;        /* N > 0: gone after N more register / PCI config accesses [0] */
+    uint32_t gone_after;        /* N > 0: the N-th register / PCI config access from now
+                                   is the first that finds the device gone [0] */
     uint32_t ignore_small_queue_size; /* kvmtool: a queue size below the maximum is ignored [0] */
     uint32_t used_len;          /* MODEL_USED_LEN_* [EXACT] */
     /* Hostile hook: see model_hostile. */

@@ -1331,6 +1331,20 @@ static void test_gone_and_quirks(void)
     sring_publish(&r, 3);
     notify(&d, 0);
     CHECK(model_get16(r.used + 2) == 2 && model_get32(r.used + 16) == 513);
+    /* A reset that has not completed leaves the rings to the device:
+       handing their memory back is a bug; once it completes it is not. */
+    d.m->knobs.used_len = MODEL_USED_LEN_EXACT;
+    d.bus->knobs.quiet = 1;
+    d.m->knobs.reset_delay = MODEL_FOREVER;
+    set_status(&d, 0);
+    CHECK(get_status(&d) != 0 && model_queue_ready(d.m, 0));
+    d.p->dma_free(d.p->user, r.used, 6 + 8u * 256, VIRTIO_MEM_DMA);
+    CHECK(d.bus->stats.bugs == 1);
+    d.m->knobs.reset_delay = 0;                        /* the reset completes now */
+    CHECK(get_status(&d) == 0 && !model_queue_ready(d.m, 0));
+    d.p->dma_free(d.p->user, r.avail, 6 + 2u * 256, VIRTIO_MEM_DMA);
+    CHECK(d.bus->stats.bugs == 1);
+    d.bus->stats.bugs = 0;
     /* Every register access costs fake time; status reads are counted. */
     d.bus->knobs.reg_cost_us = 7;
     t0 = model_bus_clock(d.bus);
