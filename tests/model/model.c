@@ -3172,6 +3172,7 @@ uint32_t model_status(const model *m) { return m->priv->status; }
 uint64_t model_features(const model *m) { return m->priv->features; }
 int model_is_legacy(const model *m) { return legacy_if(m); }
 int model_tainted(const model *m) { return m->priv->tainted != 0; }
+int model_reset_pending(const model *m) { return m->priv->reset_left != 0; }
 
 void model_set_queue_max(model *m, uint32_t qi, uint32_t max)
 {

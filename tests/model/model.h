@@ -618,6 +618,7 @@ void model_interrupt(model *m, uint32_t q);
 uint32_t model_status(const model *m);          /* device status byte */
 uint64_t model_features(const model *m);        /* negotiated (after FEATURES_OK / legacy DRIVER_OK) */
 int model_is_legacy(const model *m);            /* the driver uses the legacy interface */
+int model_reset_pending(const model *m);        /* 0 written to status, reset not complete yet */
 int model_queue_ready(const model *m, uint32_t q);
 uint32_t model_queue_size(const model *m, uint32_t q);
 model_qstats *model_queue_stats(model *m, uint32_t q);   /* NULL if no such queue */
