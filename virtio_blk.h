@@ -6,7 +6,7 @@
 #ifndef VIRTIO_BLK_H
 #define VIRTIO_BLK_H
 /*
-virtio_blk.h - v0.2.0 - VirtIO block driver for virtio.h - MIT OR Unlicense
+virtio_blk.h - v0.3.0 - VirtIO block driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -74,8 +74,8 @@ leaves the disk in VIRTIO_ERR_STATE until virtio_blk_init() is called again.
 license: end of file (virtio.h)
 */
 
-#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 2
-#error "virtio_blk.h needs virtio.h version 0.2"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
+#error "virtio_blk.h needs the virtio.h driver kit 1"
 #endif
 
 #ifdef __cplusplus
@@ -321,6 +321,12 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk);
 #define VIRTIO__BLK_TABLE 48u
 #define VIRTIO__BLK_STRIDE 96u
 
+/* The per-request checks are inlined into submit. */
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__BLK_INLINE static inline __attribute__((always_inline))
+#else
+#define VIRTIO__BLK_INLINE static inline
+#endif
 #define VIRTIO__BLK_MAGIC 0x626c6b21u     /* "blk!" */
 #define VIRTIO__BLK_NONE 0xffffu
 #define VIRTIO__BLK_WHOLE 0xfffeu          /* reap: a whole request finished (no record) */
@@ -453,33 +459,33 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     uint32_t slots, segs, qsize, i;
     size_t io_off, sg_off;
     virtio_result r;
-    uint64_t want = VIRTIO__BIT(VIRTIO__BLK_F_SIZE_MAX) | VIRTIO__BIT(VIRTIO__BLK_F_SEG_MAX) |
-                    VIRTIO__BIT(VIRTIO__BLK_F_GEOMETRY) | VIRTIO__BIT(VIRTIO__BLK_F_RO) |
-                    VIRTIO__BIT(VIRTIO__BLK_F_BLK_SIZE) | VIRTIO__BIT(VIRTIO__BLK_F_FLUSH) |
-                    VIRTIO__BIT(VIRTIO__BLK_F_TOPOLOGY) | VIRTIO__BIT(VIRTIO__BLK_F_CONFIG_WCE) |
-                    VIRTIO__BIT(VIRTIO__BLK_F_DISCARD) | VIRTIO__BIT(VIRTIO__BLK_F_WRITE_ZEROES);
+    uint64_t want = VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_SIZE_MAX) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_SEG_MAX) |
+                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_GEOMETRY) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_RO) |
+                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_BLK_SIZE) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_FLUSH) |
+                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_TOPOLOGY) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_CONFIG_WCE) |
+                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_DISCARD) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_WRITE_ZEROES);
     if (!blk || !dev) return VIRTIO_ERR_INVALID_ARG;
     if (dev->device_id != VIRTIO_DEVICE_BLOCK) return VIRTIO_ERR_NOT_FOUND;
     if (!o) {
-        VIRTIO__ZERO(&def);
+        VIRTIO_ZERO(&def);
         o = &def;
     }
     if (o->max_requests > 1024 || o->max_segments > 1024) return VIRTIO_ERR_INVALID_ARG;
-    VIRTIO__ZERO(blk);
+    VIRTIO_ZERO(blk);
     blk->dev = *dev;
     p = blk->dev.platform;
     if ((r = virtio_device_begin(&blk->dev, want, &o->device)) != VIRTIO_OK) return r;
     if ((r = virtio__blk_read_info(blk)) != VIRTIO_OK) goto fail;
 
-    slots = VIRTIO__DEF(o->max_requests, 64u);
-    segs = VIRTIO__DEF(o->max_segments, 32u);
+    slots = o->max_requests ? o->max_requests : 64u;
+    segs = o->max_segments ? o->max_segments : 32u;
     if (blk->info.seg_max && segs > blk->info.seg_max) segs = blk->info.seg_max;
     /* With indirect descriptors a request takes one ring slot, so a ring
        as deep as the request table is enough; but no chain, indirect or
        not, may be longer than the ring (virtio 1.2 2.7.5.3.1). */
-    VIRTIO__ZERO(&qo);
+    VIRTIO_ZERO(&qo);
     qo.indirect = segs + 2;
-    if (virtio_device_has(&blk->dev, VIRTIO__F_INDIRECT_DESC))
+    if (virtio_device_has(&blk->dev, VIRTIO_FEATURE_INDIRECT_DESC))
         for (qo.size = 4; qo.size < slots || qo.size < segs + 2; qo.size <<= 1) {}
     if ((r = virtio_queue_init(&blk->queue, &blk->dev, 0, &qo)) != VIRTIO_OK) goto fail;
     qsize = blk->queue.indirect ? blk->queue.indirect : blk->queue.size;
@@ -533,7 +539,7 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
 fail:
     virtio_device_fail(&blk->dev);
     virtio_device_reset(&blk->dev);
-    if (blk->queue.priv.ring) virtio_queue_destroy(&blk->queue);
+    virtio_queue_destroy(&blk->queue);   /* VIRTIO_ERR_STATE if it was never set up */
     virtio_free(p, blk->priv.dma, blk->priv.dma_bytes, VIRTIO_MEM_DMA);
     virtio_free(p, blk->priv.mem, blk->priv.mem_bytes, VIRTIO_MEM_PRIVATE);
     blk->priv.dma = 0;
@@ -912,7 +918,7 @@ static virtio_result virtio__blk_hand_whole(virtio_blk *b, void *tok, virtio_res
 }
 
 /* >>blk.api */
-VIRTIO__HOT_INLINE virtio_result virtio__blk_check(virtio_blk *b, const virtio_blk_request *rq)
+VIRTIO__BLK_INLINE virtio_result virtio__blk_check(virtio_blk *b, const virtio_blk_request *rq)
 {
     const virtio_blk_info *in = &b->info;
     uint64_t bsec = in->block_size / 512u;
@@ -1087,7 +1093,7 @@ static virtio_result virtio__blk_sync(virtio_blk *b, uint32_t op, uint32_t flags
     virtio_blk_request rq;
     uint16_t i;
     virtio_result r;
-    VIRTIO__ZERO(&rq);
+    VIRTIO_ZERO(&rq);
     rq.op = op;
     rq.flags = flags;
     rq.sector = sector;
