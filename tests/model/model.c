@@ -3172,7 +3172,7 @@ void model_pci_reset_bars(model *m)
     if (is_mmio(m)) return;
     if (p->bars[0].type == BAR_IO) p->bars[0].addr = p->o.bar_io & ~(uint64_t)(p->io_size - 1);
     if (p->o.msix_vectors) p->bars[1].addr = p->o.bar_msix & ~(uint64_t)(MSIX_BAR_SIZE - 1);
-    if (p->mem_bar < 6) p->bars[p->mem_bar].addr = p->o.bar_mem & ~(uint64_t)(p->mem_size - 1);
+    if (p->mem_bar < 6) p->bars[p->mem_bar].addr = p->o.bar_mem & ~(p->lay.bar_size - 1);
     for (i = 0; i < 6; i++) bar_sync(p, i);
 }
 
