@@ -57,7 +57,8 @@ WHAT COUNTS AS A DRIVER BUG
           VIRTIO_MEM_PRIVATE memory, or has the wrong direction (device-
           writable descriptor on memory mapped TO_DEVICE and vice versa);
           dma_free/dma_unmap that does not match, double frees; freeing or
-          unmapping memory a live ring or a held chain still uses.
+          unmapping memory a live ring or a held chain still uses (also
+          while a reset is still in progress, or never completes).
   status  bits cleared without reset, DRIVER before ACKNOWLEDGE, DRIVER_OK
           without FEATURES_OK (modern), status written while a reset is
           still showing, features written after FEATURES_OK, accepting
@@ -79,7 +80,9 @@ WHAT COUNTS AS A DRIVER BUG
           DMA work while PCI bus mastering is off, a BAR moved (sized or
           reassigned) while the command register decodes it, PCI config
           reads at 0x40 or above outside every capability (a field read
-          past the end of its capability, e.g. a notify multiplier).
+          past its capability's cap_len, e.g. a notify multiplier or the
+          cfg_type of a capability shorter than 4 bytes; id, next and
+          cap_len are always readable).
   windows ALWAYS a bug, even after the device lied (like the DMA checks):
           a register access at an address no BAR and no MMIO window
           decodes, or inside a BAR while the command register has its
