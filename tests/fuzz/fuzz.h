@@ -362,7 +362,7 @@ static void fz_honest(fz_env *e, uint32_t nq, uint32_t qmax)
     kn->gen_bump_every = 0;
     e->bus->knobs.alloc_fail_after = 0;
     e->bus->knobs.map_fail_after = 0;
-    model_pci_reset_bars(e->m);   /* the probe wrote back what a lie said a BAR held */
+    model_pci_reset_bars(e->m);   /* firmware's BAR addresses again, whatever the run left there */
     for (q = 0; q < nq; q++) model_set_queue_max(e->m, q, qmax);
 }
 
