@@ -6,8 +6,12 @@
  *
  * The operation stream describes the device's personality (transport,
  * offered features, queue maxima, reset delay, generation bumps, DMA
- * quirks, allocation failures, processing order) and then a list of
- * calls the caller makes. The device stream is a list of lies, each
+ * quirks, allocation failures, processing order; on modern PCI the
+ * capability layout: offsets and lengths inside, across and past the
+ * BAR, 32-bit wrap-around, BAR size, notify multiplier and notify offsets,
+ * capability positions; kvmtool's quirks; the moment the device
+ * disappears and reads all-ones) and then a list of calls the caller
+ * makes. The device stream is a list of lies, each
  *
  *   [skip u8][kind u8][op u8][operand u32]
  *
@@ -25,9 +29,11 @@
  *   - caller buffers that are not handed to the driver keep their contents
  *     (each is filled with a known pattern while idle), and bytes around
  *     every caller buffer are never written (guard zones);
- *   - the model's DMA checks stay strict even after a lie: every address
- *     the driver hands the device lies in memory it allocated or mapped
- *     for that direction (bus->stats.bugs stays 0);
+ *   - the model's DMA and address checks stay strict even after a lie:
+ *     every address the driver hands the device lies in memory it
+ *     allocated or mapped for that direction, and every register access
+ *     lies in a window a BAR or an MMIO slot decodes, whatever the
+ *     capabilities say (bus->stats.bugs stays 0);
  *   - while the device has not lied, results are right (data read back
  *     matches the model's disk, frames arrive as sent);
  *   - shutdown frees every allocation and mapping, and afterwards the same
@@ -103,6 +109,9 @@ typedef struct fz_env {
     uint32_t mode;              /* MODEL_IMMEDIATE / MODEL_DEFERRED */
     uint32_t lies;              /* values the device changed so far */
     uint32_t identity;          /* wanted: identity DMA, no map hooks (modern transports) */
+    /* device record read by fz_options, applied by fz_knobs once the model exists */
+    uint32_t lay_sel, lay_how[5], lay_val[5], lay_bar, lay_mul, lay_q, lay_noff;
+    uint32_t quirks, gone_after;
     /* current record of the device stream */
     int have;
     uint32_t skip, kind, op, operand;
@@ -208,6 +217,7 @@ static void fz_bus(fz_env *e)
     FZ_ASSERT(e->bus);
     e->bus->knobs.quiet = !getenv("FZ_DEBUG");
     e->bus->knobs.log_print = getenv("FZ_DEBUG") != 0;
+    e->bus->knobs.abort_on_bug = getenv("FZ_ABORT") != 0;   /* a stack trace at the first bug */
     e->bus->platform.timeout_ms = 1 + fz_below(&e->ops, 40);
     k = fz_u8(&e->ops);
     e->bus->knobs.dma_split = k & 1;
@@ -228,6 +238,56 @@ static uint32_t fz_transport(fz_env *e, int packed)
     return e->transport;
 }
 
+/* The capability layout record (k & 0x10 in fz_options): which
+   capabilities change and how, the BAR size, the multiplier, one queue's
+   notify offset. */
+static void fz_layout_read(fz_env *e)
+{
+    uint32_t t;
+    e->lay_sel = fz_u8(&e->ops);
+    for (t = MODEL_CAP_COMMON; t <= MODEL_CAP_DEVICE; t++) {
+        if (!(e->lay_sel & (1u << (t - 1)))) continue;
+        e->lay_how[t] = fz_u8(&e->ops);
+        e->lay_val[t] = fz_u32(&e->ops);
+    }
+    if (e->lay_sel & 0x10) e->lay_bar = fz_u8(&e->ops);
+    if (e->lay_sel & 0x20) e->lay_mul = fz_u32(&e->ops);
+    if (e->lay_sel & 0x40) {
+        e->lay_q = fz_u8(&e->ops);
+        e->lay_noff = fz_u16(&e->ops);
+    }
+}
+
+/* Apply it (modern PCI only). A layout the library cannot see through
+   taints the device, which then counts as having lied. */
+static void fz_layout_apply(fz_env *e)
+{
+    model_pci_layout l;
+    uint32_t t;
+    if (!e->lay_sel || model_pci_layout_get(e->m, &l) != 0) return;
+    if (e->lay_sel & 0x10) l.bar_size = 16ull << (e->lay_bar % 24);   /* 16 bytes .. 128 MiB */
+    for (t = MODEL_CAP_COMMON; t <= MODEL_CAP_DEVICE; t++) {
+        model_pci_cap *c = &l.cap[t];
+        uint32_t how = e->lay_how[t], v = e->lay_val[t];
+        if (!(e->lay_sel & (1u << (t - 1)))) continue;
+        switch (how & 7) {
+        case 0: c->offset = v; break;                                          /* anywhere */
+        case 1: c->offset = (uint32_t)l.bar_size + (v & 0xffffu); break;        /* past the BAR */
+        case 2: c->offset = (uint32_t)l.bar_size - (v & 0xffu); break;          /* across its end */
+        case 3: c->offset = 0u - (v & 0xffu); break;                            /* offset + length wraps */
+        case 4: c->length = v; break;
+        case 5: c->omit = 1; break;
+        case 6: c->bar = v & 0xffu; break;
+        default: c->at = 0x40 + 4 * (v % 48); break;                            /* moved in config space */
+        }
+        if (how & 0x08) c->length = (how & 0x10) ? v >> 16 : v & 0xffu;
+        if (how & 0x20) c->cap_len = v >> 24;
+    }
+    if (e->lay_sel & 0x20) l.notify_mul = e->lay_mul;
+    if (e->lay_sel & 0x40) l.queue_notify_off[e->lay_q % MODEL_MAX_QUEUES] = (uint16_t)e->lay_noff;
+    if (model_pci_layout_set(e->m, &l) == 0 && model_tainted(e->m)) e->lies++;
+}
+
 static void fz_options(fz_env *e, model_options *o)
 {
     uint32_t k;
@@ -237,6 +297,11 @@ static void fz_options(fz_env *e, model_options *o)
     o->msix_vectors = k & 2 ? 4 : 0;
     o->bar64 = (k >> 2) & 1;
     o->notify_mul = (k >> 3) & 1 ? 0 : 4;
+    if (k & 0x10) fz_layout_read(e);
+    if (k & 0x20) {   /* kvmtool's quirks, a device that disappears */
+        e->quirks = fz_u8(&e->ops);
+        if (e->quirks & 8) e->gone_after = 1 + fz_u16(&e->ops);
+    }
 }
 
 /* Device knobs from the operation stream (after model_*_new). */
@@ -262,6 +327,16 @@ static void fz_knobs(fz_env *e, uint32_t nq)
         k = fz_u8(&e->ops);
         if (k & 0x80) model_set_queue_max(e->m, q, (k & 0x40) ? fz_u16(&e->ops) : qmax[k % 16]);
     }
+    fz_layout_apply(e);
+    /* kvmtool keeps its queue size; only where the size reads back (a
+       modern PCI interface) can a driver that asks for less notice. */
+    kn->ignore_small_queue_size = (e->quirks & 1) && (e->transport == MODEL_PCI_MODERN ||
+                                                      (e->transport == MODEL_PCI_TRANSITIONAL && !e->legacy_probe));
+    kn->used_len = (e->quirks >> 1) % 3;
+    kn->gone_after = e->gone_after;
+    if (getenv("FZ_DEBUG"))
+        fprintf(stderr, "fuzz: transport %u layout %#x (tainted %d) quirks %#x gone after %u\n", e->transport, e->lay_sel,
+                model_tainted(e->m), e->quirks, e->gone_after);
 }
 
 /* Probe the model through its transport. */
@@ -277,13 +352,17 @@ static void fz_honest(fz_env *e, uint32_t nq, uint32_t qmax)
     uint32_t q;
     model_knobs *kn = &e->m->knobs;
     kn->hostile = 0;
+    kn->gone = kn->gone_after = 0;
+    kn->ignore_small_queue_size = 0;
+    kn->used_len = MODEL_USED_LEN_EXACT;
+    model_pci_layout_reset(e->m);
     kn->reset_delay = 0;
     kn->refuse_features_ok = 0;
     kn->features_override_on = 0;
     kn->gen_bump_every = 0;
     e->bus->knobs.alloc_fail_after = 0;
     e->bus->knobs.map_fail_after = 0;
-    model_pci_reset_bars(e->m);   /* the probe wrote back what a lie said a BAR held */
+    model_pci_reset_bars(e->m);   /* firmware's BAR addresses again, whatever the run left there */
     for (q = 0; q < nq; q++) model_set_queue_max(e->m, q, qmax);
 }
 
@@ -301,8 +380,9 @@ static int fz_result_ok(int r)
         }                                                                                 \
     } while (0)
 
-/* The model's DMA checks never relax: an address outside the driver's
-   memory is a real bug even after the device lied. */
+/* The model's DMA and address checks never relax: an address outside the
+   driver's memory, or a register access outside every decoded window, is a
+   real bug even after the device lied. */
 static void fz_no_bugs(fz_env *e)
 {
     if (e->bus->stats.bugs) {
@@ -311,8 +391,11 @@ static void fz_no_bugs(fz_env *e)
     }
 }
 
+/* Everything came back after shutdown, unless the device never finished
+   its reset (or is gone): then what it may still write stays with it. */
 static void fz_no_leaks(fz_env *e)
 {
+    if (e->m->knobs.gone || model_reset_pending(e->m)) return;
     if (e->bus->stats.live_allocs || e->bus->stats.live_maps) {
         fprintf(stderr, "fuzz: %llu allocations and %llu mappings left after shutdown\n",
                 (unsigned long long)e->bus->stats.live_allocs, (unsigned long long)e->bus->stats.live_maps);

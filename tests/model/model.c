@@ -166,7 +166,7 @@ typedef struct mq {
     uint32_t size;                 /* driver-chosen (PCI modern: reads back, starts at max) */
     uint64_t desc, drv, dev;       /* device addresses of the three areas */
     uint32_t ready, pfn, align;
-    uint16_t msix, notify_off;
+    uint16_t msix;
     uint32_t broken, packed, event_idx, indirect;
     unsigned char *hd, *hdrv, *hdev;  /* cached host pointers, valid while ready && !broken */
     /* split */
@@ -224,8 +224,10 @@ struct model_priv {
     /* PCI */
     uint8_t pci[256];
     bar bars[6];
-    uint32_t mem_bar, mem_size, io_size, notify_len;
+    uint32_t mem_bar, io_size;
     uint32_t cap_msix, cap_pcicfg;
+    model_pci_layout lay, lay0;   /* current and creation-time virtio capabilities */
+    uint32_t span_lo[8], span_hi[8], nspan;   /* config bytes each capability claims (cap_len) */
     uint8_t *msix_tab;
 };
 
@@ -243,6 +245,7 @@ static void st32(unsigned char *p, uint32_t v) { model_put32(p, v); }
 
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
+static int ranges_overlap(uint64_t a, uint64_t al, uint64_t b, uint64_t bl) { return al && bl && a < b + bl && b < a + al; }
 
 /* The event-index test shared by both directions (2.7.7.2, 2.7.10). */
 static int need_event(uint16_t ev, uint16_t newi, uint16_t old)
@@ -340,6 +343,7 @@ static void bus_proto_bug(model_bus *b, const char *fmt, ...)
 }
 
 const char *model_bus_last_bug(const model_bus *b) { return b->priv->last_bug; }
+uint64_t model_bus_clock(const model_bus *b) { return b->priv->clock; }
 
 /* ------------------------------------------------------------------ */
 /* >>dma registry                                                      */
@@ -769,6 +773,7 @@ static void send_msix(model *m, uint16_t vec)
 static void raise_irq(model *m, mq *q)
 {
     P *p = m->priv;
+    if (m->knobs.gone) return;
     if (q) {
         q->st.interrupts++;
         if (is_pci(m) && msix_enabled(m)) {
@@ -969,7 +974,7 @@ static void write_notify_policy(model *m, mq *q)
 {
     model_hostile h;
     uint32_t every = m->knobs.notify_every ? m->knobs.notify_every : 1;
-    if (!q->ready || q->broken) return;
+    if (!q->ready || q->broken || m->knobs.gone) return;
     memset(&h, 0, sizeof h);
     h.kind = MODEL_H_EVENT;
     h.queue = q->index;
@@ -1121,6 +1126,7 @@ static model_chain *slot_get(model *m, mq *q)
     c->read_len = c->write_len = 0;
     c->used_len = 0;
     c->user = NULL;
+    c->priv.moved = c->priv.has_moved = 0;
     c->priv.ndesc = 0;
     c->priv.state = CS_HELD;
     q->held++;
@@ -1402,7 +1408,7 @@ bad:
 static int queue_live(model *m, mq *q)
 {
     P *p = m->priv;
-    if (!q->ready || q->broken) return 0;
+    if (!q->ready || q->broken || p->reset_left) return 0;
     if (p->status & (MODEL_S_NEEDS_RESET | MODEL_S_FAILED)) return 0;
     if (!legacy_if(m) && !(p->status & MODEL_S_DRIVER_OK)) return 0;
     if (is_pci(m) && !(model_get16(&p->pci[4]) & 4u)) {
@@ -1417,7 +1423,7 @@ static int queue_live(model *m, mq *q)
 
 static model_chain *fetch(model *m, mq *q)
 {
-    if (!queue_live(m, q)) return NULL;
+    if (m->knobs.gone || !queue_live(m, q)) return NULL;
     return q->packed ? fetch_packed(m, q) : fetch_split(m, q);
 }
 
@@ -1429,6 +1435,15 @@ static uint32_t rng_next(P *p)
     x ^= x << 5;
     p->rng = x;
     return x;
+}
+
+/* The used length the device reports for c (knobs.used_len). */
+static uint32_t reported_len(const model *m, const model_chain *c)
+{
+    uint64_t all = c->read_len + c->write_len;
+    if (m->knobs.used_len == MODEL_USED_LEN_MOVED && c->priv.has_moved) return c->priv.moved;
+    if (m->knobs.used_len == MODEL_USED_LEN_CHAIN) return all > 0xffffffffu ? 0xffffffffu : (uint32_t)all;
+    return c->used_len;
 }
 
 /* Write the used entries of chains list[0..n) and decide on one interrupt. */
@@ -1453,7 +1468,7 @@ static void publish(model *m, mq *q, model_chain **list, uint32_t n)
             list[j] = t;
         }
     }
-    if (!q->ready || q->broken) {
+    if (!q->ready || q->broken || m->knobs.gone) {
         for (i = 0; i < n; i++) slot_put(q, list[i]);
         return;
     }
@@ -1478,8 +1493,8 @@ static void publish(model *m, mq *q, model_chain **list, uint32_t n)
             h.queue = q->index;
             h.offset = q->used_pos;
             h.id = c->id;
-            h.len = c->used_len;
-            h.flags = (w ? (DF_AVAIL | DF_USED) : 0u) | (c->used_len ? DF_WRITE : 0u);
+            h.len = reported_len(m, c);
+            h.flags = (w ? (DF_AVAIL | DF_USED) : 0u) | (h.len ? DF_WRITE : 0u);
             if (!hostile(m, &h)) {
                 d = q->hd + 16u * (h.offset % q->size);
                 st16(d + 12, h.id);
@@ -1507,7 +1522,7 @@ static void publish(model *m, mq *q, model_chain **list, uint32_t n)
             h.queue = q->index;
             h.offset = q->used_idx & (q->size - 1);
             h.id = c->id;
-            h.len = c->used_len;
+            h.len = reported_len(m, c);
             if (!hostile(m, &h)) {
                 unsigned char *e = q->hdev + 4 + 8u * (h.offset % q->size);
                 st32(e, h.id);
@@ -1591,6 +1606,12 @@ void model_chain_complete(model_chain *c, uint32_t used_len)
     publish(m, q, &c, 1);
 }
 
+void model_chain_moved(model_chain *c, uint32_t bytes)
+{
+    c->priv.moved = bytes;
+    c->priv.has_moved = 1;
+}
+
 /* Copy between the chain's segments and a flat buffer. */
 static size_t chain_copy(model_chain *c, uint64_t off, void *buf, const void *src, int fill, size_t len, int write)
 {
@@ -1665,8 +1686,11 @@ static void iface_use(model *m, uint32_t want)
 static uint32_t status_read(model *m)
 {
     P *p = m->priv;
+    m->stats.status_reads++;
     if (p->reset_left) {
-        if (p->reset_left != MODEL_FOREVER) p->reset_left--;
+        /* The reset takes effect when it completes: until then the device
+           still owns its rings and buffers (knobs.reset_delay). */
+        if (p->reset_left != MODEL_FOREVER && --p->reset_left == 0) device_reset(m);
         return p->reset_shown;
     }
     return p->status;
@@ -1704,11 +1728,11 @@ static void status_write(model *m, uint32_t v)
         return;
     }
     if (v == 0) {
-        uint32_t before = p->status;
-        device_reset(m);
-        if (m->knobs.reset_delay && before) {
-            p->reset_left = m->knobs.reset_delay;
-            p->reset_shown = before;
+        if (m->knobs.reset_delay && p->status) {
+            p->reset_left = m->knobs.reset_delay;   /* device_reset when it completes */
+            p->reset_shown = p->status;
+        } else {
+            device_reset(m);
         }
         return;
     }
@@ -1794,6 +1818,16 @@ static void do_notify(model *m, uint32_t qi)
     if (p->o.mode == MODEL_IMMEDIATE) run_queue(m, q, 0);
 }
 
+/* The queue size a write of v sets (kvmtool keeps its maximum). */
+static uint32_t queue_size_taken(model *m, const mq *q, uint32_t v)
+{
+    if (m->knobs.ignore_small_queue_size && v && v < q->max) {
+        m->stats.queue_sizes_ignored++;
+        return q->max;
+    }
+    return v;
+}
+
 static mq *sel_queue(model *m)
 {
     P *p = m->priv;
@@ -1820,7 +1854,9 @@ static mq *queue_for_write(model *m, const char *reg)
 /* >>device config space                                               */
 /* ------------------------------------------------------------------ */
 
-static uint32_t cfg_read(model *m, uint32_t off, unsigned w, int strict)
+/* Device configuration: reads beyond the backend's bytes (but inside the
+   window the transport gives it) read 0, writes there are dropped. */
+static uint32_t cfg_read(model *m, uint32_t off, unsigned w)
 {
     P *p = m->priv;
     uint32_t v = 0, i;
@@ -1833,8 +1869,6 @@ static uint32_t cfg_read(model *m, uint32_t off, unsigned w, int strict)
         m->stats.generation_bumps++;
     }
     if (!legacy_if(m) && (off & (w - 1))) model_bug(m, "device config read at %u with width %u is not naturally aligned", off, w);
-    if (strict && (uint64_t)off + w > p->cfg_size)
-        model_bug(m, "device config read at %u width %u beyond the %u-byte configuration", off, w, p->cfg_size);
     for (i = 0; i < w; i++)
         if (off + i < p->cfg_size) v |= (uint32_t)p->cfg[off + i] << (8 * i);
     memset(&h, 0, sizeof h);
@@ -1846,7 +1880,7 @@ static uint32_t cfg_read(model *m, uint32_t off, unsigned w, int strict)
     return h.value;
 }
 
-static void cfg_write(model *m, uint32_t off, unsigned w, uint32_t v, int strict)
+static void cfg_write(model *m, uint32_t off, unsigned w, uint32_t v)
 {
     P *p = m->priv;
     m->stats.config_writes++;
@@ -1854,10 +1888,7 @@ static void cfg_write(model *m, uint32_t off, unsigned w, uint32_t v, int strict
         model_bug(m, "device config write at %u with width %u is not naturally aligned", off, w);
         return;
     }
-    if ((uint64_t)off + w > p->cfg_size) {
-        if (strict) model_bug(m, "device config write at %u width %u beyond the %u-byte configuration", off, w, p->cfg_size);
-        return;
-    }
+    if ((uint64_t)off + w > p->cfg_size) return;
     if (!p->be.config_write || !p->be.config_write(m, p->be.state, off, w, v))
         model_bug(m, "device config write at %u width %u (%#x): field is read-only", off, w, v);
 }
@@ -1871,7 +1902,7 @@ static uint32_t mmio_read(model *m, uint32_t off, unsigned w)
     P *p = m->priv;
     int legacy = p->o.transport == MODEL_MMIO_LEGACY;
     mq *q = sel_queue(m);
-    if (off >= M_CONFIG) return cfg_read(m, off - M_CONFIG, w, 0);
+    if (off >= M_CONFIG) return cfg_read(m, off - M_CONFIG, w);
     if (w != 4 || (off & 3u)) {
         model_bug(m, "virtio-mmio register %#x read with width %u (must be 32-bit aligned)", off, w);
         return 0;
@@ -1910,7 +1941,7 @@ static void mmio_write(model *m, uint32_t off, unsigned w, uint32_t v)
     int legacy = p->o.transport == MODEL_MMIO_LEGACY;
     mq *q;
     if (off >= M_CONFIG) {
-        cfg_write(m, off - M_CONFIG, w, v, 0);
+        cfg_write(m, off - M_CONFIG, w, v);
         return;
     }
     if (w != 4 || (off & 3u)) {
@@ -1923,7 +1954,7 @@ static void mmio_write(model *m, uint32_t off, unsigned w, uint32_t v)
     case M_DRV_FEAT_SEL: p->gfsel = v; return;
     case M_QUEUE_SEL: p->qsel = v; return;
     case M_QUEUE_NUM:
-        if ((q = queue_for_write(m, "QueueNum")) != NULL) q->size = v;
+        if ((q = queue_for_write(m, "QueueNum")) != NULL) q->size = queue_size_taken(m, q, v);
         return;
     case M_QUEUE_NOTIFY: do_notify(m, v); return;
     case M_INT_ACK: p->isr &= ~v; return;
@@ -2019,6 +2050,7 @@ static uint32_t common_read(model *m, uint32_t off, unsigned w)
 {
     P *p = m->priv;
     mq *q = sel_queue(m);
+    if (off >= COMMON_LEN) return 0;   /* inside the capability's length, past the registers */
     if (common_width(off) != w) {
         model_bug(m, "common config offset %u read with width %u (field width %u)", off, w, common_width(off));
         return 0;
@@ -2037,7 +2069,7 @@ static uint32_t common_read(model *m, uint32_t off, unsigned w)
     case C_Q_SIZE: return q ? q->size : 0;
     case C_Q_MSIX: return q ? q->msix : NO_VECTOR;
     case C_Q_ENABLE: return q ? q->ready : 0;
-    case C_Q_NOFF: return q ? q->notify_off : 0;
+    case C_Q_NOFF: return q ? p->lay.queue_notify_off[q->index] : 0;
     case C_Q_NOTIF_DATA: return 0;
     case C_Q_RESET: return 0;
     case C_ADMIN_INDEX: return p->nq;
@@ -2055,11 +2087,12 @@ static void common_write(model *m, uint32_t off, unsigned w, uint32_t v)
 {
     P *p = m->priv;
     mq *q;
+    if (off >= COMMON_LEN) return;
     if (common_width(off) != w) {
         model_bug(m, "common config offset %u written with width %u (field width %u)", off, w, common_width(off));
         return;
     }
-    iface_use(m, IF_MODERN);
+    if (off != C_STATUS || v != 0) iface_use(m, IF_MODERN);   /* a reset through either interface starts afresh */
     switch (off) {
     case C_DFSELECT: p->dfsel = v; return;
     case C_GFSELECT: p->gfsel = v; return;
@@ -2070,7 +2103,7 @@ static void common_write(model *m, uint32_t off, unsigned w, uint32_t v)
     case C_Q_SIZE:
         if ((q = queue_for_write(m, "queue_size")) != NULL) {
             if (v == 0) model_bug(m, "queue_size of queue %u written with 0", q->index);
-            q->size = v;
+            q->size = queue_size_taken(m, q, v);
         }
         return;
     case C_Q_MSIX:
@@ -2098,21 +2131,23 @@ static void common_write(model *m, uint32_t off, unsigned w, uint32_t v)
     }
 }
 
+/* A write at offset off of the notify structure: queue v's notify address
+   is queue_notify_off(v) * notify_off_multiplier (4.1.4.4). */
 static void notify_write(model *m, uint32_t off, unsigned w, uint32_t v)
 {
     P *p = m->priv;
-    uint32_t mul = p->o.notify_mul;
     if (w != 2) {
         model_bug(m, "queue notification written with width %u (16-bit without VIRTIO_F_NOTIFICATION_DATA)", w);
         return;
     }
-    if (mul == 0) {
-        if (off != 0) model_bug(m, "queue notification at offset %u (notify_off_multiplier is 0: offset 0 only)", off);
-    } else if (off % mul != 0 || off / mul >= p->nq) {
-        model_bug(m, "queue notification at offset %u is no queue's notify address", off);
+    if (v >= p->nq) {
+        model_bug(m, "queue notification with value %u at notify offset %u: no such queue", v, off);
         return;
-    } else if (v != off / mul) {
-        model_bug(m, "queue notification: value %u written at queue %u's notify address", v, off / mul);
+    }
+    if ((uint64_t)p->lay.queue_notify_off[v] * p->lay.notify_mul != off) {
+        model_bug(m, "queue notification for queue %u at notify offset %u, not at its address %llu (queue_notify_off %u * multiplier %u)",
+                  v, off, (unsigned long long)p->lay.queue_notify_off[v] * p->lay.notify_mul, p->lay.queue_notify_off[v],
+                  p->lay.notify_mul);
         return;
     }
     iface_use(m, IF_MODERN);
@@ -2141,7 +2176,7 @@ static uint32_t legacy_read(model *m, uint32_t off, unsigned w)
     P *p = m->priv;
     mq *q = sel_queue(m);
     uint32_t v;
-    if (off >= legacy_hdr(m)) return cfg_read(m, off - legacy_hdr(m), w, 0);
+    if (off >= legacy_hdr(m)) return cfg_read(m, off - legacy_hdr(m), w);
     if (legacy_width(m, off) != w) {
         model_bug(m, "legacy virtio-pci register %u read with width %u", off, w);
         return 0;
@@ -2171,14 +2206,14 @@ static void legacy_write(model *m, uint32_t off, unsigned w, uint32_t v)
     P *p = m->priv;
     mq *q;
     if (off >= legacy_hdr(m)) {
-        cfg_write(m, off - legacy_hdr(m), w, v, 0);
+        cfg_write(m, off - legacy_hdr(m), w, v);
         return;
     }
     if (legacy_width(m, off) != w) {
         model_bug(m, "legacy virtio-pci register %u written with width %u", off, w);
         return;
     }
-    iface_use(m, IF_LEGACY);
+    if (off != L_STATUS || v != 0) iface_use(m, IF_LEGACY);
     switch (off) {
     case L_GUEST_FEATURES: driver_features_write(m, 0, v); return;
     case L_QUEUE_PFN:
@@ -2220,6 +2255,7 @@ static void legacy_write(model *m, uint32_t off, unsigned w, uint32_t v)
 #define T_NONE 0u
 #define T_HOLE 100u
 #define T_EMPTY 101u
+#define T_OFF 102u    /* inside a BAR whose decoding is off; off = BAR index */
 
 typedef struct target {
     model *m;
@@ -2230,30 +2266,20 @@ typedef struct target {
 static uint32_t bar_block(const model *m, uint32_t i, uint64_t off, uint32_t *boff)
 {
     const P *p = m->priv;
-    if (p->bars[i].type == BAR_IO) {
-        *boff = (uint32_t)off;
-        return MODEL_REGS_LEGACY;
-    }
-    if (p->o.msix_vectors && i == 1) {
-        *boff = (uint32_t)off;
-        return MODEL_REGS_MSIX;
-    }
+    *boff = (uint32_t)off;
+    if (p->bars[i].type == BAR_IO) return MODEL_REGS_LEGACY;
+    if (p->o.msix_vectors && i == 1) return MODEL_REGS_MSIX;
     if (i != p->mem_bar) return T_HOLE;
-    if (off < BAR_COMMON + COMMON_LEN) {
-        *boff = (uint32_t)off;
-        return MODEL_REGS_COMMON;
-    }
-    if (off >= BAR_ISR && off < BAR_ISR + BAR_ISR_LEN) {
-        *boff = (uint32_t)(off - BAR_ISR);
-        return MODEL_REGS_ISR;
-    }
-    if (off >= BAR_DEVCFG && off < BAR_NOTIFY && p->cfg_size) {
-        *boff = (uint32_t)(off - BAR_DEVCFG);
-        return MODEL_REGS_DEVCFG;
-    }
-    if (off >= BAR_NOTIFY && off < BAR_NOTIFY + p->notify_len) {
-        *boff = (uint32_t)(off - BAR_NOTIFY);
-        return MODEL_REGS_NOTIFY;
+    {   /* each structure where its capability says (PCI LAYOUT) */
+        static const uint32_t blocks[5] = { 0, MODEL_REGS_COMMON, MODEL_REGS_NOTIFY, MODEL_REGS_ISR, MODEL_REGS_DEVCFG };
+        uint32_t t;
+        for (t = MODEL_CAP_COMMON; t <= MODEL_CAP_DEVICE; t++) {
+            const model_pci_cap *c = &p->lay.cap[t];
+            if (!c->omit && c->bar == i && off >= c->offset && off - c->offset < c->length) {
+                *boff = (uint32_t)(off - c->offset);
+                return blocks[t];
+            }
+        }
     }
     return T_HOLE;
 }
@@ -2281,10 +2307,14 @@ static void decode(model_bus *b, int space, uintptr_t addr, target *t)
             const bar *r = &p->bars[i];
             uint16_t cmd = model_get16(&p->pci[4]);
             if (r->type == BAR_NONE || r->type == BAR_MEM64_HI || r->addr == 0) continue;
-            if (r->type == BAR_IO ? (space != VIRTIO_SPACE_IO || !(cmd & 1u)) : (space != VIRTIO_SPACE_MEM || !(cmd & 2u)))
-                continue;
+            if ((r->type == BAR_IO) != (space == VIRTIO_SPACE_IO)) continue;
             if ((uint64_t)addr >= r->addr && (uint64_t)addr - r->addr < r->size) {
                 t->m = m;
+                if (!(cmd & (r->type == BAR_IO ? 1u : 2u))) {
+                    t->block = T_OFF;
+                    t->off = i;
+                    return;
+                }
                 t->block = bar_block(m, i, (uint64_t)addr - r->addr, &t->off);
                 return;
             }
@@ -2337,18 +2367,19 @@ static uint32_t block_read(model *m, uint32_t block, uint32_t off, unsigned w)
         break;
     case MODEL_REGS_COMMON: v = common_read(m, off, w); break;
     case MODEL_REGS_ISR:
-        if (w != 1 || off != 0) model_bug(m, "ISR status read at offset %u width %u (8-bit field)", off, w);
+        if (w != 1) model_bug(m, "ISR status read at offset %u width %u (8-bit field)", off, w);
+        if (off != 0) break;   /* inside the capability's length, past the register: 0 */
         v = p->isr;
         p->isr = 0;   /* reading acknowledges */
         break;
-    case MODEL_REGS_DEVCFG: return cfg_read(m, off, w, 1);
+    case MODEL_REGS_DEVCFG: return cfg_read(m, off, w);   /* the capability's length bounds it */
     case MODEL_REGS_NOTIFY: model_bug(m, "read of a queue notification address (write-only)"); break;
     case MODEL_REGS_LEGACY:
         if (off >= legacy_hdr(m)) return legacy_read(m, off, w);
         v = legacy_read(m, off, w);
         break;
     case MODEL_REGS_MSIX: v = msix_read(m, off, w); break;
-    default: model_bug(m, "read of an unused offset in a device BAR"); return 0xffffffffu;
+    default: model_bug(m, "read at offset %#x of a device BAR where no virtio structure is (outside every capability)", off); return 0xffffffffu;
     }
     memset(&h, 0, sizeof h);
     h.kind = MODEL_H_REG_READ;
@@ -2366,11 +2397,11 @@ static void block_write(model *m, uint32_t block, uint32_t off, unsigned w, uint
     case MODEL_REGS_MMIO: mmio_write(m, off, w, v); break;
     case MODEL_REGS_COMMON: common_write(m, off, w, v); break;
     case MODEL_REGS_ISR: model_bug(m, "write to the read-only ISR status"); break;
-    case MODEL_REGS_DEVCFG: cfg_write(m, off, w, v, 1); break;
+    case MODEL_REGS_DEVCFG: cfg_write(m, off, w, v); break;
     case MODEL_REGS_NOTIFY: notify_write(m, off, w, v); break;
     case MODEL_REGS_LEGACY: legacy_write(m, off, w, v); break;
     case MODEL_REGS_MSIX: msix_write(m, off, w, v); break;
-    default: model_bug(m, "write to an unused offset in a device BAR"); break;
+    default: model_bug(m, "write at offset %#x of a device BAR where no virtio structure is (outside every capability)", off); break;
     }
 }
 
@@ -2389,22 +2420,52 @@ static int width_ok(unsigned w) { return w == 1 || w == 2 || w == 4; }
 /* reset_delay lowered while a reset is in progress: it ends sooner. */
 static void reset_clamp(model *m)
 {
-    if (m->priv->reset_left > m->knobs.reset_delay) m->priv->reset_left = m->knobs.reset_delay;
+    if (m->priv->reset_left > m->knobs.reset_delay) {
+        m->priv->reset_left = m->knobs.reset_delay;
+        if (m->priv->reset_left == 0) device_reset(m);
+    }
+}
+
+static uint32_t ones(unsigned w) { return w >= 4 ? 0xffffffffu : (1u << (8 * w)) - 1u; }
+
+/* A removed device (knobs.gone, or gone_after running out) answers
+   nothing: 1 if this access finds it gone (counted). */
+static int gone_now(model *m)
+{
+    if (m->knobs.gone_after && --m->knobs.gone_after == 0) m->knobs.gone = 1;
+    if (m->knobs.gone) m->stats.gone_accesses++;
+    return m->knobs.gone != 0;
+}
+
+static const char *space_name(int space) { return space == VIRTIO_SPACE_IO ? "I/O" : "MEM"; }
+
+/* An access where the driver has no business: nothing decodes the address,
+   or the BAR that would is switched off. Strict whatever the device said:
+   the library must stay inside windows it validated (virtio 1.2 4.1.4). */
+static int outside(model_bus *b, const target *t, int space, uintptr_t addr, unsigned width, const char *dir)
+{
+    if (t->m && t->block != T_OFF) return 0;
+    b->stats.unmapped_reg_accesses++;
+    if (!t->m)
+        bus_bug(b, "register %s (%s, width %u) at %#llx: no BAR and no MMIO window decodes this address", dir, space_name(space),
+                width, (unsigned long long)addr);
+    else
+        strict_bug(t->m, "register %s (%s, width %u) at %#llx in BAR %u while the command register has its decoding off", dir,
+                   space_name(space), width, (unsigned long long)addr, t->off);
+    return 1;
 }
 
 static uint32_t hook_reg_read(void *user, int space, uintptr_t addr, unsigned width)
 {
     model_bus *b = (model_bus *)user;
     target t;
+    b->priv->clock += b->knobs.reg_cost_us;
     decode(b, space, addr, &t);
     if (t.block == T_EMPTY) return empty_read(t.off);
-    if (!t.m) {
-        b->stats.unmapped_reg_accesses++;
-        bus_proto_bug(b, "register read (%s, width %u) at %#lx where no device decodes", space == VIRTIO_SPACE_IO ? "I/O" : "MEM", width,
-                (unsigned long)addr);
-        return 0xffffffffu;
-    }
-    t.m->stats.reg_reads++;
+    if (t.m) t.m->stats.reg_reads++;
+    /* A removed device's windows master-abort: all-ones, not a driver bug. */
+    if (t.m && gone_now(t.m)) return ones(width);
+    if (outside(b, &t, space, addr, width, "read")) return ones(width);
     reset_clamp(t.m);
     if (!width_ok(width)) {
         model_bug(t.m, "register read with width %u", width);
@@ -2417,18 +2478,15 @@ static void hook_reg_write(void *user, int space, uintptr_t addr, unsigned width
 {
     model_bus *b = (model_bus *)user;
     target t;
+    b->priv->clock += b->knobs.reg_cost_us;
     decode(b, space, addr, &t);
     if (t.block == T_EMPTY) {
         bus_proto_bug(b, "register write at %#lx in an empty virtio-mmio slot", (unsigned long)addr);
         return;
     }
-    if (!t.m) {
-        b->stats.unmapped_reg_accesses++;
-        bus_proto_bug(b, "register write (%s, width %u, %#x) at %#lx where no device decodes", space == VIRTIO_SPACE_IO ? "I/O" : "MEM",
-                width, value, (unsigned long)addr);
-        return;
-    }
-    t.m->stats.reg_writes++;
+    if (t.m) t.m->stats.reg_writes++;
+    if (t.m && gone_now(t.m)) return;
+    if (outside(b, &t, space, addr, width, "write")) return;
     reset_clamp(t.m);
     if (!width_ok(width)) {
         model_bug(t.m, "register write with width %u", width);
@@ -2494,12 +2552,27 @@ static uint32_t pcicfg_access(model *m, int write, uint32_t v)
     return block_read(m, block, boff, len);
 }
 
+/* Is config byte range [off, off+w) inside one capability's cap_len? */
+static int in_capability(const P *p, uint32_t off, unsigned w)
+{
+    uint32_t i;
+    for (i = 0; i < p->nspan; i++)
+        if (off >= p->span_lo[i] && off + w <= p->span_hi[i]) return 1;
+    return 0;
+}
+
 static uint32_t pci_read(model *m, uint32_t off, unsigned w)
 {
     P *p = m->priv;
     uint32_t v = 0, i;
     model_hostile h;
     m->stats.pci_reads++;
+    if (gone_now(m)) return ones(w);   /* master abort */
+    if (off >= 0x40 && !in_capability(p, off, w)) {
+        m->stats.cap_overreads++;
+        model_bug(m, "PCI config read at %#x width %u outside every capability (past a capability's cap_len, or off the list)",
+                  off, w);
+    }
     if (off < 256) {
         if (p->cap_pcicfg && off >= p->cap_pcicfg + 16 && off < p->cap_pcicfg + 20) {
             v = pcicfg_access(m, 0, 0) >> (8 * (off - p->cap_pcicfg - 16));
@@ -2508,6 +2581,7 @@ static uint32_t pci_read(model *m, uint32_t off, unsigned w)
         }
     }
     if (w < 4) v &= (1u << (8 * w)) - 1u;
+    if (off >= 0x10 && off < 0x28) return v;   /* the BARs are the decoder itself: no lies */
     memset(&h, 0, sizeof h);
     h.kind = MODEL_H_PCI_READ;
     h.offset = off;
@@ -2522,7 +2596,7 @@ static void pci_write(model *m, uint32_t off, unsigned w, uint32_t v)
     P *p = m->priv;
     uint32_t dw = off & ~3u, sh = 8 * (off & 3u), mask, old, nv;
     m->stats.pci_writes++;
-    if (off >= 256) return;
+    if (gone_now(m) || off >= 256) return;
     mask = (w == 4 ? 0xffffffffu : ((1u << (8 * w)) - 1u)) << sh;
     old = model_get32(&p->pci[dw]);
     nv = (old & ~mask) | ((v << sh) & mask);
@@ -2535,7 +2609,13 @@ static void pci_write(model *m, uint32_t off, unsigned w, uint32_t v)
         return;   /* status bits are RW1C; nothing to clear */
     }
     if (dw >= 0x10 && dw < 0x28) {
-        bar_write(p, (dw - 0x10) / 4, nv);
+        uint32_t i = (dw - 0x10) / 4, type = p->bars[i].type == BAR_MEM64_HI ? BAR_MEM64 : p->bars[i].type;
+        uint16_t cmd = model_get16(&p->pci[4]);
+        /* Firmware sizes and assigns BARs with decoding off: a BAR that
+           moves while it decodes may briefly claim someone else's range. */
+        if (type != BAR_NONE && (cmd & (type == BAR_IO ? 1u : 2u)) && nv != old)
+            model_bug(m, "BAR %u written with %#x while the command register decodes it (size or move BARs with decoding off)", i, nv);
+        bar_write(p, i, nv);
         return;
     }
     if (dw == 0x3c) {
@@ -2579,6 +2659,7 @@ static uint32_t hook_pci_read(void *user, uint32_t bdf, unsigned offset, unsigne
 {
     model_bus *b = (model_bus *)user;
     model *m = bdf_device(b, bdf);
+    b->priv->clock += b->knobs.reg_cost_us;
     if (!width_ok(width) || (offset & (width - 1)) || offset + width > 4096) {
         bus_proto_bug(b, "PCI config read of %02x:%02x.%u offset %#x width %u (must be 1, 2 or 4 bytes, aligned, below 4096)", bdf >> 8,
                 (bdf >> 3) & 31u, bdf & 7u, offset, width);
@@ -2592,6 +2673,7 @@ static void hook_pci_write(void *user, uint32_t bdf, unsigned offset, unsigned w
 {
     model_bus *b = (model_bus *)user;
     model *m = bdf_device(b, bdf);
+    b->priv->clock += b->knobs.reg_cost_us;
     if (!width_ok(width) || (offset & (width - 1)) || offset + width > 4096) {
         bus_proto_bug(b, "PCI config write of %02x:%02x.%u offset %#x width %u", bdf >> 8, (bdf >> 3) & 31u, bdf & 7u, offset, width);
         return;
@@ -2626,19 +2708,140 @@ static uint32_t transitional_id(uint32_t type)
     }
 }
 
-static uint32_t add_vcap(P *p, uint32_t at, uint32_t *prev, uint32_t type, uint32_t cap_len, uint32_t off, uint32_t blen)
+static int clash(const model *a, const model *b);
+
+/* Claim config bytes [at, at+len) for a capability (cap_len: what reads may
+   touch; the written bytes may be more). */
+static void add_span(P *p, uint32_t at, uint32_t len)
 {
+    uint32_t end = at + len > 256 ? 256 : at + len;
+    if (p->nspan < 8 && end > at) {
+        p->span_lo[p->nspan] = at;
+        p->span_hi[p->nspan++] = end;
+    }
+}
+
+/* Write one capability's bytes at `at` (those below 256) and link it in. */
+static void put_cap(P *p, uint32_t *prev, uint32_t at, const uint8_t *bytes, uint32_t n)
+{
+    uint32_t i;
     p->pci[*prev] = (uint8_t)at;
-    p->pci[at] = CAP_VENDOR;
-    p->pci[at + 1] = 0;
-    p->pci[at + 2] = (uint8_t)cap_len;
-    p->pci[at + 3] = (uint8_t)type;
-    p->pci[at + 4] = (uint8_t)p->mem_bar;
-    p->pci[at + 5] = 0;
-    model_put32(&p->pci[at + 8], off);
-    model_put32(&p->pci[at + 12], blen);
+    for (i = 0; i < n && at + i < 256; i++) p->pci[at + i] = bytes[i];
     *prev = at + 1;
-    return at + ((cap_len + 3u) & ~3u);
+}
+
+static void vcap_bytes(uint8_t *c, uint32_t type, const model_pci_cap *vc, uint32_t cap_len)
+{
+    memset(c, 0, 20);
+    c[0] = CAP_VENDOR;
+    c[2] = (uint8_t)cap_len;
+    c[3] = (uint8_t)type;
+    c[4] = (uint8_t)vc->bar;
+    model_put32(c + 8, vc->offset);
+    model_put32(c + 12, vc->length);
+}
+
+/* Does the layout describe a device the library cannot see through
+   (model.h PCI LAYOUT)? Then it is tainted like a lying device. */
+static int layout_unresolvable(const P *p, const uint32_t *wlo, const uint32_t *whi, uint32_t nw)
+{
+    const model_pci_layout *l = &p->lay;
+    uint32_t t, u;
+    for (t = MODEL_CAP_COMMON; t <= MODEL_CAP_DEVICE; t++) {
+        const model_pci_cap *c = &l->cap[t];
+        if (c->omit) continue;
+        if (c->bar < 6 && c->bar != p->mem_bar && p->bars[c->bar].type != BAR_NONE && p->bars[c->bar].type != BAR_MEM64_HI)
+            return 1;   /* another BAR of ours: the structure is not what the driver finds there */
+        for (u = t + 1; u <= MODEL_CAP_DEVICE; u++) {
+            const model_pci_cap *d = &l->cap[u];
+            if (!d->omit && c->bar == p->mem_bar && d->bar == p->mem_bar &&
+                ranges_overlap(c->offset, c->length, d->offset, d->length) && c->offset < l->bar_size && d->offset < l->bar_size)
+                return 1;   /* two structures claim the same registers */
+        }
+    }
+    for (t = 0; t < nw; t++)
+        for (u = t + 1; u < nw; u++)
+            if (ranges_overlap(wlo[t], whi[t] - wlo[t], wlo[u], whi[u] - wlo[u])) return 1;
+    return 0;
+}
+
+/* Rebuild the capability list from p->lay (and the MSI-X / PCI_CFG
+   capabilities) and size the structures BAR. */
+static void apply_layout(model *m)
+{
+    P *p = m->priv;
+    const model_pci_layout *l = &p->lay;
+    static const uint32_t order[4] = { MODEL_CAP_COMMON, MODEL_CAP_NOTIFY, MODEL_CAP_ISR, MODEL_CAP_DEVICE };
+    uint32_t at = 0x40, prev = 0x34, k, wlo[8], whi[8], nw = 0;
+    uint16_t msix_ctl = p->cap_msix ? model_get16(&p->pci[p->cap_msix + 2]) : 0;
+    uint8_t c[20];
+    memset(p->pci + 0x40, 0, 256 - 0x40);
+    p->pci[0x34] = 0;
+    p->nspan = 0;
+    p->cap_msix = p->cap_pcicfg = 0;
+    if (p->o.msix_vectors) {
+        memset(c, 0, sizeof c);
+        c[0] = CAP_MSIX;
+        model_put16(c + 2, (uint16_t)((p->o.msix_vectors - 1) | (msix_ctl & 0xc000u)));
+        model_put32(c + 4, 1u);                 /* table: BAR 1 offset 0 */
+        model_put32(c + 8, MSIX_PBA | 1u);      /* PBA: BAR 1 offset 0x800 */
+        put_cap(p, &prev, at, c, 12);
+        p->cap_msix = at;
+        add_span(p, at, 12);
+        wlo[nw] = at, whi[nw++] = at + 12;
+        at += 12;
+    }
+    for (k = 0; k < 4; k++) {
+        uint32_t t = order[k], std = t == MODEL_CAP_NOTIFY ? 20u : 16u, pos;
+        const model_pci_cap *vc = &l->cap[t];
+        uint32_t len = vc->cap_len ? vc->cap_len : std, wrote = len > std ? len : std;
+        if (vc->omit) continue;
+        pos = vc->at ? vc->at : at;
+        if (pos + 2 > 256) continue;   /* no room left for an automatic one */
+        vcap_bytes(c, t, vc, len);
+        if (t == MODEL_CAP_NOTIFY) model_put32(c + 16, l->notify_mul);
+        put_cap(p, &prev, pos, c, std);
+        add_span(p, pos, len < 3 ? 3 : len);   /* id, next and cap_len are read to learn the rest */
+        wlo[nw] = pos, whi[nw++] = pos + wrote;
+        if (!vc->at) at = pos + ((wrote + 3u) & ~3u);
+    }
+    if (at + 20 <= 256) {   /* VIRTIO_PCI_CAP_PCI_CFG: a window onto the BARs */
+        model_pci_cap w;
+        memset(&w, 0, sizeof w);
+        vcap_bytes(c, VCAP_PCI_CFG, &w, 20);
+        put_cap(p, &prev, at, c, 20);
+        p->cap_pcicfg = at;
+        add_span(p, at, 20);
+        wlo[nw] = at, whi[nw++] = at + 20;
+    }
+    p->pci[6] = p->pci[0x34] ? 0x10 : 0;   /* capability list */
+    p->bars[p->mem_bar].size = l->bar_size;
+    p->bars[p->mem_bar].addr = p->o.bar_mem & ~(l->bar_size - 1);
+    bar_sync(p, p->mem_bar);
+    if (p->o.bar64) bar_sync(p, p->mem_bar + 1);
+    if (layout_unresolvable(p, wlo, whi, nw)) p->tainted = 1;
+}
+
+/* The layout model_new gives a modern device (model.h). */
+static void default_layout(const P *p, model_pci_layout *l)
+{
+    uint64_t notify_len = p->o.notify_mul ? (uint64_t)(p->nq - 1) * p->o.notify_mul + 2 : 2, size = 0x4000;
+    uint32_t i;
+    memset(l, 0, sizeof *l);
+    for (i = MODEL_CAP_COMMON; i <= MODEL_CAP_DEVICE; i++) l->cap[i].bar = p->o.bar_mem_index;
+    l->cap[MODEL_CAP_COMMON].offset = BAR_COMMON;
+    l->cap[MODEL_CAP_COMMON].length = COMMON_LEN;
+    l->cap[MODEL_CAP_ISR].offset = BAR_ISR;
+    l->cap[MODEL_CAP_ISR].length = 1;
+    l->cap[MODEL_CAP_DEVICE].offset = BAR_DEVCFG;
+    l->cap[MODEL_CAP_DEVICE].length = p->cfg_size;
+    l->cap[MODEL_CAP_DEVICE].omit = p->cfg_size == 0;
+    l->cap[MODEL_CAP_NOTIFY].offset = BAR_NOTIFY;
+    l->cap[MODEL_CAP_NOTIFY].length = (uint32_t)notify_len;
+    while (size < BAR_NOTIFY + notify_len) size <<= 1;
+    l->bar_size = size;
+    l->notify_mul = p->o.notify_mul;
+    for (i = 0; i < p->nq; i++) l->queue_notify_off[i] = (uint16_t)i;
 }
 
 static void build_pci(model *m)
@@ -2646,7 +2849,7 @@ static void build_pci(model *m)
     P *p = m->priv;
     const model_options *o = &p->o;
     uint32_t t = o->transport, modern = t == MODEL_PCI_MODERN || t == MODEL_PCI_TRANSITIONAL;
-    uint32_t legacy = t == MODEL_PCI_TRANSITIONAL || t == MODEL_PCI_LEGACY, at = 0x40, prev = 0x34, i, cls, maxoff;
+    uint32_t legacy = t == MODEL_PCI_TRANSITIONAL || t == MODEL_PCI_LEGACY, i, cls;
     memset(p->pci, 0, sizeof p->pci);
     model_put16(&p->pci[0], VENDOR_PCI);
     model_put16(&p->pci[2], (uint16_t)(o->pci_device_id ? o->pci_device_id
@@ -2676,42 +2879,70 @@ static void build_pci(model *m)
         p->bars[1].size = MSIX_BAR_SIZE;
         p->bars[1].addr = o->bar_msix & ~(uint64_t)(MSIX_BAR_SIZE - 1);
     }
+    p->mem_bar = 6;
     if (modern) {
-        maxoff = p->nq ? p->nq - 1 : 0;
-        p->notify_len = o->notify_mul ? maxoff * o->notify_mul + 2 : 2;
-        p->mem_size = next_pow2(BAR_NOTIFY + p->notify_len);
-        if (p->mem_size < 0x4000) p->mem_size = 0x4000;
         p->mem_bar = o->bar_mem_index;
         p->bars[p->mem_bar].type = o->bar64 ? BAR_MEM64 : BAR_MEM32;
-        p->bars[p->mem_bar].size = p->mem_size;
-        p->bars[p->mem_bar].addr = o->bar_mem & ~(uint64_t)(p->mem_size - 1);
         if (o->bar64) p->bars[p->mem_bar + 1].type = BAR_MEM64_HI;
-    } else {
-        p->mem_bar = 6;
+        default_layout(p, &p->lay);
+        p->lay0 = p->lay;
     }
     for (i = 0; i < 6; i++) bar_sync(p, i);
-    if (o->msix_vectors) {
-        p->pci[prev] = (uint8_t)at;
-        p->pci[at] = CAP_MSIX;
-        model_put16(&p->pci[at + 2], (uint16_t)(o->msix_vectors - 1));
-        model_put32(&p->pci[at + 4], 1u);                 /* table: BAR 1 offset 0 */
-        model_put32(&p->pci[at + 8], MSIX_PBA | 1u);      /* PBA: BAR 1 offset 0x800 */
-        p->cap_msix = at;
-        prev = at + 1;
-        at += 12;
-    }
     if (modern) {
-        at = add_vcap(p, at, &prev, VCAP_COMMON, 16, BAR_COMMON, COMMON_LEN);
-        at = add_vcap(p, at, &prev, VCAP_NOTIFY, 20, BAR_NOTIFY, p->notify_len);
-        model_put32(&p->pci[at - 4], o->notify_mul);
-        at = add_vcap(p, at, &prev, VCAP_ISR, 16, BAR_ISR, 1);
-        if (p->cfg_size) at = add_vcap(p, at, &prev, VCAP_DEVICE, 16, BAR_DEVCFG, p->cfg_size);
-        p->cap_pcicfg = at;
-        at = add_vcap(p, at, &prev, VCAP_PCI_CFG, 20, 0, 0);
-        p->pci[p->cap_pcicfg + 4] = 0;
+        apply_layout(m);
+    } else if (o->msix_vectors) {   /* legacy: the MSI-X capability alone */
+        uint8_t c[12];
+        uint32_t prev = 0x34;
+        memset(c, 0, sizeof c);
+        c[0] = CAP_MSIX;
+        model_put16(c + 2, (uint16_t)(o->msix_vectors - 1));
+        model_put32(c + 4, 1u);
+        model_put32(c + 8, MSIX_PBA | 1u);
+        put_cap(p, &prev, 0x40, c, 12);
+        p->cap_msix = 0x40;
+        add_span(p, 0x40, 12);
+        p->pci[6] = 0x10;
     }
-    if (at > 0x40) p->pci[6] = 0x10;   /* capability list */
     p->msix_config = NO_VECTOR;
+}
+
+int model_pci_layout_get(const model *m, model_pci_layout *l)
+{
+    if (!m || !l || m->priv->mem_bar > 5) return -1;
+    *l = m->priv->lay;
+    return 0;
+}
+
+int model_pci_layout_set(model *m, const model_pci_layout *l)
+{
+    P *p;
+    model_pci_layout old;
+    bar saved;
+    uint32_t t, d;
+    if (!m || !l || m->priv->mem_bar > 5) return -1;
+    p = m->priv;
+    if (!is_pow2(l->bar_size) || l->bar_size < 16 || l->bar_size > 0x80000000ull) return -1;
+    for (t = MODEL_CAP_COMMON; t <= MODEL_CAP_DEVICE; t++)
+        if (l->cap[t].at && ((l->cap[t].at & 3u) || l->cap[t].at < 0x40 || l->cap[t].at > 0xfc)) return -1;
+    old = p->lay;
+    saved = p->bars[p->mem_bar];
+    p->lay = *l;
+    p->bars[p->mem_bar].size = l->bar_size;
+    p->bars[p->mem_bar].addr = p->o.bar_mem & ~(l->bar_size - 1);
+    for (d = 0; d < m->bus->priv->ndev; d++) {
+        if (m->bus->priv->dev[d] != m && clash(m, m->bus->priv->dev[d])) {
+            p->lay = old;
+            p->bars[p->mem_bar] = saved;
+            return -1;
+        }
+    }
+    apply_layout(m);
+    return 0;
+}
+
+void model_pci_layout_reset(model *m)
+{
+    if (m && m->priv->mem_bar <= 5) (void)model_pci_layout_set(m, &m->priv->lay0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2781,8 +3012,6 @@ void model_options_init(model_options *o, uint32_t transport)
     o->bar_msix = 0xfe100000u;
     o->notify_mul = 4;
 }
-
-static int ranges_overlap(uint64_t a, uint64_t al, uint64_t b, uint64_t bl) { return al && bl && a < b + bl && b < a + al; }
 
 /* Do two devices answer at the same addresses? */
 static int clash(const model *a, const model *b)
@@ -2877,7 +3106,6 @@ model *model_new(model_bus *b, const model_options *o, const model_backend *be)
         q->index = i;
         q->max = be->queue_max[i];
         q->flags = be->queue_flags[i];
-        q->notify_off = (uint16_t)i;
         queue_reset(m, q);
     }
     p->iface = o->transport == MODEL_MMIO_LEGACY || o->transport == MODEL_PCI_LEGACY ? IF_LEGACY
@@ -2944,7 +3172,7 @@ void model_pci_reset_bars(model *m)
     if (is_mmio(m)) return;
     if (p->bars[0].type == BAR_IO) p->bars[0].addr = p->o.bar_io & ~(uint64_t)(p->io_size - 1);
     if (p->o.msix_vectors) p->bars[1].addr = p->o.bar_msix & ~(uint64_t)(MSIX_BAR_SIZE - 1);
-    if (p->mem_bar < 6) p->bars[p->mem_bar].addr = p->o.bar_mem & ~(uint64_t)(p->mem_size - 1);
+    if (p->mem_bar < 6) p->bars[p->mem_bar].addr = p->o.bar_mem & ~(p->lay.bar_size - 1);
     for (i = 0; i < 6; i++) bar_sync(p, i);
 }
 
@@ -2956,6 +3184,8 @@ uint32_t model_config_size(const model *m) { return m->priv->cfg_size; }
 uint32_t model_status(const model *m) { return m->priv->status; }
 uint64_t model_features(const model *m) { return m->priv->features; }
 int model_is_legacy(const model *m) { return legacy_if(m); }
+int model_tainted(const model *m) { return m->priv->tainted != 0; }
+int model_reset_pending(const model *m) { return m->priv->reset_left != 0; }
 
 void model_set_queue_max(model *m, uint32_t qi, uint32_t max)
 {

@@ -57,7 +57,8 @@ WHAT COUNTS AS A DRIVER BUG
           VIRTIO_MEM_PRIVATE memory, or has the wrong direction (device-
           writable descriptor on memory mapped TO_DEVICE and vice versa);
           dma_free/dma_unmap that does not match, double frees; freeing or
-          unmapping memory a live ring or a held chain still uses.
+          unmapping memory a live ring or a held chain still uses (also
+          while a reset is still in progress, or never completes).
   status  bits cleared without reset, DRIVER before ACKNOWLEDGE, DRIVER_OK
           without FEATURES_OK (modern), status written while a reset is
           still showing, features written after FEATURES_OK, accepting
@@ -76,8 +77,17 @@ WHAT COUNTS AS A DRIVER BUG
   access  register width/alignment (virtio-mmio 32-bit only, common config
           natural widths, ISR 8-bit), reading write-only and writing
           read-only registers, PCI config writes to read-only registers,
-          accesses where nothing decodes (or while BAR decoding is off),
-          DMA work while PCI bus mastering is off.
+          DMA work while PCI bus mastering is off, a BAR moved (sized or
+          reassigned) while the command register decodes it, PCI config
+          reads at 0x40 or above outside every capability (a field read
+          past its capability's cap_len, e.g. a notify multiplier or the
+          cfg_type of a capability shorter than 4 bytes; id, next and
+          cap_len are always readable).
+  windows ALWAYS a bug, even after the device lied (like the DMA checks):
+          a register access at an address no BAR and no MMIO window
+          decodes, or inside a BAR while the command register has its
+          decoding off. The library must only touch windows it validated
+          (a capability inside its BAR), whatever the device says.
   blk     header < 16 bytes, no status byte, data not a multiple of 512,
           readable data on IN / writable data on OUT, GET_ID buffer not 20
           bytes, FLUSH with sector or data, DISCARD/WRITE_ZEROES not
@@ -118,7 +128,31 @@ ADDRESSES
                o.bar_msix (MSI-X table and PBA, BAR 1) but decoding starts
                disabled unless o.pci_enabled: the driver must set the
                command register (an access while decoding is off is a bug,
-               so is DMA while bus mastering is off).
+               so is DMA while bus mastering is off). BARs size like real
+               ones: write all-ones, read back the size mask (I/O: bit 0
+               set; memory: type bits, 64-bit BARs as two registers, the
+               upper one all-ones after sizing), write the address back;
+               unimplemented BARs read 0. A BAR decodes where its register
+               says, so a driver that sizes and forgets to restore loses
+               the device. Do it with decoding off (a BAR moved while the
+               command register decodes it is a bug).
+  PCI LAYOUT   The virtio capabilities of modern and transitional PCI
+               devices are configurable at any time with
+               model_pci_layout_get/_set (see model_pci_layout): each
+               capability's position and cap_len in config space, its bar,
+               offset and length fields, the size of the structures BAR,
+               notify_off_multiplier and every queue's queue_notify_off.
+               The device decodes each structure where its capability says,
+               for `length` bytes, clipped to its BAR: a capability at
+               BAR + 0xff8 with length 56 in a 4 KiB BAR decodes 8 bytes,
+               and a driver that believes the other 48 reaches an address
+               nothing decodes (always a bug, see above). Accesses inside a
+               structure's length but beyond the registers it has read 0 /
+               are ignored. Layouts the library cannot be expected to see
+               through taint the device (see HOSTILE DEVICE): a capability
+               whose bar names another BAR this device implements (legacy
+               I/O BAR 0, MSI-X BAR 1), two structures overlapping in the
+               BAR, capabilities overlapping in config space.
   DMA          bus->knobs.dma_mode: MODEL_DMA_WINDOW (default) gives every
                allocation and mapping its own device address range in a
                window at dma_base (default 0x740000000, so above 4 GiB but
@@ -164,6 +198,39 @@ ADDING A BACKEND (model_net.c, model_input.c, model_gpu.c ...)
   (as the block backend does) or in its own model_<dev>.h (as
   model_input.h and model_gpu.h do).
 
+A DEVICE THAT IS GONE
+
+  m->knobs.gone = 1 (or gone_after = N: after N more register and PCI
+  config accesses to this device) turns it into a removed device / PCI
+  master abort: every register read in its windows and every PCI config
+  read returns all-ones, writes are dropped, the device does no DMA and
+  completes nothing. Its windows still count as decoded (the library
+  validated them), so the accesses are not bugs; m->stats.reg_reads/
+  reg_writes/pci_reads and the fake clock show how fast the library gives
+  up. Set gone back to 0 and the device is back as it was.
+
+SLOW REGISTER CHANNEL
+
+  bus->knobs.reg_cost_us advances the fake clock on every register and
+  PCI config access (a harness behind a slow link, a trapping hypervisor);
+  with clock_step_us small, a wait's register traffic per fake millisecond
+  (m->stats.status_reads, reg_reads / model_bus_clock()) shows whether it
+  is paced by time or by polls.
+
+OTHER VMMs' QUIRKS (kvmtool)
+
+  m->knobs.ignore_small_queue_size: a queue size written smaller than the
+  device's maximum is ignored and the queue keeps its maximum (modern PCI
+  reads the maximum back from queue_size; MMIO cannot be read back, and
+  the device uses the maximum anyway).
+  m->knobs.used_len = MODEL_USED_LEN_MOVED: the used length published is
+  the count the backend reported with model_chain_moved() (bytes moved to
+  or from the device's storage; a block write of N bytes reports N), for
+  chains where it did, else the correct length. MODEL_USED_LEN_CHAIN: the
+  whole chain, readable plus writable bytes, for every chain (a generic
+  over-report that needs no backend support). Neither taints the device:
+  a driver must survive them (clamp, count, keep the queue working).
+
 HOSTILE DEVICE
 
   m->knobs.hostile is called just before the device returns a register /
@@ -171,14 +238,19 @@ HOSTILE DEVICE
   used element, a used index, a packed used descriptor or an event-
   suppression field; it may rewrite the value, id, length, position,
   flags or reply bytes, or skip the write. Once it
-  changes anything the device is "tainted" for good: protocol
+  changes anything the device is "tainted" for good (so is a device given
+  an unresolvable PCI layout, see PCI LAYOUT; model_tainted()): protocol
   checks (status handshake, features, queue sizes, notifications,
   descriptor ownership, request format) only count stats.relaxed, because
   the driver may be acting on the lie; the DMA checks stay strict (every
   address in a descriptor or ring register must lie in memory the driver
   allocated or mapped for that direction, never private memory; DMA
-  registry misuse). Offered features (features_override) and queue maxima
-  (model_set_queue_max) can also be forced; they do not taint.
+  registry misuse) and so do the address checks (every register access
+  inside a decoded window). Offered features (features_override) and
+  queue maxima (model_set_queue_max) can also be forced; they do not
+  taint. The BAR registers (PCI config 0x10-0x27) are not passed to the
+  hook: they are the device's address decoder, not a value it can lie
+  about (vary the layout instead).
 
 license: end of file
 */
@@ -195,6 +267,11 @@ extern "C" {
 /* ------------------------------------------------------------------ */
 /* Constants                                                           */
 /* ------------------------------------------------------------------ */
+
+/* What the device reports as used length (m->knobs.used_len). */
+#define MODEL_USED_LEN_EXACT 0    /* the bytes it wrote (virtio 1.2 2.7.8) */
+#define MODEL_USED_LEN_MOVED 1    /* kvmtool: bytes moved to / from storage (model_chain_moved) */
+#define MODEL_USED_LEN_CHAIN 2    /* every byte of the chain, readable and writable */
 
 #define MODEL_MAX_QUEUES 64
 #define MODEL_MAX_QUEUE_SIZE 32768u
@@ -268,6 +345,8 @@ typedef struct model_bus_knobs {
     uint32_t quiet;             /* do not print driver bugs to stderr [0] */
     uint32_t log_print;         /* print the library's log messages to stderr [0] */
     uint32_t clock_step_us;     /* now_us advances this much per call [1000] */
+    uint32_t reg_cost_us;       /* every register / PCI config access advances the
+                                   fake clock this much: a slow register channel [0] */
     /* Called for every driver bug (after counting), e.g. to longjmp. */
     void (*on_bug)(void *user, model *m, const char *msg);
     void *on_bug_user;
@@ -278,7 +357,7 @@ typedef struct model_bus_stats {
     uint64_t relaxed;           /* protocol violations not counted: a tainted device lied first */
     uint64_t allocs, frees, live_allocs;
     uint64_t maps, unmaps, live_maps;
-    uint64_t unmapped_reg_accesses;
+    uint64_t unmapped_reg_accesses;  /* register accesses nothing decodes (each a bug) */
     uint64_t log[64];           /* library log messages by id (VIRTIO_MSG_*) */
     uint64_t log_total;
 } model_bus_stats;
@@ -299,6 +378,8 @@ void model_bus_free(model_bus *b);
 int model_bus_add_mmio_empty(model_bus *b, uintptr_t base);
 /* Text of the most recent driver bug ("" if none). */
 const char *model_bus_last_bug(const model_bus *b);
+/* The fake clock in microseconds, without advancing it (now_us does). */
+uint64_t model_bus_clock(const model_bus *b);
 
 /* Device-side DMA helpers (tests and backends). model_dma_host: the host
    pointer behind [addr, addr+len) of one live allocation or mapping, NULL
@@ -338,6 +419,7 @@ typedef struct model_chain {
         uint32_t segcap;
         uint16_t *didx;         /* split: main-chain descriptor indices */
         uint32_t didxcap;
+        uint32_t moved, has_moved;   /* model_chain_moved */
     } priv;
 } model_chain;
 
@@ -351,6 +433,11 @@ size_t model_chain_write(model_chain *c, uint64_t off, const void *src, size_t l
 size_t model_chain_fill(model_chain *c, uint64_t off, int v, size_t len);
 /* Publish a held chain (MODEL_HOLD or model_pop) as used with used_len. */
 void model_chain_complete(model_chain *c, uint32_t used_len);
+/* Backends: the request moved `bytes` to or from the device's storage
+   (a block read or write of N bytes: N). Published as the used length
+   instead of used_len when m->knobs.used_len is MODEL_USED_LEN_MOVED
+   (kvmtool). Call before the chain completes. */
+void model_chain_moved(model_chain *c, uint32_t bytes);
 /* MODEL_QF_PULL queues: take the next available chain (NULL: none). The
    backend must complete it with model_chain_complete. */
 model_chain *model_pop(model *m, uint32_t queue);
@@ -421,7 +508,9 @@ typedef struct model_hostile model_hostile;
 typedef struct model_knobs {
     uint32_t reset_delay;       /* status reads that still show the old value after
                                    writing 0; MODEL_FOREVER: never completes (lowering
-                                   it shortens a reset in progress) [0] */
+                                   it shortens a reset in progress). Until it completes
+                                   the device takes no new work but still owns its
+                                   rings and held buffers: freeing them is a bug [0] */
     uint32_t needs_reset_on_bug;/* driver bug in a queue: set NEEDS_RESET (modern) [1] */
     uint32_t refuse_features_ok;/* clear FEATURES_OK whatever the driver asks [0] */
     uint32_t require_access_platform; /* refuse FEATURES_OK without ACCESS_PLATFORM if offered [0] */
@@ -436,6 +525,11 @@ typedef struct model_knobs {
     uint32_t run_on_idle;       /* deferred mode: chains run per platform idle call [0] */
     uint32_t strict_legacy_framing; /* blk on legacy without ANY_LAYOUT: 16-byte header
                                        and 1-byte status descriptors [1] */
+    uint32_t gone;              /* removed device: all-ones reads, no DMA (A DEVICE THAT IS GONE) [0] */
+    uint32_t gone_after;        /* N > 0: the N-th register / PCI config access from now
+                                   is the first that finds the device gone [0] */
+    uint32_t ignore_small_queue_size; /* kvmtool: a queue size below the maximum is ignored [0] */
+    uint32_t used_len;          /* MODEL_USED_LEN_* [EXACT] */
     /* Hostile hook: see model_hostile. */
     void (*hostile)(void *user, model *m, model_hostile *h);
     void *hostile_user;
@@ -456,6 +550,10 @@ typedef struct model_stats {
     uint64_t chains;            /* chains completed, all queues */
     uint64_t bugs;              /* driver bugs on this device */
     uint64_t relaxed;           /* protocol violations after hostile values (not in bugs) */
+    uint64_t status_reads;      /* device status register reads (every transport) */
+    uint64_t cap_overreads;     /* PCI config reads at >= 0x40 outside every capability */
+    uint64_t queue_sizes_ignored; /* queue size writes ignore_small_queue_size dropped */
+    uint64_t gone_accesses;     /* register / PCI config accesses answered with all-ones */
 } model_stats;
 
 typedef struct model_qstats {
@@ -525,6 +623,7 @@ void model_interrupt(model *m, uint32_t q);
 uint32_t model_status(const model *m);          /* device status byte */
 uint64_t model_features(const model *m);        /* negotiated (after FEATURES_OK / legacy DRIVER_OK) */
 int model_is_legacy(const model *m);            /* the driver uses the legacy interface */
+int model_reset_pending(const model *m);        /* 0 written to status, reset not complete yet */
 int model_queue_ready(const model *m, uint32_t q);
 uint32_t model_queue_size(const model *m, uint32_t q);
 model_qstats *model_queue_stats(model *m, uint32_t q);   /* NULL if no such queue */
@@ -532,6 +631,58 @@ uint32_t model_held(const model *m, uint32_t q);         /* chains the device ho
 
 /* The backend as copied by model_new (backends find their state here). */
 const model_backend *model_backend_of(const model *m);
+/* 1 once the device lied (hostile hook) or got an unresolvable PCI layout:
+   protocol violations are only counted in stats.relaxed from then on. */
+int model_tainted(const model *m);
+
+/* ------------------------------------------------------------------ */
+/* PCI layout (modern and transitional PCI; see PCI LAYOUT above)      */
+/* ------------------------------------------------------------------ */
+
+/* Capability cfg_types (virtio 1.2 4.1.4), the index into layout.cap[]. */
+#define MODEL_CAP_COMMON 1
+#define MODEL_CAP_NOTIFY 2
+#define MODEL_CAP_ISR 3
+#define MODEL_CAP_DEVICE 4
+
+/* One virtio vendor capability as the device shows it. bar, offset and
+   length are the capability's fields, and the device decodes the
+   structure there (clipped to the BAR; nowhere if bar is not the
+   structures BAR o.bar_mem_index). Nothing is checked: offsets and
+   lengths may run past the BAR or wrap 32 bits. */
+typedef struct model_pci_cap {
+    uint32_t omit;              /* 1: no such capability */
+    uint32_t at;                /* position in config space: 4-aligned, 0x40..0xfc; 0 = after
+                                   the previous automatically placed one */
+    uint32_t cap_len;           /* the cap_len byte; 0 = 16 (notify: 20). Bytes are written
+                                   for the standard size whatever it says, up to 0xff */
+    uint32_t bar;               /* the bar byte */
+    uint32_t offset;
+    uint32_t length;
+} model_pci_cap;
+
+typedef struct model_pci_layout {
+    model_pci_cap cap[5];       /* [MODEL_CAP_COMMON .. MODEL_CAP_DEVICE]; [0] unused */
+    uint64_t bar_size;          /* the structures BAR: a power of two, 16 .. 2^31 */
+    uint32_t notify_mul;        /* notify_off_multiplier */
+    uint16_t queue_notify_off[MODEL_MAX_QUEUES];
+} model_pci_layout;
+
+/* The current layout (after model_new: the default one: common at 0 for
+   64 bytes, ISR at 0x1000 for 1, device config at 0x2000 for its size,
+   notify at 0x3000 for (num_queues - 1) * notify_mul + 2, queue i at
+   notify offset i, a 16 KiB or larger BAR). -1 if m has no modern PCI
+   interface. */
+int model_pci_layout_get(const model *m, model_pci_layout *l);
+/* Replace the layout: rewrites the capabilities in config space and the
+   structures BAR's size (its address is o.bar_mem aligned to the size).
+   Call it while the driver is not using the device (before a probe).
+   -1 (nothing changed) if m has no modern PCI interface, bar_size is not a
+   power of two in range, a position is bad or the BAR would clash with
+   another device. May taint the device (see PCI LAYOUT). */
+int model_pci_layout_set(model *m, const model_pci_layout *l);
+/* Back to the layout model_new gave the device. */
+void model_pci_layout_reset(model *m);
 
 /* Report a driver bug from a backend (printf format). Once the hostile
    hook has changed a value the report is only counted in stats.relaxed:

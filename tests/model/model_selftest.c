@@ -1104,6 +1104,281 @@ static void test_discard_and_ro(void)
     model_bus_free(d.bus);
 }
 
+static void subsystem_lie(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->kind == MODEL_H_PCI_READ && h->offset == 0x2c) h->value = 0x1234;
+}
+
+/* Size BAR i with decoding off as firmware does; the address is restored. */
+static uint64_t bar_size(drv *d, uint32_t i)
+{
+    uint32_t lo = pcird(d, 0x10 + 4 * i, 4), hi = 0, mlo, mhi = 0xffffffffu, is64 = (lo & 7u) == 4u;
+    uint64_t mask;
+    if (is64) hi = pcird(d, 0x14 + 4 * i, 4);
+    pciwr(d, 0x10 + 4 * i, 4, 0xffffffffu);
+    mlo = pcird(d, 0x10 + 4 * i, 4);
+    if (is64) {
+        pciwr(d, 0x14 + 4 * i, 4, 0xffffffffu);
+        mhi = pcird(d, 0x14 + 4 * i, 4);
+        pciwr(d, 0x14 + 4 * i, 4, hi);
+    }
+    pciwr(d, 0x10 + 4 * i, 4, lo);
+    if (mlo == 0) return 0;
+    mask = ((uint64_t)mhi << 32) | (mlo & ((mlo & 1u) ? ~3u : ~0xfu));
+    if (!is64 && !(mlo & 1u)) mask |= 0xffffffff00000000ull;
+    if (mlo & 1u) mask |= 0xffffffff00000000ull;
+    return ~mask + 1;
+}
+
+/* BARs size like hardware: I/O, 32-bit, 64-bit and absent BARs; moving a
+   BAR while it decodes is a bug; a BAR not restored loses the device. */
+static void test_bar_sizing(void)
+{
+    drv d;
+    model_options o;
+    model_blk_options bo;
+    uint32_t io;
+    memset(&d, 0, sizeof d);
+    d.bus = new_bus();
+    d.bus->knobs.quiet = 1;
+    d.p = &d.bus->platform;
+    model_options_init(&o, MODEL_PCI_TRANSITIONAL);
+    o.msix_vectors = 2;
+    o.bar64 = 1;
+    model_blk_options_init(&bo);
+    d.m = model_blk_new(d.bus, &o, &bo);
+    CHECK(d.m != NULL);
+    io = pcird(&d, 0x10, 4);
+    CHECK((io & 3u) == 1u);
+    CHECK(bar_size(&d, 0) == 128);                     /* 24 + 60 config bytes -> 128 */
+    CHECK(bar_size(&d, 1) == 0x1000);                  /* MSI-X, 32-bit memory */
+    CHECK((pcird(&d, 0x14, 4) & 0xfu) == 0);
+    CHECK(bar_size(&d, 2) == 0 && pcird(&d, 0x18, 4) == 0);   /* absent: reads 0 even after all-ones */
+    CHECK((pcird(&d, 0x20, 4) & 7u) == 4u);            /* 64-bit */
+    CHECK(bar_size(&d, 4) == 0x4000);
+    CHECK(pcird(&d, 0x10, 4) == io);                   /* restored */
+    CHECK(d.bus->stats.bugs == 0);
+    /* With memory decoding on, sizing moves a live BAR: a bug. */
+    pciwr(&d, 4, 2, 7);
+    pciwr(&d, 0x20, 4, 0xffffffffu);
+    CHECK(d.bus->stats.bugs == 1);
+    pciwr(&d, 4, 2, 5);                                /* memory off: restoring is fine */
+    pciwr(&d, 0x20, 4, 0xfe000004u);
+    CHECK(d.bus->stats.bugs == 1);
+    /* Not restored: the BAR decodes at its new address, the old one is void. */
+    pciwr(&d, 0x20, 4, 0xfd000004u);
+    pciwr(&d, 4, 2, 7);
+    d.space = VIRTIO_SPACE_MEM;
+    (void)rd(&d, 0xfe000000u + 20, 1);
+    CHECK(d.bus->stats.bugs == 2 && d.bus->stats.unmapped_reg_accesses == 1);
+    CHECK(rd(&d, 0xfd000000u + 20, 1) == 0);           /* device_status, where the BAR is now */
+    CHECK(d.bus->stats.bugs == 2);
+    /* I/O decoding off: an I/O access inside BAR 0 is a bug, even after a lie. */
+    pciwr(&d, 4, 2, 6);
+    d.m->knobs.hostile = subsystem_lie;
+    CHECK(pcird(&d, 0x2c, 2) == 0x1234 && model_tainted(d.m));
+    d.space = VIRTIO_SPACE_IO;
+    (void)rd(&d, (io & ~3u) + 18, 1);
+    CHECK(d.bus->stats.bugs == 3 && d.bus->stats.unmapped_reg_accesses == 2);
+    model_bus_free(d.bus);
+}
+
+/* The capability layout moves the structures; the device decodes them
+   only inside the BAR, and reads past a capability are bugs. */
+static void test_pci_layout(void)
+{
+    drv d;
+    model_options o;
+    model_blk_options bo;
+    model_pci_layout l, l0;
+    sring r;
+    req q;
+    uint32_t bar_lo, cap, n, at[6] = { 0, 0, 0, 0, 0, 0 };
+    uint64_t bar;
+    memset(&d, 0, sizeof d);
+    d.bus = new_bus();
+    d.bus->knobs.quiet = 1;
+    d.p = &d.bus->platform;
+    model_options_init(&o, MODEL_PCI_MODERN);
+    model_blk_options_init(&bo);
+    bo.num_queues = 2;
+    d.m = model_blk_new(d.bus, &o, &bo);
+    d.kind = K_PCI;
+    d.space = VIRTIO_SPACE_MEM;
+    CHECK(model_pci_layout_get(d.m, &l0) == 0);
+    CHECK(l0.cap[MODEL_CAP_COMMON].offset == 0 && l0.cap[MODEL_CAP_COMMON].length == 64 && l0.bar_size == 0x4000);
+    CHECK(l0.cap[MODEL_CAP_NOTIFY].offset == 0x3000 && l0.cap[MODEL_CAP_NOTIFY].length == 6 && l0.notify_mul == 4);
+    CHECK(l0.cap[MODEL_CAP_DEVICE].length == 96 && l0.queue_notify_off[1] == 1 && !model_tainted(d.m));
+    /* Common config at BAR + 0xff8 (length 56) in a 4 KiB BAR, notify
+       capability at 0xf0 in config space, queue 1 at notify offset 3 * 8. */
+    l = l0;
+    l.bar_size = 0x1000;
+    l.cap[MODEL_CAP_COMMON].offset = 0xff8;
+    l.cap[MODEL_CAP_COMMON].length = 56;
+    l.cap[MODEL_CAP_ISR].offset = 0x100;
+    l.cap[MODEL_CAP_DEVICE].offset = 0x200;
+    l.cap[MODEL_CAP_NOTIFY].offset = 0x400;
+    l.cap[MODEL_CAP_NOTIFY].length = 26;
+    l.cap[MODEL_CAP_NOTIFY].at = 0xf0;
+    l.notify_mul = 8;
+    l.queue_notify_off[1] = 3;
+    CHECK(model_pci_layout_set(d.m, &l) == 0);
+    CHECK(!model_tainted(d.m));
+    for (n = 0, cap = pcird(&d, 0x34, 1); cap && n < 48; n++, cap = pcird(&d, cap + 1, 1))
+        if (pcird(&d, cap, 1) == 9 && pcird(&d, cap + 3, 1) < 6) at[pcird(&d, cap + 3, 1)] = cap;
+    CHECK(at[2] == 0xf0 && at[1] == 0x40 && at[3] == 0x50 && at[4] == 0x60 && at[5] == 0x70);
+    CHECK(pcird(&d, at[1] + 8, 4) == 0xff8 && pcird(&d, at[1] + 12, 4) == 56 && pcird(&d, 0xf2, 1) == 20);
+    CHECK(d.bus->stats.bugs == 0);
+    (void)pcird(&d, 0x100, 4);                         /* the multiplier would be here: past config space */
+    CHECK(d.bus->stats.bugs == 1 && d.m->stats.cap_overreads == 1);
+    (void)pcird(&d, at[5] + 20, 4);                    /* past the last capability */
+    CHECK(d.bus->stats.bugs == 2 && d.m->stats.cap_overreads == 2);
+    CHECK(bar_size(&d, 4) == 0x1000);
+    bar_lo = pcird(&d, 0x20, 4);
+    bar = bar_lo & ~0xfu;
+    CHECK(bar == 0xfe000000u);
+    pciwr(&d, 4, 2, 6);
+    d.base = (uintptr_t)bar + 0xff8;
+    d.notify = (uintptr_t)bar + 0x400;
+    d.notify_mul = 8;
+    d.isr = (uintptr_t)bar + 0x100;
+    d.devcfg = (uintptr_t)bar + 0x200;
+    wr(&d, d.base + 0, 4, 1);                          /* device_feature_select: inside */
+    CHECK((rd(&d, d.base + 4, 4) & 1u) && d.bus->stats.bugs == 2);   /* VERSION_1 in word 1 */
+    (void)rd(&d, d.base + 20, 1);                      /* device_status: past the BAR */
+    CHECK(d.bus->stats.bugs == 3 && d.bus->stats.unmapped_reg_accesses == 1);
+    /* The same device with the structures inside the BAR works, including
+       the notify address of queue 1 at 0x400 + 24. */
+    l.cap[MODEL_CAP_COMMON].offset = 0xf00;
+    l.cap[MODEL_CAP_COMMON].length = 64;
+    CHECK(model_pci_layout_set(d.m, &l) == 0);
+    d.base = (uintptr_t)bar + 0xf00;
+    CHECK(negotiate(&d, MODEL_F_VERSION_1 | MODEL_BLK_F_MQ));
+    CHECK(cfg32(&d, 0) == 2048);
+    sring_alloc(&d, &r, 8, 0);
+    queue_setup(&d, 1, 8, r.desc_dev, r.avail_dev, r.used_dev);
+    driver_ok(&d);
+    wr(&d, d.base + 22, 2, 1);
+    CHECK(rd(&d, d.base + 30, 2) == 3);                /* queue_notify_off */
+    req_alloc(&d, &q, MODEL_BLK_T_IN, 7, 512);
+    split_req(&r, 0, &q, 0);
+    sring_publish(&r, 0);
+    wr(&d, d.notify, 2, 1);                            /* queue 1 at queue 0's address: a bug */
+    CHECK(d.bus->stats.bugs == 4 && model_get16(r.used + 2) == 0);
+    notify(&d, 1);
+    CHECK(model_get16(r.used + 2) == 1 && q.st[0] == 0 && pattern_ok(q.data, 7 * 512, 512));
+    CHECK(d.bus->stats.bugs == 4);
+    /* Layouts the library cannot see through taint the device; bad ones are refused. */
+    l.bar_size = 3;
+    CHECK(model_pci_layout_set(d.m, &l) == -1);
+    l.bar_size = 0x1000;
+    l.cap[MODEL_CAP_ISR].at = 0x3e;
+    CHECK(model_pci_layout_set(d.m, &l) == -1);
+    l.cap[MODEL_CAP_ISR].at = 0;
+    l.cap[MODEL_CAP_ISR].offset = 0x410;              /* inside the notify structure */
+    CHECK(model_pci_layout_set(d.m, &l) == 0 && model_tainted(d.m));
+    model_pci_layout_reset(d.m);
+    CHECK(model_pci_layout_get(d.m, &l) == 0 && l.bar_size == 0x4000 && l.cap[MODEL_CAP_ISR].offset == 0x1000);
+    model_bus_free(d.bus);
+}
+
+/* A removed device answers all-ones everywhere and does nothing; it comes
+   back as it was. The kvmtool quirks and the slow register channel. */
+static void test_gone_and_quirks(void)
+{
+    drv d;
+    model_options o;
+    model_blk_options bo;
+    sring r;
+    req q;
+    uint64_t t0;
+    memset(&d, 0, sizeof d);
+    d.bus = new_bus();
+    d.p = &d.bus->platform;
+    model_options_init(&o, MODEL_MMIO);
+    model_blk_options_init(&bo);
+    d.m = model_blk_new(d.bus, &o, &bo);
+    d.kind = K_MMIO;
+    d.space = VIRTIO_SPACE_MEM;
+    d.base = model_mmio_base(d.m);
+    CHECK(negotiate(&d, MODEL_F_VERSION_1));
+    d.m->knobs.ignore_small_queue_size = 1;
+    sring_alloc(&d, &r, 256, 0);
+    queue_setup(&d, 0, 8, r.desc_dev, r.avail_dev, r.used_dev);   /* kvmtool: 256 entries anyway */
+    CHECK(model_queue_size(d.m, 0) == 256 && d.m->stats.queue_sizes_ignored == 1);
+    r.size = 256;
+    driver_ok(&d);
+    req_alloc(&d, &q, MODEL_BLK_T_IN, 1, 512);
+    split_req(&r, 0, &q, 0);
+    sring_publish(&r, 0);
+    d.m->knobs.gone_after = 2;
+    CHECK(rd(&d, d.base, 4) == 0x74726976u);           /* access 1 */
+    CHECK(rd(&d, d.base, 4) == 0xffffffffu);           /* access 2: gone */
+    CHECK(d.m->knobs.gone == 1 && d.m->knobs.gone_after == 0);
+    CHECK(rd(&d, d.base + 0x70, 4) == 0xffffffffu && rd(&d, d.base + 0x100, 2) == 0xffffu);
+    notify(&d, 0);                                     /* dropped: no DMA */
+    CHECK(model_get16(r.used + 2) == 0 && d.m->stats.gone_accesses == 4);
+    d.m->knobs.gone = 0;
+    CHECK(rd(&d, d.base + 0x70, 4) == 0xf);            /* as it was */
+    d.m->knobs.used_len = MODEL_USED_LEN_CHAIN;
+    notify(&d, 0);
+    CHECK(model_get16(r.used + 2) == 1 && model_get32(r.used + 8) == 16 + 512 + 1 && q.st[0] == 0);
+    d.m->knobs.used_len = MODEL_USED_LEN_MOVED;        /* the backend reported nothing: exact */
+    req_alloc(&d, &q, MODEL_BLK_T_IN, 2, 512);
+    split_req(&r, 3, &q, 0);
+    sring_publish(&r, 3);
+    notify(&d, 0);
+    CHECK(model_get16(r.used + 2) == 2 && model_get32(r.used + 16) == 513);
+    /* A reset that has not completed leaves the rings to the device:
+       handing their memory back is a bug; once it completes it is not. */
+    d.m->knobs.used_len = MODEL_USED_LEN_EXACT;
+    d.bus->knobs.quiet = 1;
+    d.m->knobs.reset_delay = MODEL_FOREVER;
+    set_status(&d, 0);
+    CHECK(get_status(&d) != 0 && model_queue_ready(d.m, 0));
+    d.p->dma_free(d.p->user, r.used, 6 + 8u * 256, VIRTIO_MEM_DMA);
+    CHECK(d.bus->stats.bugs == 1);
+    d.m->knobs.reset_delay = 0;                        /* the reset completes now */
+    CHECK(get_status(&d) == 0 && !model_queue_ready(d.m, 0));
+    d.p->dma_free(d.p->user, r.avail, 6 + 2u * 256, VIRTIO_MEM_DMA);
+    CHECK(d.bus->stats.bugs == 1);
+    d.bus->stats.bugs = 0;
+    /* Every register access costs fake time; status reads are counted. */
+    d.bus->knobs.reg_cost_us = 7;
+    t0 = model_bus_clock(d.bus);
+    d.m->stats.status_reads = 0;
+    (void)get_status(&d);
+    (void)get_status(&d);
+    CHECK(model_bus_clock(d.bus) == t0 + 14 && d.m->stats.status_reads == 2);
+    CHECK(d.bus->stats.bugs == 0);
+    model_bus_free(d.bus);
+    /* PCI: config space reads all-ones, writes are dropped; modern PCI
+       reads the kept queue size back. */
+    memset(&d, 0, sizeof d);
+    d.bus = new_bus();
+    d.p = &d.bus->platform;
+    model_options_init(&o, MODEL_PCI_MODERN);
+    o.pci_enabled = 1;
+    d.m = model_blk_new(d.bus, &o, &bo);
+    d.m->knobs.gone = 1;
+    CHECK(pcird(&d, 0, 4) == 0xffffffffu && pcird(&d, 4, 2) == 0xffffu && pcird(&d, 0x34, 1) == 0xffu);
+    pciwr(&d, 4, 2, 0);
+    d.m->knobs.gone = 0;
+    CHECK(pcird(&d, 4, 2) == 7 && pcird(&d, 0, 2) == 0x1af4);
+    d.kind = K_PCI;
+    d.space = VIRTIO_SPACE_MEM;
+    d.base = 0xfe000000u;
+    CHECK(negotiate(&d, MODEL_F_VERSION_1));
+    d.m->knobs.ignore_small_queue_size = 1;
+    wr(&d, d.base + 22, 2, 0);
+    wr(&d, d.base + 24, 2, 16);
+    CHECK(rd(&d, d.base + 24, 2) == 256);
+    CHECK(d.bus->stats.bugs == 0);
+    model_bus_free(d.bus);
+}
+
 /* Several devices on one bus, MMIO discovery with empty slots. */
 static void test_bus(void)
 {
@@ -1167,6 +1442,9 @@ int main(void)
     test_packed_event_idx();
     test_discard_and_ro();
     test_bus();
+    test_bar_sizing();
+    test_pci_layout();
+    test_gone_and_quirks();
     printf("model_selftest: %d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

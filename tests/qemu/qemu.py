@@ -118,10 +118,15 @@ VIRTIO_ID = {"virtio-net": 1, "virtio-blk": 2, "virtio-console": 3, "virtio-rng"
 
 @dataclasses.dataclass(frozen=True, order=True)
 class Config:
-    """One machine configuration: architecture, transport, ring format."""
+    """One machine configuration: architecture, transport, ring format, and
+    optionally extra properties for the VirtIO devices under test
+    (comma-separated, e.g. "queue-size=4" or "indirect_desc=off"; the word
+    "transitional" builds PCI devices with both interfaces: no
+    disable-legacy/disable-modern flags, the library probes the modern one)."""
     arch: str
     transport: str
     packed: bool = False
+    props: str = ""
 
     def __post_init__(self):
         if self.arch not in ARCHES:
@@ -131,7 +136,12 @@ class Config:
 
     @property
     def name(self) -> str:
-        return f"{self.arch}-{self.transport}-{'packed' if self.packed else 'split'}"
+        base = f"{self.arch}-{self.transport}-{'packed' if self.packed else 'split'}"
+        return base + "".join("+" + p for p in self.prop_list)
+
+    @property
+    def prop_list(self) -> list[str]:
+        return [p for p in self.props.split(",") if p]
 
     @property
     def mmio(self) -> bool:
@@ -152,11 +162,11 @@ class Config:
 
     @classmethod
     def parse(cls, name: str) -> "Config":
-        """Config.parse("riscv64-mmio-modern-packed")"""
-        m = re.fullmatch(r"(riscv64|aarch64|x86_64)-((?:mmio|pci)-(?:legacy|modern))-(split|packed)", name)
+        """Config.parse("riscv64-mmio-modern-packed"), ("x86_64-pci-modern-split+queue-size=4")"""
+        m = re.fullmatch(r"(riscv64|aarch64|x86_64)-((?:mmio|pci)-(?:legacy|modern))-(split|packed)((?:\+[^+]+)*)", name)
         if not m:
             raise ValueError(f"bad configuration name {name!r}")
-        return cls(m.group(1), m.group(2), m.group(3) == "packed")
+        return cls(m.group(1), m.group(2), m.group(3) == "packed", ",".join(p for p in m.group(4).split("+") if p))
 
 
 def _kind_name(kind: str) -> str:
@@ -198,6 +208,19 @@ def matrix(kind: str | bool | None = None, arches=None, transports=None, modern_
             out.append(Config(arch, tr, False))
             if not tr.endswith("legacy"):
                 out.append(Config(arch, tr, True))
+    return out
+
+
+def variants(names) -> list[Config]:
+    """Configurations with device properties, by name ("x86_64-pci-modern-
+    split+queue-size=4", see Config), narrowed by VT_ARCHES and
+    VT_TRANSPORTS like matrix(); VT_VARIANTS=0 drops them all."""
+    if os.environ.get("VT_VARIANTS") == "0":
+        return []
+    out = [Config.parse(n) for n in names]
+    for var, attr in (("VT_ARCHES", "arch"), ("VT_TRANSPORTS", "transport")):
+        if os.environ.get(var):
+            out = [c for c in out if getattr(c, attr) in os.environ[var].split(",")]
     return out
 
 
@@ -248,11 +271,17 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
       mmio-*      -device virtio-blk-device
       pci-modern  -device virtio-blk-pci,disable-legacy=on,disable-modern=off
       pci-legacy  -device virtio-blk-pci,disable-legacy=off,disable-modern=on
-    packed configurations add packed=on; `id` and `extra` properties
-    ("drive=d0,serial=x") are appended. Raises ValueError for
-    combinations QEMU cannot build (mmio on x86, legacy gpu/input on PCI).
+      transitional (cfg.props)  -device virtio-blk-pci (both interfaces)
+    packed configurations add packed=on, then cfg's other properties, `id`
+    and `extra` properties ("drive=d0,serial=x") are appended. Raises
+    ValueError for combinations QEMU cannot build (mmio on x86, legacy
+    gpu/input on PCI, transitional on MMIO or legacy).
     """
     name = _kind_name(kind)
+    extra_props = cfg.prop_list
+    transitional = "transitional" in extra_props
+    if transitional and (cfg.mmio or cfg.legacy):
+        raise ValueError("transitional is a pci-modern variant")
     if cfg.mmio:
         if cfg.arch == "x86_64":
             raise ValueError("x86_64 q35 has no virtio-mmio transports")
@@ -261,12 +290,15 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
         if name in MODERN_ONLY:
             raise ValueError(f"{name}-pci is modern-only in QEMU: use matrix({name!r})")
         props = [name + "-pci", "disable-legacy=off", "disable-modern=on"]
+    elif transitional:
+        props = [name + "-pci"]
     else:
         props = [name + "-pci", "disable-legacy=on", "disable-modern=off"]
     if cfg.packed:
         if cfg.legacy:
             raise ValueError("legacy transports cannot do packed rings")
         props.append("packed=on")
+    props += [p for p in extra_props if p != "transitional"]
     if id:
         props.append(f"id={id}")
     if extra:
