@@ -2127,7 +2127,10 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
                     msix_table = virtio__bar_window(&bars[tab & 7u], tab & ~7u, 16u * msix_entries);
                 if (msix_table) used |= VIRTIO__PCI_CMD_MEM;
             } else if (id == 0x09) {   /* vendor-specific: VirtIO */
-                uint32_t clen = virtio__cfg_in(p, bdf, cap + 2, 1), t = virtio__cfg_in(p, bdf, cap + 3, 1);
+                /* Nothing past cap_len is read: the type needs 4 bytes,
+                   the structure 16 (notify: 20). */
+                uint32_t clen = virtio__cfg_in(p, bdf, cap + 2, 1);
+                uint32_t t = clen >= 4 ? virtio__cfg_in(p, bdf, cap + 3, 1) : 0;
                 uint32_t need = t == VIRTIO__PCI_CAP_NOTIFY ? VIRTIO__PCI_NOTIFY_CAP_LEN : VIRTIO__PCI_CAP_LEN;
                 if (t >= 1 && t <= 4 && !(found & (1u << t))) {
                     uint32_t bar = 6, off = 0, l = 0;
@@ -2167,6 +2170,13 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         dev->priv.msix_table = msix_table;
     }
 
+    /* A structure whose only capabilities point outside their BAR (or
+       configuration space) is a lie: not something to work around, nor a
+       reason to fall back to the legacy interface. */
+    if (!want_legacy && (bad & ~found & 0x1eu)) {
+        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
+        return VIRTIO_ERR_DEVICE;
+    }
     if (!want_legacy && (found & 0x0eu) == 0x0eu) {   /* common, notify, isr */
         dev->base = dev->priv.common = addr[VIRTIO__PCI_CAP_COMMON];
         dev->priv.space = space[VIRTIO__PCI_CAP_COMMON];
@@ -2180,11 +2190,6 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         dev->priv.config_space = space[VIRTIO__PCI_CAP_DEVICE];
         dev->config_size = len[VIRTIO__PCI_CAP_DEVICE] > 0x1000 ? 0x1000 : len[VIRTIO__PCI_CAP_DEVICE];
         dev->priv.ops = &virtio__pci_ops;
-    } else if (!want_legacy && (bad & 0x1eu)) {
-        /* A modern interface that points outside its BARs is a lie, not a
-           reason to fall back to the legacy one. */
-        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
-        return VIRTIO_ERR_DEVICE;
     } else {
 #ifdef VIRTIO_NO_LEGACY
         VIRTIO__UNUSED(msix);

@@ -1268,15 +1268,11 @@ VIRTIO_API virtio_result virtio_blk_poll_batch(virtio_blk *blk, virtio_blk_compl
 #endif
 }
 
-/* Should a wait give up? The platform timeout passed, or (looked at now
-   and then) the device asks for a reset. Returns why, or VIRTIO_OK. */
+/* Should a wait give up? The platform timeout passed, or (looked at every
+   10 ms) the device asks for a reset or is gone. Returns why, or VIRTIO_OK. */
 static virtio_result virtio__blk_expired(virtio_blk *b, virtio_wait *w)
 {
-    uint32_t status;
-    int late = virtio_wait_step(w) != VIRTIO_OK;
-    if (!late && (w->spins & 1023u) != 0) return VIRTIO_OK;
-    if (virtio_device_status(&b->dev, &status) == VIRTIO_ERR_NEEDS_RESET) return VIRTIO_ERR_NEEDS_RESET;
-    return late ? VIRTIO_ERR_TIMEOUT : VIRTIO_OK;
+    return virtio_device_wait_step(&b->dev, w);
 }
 
 VIRTIO_API virtio_result virtio_blk_wait(virtio_blk *blk, void **token, virtio_result *result)

@@ -176,13 +176,7 @@ static uint8_t discard_like(model *m, blk *b, model_chain *c, uint32_t type, uin
 /* Bytes moved to or from the disk, for kvmtool's used lengths. */
 static void moved(model_chain *c, const blk *b, uint64_t n)
 {
-#ifdef MODEL_USED_LEN_MOVED   /* (the model's quirk, where it has it) */
     model_chain_moved(c, (uint32_t)n + (b->count_status ? 1u : 0u));
-#else
-    (void)c;
-    (void)b;
-    (void)n;
-#endif
 }
 
 /* One request (5.2.6): header (16 readable bytes), data, status (last

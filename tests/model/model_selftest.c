@@ -1325,12 +1325,12 @@ static void test_gone_and_quirks(void)
     d.m->knobs.used_len = MODEL_USED_LEN_CHAIN;
     notify(&d, 0);
     CHECK(model_get16(r.used + 2) == 1 && model_get32(r.used + 8) == 16 + 512 + 1 && q.st[0] == 0);
-    d.m->knobs.used_len = MODEL_USED_LEN_MOVED;        /* the backend reported nothing: exact */
+    d.m->knobs.used_len = MODEL_USED_LEN_MOVED;        /* the block backend reports the bytes read */
     req_alloc(&d, &q, MODEL_BLK_T_IN, 2, 512);
     split_req(&r, 3, &q, 0);
     sring_publish(&r, 3);
     notify(&d, 0);
-    CHECK(model_get16(r.used + 2) == 2 && model_get32(r.used + 16) == 513);
+    CHECK(model_get16(r.used + 2) == 2 && model_get32(r.used + 16) == 512);
     /* A reset that has not completed leaves the rings to the device:
        handing their memory back is a bug; once it completes it is not. */
     d.m->knobs.used_len = MODEL_USED_LEN_EXACT;

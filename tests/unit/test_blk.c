@@ -101,13 +101,11 @@ static void basic(uint32_t transport, int legacy_probe, int msix, uint32_t ring,
         return;
     }
     e.bus->knobs.dma_split = e.bus->knobs.dma_bounce = dma == 1;
-#ifdef MODEL_USED_LEN_MOVED
     if (kvmtool) {
         e.m->knobs.used_len = MODEL_USED_LEN_MOVED;
         e.m->knobs.ignore_small_queue_size = 1;
         model_blk_count_status(e.m, kvmtool == 2);
     }
-#endif
     CHECK_EQ(e.blk.priv.table, dma == 2);   /* the model offers indirect descriptors everywhere */
     if (deferred) {
         /* Complete from the idle hook, shuffled: the driver waits for real. */
@@ -192,7 +190,6 @@ static void matrix(void)
                     RUN(basic(tr[t].t, tr[t].legacy_probe, tr[t].msix, ring, (int)dma, (int)deferred), label);
                 }
         }
-#ifdef MODEL_USED_LEN_MOVED
     for (kvmtool = 1; kvmtool <= 2; kvmtool++)
         for (t = 0; t < sizeof tr / sizeof tr[0]; t++)
             for (dma = 0; dma < 2; dma++) {
@@ -201,7 +198,6 @@ static void matrix(void)
                 RUN(basic(tr[t].t, tr[t].legacy_probe, tr[t].msix, VIRTIO_RING_SPLIT, (int)dma, 1), label);   /* kvmtool: split only */
             }
     kvmtool = 0;
-#endif
 }
 
 /* 100 requests in flight, completed in reverse, each token exactly once. */

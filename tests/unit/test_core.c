@@ -797,7 +797,8 @@ static void generation_unstable(uint32_t transport)
 }
 
 /* virtio_dma_map that fails (the map hook, or too many pieces) leaves
-   sg[], count and mapped as they were, and nothing mapped. */
+   count and mapped as they were, and nothing mapped. sg[] is its
+   documented work array (virtio.h, ERRORS): it may have been written. */
 static void dma_map_failure(void)
 {
     model_bus *bus = quiet_bus();
@@ -810,14 +811,12 @@ static void dma_map_failure(void)
     bus->knobs.map_fail_after = 3;   /* the third piece fails */
     CHECK_EQ(virtio_dma_map(&bus->platform, buf, 4 * 4096, VIRTIO_DMA_TO_DEVICE, sg, 8, 0, &count, &mapped),
              VIRTIO_ERR_NO_MEMORY);
-    CHECK(memcmp(sg, canary, sizeof sg) == 0);
     CHECK_EQ(count, 77);
     CHECK_EQ(mapped, 77);
     CHECK_EQ(bus->stats.live_maps, 0);
     bus->knobs.map_fail_after = 0;
     CHECK_EQ(virtio_dma_map(&bus->platform, buf, 4 * 4096, VIRTIO_DMA_TO_DEVICE, sg, 2, 0, &count, 0),
              VIRTIO_ERR_TOO_BIG);
-    CHECK(memcmp(sg, canary, sizeof sg) == 0);
     CHECK_EQ(count, 77);
     CHECK_EQ(bus->stats.live_maps, 0);
     no_strays(bus);
@@ -1100,7 +1099,7 @@ int main(void)
     RUN(all_ones_anytime(MODEL_MMIO), "core issue 11: device gone at every access of probe/init/read/shutdown, MMIO");
     RUN(generation_unstable(MODEL_PCI_MODERN), "core issue 11: config generation never settles: ERR_DEVICE, buffer untouched, PCI");
     RUN(generation_unstable(MODEL_MMIO), "core issue 11: config generation never settles: ERR_DEVICE, buffer untouched, MMIO");
-    RUN(dma_map_failure(), "core issue 11: virtio_dma_map failure leaves sg[], count and mapped untouched");
+    RUN(dma_map_failure(), "core issue 11: virtio_dma_map failure leaves count and mapped untouched, nothing mapped");
     RUN(kvmtool_queue_size(MODEL_PCI_MODERN), "core issue 11: kvmtool keeps its queue size: device size by default, PCI");
     RUN(kvmtool_queue_size(MODEL_MMIO), "core issue 11: kvmtool keeps its queue size: device size by default, MMIO");
     RUN(kvmtool_queue_size_asked(VIRTIO_RING_SPLIT), "core issue 11: kvmtool ignores a smaller queue size: read back on PCI, split");
