@@ -10,7 +10,7 @@ include tests/model/Makefile.inc
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
 UNIT_CFLAGS := $(MODEL_CFLAGS) -Wno-conversion
-LIB_HDRS := virtio.h virtio_blk.h virtio_net.h virtio_input.h virtio_gpu.h
+LIB_HDRS := virtio.h virtio_blk.h virtio_net.h virtio_input.h virtio_gpu.h virtio_console.h virtio_rng.h
 
 build/unit/%: tests/unit/%.c tests/unit/unit.h $(MODEL_SRCS) $(MODEL_HDRS) $(LIB_HDRS)
 	@mkdir -p build/unit
