@@ -42,8 +42,8 @@ host_open, name, cols/rows. Ports with higher ids are not answered: the
 device keeps them closed. Without MULTIPORT only port 0 exists and is
 assumed open. Reads and writes work on any served port whatever its state;
 a device discards what is written to a port nobody listens on (QEMU does).
-Control messages are handled inside every call on the console (at most a
-control queue's worth each time) and always notified at once.
+Control messages are handled inside every call on the console (at most two
+rounds of a control queue's worth each time) and always notified at once.
 
 READ AND WRITE
 
@@ -94,11 +94,11 @@ queue size = buffers rounded up to a power of two) with their private
 shadows (VIRTIO_MEM_PRIVATE), and one VIRTIO_MEM_DMA block of
 2 x buffers x buffer_size bytes (align 16); with MULTIPORT also the two
 control rings (32 and 8 entries) and one VIRTIO_MEM_DMA block of
-32 x 64 + 8 x 8 bytes (align 16). Defaults on a modern transport, split
-rings: per port 2 rings of 222 bytes (align 4096) and 2 shadows of 128
-bytes, a 4096-byte buffer block; control: rings of 846 and 222 bytes,
-shadows of 512 and 128 bytes, a 2112-byte block. No allocation is larger
-than 4096 bytes. Legacy transports put each ring's used part on its own
+32 x 64 + 8 x 8 bytes (align 16). Defaults on a modern transport: per
+port 2 rings of 224 bytes (split; 144 packed; align 4096), 2 shadows of
+128 bytes and a 4096-byte buffer block; control: rings of 848 and 224
+bytes (packed 528 and 144), shadows of 512 and 128 bytes, a 2112-byte
+block. No allocation is larger than 4096 bytes. Legacy transports put each ring's used part on its own
 4096-byte page.
 
 LIMITS
@@ -433,50 +433,56 @@ static void virtio__con_message(virtio_console *c, const unsigned char *m, uint3
 }
 
 /* >>console.control: take the device's messages (at most one queue's
-   worth), then send what the driver owes it. */
+   worth), send what the driver owes it, and if that was anything, take
+   the answers of a device that replies at once (QEMU does): two rounds. */
 static virtio_result virtio__con_pump(virtio_console *c)
 {
     void *cookie;
-    uint32_t len, k, p, reposted = 0, sent = 0;
+    uint32_t len, k, p, round, reposted, sent = 1;
     virtio_result r = VIRTIO_OK;
     if (!c->info.multiport) return VIRTIO_OK;
-    for (k = 0; k < c->priv.ctrl_nrx; k++) {
-        uint32_t i;
-        r = virtio_queue_pop(&c->ctrl_rxq, &cookie, &len);
-        if (r != VIRTIO_OK) break;
-        i = (uint32_t)(uintptr_t)cookie - 1;
-        VIRTIO_ASSERT(i < c->priv.ctrl_nrx);
-        virtio__con_message(c, c->priv.ctrl + (size_t)i * VIRTIO__CON_CTRL_BUF, len);
-        if ((r = virtio__con_post_ctrl_rx(c, i)) != VIRTIO_OK) break;
-        reposted++;
-    }
-    if (reposted) virtio_queue_kick(&c->ctrl_rxq);
-    if (r != VIRTIO_OK && r != VIRTIO_EMPTY) return virtio__con_err(c, r);
-    while ((r = virtio_queue_pop(&c->ctrl_txq, &cookie, 0)) == VIRTIO_OK)
-        c->priv.ctrl_busy &= ~(1u << ((uint32_t)(uintptr_t)cookie - 1));
-    if (r != VIRTIO_EMPTY) return virtio__con_err(c, r);
-    r = VIRTIO_OK;
-    if (c->priv.ready_owed && (r = virtio__con_ctrl(c, 0, VIRTIO__CON_DEVICE_READY, 1)) == VIRTIO_OK) {
-        c->priv.ready_owed = 0;
-        sent++;
-    }
-    /* PORT_READY before PORT_OPEN for a port: the device reads in order. */
-    for (p = 0; p < c->info.ports && r == VIRTIO_OK && !c->priv.ready_owed; p++) {
-        virtio_console_port *pt = &c->port[p];
-        if ((pt->priv.send & VIRTIO__CON_OWE_READY) &&
-            (r = virtio__con_ctrl(c, p, VIRTIO__CON_PORT_READY, 1)) == VIRTIO_OK) {
-            pt->priv.send &= ~VIRTIO__CON_OWE_READY;
+    for (round = 0; round < 2 && sent; round++) {
+        reposted = sent = 0;
+        for (k = 0; k < c->priv.ctrl_nrx; k++) {
+            uint32_t i;
+            r = virtio_queue_pop(&c->ctrl_rxq, &cookie, &len);
+            if (r != VIRTIO_OK) break;
+            i = (uint32_t)(uintptr_t)cookie - 1;
+            VIRTIO_ASSERT(i < c->priv.ctrl_nrx);
+            virtio__con_message(c, c->priv.ctrl + (size_t)i * VIRTIO__CON_CTRL_BUF, len);
+            if ((r = virtio__con_post_ctrl_rx(c, i)) != VIRTIO_OK) break;
+            reposted++;
+        }
+        if (reposted) virtio_queue_kick(&c->ctrl_rxq);
+        if (r != VIRTIO_OK && r != VIRTIO_EMPTY) return virtio__con_err(c, r);
+        while ((r = virtio_queue_pop(&c->ctrl_txq, &cookie, 0)) == VIRTIO_OK)
+            c->priv.ctrl_busy &= ~(1u << ((uint32_t)(uintptr_t)cookie - 1));
+        if (r != VIRTIO_EMPTY) return virtio__con_err(c, r);
+        r = VIRTIO_OK;
+        if (c->priv.ready_owed && (r = virtio__con_ctrl(c, 0, VIRTIO__CON_DEVICE_READY, 1)) == VIRTIO_OK) {
+            c->priv.ready_owed = 0;
             sent++;
         }
-        if (r == VIRTIO_OK && pt->priv.send == VIRTIO__CON_OWE_OPEN &&
-            (r = virtio__con_ctrl(c, p, VIRTIO__CON_PORT_OPEN, 1)) == VIRTIO_OK) {
-            pt->priv.send = 0;
-            pt->guest_open = 1;
-            sent++;
+        /* PORT_READY before PORT_OPEN for a port: the device reads in order. */
+        for (p = 0; p < c->info.ports && r == VIRTIO_OK && !c->priv.ready_owed; p++) {
+            virtio_console_port *pt = &c->port[p];
+            if ((pt->priv.send & VIRTIO__CON_OWE_READY) &&
+                (r = virtio__con_ctrl(c, p, VIRTIO__CON_PORT_READY, 1)) == VIRTIO_OK) {
+                pt->priv.send &= ~VIRTIO__CON_OWE_READY;
+                sent++;
+            }
+            if (r == VIRTIO_OK && pt->priv.send == VIRTIO__CON_OWE_OPEN &&
+                (r = virtio__con_ctrl(c, p, VIRTIO__CON_PORT_OPEN, 1)) == VIRTIO_OK) {
+                pt->priv.send = 0;
+                pt->guest_open = 1;
+                sent++;
+            }
         }
+        if (sent) virtio_queue_kick(&c->ctrl_txq);
+        if (r == VIRTIO_ERR_NO_SPACE) r = VIRTIO_OK;
+        if (r != VIRTIO_OK) return virtio__con_err(c, r);
     }
-    if (sent) virtio_queue_kick(&c->ctrl_txq);
-    return r == VIRTIO_ERR_NO_SPACE ? VIRTIO_OK : virtio__con_err(c, r);
+    return VIRTIO_OK;
 }
 
 /* Start of every call on a live console. */
@@ -601,10 +607,10 @@ VIRTIO_API virtio_result virtio_console_init(virtio_console *c, const virtio_dev
     if (c->info.multiport) {
         virtio_queue_kick(&c->ctrl_rxq);
         c->priv.ready_owed = 1;   /* must be sent (5.3.6.2.2) */
-        /* A device that answers at once (QEMU does) has added its ports by
-           the second round and opened them by the third; the rest arrives
-           with later calls. */
-        for (k = 0; k < 3; k++)
+        /* A device that answers at once (QEMU does) has added and opened
+           its ports by the end of the second call; the rest arrives with
+           later calls. */
+        for (k = 0; k < 2; k++)
             if ((r = virtio__con_pump(c)) != VIRTIO_OK) goto fail;
     } else {
         c->port[0].present = c->port[0].host_open = c->port[0].console = 1;
