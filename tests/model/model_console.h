@@ -27,7 +27,9 @@
    device-writable transmit buffer (5.3.6.1), control messages that are
    short, carry writable bytes, name an event the driver may not send, come
    before DEVICE_READY, repeat DEVICE_READY, or name a port the device did
-   not add (PORT_READY) or the driver has not made ready (PORT_OPEN);
+   not add (PORT_READY; a port removed meanwhile, or announced by a raw
+   message, is not the driver's fault) or the driver has not made ready
+   (PORT_OPEN);
    queues above 1 enabled without MULTIPORT; configuration writes other
    than emerg_wr (and emerg_wr without EMERG_WRITE). */
 #ifndef MODEL_CONSOLE_H
@@ -56,7 +58,7 @@ extern "C" {
 typedef struct model_console_options {
     uint64_t features;          /* offered [SIZE | MULTIPORT | EMERG_WRITE | VERSION_1 | RING_PACKED |
                                    EVENT_IDX | INDIRECT_DESC] */
-    uint32_t max_ports;         /* max_nr_ports, 1..31 [4]; 2 x max_ports + 2 queues */
+    uint32_t max_ports;         /* max_nr_ports, 1..31 [4]; with MULTIPORT 2 x max_ports + 2 queues, else 2 */
     uint32_t queue_size;        /* QueueNumMax of port queues [128, as QEMU] */
     uint32_t ctrl_queue_size;   /* QueueNumMax of the control queues [32, as QEMU] */
     uint16_t cols, rows;        /* configuration (SIZE) [80, 25] */
@@ -66,7 +68,8 @@ typedef struct model_console_options {
 typedef struct model_console_knobs {
     uint32_t rx_chunk;          /* bytes per receive buffer at most, 0 = fill it [0] */
     uint32_t drop_control;      /* a control message with no buffer posted is lost (QEMU) [0] */
-    uint32_t hold_tx;           /* keep transmit buffers until model_console_release_tx [0] */
+    uint32_t hold_tx;           /* keep transmit buffers until model_console_release_tx (and,
+                                   to keep the order, any sent while some are held) [0] */
     uint32_t name_nul;          /* PORT_NAME carries a trailing NUL [1, as QEMU] */
 } model_console_knobs;
 
