@@ -38,7 +38,9 @@ offers MULTIPORT the driver takes it (unless options.no_multiport) and runs
 the control queues: it tells the device it is ready, accepts the ports the
 device adds (up to options.ports, ids 0 .. ports-1), and opens each one.
 What the device says about a port lands in c->port[i]: present, console,
-host_open, name, cols/rows. Ports with higher ids are not answered: the
+host_open, name, cols/rows. Init takes what a device answers at once;
+one that answers later (QEMU's PCI transport) is heard by later calls, and
+virtio_console_refresh() reports VIRTIO_CONSOLE_CHANGED_PORTS then. Ports with higher ids are not answered: the
 device keeps them closed. Without MULTIPORT only port 0 exists and is
 assumed open. Reads and writes work on any served port whatever its state;
 a device discards what is written to a port nobody listens on (QEMU does).
