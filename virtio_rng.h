@@ -221,7 +221,8 @@ static virtio_result virtio__rng_harvest(virtio_rng *rng, uint32_t *reposted)
         rng->last_status = len;
         if (len == 0) rng->empty++;
         b = rng->priv.buf + (size_t)i * rng->priv.bsize;
-        at = (uint32_t)((rng->priv.head + rng->priv.avail) % rng->priv.stash_bytes);
+        at = rng->priv.head + rng->priv.avail;   /* both below the stash size: no division (32-bit Arm has none) */
+        if (at >= rng->priv.stash_bytes) at -= (uint32_t)rng->priv.stash_bytes;
         first = (uint32_t)rng->priv.stash_bytes - at < len ? (uint32_t)rng->priv.stash_bytes - at : len;
         VIRTIO_MEMCPY(rng->priv.stash + at, b, first);
         VIRTIO_MEMCPY(rng->priv.stash, b + first, len - first);
@@ -330,7 +331,8 @@ VIRTIO_API virtio_result virtio_rng_read(virtio_rng *rng, void *buf, size_t len,
         VIRTIO_MEMCPY(out + first, rng->priv.stash, done - first);
         VIRTIO_MEMSET(rng->priv.stash + rng->priv.head, 0, first);   /* handed out once only */
         VIRTIO_MEMSET(rng->priv.stash, 0, done - first);
-        rng->priv.head = (uint32_t)((rng->priv.head + done) % cap);
+        rng->priv.head += (uint32_t)done;
+        if (rng->priv.head >= cap) rng->priv.head -= (uint32_t)cap;
         rng->priv.avail -= (uint32_t)done;
     }
     if (reposted && !(flags & VIRTIO_MORE)) virtio_queue_kick(&rng->queue);
