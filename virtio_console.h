@@ -38,14 +38,15 @@ offers MULTIPORT the driver takes it (unless options.no_multiport) and runs
 the control queues: it tells the device it is ready, accepts the ports the
 device adds (up to options.ports, ids 0 .. ports-1), and opens each one.
 What the device says about a port lands in c->port[i]: present, console,
-host_open, name, cols/rows. Init takes what a device answers at once;
-one that answers later (QEMU's PCI transport) is heard by later calls, and
-virtio_console_refresh() reports VIRTIO_CONSOLE_CHANGED_PORTS then. Ports with higher ids are not answered: the
-device keeps them closed. Without MULTIPORT only port 0 exists and is
-assumed open. Reads and writes work on any served port whatever its state;
-a device discards what is written to a port nobody listens on (QEMU does).
-Control messages are handled inside every call on the console (at most two
-rounds of a control queue's worth each time) and always notified at once.
+host_open, name, cols/rows. Init takes what a device answers at once; a
+device that answers later (QEMU's PCI transport) is heard by later calls,
+and virtio_console_refresh() then reports VIRTIO_CONSOLE_CHANGED_PORTS.
+Ports with higher ids are not answered: the device keeps them closed.
+Without MULTIPORT only port 0 exists and is assumed open. Reads and writes
+work on any served port whatever its state; a device discards what is
+written to a port nobody listens on (QEMU does). Control messages are
+handled inside every call on the console (at most two rounds of a control
+queue's worth each time) and always notified at once.
 
 READ AND WRITE
 
@@ -100,8 +101,8 @@ control rings (32 and 8 entries) and one VIRTIO_MEM_DMA block of
 port 2 rings of 224 bytes (split; 144 packed; align 4096), 2 shadows of
 128 bytes and a 4096-byte buffer block; control: rings of 848 and 224
 bytes (packed 528 and 144), shadows of 512 and 128 bytes, a 2112-byte
-block. No allocation is larger than 4096 bytes. Legacy transports put each ring's used part on its own
-4096-byte page.
+block. No allocation is larger than 4096 bytes. Legacy transports put each
+ring's used part on its own 4096-byte page.
 
 LIMITS
 
@@ -590,7 +591,8 @@ VIRTIO_API virtio_result virtio_console_init(virtio_console *c, const virtio_dev
 
     /* Buffers, then every receive buffer posted. */
     if (c->info.multiport) {
-        c->priv.ctrl_bytes = (size_t)c->priv.ctrl_nrx * VIRTIO__CON_CTRL_BUF + (size_t)c->priv.ctrl_ntx * VIRTIO__CON_MSG;
+        c->priv.ctrl_bytes =
+            (size_t)c->priv.ctrl_nrx * VIRTIO__CON_CTRL_BUF + (size_t)c->priv.ctrl_ntx * VIRTIO__CON_MSG;
         r = virtio_alloc(p, c->priv.ctrl_bytes, 16, VIRTIO_MEM_DMA, (void **)&c->priv.ctrl, &c->priv.ctrl_dev);
         if (r != VIRTIO_OK) goto fail;
         for (k = 0; k < c->priv.ctrl_nrx; k++)

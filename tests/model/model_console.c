@@ -223,11 +223,13 @@ static void control_msg(model *m, con *c, const uint8_t *b)
         pt->st.ready = 1;
         if (pt->st.console) push(m, c, id, MODEL_CONSOLE_CONSOLE_PORT, 1, 0, 0);
         if (pt->st.name[0])
-            push(m, c, id, MODEL_CONSOLE_PORT_NAME, 1, pt->st.name, (uint32_t)strlen(pt->st.name) + (c->knobs.name_nul ? 1 : 0));
+            push(m, c, id, MODEL_CONSOLE_PORT_NAME, 1, pt->st.name,
+                 (uint32_t)strlen(pt->st.name) + (c->knobs.name_nul ? 1 : 0));
         if (pt->st.host_open) push(m, c, id, MODEL_CONSOLE_PORT_OPEN, 1, 0, 0);
         break;
     case MODEL_CONSOLE_PORT_OPEN:
-        if (!pt->st.ready && !c->raw && !(c->removed >> id & 1u))   /* in flight across a removal: not the driver's fault */
+        /* One in flight across a removal is not the driver's fault. */
+        if (!pt->st.ready && !c->raw && !(c->removed >> id & 1u))
             model_bug(m, "console: PORT_OPEN for port %u before PORT_READY", id);
         pt->st.guest_open = val != 0;
         deliver_port(m, c, id);
