@@ -28,13 +28,17 @@ typedef struct rng_fz {
 
 /* fuzz.h's hostile device, noting lies in PCI configuration space: the
    BAR sizing in probe writes back what it read, so such a lie can outlive
-   itself in the function's registers. */
+   itself in the function's registers. A packed used descriptor is not
+   given NEXT or INDIRECT: the model would later take that slot for one
+   the driver made available (an indirect table made of entropy, say) and
+   blame the driver for addresses the device wrote itself. */
 static void rng_hostile(void *user, model *m, model_hostile *h)
 {
     rng_fz *t = (rng_fz *)user;   /* e is the first member */
     uint32_t before = t->e.lies;
     fz_hostile(&t->e, m, h);
     if (t->e.lies != before && h->kind == MODEL_H_PCI_READ) t->pci_lies++;
+    if (h->kind == MODEL_H_PACKED_USED) h->flags &= ~5u;   /* NEXT, INDIRECT */
 }
 
 /* A reset that never finished left the driver's memory with the device
