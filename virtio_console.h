@@ -679,8 +679,9 @@ VIRTIO_API virtio_result virtio_console_read(virtio_console *c, uint32_t port, v
                 if (r == VIRTIO_OK && pops < pt->rxq.size) continue;
                 r = VIRTIO_EMPTY;
                 if (done || !(flags & VIRTIO_CONSOLE_WAIT)) break;
-                /* Waiting: the device must know about the buffers given back. */
-                if (reposted) virtio_queue_kick(&pt->rxq);
+                /* Waiting: the device must know about every buffer given
+                   back, also those of earlier VIRTIO_MORE calls. */
+                virtio_queue_kick(&pt->rxq);
                 reposted = 0;
                 if (!waiting) virtio_wait_start(&w, c->dev.platform, 0);
                 waiting = 1;
@@ -757,7 +758,7 @@ VIRTIO_API virtio_result virtio_console_write(virtio_console *c, uint32_t port, 
             unkicked = 1;
         }
         if (r != VIRTIO_OK || !(flags & VIRTIO_CONSOLE_WAIT) || (done == len && !pt->priv.tx_busy)) break;
-        if (unkicked) virtio_queue_kick(&pt->txq);   /* never wait on un-notified buffers */
+        virtio_queue_kick(&pt->txq);   /* never wait on un-notified buffers (earlier VIRTIO_MORE ones too) */
         unkicked = 0;
         if (!waiting) virtio_wait_start(&w, c->dev.platform, 0);
         waiting = 1;

@@ -310,7 +310,7 @@ VIRTIO_API virtio_result virtio_rng_read(virtio_rng *rng, void *buf, size_t len,
            bytes are here. The deadline does not move while we wait. */
         virtio_wait_start(&w, rng->dev.platform, 0);
         while (r == VIRTIO_OK && rng->priv.avail < len) {
-            if (reposted) virtio_queue_kick(&rng->queue);   /* never wait on un-notified buffers */
+            virtio_queue_kick(&rng->queue);   /* never wait on un-notified buffers (earlier VIRTIO_MORE ones too) */
             reposted = 0;
             if (virtio_wait_step(&w) != VIRTIO_OK) {
                 virtio_log(rng->dev.platform, VIRTIO_LOG_WARN, VIRTIO_MSG_TIMEOUT, 0, rng->dev.device_id);

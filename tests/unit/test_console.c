@@ -375,11 +375,15 @@ static void stalled_tx(void)
    out of partly filled buffers keep the order. */
 static model *idle_model;
 static uint32_t idle_calls, idle_send_at, idle_every;
+static uint64_t idle_first_notifies[2];   /* notifications of queues 0 and 1 when the first wait began */
 static void (*idle_orig)(void *);
 static void idle_hook(void *user)
 {
     idle_orig(user);
-    idle_calls++;
+    if (idle_calls++ == 0) {
+        idle_first_notifies[0] = model_queue_stats(idle_model, 0)->notifies;
+        idle_first_notifies[1] = model_queue_stats(idle_model, 1)->notifies;
+    }
     if (idle_send_at && idle_calls == idle_send_at) model_console_send(idle_model, 0, "late", 4);
     if (idle_every) model_console_send(idle_model, 0, "zzzzzzzz", 8);
 }
@@ -411,6 +415,47 @@ static void blocking_read(void)
     fill_pat(big, sizeof big, 4);
     CHECK_EQ(model_console_send(e.m, 0, big, sizeof big), 0);
     CHECK(read_back(&e, 0, sizeof big, 3, 4));
+    env_down(&e);
+}
+
+/* Buffers posted with VIRTIO_MORE are notified before any wait, also by
+   a later call that has posted nothing itself (the device would not look
+   at them otherwise). */
+static void more_then_wait(void)
+{
+    cenv e;
+    uint8_t buf[300];
+    size_t got = 0;
+    uint64_t before;
+    CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_console_init(&e.con, &e.dev, 0), VIRTIO_OK);
+    /* Receive: a buffer emptied with MORE goes back un-notified. */
+    memset(buf, 'a', 256);
+    CHECK_EQ(model_console_send(e.m, 0, buf, 256), 0);
+    CHECK_EQ(virtio_console_read(&e.con, 0, buf, sizeof buf, VIRTIO_MORE, &got), VIRTIO_OK);
+    CHECK_EQ(got, 256);
+    before = model_queue_stats(e.m, 0)->notifies;
+    idle_model = e.m;
+    idle_orig = e.bus->platform.idle;
+    e.bus->platform.idle = idle_hook;
+    idle_calls = 0;
+    idle_send_at = 10;
+    CHECK_EQ(virtio_console_read(&e.con, 0, buf, sizeof buf, VIRTIO_CONSOLE_WAIT, &got), VIRTIO_OK);
+    CHECK(got == 4 && memcmp(buf, "late", 4) == 0);
+    CHECK_EQ(idle_first_notifies[0], before + 1);   /* told before it waited */
+    idle_send_at = 0;
+    /* Transmit: posted with MORE, then a flush waits: it notifies first. */
+    model_console_get_knobs(e.m)->hold_tx = 1;
+    before = model_queue_stats(e.m, 1)->notifies;
+    CHECK_EQ(virtio_console_write(&e.con, 0, "ab", 2, VIRTIO_MORE, &got), VIRTIO_OK);
+    CHECK_EQ(model_queue_stats(e.m, 1)->notifies, before);
+    idle_calls = 0;
+    CHECK_EQ(virtio_console_write(&e.con, 0, 0, 0, VIRTIO_CONSOLE_WAIT, 0), VIRTIO_ERR_TIMEOUT);   /* held */
+    CHECK_EQ(idle_first_notifies[1], before + 1);
+    e.bus->platform.idle = idle_orig;
+    CHECK_EQ(model_console_release_tx(e.m, 0), 1);
+    CHECK_EQ(virtio_console_write(&e.con, 0, 0, 0, VIRTIO_CONSOLE_WAIT, 0), VIRTIO_OK);
+    CHECK(model_console_output(e.m, 0, &got) && got == 2 && memcmp(model_console_output(e.m, 0, 0), "ab", 2) == 0);
     env_down(&e);
 }
 
@@ -799,6 +844,7 @@ int main(void)
     RUN(batching(), "console VIRTIO_MORE defers the notification; out of buffers notifies anyway");
     RUN(stalled_tx(), "console device stops taking buffers: NO_SPACE, bounded TIMEOUT, flush, order kept");
     RUN(blocking_read(), "console blocking read: late data ends the wait, none ends it bounded; small reads");
+    RUN(more_then_wait(), "console VIRTIO_MORE buffers are notified before a later call waits");
     RUN(hostile_control(), "console malformed control messages dropped and counted; names cut and terminated");
     RUN(hostile_ring(VIRTIO_RING_SPLIT), "console bad used id: DEVICE, STATE, emergency write still works, split");
     RUN(hostile_ring(VIRTIO_RING_PACKED), "console bad used id: DEVICE, STATE, emergency write still works, packed");

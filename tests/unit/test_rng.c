@@ -375,6 +375,17 @@ static void alloc_failures(void)
     env_down(&e);
 }
 
+/* Notifications of queue 0 when a wait first idled. */
+static model *idle_model;
+static uint32_t idle_calls;
+static uint64_t idle_first_notifies;
+static void (*idle_orig)(void *);
+static void idle_hook(void *user)
+{
+    if (idle_calls++ == 0) idle_first_notifies = model_queue_stats(idle_model, 0)->notifies;
+    idle_orig(user);
+}
+
 /* VIRTIO_MORE posts without notifying; kick notifies. */
 static void batching(void)
 {
@@ -400,6 +411,27 @@ static void batching(void)
     CHECK_EQ(model_queue_stats(e.m, 0)->notifies, before + 2);
     CHECK_EQ(virtio_rng_kick(&e.rng), VIRTIO_OK);   /* nothing new: no notification */
     CHECK_EQ(model_queue_stats(e.m, 0)->notifies, before + 2);
+    /* Posted with MORE, then a read that waits: it notifies first, though
+       it posted nothing itself. */
+    while (virtio_rng_read(&e.rng, buf, 64, 0, &got) == VIRTIO_OK) CHECK(stream_ok(&e, buf, got));   /* empty stash */
+    CHECK_EQ(model_queue_stats(e.m, 0)->notifies, before + 2);
+    CHECK_EQ(model_run(e.m, 0), 2);
+    CHECK_EQ(virtio_rng_read(&e.rng, buf, 64, VIRTIO_MORE, &got), VIRTIO_OK);   /* both in, both posted */
+    CHECK(stream_ok(&e, buf, 64));
+    CHECK_EQ(model_queue_stats(e.m, 0)->notifies, before + 2);
+    e.m->knobs.run_on_idle = 1;
+    idle_model = e.m;
+    idle_orig = e.bus->platform.idle;
+    e.bus->platform.idle = idle_hook;
+    idle_calls = 0;
+    while (virtio_rng_read(&e.rng, buf, 64, 0, &got) == VIRTIO_OK) CHECK(stream_ok(&e, buf, got));   /* the stash */
+    CHECK_EQ(idle_calls, 0);
+    CHECK_EQ(model_queue_stats(e.m, 0)->notifies, before + 2);
+    CHECK_EQ(virtio_rng_read(&e.rng, buf, 64, VIRTIO_RNG_WAIT, &got), VIRTIO_OK);   /* waits */
+    CHECK(stream_ok(&e, buf, 64));
+    CHECK(idle_calls > 0);
+    CHECK_EQ(idle_first_notifies, before + 3);   /* told before it waited */
+    e.bus->platform.idle = idle_orig;
     env_down(&e);
 }
 
@@ -499,7 +531,7 @@ int main(void)
     RUN(needs_reset(), "rng NEEDS_RESET from refresh and a waiting read");
     RUN(reset_hangs(), "rng shutdown with a reset that never finishes: TIMEOUT, memory kept");
     RUN(alloc_failures(), "rng init under allocation failure at every step");
-    RUN(batching(), "rng VIRTIO_MORE defers the notification, kick sends it");
+    RUN(batching(), "rng VIRTIO_MORE defers the notification, kick sends it, a wait sends it first");
     RUN(bad_input(), "rng bad arguments and states");
     RUN(memory(), "rng MEMORY figures: four allocations, none above 4096 bytes");
     UNIT_EXIT();
