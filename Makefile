@@ -10,7 +10,7 @@ include tests/model/Makefile.inc
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
 UNIT_CFLAGS := $(MODEL_CFLAGS) -Wno-conversion
-LIB_HDRS := virtio.h virtio_blk.h virtio_net.h virtio_input.h virtio_gpu.h
+LIB_HDRS := virtio.h virtio_blk.h virtio_net.h virtio_input.h virtio_gpu.h virtio_console.h virtio_rng.h
 
 build/unit/%: tests/unit/%.c tests/unit/unit.h $(MODEL_SRCS) $(MODEL_HDRS) $(LIB_HDRS)
 	@mkdir -p build/unit
@@ -50,6 +50,8 @@ $(eval $(call port_guest,net_test,tests/qemu/guest/net_test.c))
 $(eval $(call port_guest,input_test,tests/qemu/guest/input_test.c))
 $(eval $(call port_guest,gpu_test,tests/qemu/guest/gpu_test.c))
 $(eval $(call port_guest,fault_test,tests/qemu/guest/fault_test.c))
+$(eval $(call port_guest,console_test,tests/qemu/guest/console_test.c))
+$(eval $(call port_guest,rng_test,tests/qemu/guest/rng_test.c))
 $(eval $(call port_guest,blk_bench,bench/blk_bench.c))
 $(eval $(call port_guest,net_bench,bench/net_bench.c))
 $(eval $(call port_guest,gpu_bench,bench/gpu_bench.c))

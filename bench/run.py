@@ -142,7 +142,9 @@ def sizes():
     parts = [("core", "VIRTIO_CORE_IMPLEMENTATION", "virtio.h"), ("blk", "VIRTIO_BLK_IMPLEMENTATION", "virtio_blk.h"),
              ("net", "VIRTIO_NET_IMPLEMENTATION", "virtio_net.h"),
              ("input", "VIRTIO_INPUT_IMPLEMENTATION", "virtio_input.h"),
-             ("gpu", "VIRTIO_GPU_IMPLEMENTATION", "virtio_gpu.h")]
+             ("gpu", "VIRTIO_GPU_IMPLEMENTATION", "virtio_gpu.h"),
+             ("console", "VIRTIO_CONSOLE_IMPLEMENTATION", "virtio_console.h"),
+             ("rng", "VIRTIO_RNG_IMPLEMENTATION", "virtio_rng.h")]
     out = {}
     tmp = tempfile.mkdtemp(prefix="vt-size-")
     try:

@@ -28,6 +28,8 @@ SUITES = [
     ("qemu-net", [PY, "tests/qemu/test_net.py"]),
     ("qemu-input", [PY, "tests/qemu/test_input.py"]),
     ("qemu-gpu", [PY, "tests/qemu/test_gpu.py"]),
+    ("qemu-console", [PY, "tests/qemu/test_console.py"]),
+    ("qemu-rng", [PY, "tests/qemu/test_rng.py"]),
     ("qemu-fault", [PY, "tests/qemu/test_fault.py"]),
     ("examples", [PY, "tests/qemu/test_examples.py"]),
     ("qemu-boot", [PY, "tests/qemu/test_boot.py"]),

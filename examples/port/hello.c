@@ -157,6 +157,25 @@ static void check_memory(void)
     port_platform()->dma_free(0, p, 4096, VIRTIO_MEM_DMA);
 }
 
+/* Device types by name (virtio 1.2 section 5), those with a driver here
+   and a few more. */
+static const char *type_name(uint32_t id)
+{
+    switch (id) {
+    case VIRTIO_DEVICE_NET: return "net";
+    case VIRTIO_DEVICE_BLOCK: return "block";
+    case VIRTIO_DEVICE_CONSOLE: return "console";
+    case VIRTIO_DEVICE_RNG: return "rng";
+    case VIRTIO_DEVICE_BALLOON: return "balloon";
+    case VIRTIO_DEVICE_SCSI: return "scsi";
+    case VIRTIO_DEVICE_9P: return "9p";
+    case VIRTIO_DEVICE_GPU: return "gpu";
+    case VIRTIO_DEVICE_INPUT: return "input";
+    case VIRTIO_DEVICE_VSOCK: return "vsock";
+    default: return "other";
+    }
+}
+
 /* The same devices through the library: find, probe, describe. */
 static void list_virtio(void)
 {
@@ -165,7 +184,9 @@ static void list_virtio(void)
     while (virtio_mmio_find(p, port_mmio_base, port_mmio_stride, port_mmio_count, 0, &slot) == VIRTIO_OK) {
         virtio_device d;
         virtio_result r = virtio_mmio_probe(&d, p, port_mmio_base + slot * port_mmio_stride);
-        if (r == VIRTIO_OK) port_printf("virtio-mmio slot %u: type %u %s\n", slot, d.device_id, d.legacy ? "legacy" : "modern");
+        if (r == VIRTIO_OK)
+            port_printf("virtio-mmio slot %u: type %u %s %s\n", slot, d.device_id, d.legacy ? "legacy" : "modern",
+                        type_name(d.device_id));
         else fail("virtio_mmio_probe", (uint64_t)(int64_t)r);
         slot++;
     }
@@ -173,8 +194,9 @@ static void list_virtio(void)
         virtio_device d;
         virtio_result r = virtio_pci_probe(&d, p, bdf);
         if (r == VIRTIO_OK)
-            port_printf("virtio-pci %02x:%02x.%x: type %u %s base %p (%s)\n", bdf >> 8, (bdf >> 3) & 31, bdf & 7,
-                        d.device_id, d.legacy ? "legacy" : "modern", (void *)d.base, virtio_result_str(r));
+            port_printf("virtio-pci %02x:%02x.%x: type %u %s %s base %p (%s)\n", bdf >> 8, (bdf >> 3) & 31, bdf & 7,
+                        d.device_id, d.legacy ? "legacy" : "modern", type_name(d.device_id), (void *)d.base,
+                        virtio_result_str(r));
         else fail("virtio_pci_probe", bdf);
         bdf++;
     }

@@ -4,6 +4,8 @@
 #include "../../virtio_net.h"
 #include "../../virtio_input.h"
 #include "../../virtio_gpu.h"
+#include "../../virtio_console.h"
+#include "../../virtio_rng.h"
 #include "libc.h"
 #include "use.h"
 
@@ -73,6 +75,6 @@ void __aeabi_memset(void *d, size_t n, int c) { memset(d, c, n); }
 static volatile int vt_sink;
 void _start(void)
 {
-    vt_sink = vt_use_core() + vt_use_blk() + vt_use_net() + vt_use_input() + vt_use_gpu();
+    vt_sink = vt_use_core() + vt_use_blk() + vt_use_net() + vt_use_input() + vt_use_gpu() + vt_use_console() + vt_use_rng();
     for (;;) {}
 }

@@ -16,7 +16,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 WARN = "-Wall -Wextra -Werror -pedantic -Wundef -Wshadow -Wcast-align -Wsign-conversion".split()
 CWARN = ["-Wstrict-prototypes", "-Wmissing-prototypes"]
-DRIVERS = [h for h in ("virtio_blk", "virtio_net", "virtio_input", "virtio_gpu")
+DRIVERS = [h for h in ("virtio_blk", "virtio_net", "virtio_input", "virtio_gpu", "virtio_console", "virtio_rng")
            if os.path.exists(os.path.join(HERE, "..", "..", h + ".h"))]
 VARIANTS = ["VIRTIO_NO_MMIO", "VIRTIO_NO_PCI", "VIRTIO_NO_LEGACY", "VIRTIO_NO_PACKED",
             "VIRTIO_NO_STRINGS", "VIRTIO_DIRECT_REGS", "VIRTIO_DEBUG"]

@@ -4,3 +4,5 @@
 #include "../../virtio_net.h"
 #include "../../virtio_input.h"
 #include "../../virtio_gpu.h"
+#include "../../virtio_console.h"
+#include "../../virtio_rng.h"

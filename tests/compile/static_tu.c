@@ -6,4 +6,6 @@
 #include "../../virtio_net.h"
 #include "../../virtio_input.h"
 #include "../../virtio_gpu.h"
+#include "../../virtio_console.h"
+#include "../../virtio_rng.h"
 int main(void) { return 0; }

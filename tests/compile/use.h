@@ -192,4 +192,49 @@ static int vt_use_gpu(void)
 #else
 static int vt_use_gpu(void) { return 0; }
 #endif
+#ifdef VIRTIO_CONSOLE_H
+static int vt_use_console(void)
+{
+    virtio_device d;
+    virtio_console c;
+    char b[16];
+    size_t n = 0;
+    uint32_t changed = 0;
+    int bad = 0;
+    memset(&d, 0, sizeof d);
+    memset(&c, 0, sizeof c);
+    memset(b, 0, sizeof b);
+    bad += virtio_console_init(&c, &d, 0) == VIRTIO_OK;
+    bad += virtio_console_read(&c, 0, b, sizeof b, VIRTIO_CONSOLE_WAIT, &n) == VIRTIO_OK;
+    bad += virtio_console_write(&c, 0, b, sizeof b, VIRTIO_MORE, &n) == VIRTIO_OK;
+    bad += virtio_console_kick(&c) == VIRTIO_OK;
+    bad += virtio_console_emerg_write(&c, "!", 1) == VIRTIO_OK;
+    bad += virtio_console_refresh(&c, &changed) == VIRTIO_OK;
+    bad += virtio_console_shutdown(&c) == VIRTIO_OK;
+    return bad;
+}
+#else
+static int vt_use_console(void) { return 0; }
+#endif
+#ifdef VIRTIO_RNG_H
+static int vt_use_rng(void)
+{
+    virtio_device d;
+    virtio_rng r;
+    uint8_t b[16];
+    size_t n = 0;
+    uint32_t changed = 0;
+    int bad = 0;
+    memset(&d, 0, sizeof d);
+    memset(&r, 0, sizeof r);
+    bad += virtio_rng_init(&r, &d, 0) == VIRTIO_OK;
+    bad += virtio_rng_read(&r, b, sizeof b, VIRTIO_RNG_WAIT, &n) == VIRTIO_OK;
+    bad += virtio_rng_kick(&r) == VIRTIO_OK;
+    bad += virtio_rng_refresh(&r, &changed) == VIRTIO_OK;
+    bad += virtio_rng_shutdown(&r) == VIRTIO_OK;
+    return bad;
+}
+#else
+static int vt_use_rng(void) { return 0; }
+#endif
 #endif

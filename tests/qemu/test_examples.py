@@ -10,6 +10,7 @@
 """
 import os
 import random
+import re
 import struct
 import sys
 
@@ -76,9 +77,14 @@ def net_ping(cfg):
 @test(configs=[Config(a, "pci-modern") for a in ARCHES])
 def hello(cfg):
     args = ["-drive", "if=none,id=d0,file=null-co://,format=raw,size=1M"] + device_args(cfg, "virtio-blk", "drive=d0")
+    args += device_args(cfg, "virtio-rng") + device_args(cfg, "virtio-serial")
     with Machine(cfg, elf(cfg.arch, "hello"), args, timeout=60) as m:
         m.expect(rf"^hello from {cfg.arch}")
-        m.expect(r"^virtio-pci 00:0\d\.0: type 2 modern .*VIRTIO_OK")
+        m.expect(r"^waiting 1 s")
+        listed = "\n".join(m.lines)
+        for kind, name in ((2, "block"), (4, "rng"), (3, "console")):
+            check(re.search(rf"^virtio-pci 00:0\d\.0: type {kind} modern {name} .*VIRTIO_OK", listed, re.M),
+                  f"hello did not list the {name} device by name")
         m.write("x")
         m.expect(r"^got 'x'")
         m.expect(r"^uptime")
