@@ -24,15 +24,15 @@
 #define HPET_CONFIG 0x010                    /* bit 0: counter runs */
 #define HPET_COUNTER 0x0f0
 
-const struct port_machine port_machine = {
+/* No device tree on q35: the layout is fixed, and SeaBIOS did the rest. */
+struct port_machine port_machine = {
     "x86_64",
     0, 0, 1,           /* config through 0xcf8, I/O through in/out, bus 0 */
     0, 0, 0, 0, 0, 0,  /* no windows: SeaBIOS assigned the BARs */
     64ull << 30,       /* start.S maps 64 GiB */
+    0, 0, 0,           /* no virtio-mmio slots */
+    0, 0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0,
 };
-const uintptr_t port_mmio_base = 0;
-const uintptr_t port_mmio_stride = 0;
-const uint32_t port_mmio_count = 0;
 
 static inline uint8_t inb(uint16_t p)
 {
@@ -87,9 +87,10 @@ void port_x86_trap(const uint64_t *frame, uint64_t cr2)
     port_trap(vec << 32 | (err ? (frame[1] & 0xffffffffu) : 0), frame[1 + err], cr2);
 }
 
-void port_arch_init(void)
+void port_arch_init(uintptr_t boot_arg)
 {
     uint32_t cap;
+    (void)boot_arg;   /* Multiboot's info block: nothing needed from it */
     idt_init();
     /* ACPI registers: where SeaBIOS put them, or at 0x600 if it did not. */
     pmbase = (uint16_t)(port_pci_read32(LPC_BDF, LPC_PMBASE) & 0xff80u);

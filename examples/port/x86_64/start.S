@@ -78,6 +78,7 @@ long_mode:
     mov     %ax, %fs
     mov     %ax, %gs
     mov     $__stack_top, %rsp
+    xor     %edi, %edi              /* no device tree on q35 */
     call    port_init
     call    main
     mov     %eax, %edi
