@@ -4,7 +4,11 @@
   net_ping  answers an ARP request and ICMP echo requests for 10.0.2.15;
             the host sends real packets over -netdev dgram (127.0.0.1) and
             checks the replies field by field, checksums included.
-  hello     boots on every architecture, finds its devices, echoes a byte.
+  hello     boots on every architecture, finds its devices, echoes a byte;
+            on the device-tree machines the layout it reports (UART, ECAM,
+            PCI windows, virtio-mmio slots, interrupt controller) is the
+            one in QEMU's own tree (dumpdtb), also with aarch64's highmem
+            off, where the ECAM and windows move.
   demo      prints the disk's identity and the host's message, and the
             screen is not blank.
 """
@@ -14,7 +18,8 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import ARCHES, Config, Machine, UdpPeer, check, device_args, main, test  # noqa: E402
+from qemu import (ARCHES, Config, Machine, UdpPeer, check, device_args, fdt_number, machine_args,  # noqa: E402
+                  machine_fdt, main, test)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MY_IP = bytes([10, 0, 2, 15])
@@ -35,7 +40,9 @@ def csum(b):
     return ~s & 0xffff
 
 
-@test(configs=[Config("riscv64", "mmio-legacy"), Config("aarch64", "pci-modern", True), Config("x86_64", "pci-legacy")])
+@test(configs=[Config("riscv64", "mmio-legacy"), Config("aarch64", "pci-modern", True), Config("x86_64", "pci-legacy"),
+               Config("riscv32", "mmio-modern", True), Config("armv7", "mmio-legacy"),
+               Config("aarch64be", "pci-modern"), Config("aarch64be", "pci-legacy")])
 def net_ping(cfg):
     rnd = random.Random()
     guest_mac = bytes([0x52, 0x54, 0, 0xaa, rnd.randrange(256), rnd.randrange(256)])
@@ -73,15 +80,83 @@ def net_ping(cfg):
             m.expect(r"^net_ping: 5 replies")
 
 
+def expected_layout(fdt, limit):
+    """What the port should report for QEMU's tree: the machine: line's
+    fields, from tests/qemu's own parser, with the windows a CPU below
+    `limit` cannot reach left out (as the port does)."""
+    want = {}
+    stdout = fdt.node("/chosen").strings("stdout-path")[0].split(":")[0]
+    want["uart"] = fdt.reg(fdt.node(stdout))[0][0]
+    host = fdt.find("pci-host-ecam-generic")[0]
+    ecam, size = fdt.reg(host)[0]
+    if ecam + size <= limit:
+        want["ecam"], want["buses"] = ecam, min(size >> 20, host.cells("bus-range")[1] + 1)
+        r = host.cells("ranges")
+        pa = host.parent.cell_count("#address-cells", 2)
+        step = 3 + pa + 2
+        for i in range(0, len(r), step):
+            space = r[i] >> 24 & 3
+            cpu = fdt_number(r[i + 3:i + 3 + pa])
+            n = fdt_number(r[i + 3 + pa:i + step])
+            if cpu + n > limit:
+                continue
+            if space == 1:
+                want["io"] = cpu
+            elif space == 2:
+                want["mem32"] = f"{cpu:x}+{n:x}"
+            elif space == 3:
+                want["mem64"] = f"{cpu:x}+{n:x}"
+    else:
+        want["ecam"], want["buses"] = 0, 0
+    want.setdefault("mem64", "0+0")
+    slots = sorted(fdt.reg(n)[0][0] for n in fdt.find("virtio,mmio"))
+    want["mmio"] = f"{slots[0]:x}+{slots[1] - slots[0]:x}x{len(slots)}"
+    intc = next(n for n in fdt.nodes() if "interrupt-controller" in n.props and not n.compatible("riscv,cpu-intc"))
+    want["intc"] = intc.strings("compatible")[0]
+    want["phandle"] = intc.cells("phandle")[0]
+    want["intc0"] = "%x+%x" % fdt.reg(intc)[0]
+    return want
+
+
+def check_layout(m, cfg, machine_line):
+    """The guest's "machine:" line against QEMU's device tree for cfg."""
+    got = dict(w.split("=", 1) for w in machine_line.split())
+    limit = 1 << 32 if cfg.arch in ("riscv32", "armv7") else 1 << 40
+    fdt = machine_fdt(cfg, m.base_command)
+    for key, want in expected_layout(fdt, limit).items():
+        have = got[key]
+        ok = have == want if isinstance(want, str) else int(have, 16 if key != "buses" else 10) == want
+        check(ok, f"{cfg.arch}: {key}={have}, QEMU's device tree says {want if isinstance(want, str) else hex(want)}")
+
+
 @test(configs=[Config(a, "pci-modern") for a in ARCHES])
 def hello(cfg):
+    hello_run(cfg)
+
+
+@test(configs=[Config("aarch64", "pci-modern")])
+def hello_highmem_off(cfg):
+    """The same guest follows the machine when the layout moves: with
+    highmem=off the ECAM is at 0x3f000000 (16 buses) and there is no
+    64-bit window."""
+    cmd = machine_args(cfg)
+    cmd[cmd.index("-machine") + 1] += ",highmem=off"
+    line = hello_run(cfg, cmd)
+    check("ecam=3f000000 " in line and "mem64=0+0" in line, f"highmem=off: {line}")
+
+
+def hello_run(cfg, command=None):
     args = ["-drive", "if=none,id=d0,file=null-co://,format=raw,size=1M"] + device_args(cfg, "virtio-blk", "drive=d0")
-    with Machine(cfg, elf(cfg.arch, "hello"), args, timeout=60) as m:
-        m.expect(rf"^hello from {cfg.arch}")
+    with Machine(cfg, elf(cfg.arch, "hello"), args, timeout=60, command=command) as m:
+        m.expect(rf"^hello from {cfg.arch}$")
+        line = m.expect(r"^machine: (.*)").group(1)
+        if cfg.arch != "x86_64":
+            check_layout(m, cfg, line)
         m.expect(r"^virtio-pci 00:0\d\.0: type 2 modern .*VIRTIO_OK")
         m.write("x")
         m.expect(r"^got 'x'")
         m.expect(r"^uptime")
+    return line
 
 
 @test
