@@ -11,6 +11,7 @@ build.
 """
 import concurrent.futures as cf
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -102,8 +103,8 @@ def freestanding_jobs():
                 want = fs_needs(cc, opt, target)
                 base = ["-ffreestanding", "-fno-stack-protector", "-fno-pic", opt] + WARN
                 c = comp + ["-std=c99"] + CWARN + base
-                out.append((f"{cc}-c freestanding {target} {opt} nm-u", fs_check(c + ["-DVT_FS_LIBRARY_ONLY", "-c", "freestanding.c",
-                                                               "-o", "{out}.o"], want)))
+                lib = c + ["-DVT_FS_LIBRARY_ONLY", "-c", "freestanding.c", "-o", "{out}.o"]
+                out.append((f"{cc}-c freestanding {target} {opt} nm-u", fs_check(lib, want)))
                 provide = [f"-DVT_FS_{n}" for n in want]
                 langs = [("c", c)]
                 if opt == "-O2":
@@ -115,7 +116,7 @@ def freestanding_jobs():
                     name = f"{cc}-{lang} freestanding {target} {opt}"
                     if cc == "clang":   # clang 14 has no bare-metal linker driver for aarch64_be: lld directly
                         link = cmd + provide + ["-c", "freestanding.c", "-o", "{out}.o"]
-                        out.append((name, ["sh", "-c", " ".join(link) + " && ld.lld -static -e _start -o {out} {out}.o"]))
+                        out.append((name, ["sh", "-c", shlex.join(link) + " && ld.lld -static -e _start -o {out} {out}.o"]))
                     else:
                         out.append((name, cmd + provide + ["-nostdlib", "-static", "freestanding.c", "-o", "{out}"]))
     return out
