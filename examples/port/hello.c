@@ -129,7 +129,7 @@ static void show_machine(void)
                 (unsigned long long)m->intc_base[1], (unsigned long long)m->intc_size[1], m->dtb);
 }
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
 /* What the x86 port relies on SeaBIOS for: ACPI registers at PMBASE, and
    (checked here only) MMCONFIG at 0xb0000000 agreeing with 0xcf8. */
 static void check_x86(void)
@@ -210,7 +210,7 @@ int main(void)
     port_printf("time %llu us\n", (unsigned long long)t0);
     show_machine();
     check_memory();
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
     check_x86();
 #endif
     port_printf("pci: %d BARs not placed\n", port_pci_setup());

@@ -18,15 +18,17 @@ ifeq ($(.DEFAULT_GOAL),)
 endif
 
 PORT_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
-PORT_ARCHES := riscv64 aarch64 x86_64 riscv32 aarch64be armv7
+PORT_ARCHES := riscv64 aarch64 x86_64 riscv32 aarch64be armv7 i686
 # The folder each arch's port.c, start.S and link.ld come from: riscv32
-# shares riscv64's (xlen decides the rest), aarch64be aarch64's.
+# shares riscv64's (xlen decides the rest), aarch64be aarch64's, i686
+# x86_64's.
 PORT_SRCDIR_riscv64 := riscv64
 PORT_SRCDIR_riscv32 := riscv64
 PORT_SRCDIR_aarch64 := aarch64
 PORT_SRCDIR_aarch64be := aarch64
 PORT_SRCDIR_armv7 := armv7
 PORT_SRCDIR_x86_64 := x86_64
+PORT_SRCDIR_i686 := x86_64
 PORT_BUILD ?= build
 PORT_CC ?= clang
 # make V=1 shows the commands.
@@ -45,6 +47,7 @@ PORT_CFLAGS_aarch64 := --target=aarch64-unknown-elf -mcpu=cortex-a57
 PORT_CFLAGS_aarch64be := --target=aarch64_be-unknown-elf -mcpu=cortex-a57
 PORT_CFLAGS_armv7 := --target=armv7a-none-eabi -mcpu=cortex-a15 -marm -mfloat-abi=soft -fno-unwind-tables
 PORT_CFLAGS_x86_64 := --target=x86_64-unknown-elf -mno-red-zone
+PORT_CFLAGS_i686 := --target=i686-unknown-elf -mno-sse
 PORT_SRCS = $(PORT_DIR)/common.c $(PORT_DIR)/pci.c $(PORT_DIR)/fdt.c \
             $(PORT_DIR)/$(PORT_SRCDIR_$(1))/port.c $(PORT_DIR)/$(PORT_SRCDIR_$(1))/start.S
 
@@ -99,6 +102,7 @@ PORT_QEMU_armv7 := qemu-system-arm -machine virt,highmem=off -cpu cortex-a15 $(P
                    $(PORT_QEMU_COMMON)
 PORT_QEMU_x86_64 := qemu-system-x86_64 -machine q35 -device isa-debug-exit,iobase=0xf4,iosize=4 \
                     $(PORT_QEMU_COMMON)
+PORT_QEMU_i686 := qemu-system-i386 -machine q35 -device isa-debug-exit,iobase=0xf4,iosize=4 $(PORT_QEMU_COMMON)
 
 # Boot hello on every machine with VirtIO devices attached and check what
 # it prints and how QEMU exits (examples/port/check.sh). PORT_ARCHES=...

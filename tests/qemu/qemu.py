@@ -88,11 +88,12 @@ BUILD = os.path.join(ROOT, "build")
 # Configurations
 # --------------------------------------------------------------------------
 
-ARCHES = ("riscv64", "aarch64", "x86_64", "riscv32", "aarch64be", "armv7")
+ARCHES = ("riscv64", "aarch64", "x86_64", "riscv32", "aarch64be", "armv7", "i686")
 # matrix() covers the three 64-bit little-endian machines by default;
 # extra_matrix() the 32-bit and big-endian ones. A suite runs both.
 FULL_ARCHES = ("riscv64", "aarch64", "x86_64")
-EXTRA_ARCHES = ("riscv32", "aarch64be", "armv7")
+EXTRA_ARCHES = ("riscv32", "aarch64be", "armv7", "i686")
+Q35_ARCHES = ("x86_64", "i686")   # SeaBIOS machines: no device tree, no virtio-mmio
 TRANSPORTS = ("mmio-legacy", "mmio-modern", "pci-modern", "pci-legacy")
 
 # Transports each architecture runs: x86 q35 has no virtio-mmio slots, and
@@ -105,6 +106,7 @@ ARCH_TRANSPORTS = {
     "riscv32": ("mmio-legacy", "mmio-modern", "pci-modern"),
     "aarch64be": ("mmio-legacy", "mmio-modern", "pci-modern", "pci-legacy"),
     "armv7": ("mmio-legacy", "mmio-modern", "pci-modern"),
+    "i686": ("pci-modern", "pci-legacy"),
 }
 
 # QEMU system emulator and machine options per arch. armv7 needs
@@ -112,7 +114,7 @@ ARCH_TRANSPORTS = {
 # 32-bit CPU; aarch64 runs with the default highmem (ECAM at 64 GiB + 256
 # MiB, a 512 GiB PCI window), which its port finds in the device tree.
 QEMU_SYSTEM = {"riscv64": "riscv64", "riscv32": "riscv32", "aarch64": "aarch64", "aarch64be": "aarch64",
-               "armv7": "arm", "x86_64": "x86_64"}
+               "armv7": "arm", "x86_64": "x86_64", "i686": "i386"}
 MACHINE = {
     "riscv64": ["-machine", "virt", "-bios", "none"],
     "riscv32": ["-machine", "virt", "-bios", "none"],
@@ -120,6 +122,7 @@ MACHINE = {
     "aarch64be": ["-machine", "virt", "-cpu", "cortex-a57"],
     "armv7": ["-machine", "virt,highmem=off", "-cpu", "cortex-a15"],
     "x86_64": ["-machine", "q35", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
+    "i686": ["-machine", "q35", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
 }
 
 # Kinds QEMU only builds as VirtIO 1.0 PCI devices (disable-modern=on is
@@ -232,8 +235,9 @@ def matrix(kind: str | bool | None = None, arches=None, transports=None, modern_
 
 def extra_matrix(kind: str | bool | None = None, transports=None, modern_only: bool = False) -> list[Config]:
     """matrix() for the 32-bit and big-endian machines (EXTRA_ARCHES):
-    riscv32 and armv7 like riscv64, aarch64be also on pci-legacy; split
-    and packed rings where the transport allows. Narrowed like matrix().
+    riscv32 and armv7 like riscv64, aarch64be also on pci-legacy, i686
+    like x86_64; split and packed rings where the transport allows.
+    Narrowed like matrix().
     A suite runs matrix(kind) + extra_matrix(kind)."""
     return matrix(kind, arches=EXTRA_ARCHES, transports=transports, modern_only=modern_only)
 
@@ -256,9 +260,10 @@ def machine_args(cfg: Config | str) -> list[str]:
              SYSTEM_OFF exits 0. The big-endian ELF makes QEMU run the CPU
              with big-endian data.
     armv7:   virt,highmem=off, cortex-a15 (qemu-system-arm); PSCI exits 0.
-    x86_64:  q35 with SeaBIOS and an isa-debug-exit device at port 0xf4
-             (4 bytes): writing v exits QEMU with (v << 1) | 1 (exit_code()
-             undoes that); ACPI S5 power-off exits 0.
+    x86_64, i686 (qemu-system-i386): q35 with SeaBIOS and an
+             isa-debug-exit device at port 0xf4 (4 bytes): writing v exits
+             QEMU with (v << 1) | 1 (exit_code() undoes that); ACPI S5
+             power-off exits 0.
     All: -nodefaults (no default NIC, disk, VGA, parallel port) and
     -nic none, 256 MiB, one CPU, TCG (VT_ACCEL overrides), serial on
     stdio, no monitor, no display, no reboot. mmio-modern configurations
@@ -339,7 +344,7 @@ def exit_code(cfg: Config | str, status: int | None) -> int | None:
     power-off gives 0); riscv passes it straight; the arm machines' PSCI
     gives 0 (their codes need semihosting, which machine_args leaves off)."""
     arch = cfg if isinstance(cfg, str) else cfg.arch
-    if status is not None and arch == "x86_64" and status & 1:
+    if status is not None and arch in Q35_ARCHES and status & 1:
         return status >> 1
     return status
 
@@ -499,7 +504,7 @@ def machine_fdt(cfg: Config | str, command: list[str] | None = None) -> Fdt | No
     None for x86 q35, which has none. Cached per command line."""
     if isinstance(cfg, str):
         cfg = Config(cfg, "pci-modern")
-    if cfg.arch == "x86_64":
+    if cfg.arch in Q35_ARCHES:
         return None
     base = list(command) if command is not None else machine_args(cfg)
     key = tuple(base)
