@@ -399,18 +399,39 @@ static int parse(struct walk *w, struct port_machine *m)
     return nodes > 1 && uart;
 }
 
-void port_machine_from_fdt(uintptr_t boot_arg, uintptr_t fallback)
+int port_fdt_machine(const void *blob, uint32_t max, struct port_machine *m)
 {
     static struct walk w;   /* static: keeps the early stack small */
+    return port_fdt_open(&w.t, blob, max) && parse(&w, m);
+}
+
+void port_machine_from_fdt(uintptr_t boot_arg, uintptr_t fallback)
+{
     struct port_machine m = port_machine;
     uintptr_t at = boot_arg;
-    /* A blob of any size up to the limit; a valid header bounds the reads. */
-    if (!at || !port_fdt_open(&w.t, (const void *)at, FDT_MAX_SIZE)) at = fallback;
-    if (!at || !port_fdt_open(&w.t, (const void *)at, FDT_MAX_SIZE) || !parse(&w, &m)) {
-        port_printf("port: no usable device tree (boot register %p, %p): cannot find the machine's devices\n",
-                    (void *)boot_arg, (void *)fallback);
-        port_exit(PORT_EXIT_NO_DT);
+    /* A blob of any size up to the limit: its valid header bounds the reads. */
+    if (!at || !port_fdt_machine((const void *)at, FDT_MAX_SIZE, &m)) {
+        m = port_machine;
+        at = fallback;
+        if (!at || !port_fdt_machine((const void *)at, FDT_MAX_SIZE, &m)) {
+            port_printf("port: no usable device tree (boot register %p, %p): cannot find the machine's devices\n",
+                        (void *)boot_arg, (void *)fallback);
+            port_exit(PORT_EXIT_NO_DT);
+        }
     }
     m.dtb = (const void *)at;
     port_machine = m;
+}
+
+void port_print_machine(const struct port_machine *m)
+{
+    port_printf("machine: uart=%llx ecam=%llx buses=%u io=%llx ports=%x+%x mem32=%llx+%llx mem64=%llx+%llx "
+                "mmio=%llx+%llxx%u intc=%s phandle=%x intc0=%llx+%llx intc1=%llx+%llx dtb=%p\n",
+                (unsigned long long)m->uart, (unsigned long long)m->pci_ecam, m->pci_buses,
+                (unsigned long long)m->pci_io_base, m->io_base, m->io_size, (unsigned long long)m->mem32_base,
+                (unsigned long long)m->mem32_size, (unsigned long long)m->mem64_base,
+                (unsigned long long)m->mem64_size, (unsigned long long)m->mmio_base,
+                (unsigned long long)m->mmio_stride, m->mmio_count, m->intc ? m->intc : "-", m->intc_phandle,
+                (unsigned long long)m->intc_base[0], (unsigned long long)m->intc_size[0],
+                (unsigned long long)m->intc_base[1], (unsigned long long)m->intc_size[1], m->dtb);
 }

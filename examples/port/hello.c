@@ -112,23 +112,6 @@ static void list_mmio(void)
     }
 }
 
-/* The layout the port found (from the device tree on the "virt"
-   machines), in one line of key=value words that a test can compare with
-   QEMU's own tree (hex numbers). */
-static void show_machine(void)
-{
-    const struct port_machine *m = &port_machine;
-    port_printf("machine: uart=%llx ecam=%llx buses=%u io=%llx ports=%x+%x mem32=%llx+%llx mem64=%llx+%llx "
-                "mmio=%llx+%llxx%u intc=%s phandle=%x intc0=%llx+%llx intc1=%llx+%llx dtb=%p\n",
-                (unsigned long long)m->uart, (unsigned long long)m->pci_ecam, m->pci_buses,
-                (unsigned long long)m->pci_io_base, m->io_base, m->io_size, (unsigned long long)m->mem32_base,
-                (unsigned long long)m->mem32_size, (unsigned long long)m->mem64_base,
-                (unsigned long long)m->mem64_size, (unsigned long long)m->mmio_base,
-                (unsigned long long)m->mmio_stride, m->mmio_count, m->intc ? m->intc : "-", m->intc_phandle,
-                (unsigned long long)m->intc_base[0], (unsigned long long)m->intc_size[0],
-                (unsigned long long)m->intc_base[1], (unsigned long long)m->intc_size[1], m->dtb);
-}
-
 #if defined(__x86_64__) || defined(__i386__)
 /* What the x86 port relies on SeaBIOS for: ACPI registers at PMBASE, and
    (checked here only) MMCONFIG at 0xb0000000 agreeing with 0xcf8. */
@@ -208,7 +191,7 @@ int main(void)
     int c = -1, code = 0;
     port_printf("hello from %s\n", port_arch());
     port_printf("time %llu us\n", (unsigned long long)t0);
-    show_machine();
+    port_print_machine(&port_machine);
     check_memory();
 #if defined(__x86_64__) || defined(__i386__)
     check_x86();

@@ -147,6 +147,16 @@ struct port_machine {
 };
 extern struct port_machine port_machine;
 
+/* Read the layout from the device tree at blob (at most max bytes) into
+   *m, on top of what *m holds (addr_limit, defaults). 1 if the tree is
+   valid and names a UART; 0 otherwise (*m may be partly written). */
+int port_fdt_machine(const void *blob, uint32_t max, struct port_machine *m);
+
+/* One line, "machine: uart=... ecam=... mmio=base+stridexcount ...",
+   of key=value words (hex numbers), for tests to compare with QEMU's
+   own device tree (hello prints it). */
+void port_print_machine(const struct port_machine *m);
+
 /* Fill port_machine from the device tree at `boot_arg` or, failing that,
    at `fallback` (where the machine's loader is known to put one). Without
    a usable device tree it reports on the UART (port_machine.uart as the

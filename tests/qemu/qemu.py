@@ -396,7 +396,8 @@ def fdt_number(cells: list[int]) -> int:
 class Fdt:
     """A flattened device tree (Devicetree Specification v0.4, chapter 5),
     parsed: fdt.root, fdt.nodes() in document order, fdt.find(compatible),
-    fdt.reg(node) in CPU addresses. Raises ValueError on a malformed blob.
+    fdt.reg(node) in CPU addresses, fdt.blob the bytes. Raises ValueError
+    on a malformed blob.
     The guests' reader is examples/port/fdt.c; tests compare the two."""
 
     def __init__(self, blob: bytes):
@@ -406,6 +407,7 @@ class Fdt:
             struct.unpack(">10I", blob[:40])
         if magic != 0xD00DFEED or version < 17 or total > len(blob):
             raise ValueError(f"not a DTB (magic {magic:#x}, version {version}, size {total}/{len(blob)})")
+        self.blob = bytes(blob[:total])
         strings = blob[off_strings:off_strings + size_strings]
         pos, end = off_struct, off_struct + size_struct
         self.root, stack = None, []

@@ -9,6 +9,10 @@
             PCI windows, virtio-mmio slots, interrupt controller) is the
             one in QEMU's own tree (dumpdtb), also with aarch64's highmem
             off, where the ECAM and windows move.
+  fdt       the ports' device tree reader (examples/port/fdt.c), built
+            for the host under ASan and UBSan, reads the same layout from
+            QEMU's trees and walks thousands of damaged copies without a
+            fault (examples/port/fdt_check.c).
   demo      prints the disk's identity and the host's message, and the
             screen is not blank.
 """
@@ -18,6 +22,7 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qemu  # noqa: E402
 from qemu import (ARCHES, Q35_ARCHES, Config, Machine, UdpPeer, check, device_args, fdt_number, machine_args,  # noqa: E402
                   machine_fdt, main, test)
 
@@ -118,11 +123,10 @@ def expected_layout(fdt, limit):
     return want
 
 
-def check_layout(m, cfg, machine_line):
-    """The guest's "machine:" line against QEMU's device tree for cfg."""
+def check_layout(cfg, machine_line, fdt):
+    """A "machine:" line (port_print_machine) against QEMU's device tree."""
     got = dict(w.split("=", 1) for w in machine_line.split())
     limit = 1 << 32 if cfg.arch in ("riscv32", "armv7") else 1 << 40
-    fdt = machine_fdt(cfg, m.base_command)
     for key, want in expected_layout(fdt, limit).items():
         have = got[key]
         ok = have == want if isinstance(want, str) else int(have, 16 if key != "buses" else 10) == want
@@ -151,12 +155,43 @@ def hello_run(cfg, command=None):
         m.expect(rf"^hello from {cfg.arch}$")
         line = m.expect(r"^machine: (.*)").group(1)
         if cfg.arch not in Q35_ARCHES:
-            check_layout(m, cfg, line)
+            check_layout(cfg, line, machine_fdt(cfg, m.base_command))
         m.expect(r"^virtio-pci 00:0\d\.0: type 2 modern .*VIRTIO_OK")
         m.write("x")
         m.expect(r"^got 'x'")
         m.expect(r"^uptime")
     return line
+
+
+REACH = {"riscv64": 1 << 56, "aarch64": 1 << 40, "riscv32": 1 << 32, "armv7": 1 << 32}
+
+
+@test
+def fdt_reader():
+    import subprocess
+    exe = os.path.join(qemu.workdir(), "fdt_check")
+    port = os.path.join(ROOT, "examples", "port")
+    cc = subprocess.run(["cc", "-std=c99", "-g", "-O1", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
+                         "-fno-sanitize-recover=undefined", "-I" + port, os.path.join(port, "fdt_check.c"),
+                         os.path.join(port, "fdt.c"), "-o", exe], capture_output=True, text=True)
+    check(cc.returncode == 0, f"fdt_check does not build:\n{cc.stderr}")
+    cases = [(Config(a, "pci-modern"), None) for a in REACH]
+    off = machine_args(Config("aarch64", "pci-modern"))
+    off[off.index("-machine") + 1] += ",highmem=off"
+    cases.append((Config("aarch64", "pci-modern"), off))
+    for cfg, command in cases:
+        fdt = machine_fdt(cfg, command)
+        path = os.path.join(qemu.workdir(), f"{cfg.arch}.dtb")
+        with open(path, "wb") as f:
+            f.write(fdt.blob)
+        seed = random.randrange(1, 1 << 62)
+        run = subprocess.run([exe, path, f"{REACH[cfg.arch]:x}", "3000", str(seed)], capture_output=True, text=True,
+                             timeout=300)
+        out = run.stdout
+        check(run.returncode == 0, f"{cfg.arch}: fdt_check status {run.returncode} (seed {seed})\n{out}{run.stderr[-3000:]}")
+        line = next((l for l in out.splitlines() if l.startswith("machine: ")), "")
+        check_layout(cfg, line[len("machine: "):], fdt)
+        check("damaged: 3000 walked" in out and "deep: 16 nodes walked" in out, f"{cfg.arch}: {out}")
 
 
 @test
