@@ -17,6 +17,9 @@ build/unit/%: tests/unit/%.c tests/unit/unit.h $(MODEL_SRCS) $(MODEL_HDRS) $(LIB
 	@echo "  UNIT   $@"
 	@$(MODEL_CC) $(UNIT_CFLAGS) $(MODEL_INC) -Itests/unit $< $(MODEL_SRCS) -o $@
 
+# test_boot_fdt compiles the bootloader example itself.
+build/unit/test_boot_fdt: examples/boot_linux.c examples/port/port.h
+
 unit: $(UNIT_BINS) build/model_selftest
 
 unit-run: unit
@@ -53,6 +56,7 @@ $(eval $(call port_guest,gpu_bench,bench/gpu_bench.c))
 $(eval $(call port_guest,demo,examples/demo.c))
 $(eval $(call port_guest,net_ping,examples/net_ping.c))
 $(eval $(call port_guest,input_echo,examples/input_echo.c))
+$(eval $(call port_guest,boot_linux,examples/boot_linux.c))
 
 test: guests
 	python3 tests/run.py

@@ -5,7 +5,7 @@
 #ifndef VIRTIO_H
 #define VIRTIO_H
 /*
-virtio.h - v0.2.0 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
+virtio.h - v0.3.0 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
 
 The core of a single-header VirtIO driver stack for bare-metal kernels,
 bootloaders and test guests. It speaks every common VirtIO transport
@@ -48,10 +48,13 @@ CONFIGURATION
     VIRTIO_STATIC                  -                all functions static (one-TU builds)
     VIRTIO_API                     extern           linkage of every public function
     VIRTIO_DEBUG                   -                VIRTIO_ASSERT traps on broken invariants
-    VIRTIO_ASSERT(c)               no-op            impl-only; internal invariants only
-    VIRTIO_MEMCPY(d,s,n)           __builtin_memcpy impl-only; byte loop without GCC/Clang
-    VIRTIO_MEMSET(d,v,n)           __builtin_memset impl-only; byte loop without GCC/Clang
+    VIRTIO_ASSERT(c)               no-op            global; internal invariants only
+    VIRTIO_MEMCPY(d,s,n)           __builtin_memcpy global; byte loop without GCC/Clang
+    VIRTIO_MEMSET(d,v,n)           __builtin_memset global; byte loop without GCC/Clang
     VIRTIO_NO_STDINT               -                you provide uint8_t..uint64_t, uintptr_t, size_t
+    VIRTIO_BIG_ENDIAN              from compiler    global; 0/1: the CPU's byte order, for a
+                                                    compiler that does not say (tests also use
+                                                    it to play a big-endian guest on a host)
     VIRTIO_DIRECT_REGS             -                impl-only; plain volatile register access,
                                                     the reg_read/reg_write hooks are ignored
     VIRTIO_NO_MMIO                 -                impl-only; virtio-mmio compiled out
@@ -63,86 +66,192 @@ CONFIGURATION
     VIRTIO_SPIN_LIMIT              200000000        impl-only; wait bound without a clock
 
 Compiled-out parts answer VIRTIO_ERR_UNSUPPORTED, so translation units built
-with different macros still link and agree on every struct layout.
+with different macros still link and agree on every struct layout. Under
+cl.exe (and clang in MSVC mode) the implementation includes <intrin.h> for
+barriers and port I/O.
 
 PLATFORM CONTRACT
 
 virtio_platform is filled once by the caller and must outlive every device
 that uses it. All-zero fields mean "default"; only dma_alloc is mandatory.
 
-  registers   reg_read/reg_write: 8/16/32-bit access to device registers.
-              space VIRTIO_SPACE_MEM is memory-mapped I/O, VIRTIO_SPACE_IO is
-              x86 port I/O (legacy PCI). NULL: volatile access for MEM; for
-              IO, MMIO at pci_io_base + port when pci_io_base is set, else
-              x86 in/out instructions. Values are in CPU byte order.
+  registers   reg_read/reg_write: 1, 2 or 4-byte access to device
+              registers (64-bit registers are written as two 32-bit
+              halves, low first). Values are in CPU byte order. Addresses
+              are bus addresses exactly as the device presents them: the
+              MMIO base you probed plus an offset, or a BAR's value plus an
+              offset; for VIRTIO_SPACE_IO (legacy virtio-pci) the raw port
+              number (pci_io_base is NOT added when a hook is set). NULL:
+              volatile access at that address for MEM; for IO, memory at
+              pci_io_base + port when pci_io_base is set, else x86 in/out
+              instructions. Every address lies inside a window the probe
+              validated (see UNTRUSTED DEVICE).
   PCI config  pci_read/pci_write: configuration space of function bdf
               (bus << 8 | device << 3 | function). NULL: ECAM at pci_ecam
-              when set, else the x86 0xCF8/0xCFC mechanism. pci_buses bounds
-              the bus scan of virtio_pci_find (0 means 1 bus).
-  DMA         dma_alloc: zeroing is not required; returns the CPU pointer
-              and the device address of `size` bytes aligned to `align`.
-              kind VIRTIO_MEM_DMA must be device-visible and coherent
-              (rings, request headers); VIRTIO_MEM_PRIVATE is driver
-              bookkeeping that the device must NOT be able to reach (in a
-              confidential guest: private memory; elsewhere the same pool
-              is fine). dma_free may be NULL (memory is then leaked on
-              shutdown, the usual bootloader choice).
+              (a CPU pointer: ECAM bypasses reg_read) when set, else the
+              x86 0xCF8/0xCFC ports. A harness that routes everything sets
+              pci_read/pci_write. pci_buses bounds the bus scans of
+              virtio_pci_find and virtio_pci_assign (0 means 1 bus).
+  DMA         dma_alloc: returns the CPU pointer and the device address of
+              `size` bytes; `align` applies to both (checked: a misaligned
+              answer is freed and counts as no memory). Zeroing is not
+              required. kind VIRTIO_MEM_DMA must be device-visible and
+              coherent (rings, request headers); VIRTIO_MEM_PRIVATE is
+              driver bookkeeping that the device must NOT be able to reach
+              (in a confidential guest: private memory; elsewhere the same
+              pool is fine). Each driver's MEMORY section lists its
+              allocations; with default options on modern transports none
+              is larger than 4096 bytes. dma_free may be NULL (memory is
+              then leaked on shutdown, the usual bootloader choice).
               dma_map/dma_unmap: translate a caller buffer for one transfer;
-              may return fewer bytes than asked (a page boundary), and is
-              called again for the rest. This is also the place for cache
-              maintenance and bounce buffers. NULL: device address ==
-              (uintptr_t)pointer, one piece, nothing to undo.
+              may return any nonzero prefix (a page, say), and is called
+              again for the rest; dma_unmap comes once per piece. This is
+              also the place for cache maintenance and bounce buffers.
+              NULL: device address == (uintptr_t)pointer, one piece,
+              nothing to undo.
   barriers    mb/rmb/wmb: NULL selects the built-in ones for x86, Arm and
-              RISC-V (32 and 64 bit); other targets fail to compile unless
-              VIRTIO_PLATFORM_BARRIERS is defined, and then all three hooks
-              are mandatory.
+              RISC-V (32 and 64 bit, GCC, Clang and cl.exe); other targets
+              fail to compile unless VIRTIO_PLATFORM_BARRIERS is defined,
+              and then all three hooks are mandatory.
   time        now_us: a monotonic microsecond clock. With it every wait is
               bounded by timeout_ms (0 = 5000); without it by a spin count
-              (VIRTIO_SPIN_LIMIT polls). idle, when set, is called in every
-              wait loop (a pause, wfi, or a scheduler yield).
+              (VIRTIO_SPIN_LIMIT polls: with slow register hooks that can be
+              very long, so give harnesses a clock). idle, when set, is
+              called in every wait loop (a pause, wfi, or a scheduler
+              yield). A wait polls ring memory, reads now_us every 16th
+              poll and the device status every 10 ms of that clock (every
+              1024 polls without one): its register traffic is a function
+              of time, not of how fast the loop spins. A reset waits for
+              the status to read 0, reading it each poll.
   log         log(level, id, text, value): diagnostics; NULL is silent.
               text is NULL under VIRTIO_NO_STRINGS.
   flags       VIRTIO_PLATFORM_FORCE_ACCESS_PLATFORM: refuse devices that do
               not offer ACCESS_PLATFORM (confidential guests).
+
+PCI without firmware (riscv64 or aarch64 virt with -bios none, harnesses):
+virtio_pci_assign gives every BAR an address from the host bridge windows
+you describe and turns decoding and bus mastering on; then probe.
 
 ERRORS
 
 Every public function returns a virtio_result: VIRTIO_OK (0), a positive
 non-error status (VIRTIO_EMPTY: "nothing to report yet"), or a negative
 error. virtio_result_str() names any value. Out-parameters are written
-only on VIRTIO_OK. Device-reported details (a block status byte, a GPU
-response type) are kept in the driver's object.
+only on VIRTIO_OK (virtio_device_status also on VIRTIO_ERR_NEEDS_RESET);
+an out-parameter that reports a value may be NULL, a buffer the call fills
+may not. One exception: virtio_dma_map's sg[] is a work array whose
+entries may be written before a failure. Predicates (virtio_device_has)
+return 1 or 0. Device-reported details (a block status byte, a GPU
+response type) are kept in the driver's object as last_status.
+VIRTIO_ERR_GONE means the device's registers read all-ones (it was
+removed, or the register channel is dead): nothing more will work.
 
 THREADS, INTERRUPTS AND WAITS
 
 No globals, no locks: a device and its queues belong to one thread of
 control at a time; different devices may be used concurrently. Everything
-works by polling. For interrupt-driven use, call virtio_device_isr() in the
-handler to acknowledge the interrupt and learn whether a queue or the
-configuration changed, then process completions (from the handler or a
-deferred context, but not concurrently with other calls on that device).
-Queues start with used-buffer interrupts off (the library polls);
-virtio_queue_enable_cb/disable_cb ask the device for (or to skip) them.
+works by polling; interrupts are optional and first-class:
+
+  sources     virtio-mmio and PCI INTx: one line per device; in the
+              handler, virtio_device_isr(&drv->dev, &isr) reads and
+              acknowledges it (VIRTIO_ISR_QUEUE, VIRTIO_ISR_CONFIG).
+              PCI MSI-X: program table entries with virtio_pci_msix_set
+              (address and data from your interrupt controller), turn
+              MSI-X on with virtio_pci_msix_enable, then route
+              configuration changes and each queue to an entry with
+              virtio_device_set_vector / virtio_queue_set_vector. The
+              device reads each vector back; VIRTIO_ERR_UNSUPPORTED means
+              it refused: fall back to INTx (virtio_pci_msix_enable(0)).
+              Do this after the driver's *_init, on &drv->dev and the
+              driver's queues (init resets the device, which clears
+              vectors).
+  arming      queues start with used-buffer interrupts off.
+              virtio_queue_enable_cb(q, &pending) arms one: with
+              EVENT_IDX for the next buffer used after those already
+              taken (one interrupt, not a stream), so the rule is:
+                  handler / wake-up:  drain (the driver's poll) until empty;
+                                      virtio_queue_enable_cb(q, &pending);
+                                      if (pending) drain again and re-arm;
+                                      else sleep.
+              A completion that raced the arm shows up as pending; none
+              is lost. virtio_queue_disable_cb asks for quiet while you
+              poll (a hint: tolerate a late interrupt).
+  context     the calls a handler needs (virtio_device_isr, enable_cb,
+              disable_cb, the drivers' poll calls) never block and touch
+              only memory and the device's registers; process completions
+              in the handler or a deferred context, but not concurrently
+              with other calls on the same device.
+
 Every wait in the library is bounded (see time).
 
 UNTRUSTED DEVICE
 
-The device is treated as hostile. Descriptor bookkeeping lives in private
-memory and is never read back from the rings. Every used id is checked to
-be in range and in flight, every used length against the writable bytes
-posted (a chain the device only reads reports length 0, whatever the
-device says), every used index against what is in flight; configuration
-reads are bounded by the transport's window and retried under the
-generation counter. A violation marks the queue broken and returns
-VIRTIO_ERR_DEVICE until the device is reset; the drivers then reset the
-device before they hand buffers back, so nothing the device writes can make
-the library write outside the buffers it was given, and no wait is
-unbounded.
+The device is treated as hostile. Every register access stays inside a
+window the probe validated: virtio-mmio's fixed block; on PCI each BAR is
+sized (decoding off meanwhile, restored after, as firmware does) and every
+capability's offset + length must lie inside its BAR and the CPU's address
+range (64-bit arithmetic, so no wrap on 32-bit CPUs), its structure inside
+configuration space, notify_off x multiplier inside the notify capability;
+otherwise the probe says VIRTIO_ERR_DEVICE. Descriptor bookkeeping lives
+in private memory and is never read back from the rings. Every used id is
+checked to be in range and in flight, and every used index against what
+is in flight. A used length is clamped to the writable bytes posted and
+counted in the queue's `clamped` (a real VMM, kvmtool, overstates block
+write lengths: strict where safety needs it, tolerant where it does not);
+a chain the device only reads reports length 0, whatever the device says.
+The queue size the device reads back is used only if it is one we can
+have. Configuration reads are bounded by the transport's window and
+retried under the generation counter; a device whose registers read
+all-ones is VIRTIO_ERR_GONE at once. A violation marks the queue broken
+and returns VIRTIO_ERR_DEVICE until the device is reset; the drivers then
+reset the device before they hand buffers back, and if that reset does
+not finish they hand nothing back (the memory is leaked, not reused), so
+nothing the device writes can make the library write outside the buffers
+it was given, and no wait is unbounded.
+
+WRITING A DRIVER
+
+A device driver is one header on the public kit declared here, and
+nothing else of the core (virtio_console.h and virtio_rng.h are short
+examples). Its layout follows the others: the umbrella mapping
+(VIRTIO_IMPLEMENTATION -> VIRTIO_<DEV>_IMPLEMENTATION), `#include
+"virtio.h"` outside every guard, a declaration guard, a check of
+VIRTIO_KIT_VERSION / VIRTIO_KIT_COMPAT, and an implementation guard. The
+kit:
+
+  negotiate   virtio_device_begin(dev, wanted device bits, options) (or
+              virtio_device_offer first when a wish depends on the
+              offer), virtio_device_has, then queues, then
+              virtio_device_ready; virtio_device_reset on the way out.
+  queues      virtio_queue_init / destroy; virtio_queue_add (scatter
+              lists) or virtio_table_set + virtio_queue_add_table
+              (fixed-shape requests in your own tables); virtio_queue_kick
+              (honours VIRTIO_MORE batching in your API); virtio_queue_pop
+              (validated cookie and length, q->clamped); virtio_queue_wait
+              or virtio_wait_start + virtio_device_wait_step for your own
+              bounded loops; enable_cb / disable_cb / set_vector.
+  memory      virtio_alloc / virtio_free (VIRTIO_MEM_DMA or _PRIVATE),
+              virtio_dma_map / virtio_dma_unmap for caller buffers,
+              virtio_store / virtio_load for wire fields in your DMA
+              memory (little-endian modern, CPU order legacy),
+              VIRTIO_ZERO / VIRTIO_MEMCPY / VIRTIO_MEMSET.
+  config      virtio_config_read8/16/32/64 (typed, CPU order),
+              virtio_config_read (bytes, one snapshot), virtio_config_write.
+  constants   VIRTIO_DEVICE_* ids, VIRTIO_FEATURE_* generic bits and
+              VIRTIO_FEATURE_BIT(), VIRTIO_MORE, virtio_log + VIRTIO_MSG_DRIVER.
+
+The conventions the drivers share: *_init refuses a running object
+(VIRTIO_ERR_STATE); *_shutdown resets first and, if the reset does not
+finish, leaks rather than frees (VIRTIO_ERR_TIMEOUT); *_refresh(d,
+&changed) re-reads the configuration after VIRTIO_ISR_CONFIG; last_status
+holds the device's answer to the last request; calls that post work take
+VIRTIO_MORE and *_kick notifies; every call does bounded work and no
+callback runs inside a submit.
 
 LIMITS
 
-Up to VIRTIO_MAX_QUEUE_SIZE ring entries per queue (larger devices are
-clamped; legacy PCI cannot be clamped and is refused if larger). 64-bit
+Up to VIRTIO_MAX_QUEUE_SIZE ring entries per queue (a larger device queue
+is asked to be smaller; legacy PCI cannot be, and is refused). 64-bit
 features. No VIRTIO_F_IN_ORDER, NOTIFICATION_DATA, queue reset or shared
 memory regions. Device address width: 64 bits (legacy transports: rings
 below 16 TiB, the 32-bit PFN limit).
@@ -156,13 +265,15 @@ license: end of file
 #endif
 
 #define VIRTIO_VERSION_MAJOR 0
-#define VIRTIO_VERSION_MINOR 2
+#define VIRTIO_VERSION_MINOR 3
 #define VIRTIO_VERSION_PATCH 0
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
 #if defined(__GNUC__) || defined(__clang__)
 #define VIRTIO_API static __attribute__((unused))
+#elif defined(_MSC_VER)
+#define VIRTIO_API static __inline   /* cl.exe warns (C4505) of unused static functions, not inline ones */
 #else
 #define VIRTIO_API static
 #endif
@@ -197,7 +308,8 @@ typedef enum virtio_result {
     VIRTIO_ERR_RANGE = -12,          /* request beyond the device (sector, rectangle, ...) */
     VIRTIO_ERR_READ_ONLY = -13,      /* write to a read-only device */
     VIRTIO_ERR_LINK_DOWN = -14,      /* network link is down */
-    VIRTIO_ERR_TOO_BIG = -15         /* larger than the device or buffer allows */
+    VIRTIO_ERR_TOO_BIG = -15,        /* larger than the device or buffer allows */
+    VIRTIO_ERR_GONE = -16            /* device registers read all-ones: removed, or a dead channel */
 } virtio_result;
 
 /* Name of a result code ("VIRTIO_ERR_TIMEOUT: wait timed out"); never NULL,
@@ -278,7 +390,7 @@ typedef struct virtio_platform {
     X(VIRTIO_MSG_FEATURES_REFUSED, "device refused FEATURES_OK") \
     X(VIRTIO_MSG_NEEDS_RESET, "device set NEEDS_RESET") \
     X(VIRTIO_MSG_BAD_USED_ID, "used ring: id out of range or not in flight") \
-    X(VIRTIO_MSG_BAD_USED_LEN, "used ring: length larger than posted") \
+    X(VIRTIO_MSG_BAD_USED_LEN, "used ring: length larger than posted (clamped)") \
     X(VIRTIO_MSG_BAD_USED_IDX, "used ring: index moved too far") \
     X(VIRTIO_MSG_QUEUE_SIZE, "queue size unusable") \
     X(VIRTIO_MSG_PCI_CAPS, "virtio-pci capabilities missing or bad") \
@@ -296,11 +408,26 @@ enum virtio_log_message { VIRTIO_LOG_MESSAGES(VIRTIO__MSG_ENUM) VIRTIO_MSG_COUNT
 /* Device                                                              */
 /* ------------------------------------------------------------------ */
 
-/* VirtIO device types (virtio 1.2 section 5). */
+/* VirtIO device types (virtio 1.2 section 5; 1.3 draft for the newest),
+   for virtio_mmio_find / virtio_pci_find and dev->device_id. */
 #define VIRTIO_DEVICE_NET 1
 #define VIRTIO_DEVICE_BLOCK 2
+#define VIRTIO_DEVICE_CONSOLE 3
+#define VIRTIO_DEVICE_RNG 4            /* entropy source */
+#define VIRTIO_DEVICE_BALLOON 5        /* traditional memory balloon */
+#define VIRTIO_DEVICE_SCSI 8
+#define VIRTIO_DEVICE_9P 9
 #define VIRTIO_DEVICE_GPU 16
 #define VIRTIO_DEVICE_INPUT 18
+#define VIRTIO_DEVICE_VSOCK 19
+#define VIRTIO_DEVICE_CRYPTO 20
+#define VIRTIO_DEVICE_IOMMU 23
+#define VIRTIO_DEVICE_MEM 24
+#define VIRTIO_DEVICE_SOUND 25
+#define VIRTIO_DEVICE_FS 26
+#define VIRTIO_DEVICE_PMEM 27
+#define VIRTIO_DEVICE_I2C 34
+#define VIRTIO_DEVICE_GPIO 41
 
 /* Transports. */
 #define VIRTIO_TRANSPORT_MMIO 1
@@ -338,7 +465,10 @@ typedef struct virtio_device_options {
    Readable: platform, device_id, vendor_id, transport, legacy,
    device_features (offered), features (negotiated, valid after begin),
    num_queues (PCI modern: reported; otherwise 0 = unknown), config_size,
-   bdf and base. The rest is private. */
+   bdf and base. The rest is private. Drivers keep their own copy (the
+   device passed to *_init is copied): after init, pass &drv->dev to the
+   device calls (virtio_device_isr, the MSI-X calls). */
+struct virtio__ops;
 typedef struct virtio_device {
     const virtio_platform *platform;
     uint32_t device_id;
@@ -353,9 +483,9 @@ typedef struct virtio_device {
     uintptr_t base;
     struct {
         uint32_t magic;
-        uint32_t space;          /* VIRTIO_SPACE_* of the register block */
         uint32_t ring;           /* chosen VIRTIO_RING_* */
-        uint32_t msix;           /* legacy PCI: MSI-X enabled, config at +24 */
+        const struct virtio__ops *ops;   /* the transport's operations */
+        uint32_t space;          /* VIRTIO_SPACE_* of the register block */
         uintptr_t common;        /* MMIO base / PCI common cfg / legacy I/O base */
         uintptr_t notify;        /* PCI modern notify base */
         uintptr_t isr;           /* PCI ISR byte */
@@ -365,6 +495,10 @@ typedef struct virtio_device {
         uint32_t notify_space;
         uint32_t isr_space;
         uint32_t config_space;
+        uint32_t msix;           /* PCI: MSI-X enabled (legacy: config moves by 4) */
+        uint32_t msix_cap;       /* PCI: config offset of the MSI-X capability, 0 = none */
+        uint32_t msix_entries;   /* PCI: MSI-X table size */
+        uintptr_t msix_table;    /* PCI: MSI-X table, inside its BAR */
     } priv;
 } virtio_device;
 
@@ -385,14 +519,18 @@ VIRTIO_API virtio_result virtio_mmio_find(const virtio_platform *p, uintptr_t ba
 
 /* Check PCI function `bdf` for a VirtIO device (vendor 0x1af4, device
    0x1000-0x107f) and describe it in *dev: modern devices by walking
-   their vendor capabilities and reading the BARs they name; transitional
-   devices without a usable modern interface through the legacy I/O BAR.
-   The BARs must already be assigned and decoding enabled; this function
-   enables memory/I/O decoding and bus mastering in the command register.
+   their vendor capabilities, transitional devices without a usable
+   modern interface through the legacy I/O BAR 0. The BARs must already
+   hold addresses (firmware's, or virtio_pci_assign's). Each BAR is sized
+   with decoding off and restored; every register window the library will
+   use must lie inside its BAR (capability offset + length, checked in 64
+   bits, and within the CPU's address range). Then the decoding the device
+   needs and bus mastering are turned on in the command register.
    Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (not a VirtIO function);
-   VIRTIO_ERR_DEVICE (capabilities malformed, BAR unassigned);
-   VIRTIO_ERR_UNSUPPORTED (legacy-only device under VIRTIO_NO_LEGACY, or
-   VIRTIO_NO_PCI); VIRTIO_ERR_INVALID_ARG. */
+   VIRTIO_ERR_DEVICE (capabilities malformed or outside their BAR, BAR
+   unassigned); VIRTIO_ERR_UNSUPPORTED (legacy-only device under
+   VIRTIO_NO_LEGACY, or VIRTIO_NO_PCI); VIRTIO_ERR_INVALID_ARG.
+   Context: configuration-space accesses only. */
 VIRTIO_API virtio_result virtio_pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf);
 
 /* Like virtio_pci_probe, but prefer the legacy interface of a
@@ -407,6 +545,28 @@ VIRTIO_API virtio_result virtio_pci_probe_legacy(virtio_device *dev, const virti
    VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_UNSUPPORTED (VIRTIO_NO_PCI). */
 VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type, uint32_t *bdf);
 
+/* Host bridge windows for virtio_pci_assign, as bus addresses (on QEMU's
+   virt machines memory bus addresses equal CPU addresses; I/O ports are
+   numbers that the CPU reaches at pci_io_base + port). A size of 0 means
+   there is no such window. I/O ports below 0x1000 are not handed out. */
+typedef struct virtio_pci_windows {
+    uint64_t mem_base, mem_size;       /* 32-bit memory window */
+    uint64_t mem64_base, mem64_size;   /* 64-bit memory window (64-bit BARs go here if present) */
+    uint32_t io_base, io_size;         /* I/O port window */
+} virtio_pci_windows;
+
+/* Do what firmware does on a machine without it (riscv64 or aarch64
+   virt with -bios none, an emulator harness): give every BAR of every
+   function on buses 0..pci_buses-1 a naturally aligned address in the
+   window of its kind, then turn on the decoding that succeeded and bus
+   mastering. Bridges are left alone. Do not call it where firmware has
+   assigned BARs already: it reassigns them. out: unplaced (may be NULL),
+   the number of BARs that did not fit; their function gets no decoding of
+   that kind. Returns VIRTIO_OK, VIRTIO_ERR_NO_SPACE (some BAR did not fit),
+   VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_UNSUPPORTED (VIRTIO_NO_PCI).
+   Context: configuration-space accesses only. */
+VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virtio_pci_windows *w, uint32_t *unplaced);
+
 /* Reset the device and negotiate features: reset, ACKNOWLEDGE, DRIVER,
    read the offered features, accept (offered & driver_features) plus the
    generic ring features allowed by *o (NULL = defaults), VERSION_1 on
@@ -414,57 +574,76 @@ VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type
    check that the device kept it. Afterwards set up queues, then call
    virtio_device_ready().
    Returns VIRTIO_OK; VIRTIO_ERR_TIMEOUT (reset never completed);
-   VIRTIO_ERR_FEATURES (device cleared FEATURES_OK); VIRTIO_ERR_UNSUPPORTED
-   (modern device without VERSION_1, VIRTIO_RING_PACKED requested but not
-   offered, ACCESS_PLATFORM forced but absent); VIRTIO_ERR_STATE (dev not
-   probed). On error the device is left with FAILED set.
-   Context: blocks for the reset, bounded by the platform timeout. */
+   VIRTIO_ERR_GONE (the device reads all-ones); VIRTIO_ERR_FEATURES
+   (device cleared FEATURES_OK); VIRTIO_ERR_UNSUPPORTED (modern device
+   without VERSION_1, VIRTIO_RING_PACKED requested but not offered,
+   ACCESS_PLATFORM forced but absent); VIRTIO_ERR_INVALID_ARG (bad
+   options); VIRTIO_ERR_STATE (dev not probed). On error the device is
+   left with FAILED set. Context: blocks for the reset, bounded by the
+   platform timeout. */
 VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver_features,
                                              const virtio_device_options *o);
 
 /* Read what the device offers before choosing: reset, ACKNOWLEDGE,
    DRIVER, then the feature bits (also left in dev->device_features). For
    drivers whose wishes depend on the offer (a feature that needs another
-   one); virtio_device_begin starts over with its own reset.
-   Returns VIRTIO_OK, VIRTIO_ERR_TIMEOUT, VIRTIO_ERR_STATE,
-   VIRTIO_ERR_INVALID_ARG. Context: blocks for the reset (bounded). */
+   one); virtio_device_begin starts over with its own reset. Do not read
+   the device configuration between offer and begin: until FEATURES_OK a
+   modern device may present it in a legacy (guest-order) layout.
+   out: offered (may be NULL).
+   Returns VIRTIO_OK, VIRTIO_ERR_TIMEOUT, VIRTIO_ERR_GONE, VIRTIO_ERR_STATE.
+   Context: blocks for the reset (bounded). */
 VIRTIO_API virtio_result virtio_device_offer(virtio_device *dev, uint64_t *offered);
 
 /* Set DRIVER_OK: the device may now use its queues. Call after the
    queues are initialised (and, for receive queues, filled).
-   Returns VIRTIO_OK, VIRTIO_ERR_STATE, VIRTIO_ERR_NEEDS_RESET. */
+   Returns VIRTIO_OK, VIRTIO_ERR_STATE, VIRTIO_ERR_NEEDS_RESET,
+   VIRTIO_ERR_GONE. */
 VIRTIO_API virtio_result virtio_device_ready(virtio_device *dev);
 
 /* Reset the device (status 0) and wait until it reports the reset done.
-   The device stops using every queue; queue memory may then be freed.
-   Returns VIRTIO_OK, VIRTIO_ERR_TIMEOUT, VIRTIO_ERR_STATE. */
+   Only then has the device stopped using every queue, and only then may
+   queue memory and buffers be freed or handed back: after a reset that
+   did not finish, the device may still write to them (the drivers then
+   keep, i.e. leak, that memory rather than give it back).
+   Returns VIRTIO_OK; VIRTIO_ERR_TIMEOUT (status never read 0);
+   VIRTIO_ERR_GONE (status reads all-ones: the device is gone, or its
+   register channel is dead); VIRTIO_ERR_STATE.
+   Context: blocks, bounded by the platform timeout. */
 VIRTIO_API virtio_result virtio_device_reset(virtio_device *dev);
 
 /* Set FAILED: tell the device the driver gave up. Returns VIRTIO_OK or
    VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_device_fail(virtio_device *dev);
 
-/* Read the device status byte. out: status (VIRTIO_STATUS_* bits).
-   Returns VIRTIO_OK, VIRTIO_ERR_NEEDS_RESET (status still written) when the
-   device asks to be reset, VIRTIO_ERR_STATE, VIRTIO_ERR_INVALID_ARG. */
+/* Read the device status byte. out: status (VIRTIO_STATUS_* bits; may be
+   NULL), written also when the result is VIRTIO_ERR_NEEDS_RESET.
+   Returns VIRTIO_OK; VIRTIO_ERR_NEEDS_RESET (the device asks to be
+   reset); VIRTIO_ERR_GONE (status reads all-ones); VIRTIO_ERR_STATE.
+   Context: one register read. */
 VIRTIO_API virtio_result virtio_device_status(virtio_device *dev, uint32_t *status);
 
-/* Read and acknowledge the interrupt status. out: isr
-   (VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG bits, 0 = not this device).
-   With MSI-X there is no shared ISR; this reports 0.
-   Context: callable from an interrupt handler. */
+/* Read and acknowledge the interrupt status (INTx and virtio-mmio
+   interrupts). out: isr (VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG bits, 0 =
+   not this device; may be NULL). With MSI-X enabled there is no shared
+   ISR: the vector says what happened, and this reports 0.
+   Returns VIRTIO_OK, VIRTIO_ERR_STATE. Context: one or two register
+   accesses; callable from an interrupt handler. */
 VIRTIO_API virtio_result virtio_device_isr(virtio_device *dev, uint32_t *isr);
 
-/* Did the negotiated features include bit `bit`? Returns 1 or 0. */
+/* Did the negotiated features include bit `bit`? Returns 1 or 0 (0 also
+   for NULL). */
 VIRTIO_API int virtio_device_has(const virtio_device *dev, unsigned bit);
 
-/* Read `len` bytes of device-specific configuration at `offset`, as one
-   consistent snapshot (the generation counter is re-read until it is
-   stable, at most 16 times). Multi-byte fields are returned in the
-   transport's byte order: little-endian on modern transports, CPU order
-   on legacy ones; use the typed readers below for fields.
+/* Read `len` (at most 256) bytes of device-specific configuration at
+   `offset`, as one consistent snapshot (the generation counter is
+   re-read until it is stable, at most 16 times). Multi-byte fields are
+   returned in the transport's byte order: little-endian on modern
+   transports, CPU order on legacy ones; use the typed readers below for
+   fields. The buffer is written only on VIRTIO_OK.
    Returns VIRTIO_OK; VIRTIO_ERR_RANGE (outside config_size);
-   VIRTIO_ERR_DEVICE (generation never settled); VIRTIO_ERR_INVALID_ARG. */
+   VIRTIO_ERR_TOO_BIG (len > 256: read it in pieces); VIRTIO_ERR_DEVICE
+   (generation never settled); VIRTIO_ERR_INVALID_ARG. */
 VIRTIO_API virtio_result virtio_config_read(virtio_device *dev, uint32_t offset, void *buf, uint32_t len);
 
 /* Typed config readers: one naturally aligned field, converted to CPU
@@ -476,8 +655,68 @@ VIRTIO_API virtio_result virtio_config_read32(virtio_device *dev, uint32_t offse
 VIRTIO_API virtio_result virtio_config_read64(virtio_device *dev, uint32_t offset, uint64_t *v);
 
 /* Write one config field (width 1, 2 or 4 bytes) in CPU byte order.
-   Returns VIRTIO_OK, VIRTIO_ERR_RANGE, VIRTIO_ERR_INVALID_ARG. */
+   Returns VIRTIO_OK, VIRTIO_ERR_RANGE, VIRTIO_ERR_INVALID_ARG,
+   VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_config_write(virtio_device *dev, uint32_t offset, unsigned width, uint32_t value);
+
+/* ------------------------------------------------------------------ */
+/* MSI-X (virtio-pci)                                                  */
+/* ------------------------------------------------------------------ */
+
+/* No vector: for virtio_device_set_vector / virtio_queue_set_vector. */
+#define VIRTIO_MSIX_NONE 0xffffu
+
+/* Program entry `entry` of the function's MSI-X table: the message the
+   device writes to raise it (address and data come from the interrupt
+   controller: x86 LAPIC 0xfee00000 | apic_id << 12 with the vector as
+   data; an Arm GICv2m doorbell with the SPI number as data), unmasked.
+   Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no MSI-X capability, not
+   PCI); VIRTIO_ERR_RANGE (entry beyond the table); VIRTIO_ERR_STATE.
+   Context: a few register writes. */
+VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry, uint64_t address, uint32_t data);
+
+/* Turn MSI-X on (on = 1) or off for the function. While it is on, INTx
+   is off and virtio_device_isr reports nothing; on legacy virtio-pci the
+   device configuration moves by 4 bytes, which the library follows.
+   Call it on the object the driver uses (&drv->dev) if a driver is
+   already initialised. Returns VIRTIO_OK, VIRTIO_ERR_UNSUPPORTED (no
+   MSI-X capability), VIRTIO_ERR_STATE. */
+VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on);
+
+/* Route configuration-change interrupts to MSI-X table entry `vector`
+   (VIRTIO_MSIX_NONE: none). The device reads the value back; if it
+   answers anything else it refused (out of resources), and the result is
+   VIRTIO_ERR_UNSUPPORTED: fall back to INTx (virtio_pci_msix_enable(0)).
+   MSI-X must be enabled. Returns VIRTIO_OK, VIRTIO_ERR_UNSUPPORTED (also:
+   not PCI, MSI-X off), VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_STATE. */
+VIRTIO_API virtio_result virtio_device_set_vector(virtio_device *dev, uint32_t vector);
+
+/* ------------------------------------------------------------------ */
+/* Waiting                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A deadline for a bounded wait: start one with virtio_wait_start and call
+   virtio_wait_step (or virtio_device_wait_step) in each iteration of the
+   loop; it calls the idle hook and returns VIRTIO_ERR_TIMEOUT once the
+   platform timeout (or spin bound) has passed, VIRTIO_OK otherwise.
+   timeout_ms 0 = platform default. The clock is read every 16th step. */
+typedef struct virtio_wait {
+    const virtio_platform *platform;
+    uint64_t deadline;
+    uint64_t spins;
+    uint64_t next_check;     /* virtio_device_wait_step: next status look */
+} virtio_wait;
+VIRTIO_API void virtio_wait_start(virtio_wait *w, const virtio_platform *p, uint32_t timeout_ms);
+VIRTIO_API virtio_result virtio_wait_step(virtio_wait *w);
+
+/* virtio_wait_step for a loop that waits on a device: also reads the
+   device status about every 10 ms (every 1024 steps without a clock), so
+   that a device that asks for a reset, or is gone, ends the wait at once.
+   A wait's register traffic is therefore a function of time: one status
+   read per 10 ms, plus what the loop itself reads.
+   Returns VIRTIO_OK (keep waiting), VIRTIO_ERR_TIMEOUT,
+   VIRTIO_ERR_NEEDS_RESET, VIRTIO_ERR_GONE. */
+VIRTIO_API virtio_result virtio_device_wait_step(virtio_device *dev, virtio_wait *w);
 
 /* ------------------------------------------------------------------ */
 /* Virtqueues                                                          */
@@ -491,11 +730,17 @@ typedef struct virtio_sg {
 } virtio_sg;
 
 /* Queue choices. Defaults (all zero):
-     size      0 = the device's maximum, clamped to VIRTIO_MAX_QUEUE_SIZE
-               (rounded down to a power of two for split rings)
-     indirect  0 = no indirect tables; n > 0: each request may use one
-               table of up to n descriptors (needs INDIRECT_DESC, else
-               ignored), taking one ring slot however long the chain */
+     size      0 = the device's queue size (its maximum, clamped to
+               VIRTIO_MAX_QUEUE_SIZE). A smaller size is asked for; on
+               virtio-pci modern the device's answer is read back and used
+               (a device may keep its maximum, as kvmtool does); legacy
+               virtio-pci cannot change the size at all. Split rings round
+               down to a power of two.
+     indirect  0 = no queue-owned indirect tables; n > 0: virtio_queue_add
+               may put a chain of up to n descriptors in one table of its
+               own (needs INDIRECT_DESC, else ignored), taking one ring
+               slot however long the chain. The tables come in pieces of
+               at most 4096 bytes (when 16 * n fits in one). */
 typedef struct virtio_queue_options {
     uint32_t size;
     uint32_t indirect;
@@ -504,7 +749,10 @@ typedef struct virtio_queue_options {
 /* One virtqueue. Caller-owned, lives inside a driver object; must not
    move after init. Readable: dev, index, size, num_free (descriptors
    that can still be posted), packed (1 = packed ring), indirect
-   (descriptors per indirect table, 0 = none). The rest is private. */
+   (descriptors per queue-owned indirect table, 0 = none), clamped (used
+   lengths the device overstated: each was clamped to the writable bytes
+   posted). The rest is private: the state of each ring format in its
+   own struct. */
 typedef struct virtio_queue {
     virtio_device *dev;
     uint32_t index;
@@ -512,52 +760,74 @@ typedef struct virtio_queue {
     uint32_t num_free;
     uint32_t packed;
     uint32_t indirect;
+    uint32_t clamped;
     struct {
         uint32_t magic;
         uint32_t broken;         /* device misbehaved: queue unusable until reset */
-        uint32_t event_idx;
-        uint32_t legacy;
-        unsigned char *ring;     /* DMA block: rings, then indirect tables */
-        uint64_t ring_dev;
-        size_t ring_bytes;
-        void *state;             /* private block: per-descriptor shadow */
-        size_t state_bytes;
-        unsigned char *desc;
-        unsigned char *driver;   /* split: avail ring; packed: driver event */
-        unsigned char *device;   /* split: used ring; packed: device event */
-        unsigned char *table;    /* indirect tables */
-        uint64_t table_dev;
+        uint32_t event_idx;      /* EVENT_IDX negotiated */
+        uint32_t legacy;         /* ring fields in the CPU's byte order */
+        uint32_t inflight;       /* buffers posted and not yet used */
+        uint16_t free_head;      /* first free descriptor (split) or buffer id (packed) */
+        uint16_t table_shift;    /* queue-owned tables per piece: 1 << table_shift */
+        unsigned char *desc;     /* descriptor ring (split: table) */
+        void *state;             /* private: per-descriptor (split) / per-id (packed) shadow */
         uintptr_t notify;        /* notification register */
         uint32_t notify_space;
         uint32_t notify_width;
-        uint32_t inflight;       /* chains posted and not yet used */
-        uint32_t cb_enabled;     /* used-buffer interrupts requested */
-        uint16_t free_head;      /* first free descriptor (split) or id (packed) */
-        uint16_t avail_idx;      /* split: next avail index; packed: next slot */
-        uint16_t used_idx;       /* split: next used index; packed: next used slot */
-        uint16_t dev_used;       /* split: used index last read from the device */
-        uint16_t kick_idx;       /* split: avail index at the last kick */
-        uint16_t added;          /* packed: descriptors added since last kick */
-        uint16_t avail_wrap;     /* packed: wrap counters */
-        uint16_t used_wrap;
+        struct {                 /* split ring (virtio 1.2 2.7) */
+            unsigned char *avail;    /* driver area: flags, idx, ring[], used_event */
+            unsigned char *used;     /* device area: flags, idx, ring[], avail_event */
+            uint16_t avail_idx;      /* next avail index to publish */
+            uint16_t kick_idx;       /* avail index at the last kick */
+            uint16_t used_idx;       /* next used index to take */
+            uint16_t dev_used;       /* used index last read from the device */
+        } split;
+        struct {                 /* packed ring (virtio 1.2 2.8) */
+            unsigned char *driver;   /* driver event suppression */
+            unsigned char *device;   /* device event suppression */
+            uint16_t next;           /* next slot to fill */
+            uint16_t next_wrap;      /* its wrap counter */
+            uint16_t used;           /* next slot the device completes */
+            uint16_t used_wrap;      /* its wrap counter */
+            uint16_t added;          /* descriptors added since the last kick */
+        } packed;
+        struct {                 /* memory, for destroy */
+            void *ptr[4];            /* ring pieces, then the private block */
+            size_t bytes[4];
+            uint64_t *tables_dev;    /* in the private block: indirect table pieces */
+            void **tables;
+            size_t table_piece;
+            uint32_t pieces;
+        } mem;
     } priv;
 } virtio_queue;
 
 /* Allocate and register virtqueue `index` of dev (after
    virtio_device_begin, before virtio_device_ready). Uses the ring format
-   negotiated in begin. The device's maximum size 0 means "no such queue".
-   Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (queue absent); VIRTIO_ERR_STATE
-   (the queue is already live: reset the device first);
-   VIRTIO_ERR_UNSUPPORTED (legacy PCI queue larger than
-   VIRTIO_MAX_QUEUE_SIZE, or a legacy transport and ring memory at a
-   device address of 16 TiB or more); VIRTIO_ERR_NO_MEMORY; VIRTIO_ERR_STATE.
-   Context: allocates through dma_alloc; a few register accesses. */
+   negotiated in begin. A device maximum of 0 means "no such queue".
+   Memory (see each driver's MEMORY section): on modern transports the
+   descriptor ring (16 bytes per entry), the driver area and the device
+   area are three DMA allocations, so a ring of 256 entries fits pages of
+   4096 bytes; legacy transports need one physically contiguous block
+   (descriptors and driver area, then the device area on the next 4096
+   boundary: 8 KiB + 8 bytes per entry rounded up). The private shadow is
+   16 bytes per entry (32 on 32-bit CPUs: 12); queue-owned indirect tables
+   come in pieces of at most 4096 bytes.
+   Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (queue absent);
+   VIRTIO_ERR_STATE (dev not negotiated, or the queue is already live:
+   reset the device first); VIRTIO_ERR_UNSUPPORTED (a legacy virtio-pci
+   queue larger than VIRTIO_MAX_QUEUE_SIZE, a legacy transport with ring
+   memory at a device address of 16 TiB or more, packed rings compiled
+   out); VIRTIO_ERR_DEVICE (the device answered a queue size it cannot
+   have, or a notify address outside its capability); VIRTIO_ERR_NO_MEMORY;
+   VIRTIO_ERR_INVALID_ARG. Context: allocates through dma_alloc; a few
+   register accesses. */
 VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, uint32_t index,
                                            const virtio_queue_options *o);
 
 /* Free a queue's memory (through dma_free, if any). Reset the device
-   first: the device may still be using the rings otherwise. Returns
-   VIRTIO_OK or VIRTIO_ERR_STATE. */
+   first, and only if the reset finished: the device may still be using
+   the rings otherwise. Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q);
 
 /* Post one buffer: sg[0..out) are read by the device, sg[out..out+in)
@@ -583,8 +853,8 @@ VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, 
    table (and what it points at) is the device's until pop returns the
    cookie: one table per buffer in flight.
    Returns VIRTIO_OK; VIRTIO_ERR_NO_SPACE (ring full); VIRTIO_ERR_INVALID_ARG
-   (count 0 or above the queue size); VIRTIO_ERR_UNSUPPORTED (the queue
-   has no indirect descriptors: q->indirect == 0); VIRTIO_ERR_STATE.
+   (count 0 or above the queue size); VIRTIO_ERR_UNSUPPORTED (indirect
+   descriptors were not negotiated); VIRTIO_ERR_STATE.
    Context: as virtio_queue_add. */
 VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint32_t in_len,
                                                 void *cookie);
@@ -595,27 +865,45 @@ VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_
 VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q);
 
 /* Take the next used buffer. out: cookie as posted, len = bytes the
-   device says it wrote (never more than the writable bytes posted; 0
-   for chains with no writable part, whatever the device reports).
+   device says it wrote, clamped to the writable bytes posted (each clamp
+   counts in q->clamped: compare it around the call when the exact length
+   matters); 0 for chains with no writable part, whatever the device
+   reports. Both may be NULL.
    Returns VIRTIO_OK; VIRTIO_EMPTY (nothing used yet); VIRTIO_ERR_DEVICE
-   (the device wrote a bad id, length or index: the queue is now broken);
+   (the device wrote a bad id or index: the queue is now broken);
    VIRTIO_ERR_STATE. Context: never blocks; interrupt-safe with respect to
    other devices. Device trust: everything read is validated. */
 VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32_t *len);
 
 /* Poll virtio_queue_pop until a buffer is used, bounded by the platform
-   timeout; the device status is checked for NEEDS_RESET while waiting.
-   Returns what pop returns, or VIRTIO_ERR_TIMEOUT, VIRTIO_ERR_NEEDS_RESET. */
+   timeout (see virtio_device_wait_step: the status is looked at every
+   10 ms). Buffers posted but not notified are notified first.
+   Returns what pop returns, or VIRTIO_ERR_TIMEOUT, VIRTIO_ERR_NEEDS_RESET,
+   VIRTIO_ERR_GONE. */
 VIRTIO_API virtio_result virtio_queue_wait(virtio_queue *q, void **cookie, uint32_t *len);
 
-/* Ask the device to interrupt when buffers are used. out: pending = 1 if
-   used buffers are already waiting (process them: no interrupt will come
-   for them). Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
+/* Interrupts for used buffers (see THREADS, INTERRUPTS AND WAITS). Queues
+   start with them off. enable_cb arms the queue: with EVENT_IDX it asks
+   for one interrupt, for the next buffer used after the ones already
+   taken, so re-arm after every drain. out: pending (may be NULL) = 1 when
+   used buffers are already waiting: no interrupt will come for them, so
+   drain again (and re-arm) before sleeping.
+   Returns VIRTIO_OK or VIRTIO_ERR_STATE. Context: memory only (no
+   register access); callable from an interrupt handler. */
 VIRTIO_API virtio_result virtio_queue_enable_cb(virtio_queue *q, int *pending);
 
 /* Ask the device not to interrupt for used buffers (a hint the device may
-   ignore). Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
+   ignore: handlers must tolerate a late one). Returns VIRTIO_OK or
+   VIRTIO_ERR_STATE. Context: memory only. */
 VIRTIO_API virtio_result virtio_queue_disable_cb(virtio_queue *q);
+
+/* Route this queue's used-buffer interrupts to MSI-X table entry `vector`
+   (VIRTIO_MSIX_NONE: none). Read back: a device that answers anything
+   else refused (VIRTIO_ERR_UNSUPPORTED: fall back to INTx). MSI-X must be
+   enabled (virtio_pci_msix_enable). Returns VIRTIO_OK,
+   VIRTIO_ERR_UNSUPPORTED (also: not PCI, MSI-X off),
+   VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_STATE. */
+VIRTIO_API virtio_result virtio_queue_set_vector(virtio_queue *q, uint32_t vector);
 
 /* ------------------------------------------------------------------ */
 /* Driver kit: memory and waiting helpers shared by the drivers         */
@@ -635,6 +923,8 @@ VIRTIO_API void virtio_free(const virtio_platform *p, void *ptr, size_t size, in
    out: sg[0..*count). With mapped == NULL the whole buffer must fit
    (else VIRTIO_ERR_TOO_BIG and nothing stays mapped); with mapped != NULL
    the longest prefix that fits is mapped and *mapped says how long.
+   sg[] is a work array: on failure its entries may have been written
+   (the documented exception to "out-parameters only on VIRTIO_OK").
    Returns VIRTIO_OK; VIRTIO_ERR_TOO_BIG; VIRTIO_ERR_NO_MEMORY (dma_map
    failed); VIRTIO_ERR_INVALID_ARG. Undo with virtio_dma_unmap. */
 VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, size_t len, int dir, virtio_sg *sg,
@@ -644,34 +934,39 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
    buffers back for VIRTIO_DMA_FROM_DEVICE). */
 VIRTIO_API void virtio_dma_unmap(const virtio_platform *p, void *buf, int dir, const virtio_sg *sg, uint32_t count);
 
-/* A deadline for a bounded wait: start one with virtio_wait_start and call
-   virtio_wait_step in each iteration of the loop; it calls the idle hook
-   and returns VIRTIO_ERR_TIMEOUT once the platform timeout (or spin bound)
-   has passed, VIRTIO_OK otherwise. timeout_ms 0 = platform default. */
-typedef struct virtio_wait {
-    const virtio_platform *platform;
-    uint64_t deadline;
-    uint64_t spins;
-} virtio_wait;
-VIRTIO_API void virtio_wait_start(virtio_wait *w, const virtio_platform *p, uint32_t timeout_ms);
-VIRTIO_API virtio_result virtio_wait_step(virtio_wait *w);
+/* Byte order. VIRTIO__HOST_BIG_ENDIAN is the order of the machine the
+   code runs on (from the compiler); VIRTIO__BIG_ENDIAN the CPU order the
+   library speaks for towards the device: legacy transports put ring and
+   configuration fields in it. They differ only when VIRTIO_BIG_ENDIAN is
+   defined (0 or 1) against the compiler's order: for a compiler that does
+   not say, and for tests that make a little-endian host behave as a
+   big-endian guest towards a device model. */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__)
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define VIRTIO__HOST_BIG_ENDIAN 1
+#else
+#define VIRTIO__HOST_BIG_ENDIAN 0
+#endif
+#endif
+#ifdef VIRTIO_BIG_ENDIAN
+#define VIRTIO__BIG_ENDIAN VIRTIO_BIG_ENDIAN
+#elif defined(VIRTIO__HOST_BIG_ENDIAN)
+#define VIRTIO__BIG_ENDIAN VIRTIO__HOST_BIG_ENDIAN
+#else
+#define VIRTIO__BIG_ENDIAN 0
+#endif
+#ifndef VIRTIO__HOST_BIG_ENDIAN
+#define VIRTIO__HOST_BIG_ENDIAN VIRTIO__BIG_ENDIAN
+#endif
 
 /* Wire values in driver-owned DMA memory (request headers, commands):
    little-endian on modern transports, CPU order on legacy ones (virtio
    1.2 2.4). p need not be aligned. */
-#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__)
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define VIRTIO__BIG_ENDIAN 1
-#endif
-#endif
-#ifndef VIRTIO__BIG_ENDIAN
-#define VIRTIO__BIG_ENDIAN 0
-#endif
 static inline void virtio_store(const virtio_device *d, void *p, uint64_t v, unsigned bytes)
 {
     unsigned char *b = (unsigned char *)p;
     unsigned i;
-#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN
+#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN && !VIRTIO__HOST_BIG_ENDIAN
     /* Little-endian CPU: device order is CPU order; one unaligned store. */
     (void)d;
     (void)i;
@@ -699,7 +994,7 @@ static inline uint64_t virtio_load(const virtio_device *d, const void *p, unsign
     const unsigned char *b = (const unsigned char *)p;
     uint64_t v = 0;
     unsigned i;
-#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN
+#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN && !VIRTIO__HOST_BIG_ENDIAN
     (void)d;
     (void)i;
     if (bytes == 8) {
@@ -744,27 +1039,52 @@ static inline void virtio_table_set(const virtio_queue *q, void *table, uint32_t
     }
 }
 
-/* Report a driver diagnostic through the log hook (no-op without one). */
-VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const char *text, uint64_t value);
+/* ------------------------------------------------------------------ */
+/* Driver kit: constants and memory helpers for driver headers          */
+/* ------------------------------------------------------------------ */
 
-#ifdef __cplusplus
-}
-#endif
-#endif /* VIRTIO_H */
+/* The kit (everything declared in this header) is versioned on its own,
+   so that a driver header written elsewhere keeps building: a driver
+   written for kit N checks
+       #if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < N || VIRTIO_KIT_COMPAT > N
+       #error "needs virtio.h driver kit N"
+       #endif
+   VIRTIO_KIT_VERSION grows when the kit gains something; VIRTIO_KIT_COMPAT
+   (the oldest kit whose drivers still build) moves only when the kit
+   breaks. */
+#define VIRTIO_KIT_VERSION 1
+#define VIRTIO_KIT_COMPAT 1
 
-/* >>kit
-   What every implementation part needs (core and drivers alike), emitted
-   once per translation unit that implements any part. Configuration
-   defaults live here so that split builds agree. */
-#if !defined(VIRTIO__KIT_DONE) &&                                                                \
-    (defined(VIRTIO_CORE_IMPLEMENTATION) || defined(VIRTIO_BLK_IMPLEMENTATION) ||                \
-     defined(VIRTIO_NET_IMPLEMENTATION) || defined(VIRTIO_INPUT_IMPLEMENTATION) ||               \
-     defined(VIRTIO_GPU_IMPLEMENTATION))
-#define VIRTIO__KIT_DONE
-/* >>core.config */
+/* Flag for every call that posts work to a device: more follows, post it
+   but do not notify the device yet (the driver's kick call notifies). */
+#define VIRTIO_MORE 1u
+
+/* Generic feature bit numbers (virtio 1.2 section 6). Device drivers pass
+   their own bits (0..23 and 42..63) to virtio_device_begin; the transport
+   bits below are decided by the core from virtio_device_options. */
+#define VIRTIO_FEATURE_INDIRECT_DESC 28
+#define VIRTIO_FEATURE_EVENT_IDX 29
+#define VIRTIO_FEATURE_VERSION_1 32
+#define VIRTIO_FEATURE_ACCESS_PLATFORM 33
+#define VIRTIO_FEATURE_RING_PACKED 34
+#define VIRTIO_FEATURE_IN_ORDER 35
+#define VIRTIO_FEATURE_ORDER_PLATFORM 36
+#define VIRTIO_FEATURE_NOTIFICATION_DATA 38
+#define VIRTIO_FEATURE_RING_RESET 40
+#define VIRTIO_FEATURE_BIT(b) ((uint64_t)1 << (b))
+#define VIRTIO_ZERO(p) VIRTIO_MEMSET((p), 0, sizeof(*(p)))   /* p: pointer to one object */
+
+/* Memory helpers for implementations (configuration macros: override
+   them before including any header). VIRTIO_ASSERT checks internal
+   invariants only (never caller or device input); it traps under
+   VIRTIO_DEBUG and is a no-op otherwise. */
 #ifndef VIRTIO_ASSERT
 #ifdef VIRTIO_DEBUG
+#if defined(__GNUC__) || defined(__clang__)
 #define VIRTIO_ASSERT(c) do { if (!(c)) __builtin_trap(); } while (0)
+#else
+#define VIRTIO_ASSERT(c) do { if (!(c)) *(volatile int *)0 = 0; } while (0)
+#endif
 #else
 #define VIRTIO_ASSERT(c) ((void)0)
 #endif
@@ -774,42 +1094,6 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 #define VIRTIO_MEMCPY(d, s, n) __builtin_memcpy((d), (s), (n))
 #else
 #define VIRTIO_MEMCPY(d, s, n) virtio__memcpy((d), (s), (n))
-#define VIRTIO__NEED_MEMCPY
-#endif
-#endif
-#ifndef VIRTIO_MEMSET
-#if defined(__GNUC__) || defined(__clang__)
-#define VIRTIO_MEMSET(d, v, n) __builtin_memset((d), (v), (n))
-#else
-#define VIRTIO_MEMSET(d, v, n) virtio__memset((d), (v), (n))
-#define VIRTIO__NEED_MEMSET
-#endif
-#endif
-#ifndef VIRTIO_MAX_QUEUE_SIZE
-#define VIRTIO_MAX_QUEUE_SIZE 1024
-#endif
-#ifndef VIRTIO_SPIN_LIMIT
-#define VIRTIO_SPIN_LIMIT 200000000u
-#endif
-
-#define VIRTIO__ZERO(p) VIRTIO_MEMSET((p), 0, sizeof(*(p)))
-/* Register helpers are called from many places and are mostly cold:
-   keeping them out of line saves more code than the call costs. */
-#if defined(__GNUC__) || defined(__clang__)
-#define VIRTIO__NOINLINE __attribute__((noinline))
-#define VIRTIO__HOT_INLINE static inline __attribute__((always_inline))   /* per-request paths */
-#else
-#define VIRTIO__NOINLINE
-#define VIRTIO__HOT_INLINE static inline
-#endif
-#define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
-#define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
-#define VIRTIO__Q_MAGIC 0x71756575u     /* "queu" */
-#define VIRTIO__UNUSED(x) ((void)(x))
-/* C99/C++ static assertion: a negative array size fails the build. */
-#define VIRTIO__STATIC_ASSERT(name, c) typedef char virtio__sa_##name[(c) ? 1 : -1]
-
-#ifdef VIRTIO__NEED_MEMCPY
 static inline void virtio__memcpy(void *d, const void *s, size_t n)
 {
     unsigned char *dp = (unsigned char *)d;
@@ -817,25 +1101,28 @@ static inline void virtio__memcpy(void *d, const void *s, size_t n)
     while (n--) *dp++ = *sp++;
 }
 #endif
-#ifdef VIRTIO__NEED_MEMSET
+#endif
+#ifndef VIRTIO_MEMSET
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO_MEMSET(d, v, n) __builtin_memset((d), (v), (n))
+#else
+#define VIRTIO_MEMSET(d, v, n) virtio__memset((d), (v), (n))
 static inline void virtio__memset(void *d, int v, size_t n)
 {
     unsigned char *dp = (unsigned char *)d;
     while (n--) *dp++ = (unsigned char)v;
 }
 #endif
+#endif
 
-/* Generic feature bits (virtio 1.2 section 6). */
-#define VIRTIO__F_INDIRECT_DESC 28
-#define VIRTIO__F_EVENT_IDX 29
-#define VIRTIO__F_VERSION_1 32
-#define VIRTIO__F_ACCESS_PLATFORM 33
-#define VIRTIO__F_RING_PACKED 34
-#define VIRTIO__BIT(b) (1ull << (b))
-/* Bits 24..41 are the transport's; the core decides them, not drivers. */
-#define VIRTIO__TRANSPORT_BITS (((1ull << 42) - 1) & ~((1ull << 24) - 1))
+/* Report a driver diagnostic through the log hook (no-op without one). */
+VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const char *text, uint64_t value);
 
-#endif /* kit */
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIRTIO_H */
+
 
 /* ==================================================================== */
 /* Implementation                                                        */
@@ -843,146 +1130,124 @@ static inline void virtio__memset(void *d, int v, size_t n)
 #if defined(VIRTIO_CORE_IMPLEMENTATION) && !defined(VIRTIO__CORE_DONE)
 #define VIRTIO__CORE_DONE
 
-/* Descriptor flags, shared by both ring formats (virtio 1.2 2.7.5, 2.8). */
-#define VIRTIO__DESC_NEXT 1u
-#define VIRTIO__DESC_WRITE 2u
-#define VIRTIO__DESC_INDIRECT 4u
-#define VIRTIO__DESC_AVAIL (1u << 7)    /* packed */
-#define VIRTIO__DESC_USED (1u << 15)    /* packed */
-#define VIRTIO__AVAIL_NO_INTERRUPT 1u   /* split avail.flags */
-#define VIRTIO__USED_NO_NOTIFY 1u       /* split used.flags */
-#define VIRTIO__EVENT_ENABLE 0u         /* packed event suppression flags */
-#define VIRTIO__EVENT_DISABLE 1u
-#define VIRTIO__EVENT_DESC 2u
+/* >>core.config: defaults of the core's configuration macros. */
+#ifndef VIRTIO_MAX_QUEUE_SIZE
+#define VIRTIO_MAX_QUEUE_SIZE 1024
+#endif
+#ifndef VIRTIO_SPIN_LIMIT
+#define VIRTIO_SPIN_LIMIT 200000000u
+#endif
 
-/* virtio-mmio registers (virtio 1.2 4.2.2; v1 registers from 4.2.4). */
-#define VIRTIO__MMIO_MAGIC 0x000
-#define VIRTIO__MMIO_VERSION 0x004
-#define VIRTIO__MMIO_DEVICE_ID 0x008
-#define VIRTIO__MMIO_VENDOR_ID 0x00c
-#define VIRTIO__MMIO_DEVICE_FEATURES 0x010
-#define VIRTIO__MMIO_DEVICE_FEATURES_SEL 0x014
-#define VIRTIO__MMIO_DRIVER_FEATURES 0x020
-#define VIRTIO__MMIO_DRIVER_FEATURES_SEL 0x024
-#define VIRTIO__MMIO_GUEST_PAGE_SIZE 0x028     /* v1 */
-#define VIRTIO__MMIO_QUEUE_SEL 0x030
-#define VIRTIO__MMIO_QUEUE_NUM_MAX 0x034
-#define VIRTIO__MMIO_QUEUE_NUM 0x038
-#define VIRTIO__MMIO_QUEUE_ALIGN 0x03c         /* v1 */
-#define VIRTIO__MMIO_QUEUE_PFN 0x040           /* v1 */
-#define VIRTIO__MMIO_QUEUE_READY 0x044
-#define VIRTIO__MMIO_QUEUE_NOTIFY 0x050
-#define VIRTIO__MMIO_INTERRUPT_STATUS 0x060
-#define VIRTIO__MMIO_INTERRUPT_ACK 0x064
-#define VIRTIO__MMIO_STATUS 0x070
-#define VIRTIO__MMIO_QUEUE_DESC 0x080
-#define VIRTIO__MMIO_QUEUE_DRIVER 0x090
-#define VIRTIO__MMIO_QUEUE_DEVICE 0x0a0
-#define VIRTIO__MMIO_CONFIG_GENERATION 0x0fc
-#define VIRTIO__MMIO_CONFIG 0x100
-#define VIRTIO__MMIO_MAGIC_VALUE 0x74726976u   /* "virt" little-endian */
+#define VIRTIO__ZERO(p) VIRTIO_ZERO(p)
+/* Register helpers are called from many places and are mostly cold:
+   keeping them out of line saves more code than the call costs. */
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define VIRTIO__NOINLINE __declspec(noinline)
+#else
+#define VIRTIO__NOINLINE
+#endif
+#define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
+#define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
+#define VIRTIO__Q_MAGIC 0x71756575u     /* "queu" */
+#define VIRTIO__UNUSED(x) ((void)(x))
+#define VIRTIO__BIT(b) VIRTIO_FEATURE_BIT(b)
+/* Bits 24..41 are the transport's; the core decides them, not drivers. */
+#define VIRTIO__TRANSPORT_BITS (((1ull << 42) - 1) & ~((1ull << 24) - 1))
+#define VIRTIO__PAGE 4096u                /* legacy ring alignment and PFN unit; allocation piece */
+#define VIRTIO__CHECK_US 10000u           /* a wait looks at the device status this often */
 
-/* virtio-pci common configuration (virtio 1.2 4.1.4.3). */
-#define VIRTIO__PCI_DFSELECT 0
-#define VIRTIO__PCI_DF 4
-#define VIRTIO__PCI_GFSELECT 8
-#define VIRTIO__PCI_GF 12
-#define VIRTIO__PCI_MSIX_CONFIG 16
-#define VIRTIO__PCI_NUM_QUEUES 18
-#define VIRTIO__PCI_STATUS 20
-#define VIRTIO__PCI_GENERATION 21
-#define VIRTIO__PCI_Q_SELECT 22
-#define VIRTIO__PCI_Q_SIZE 24
-#define VIRTIO__PCI_Q_MSIX 26
-#define VIRTIO__PCI_Q_ENABLE 28
-#define VIRTIO__PCI_Q_NOFF 30
-#define VIRTIO__PCI_Q_DESC 32
-#define VIRTIO__PCI_Q_DRIVER 40
-#define VIRTIO__PCI_Q_DEVICE 48
-#define VIRTIO__PCI_COMMON_MIN 56
-/* Legacy virtio-pci I/O registers (virtio 1.2 4.1.4.8). */
-#define VIRTIO__LPCI_HOST_FEATURES 0
-#define VIRTIO__LPCI_GUEST_FEATURES 4
-#define VIRTIO__LPCI_QUEUE_PFN 8
-#define VIRTIO__LPCI_QUEUE_NUM 12
-#define VIRTIO__LPCI_QUEUE_SEL 14
-#define VIRTIO__LPCI_QUEUE_NOTIFY 16
-#define VIRTIO__LPCI_STATUS 18
-#define VIRTIO__LPCI_ISR 19
-#define VIRTIO__LPCI_MSIX_CONFIG 20
-#define VIRTIO__LPCI_MSIX_QUEUE 22
-#define VIRTIO__LPCI_CONFIG 20            /* +4 when MSI-X is enabled */
-#define VIRTIO__PCI_NO_VECTOR 0xffffu
-#define VIRTIO__PCI_VENDOR 0x1af4u
-/* Capability types in the vendor-specific PCI capability. */
-#define VIRTIO__PCI_CAP_COMMON 1
-#define VIRTIO__PCI_CAP_NOTIFY 2
-#define VIRTIO__PCI_CAP_ISR 3
-#define VIRTIO__PCI_CAP_DEVICE 4
-#define VIRTIO__LEGACY_ALIGN 4096u        /* QueueAlign / PFN page for legacy rings */
+/* cl.exe has no GCC asm: barriers and port I/O come from its intrinsics,
+   declared here (clang in MSVC mode takes them from its <intrin.h>). */
+#if defined(_MSC_VER) && defined(__clang__)
+#include <intrin.h>
+#elif defined(_MSC_VER)
+#ifdef __cplusplus
+extern "C" {
+#endif
+void _ReadWriteBarrier(void);
+long _InterlockedOr(long volatile *p, long v);
+#pragma intrinsic(_ReadWriteBarrier, _InterlockedOr)
+#if defined(_M_X64) || defined(_M_IX86)
+unsigned char __inbyte(unsigned short port);
+unsigned short __inword(unsigned short port);
+unsigned long __indword(unsigned short port);
+void __outbyte(unsigned short port, unsigned char v);
+void __outword(unsigned short port, unsigned short v);
+void __outdword(unsigned short port, unsigned long v);
+#pragma intrinsic(__inbyte, __inword, __indword, __outbyte, __outword, __outdword)
+#elif defined(_M_ARM64)
+void __dmb(unsigned int type);
+#pragma intrinsic(__dmb)
+#endif
+#ifdef __cplusplus
+}
+#endif
+#endif
 
-/* >>core.endian (VIRTIO__BIG_ENDIAN is set in the declarations) */
+/* >>core.endian (VIRTIO__BIG_ENDIAN, VIRTIO__HOST_BIG_ENDIAN: declarations) */
 
 static inline uint16_t virtio__bswap16(uint16_t v) { return (uint16_t)((v >> 8) | (v << 8)); }
 static inline uint32_t virtio__bswap32(uint32_t v)
 {
     return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
 }
+static inline uint64_t virtio__bswap64(uint64_t v)
+{
+    return (uint64_t)virtio__bswap32((uint32_t)v) << 32 | virtio__bswap32((uint32_t)(v >> 32));
+}
 
 /* Ring memory is shared with the device and changes under us, so every
-   access is volatile. Modern rings are little-endian, legacy rings use
-   the CPU's order; on little-endian CPUs both are plain loads/stores. */
+   access is volatile and of the field's full width (one load: a device
+   may be writing it). Modern rings are little-endian, legacy rings use
+   the CPU's order: swap when the field's order is not the host's. */
+#define VIRTIO__SWAP(q) ((((q)->priv.legacy && VIRTIO__BIG_ENDIAN) ? 1 : 0) != VIRTIO__HOST_BIG_ENDIAN)
 #define VIRTIO__VP16(p) ((volatile uint16_t *)(volatile void *)(p))
 #define VIRTIO__VP32(p) ((volatile uint32_t *)(volatile void *)(p))
-#if VIRTIO__BIG_ENDIAN
-#define VIRTIO__CVT16(q, v) ((q)->priv.legacy ? (uint16_t)(v) : virtio__bswap16((uint16_t)(v)))
-#define VIRTIO__CVT32(q, v) ((q)->priv.legacy ? (uint32_t)(v) : virtio__bswap32((uint32_t)(v)))
-#else
-#define VIRTIO__CVT16(q, v) ((uint16_t)(v))
-#define VIRTIO__CVT32(q, v) ((uint32_t)(v))
-#endif
+#define VIRTIO__VP64(p) ((volatile uint64_t *)(volatile void *)(p))
 static inline uint16_t virtio__ld16(const virtio_queue *q, const void *p)
 {
-    VIRTIO__UNUSED(q);
-    return VIRTIO__CVT16(q, *VIRTIO__VP16(p));
+    uint16_t v = *VIRTIO__VP16(p);
+    return VIRTIO__SWAP(q) ? virtio__bswap16(v) : v;
 }
 static inline uint32_t virtio__ld32(const virtio_queue *q, const void *p)
 {
-    VIRTIO__UNUSED(q);
-    return VIRTIO__CVT32(q, *VIRTIO__VP32(p));
+    uint32_t v = *VIRTIO__VP32(p);
+    return VIRTIO__SWAP(q) ? virtio__bswap32(v) : v;
 }
 static inline void virtio__st16(const virtio_queue *q, void *p, uint16_t v)
 {
-    VIRTIO__UNUSED(q);
-    *VIRTIO__VP16(p) = VIRTIO__CVT16(q, v);
+    *VIRTIO__VP16(p) = VIRTIO__SWAP(q) ? virtio__bswap16(v) : v;
 }
 static inline void virtio__st32(const virtio_queue *q, void *p, uint32_t v)
 {
-    VIRTIO__UNUSED(q);
-    *VIRTIO__VP32(p) = VIRTIO__CVT32(q, v);
+    *VIRTIO__VP32(p) = VIRTIO__SWAP(q) ? virtio__bswap32(v) : v;
 }
 static inline void virtio__st64(const virtio_queue *q, void *p, uint64_t v)
 {
-#if VIRTIO__BIG_ENDIAN
-    unsigned char *b = (unsigned char *)p;
-    if (q->priv.legacy) {
-        virtio__st32(q, b, (uint32_t)(v >> 32));
-        virtio__st32(q, b + 4, (uint32_t)v);
-        return;
-    }
-    virtio__st32(q, b, (uint32_t)v);
-    virtio__st32(q, b + 4, (uint32_t)(v >> 32));
-#else
-    /* Descriptor addresses are 8-byte aligned; one store. */
-    VIRTIO__UNUSED(q);
-    *(volatile uint64_t *)(volatile void *)p = v;
-#endif
+    /* Descriptor addresses are 8-byte aligned: one store. */
+    *VIRTIO__VP64(p) = VIRTIO__SWAP(q) ? virtio__bswap64(v) : v;
 }
 
 /* >>core.barriers
    The device is another observer of ring memory (a host thread, or real
-   hardware), so these are DMA-strength barriers. */
-#if defined(__x86_64__)
+   hardware), so these are DMA-strength barriers. cl.exe comes first:
+   clang in MSVC mode defines the GCC target macros too. */
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+static inline void virtio__msvc_mb(void)
+{
+    long volatile b = 0;
+    _InterlockedOr(&b, 0);   /* a locked instruction: a full barrier on x86 */
+}
+#define VIRTIO__MB() virtio__msvc_mb()
+#define VIRTIO__RMB() _ReadWriteBarrier()   /* x86 keeps loads ordered ... */
+#define VIRTIO__WMB() _ReadWriteBarrier()   /* ... and stores */
+#elif defined(_MSC_VER) && defined(_M_ARM64)
+#define VIRTIO__MB() __dmb(0x3)             /* _ARM64_BARRIER_OSH */
+#define VIRTIO__RMB() __dmb(0x1)            /* OSHLD */
+#define VIRTIO__WMB() __dmb(0x2)            /* OSHST */
+#elif defined(__x86_64__)
 #define VIRTIO__MB() __asm__ __volatile__("mfence" ::: "memory")
 #define VIRTIO__RMB() __asm__ __volatile__("" ::: "memory")   /* x86 keeps loads ordered */
 #define VIRTIO__WMB() __asm__ __volatile__("" ::: "memory")   /* ... and stores */
@@ -1049,6 +1314,7 @@ VIRTIO_API const char *virtio_result_str(int result)
     case VIRTIO_ERR_READ_ONLY: return "VIRTIO_ERR_READ_ONLY: device is read-only";
     case VIRTIO_ERR_LINK_DOWN: return "VIRTIO_ERR_LINK_DOWN: link is down";
     case VIRTIO_ERR_TOO_BIG: return "VIRTIO_ERR_TOO_BIG: too large";
+    case VIRTIO_ERR_GONE: return "VIRTIO_ERR_GONE: device reads all-ones (gone)";
     default: return "VIRTIO_ERR_?: unknown result code";
     }
 #endif
@@ -1074,7 +1340,21 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 /* >>core.regs
    Register access. Device registers are little-endian (all transports);
    the hooks and these helpers deal in CPU-order values. */
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#define VIRTIO__HAVE_PORTIO 1
+static inline uint32_t virtio__port_in(uint16_t port, unsigned width)
+{
+    if (width == 1) return __inbyte(port);
+    if (width == 2) return __inword(port);
+    return __indword(port);
+}
+static inline void virtio__port_out(uint16_t port, unsigned width, uint32_t v)
+{
+    if (width == 1) __outbyte(port, (unsigned char)v);
+    else if (width == 2) __outword(port, (unsigned short)v);
+    else __outdword(port, (unsigned long)v);
+}
+#elif defined(__x86_64__) || defined(__i386__)
 #define VIRTIO__HAVE_PORTIO 1
 static inline uint32_t virtio__port_in(uint16_t port, unsigned width)
 {
@@ -1098,18 +1378,20 @@ static inline uint32_t virtio__mem_in(uintptr_t addr, unsigned width)
     if (width == 1) return *(volatile uint8_t *)addr;
     if (width == 2) {
         v = *(volatile uint16_t *)addr;
-        return VIRTIO__BIG_ENDIAN ? virtio__bswap16((uint16_t)v) : v;
+        return VIRTIO__HOST_BIG_ENDIAN ? virtio__bswap16((uint16_t)v) : v;
     }
     v = *(volatile uint32_t *)addr;
-    return VIRTIO__BIG_ENDIAN ? virtio__bswap32(v) : v;
+    return VIRTIO__HOST_BIG_ENDIAN ? virtio__bswap32(v) : v;
 }
 static inline void virtio__mem_out(uintptr_t addr, unsigned width, uint32_t v)
 {
     if (width == 1) *(volatile uint8_t *)addr = (uint8_t)v;
-    else if (width == 2) *(volatile uint16_t *)addr = VIRTIO__BIG_ENDIAN ? virtio__bswap16((uint16_t)v) : (uint16_t)v;
-    else *(volatile uint32_t *)addr = VIRTIO__BIG_ENDIAN ? virtio__bswap32(v) : v;
+    else if (width == 2) *(volatile uint16_t *)addr = VIRTIO__HOST_BIG_ENDIAN ? virtio__bswap16((uint16_t)v) : (uint16_t)v;
+    else *(volatile uint32_t *)addr = VIRTIO__HOST_BIG_ENDIAN ? virtio__bswap32(v) : v;
 }
 
+/* One register access: the hook, else volatile memory, else (I/O space)
+   memory at pci_io_base + port, else x86 port instructions. */
 static VIRTIO__NOINLINE uint32_t virtio__reg_in(const virtio_platform *p, uint32_t space, uintptr_t addr, unsigned width)
 {
 #ifndef VIRTIO_DIRECT_REGS
@@ -1136,7 +1418,7 @@ static VIRTIO__NOINLINE void virtio__reg_out(const virtio_platform *p, uint32_t 
 }
 
 /* Registers of the device's main block (MMIO window, PCI common config or
-   legacy I/O block). */
+   legacy I/O block), at offsets the transport code validated at probe. */
 static VIRTIO__NOINLINE uint32_t virtio__rd(const virtio_device *d, uintptr_t off, unsigned width)
 {
     return virtio__reg_in(d->platform, d->priv.space, d->priv.common + off, width);
@@ -1150,9 +1432,11 @@ static VIRTIO__NOINLINE void virtio__wr(const virtio_device *d, uintptr_t off, u
 VIRTIO_API void virtio_wait_start(virtio_wait *w, const virtio_platform *p, uint32_t timeout_ms)
 {
     uint64_t ms = timeout_ms ? timeout_ms : VIRTIO__DEF(p->timeout_ms, 5000u);
+    uint64_t now = p->now_us ? p->now_us(p->user) : 0;
     w->platform = p;
     w->spins = 0;
-    w->deadline = p->now_us ? p->now_us(p->user) + ms * 1000u : 0;
+    w->deadline = now + ms * 1000u;
+    w->next_check = now + VIRTIO__CHECK_US;
 }
 
 VIRTIO_API virtio_result virtio_wait_step(virtio_wait *w)
@@ -1180,7 +1464,12 @@ VIRTIO_API virtio_result virtio_alloc(const virtio_platform *p, size_t size, siz
     if (!p || !ptr || !p->dma_alloc || size == 0 || align == 0 || (align & (align - 1)) != 0)
         return VIRTIO_ERR_INVALID_ARG;
     m = p->dma_alloc(p->user, size, align, kind, &da);
-    if (!m || ((uintptr_t)m & (align - 1)) != 0) return VIRTIO_ERR_NO_MEMORY;
+    /* Both the CPU pointer and (for DMA memory) the device address must
+       have the alignment: the device sees only the latter. */
+    if (!m || ((uintptr_t)m & (align - 1)) != 0 || (kind == VIRTIO_MEM_DMA && (da & (align - 1)) != 0)) {
+        if (m && p->dma_free) p->dma_free(p->user, m, size, kind);
+        return VIRTIO_ERR_NO_MEMORY;
+    }
     VIRTIO_MEMSET(m, 0, size);
     *ptr = m;
     if (dev_addr) *dev_addr = da;
@@ -1242,34 +1531,6 @@ VIRTIO_API void virtio_dma_unmap(const virtio_platform *p, void *buf, int dir, c
     }
 }
 
-/* >>core.pci.config
-   PCI configuration space: hooks, else ECAM, else the x86 0xCF8 ports. */
-#ifndef VIRTIO_NO_PCI
-static VIRTIO__NOINLINE uint32_t virtio__cfg_in(const virtio_platform *p, uint32_t bdf, unsigned off, unsigned width)
-{
-    if (p->pci_read) return p->pci_read(p->user, bdf, off, width);
-    if (p->pci_ecam) return virtio__mem_in(p->pci_ecam + ((uintptr_t)bdf << 12) + off, width);
-#if VIRTIO__HAVE_PORTIO
-    if (off < 256) {
-        virtio__port_out(0xcf8, 4, 0x80000000u | (bdf << 8) | (off & 0xfcu));
-        return virtio__port_in((uint16_t)(0xcfc + (off & 3u)), width);
-    }
-#endif
-    return 0xffffffffu;
-}
-static VIRTIO__NOINLINE void virtio__cfg_out(const virtio_platform *p, uint32_t bdf, unsigned off, unsigned width, uint32_t v)
-{
-    if (p->pci_write) { p->pci_write(p->user, bdf, off, width, v); return; }
-    if (p->pci_ecam) { virtio__mem_out(p->pci_ecam + ((uintptr_t)bdf << 12) + off, width, v); return; }
-#if VIRTIO__HAVE_PORTIO
-    if (off < 256) {
-        virtio__port_out(0xcf8, 4, 0x80000000u | (bdf << 8) | (off & 0xfcu));
-        virtio__port_out((uint16_t)(0xcfc + (off & 3u)), width, v);
-    }
-#endif
-}
-#endif
-
 static virtio_result virtio__check_platform(const virtio_platform *p)
 {
     if (!p || !p->dma_alloc) return VIRTIO_ERR_INVALID_ARG;
@@ -1279,7 +1540,179 @@ static virtio_result virtio__check_platform(const virtio_platform *p)
     return VIRTIO_OK;
 }
 
-/* >>core.mmio */
+/* >>transport
+   A transport is one section below: it fills a table of these operations,
+   and the device and queue code calls the transport only through it
+   (dev->priv.ops). A transport change, or a new transport, is a change in
+   its own section. Register offsets are the transport's own. */
+typedef struct virtio__ops {
+    uint32_t (*get_status)(const virtio_device *d);
+    void (*set_status)(const virtio_device *d, uint32_t status);
+    uint64_t (*get_features)(const virtio_device *d);    /* also: after ACKNOWLEDGE | DRIVER */
+    void (*set_features)(virtio_device *d, uint64_t f); /* also: after FEATURES_OK (legacy: instead) */
+    uint32_t (*generation)(const virtio_device *d);
+    uint32_t (*cfg_in)(const virtio_device *d, uint32_t off, unsigned width);   /* CPU order */
+    void (*cfg_out)(const virtio_device *d, uint32_t off, unsigned width, uint32_t v);
+    uint32_t (*isr)(const virtio_device *d);           /* read and acknowledge */
+    /* Select queue `index`; its maximum size (0: no such queue); *live: in use already. */
+    uint32_t (*queue_max)(const virtio_device *d, uint32_t index, uint32_t *live);
+    /* Ask for `size` entries of the selected queue; the size the device will use. */
+    uint32_t (*queue_size)(const virtio_device *d, uint32_t max, uint32_t size);
+    /* Give the selected queue its rings, set q's notification register, enable it. */
+    virtio_result (*queue_enable)(virtio_device *d, virtio_queue *q, const uint64_t area[3]);
+    /* MSI-X: route the config (queue ~0u) or a queue to a vector; the value read back. NULL: no MSI-X. */
+    uint32_t (*set_vector)(const virtio_device *d, uint32_t queue, uint32_t vector);
+} virtio__ops;
+#define VIRTIO__CONFIG_VECTOR 0xffffffffu
+
+/* Configuration fields through the device's config window, as they are
+   on the bus (modern: little-endian, converted by the register access). */
+static uint32_t virtio__cfg_plain_in(const virtio_device *d, uint32_t off, unsigned width)
+{
+    return virtio__reg_in(d->platform, d->priv.config_space, d->priv.config + off, width);
+}
+static void virtio__cfg_plain_out(const virtio_device *d, uint32_t off, unsigned width, uint32_t v)
+{
+    virtio__reg_out(d->platform, d->priv.config_space, d->priv.config + off, width, v);
+}
+#ifndef VIRTIO_NO_LEGACY
+static uint32_t virtio__no_generation(const virtio_device *d)
+{
+    VIRTIO__UNUSED(d);
+    return 0;   /* legacy: no generation counter */
+}
+#endif
+/* The legacy ring layout (virtio 1.2 2.7.2): descriptors, then the driver
+   area, then the device area at the next page boundary: one block. */
+static uint64_t virtio__legacy_pfn(const uint64_t area[3])
+{
+    return area[0] / VIRTIO__PAGE;
+}
+
+/* >>transport.mmio (virtio 1.2 4.2; version 1 "legacy" from 4.2.4) */
+#ifndef VIRTIO_NO_MMIO
+#define VIRTIO__MMIO_MAGIC 0x000
+#define VIRTIO__MMIO_VERSION 0x004
+#define VIRTIO__MMIO_DEVICE_ID 0x008
+#define VIRTIO__MMIO_VENDOR_ID 0x00c
+#define VIRTIO__MMIO_DEVICE_FEATURES 0x010
+#define VIRTIO__MMIO_DEVICE_FEATURES_SEL 0x014
+#define VIRTIO__MMIO_DRIVER_FEATURES 0x020
+#define VIRTIO__MMIO_DRIVER_FEATURES_SEL 0x024
+#define VIRTIO__MMIO_GUEST_PAGE_SIZE 0x028     /* v1 */
+#define VIRTIO__MMIO_QUEUE_SEL 0x030
+#define VIRTIO__MMIO_QUEUE_NUM_MAX 0x034
+#define VIRTIO__MMIO_QUEUE_NUM 0x038
+#define VIRTIO__MMIO_QUEUE_ALIGN 0x03c         /* v1 */
+#define VIRTIO__MMIO_QUEUE_PFN 0x040           /* v1 */
+#define VIRTIO__MMIO_QUEUE_READY 0x044         /* v2 */
+#define VIRTIO__MMIO_QUEUE_NOTIFY 0x050
+#define VIRTIO__MMIO_INTERRUPT_STATUS 0x060
+#define VIRTIO__MMIO_INTERRUPT_ACK 0x064
+#define VIRTIO__MMIO_STATUS 0x070
+#define VIRTIO__MMIO_QUEUE_DESC 0x080          /* v2: desc, driver, device: 0x10 apart */
+#define VIRTIO__MMIO_CONFIG_GENERATION 0x0fc   /* v2 */
+#define VIRTIO__MMIO_CONFIG 0x100
+#define VIRTIO__MMIO_MAGIC_VALUE 0x74726976u   /* "virt" little-endian */
+
+static uint32_t virtio__mmio_get_status(const virtio_device *d)
+{
+    return virtio__rd(d, VIRTIO__MMIO_STATUS, 4);
+}
+static void virtio__mmio_set_status(const virtio_device *d, uint32_t s)
+{
+    virtio__wr(d, VIRTIO__MMIO_STATUS, 4, s);
+}
+static uint64_t virtio__mmio_get_features(const virtio_device *d)
+{
+    uint64_t f;
+    if (d->legacy) virtio__wr(d, VIRTIO__MMIO_GUEST_PAGE_SIZE, 4, VIRTIO__PAGE);   /* PFN unit */
+    virtio__wr(d, VIRTIO__MMIO_DEVICE_FEATURES_SEL, 4, 0);
+    f = virtio__rd(d, VIRTIO__MMIO_DEVICE_FEATURES, 4);
+    if (d->legacy) return f;
+    virtio__wr(d, VIRTIO__MMIO_DEVICE_FEATURES_SEL, 4, 1);
+    return f | (uint64_t)virtio__rd(d, VIRTIO__MMIO_DEVICE_FEATURES, 4) << 32;
+}
+static void virtio__mmio_set_features(virtio_device *d, uint64_t f)
+{
+    virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES_SEL, 4, 0);
+    virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES, 4, (uint32_t)f);
+    if (d->legacy) return;
+    virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES_SEL, 4, 1);
+    virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES, 4, (uint32_t)(f >> 32));
+}
+static uint32_t virtio__mmio_generation(const virtio_device *d)
+{
+    return virtio__rd(d, VIRTIO__MMIO_CONFIG_GENERATION, 4);
+}
+static uint32_t virtio__mmio_isr(const virtio_device *d)
+{
+    uint32_t v = virtio__rd(d, VIRTIO__MMIO_INTERRUPT_STATUS, 4);
+    if (v) virtio__wr(d, VIRTIO__MMIO_INTERRUPT_ACK, 4, v);
+    return v;
+}
+static uint32_t virtio__mmio_queue_max(const virtio_device *d, uint32_t index, uint32_t *live)
+{
+    virtio__wr(d, VIRTIO__MMIO_QUEUE_SEL, 4, index);
+    *live = virtio__rd(d, d->legacy ? VIRTIO__MMIO_QUEUE_PFN : VIRTIO__MMIO_QUEUE_READY, 4);
+    return virtio__rd(d, VIRTIO__MMIO_QUEUE_NUM_MAX, 4);
+}
+/* QueueNum cannot be read back: the device is trusted to take it. */
+static uint32_t virtio__mmio_queue_size(const virtio_device *d, uint32_t max, uint32_t size)
+{
+    VIRTIO__UNUSED(max);
+    virtio__wr(d, VIRTIO__MMIO_QUEUE_NUM, 4, size);
+    return size;
+}
+static virtio_result virtio__mmio_queue_enable(virtio_device *d, virtio_queue *q, const uint64_t area[3])
+{
+    uint32_t i;
+    q->priv.notify = d->priv.notify;
+    q->priv.notify_space = VIRTIO_SPACE_MEM;
+    q->priv.notify_width = 4;
+    if (d->legacy) {
+        virtio__wr(d, VIRTIO__MMIO_QUEUE_ALIGN, 4, VIRTIO__PAGE);
+        virtio__wr(d, VIRTIO__MMIO_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
+        return VIRTIO_OK;
+    }
+    for (i = 0; i < 3; i++) {
+        virtio__wr(d, VIRTIO__MMIO_QUEUE_DESC + 0x10u * i, 4, (uint32_t)area[i]);
+        virtio__wr(d, VIRTIO__MMIO_QUEUE_DESC + 0x10u * i + 4, 4, (uint32_t)(area[i] >> 32));
+    }
+    virtio__wr(d, VIRTIO__MMIO_QUEUE_READY, 4, 1);
+    return VIRTIO_OK;
+}
+
+static const virtio__ops virtio__mmio_ops = {
+    virtio__mmio_get_status, virtio__mmio_set_status, virtio__mmio_get_features, virtio__mmio_set_features,
+    virtio__mmio_generation, virtio__cfg_plain_in, virtio__cfg_plain_out, virtio__mmio_isr,
+    virtio__mmio_queue_max, virtio__mmio_queue_size, virtio__mmio_queue_enable, 0
+};
+
+#ifndef VIRTIO_NO_LEGACY
+/* Legacy virtio-mmio keeps configuration fields in the guest's order
+   behind a little-endian window (QEMU: a native-endian region holding
+   guest-order bytes), so a big-endian CPU swaps a multi-byte field back
+   after the register access swapped it. */
+static uint32_t virtio__mmio1_cfg_in(const virtio_device *d, uint32_t off, unsigned width)
+{
+    uint32_t v = virtio__cfg_plain_in(d, off, width);
+    if (VIRTIO__BIG_ENDIAN) v = width == 2 ? virtio__bswap16((uint16_t)v) : width == 4 ? virtio__bswap32(v) : v;
+    return v;
+}
+static void virtio__mmio1_cfg_out(const virtio_device *d, uint32_t off, unsigned width, uint32_t v)
+{
+    if (VIRTIO__BIG_ENDIAN) v = width == 2 ? virtio__bswap16((uint16_t)v) : width == 4 ? virtio__bswap32(v) : v;
+    virtio__cfg_plain_out(d, off, width, v);
+}
+static const virtio__ops virtio__mmio1_ops = {
+    virtio__mmio_get_status, virtio__mmio_set_status, virtio__mmio_get_features, virtio__mmio_set_features,
+    virtio__no_generation, virtio__mmio1_cfg_in, virtio__mmio1_cfg_out, virtio__mmio_isr,
+    virtio__mmio_queue_max, virtio__mmio_queue_size, virtio__mmio_queue_enable, 0
+};
+#endif
+#endif /* VIRTIO_NO_MMIO */
+
 VIRTIO_API virtio_result virtio_mmio_probe(virtio_device *dev, const virtio_platform *p, uintptr_t base)
 {
 #ifdef VIRTIO_NO_MMIO
@@ -1287,8 +1720,7 @@ VIRTIO_API virtio_result virtio_mmio_probe(virtio_device *dev, const virtio_plat
     return VIRTIO_ERR_UNSUPPORTED;
 #else
     uint32_t version, id;
-    virtio_result r;
-    if (!dev || (r = virtio__check_platform(p)) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
+    if (!dev || virtio__check_platform(p) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
     if (virtio__reg_in(p, VIRTIO_SPACE_MEM, base + VIRTIO__MMIO_MAGIC, 4) != VIRTIO__MMIO_MAGIC_VALUE)
         return VIRTIO_ERR_NOT_FOUND;
     version = virtio__reg_in(p, VIRTIO_SPACE_MEM, base + VIRTIO__MMIO_VERSION, 4);
@@ -1313,6 +1745,11 @@ VIRTIO_API virtio_result virtio_mmio_probe(virtio_device *dev, const virtio_plat
     dev->priv.notify = base + VIRTIO__MMIO_QUEUE_NOTIFY;
     dev->priv.isr = base + VIRTIO__MMIO_INTERRUPT_STATUS;
     dev->priv.config = base + VIRTIO__MMIO_CONFIG;
+#ifndef VIRTIO_NO_LEGACY
+    dev->priv.ops = dev->legacy ? &virtio__mmio1_ops : &virtio__mmio_ops;
+#else
+    dev->priv.ops = &virtio__mmio_ops;
+#endif
     dev->priv.magic = VIRTIO__DEV_MAGIC;
     return VIRTIO_OK;
 #endif
@@ -1340,8 +1777,219 @@ VIRTIO_API virtio_result virtio_mmio_find(const virtio_platform *p, uintptr_t ba
 #endif
 }
 
-/* >>core.pci */
+/* >>transport.pci (virtio 1.2 4.1: modern from 4.1.4, legacy from 4.1.4.8)
+   PCI configuration space: hooks, else ECAM, else the x86 0xCF8 ports. */
 #ifndef VIRTIO_NO_PCI
+static VIRTIO__NOINLINE uint32_t virtio__cfg_in(const virtio_platform *p, uint32_t bdf, unsigned off, unsigned width)
+{
+    if (p->pci_read) return p->pci_read(p->user, bdf, off, width);
+    if (p->pci_ecam) return virtio__mem_in(p->pci_ecam + ((uintptr_t)bdf << 12) + off, width);
+#if VIRTIO__HAVE_PORTIO
+    if (off < 256) {
+        virtio__port_out(0xcf8, 4, 0x80000000u | (bdf << 8) | (off & 0xfcu));
+        return virtio__port_in((uint16_t)(0xcfc + (off & 3u)), width);
+    }
+#endif
+    return 0xffffffffu;
+}
+static VIRTIO__NOINLINE void virtio__cfg_out(const virtio_platform *p, uint32_t bdf, unsigned off, unsigned width, uint32_t v)
+{
+    if (p->pci_write) { p->pci_write(p->user, bdf, off, width, v); return; }
+    if (p->pci_ecam) { virtio__mem_out(p->pci_ecam + ((uintptr_t)bdf << 12) + off, width, v); return; }
+#if VIRTIO__HAVE_PORTIO
+    if (off < 256) {
+        virtio__port_out(0xcf8, 4, 0x80000000u | (bdf << 8) | (off & 0xfcu));
+        virtio__port_out((uint16_t)(0xcfc + (off & 3u)), width, v);
+    }
+#endif
+}
+
+/* virtio-pci common configuration (virtio 1.2 4.1.4.3). */
+#define VIRTIO__PCI_DFSELECT 0
+#define VIRTIO__PCI_DF 4
+#define VIRTIO__PCI_GFSELECT 8
+#define VIRTIO__PCI_GF 12
+#define VIRTIO__PCI_MSIX_CONFIG 16
+#define VIRTIO__PCI_NUM_QUEUES 18
+#define VIRTIO__PCI_STATUS 20
+#define VIRTIO__PCI_GENERATION 21
+#define VIRTIO__PCI_Q_SELECT 22
+#define VIRTIO__PCI_Q_SIZE 24
+#define VIRTIO__PCI_Q_MSIX 26
+#define VIRTIO__PCI_Q_ENABLE 28
+#define VIRTIO__PCI_Q_NOFF 30
+#define VIRTIO__PCI_Q_DESC 32             /* desc, driver, device: 8 apart */
+#define VIRTIO__PCI_COMMON_MIN 56
+/* Legacy virtio-pci I/O registers (virtio 1.2 4.1.4.8). */
+#define VIRTIO__LPCI_HOST_FEATURES 0
+#define VIRTIO__LPCI_GUEST_FEATURES 4
+#define VIRTIO__LPCI_QUEUE_PFN 8
+#define VIRTIO__LPCI_QUEUE_NUM 12
+#define VIRTIO__LPCI_QUEUE_SEL 14
+#define VIRTIO__LPCI_QUEUE_NOTIFY 16
+#define VIRTIO__LPCI_STATUS 18
+#define VIRTIO__LPCI_ISR 19
+#define VIRTIO__LPCI_MSIX_CONFIG 20       /* only while MSI-X is enabled ... */
+#define VIRTIO__LPCI_MSIX_QUEUE 22
+#define VIRTIO__LPCI_CONFIG 20            /* ... which moves the configuration to 24 */
+#define VIRTIO__PCI_VENDOR 0x1af4u
+/* Capability types in the vendor-specific PCI capability. */
+#define VIRTIO__PCI_CAP_COMMON 1
+#define VIRTIO__PCI_CAP_NOTIFY 2
+#define VIRTIO__PCI_CAP_ISR 3
+#define VIRTIO__PCI_CAP_DEVICE 4
+#define VIRTIO__PCI_COMMAND 0x04
+#define VIRTIO__PCI_CMD_IO 0x1u
+#define VIRTIO__PCI_CMD_MEM 0x2u
+#define VIRTIO__PCI_CMD_MASTER 0x4u
+#define VIRTIO__PCI_BAR0 0x10
+#define VIRTIO__PCI_CAP_LEN 16u           /* struct virtio_pci_cap */
+#define VIRTIO__PCI_NOTIFY_CAP_LEN 20u    /* ... plus notify_off_multiplier */
+#define VIRTIO__PCI_MSIX_ENABLE 0x8000u   /* MSI-X message control */
+
+static uint32_t virtio__pci_isr(const virtio_device *d)
+{
+    return virtio__reg_in(d->platform, d->priv.isr_space, d->priv.isr, 1);   /* reading clears it */
+}
+
+/* Modern: the common configuration structure. */
+static uint32_t virtio__pci_get_status(const virtio_device *d)
+{
+    return virtio__rd(d, VIRTIO__PCI_STATUS, 1);
+}
+static void virtio__pci_set_status(const virtio_device *d, uint32_t s)
+{
+    virtio__wr(d, VIRTIO__PCI_STATUS, 1, s);
+}
+static uint64_t virtio__pci_get_features(const virtio_device *d)
+{
+    uint64_t f;
+    virtio__wr(d, VIRTIO__PCI_DFSELECT, 4, 0);
+    f = virtio__rd(d, VIRTIO__PCI_DF, 4);
+    virtio__wr(d, VIRTIO__PCI_DFSELECT, 4, 1);
+    return f | (uint64_t)virtio__rd(d, VIRTIO__PCI_DF, 4) << 32;
+}
+static void virtio__pci_set_features(virtio_device *d, uint64_t f)
+{
+    virtio__wr(d, VIRTIO__PCI_GFSELECT, 4, 0);
+    virtio__wr(d, VIRTIO__PCI_GF, 4, (uint32_t)f);
+    virtio__wr(d, VIRTIO__PCI_GFSELECT, 4, 1);
+    virtio__wr(d, VIRTIO__PCI_GF, 4, (uint32_t)(f >> 32));
+}
+static uint32_t virtio__pci_generation(const virtio_device *d)
+{
+    return virtio__rd(d, VIRTIO__PCI_GENERATION, 1);
+}
+static uint32_t virtio__pci_queue_max(const virtio_device *d, uint32_t index, uint32_t *live)
+{
+    virtio__wr(d, VIRTIO__PCI_Q_SELECT, 2, index);
+    *live = virtio__rd(d, VIRTIO__PCI_Q_ENABLE, 2);
+    return virtio__rd(d, VIRTIO__PCI_Q_SIZE, 2);
+}
+/* queue_size is read-write: write it even when it is the maximum read a
+   moment ago (that read may have been a lie), then read back what the
+   device will use (kvmtool keeps its maximum, whatever is written). */
+static uint32_t virtio__pci_queue_size(const virtio_device *d, uint32_t max, uint32_t size)
+{
+    VIRTIO__UNUSED(max);
+    virtio__wr(d, VIRTIO__PCI_Q_SIZE, 2, size);
+    return virtio__rd(d, VIRTIO__PCI_Q_SIZE, 2);
+}
+static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q, const uint64_t area[3])
+{
+    /* The queue's doorbell: notify_off x multiplier into the notify
+       capability, whose window the probe checked (virtio 1.2 4.1.4.4). */
+    uint64_t noff = (uint64_t)virtio__rd(d, VIRTIO__PCI_Q_NOFF, 2) * d->priv.notify_mul;
+    uint32_t i;
+    if (noff + 2 > d->priv.notify_len) {
+        virtio_log(d->platform, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, noff);
+        return VIRTIO_ERR_DEVICE;
+    }
+    q->priv.notify = d->priv.notify + (uintptr_t)noff;
+    q->priv.notify_space = d->priv.notify_space;
+    q->priv.notify_width = 2;
+    virtio__wr(d, VIRTIO__PCI_Q_MSIX, 2, VIRTIO_MSIX_NONE);
+    for (i = 0; i < 3; i++) {
+        virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i, 4, (uint32_t)area[i]);
+        virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i + 4, 4, (uint32_t)(area[i] >> 32));
+    }
+    virtio__wr(d, VIRTIO__PCI_Q_ENABLE, 2, 1);
+    return VIRTIO_OK;
+}
+static uint32_t virtio__pci_set_vector(const virtio_device *d, uint32_t queue, uint32_t vector)
+{
+    uint32_t reg = VIRTIO__PCI_MSIX_CONFIG;
+    if (queue != VIRTIO__CONFIG_VECTOR) {
+        virtio__wr(d, VIRTIO__PCI_Q_SELECT, 2, queue);
+        reg = VIRTIO__PCI_Q_MSIX;
+    }
+    virtio__wr(d, reg, 2, vector);
+    return virtio__rd(d, reg, 2);
+}
+static const virtio__ops virtio__pci_ops = {
+    virtio__pci_get_status, virtio__pci_set_status, virtio__pci_get_features, virtio__pci_set_features,
+    virtio__pci_generation, virtio__cfg_plain_in, virtio__cfg_plain_out, virtio__pci_isr,
+    virtio__pci_queue_max, virtio__pci_queue_size, virtio__pci_queue_enable, virtio__pci_set_vector
+};
+
+#ifndef VIRTIO_NO_LEGACY
+/* Legacy: the I/O BAR. Configuration fields arrive in the CPU's order
+   already (QEMU swaps them for a big-endian guest), so no swap here,
+   unlike legacy virtio-mmio. */
+static uint32_t virtio__lpci_get_status(const virtio_device *d)
+{
+    return virtio__rd(d, VIRTIO__LPCI_STATUS, 1);
+}
+static void virtio__lpci_set_status(const virtio_device *d, uint32_t s)
+{
+    virtio__wr(d, VIRTIO__LPCI_STATUS, 1, s);
+}
+static uint64_t virtio__lpci_get_features(const virtio_device *d)
+{
+    return virtio__rd(d, VIRTIO__LPCI_HOST_FEATURES, 4);
+}
+static void virtio__lpci_set_features(virtio_device *d, uint64_t f)
+{
+    virtio__wr(d, VIRTIO__LPCI_GUEST_FEATURES, 4, (uint32_t)f);
+}
+static uint32_t virtio__lpci_queue_max(const virtio_device *d, uint32_t index, uint32_t *live)
+{
+    virtio__wr(d, VIRTIO__LPCI_QUEUE_SEL, 2, index);
+    *live = virtio__rd(d, VIRTIO__LPCI_QUEUE_PFN, 4);
+    return virtio__rd(d, VIRTIO__LPCI_QUEUE_NUM, 2);
+}
+static uint32_t virtio__lpci_queue_size(const virtio_device *d, uint32_t max, uint32_t size)
+{
+    VIRTIO__UNUSED(d);
+    VIRTIO__UNUSED(size);
+    return max;   /* fixed by the device */
+}
+static virtio_result virtio__lpci_queue_enable(virtio_device *d, virtio_queue *q, const uint64_t area[3])
+{
+    q->priv.notify = d->priv.common + VIRTIO__LPCI_QUEUE_NOTIFY;
+    q->priv.notify_space = VIRTIO_SPACE_IO;
+    q->priv.notify_width = 2;
+    if (d->priv.msix) virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, VIRTIO_MSIX_NONE);
+    virtio__wr(d, VIRTIO__LPCI_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
+    return VIRTIO_OK;
+}
+static uint32_t virtio__lpci_set_vector(const virtio_device *d, uint32_t queue, uint32_t vector)
+{
+    uint32_t reg = VIRTIO__LPCI_MSIX_CONFIG;
+    if (queue != VIRTIO__CONFIG_VECTOR) {
+        virtio__wr(d, VIRTIO__LPCI_QUEUE_SEL, 2, queue);
+        reg = VIRTIO__LPCI_MSIX_QUEUE;
+    }
+    virtio__wr(d, reg, 2, vector);
+    return virtio__rd(d, reg, 2);
+}
+static const virtio__ops virtio__lpci_ops = {
+    virtio__lpci_get_status, virtio__lpci_set_status, virtio__lpci_get_features, virtio__lpci_set_features,
+    virtio__no_generation, virtio__cfg_plain_in, virtio__cfg_plain_out, virtio__pci_isr,
+    virtio__lpci_queue_max, virtio__lpci_queue_size, virtio__lpci_queue_enable, virtio__lpci_set_vector
+};
+#endif
+
 /* Device type of a VirtIO PCI function, 0 if it is not one. Modern IDs are
    0x1040 + type; transitional IDs 0x1000-0x103f carry the type in the
    subsystem device ID (virtio 1.2 4.1.2.1). */
@@ -1354,32 +2002,95 @@ static uint32_t virtio__pci_type(const virtio_platform *p, uint32_t bdf)
     return virtio__cfg_in(p, bdf, 0x2e, 2);
 }
 
-/* CPU address of BAR `bar`; *space set to MEM or IO; 0 if unassigned. */
-static uintptr_t virtio__pci_bar(const virtio_platform *p, uint32_t bdf, uint32_t bar, uint32_t *space)
+/* The first function at or after f that exists, or `end`. Functions 1-7
+   are looked at only on multi-function devices. */
+static uint32_t virtio__pci_next(const virtio_platform *p, uint32_t f, uint32_t end)
 {
-    uint32_t lo;
-    uint64_t addr;
-    if (bar > 5) return 0;
-    lo = virtio__cfg_in(p, bdf, 0x10 + bar * 4, 4);
-    if (lo & 1u) {
-        *space = VIRTIO_SPACE_IO;
-        return lo & ~3u;
+    for (; f < end; f++) {
+        uint32_t f0 = f & ~7u;
+        if ((virtio__cfg_in(p, f0, 0, 2) & 0xffffu) == 0xffffu ||
+            ((f & 7u) != 0 && !(virtio__cfg_in(p, f0, 0x0e, 1) & 0x80u))) {
+            f = f0 + 7;   /* nothing (more) at this device number */
+            continue;
+        }
+        if ((virtio__cfg_in(p, f, 0, 2) & 0xffffu) != 0xffffu) break;
     }
-    *space = VIRTIO_SPACE_MEM;
-    addr = lo & ~0xfu;
-    if (((lo >> 1) & 3u) == 2) {   /* 64-bit BAR */
-        if (bar == 5) return 0;
-        addr |= (uint64_t)virtio__cfg_in(p, bdf, 0x10 + (bar + 1) * 4, 4) << 32;
+    return f;
+}
+
+/* One base address register as decoded. */
+typedef struct virtio__bar {
+    uint64_t addr;    /* bus address (I/O: port number) */
+    uint64_t size;    /* 0: not implemented or nonsense */
+    uint32_t space;   /* VIRTIO_SPACE_* */
+    uint32_t is64;    /* a 64-bit memory BAR: the next register is its upper half */
+} virtio__bar;
+
+/* Learn BAR `bar` of bdf: its address and, by the sizing handshake (write
+   all-ones, read back which bits stick, write back the value read first),
+   its size. The caller turns the function's decoding off meanwhile: a BAR
+   holding all-ones would claim addresses that are not its own. A mask
+   that is not a power of two is a lie; the BAR is then not used. */
+static void virtio__pci_bar_read(const virtio_platform *p, uint32_t bdf, uint32_t bar, virtio__bar *b)
+{
+    unsigned off = VIRTIO__PCI_BAR0 + 4u * bar;
+    uint32_t lo = virtio__cfg_in(p, bdf, off, 4), hi = 0, mlo, mhi = 0xffffffffu;
+    uint64_t mask;
+    VIRTIO__ZERO(b);
+    virtio__cfg_out(p, bdf, off, 4, 0xffffffffu);
+    mlo = virtio__cfg_in(p, bdf, off, 4);
+    virtio__cfg_out(p, bdf, off, 4, lo);
+    if (mlo == 0) return;
+    if (mlo & 1u) {   /* I/O: 16-bit decoders leave the upper half clear */
+        b->space = VIRTIO_SPACE_IO;
+        b->addr = lo & ~3u;
+        mask = 0xffffffffffff0000ull | (mlo & ~3u);
+    } else {
+        b->space = VIRTIO_SPACE_MEM;
+        b->is64 = ((mlo >> 1) & 3u) == 2;
+        if (b->is64 && bar < 5) {
+            hi = virtio__cfg_in(p, bdf, off + 4, 4);
+            virtio__cfg_out(p, bdf, off + 4, 4, 0xffffffffu);
+            mhi = virtio__cfg_in(p, bdf, off + 4, 4);
+            virtio__cfg_out(p, bdf, off + 4, 4, hi);
+        } else if (b->is64) {
+            return;   /* a 64-bit BAR cannot start in the last register */
+        }
+        b->addr = ((uint64_t)hi << 32 | lo) & ~0xfull;
+        mask = (uint64_t)mhi << 32 | (mlo & ~0xfu);
     }
-    if (addr != (uint64_t)(uintptr_t)addr) return 0;   /* unreachable on this CPU */
-    return (uintptr_t)addr;
+    b->size = ~mask + 1;
+    if ((b->size & (b->size - 1)) != 0) b->size = 0;
+}
+
+/* Turn I/O and memory decoding of bdf off, returning the command word to
+   restore. */
+static uint32_t virtio__pci_decode_off(const virtio_platform *p, uint32_t bdf)
+{
+    uint32_t cmd = virtio__cfg_in(p, bdf, VIRTIO__PCI_COMMAND, 2);
+    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, cmd & ~(VIRTIO__PCI_CMD_IO | VIRTIO__PCI_CMD_MEM));
+    return cmd;
+}
+
+/* The bus address of [off, off + len) of BAR b, or 0 when that range
+   is not wholly inside the BAR, or the BAR is unassigned, or its end does
+   not fit in a uintptr_t (a 32-bit CPU). Every register window the
+   library uses on PCI comes from here. */
+static uintptr_t virtio__bar_window(const virtio__bar *b, uint64_t off, uint64_t len)
+{
+    if (b->size == 0 || b->addr == 0 || len == 0 || off > b->size || len > b->size - off) return 0;
+    if (b->addr + b->size < b->addr || b->addr + b->size - 1 > (uint64_t)(uintptr_t)-1) return 0;
+    return (uintptr_t)(b->addr + off);
 }
 
 static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf, int want_legacy)
 {
-    uint32_t type, cap, n, cmd, found = 0, msix = 0;
+    static const uint32_t min_len[5] = { 0, VIRTIO__PCI_COMMON_MIN, 2, 1, 1 };   /* per capability type */
+    virtio__bar bars[6];
     uintptr_t addr[5] = { 0, 0, 0, 0, 0 };
-    uint32_t space[5] = { 0, 0, 0, 0, 0 }, len[5] = { 0, 0, 0, 0, 0 }, mul = 0;
+    uint32_t space[5] = { 0, 0, 0, 0, 0 }, len[5] = { 0, 0, 0, 0, 0 };
+    uint32_t type, cap, n, i, cmd, used = 0, found = 0, bad = 0, msix = 0, mul = 0, msix_cap = 0, msix_entries = 0;
+    uintptr_t msix_table = 0;
     virtio_result r;
 
     if (!dev || (r = virtio__check_platform(p)) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
@@ -1387,27 +2098,51 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     type = virtio__pci_type(p, bdf);
     if (type == 0) return VIRTIO_ERR_NOT_FOUND;
 
-    /* Walk the capability list (bounded: a hostile list may loop). */
+    /* Every BAR's extent, learnt with decoding off (firmware's way). */
+    cmd = virtio__pci_decode_off(p, bdf);
+    for (i = 0; i < 6; i++) {
+        virtio__pci_bar_read(p, bdf, i, &bars[i]);
+        if (bars[i].is64 && i < 5) VIRTIO__ZERO(&bars[++i]);
+    }
+    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, cmd);
+
+    /* Walk the capability list (bounded: a hostile list may loop). A
+       VirtIO capability is used only if it lies within configuration
+       space and its window lies within an implemented BAR; the first
+       usable one of each type wins (virtio 1.2 4.1.4). */
     if (virtio__cfg_in(p, bdf, 6, 2) & 0x10u) {
         cap = virtio__cfg_in(p, bdf, 0x34, 1) & 0xfcu;
         for (n = 0; cap >= 0x40 && n < 48; n++) {
             uint32_t id = virtio__cfg_in(p, bdf, cap, 1);
-            if (id == 0x11) {   /* MSI-X: the enable bit moves legacy config */
-                msix = (virtio__cfg_in(p, bdf, cap + 2, 2) >> 15) & 1u;
-            } else if (id == 0x09 && cap <= 0x100 - 16) {   /* vendor: virtio */
-                uint32_t t = virtio__cfg_in(p, bdf, cap + 3, 1);
-                uint32_t bar = virtio__cfg_in(p, bdf, cap + 4, 1);
-                uint32_t off = virtio__cfg_in(p, bdf, cap + 8, 4);
-                uint32_t l = virtio__cfg_in(p, bdf, cap + 12, 4);
-                if (t >= 1 && t <= 4 && !(found & (1u << t)) && bar <= 5) {
-                    uint32_t s = 0;
-                    uintptr_t b = virtio__pci_bar(p, bdf, bar, &s);
-                    if (b != 0) {
-                        addr[t] = b + off;
-                        space[t] = s;
+            if (id == 0x11 && !msix_cap && cap <= 0x100 - 12) {   /* MSI-X (PCI 3.0 6.8.2) */
+                uint32_t ctrl = virtio__cfg_in(p, bdf, cap + 2, 2), tab = virtio__cfg_in(p, bdf, cap + 4, 4);
+                msix_cap = cap;
+                msix = (ctrl & VIRTIO__PCI_MSIX_ENABLE) != 0;   /* moves legacy configuration */
+                msix_entries = (ctrl & 0x7ffu) + 1;
+                if ((tab & 7u) < 6 && bars[tab & 7u].space == VIRTIO_SPACE_MEM)
+                    msix_table = virtio__bar_window(&bars[tab & 7u], tab & ~7u, 16u * msix_entries);
+                if (msix_table) used |= VIRTIO__PCI_CMD_MEM;
+            } else if (id == 0x09) {   /* vendor-specific: VirtIO */
+                uint32_t clen = virtio__cfg_in(p, bdf, cap + 2, 1), t = virtio__cfg_in(p, bdf, cap + 3, 1);
+                uint32_t need = t == VIRTIO__PCI_CAP_NOTIFY ? VIRTIO__PCI_NOTIFY_CAP_LEN : VIRTIO__PCI_CAP_LEN;
+                if (t >= 1 && t <= 4 && !(found & (1u << t))) {
+                    uint32_t bar = 6, off = 0, l = 0;
+                    uintptr_t a = 0;
+                    if (clen >= need && cap + need <= 0x100) {
+                        bar = virtio__cfg_in(p, bdf, cap + 4, 1);
+                        off = virtio__cfg_in(p, bdf, cap + 8, 4);
+                        l = virtio__cfg_in(p, bdf, cap + 12, 4);
+                    }
+                    if (bar < 6 && l >= min_len[t]) a = virtio__bar_window(&bars[bar], off, l);
+                    if (a) {
+                        addr[t] = a;
+                        space[t] = bars[bar].space;
                         len[t] = l;
+                        used |= bars[bar].space == VIRTIO_SPACE_IO ? VIRTIO__PCI_CMD_IO : VIRTIO__PCI_CMD_MEM;
                         if (t == VIRTIO__PCI_CAP_NOTIFY) mul = virtio__cfg_in(p, bdf, cap + 16, 4);
                         found |= 1u << t;
+                    } else {
+                        bad |= 1u << t;
                     }
                 }
             }
@@ -1421,13 +2156,14 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     dev->vendor_id = VIRTIO__PCI_VENDOR;
     dev->transport = VIRTIO_TRANSPORT_PCI;
     dev->bdf = bdf;
+    dev->priv.msix = msix;
+    if (msix_table) {
+        dev->priv.msix_cap = msix_cap;
+        dev->priv.msix_entries = msix_entries;
+        dev->priv.msix_table = msix_table;
+    }
 
     if (!want_legacy && (found & 0x0eu) == 0x0eu) {   /* common, notify, isr */
-        if (len[VIRTIO__PCI_CAP_COMMON] < VIRTIO__PCI_COMMON_MIN || len[VIRTIO__PCI_CAP_NOTIFY] < 2 ||
-            len[VIRTIO__PCI_CAP_ISR] < 1) {
-            virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
-            return VIRTIO_ERR_DEVICE;
-        }
         dev->base = dev->priv.common = addr[VIRTIO__PCI_CAP_COMMON];
         dev->priv.space = space[VIRTIO__PCI_CAP_COMMON];
         dev->priv.notify = addr[VIRTIO__PCI_CAP_NOTIFY];
@@ -1438,42 +2174,111 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         dev->priv.isr_space = space[VIRTIO__PCI_CAP_ISR];
         dev->priv.config = addr[VIRTIO__PCI_CAP_DEVICE];
         dev->priv.config_space = space[VIRTIO__PCI_CAP_DEVICE];
-        dev->config_size = (found & (1u << VIRTIO__PCI_CAP_DEVICE)) ? len[VIRTIO__PCI_CAP_DEVICE] : 0;
-        if (dev->config_size > 0x1000) dev->config_size = 0x1000;
+        dev->config_size = len[VIRTIO__PCI_CAP_DEVICE] > 0x1000 ? 0x1000 : len[VIRTIO__PCI_CAP_DEVICE];
+        dev->priv.ops = &virtio__pci_ops;
+    } else if (!want_legacy && (bad & 0x1eu)) {
+        /* A modern interface that points outside its BARs is a lie, not a
+           reason to fall back to the legacy one. */
+        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
+        return VIRTIO_ERR_DEVICE;
     } else {
 #ifdef VIRTIO_NO_LEGACY
         VIRTIO__UNUSED(msix);
         return VIRTIO_ERR_UNSUPPORTED;
 #else
-        uint32_t s = 0;
-        uintptr_t io;
+        /* Legacy: registers, then configuration, in the I/O BAR 0. */
+        uint32_t hdr = VIRTIO__LPCI_CONFIG + (msix ? 4u : 0u);
+        uintptr_t io = bars[0].space == VIRTIO_SPACE_IO ? virtio__bar_window(&bars[0], 0, hdr) : 0;
         if (virtio__cfg_in(p, bdf, 2, 2) >= 0x1040) {   /* a modern-only ID has no legacy interface */
             if (want_legacy) return VIRTIO_ERR_UNSUPPORTED;
             virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
             return VIRTIO_ERR_DEVICE;
         }
-        io = virtio__pci_bar(p, bdf, 0, &s);
-        if (io == 0 || s != VIRTIO_SPACE_IO) return VIRTIO_ERR_DEVICE;
+        if (!io) {
+            virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
+            return VIRTIO_ERR_DEVICE;
+        }
+#if !VIRTIO__HAVE_PORTIO
+        /* No port instructions, no hook, no window onto I/O space: the
+           registers cannot be reached. */
+#ifndef VIRTIO_DIRECT_REGS
+        if (!p->reg_read || !p->reg_write)
+#endif
+            if (!p->pci_io_base) return VIRTIO_ERR_UNSUPPORTED;
+#endif
         dev->legacy = 1;
         dev->base = dev->priv.common = dev->priv.notify = dev->priv.isr = io;
         dev->priv.notify += VIRTIO__LPCI_QUEUE_NOTIFY;
         dev->priv.isr += VIRTIO__LPCI_ISR;
         dev->priv.space = dev->priv.notify_space = dev->priv.isr_space = dev->priv.config_space = VIRTIO_SPACE_IO;
-        dev->priv.msix = msix;
-        dev->priv.config = io + VIRTIO__LPCI_CONFIG + (msix ? 4u : 0u);
-        /* BAR 0 is left alone (sizing it means writing the firmware's
-           resource, and restoring whatever a lying device said): the
-           window is bounded by the largest legacy I/O BAR, 256 bytes. */
-        dev->config_size = 0x100u - VIRTIO__LPCI_CONFIG - 4u * msix;
+        dev->priv.config = io + hdr;
+        dev->config_size = (uint32_t)(bars[0].size - hdr > 0x1000 ? 0x1000 : bars[0].size - hdr);
+        dev->priv.ops = &virtio__lpci_ops;
+        used = (used & VIRTIO__PCI_CMD_MEM) | VIRTIO__PCI_CMD_IO;
 #endif
     }
-    /* Decode memory and I/O, and let the device master the bus. */
-    cmd = virtio__cfg_in(p, bdf, 4, 2);
-    virtio__cfg_out(p, bdf, 4, 2, cmd | 7u);
+    /* Decode what we use, and let the device master the bus. */
+    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, cmd | used | VIRTIO__PCI_CMD_MASTER);
+    if (!dev->legacy) dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);
     dev->priv.magic = VIRTIO__DEV_MAGIC;
     return VIRTIO_OK;
 }
+
+/* Place one BAR in window k (naturally aligned); 0 if it does not fit. */
+static uint64_t virtio__pci_place(uint64_t *next, const uint64_t *end, uint64_t size)
+{
+    uint64_t a = (*next + size - 1) & ~(size - 1);
+    if (a < *next || a > *end || size > *end - a) return 0;
+    *next = a + size;
+    return a;
+}
 #endif /* VIRTIO_NO_PCI */
+
+VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virtio_pci_windows *w, uint32_t *unplaced)
+{
+#ifdef VIRTIO_NO_PCI
+    VIRTIO__UNUSED(p); VIRTIO__UNUSED(w); VIRTIO__UNUSED(unplaced);
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    /* Cursors per window: 0 I/O, 1 32-bit memory, 2 64-bit memory. */
+    uint64_t next[3], end[3];
+    uint32_t f, last, missed = 0;
+    if (!p || !w) return VIRTIO_ERR_INVALID_ARG;
+    next[0] = w->io_base < 0x1000u ? 0x1000u : w->io_base;   /* keep legacy ISA ports free */
+    end[0] = w->io_size ? (uint64_t)w->io_base + w->io_size : 0;
+    next[1] = w->mem_base;
+    end[1] = w->mem_size ? w->mem_base + w->mem_size : 0;
+    next[2] = w->mem64_base;
+    end[2] = w->mem64_size ? w->mem64_base + w->mem64_size : 0;
+    last = (p->pci_buses ? (p->pci_buses > 256 ? 256 : p->pci_buses) : 1u) << 8;
+    for (f = virtio__pci_next(p, 0, last); f < last; f = virtio__pci_next(p, f + 1, last)) {
+        uint32_t cmd, bar, enable = VIRTIO__PCI_CMD_MASTER, failed = 0;
+        if ((virtio__cfg_in(p, f, 0x0e, 1) & 0x7fu) != 0) continue;   /* bridges are left alone */
+        cmd = virtio__pci_decode_off(p, f);
+        for (bar = 0; bar < 6; bar++) {
+            virtio__bar b;
+            uint32_t k, bit;
+            uint64_t a;
+            virtio__pci_bar_read(p, f, bar, &b);
+            if (b.size == 0) continue;
+            k = b.space == VIRTIO_SPACE_IO ? 0 : (b.is64 && end[2]) ? 2 : 1;
+            bit = k ? VIRTIO__PCI_CMD_MEM : VIRTIO__PCI_CMD_IO;
+            a = virtio__pci_place(&next[k], &end[k], b.size);
+            if (a) {
+                enable |= bit;
+            } else {
+                failed |= bit;   /* no decoding of that kind: the BAR would sit at 0 */
+                missed++;
+            }
+            virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * bar, 4, (uint32_t)a);
+            if (b.is64) virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * ++bar, 4, (uint32_t)(a >> 32));
+        }
+        virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, (cmd | enable) & ~failed);
+    }
+    if (unplaced) *unplaced = missed;
+    return missed ? VIRTIO_ERR_NO_SPACE : VIRTIO_OK;
+#endif
+}
 
 VIRTIO_API virtio_result virtio_pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf)
 {
@@ -1503,18 +2308,9 @@ VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type
 #else
     uint32_t f, end;
     if (!p || !bdf) return VIRTIO_ERR_INVALID_ARG;
-    end = VIRTIO__DEF(p->pci_buses, 1u);
-    end = (end > 256 ? 256 : end) << 8;
-    for (f = *bdf; f < end; f++) {
-        uint32_t t;
-        if ((f & 7u) != 0) {   /* functions 1-7 exist only on multi-function devices */
-            uint32_t f0 = f & ~7u;
-            if ((virtio__cfg_in(p, f0, 0, 2) & 0xffffu) == 0xffffu || !(virtio__cfg_in(p, f0, 0x0e, 1) & 0x80u)) {
-                f = f0 + 7;
-                continue;
-            }
-        }
-        t = virtio__pci_type(p, f);
+    end = (p->pci_buses ? (p->pci_buses > 256 ? 256 : p->pci_buses) : 1u) << 8;
+    for (f = virtio__pci_next(p, *bdf, end); f < end; f = virtio__pci_next(p, f + 1, end)) {
+        uint32_t t = virtio__pci_type(p, f);
         if (t != 0 && (type == 0 || t == type)) {
             *bdf = f;
             return VIRTIO_OK;
@@ -1524,40 +2320,93 @@ VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type
 #endif
 }
 
-/* >>core.device */
-static uint32_t virtio__status_off(const virtio_device *d)
+
+/* >>transport.pci.msix */
+VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry, uint64_t address, uint32_t data)
 {
-    if (d->transport == VIRTIO_TRANSPORT_MMIO) return VIRTIO__MMIO_STATUS;
-    return d->legacy ? VIRTIO__LPCI_STATUS : VIRTIO__PCI_STATUS;
+#ifdef VIRTIO_NO_PCI
+    VIRTIO__UNUSED(dev); VIRTIO__UNUSED(entry); VIRTIO__UNUSED(address); VIRTIO__UNUSED(data);
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    uintptr_t e;
+    if (!dev || dev->priv.magic != VIRTIO__DEV_MAGIC) return VIRTIO_ERR_STATE;
+    if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
+    if (entry >= dev->priv.msix_entries) return VIRTIO_ERR_RANGE;
+    e = dev->priv.msix_table + 16u * entry;   /* address lo, hi, data, vector control */
+    virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e, 4, (uint32_t)address);
+    virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e + 4, 4, (uint32_t)(address >> 32));
+    virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e + 8, 4, data);
+    virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e + 12, 4, 0);   /* unmasked */
+    return VIRTIO_OK;
+#endif
 }
+
+VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
+{
+#ifdef VIRTIO_NO_PCI
+    VIRTIO__UNUSED(dev); VIRTIO__UNUSED(on);
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    const virtio_platform *p;
+    uint32_t ctrl;
+    if (!dev || dev->priv.magic != VIRTIO__DEV_MAGIC) return VIRTIO_ERR_STATE;
+    if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
+    p = dev->platform;
+    ctrl = virtio__cfg_in(p, dev->bdf, dev->priv.msix_cap + 2, 2);
+    ctrl = on ? ctrl | VIRTIO__PCI_MSIX_ENABLE : ctrl & ~VIRTIO__PCI_MSIX_ENABLE;
+    virtio__cfg_out(p, dev->bdf, dev->priv.msix_cap + 2, 2, ctrl);
+    if (dev->legacy && dev->priv.msix != (uint32_t)(on != 0)) {
+        /* Legacy: two vector registers appear before the configuration. */
+        if (on) {
+            dev->priv.config += 4;
+            dev->config_size = dev->config_size > 4 ? dev->config_size - 4 : 0;
+        } else {
+            dev->priv.config -= 4;
+            dev->config_size += 4;
+        }
+    }
+    dev->priv.msix = on != 0;
+    return VIRTIO_OK;
+#endif
+}
+
+
+/* >>device: the status handshake and feature negotiation (virtio 1.2
+   3.1), on any transport. */
+static int virtio__dev_ok(const virtio_device *d)
+{
+    return d && d->priv.magic == VIRTIO__DEV_MAGIC && d->platform && d->priv.ops;
+}
+/* Status as the device reports it, 0xff when the registers read
+   all-ones: no live device can show that (FAILED is ours to set, and
+   bits 4 and 5 are reserved), so it means the device is gone. */
+#define VIRTIO__STATUS_GONE 0xffu
 static uint32_t virtio__get_status(const virtio_device *d)
 {
-    return virtio__rd(d, virtio__status_off(d), d->transport == VIRTIO_TRANSPORT_MMIO ? 4 : 1) & 0xffu;
+    return d->priv.ops->get_status(d) & 0xffu;
 }
 static void virtio__set_status(const virtio_device *d, uint32_t s)
 {
-    virtio__wr(d, virtio__status_off(d), d->transport == VIRTIO_TRANSPORT_MMIO ? 4 : 1, s);
-}
-static int virtio__dev_ok(const virtio_device *d)
-{
-    return d && d->priv.magic == VIRTIO__DEV_MAGIC && d->platform;
+    d->priv.ops->set_status(d, s);
 }
 
 VIRTIO_API virtio_result virtio_device_reset(virtio_device *dev)
 {
     virtio_wait w;
+    uint32_t s;
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     virtio__set_status(dev, 0);
-    /* Modern devices may take time; the reset is done when status reads 0
-       (virtio 1.2 4.1.4.3.2, 4.2.2.1). */
+    dev->features = 0;
+    /* The reset is done when status reads 0 (virtio 1.2 4.1.4.3.2,
+       4.2.2.1); a modern device may take its time. */
     virtio_wait_start(&w, dev->platform, 0);
-    while (virtio__get_status(dev) != 0) {
+    while ((s = virtio__get_status(dev)) != 0) {
+        if (s == VIRTIO__STATUS_GONE) return VIRTIO_ERR_GONE;
         if (virtio_wait_step(&w) != VIRTIO_OK) {
             virtio_log(dev->platform, VIRTIO_LOG_ERROR, VIRTIO_MSG_RESET_TIMEOUT, 0, dev->device_id);
             return VIRTIO_ERR_TIMEOUT;
         }
     }
-    dev->features = 0;
     return VIRTIO_OK;
 }
 
@@ -1571,59 +2420,43 @@ VIRTIO_API virtio_result virtio_device_fail(virtio_device *dev)
 VIRTIO_API virtio_result virtio_device_status(virtio_device *dev, uint32_t *status)
 {
     uint32_t s;
-    if (!status) return VIRTIO_ERR_INVALID_ARG;
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     s = virtio__get_status(dev);
-    *status = s;
+    if (s == VIRTIO__STATUS_GONE) return VIRTIO_ERR_GONE;
+    if (status) *status = s;
     /* Legacy devices have no NEEDS_RESET bit; do not read it into them. */
     return (!dev->legacy && (s & VIRTIO_STATUS_NEEDS_RESET)) ? VIRTIO_ERR_NEEDS_RESET : VIRTIO_OK;
 }
 
-static uint64_t virtio__read_features(const virtio_device *d)
+VIRTIO_API virtio_result virtio_device_wait_step(virtio_device *dev, virtio_wait *w)
 {
-    uint64_t f;
-    if (d->transport == VIRTIO_TRANSPORT_MMIO) {
-        virtio__wr(d, VIRTIO__MMIO_DEVICE_FEATURES_SEL, 4, 0);
-        f = virtio__rd(d, VIRTIO__MMIO_DEVICE_FEATURES, 4);
-        if (d->legacy) return f;
-        virtio__wr(d, VIRTIO__MMIO_DEVICE_FEATURES_SEL, 4, 1);
-        return f | (uint64_t)virtio__rd(d, VIRTIO__MMIO_DEVICE_FEATURES, 4) << 32;
+    const virtio_platform *p = w->platform;
+    virtio_result r = virtio_wait_step(w);
+    int due;
+    if (r != VIRTIO_OK) {   /* say why the wait ended */
+        r = virtio_device_status(dev, 0);
+        return r == VIRTIO_OK ? VIRTIO_ERR_TIMEOUT : r;
     }
-    if (d->legacy) return virtio__rd(d, VIRTIO__LPCI_HOST_FEATURES, 4);
-    virtio__wr(d, VIRTIO__PCI_DFSELECT, 4, 0);
-    f = virtio__rd(d, VIRTIO__PCI_DF, 4);
-    virtio__wr(d, VIRTIO__PCI_DFSELECT, 4, 1);
-    return f | (uint64_t)virtio__rd(d, VIRTIO__PCI_DF, 4) << 32;
-}
-
-static void virtio__write_features(const virtio_device *d, uint64_t f)
-{
-    if (d->transport == VIRTIO_TRANSPORT_MMIO) {
-        virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES_SEL, 4, 0);
-        virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES, 4, (uint32_t)f);
-        if (d->legacy) return;
-        virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES_SEL, 4, 1);
-        virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES, 4, (uint32_t)(f >> 32));
-    } else if (d->legacy) {
-        virtio__wr(d, VIRTIO__LPCI_GUEST_FEATURES, 4, (uint32_t)f);
+    if (p->now_us) {
+        /* At most one status read per period, and only on the steps
+           that read the clock anyway. */
+        due = (w->spins & 15u) == 0 && (int64_t)(p->now_us(p->user) - w->next_check) >= 0;
+        if (due) w->next_check += VIRTIO__CHECK_US;
     } else {
-        virtio__wr(d, VIRTIO__PCI_GFSELECT, 4, 0);
-        virtio__wr(d, VIRTIO__PCI_GF, 4, (uint32_t)f);
-        virtio__wr(d, VIRTIO__PCI_GFSELECT, 4, 1);
-        virtio__wr(d, VIRTIO__PCI_GF, 4, (uint32_t)(f >> 32));
+        due = (w->spins & 1023u) == 0;
     }
+    return due ? virtio_device_status(dev, 0) : VIRTIO_OK;
 }
 
-/* Reset, ACKNOWLEDGE, DRIVER: the start of every negotiation. */
+/* Reset, ACKNOWLEDGE, DRIVER, then the offer: the start of every
+   negotiation. */
 static virtio_result virtio__hello(virtio_device *dev)
 {
     virtio_result r;
     if ((r = virtio_device_reset(dev)) != VIRTIO_OK) return r;
     virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);
     virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    if (dev->transport == VIRTIO_TRANSPORT_MMIO && dev->legacy)
-        virtio__wr(dev, VIRTIO__MMIO_GUEST_PAGE_SIZE, 4, VIRTIO__LEGACY_ALIGN);
-    dev->device_features = virtio__read_features(dev);
+    dev->device_features = dev->priv.ops->get_features(dev);
     return VIRTIO_OK;
 }
 
@@ -1631,9 +2464,8 @@ VIRTIO_API virtio_result virtio_device_offer(virtio_device *dev, uint64_t *offer
 {
     virtio_result r;
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
-    if (!offered) return VIRTIO_ERR_INVALID_ARG;
     if ((r = virtio__hello(dev)) != VIRTIO_OK) return r;
-    *offered = dev->device_features;
+    if (offered) *offered = dev->device_features;
     return VIRTIO_OK;
 }
 
@@ -1652,22 +2484,21 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     if ((r = virtio__hello(dev)) != VIRTIO_OK) return r;
     offered = dev->device_features;
     want = driver_features & ~VIRTIO__TRANSPORT_BITS;
-    if (!o->no_indirect) want |= VIRTIO__BIT(VIRTIO__F_INDIRECT_DESC);
-    if (!o->no_event_idx) want |= VIRTIO__BIT(VIRTIO__F_EVENT_IDX);
-    r = VIRTIO_OK;
+    if (!o->no_indirect) want |= VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC);
+    if (!o->no_event_idx) want |= VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX);
     if (!dev->legacy) {
-        want |= VIRTIO__BIT(VIRTIO__F_VERSION_1) | VIRTIO__BIT(VIRTIO__F_ACCESS_PLATFORM);
+        want |= VIRTIO__BIT(VIRTIO_FEATURE_VERSION_1) | VIRTIO__BIT(VIRTIO_FEATURE_ACCESS_PLATFORM);
 #ifndef VIRTIO_NO_PACKED
-        if (o->ring != VIRTIO_RING_SPLIT) want |= VIRTIO__BIT(VIRTIO__F_RING_PACKED);
+        if (o->ring != VIRTIO_RING_SPLIT) want |= VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED);
 #endif
-        if (!(offered & VIRTIO__BIT(VIRTIO__F_VERSION_1))) r = VIRTIO_ERR_UNSUPPORTED;
+        if (!(offered & VIRTIO__BIT(VIRTIO_FEATURE_VERSION_1))) r = VIRTIO_ERR_UNSUPPORTED;
     } else {
         want &= 0xffffffffull;
     }
     want &= offered;
-    if (o->ring == VIRTIO_RING_PACKED && !(want & VIRTIO__BIT(VIRTIO__F_RING_PACKED))) r = VIRTIO_ERR_UNSUPPORTED;
+    if (o->ring == VIRTIO_RING_PACKED && !(want & VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED))) r = VIRTIO_ERR_UNSUPPORTED;
     if ((dev->platform->flags & VIRTIO_PLATFORM_FORCE_ACCESS_PLATFORM) &&
-        !(want & VIRTIO__BIT(VIRTIO__F_ACCESS_PLATFORM))) {
+        !(want & VIRTIO__BIT(VIRTIO_FEATURE_ACCESS_PLATFORM))) {
         virtio_log(dev->platform, VIRTIO_LOG_ERROR, VIRTIO_MSG_NO_ACCESS_PLATFORM, 0, dev->device_id);
         r = VIRTIO_ERR_UNSUPPORTED;
     }
@@ -1675,7 +2506,7 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
         virtio_device_fail(dev);
         return r;
     }
-    virtio__write_features(dev, want);
+    dev->priv.ops->set_features(dev, want);
     if (!dev->legacy) {
         virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
         if (!(virtio__get_status(dev) & VIRTIO_STATUS_FEATURES_OK)) {
@@ -1685,16 +2516,7 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
         }
     }
     dev->features = want;
-    dev->priv.ring = (want & VIRTIO__BIT(VIRTIO__F_RING_PACKED)) ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
-    if (dev->transport == VIRTIO_TRANSPORT_PCI) {
-        /* Polling driver: no MSI-X vector for configuration changes. */
-        if (!dev->legacy) {
-            virtio__wr(dev, VIRTIO__PCI_MSIX_CONFIG, 2, VIRTIO__PCI_NO_VECTOR);
-            dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);
-        } else if (dev->priv.msix) {
-            virtio__wr(dev, VIRTIO__LPCI_MSIX_CONFIG, 2, VIRTIO__PCI_NO_VECTOR);
-        }
-    }
+    dev->priv.ring = (want & VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED)) ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
     return VIRTIO_OK;
 }
 
@@ -1703,6 +2525,7 @@ VIRTIO_API virtio_result virtio_device_ready(virtio_device *dev)
     uint32_t s;
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     s = virtio__get_status(dev);
+    if (s == VIRTIO__STATUS_GONE) return VIRTIO_ERR_GONE;
     if (!(s & VIRTIO_STATUS_DRIVER) || (s & VIRTIO_STATUS_FAILED)) return VIRTIO_ERR_STATE;
     if (!dev->legacy && (s & VIRTIO_STATUS_NEEDS_RESET)) return VIRTIO_ERR_NEEDS_RESET;
     virtio__set_status(dev, s | VIRTIO_STATUS_DRIVER_OK);
@@ -1712,15 +2535,9 @@ VIRTIO_API virtio_result virtio_device_ready(virtio_device *dev)
 VIRTIO_API virtio_result virtio_device_isr(virtio_device *dev, uint32_t *isr)
 {
     uint32_t v;
-    if (!isr) return VIRTIO_ERR_INVALID_ARG;
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
-    if (dev->transport == VIRTIO_TRANSPORT_MMIO) {
-        v = virtio__rd(dev, VIRTIO__MMIO_INTERRUPT_STATUS, 4);
-        if (v) virtio__wr(dev, VIRTIO__MMIO_INTERRUPT_ACK, 4, v);
-    } else {
-        v = virtio__reg_in(dev->platform, dev->priv.isr_space, dev->priv.isr, 1);   /* read clears */
-    }
-    *isr = v & (VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG);
+    v = dev->priv.msix ? 0 : dev->priv.ops->isr(dev);
+    if (isr) *isr = (v | 0xffffff00u) == 0xffffffffu ? 0 : v & (VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG);   /* all-ones: gone */
     return VIRTIO_OK;
 }
 
@@ -1729,43 +2546,50 @@ VIRTIO_API int virtio_device_has(const virtio_device *dev, unsigned bit)
     return dev && bit < 64 && ((dev->features >> bit) & 1u);
 }
 
-/* >>core.config_space */
-static uint32_t virtio__generation(const virtio_device *d)
+/* Route the configuration (queue = VIRTIO__CONFIG_VECTOR) or a queue to
+   an MSI-X vector, and check the device took it. */
+static virtio_result virtio__set_vector(virtio_device *dev, uint32_t queue, uint32_t vector)
 {
-    if (d->legacy) return 0;
-    if (d->transport == VIRTIO_TRANSPORT_MMIO) return virtio__rd(d, VIRTIO__MMIO_CONFIG_GENERATION, 4);
-    return virtio__rd(d, VIRTIO__PCI_GENERATION, 1);
+    if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
+    if (vector > VIRTIO_MSIX_NONE) return VIRTIO_ERR_INVALID_ARG;
+    if (!dev->priv.ops->set_vector || !dev->priv.msix) return VIRTIO_ERR_UNSUPPORTED;
+    if (vector != VIRTIO_MSIX_NONE && vector >= dev->priv.msix_entries) return VIRTIO_ERR_INVALID_ARG;
+    return dev->priv.ops->set_vector(dev, queue, vector) == vector ? VIRTIO_OK : VIRTIO_ERR_UNSUPPORTED;
 }
 
-static uint32_t virtio__cfg_rd(const virtio_device *d, uint32_t off, unsigned width)
+VIRTIO_API virtio_result virtio_device_set_vector(virtio_device *dev, uint32_t vector)
 {
-    uint32_t v = virtio__reg_in(d->platform, d->priv.config_space, d->priv.config + off, width);
-#if VIRTIO__BIG_ENDIAN
-    /* Legacy config space is in the guest's order, not little-endian. */
-    if (d->legacy) v = width == 2 ? virtio__bswap16((uint16_t)v) : width == 4 ? virtio__bswap32(v) : v;
-#endif
-    return v;
+    return virtio__set_vector(dev, VIRTIO__CONFIG_VECTOR, vector);
 }
+
+/* >>device.config: device-specific configuration under the generation
+   counter (virtio 1.2 2.5.1). */
+#define VIRTIO__CONFIG_MAX 256u   /* longest virtio_config_read: read in one snapshot */
 
 /* Read `count` fields of `width` bytes at `off` into out[] as one
-   snapshot under the generation counter. */
+   snapshot; out[] is written only once the snapshot is consistent. */
 static virtio_result virtio__config_snapshot(virtio_device *d, uint32_t off, unsigned width, uint32_t count,
                                              void *out)
 {
+    uint32_t tmp[VIRTIO__CONFIG_MAX / 4];
     uint32_t tries, i, before, after;
     if (!virtio__dev_ok(d)) return VIRTIO_ERR_STATE;
     if (!out || (off & (width - 1)) != 0) return VIRTIO_ERR_INVALID_ARG;
+    if ((uint64_t)count * width > VIRTIO__CONFIG_MAX) return VIRTIO_ERR_TOO_BIG;
     if (off > d->config_size || (uint64_t)count * width > d->config_size - off) return VIRTIO_ERR_RANGE;
     for (tries = 0; tries < 16; tries++) {
-        before = virtio__generation(d);
+        before = d->priv.ops->generation(d);
         for (i = 0; i < count; i++) {
-            uint32_t v = virtio__cfg_rd(d, off + i * width, width);
-            if (width == 1) ((uint8_t *)out)[i] = (uint8_t)v;
-            else if (width == 2) ((uint16_t *)out)[i] = (uint16_t)v;
-            else ((uint32_t *)out)[i] = v;
+            uint32_t v = d->priv.ops->cfg_in(d, off + i * width, width);
+            if (width == 1) ((uint8_t *)tmp)[i] = (uint8_t)v;
+            else if (width == 2) ((uint16_t *)tmp)[i] = (uint16_t)v;
+            else tmp[i] = v;
         }
-        after = virtio__generation(d);
-        if (before == after) return VIRTIO_OK;
+        after = d->priv.ops->generation(d);
+        if (before == after) {
+            VIRTIO_MEMCPY(out, tmp, (size_t)count * width);
+            return VIRTIO_OK;
+        }
     }
     virtio_log(d->platform, VIRTIO_LOG_ERROR, VIRTIO_MSG_CONFIG_UNSTABLE, 0, off);
     return VIRTIO_ERR_DEVICE;
@@ -1799,10 +2623,8 @@ VIRTIO_API virtio_result virtio_config_read64(virtio_device *dev, uint32_t offse
     if (!v) return VIRTIO_ERR_INVALID_ARG;
     /* 64-bit fields are only 4-byte aligned in some config layouts. */
     if ((r = virtio__config_snapshot(dev, offset, 4, 2, half)) != VIRTIO_OK) return r;
-#if VIRTIO__BIG_ENDIAN
-    if (dev->legacy) { *v = (uint64_t)half[0] << 32 | half[1]; return VIRTIO_OK; }
-#endif
-    *v = (uint64_t)half[1] << 32 | half[0];
+    /* A legacy field in a big-endian CPU's order has its high half first. */
+    *v = (dev->legacy && VIRTIO__BIG_ENDIAN) ? (uint64_t)half[0] << 32 | half[1] : (uint64_t)half[1] << 32 | half[0];
     return VIRTIO_OK;
 }
 
@@ -1811,15 +2633,24 @@ VIRTIO_API virtio_result virtio_config_write(virtio_device *dev, uint32_t offset
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     if ((width != 1 && width != 2 && width != 4) || (offset & (width - 1)) != 0) return VIRTIO_ERR_INVALID_ARG;
     if (offset > dev->config_size || width > dev->config_size - offset) return VIRTIO_ERR_RANGE;
-#if VIRTIO__BIG_ENDIAN
-    if (dev->legacy) value = width == 2 ? virtio__bswap16((uint16_t)value) : width == 4 ? virtio__bswap32(value) : value;
-#endif
-    virtio__reg_out(dev->platform, dev->priv.config_space, dev->priv.config + offset, width, value);
+    dev->priv.ops->cfg_out(dev, offset, width, value);
     return VIRTIO_OK;
 }
 
 /* >>queue
-   Private per-descriptor shadow (split: per descriptor index; packed: per
+   Descriptor flags, shared by both ring formats (virtio 1.2 2.7.5, 2.8). */
+#define VIRTIO__DESC_NEXT 1u
+#define VIRTIO__DESC_WRITE 2u
+#define VIRTIO__DESC_INDIRECT 4u
+#define VIRTIO__DESC_AVAIL (1u << 7)    /* packed */
+#define VIRTIO__DESC_USED (1u << 15)    /* packed */
+#define VIRTIO__AVAIL_NO_INTERRUPT 1u   /* split avail.flags */
+#define VIRTIO__USED_NO_NOTIFY 1u       /* split used.flags */
+#define VIRTIO__EVENT_ENABLE 0u         /* packed event suppression flags */
+#define VIRTIO__EVENT_DISABLE 1u
+#define VIRTIO__EVENT_DESC 2u
+
+/* Private per-descriptor shadow (split: per descriptor index; packed: per
    buffer id). Everything the driver relies on to free a chain lives here,
    in memory the device cannot reach; the rings are only ever written,
    except for the fields the device owns (used entries, event indices). */
@@ -1862,20 +2693,22 @@ static inline void virtio__notify(const virtio_queue *q)
     virtio__reg_out(q->dev->platform, q->priv.notify_space, q->priv.notify, q->priv.notify_width, q->index);
 }
 
-#define VIRTIO__BAD_LEN 0xffffffffu   /* a used length that fails the check below */
-
-/* The used length, checked: never more than the writable bytes posted.
-   A chain the device only reads has no length to report; QEMU reports
-   the bytes it read there (input status, for one), so such lengths are
-   ignored rather than treated as a protocol violation. */
+/* The used length, bounded by the writable bytes posted. A device that
+   reports more is not trusted, but it costs no safety to go on: kvmtool's
+   block device, for one, reports the bytes it moved to or from the disk
+   (a write of N bytes reports N, though it wrote only the status byte).
+   So the length is clamped and counted in q->clamped, and the queue keeps
+   working; a driver that needs the exact length (a received frame)
+   compares q->clamped around the pop and drops that buffer. A chain the
+   device only reads has no length to report (QEMU reports the bytes it
+   read there): 0, and not counted. */
 static inline uint32_t virtio__used_len(virtio_queue *q, uint32_t in_len, uint32_t l)
 {
-    if (in_len == 0) return 0;
-    if (l > in_len) {
-        virtio__q_broken(q, VIRTIO_MSG_BAD_USED_LEN, l);
-        return VIRTIO__BAD_LEN;
+    if (l <= in_len) return l;
+    if (in_len != 0) {
+        if (q->clamped++ == 0) virtio_log(q->dev->platform, VIRTIO_LOG_WARN, VIRTIO_MSG_BAD_USED_LEN, 0, l);
     }
-    return l;
+    return in_len;
 }
 
 /* Record a posted buffer in the private shadow (what pop trusts) and
@@ -1890,16 +2723,16 @@ static inline void virtio__shadow(virtio_queue *q, uint16_t id, void *cookie, ui
     q->priv.inflight++;
 }
 
-/* >>queue.split
+/* >>queue.split (virtio 1.2 2.7)
    Make descriptor `head` (its chain written, its shadow filled) the
    device's: ring entry, then (after a write barrier) the index. */
 static inline void virtio__split_publish(virtio_queue *q, uint16_t head)
 {
-    unsigned char *avail = q->priv.driver;
-    virtio__st16(q, avail + 4 + 2u * (q->priv.avail_idx & (q->size - 1)), head);
-    q->priv.avail_idx++;
+    unsigned char *avail = q->priv.split.avail;
+    virtio__st16(q, avail + 4 + 2u * (q->priv.split.avail_idx & (q->size - 1)), head);
+    q->priv.split.avail_idx++;
     virtio__wmb(q->dev->platform);
-    virtio__st16(q, avail + 2, q->priv.avail_idx);
+    virtio__st16(q, avail + 2, q->priv.split.avail_idx);
 }
 
 /* One descriptor pointing at an indirect table: the request's only slot.
@@ -1945,15 +2778,15 @@ static virtio_result virtio__split_add(virtio_queue *q, const virtio_sg *sg, uin
 
 static int virtio__split_need_kick(virtio_queue *q)
 {
-    uint16_t newi = q->priv.avail_idx, old = q->priv.kick_idx;
-    q->priv.kick_idx = newi;
+    uint16_t newi = q->priv.split.avail_idx, old = q->priv.split.kick_idx;
+    q->priv.split.kick_idx = newi;
     if (q->priv.event_idx) {
         /* Notify only if the device's avail_event lies in [old, new)
            (virtio 1.2 2.7.10). */
-        uint16_t ev = virtio__ld16(q, q->priv.device + 4 + 8u * q->size);
+        uint16_t ev = virtio__ld16(q, q->priv.split.used + 4 + 8u * q->size);
         return (uint16_t)(newi - ev - 1) < (uint16_t)(newi - old);
     }
-    return !(virtio__ld16(q, q->priv.device) & VIRTIO__USED_NO_NOTIFY);
+    return !(virtio__ld16(q, q->priv.split.used) & VIRTIO__USED_NO_NOTIFY);
 }
 
 static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t *len)
@@ -1962,20 +2795,20 @@ static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t 
     unsigned char *e;
     uint32_t id, l, k;
     uint16_t i;
-    if (q->priv.used_idx == q->priv.dev_used) {
-        uint16_t idx = virtio__ld16(q, q->priv.device + 2);
-        if (idx == q->priv.used_idx) return VIRTIO_EMPTY;
+    if (q->priv.split.used_idx == q->priv.split.dev_used) {
+        uint16_t idx = virtio__ld16(q, q->priv.split.used + 2);
+        if (idx == q->priv.split.used_idx) return VIRTIO_EMPTY;
         /* The device may not claim more than we have in flight. */
-        if ((uint16_t)(idx - q->priv.used_idx) > q->priv.inflight)
+        if ((uint16_t)(idx - q->priv.split.used_idx) > q->priv.inflight)
             return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_IDX, idx);
-        q->priv.dev_used = idx;
+        q->priv.split.dev_used = idx;
         virtio__rmb(q->dev->platform);   /* entries after the index */
     }
-    e = q->priv.device + 4 + 8u * (q->priv.used_idx & (q->size - 1));
+    e = q->priv.split.used + 4 + 8u * (q->priv.split.used_idx & (q->size - 1));
     id = virtio__ld32(q, e);
     l = virtio__ld32(q, e + 4);
     if (id >= q->size || s[id].ndesc == 0) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_ID, id);
-    if ((l = virtio__used_len(q, s[id].in_len, l)) == VIRTIO__BAD_LEN) return VIRTIO_ERR_DEVICE;
+    l = virtio__used_len(q, s[id].in_len, l);
     if (cookie) *cookie = s[id].cookie;
     if (len) *len = l;
     /* Return the chain to the free list, following our own links. */
@@ -1984,32 +2817,54 @@ static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t 
     q->priv.free_head = (uint16_t)id;
     q->num_free += s[id].ndesc;
     s[id].ndesc = 0;
-    q->priv.used_idx++;
+    q->priv.split.used_idx++;
     q->priv.inflight--;
     return VIRTIO_OK;
 }
 
-/* >>queue.packed */
+/* Used-buffer interrupts: with EVENT_IDX the flags must stay 0 (virtio
+   1.2 2.7.7.1) and used_event says after which buffer to interrupt. */
+static void virtio__split_set_cb(virtio_queue *q, int on)
+{
+    unsigned char *avail = q->priv.split.avail;
+    if (q->priv.event_idx)   /* off: an index just behind us is reached after 65536 buffers */
+        virtio__st16(q, avail + 4 + 2u * q->size, (uint16_t)(q->priv.split.used_idx - (on ? 0 : 1)));
+    else
+        virtio__st16(q, avail, on ? 0 : VIRTIO__AVAIL_NO_INTERRUPT);
+}
+
+static int virtio__split_pending(const virtio_queue *q)
+{
+    return q->priv.split.used_idx != q->priv.split.dev_used ||
+           virtio__ld16(q, q->priv.split.used + 2) != q->priv.split.used_idx;
+}
+
+/* >>queue.packed (virtio 1.2 2.8) */
 #ifndef VIRTIO_NO_PACKED
 /* Hand the chain written at [head, pos) to the device: the head's flags
    go last, after a write barrier. */
 static inline void virtio__packed_publish(virtio_queue *q, uint16_t head, uint16_t pos, uint16_t wrap, uint16_t first,
                                           uint32_t count)
 {
-    q->priv.avail_idx = pos;
-    q->priv.avail_wrap = wrap;
-    q->priv.added = (uint16_t)(q->priv.added + count);
+    q->priv.packed.next = pos;
+    q->priv.packed.next_wrap = wrap;
+    q->priv.packed.added = (uint16_t)(q->priv.packed.added + count);
     virtio__wmb(q->dev->platform);
     virtio__st16(q, virtio__desc(q, head) + VIRTIO__PD_FLAGS, first);
+}
+
+/* AVAIL == wrap counter and USED == its inverse mark "available". */
+static inline uint16_t virtio__packed_avail(uint16_t wrap)
+{
+    return (uint16_t)(wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED);
 }
 
 static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
                                               void *cookie)
 {
     virtio__slot *s = virtio__slots(q);
-    uint16_t id = q->priv.free_head, head = q->priv.avail_idx, pos = (uint16_t)(head + 1), wrap = q->priv.avail_wrap;
-    /* AVAIL == wrap counter, USED == its inverse marks "available". */
-    uint16_t first = (uint16_t)((wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED) | VIRTIO__DESC_INDIRECT);
+    uint16_t id = q->priv.free_head, head = q->priv.packed.next, pos = (uint16_t)(head + 1);
+    uint16_t wrap = q->priv.packed.next_wrap, first = (uint16_t)(virtio__packed_avail(wrap) | VIRTIO__DESC_INDIRECT);
     unsigned char *d = virtio__desc(q, head);
     virtio__st64(q, d + VIRTIO__D_ADDR, table_dev);
     virtio__st32(q, d + VIRTIO__D_LEN, count * VIRTIO__DESC_SIZE);
@@ -2027,7 +2882,7 @@ static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_de
 static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, void *cookie)
 {
     virtio__slot *s = virtio__slots(q);
-    uint16_t id = q->priv.free_head, head = q->priv.avail_idx, pos = head, wrap = q->priv.avail_wrap, first = 0;
+    uint16_t id = q->priv.free_head, head = q->priv.packed.next, pos = head, wrap = q->priv.packed.next_wrap, first = 0;
     uint64_t in_len = 0;
     uint32_t k;
     /* Chain descriptors carry their final flags before the head does:
@@ -2037,8 +2892,8 @@ static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, ui
         if (k >= out) in_len += sg[k].len;
     }
     for (k = 0; k < n; k++) {
-        uint16_t f = (uint16_t)((wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED) |
-                                (k >= out ? VIRTIO__DESC_WRITE : 0u) | (k + 1 < n ? VIRTIO__DESC_NEXT : 0u));
+        uint16_t f = (uint16_t)(virtio__packed_avail(wrap) | (k >= out ? VIRTIO__DESC_WRITE : 0u) |
+                                (k + 1 < n ? VIRTIO__DESC_NEXT : 0u));
         unsigned char *d = virtio__desc(q, pos);
         virtio__st64(q, d + VIRTIO__D_ADDR, sg[k].addr);
         virtio__st32(q, d + VIRTIO__D_LEN, sg[k].len);
@@ -2058,14 +2913,14 @@ static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, ui
 
 static int virtio__packed_need_kick(virtio_queue *q)
 {
-    unsigned char *ev = q->priv.device;   /* device event suppression */
+    unsigned char *ev = q->priv.packed.device;   /* device event suppression */
     uint16_t flags = (uint16_t)(virtio__ld16(q, ev + 2) & 3u);
-    uint16_t newi = q->priv.avail_idx, added = q->priv.added, old = (uint16_t)(newi - added);
-    q->priv.added = 0;
+    uint16_t newi = q->priv.packed.next, added = q->priv.packed.added, old = (uint16_t)(newi - added);
+    q->priv.packed.added = 0;
     if (flags == VIRTIO__EVENT_DESC && q->priv.event_idx) {
         uint16_t off_wrap = virtio__ld16(q, ev), e = (uint16_t)(off_wrap & 0x7fffu);
         /* An event in the previous lap sits `size` slots behind ours. */
-        if ((off_wrap >> 15) != q->priv.avail_wrap) e = (uint16_t)(e - q->size);
+        if ((off_wrap >> 15) != q->priv.packed.next_wrap) e = (uint16_t)(e - q->size);
         return (uint16_t)(newi - e - 1) < (uint16_t)(newi - old);
     }
     return flags != VIRTIO__EVENT_DISABLE;
@@ -2074,13 +2929,13 @@ static int virtio__packed_need_kick(virtio_queue *q)
 static int virtio__packed_is_used(const virtio_queue *q, uint16_t flags)
 {
     uint16_t a = (uint16_t)((flags >> 7) & 1u), u = (uint16_t)((flags >> 15) & 1u);
-    return a == u && u == q->priv.used_wrap;
+    return a == u && u == q->priv.packed.used_wrap;
 }
 
 static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
     virtio__slot *s = virtio__slots(q);
-    unsigned char *d = virtio__desc(q, q->priv.used_idx);
+    unsigned char *d = virtio__desc(q, q->priv.packed.used);
     uint16_t flags = virtio__ld16(q, d + VIRTIO__PD_FLAGS), id;
     uint32_t l, pos;
     if (!virtio__packed_is_used(q, flags)) return VIRTIO_EMPTY;
@@ -2091,16 +2946,16 @@ static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t
        receive path has; like Linux, take it, bounded as always below. */
     l = virtio__ld32(q, d + VIRTIO__D_LEN);
     if (id >= q->size || s[id].ndesc == 0) return virtio__q_broken(q, VIRTIO_MSG_BAD_USED_ID, id);
-    if ((l = virtio__used_len(q, s[id].in_len, l)) == VIRTIO__BAD_LEN) return VIRTIO_ERR_DEVICE;
+    l = virtio__used_len(q, s[id].in_len, l);
     if (cookie) *cookie = s[id].cookie;
     if (len) *len = l;
     /* The device skips the rest of the chain; so do we. */
-    pos = (uint32_t)q->priv.used_idx + s[id].ndesc;
+    pos = (uint32_t)q->priv.packed.used + s[id].ndesc;
     if (pos >= q->size) {
         pos -= q->size;
-        q->priv.used_wrap ^= 1;
+        q->priv.packed.used_wrap ^= 1;
     }
-    q->priv.used_idx = (uint16_t)pos;
+    q->priv.packed.used = (uint16_t)pos;
     q->num_free += s[id].ndesc;
     s[id].ndesc = 0;
     s[id].next = q->priv.free_head;
@@ -2108,20 +2963,136 @@ static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t
     q->priv.inflight--;
     return VIRTIO_OK;
 }
+
+/* Used-buffer interrupts: with EVENT_IDX, for the next buffer after the
+   ones taken (the slot and its wrap counter). */
+static void virtio__packed_set_cb(virtio_queue *q, int on)
+{
+    unsigned char *ev = q->priv.packed.driver;
+    if (on && q->priv.event_idx) {
+        virtio__st16(q, ev, (uint16_t)(q->priv.packed.used | (q->priv.packed.used_wrap << 15)));
+        virtio__wmb(q->dev->platform);
+        virtio__st16(q, ev + 2, VIRTIO__EVENT_DESC);
+    } else {
+        virtio__st16(q, ev + 2, on ? VIRTIO__EVENT_ENABLE : VIRTIO__EVENT_DISABLE);
+    }
+}
+
+static int virtio__packed_pending(const virtio_queue *q)
+{
+    return q->priv.inflight &&
+           virtio__packed_is_used(q, virtio__ld16(q, virtio__desc(q, q->priv.packed.used) + VIRTIO__PD_FLAGS));
+}
 #endif /* VIRTIO_NO_PACKED */
+
+/* >>queue.memory
+   The three ring areas: descriptors, driver area, device area. Legacy
+   transports take one block with the device area on a page boundary;
+   modern ones any placement, so the areas are packed into as few
+   allocations of at most a page as they fit. */
+static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, uint32_t size, int packed,
+                                     uint32_t indirect, uint64_t area[3])
+{
+    size_t bytes[3], align[3] = { 16, packed ? 4u : 2u, 4 }, at = 0, n_tables;
+    unsigned char *base[3];
+    uint32_t i, k = 0, per;
+    virtio_result r;
+    bytes[0] = (size_t)size * VIRTIO__DESC_SIZE;
+    bytes[1] = packed ? 4 : 6 + 2u * (size_t)size;
+    bytes[2] = packed ? 4 : 6 + 8u * (size_t)size;
+    if (q->priv.legacy) {   /* one block: desc, avail, then used on the next page */
+        size_t used_off = (bytes[0] + bytes[1] + VIRTIO__PAGE - 1) & ~(size_t)(VIRTIO__PAGE - 1);
+        q->priv.mem.bytes[0] = used_off + bytes[2];
+        r = virtio_alloc(p, q->priv.mem.bytes[0], VIRTIO__PAGE, VIRTIO_MEM_DMA, &q->priv.mem.ptr[0], &area[0]);
+        if (r != VIRTIO_OK) return r;
+        base[0] = (unsigned char *)q->priv.mem.ptr[0];
+        base[1] = base[0] + bytes[0];
+        base[2] = base[0] + used_off;
+        area[1] = area[0] + bytes[0];
+        area[2] = area[0] + used_off;
+    } else {
+        for (i = 0; i < 3; i++) {
+            at = (at + align[i] - 1) & ~(align[i] - 1);
+            if (i > 0 && at + bytes[i] > VIRTIO__PAGE) {   /* next piece */
+                k++;
+                at = 0;
+            }
+            q->priv.mem.bytes[k] = at + bytes[i];
+            at += bytes[i];
+        }
+        for (i = 0, k = 0, at = 0; i < 3; i++) {
+            at = (at + align[i] - 1) & ~(align[i] - 1);
+            if (i > 0 && at + bytes[i] > VIRTIO__PAGE) {
+                k++;
+                at = 0;
+            }
+            if (at == 0) {
+                r = virtio_alloc(p, q->priv.mem.bytes[k], 16, VIRTIO_MEM_DMA, &q->priv.mem.ptr[k], &area[i]);
+                if (r != VIRTIO_OK) return r;
+            } else {
+                area[i] = area[i - 1] + (at - (size_t)(base[i - 1] - (unsigned char *)q->priv.mem.ptr[k]));
+            }
+            base[i] = (unsigned char *)q->priv.mem.ptr[k] + at;
+            at += bytes[i];
+        }
+    }
+    q->priv.desc = base[0];
+    if (packed) {
+        q->priv.packed.driver = base[1];
+        q->priv.packed.device = base[2];
+    } else {
+        q->priv.split.avail = base[1];
+        q->priv.split.used = base[2];
+    }
+    /* Private: the shadow, then the table piece pointers. Queue-owned
+       indirect tables: 2^shift tables per piece of at most a page. */
+    for (per = 1; indirect && (size_t)(per * 2) * indirect * VIRTIO__DESC_SIZE <= VIRTIO__PAGE && per * 2 <= size;)
+        per *= 2;
+    for (q->priv.table_shift = 0; (1u << q->priv.table_shift) < per; q->priv.table_shift++) {}
+    n_tables = indirect ? (size + per - 1) >> q->priv.table_shift : 0;
+    /* Private block: table piece addresses (8-byte aligned first), their
+       pointers, then the shadow. */
+    q->priv.mem.bytes[3] = n_tables * (sizeof(uint64_t) + sizeof(void *)) + (size_t)size * sizeof(virtio__slot);
+    r = virtio_alloc(p, q->priv.mem.bytes[3], sizeof(uint64_t), VIRTIO_MEM_PRIVATE, &q->priv.mem.ptr[3], 0);
+    if (r != VIRTIO_OK) return r;
+    q->priv.mem.tables_dev = (uint64_t *)q->priv.mem.ptr[3];
+    q->priv.mem.tables = (void **)(void *)(q->priv.mem.tables_dev + n_tables);
+    q->priv.state = q->priv.mem.tables + n_tables;
+    q->priv.mem.table_piece = (size_t)per * indirect * VIRTIO__DESC_SIZE;
+    for (i = 0; i < n_tables; i++, q->priv.mem.pieces++) {   /* pieces: what exists, for the free */
+        r = virtio_alloc(p, q->priv.mem.table_piece, 16, VIRTIO_MEM_DMA, &q->priv.mem.tables[i],
+                         &q->priv.mem.tables_dev[i]);
+        if (r != VIRTIO_OK) return r;
+    }
+    return VIRTIO_OK;
+}
+
+/* Give back a queue's memory, newest first (stack-like pools get
+   everything back). */
+static void virtio__q_free(virtio_queue *q, const virtio_platform *p)
+{
+    uint32_t i;
+    for (i = q->priv.mem.pieces; i-- > 0;)
+        virtio_free(p, q->priv.mem.tables[i], q->priv.mem.table_piece, VIRTIO_MEM_DMA);
+    virtio_free(p, q->priv.mem.ptr[3], q->priv.mem.bytes[3], VIRTIO_MEM_PRIVATE);
+    for (i = 3; i-- > 0;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_DMA);
+}
 
 /* >>queue.api */
 VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, uint32_t index,
                                            const virtio_queue_options *o)
 {
     const virtio_platform *p;
-    uint32_t max, size, limit, i, live, indirect = 0;
-    size_t driver_off, device_off, table_off, total;
+    uint32_t max, size, limit, i, live = 0, indirect = 0;
+    uint64_t area[3];
     int packed;
     virtio_result r;
     if (!q) return VIRTIO_ERR_INVALID_ARG;
-    if (!virtio__dev_ok(dev) || !(virtio__get_status(dev) & VIRTIO_STATUS_DRIVER)) return VIRTIO_ERR_STATE;
+    if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     if (index > 0xffffu) return VIRTIO_ERR_INVALID_ARG;
+    live = virtio__get_status(dev);
+    if (live == VIRTIO__STATUS_GONE) return VIRTIO_ERR_GONE;
+    if (!(live & VIRTIO_STATUS_DRIVER)) return VIRTIO_ERR_STATE;
     p = dev->platform;
     packed = dev->priv.ring == VIRTIO_RING_PACKED;
 #ifdef VIRTIO_NO_PACKED
@@ -2129,139 +3100,65 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
 #endif
     VIRTIO__ZERO(q);
 
-    /* Select the queue and learn its maximum size. */
-    if (dev->transport == VIRTIO_TRANSPORT_MMIO) {
-        virtio__wr(dev, VIRTIO__MMIO_QUEUE_SEL, 4, index);
-        max = virtio__rd(dev, VIRTIO__MMIO_QUEUE_NUM_MAX, 4);
-    } else if (dev->legacy) {
-        virtio__wr(dev, VIRTIO__LPCI_QUEUE_SEL, 2, index);
-        max = virtio__rd(dev, VIRTIO__LPCI_QUEUE_NUM, 2);
-    } else {
-        virtio__wr(dev, VIRTIO__PCI_Q_SELECT, 2, index);
-        max = virtio__rd(dev, VIRTIO__PCI_Q_SIZE, 2);
-    }
+    /* The size: the device's unless the caller asks for less (or it is
+       above what we support); then what the device says it will use. */
+    max = dev->priv.ops->queue_max(dev, index, &live);
     if (max == 0) return VIRTIO_ERR_NOT_FOUND;
     /* Setting up a live queue again is a driver bug the spec forbids. */
-    if (dev->transport == VIRTIO_TRANSPORT_MMIO)
-        live = dev->legacy ? virtio__rd(dev, VIRTIO__MMIO_QUEUE_PFN, 4) : virtio__rd(dev, VIRTIO__MMIO_QUEUE_READY, 4);
-    else
-        live = dev->legacy ? virtio__rd(dev, VIRTIO__LPCI_QUEUE_PFN, 4) : virtio__rd(dev, VIRTIO__PCI_Q_ENABLE, 2);
     if (live) return VIRTIO_ERR_STATE;
-    limit = (o && o->size && !(dev->transport == VIRTIO_TRANSPORT_PCI && dev->legacy)) ? o->size
-                                                                                        : VIRTIO_MAX_QUEUE_SIZE;
-    if (limit > VIRTIO_MAX_QUEUE_SIZE) limit = VIRTIO_MAX_QUEUE_SIZE;
-    if (limit > 32768) limit = 32768;
+    limit = VIRTIO_MAX_QUEUE_SIZE < 32768 ? VIRTIO_MAX_QUEUE_SIZE : 32768;
+    if (o && o->size && o->size < limit) limit = o->size;
     size = max < limit ? max : limit;
     if (!packed) while (size & (size - 1)) size &= size - 1;   /* split rings: power of two */
-    if (dev->transport == VIRTIO_TRANSPORT_PCI && dev->legacy && size != max) {
-        /* Legacy PCI queues have a fixed size. */
-        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_QUEUE_SIZE, 0, max);
-        return (max & (max - 1)) ? VIRTIO_ERR_DEVICE : VIRTIO_ERR_UNSUPPORTED;
+    size = dev->priv.ops->queue_size(dev, max, size);
+    if (size == 0 || size > max || size > 32768 || (!packed && (size & (size - 1)) != 0)) {
+        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_QUEUE_SIZE, 0, size);
+        return VIRTIO_ERR_DEVICE;
     }
-    if (o && o->indirect && (dev->features & VIRTIO__BIT(VIRTIO__F_INDIRECT_DESC)))
+    if (size > VIRTIO_MAX_QUEUE_SIZE) {   /* a legacy queue we cannot shrink */
+        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_QUEUE_SIZE, 0, size);
+        return VIRTIO_ERR_UNSUPPORTED;
+    }
+    if (o && o->indirect && (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC)))
         indirect = o->indirect > size ? size : o->indirect;
 
-    /* One DMA block: rings (legacy: used ring on its own page), then the
-       indirect tables, one per slot (split) or buffer id (packed). */
-    if (packed) {
-        driver_off = (size_t)size * VIRTIO__DESC_SIZE;
-        device_off = driver_off + 4;
-        table_off = (device_off + 4 + 15) & ~(size_t)15;
-    } else {
-        size_t align = dev->legacy ? VIRTIO__LEGACY_ALIGN : 4;
-        driver_off = (size_t)size * VIRTIO__DESC_SIZE;
-        device_off = (driver_off + 6 + 2u * size + align - 1) & ~(align - 1);
-        table_off = (device_off + 6 + 8u * size + 15) & ~(size_t)15;
-    }
-    total = table_off + (size_t)size * indirect * VIRTIO__DESC_SIZE;
-    r = virtio_alloc(p, total, VIRTIO__LEGACY_ALIGN, VIRTIO_MEM_DMA, (void **)&q->priv.ring, &q->priv.ring_dev);
-    if (r != VIRTIO_OK) return r;
-    r = virtio_alloc(p, (size_t)size * sizeof(virtio__slot), sizeof(void *), VIRTIO_MEM_PRIVATE, &q->priv.state, 0);
-    if (r != VIRTIO_OK) {
-        virtio_free(p, q->priv.ring, total, VIRTIO_MEM_DMA);
-        return r;
-    }
-    q->priv.ring_bytes = total;
-    q->priv.state_bytes = (size_t)size * sizeof(virtio__slot);
-    q->priv.desc = q->priv.ring;
-    q->priv.driver = q->priv.ring + driver_off;
-    q->priv.device = q->priv.ring + device_off;
-    q->priv.table = q->priv.ring + table_off;
-    q->priv.table_dev = q->priv.ring_dev + table_off;
-    q->indirect = indirect;
-    q->priv.event_idx = (dev->features & VIRTIO__BIT(VIRTIO__F_EVENT_IDX)) != 0;
-    q->priv.legacy = dev->legacy;
-    q->priv.used_wrap = q->priv.avail_wrap = 1;
     q->dev = dev;
     q->index = index;
     q->size = size;
     q->num_free = size;
     q->packed = (uint32_t)packed;
+    q->indirect = indirect;
+    q->priv.event_idx = (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX)) != 0;
+    q->priv.legacy = dev->legacy;
+    q->priv.packed.used_wrap = q->priv.packed.next_wrap = 1;
+    if ((r = virtio__q_alloc(q, p, size, packed, indirect, area)) != VIRTIO_OK) {
+        virtio__q_free(q, p);
+        VIRTIO__ZERO(q);
+        return r;
+    }
     for (i = 0; i + 1 < size; i++) virtio__slots(q)[i].next = (uint16_t)(i + 1);
     /* Legacy transports take the ring as a 32-bit page frame number. */
-    if (dev->legacy && q->priv.ring_dev / VIRTIO__LEGACY_ALIGN > 0xffffffffu) {
-        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_LEGACY_ADDRESS, 0, q->priv.ring_dev);
-        virtio_queue_destroy(q);
-        return VIRTIO_ERR_UNSUPPORTED;
-    }
-
-    /* Register the rings with the device. */
-    q->priv.notify_space = dev->priv.notify_space;
-    q->priv.notify_width = dev->transport == VIRTIO_TRANSPORT_MMIO ? 4 : 2;
-    q->priv.notify = dev->priv.notify;
-    if (dev->transport == VIRTIO_TRANSPORT_MMIO && dev->legacy) {
-        virtio__wr(dev, VIRTIO__MMIO_QUEUE_NUM, 4, size);
-        virtio__wr(dev, VIRTIO__MMIO_QUEUE_ALIGN, 4, VIRTIO__LEGACY_ALIGN);
-        virtio__wr(dev, VIRTIO__MMIO_QUEUE_PFN, 4, (uint32_t)(q->priv.ring_dev / VIRTIO__LEGACY_ALIGN));
-    } else if (dev->transport == VIRTIO_TRANSPORT_MMIO) {
-        uint64_t a[3];
-        a[0] = q->priv.ring_dev;
-        a[1] = q->priv.ring_dev + driver_off;
-        a[2] = q->priv.ring_dev + device_off;
-        virtio__wr(dev, VIRTIO__MMIO_QUEUE_NUM, 4, size);
-        for (i = 0; i < 3; i++) {
-            virtio__wr(dev, VIRTIO__MMIO_QUEUE_DESC + 0x10u * i, 4, (uint32_t)a[i]);
-            virtio__wr(dev, VIRTIO__MMIO_QUEUE_DESC + 0x10u * i + 4, 4, (uint32_t)(a[i] >> 32));
-        }
-        virtio__wr(dev, VIRTIO__MMIO_QUEUE_READY, 4, 1);
-    } else if (dev->legacy) {
-        if (dev->priv.msix) virtio__wr(dev, VIRTIO__LPCI_MSIX_QUEUE, 2, VIRTIO__PCI_NO_VECTOR);
-        virtio__wr(dev, VIRTIO__LPCI_QUEUE_PFN, 4, (uint32_t)(q->priv.ring_dev / VIRTIO__LEGACY_ALIGN));
+    if (dev->legacy && area[0] / VIRTIO__PAGE > 0xffffffffu) {
+        virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_LEGACY_ADDRESS, 0, area[0]);
+        r = VIRTIO_ERR_UNSUPPORTED;
     } else {
-        uint64_t a[3];
-        uint64_t noff = (uint64_t)virtio__rd(dev, VIRTIO__PCI_Q_NOFF, 2) * dev->priv.notify_mul;
-        if (noff + 2 > dev->priv.notify_len) {   /* notify address outside its capability */
-            virtio_queue_destroy(q);
-            virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, noff);
-            return VIRTIO_ERR_DEVICE;
-        }
-        q->priv.notify = dev->priv.notify + (uintptr_t)noff;
-        a[0] = q->priv.ring_dev;
-        a[1] = q->priv.ring_dev + driver_off;
-        a[2] = q->priv.ring_dev + device_off;
-        virtio__wr(dev, VIRTIO__PCI_Q_SIZE, 2, size);
-        virtio__wr(dev, VIRTIO__PCI_Q_MSIX, 2, VIRTIO__PCI_NO_VECTOR);
-        for (i = 0; i < 3; i++) {
-            virtio__wr(dev, VIRTIO__PCI_Q_DESC + 8u * i, 4, (uint32_t)a[i]);
-            virtio__wr(dev, VIRTIO__PCI_Q_DESC + 8u * i + 4, 4, (uint32_t)(a[i] >> 32));
-        }
-        virtio__wr(dev, VIRTIO__PCI_Q_ENABLE, 2, 1);
+        r = dev->priv.ops->queue_enable(dev, q, area);
+    }
+    if (r != VIRTIO_OK) {
+        virtio__q_free(q, p);
+        VIRTIO__ZERO(q);
+        return r;
     }
     q->priv.magic = VIRTIO__Q_MAGIC;
-    /* The library polls: ask for no used-buffer interrupts until a caller
-       enables them. */
+    /* The library polls: no used-buffer interrupts until a caller asks. */
     virtio_queue_disable_cb(q);
     return VIRTIO_OK;
 }
 
 VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q)
 {
-    const virtio_platform *p;
-    if (!q || !q->dev || !q->priv.ring) return VIRTIO_ERR_STATE;
-    p = q->dev->platform;
-    /* Newest first: stack-like pools get everything back. */
-    virtio_free(p, q->priv.state, q->priv.state_bytes, VIRTIO_MEM_PRIVATE);
-    virtio_free(p, q->priv.ring, q->priv.ring_bytes, VIRTIO_MEM_DMA);
+    if (!q || !q->dev || !q->priv.mem.ptr[3]) return VIRTIO_ERR_STATE;
+    virtio__q_free(q, q->dev->platform);
     VIRTIO__ZERO(q);
     return VIRTIO_OK;
 }
@@ -2286,17 +3183,18 @@ VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, 
     if (n > 1 && n <= q->indirect) {
         /* The queue's own table for this request: one per descriptor
            (split) or buffer id (packed), both the free head. */
-        size_t off = (size_t)q->priv.free_head * q->indirect * VIRTIO__DESC_SIZE;
-        unsigned char *t = q->priv.table + off;
+        uint32_t t = q->priv.free_head, piece = t >> q->priv.table_shift;
+        size_t off = (size_t)(t & ((1u << q->priv.table_shift) - 1)) * q->indirect * VIRTIO__DESC_SIZE;
+        unsigned char *tab = (unsigned char *)q->priv.mem.tables[piece] + off;
         uint64_t in_len = 0;
         uint32_t k;
         if (q->num_free == 0) return VIRTIO_ERR_NO_SPACE;
         for (k = 0; k < n; k++) {
             if (sg[k].len == 0) return VIRTIO_ERR_INVALID_ARG;
             if (k >= out) in_len += sg[k].len;
-            virtio_table_set(q, t, k, n, sg[k].addr, sg[k].len, k >= out);
+            virtio_table_set(q, tab, k, n, sg[k].addr, sg[k].len, k >= out);
         }
-        return virtio__add_table(q, q->priv.table_dev + off, n, in_len, cookie);
+        return virtio__add_table(q, q->priv.mem.tables_dev[piece] + off, n, in_len, cookie);
     }
     if (n > q->num_free) return n > q->size ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_NO_SPACE;
 #ifndef VIRTIO_NO_PACKED
@@ -2309,7 +3207,7 @@ VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_
                                                 void *cookie)
 {
     if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
-    if (!q->indirect) return VIRTIO_ERR_UNSUPPORTED;
+    if (!(q->dev->features & VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC))) return VIRTIO_ERR_UNSUPPORTED;
     if (count == 0 || count > q->size) return VIRTIO_ERR_INVALID_ARG;
     if (q->num_free == 0) return VIRTIO_ERR_NO_SPACE;
     return virtio__add_table(q, table_dev, count, in_len, cookie);
@@ -2324,10 +3222,10 @@ VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)
     virtio__mb(q->dev->platform);
 #ifndef VIRTIO_NO_PACKED
     if (q->packed)
-        need = q->priv.added && virtio__packed_need_kick(q);
+        need = q->priv.packed.added && virtio__packed_need_kick(q);
     else
 #endif
-        need = q->priv.avail_idx != q->priv.kick_idx && virtio__split_need_kick(q);
+        need = q->priv.split.avail_idx != q->priv.split.kick_idx && virtio__split_need_kick(q);
     if (need) virtio__notify(q);
     return VIRTIO_OK;
 }
@@ -2346,70 +3244,59 @@ VIRTIO_API virtio_result virtio_queue_wait(virtio_queue *q, void **cookie, uint3
 {
     virtio_wait w;
     virtio_result r;
-    uint32_t status;
     if (!virtio__q_ok(q)) return VIRTIO_ERR_STATE;
     r = virtio_queue_pop(q, cookie, len);
     if (r != VIRTIO_EMPTY) return r;
+    if (q->priv.inflight == 0) return VIRTIO_EMPTY;   /* nothing can come */
+    virtio_queue_kick(q);   /* what was posted and not notified, the device must see */
     virtio_wait_start(&w, q->dev->platform, 0);
     for (;;) {
         r = virtio_queue_pop(q, cookie, len);
         if (r != VIRTIO_EMPTY) return r;
-        if (virtio_wait_step(&w) != VIRTIO_OK) {
-            virtio_log(q->dev->platform, VIRTIO_LOG_WARN, VIRTIO_MSG_TIMEOUT, 0, q->index);
-            r = virtio_device_status(q->dev, &status);
-            return r == VIRTIO_ERR_NEEDS_RESET ? r : VIRTIO_ERR_TIMEOUT;
+        if ((r = virtio_device_wait_step(q->dev, &w)) != VIRTIO_OK) {
+            if (r == VIRTIO_ERR_TIMEOUT) virtio_log(q->dev->platform, VIRTIO_LOG_WARN, VIRTIO_MSG_TIMEOUT, 0, q->index);
+            return r;
         }
-        /* A device that wants a reset will never complete; look now and then. */
-        if ((w.spins & 1023u) == 0 && virtio_device_status(q->dev, &status) == VIRTIO_ERR_NEEDS_RESET)
-            return VIRTIO_ERR_NEEDS_RESET;
     }
 }
 
 VIRTIO_API virtio_result virtio_queue_disable_cb(virtio_queue *q)
 {
     if (!virtio__q_ok(q)) return VIRTIO_ERR_STATE;
-    q->priv.cb_enabled = 0;
 #ifndef VIRTIO_NO_PACKED
     if (q->packed) {
-        virtio__st16(q, q->priv.driver + 2, VIRTIO__EVENT_DISABLE);
+        virtio__packed_set_cb(q, 0);
         return VIRTIO_OK;
     }
 #endif
-    /* With EVENT_IDX the flags must stay 0 (virtio 1.2 2.7.7.1); an event
-       index just behind us is only reached after 65536 completions. */
-    if (q->priv.event_idx) virtio__st16(q, q->priv.driver + 4 + 2u * q->size, (uint16_t)(q->priv.used_idx - 1));
-    else virtio__st16(q, q->priv.driver, VIRTIO__AVAIL_NO_INTERRUPT);
+    virtio__split_set_cb(q, 0);
     return VIRTIO_OK;
 }
 
 VIRTIO_API virtio_result virtio_queue_enable_cb(virtio_queue *q, int *pending)
 {
     int p;
-    if (!pending) return VIRTIO_ERR_INVALID_ARG;
     if (!virtio__q_ok(q)) return VIRTIO_ERR_STATE;
-    q->priv.cb_enabled = 1;
 #ifndef VIRTIO_NO_PACKED
     if (q->packed) {
-        if (q->priv.event_idx) {
-            virtio__st16(q, q->priv.driver, (uint16_t)(q->priv.used_idx | (q->priv.used_wrap << 15)));
-            virtio__wmb(q->dev->platform);
-            virtio__st16(q, q->priv.driver + 2, VIRTIO__EVENT_DESC);
-        } else {
-            virtio__st16(q, q->priv.driver + 2, VIRTIO__EVENT_ENABLE);
-        }
-        virtio__mb(q->dev->platform);
-        p = q->priv.inflight &&
-            virtio__packed_is_used(q, virtio__ld16(q, virtio__desc(q, q->priv.used_idx) + VIRTIO__PD_FLAGS));
-        *pending = p;
-        return VIRTIO_OK;
-    }
+        virtio__packed_set_cb(q, 1);
+        virtio__mb(q->dev->platform);   /* the arm before the re-check */
+        p = virtio__packed_pending(q);
+    } else
 #endif
-    if (q->priv.event_idx) virtio__st16(q, q->priv.driver + 4 + 2u * q->size, q->priv.used_idx);
-    virtio__st16(q, q->priv.driver, 0);
-    virtio__mb(q->dev->platform);
-    p = q->priv.used_idx != q->priv.dev_used || virtio__ld16(q, q->priv.device + 2) != q->priv.used_idx;
-    *pending = p;
+    {
+        virtio__split_set_cb(q, 1);
+        virtio__mb(q->dev->platform);
+        p = virtio__split_pending(q);
+    }
+    if (pending) *pending = p;
     return VIRTIO_OK;
+}
+
+VIRTIO_API virtio_result virtio_queue_set_vector(virtio_queue *q, uint32_t vector)
+{
+    if (!virtio__q_ok(q)) return VIRTIO_ERR_STATE;
+    return virtio__set_vector(q->dev, q->index, vector);
 }
 
 #endif /* VIRTIO_CORE_IMPLEMENTATION */

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_BLK_H
 #define VIRTIO_BLK_H
 /*
-virtio_blk.h - v0.2.0 - VirtIO block driver for virtio.h - MIT OR Unlicense
+virtio_blk.h - v0.3.0 - VirtIO block driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -14,10 +14,10 @@ QUICK START
     #include "virtio_blk.h"
 
     virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
-    virtio_blk disk;
+    virtio_blk disk;                   // zero it once: init refuses a running disk
     if (virtio_blk_init(&disk, &dev, NULL) == VIRTIO_OK) {
         printf("%llu sectors of 512 bytes, %u-byte blocks%s\n",
-               disk.info.capacity, disk.info.block_size,
+               (unsigned long long)disk.info.capacity, disk.info.block_size,
                disk.info.read_only ? ", read-only" : "");
         virtio_blk_read(&disk, 0, buf, 4096);        // blocking
         virtio_blk_write(&disk, 8, buf, 4096);
@@ -36,6 +36,10 @@ CONFIGURATION
 
     macro                        default   scope
     VIRTIO_BLK_IMPLEMENTATION    -         emit this driver (VIRTIO_IMPLEMENTATION implies it)
+    VIRTIO_BLK_MINIMAL           -         impl-only; the smallest driver, for boot stages:
+                                           init, read, write, flush, refresh, shutdown, one
+                                           request at a time; every other call answers
+                                           VIRTIO_ERR_UNSUPPORTED (see BOOT STAGES)
 
 Runtime choices are in virtio_blk_options (all-zero = defaults).
 
@@ -47,35 +51,106 @@ reads, writes, discards and write-zeroes must be multiples of the logical
 block size (info.block_size, 512 or 4096 on QEMU). A request of any length
 is accepted: the driver cuts it into device requests that respect the
 device's seg_max and size_max (and max_discard_sectors /
-max_write_zeroes_sectors), keeps up to max_requests of them in flight, and
-reports the caller's request complete when every piece is done (the first
-error wins). One virtqueue (no multi-queue), no zoned commands, no
-secure erase.
+max_write_zeroes_sectors), and reports the caller's request complete when
+every piece is done (the first error wins). One virtqueue (no
+multi-queue), no zoned commands, no secure erase.
 
 REQUESTS
 
-virtio_blk_submit() hands over a request; the buffer belongs to the device
-until the request completes. Completions come back from virtio_blk_poll()
-(token and result), or, if the request has a callback, the callback runs
-inside whichever call on this disk noticed the completion (poll, wait, or a
-blocking call). The blocking calls (read, write, flush, discard,
-write_zeroes, get_id) submit one request and wait for it; other requests
-may stay in flight meanwhile.
+The disk has max_requests request slots. A caller request takes one slot
+when it is submitted (VIRTIO_ERR_NO_SPACE if none is free) and keeps it
+until it is handed back; while slots are free, a request cut into pieces
+borrows more of them to keep several pieces in flight. The buffer belongs
+to the device until the request is handed back: by virtio_blk_poll or
+virtio_blk_wait (token and result), or, if the request has a callback, by
+the callback, which runs inside virtio_blk_poll or virtio_blk_wait only,
+never inside submit or a blocking call (a blocking call that notices a
+completion parks it for the next poll). The blocking calls (read, write,
+flush, discard, write_zeroes, get_id) submit one request and wait for it;
+other requests may stay in flight meanwhile.
+
+Notification: every call that posts requests notifies the device, unless
+the request carries VIRTIO_MORE (then virtio_blk_kick, or the next request
+without it, does). Posted work is never left unnotified when the driver
+cannot post more: a request that does not fit the ring (or finds no slot
+for its next piece) notifies at once, and so do completions that let
+waiting pieces onto the ring, and every wait.
+
+Bounded work: submit posts at most one request's pieces and never runs a
+callback; poll handles at most one queue's worth of completions
+(queue.size) per call; a wait ends by the platform timeout, which neither
+the device nor a resubmitting callback can extend (a blocking call's
+deadline restarts only when a piece of its own request completes, and a
+request has a finite number of pieces).
+
+INTERRUPTS
+
+The driver polls by default. For interrupt-driven use arm the request
+queue (virtio_queue_enable_cb(&disk.queue, &pending)), and in the handler
+call virtio_device_isr(&disk.dev, &isr): VIRTIO_ISR_QUEUE means
+completions (drain them with virtio_blk_poll until VIRTIO_EMPTY, then
+re-arm; if enable_cb reports pending, drain again: with event index an
+armed queue interrupts once), VIRTIO_ISR_CONFIG means the configuration
+changed (call virtio_blk_refresh). Not concurrently with other calls on
+the same disk.
+
+MEMORY
+
+virtio_blk_init allocates, and virtio_blk_shutdown frees (through the
+platform's dma_alloc / dma_free):
+  request slots   max_requests * 88 bytes + (segs + 2) * 16 (a scatter
+                  list for posting), 16-aligned, VIRTIO_MEM_PRIVATE (64-bit
+                  targets; 56 bytes a slot on 32-bit ones)
+  request memory  max_requests * 96 bytes, 16-aligned, VIRTIO_MEM_DMA: per
+                  slot a 3-entry indirect table, the request header, the
+                  discard range or serial number, the status byte
+  unmap lists     only with a dma_unmap hook: max_requests * segs * 16
+                  bytes, 16-aligned, VIRTIO_MEM_PRIVATE
+  the queue       virtio_queue_init's allocations for the device's queue
+                  size (or options.queue_size if smaller), with indirect
+                  tables of segs + 2 entries (see virtio.h)
+where segs = max_segments bounded by the device's seg_max. With the
+defaults (32 requests, 8 segments): 2976 + 3072 (+ 4096 with dma_unmap)
+bytes, no allocation above 4096 bytes from the driver itself.
+If a reset does not finish (shutdown, a timeout, a protocol error), the
+device may still write every buffer it was given: nothing is unmapped,
+freed or handed back, the memory is leaked (see UNTRUSTED DEVICE).
 
 UNTRUSTED DEVICE
 
 The status byte is preset to an impossible value and must be written by
 the device; config values are range-checked (block size a power of two in
-[512, 65536], seg_max >= 1); the queue layer validates every used entry.
-A wait that times out resets the device, so it can no longer write into the
-caller's buffers, fails everything in flight with VIRTIO_ERR_TIMEOUT and
-leaves the disk in VIRTIO_ERR_STATE until virtio_blk_init() is called again.
+[512, 65536], seg_max >= 1, a discard or write-zeroes limit below one
+block makes the command unsupported); the queue layer validates every
+used entry. A wait that times out, a device that asks for a reset, or one
+that breaks the queue protocol gets reset; if the reset finishes, every
+request in flight is failed (VIRTIO_ERR_TIMEOUT, VIRTIO_ERR_NEEDS_RESET,
+VIRTIO_ERR_DEVICE) and the disk refuses work (VIRTIO_ERR_STATE) until
+virtio_blk_shutdown and virtio_blk_init. If the reset does not finish,
+the device may still write into every buffer in flight, so none is
+handed back: those requests never complete (blk->inflight stays
+nonzero), the blocking call that noticed returns its error while its own
+buffer is still the device's, and virtio_blk_shutdown returns
+VIRTIO_ERR_TIMEOUT and leaks the driver's memory. Never reuse those
+buffers.
+
+BOOT STAGES
+
+Built with VIRTIO_BLK_MINIMAL (and virtio.h's VIRTIO_NO_* macros for the
+transports and ring formats not used), the driver keeps every check of the
+device and the caller but only blocking reads, writes and flushes, one
+device request at a time, with plain chains (no indirect tables, one
+request slot). It negotiates only SIZE_MAX, SEG_MAX, RO, BLK_SIZE and
+FLUSH: info's geometry, topology, cache-mode and discard fields stay 0.
+bench/boot_size.py links such a program (bench/boot_stage.c) for each
+architecture and reports what core and driver take; the driver's share
+is about 3 KiB at -Os (2.9 on riscv64, 3.9 on armv7).
 
 license: end of file (virtio.h)
 */
 
-#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 2
-#error "virtio_blk.h needs virtio.h version 0.2"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
+#error "virtio_blk.h needs the virtio.h driver kit 1"
 #endif
 
 #ifdef __cplusplus
@@ -90,19 +165,26 @@ extern "C" {
 #define VIRTIO_BLK_OP_WRITE_ZEROES 4  /* buf unused; len = bytes to zero */
 #define VIRTIO_BLK_OP_GET_ID 5        /* buf >= 20 bytes; gets the serial, NUL-padded */
 
-/* Request flags. */
-#define VIRTIO_BLK_REQ_MORE 1u   /* more requests follow: do not notify the device yet */
+/* Request flags: VIRTIO_MORE (virtio.h: post, do not notify yet) and */
 #define VIRTIO_BLK_REQ_UNMAP 2u  /* write-zeroes may deallocate the range */
+
+/* What virtio_blk_refresh found changed in blk->info. */
+#define VIRTIO_BLK_CHANGED_CAPACITY 1u   /* capacity (a resized disk) */
+#define VIRTIO_BLK_CHANGED_WRITEBACK 2u  /* writeback (the cache mode) */
+#define VIRTIO_BLK_CHANGED_LIMITS 4u     /* size_max, seg_max, discard and write-zeroes limits */
+#define VIRTIO_BLK_CHANGED_LAYOUT 8u     /* geometry and topology */
 
 typedef struct virtio_blk virtio_blk;
 
-/* Completion callback: runs inside a call on `blk`; may submit new
-   requests, must not call virtio_blk_shutdown. */
+/* Completion callback: runs inside virtio_blk_poll or virtio_blk_wait;
+   may submit requests and make blocking calls; must not call
+   virtio_blk_poll, virtio_blk_wait or virtio_blk_shutdown (they answer
+   VIRTIO_ERR_STATE there). */
 typedef void (*virtio_blk_callback)(virtio_blk *blk, void *token, virtio_result result);
 
 /* One request. Copied by submit; only the buffer must stay valid.
      op        VIRTIO_BLK_OP_*
-     flags     VIRTIO_BLK_REQ_* (default 0)
+     flags     VIRTIO_MORE, VIRTIO_BLK_REQ_UNMAP (default 0)
      sector    start, in 512-byte sectors
      buf, len  data (len in bytes)
      token     returned by poll, passed to the callback
@@ -117,15 +199,25 @@ typedef struct virtio_blk_request {
     virtio_blk_callback callback;
 } virtio_blk_request;
 
+/* One completed request, as virtio_blk_poll_batch hands it back. */
+typedef struct virtio_blk_completion {
+    void *token;
+    virtio_result result;
+} virtio_blk_completion;
+
 /* Driver choices. Defaults (all zero):
      device        automatic ring format, indirect and event index if offered
-     max_requests  64 device requests in flight (1..1024)
-     max_segments  32 data pieces per device request, further bounded by
-                   the device's seg_max (1..1024) */
+     max_requests  32 request slots (1..1024; see REQUESTS)
+     max_segments  8 data pieces per device request, further bounded by
+                   the device's seg_max (1..1024; matters only with a
+                   dma_map hook, or beyond size_max)
+     queue_size    0 = the device's queue size; n: at most n entries (a
+                   device may keep its own size: the driver follows it) */
 typedef struct virtio_blk_options {
     virtio_device_options device;
     uint32_t max_requests;
     uint32_t max_segments;
+    uint32_t queue_size;
 } virtio_blk_options;
 
 /* What the device told us, decoded. Fields the device did not offer hold
@@ -150,10 +242,12 @@ typedef struct virtio_blk_info {
     uint32_t max_write_zeroes_sectors, max_write_zeroes_seg, write_zeroes_may_unmap;
 } virtio_blk_info;
 
-/* A block device. Caller-owned, must not move after init. Readable: dev,
-   queue, info, last_status (status byte of the last device request that
-   completed: 0 OK, 1 IOERR, 2 UNSUPP, 0xff none written), inflight (caller
-   requests not yet completed). */
+/* A block device. Caller-owned, must not move after init; zero it before
+   the first init. Readable: dev, queue, info, last_status (status byte of
+   the last device request that completed: 0 OK, 1 IOERR, 2 UNSUPP, 0xff
+   none written), inflight (caller requests not yet handed back; after a
+   reset that did not finish, the requests whose buffers the device may
+   still own). */
 struct virtio_blk {
     virtio_device dev;
     virtio_queue queue;
@@ -162,75 +256,103 @@ struct virtio_blk {
     uint32_t inflight;
     struct {
         uint32_t magic;
-        uint32_t broken;
-        uint32_t slots;            /* device requests in flight at most */
+        uint32_t broken;           /* 1: reset, everything failed; 2: reset did not finish */
+        uint32_t in_callback;
+        uint32_t slots;            /* request slots */
         uint32_t segs;             /* data pieces per device request */
-        uint32_t table;            /* one-piece requests use the slot's own table */
-        unsigned char *dma;        /* per slot: header, range/id, status, table */
+        uint32_t segs_init;        /* ... as set up (the unmap lists' size) */
+        uint32_t table;            /* one-piece reads and writes use the slot's own table */
+        size_t one_max;            /* ... up to this many bytes */
+        unsigned char *dma;        /* per slot: table, header, range/id, status */
         uint64_t dma_dev;
-        size_t dma_bytes;
-        void *mem;                 /* private: slots, I/O records, sg lists */
-        size_t mem_bytes;
-        void *slot;                /* virtio__blk_slot[slots] */
-        void *io;                  /* virtio__blk_io[slots] */
-        virtio_sg *sg;             /* (segs + 2) per slot */
-        uint16_t free_slot, free_io;
-        uint16_t pend_head, pend_tail;   /* requests with pieces left to submit */
-        uint16_t done_head, done_tail;   /* completed, waiting for virtio_blk_poll */
+        void *mem;                 /* slots, then the posting scatter list */
+        virtio_sg *sg;             /* posting scatter list (segs + 2) */
+        virtio_sg *unmap;          /* per slot: its mapped pieces (dma_unmap hook only) */
+        uint16_t free_slot;
+        uint16_t pend_head, pend_tail;   /* requests with pieces left to post */
+        uint16_t done_head, done_tail;   /* finished, waiting for poll or wait */
     } priv;
 };
 
 /* Initialise a block device on a probed device (copied into blk->dev):
    negotiate features, read the configuration into blk->info, set up the
    queue and request memory, set DRIVER_OK. in: dev, o (NULL = defaults).
-   Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (dev is not a block device);
-   VIRTIO_ERR_DEVICE (nonsense configuration); VIRTIO_ERR_NO_MEMORY; the
-   errors of virtio_device_begin; VIRTIO_ERR_INVALID_ARG.
+   Returns VIRTIO_OK; VIRTIO_ERR_STATE (blk is initialised and not shut
+   down: nothing is changed); VIRTIO_ERR_NOT_FOUND (dev is not a block
+   device); VIRTIO_ERR_DEVICE (nonsense configuration);
+   VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin and
+   virtio_queue_init; VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_TIMEOUT (a reset
+   did not finish: what was allocated is left to the device, leaked).
    Context: blocks for the reset (bounded); allocates through dma_alloc. */
 VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *dev, const virtio_blk_options *o);
 
 /* Reset the device and free the driver's memory. Requests in flight are
-   abandoned without completion. Returns VIRTIO_OK, VIRTIO_ERR_STATE. */
+   abandoned without completion. Returns VIRTIO_OK; VIRTIO_ERR_TIMEOUT
+   (the reset did not finish: the device may still use the memory, which
+   is leaked, not freed; blk is shut down all the same); VIRTIO_ERR_STATE
+   (not initialised, or inside a callback). */
 VIRTIO_API virtio_result virtio_blk_shutdown(virtio_blk *blk);
 
 /* Hand a request to the device (see REQUESTS).
-   Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL, unknown op, zero or
-   misaligned length or sector, GET_ID buffer < 20 bytes); VIRTIO_ERR_RANGE
-   (beyond capacity); VIRTIO_ERR_READ_ONLY (write, discard or write-zeroes
-   on a read-only disk); VIRTIO_ERR_UNSUPPORTED (discard / write-zeroes not
-   offered); VIRTIO_ERR_NO_SPACE (max_requests caller requests in flight);
-   VIRTIO_ERR_STATE (not initialised, or broken by a timeout). A request
-   whose buffer cannot be cut into whole blocks within the segment limits
-   (seg_max 1 and a dma_map that stops mid-block) completes with
-   VIRTIO_ERR_TOO_BIG.
-   Context: never blocks; no allocation. */
+   Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL, unknown op or flag,
+   zero or misaligned length or sector, GET_ID buffer < 20 bytes);
+   VIRTIO_ERR_RANGE (beyond capacity); VIRTIO_ERR_READ_ONLY (write,
+   discard or write-zeroes on a read-only disk); VIRTIO_ERR_UNSUPPORTED
+   (discard / write-zeroes not offered); VIRTIO_ERR_NO_SPACE (no request
+   slot free); VIRTIO_ERR_STATE (not initialised, or broken). A request
+   that cannot be carried out once accepted (seg_max 1 and a dma_map that
+   stops mid-block: VIRTIO_ERR_TOO_BIG; a mapping failure; a discard whose
+   limit a refresh took away) completes with that error.
+   Context: never blocks, runs no callback; no allocation. */
 VIRTIO_API virtio_result virtio_blk_submit(virtio_blk *blk, const virtio_blk_request *rq);
 
-/* Notify the device of requests submitted with VIRTIO_BLK_REQ_MORE.
+/* Submit rq[0..n) in order, as virtio_blk_submit would, stopping at the
+   first one submit would refuse; notify once at the end (unless
+   rq[n-1] carries VIRTIO_MORE). out: accepted (may be NULL), how many
+   (a prefix of rq) were handed over: submit the next one alone to learn
+   why it was refused. Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (rq NULL
+   with n > 0); VIRTIO_ERR_STATE. Context: as submit. */
+VIRTIO_API virtio_result virtio_blk_submit_batch(virtio_blk *blk, const virtio_blk_request *rq, uint32_t n,
+                                                 uint32_t *accepted);
+
+/* Notify the device of requests submitted with VIRTIO_MORE.
    Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_blk_kick(virtio_blk *blk);
 
-/* Process completions: callbacks run; the first completed request without
-   a callback is returned. out: token, result (either may be NULL).
-   Returns VIRTIO_OK (one returned); VIRTIO_EMPTY (nothing completed);
-   VIRTIO_ERR_DEVICE (device broke the protocol: everything in flight is
-   failed, the disk needs virtio_blk_init); VIRTIO_ERR_STATE.
-   Context: never blocks. */
+/* Process completions: callbacks run; the first finished request without
+   a callback is handed back. out: token, result (either may be NULL).
+   Returns VIRTIO_OK (one handed back); VIRTIO_EMPTY (none now: nothing
+   completed, or one queue's worth of completions went to callbacks);
+   VIRTIO_ERR_DEVICE (the device broke the protocol: it was reset and
+   everything in flight failed, see UNTRUSTED DEVICE); VIRTIO_ERR_STATE
+   (not initialised, broken and nothing left to hand back, or inside a
+   callback). Context: never blocks; bounded (see REQUESTS). */
 VIRTIO_API virtio_result virtio_blk_poll(virtio_blk *blk, void **token, virtio_result *result);
 
-/* Like virtio_blk_poll, but wait (bounded by the platform timeout) until
-   a request without callback completes. Returns as poll, plus
-   VIRTIO_ERR_TIMEOUT / VIRTIO_ERR_NEEDS_RESET (see UNTRUSTED DEVICE), and
-   VIRTIO_EMPTY at once if nothing is in flight. */
+/* Like virtio_blk_poll, handing back up to max finished requests without
+   callback into done[0..*count). out: done (not NULL when max > 0),
+   count (may be NULL). Returns as virtio_blk_poll (VIRTIO_OK: *count >=
+   1); VIRTIO_ERR_INVALID_ARG (done NULL, max 0). */
+VIRTIO_API virtio_result virtio_blk_poll_batch(virtio_blk *blk, virtio_blk_completion *done, uint32_t max,
+                                               uint32_t *count);
+
+/* Like virtio_blk_poll, but wait until a request without callback is
+   handed back, at most the platform timeout from the call (see UNTRUSTED
+   DEVICE for what a timeout does). Returns as poll, plus
+   VIRTIO_ERR_TIMEOUT / VIRTIO_ERR_NEEDS_RESET (when the reset did not
+   finish; otherwise the requests are handed back with that result), and
+   VIRTIO_EMPTY when nothing is in flight (at once, or once the callbacks
+   of the last requests ran). */
 VIRTIO_API virtio_result virtio_blk_wait(virtio_blk *blk, void **token, virtio_result *result);
 
 /* Blocking I/O: submit one request and wait for it. sector in 512-byte
    units; len a multiple of info.block_size.
    Returns the request's result: VIRTIO_OK; VIRTIO_ERR_IO /
    VIRTIO_ERR_UNSUPPORTED (device status IOERR / UNSUPP); the argument
-   errors of submit; VIRTIO_ERR_TIMEOUT; VIRTIO_ERR_NEEDS_RESET;
-   VIRTIO_ERR_DEVICE. VIRTIO_ERR_NO_SPACE if max_requests requests are
-   already in flight. Context: blocks, bounded by the platform timeout. */
+   errors of submit (VIRTIO_ERR_NO_SPACE when every slot is taken);
+   VIRTIO_ERR_TIMEOUT; VIRTIO_ERR_NEEDS_RESET; VIRTIO_ERR_DEVICE.
+   Context: blocks, bounded by the platform timeout per piece of the
+   request; runs no callback. */
 VIRTIO_API virtio_result virtio_blk_read(virtio_blk *blk, uint64_t sector, void *buf, size_t len);
 VIRTIO_API virtio_result virtio_blk_write(virtio_blk *blk, uint64_t sector, const void *buf, size_t len);
 
@@ -245,7 +367,8 @@ VIRTIO_API virtio_result virtio_blk_discard(virtio_blk *blk, uint64_t sector, ui
 VIRTIO_API virtio_result virtio_blk_write_zeroes(virtio_blk *blk, uint64_t sector, uint64_t count, int unmap);
 
 /* Read the device's serial number (GET_ID) into serial[0..20], always
-   NUL-terminated. Returns as virtio_blk_read. */
+   NUL-terminated; serial is written only on VIRTIO_OK. Returns as
+   virtio_blk_read, and VIRTIO_ERR_INVALID_ARG for a NULL serial. */
 VIRTIO_API virtio_result virtio_blk_get_id(virtio_blk *blk, char serial[21]);
 
 /* Switch the write cache between write-back (1) and write-through (0).
@@ -253,10 +376,17 @@ VIRTIO_API virtio_result virtio_blk_get_id(virtio_blk *blk, char serial[21]);
    VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_blk_set_writeback(virtio_blk *blk, int on);
 
-/* Re-read the configuration into blk->info (after a configuration-change
-   interrupt: the capacity of a resized disk). Returns VIRTIO_OK,
-   VIRTIO_ERR_DEVICE, VIRTIO_ERR_STATE. */
-VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk);
+/* Re-read the configuration into blk->info (after VIRTIO_ISR_CONFIG, or
+   now and then when polling: a resized disk, a changed cache mode).
+   out: changed (may be NULL), VIRTIO_BLK_CHANGED_* bits, 0 = nothing.
+   On failure blk->info is left as it was. Features (read_only, flush)
+   never change after init. Pieces of a discard or write-zeroes still to
+   be posted when a refresh leaves the command unusable fail with
+   VIRTIO_ERR_UNSUPPORTED. Returns VIRTIO_OK; VIRTIO_ERR_DEVICE (the
+   generation never settled, or a value no device may report now: another
+   block size, seg_max 0, size_max below 512 or too small for a block);
+   VIRTIO_ERR_STATE. */
+VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed);
 
 #ifdef __cplusplus
 }
@@ -311,56 +441,69 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk);
 #define VIRTIO__BLK_S_NONE 0xffu          /* preset: the device never writes it */
 #define VIRTIO__BLK_ID_BYTES 20u
 
-/* Per-slot DMA area: request header (type, reserved, sector), then the
-   discard/write-zeroes range or the GET_ID answer, then the status, then
-   the slot's indirect table for one-piece reads and writes (header, data,
-   status; only the data entry changes per request). */
-#define VIRTIO__BLK_HDR 0u
-#define VIRTIO__BLK_DATA 16u
-#define VIRTIO__BLK_STATUS 40u
-#define VIRTIO__BLK_TABLE 48u
+/* Per-slot DMA area: the slot's indirect table for one-piece reads and
+   writes (header, data, status; only the data entry changes per
+   request), the request header (type, reserved, sector), the
+   discard/write-zeroes range or the GET_ID answer, the status byte. */
+#define VIRTIO__BLK_TABLE 0u
+#define VIRTIO__BLK_HDR 48u
+#define VIRTIO__BLK_DATA 64u
+#define VIRTIO__BLK_STATUS 88u
 #define VIRTIO__BLK_STRIDE 96u
 
+/* The per-request checks are inlined into submit. */
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__BLK_INLINE static inline __attribute__((always_inline))
+#else
+#define VIRTIO__BLK_INLINE static inline
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__BLK_NOINLINE __attribute__((noinline))
+#else
+#define VIRTIO__BLK_NOINLINE
+#endif
 #define VIRTIO__BLK_MAGIC 0x626c6b21u     /* "blk!" */
 #define VIRTIO__BLK_NONE 0xffffu
-#define VIRTIO__BLK_WHOLE 0xfffeu          /* reap: a whole request finished (no record) */
-#define VIRTIO__BLK_SYNC_TOKEN ((void *)0) /* sync requests are marked by state */
+#define VIRTIO__BLK_SYNC 0x80u            /* request flag: a blocking call waits for it */
+#define VIRTIO__BLK_FLAGS (VIRTIO_MORE | VIRTIO_BLK_REQ_UNMAP)
+#define VIRTIO__BLK_BROKEN 1u             /* reset, everything in flight failed */
+#define VIRTIO__BLK_DEAD 2u               /* reset did not finish: nothing goes back */
 
-/* One caller request. */
-typedef struct virtio__blk_io {
-    void *token;
-    virtio_blk_callback callback;
-    unsigned char *buf;       /* next byte to submit */
-    size_t left;              /* bytes not yet submitted */
-    uint64_t sector;          /* next sector to submit */
-    int result;
-    uint32_t outstanding;     /* device requests in flight */
-    uint16_t op, flags;
-    uint16_t next;            /* free / pending / done list link */
-    uint16_t state;           /* 0 free, 1 active, 2 done (sync, waiting), 3 done (on done list) */
-} virtio__blk_io;
-
-/* One device request in flight. */
+/* A request slot. A caller request lives in the slot it took at submit
+   (its home): token, callback, cursor, result. Each device request (a
+   piece) in flight occupies a slot too: the first piece its home, later
+   ones the home again or a free slot borrowed for that piece. So one
+   record serves both, and a request with its own slot always has a slot
+   for its next piece. */
 typedef struct virtio__blk_slot {
-    unsigned char *buf;       /* data start, for unmap and GET_ID copy-out */
-    void *token;              /* a whole request (io == NONE): the caller's token */
-    virtio_blk_callback callback;   /* ... and callback */
-    uint16_t io;              /* the caller request this piece belongs to, or NONE */
-    uint16_t nsg;             /* mapped data pieces */
-    uint16_t next;            /* free list */
-    uint8_t dir;              /* VIRTIO_DMA_* of the data */
-    uint8_t busy;             /* posted to the device */
+    void *token;                 /* home: the caller's token and callback */
+    virtio_blk_callback callback;
+    unsigned char *buf;          /* home: next byte to post (NULL: no data) */
+    unsigned char *piece;        /* piece: its data (unmap, GET_ID copy-out) */
+    uint64_t sector;             /* home: next sector to post */
+    size_t left;                 /* home: bytes not posted yet (FLUSH, GET_ID: 1) */
+    unsigned char *dma;          /* the slot's DMA area */
+    struct virtio__blk_slot *home;   /* piece: the request it belongs to */
+    int32_t result;              /* home: the first error */
+    uint16_t self;               /* this slot's index (list links are indices) */
+    uint16_t next;               /* free / pending / done list */
+    uint16_t outstanding;        /* home: pieces posted, not yet used */
+    uint16_t nsg;                /* piece: data pieces mapped through dma_map */
+    uint8_t op;                  /* VIRTIO_BLK_OP_* (piece: its request's) */
+    uint8_t flags;               /* home: VIRTIO_BLK_REQ_UNMAP, VIRTIO__BLK_SYNC */
+    uint8_t state;               /* VIRTIO__BLK_ST_* */
+    uint8_t posted;              /* a piece in this slot is the device's */
+    uint8_t slow;                /* piece: its completion needs more than the status byte
+                                    (an unmap, the GET_ID answer, a borrowed slot) */
 } virtio__blk_slot;
 
-#define VIRTIO__BLK_IO_FREE 0
-#define VIRTIO__BLK_IO_ACTIVE 1
-#define VIRTIO__BLK_IO_SYNC_DONE 2
-#define VIRTIO__BLK_IO_DONE 3
-#define VIRTIO__BLK_IOF_SYNC 0x8000u      /* internal flag: a blocking call waits for it */
+#define VIRTIO__BLK_ST_FREE 0     /* on the free list */
+#define VIRTIO__BLK_ST_LIVE 1     /* home of a request in progress */
+#define VIRTIO__BLK_ST_DONE 2     /* home of a finished request, not handed back */
+#define VIRTIO__BLK_ST_PIECE 3    /* borrowed for another request's piece */
 
-static inline virtio__blk_io *virtio__blk_ios(const virtio_blk *b) { return (virtio__blk_io *)b->priv.io; }
-static inline virtio__blk_slot *virtio__blk_slots(const virtio_blk *b) { return (virtio__blk_slot *)b->priv.slot; }
-static inline void virtio__blk_unmap(virtio_blk *b, uint32_t si);
+static inline virtio__blk_slot *virtio__blk_slots(const virtio_blk *b) { return (virtio__blk_slot *)b->priv.mem; }
+static inline virtio__blk_slot *virtio__blk_at(const virtio_blk *b, uint32_t i) { return virtio__blk_slots(b) + i; }
 
 static int virtio__blk_ok(const virtio_blk *b)
 {
@@ -375,15 +518,19 @@ static virtio_result virtio__blk_status(uint32_t s)
     return VIRTIO_ERR_DEVICE;
 }
 
-static virtio_result virtio__blk_read_info(virtio_blk *b)
+/* >>blk.config
+   Read the configuration into *in (blk->info is not touched). */
+static virtio_result virtio__blk_read_info(virtio_blk *b, virtio_blk_info *in)
 {
     virtio_device *d = &b->dev;
-    virtio_blk_info *in = &b->info;
-    uint32_t v32, words[3];
+    uint32_t v32;
+#ifndef VIRTIO_BLK_MINIMAL
+    uint32_t words[3];
     uint16_t v16;
     uint8_t v8;
+#endif
     virtio_result r;
-    VIRTIO_MEMSET(in, 0, sizeof(*in));
+    VIRTIO_ZERO(in);
 #define VIRTIO__BLK_TRY(x) do { if ((r = (x)) != VIRTIO_OK) return r; } while (0)
     VIRTIO__BLK_TRY(virtio_config_read64(d, VIRTIO__BLK_CFG_CAPACITY, &in->capacity));
     in->block_size = 512;
@@ -400,6 +547,7 @@ static virtio_result virtio__blk_read_info(virtio_blk *b)
         VIRTIO__BLK_TRY(virtio_config_read32(d, VIRTIO__BLK_CFG_SEG_MAX, &in->seg_max));
         if (in->seg_max == 0) return VIRTIO_ERR_DEVICE;
     }
+#ifndef VIRTIO_BLK_MINIMAL   /* (not negotiated there) */
     if (virtio_device_has(d, VIRTIO__BLK_F_GEOMETRY)) {
         VIRTIO__BLK_TRY(virtio_config_read16(d, VIRTIO__BLK_CFG_CYLINDERS, &v16));
         in->cylinders = v16;
@@ -417,10 +565,12 @@ static virtio_result virtio__blk_read_info(virtio_blk *b)
         in->min_io_size = v16;
         VIRTIO__BLK_TRY(virtio_config_read32(d, VIRTIO__BLK_CFG_OPT_IO, &in->opt_io_size));
     }
+#endif
     in->read_only = (uint32_t)virtio_device_has(d, VIRTIO__BLK_F_RO);
     in->flush = (uint32_t)virtio_device_has(d, VIRTIO__BLK_F_FLUSH);
-    in->config_wce = (uint32_t)virtio_device_has(d, VIRTIO__BLK_F_CONFIG_WCE);
     in->writeback = in->flush;
+#ifndef VIRTIO_BLK_MINIMAL
+    in->config_wce = (uint32_t)virtio_device_has(d, VIRTIO__BLK_F_CONFIG_WCE);
     if (in->config_wce) {
         VIRTIO__BLK_TRY(virtio_config_read8(d, VIRTIO__BLK_CFG_WRITEBACK, &v8));
         in->writeback = v8 != 0;
@@ -441,8 +591,337 @@ static virtio_result virtio__blk_read_info(virtio_blk *b)
         VIRTIO__BLK_TRY(virtio_config_read8(d, VIRTIO__BLK_CFG_WZ_UNMAP, &v8));
         in->write_zeroes_may_unmap = v8;
     }
+#endif
 #undef VIRTIO__BLK_TRY
     return VIRTIO_OK;
+}
+
+/* Data pieces per device request for these limits, or 0 if a request
+   could not carry one whole block. */
+static uint32_t virtio__blk_segs(const virtio_blk_info *in, uint32_t want)
+{
+    uint32_t segs = in->seg_max && want > in->seg_max ? in->seg_max : want;
+    if (in->size_max && (uint64_t)segs * in->size_max < in->block_size) return 0;
+    return segs;
+}
+
+/* The longest read or write posted in one piece through a slot's table
+   (0: tables unused). Descriptor lengths are 32-bit. */
+static void virtio__blk_limits(virtio_blk *b)
+{
+    uint32_t m = b->info.size_max && b->info.size_max < 0x80000000u ? b->info.size_max : 0x80000000u;
+    b->priv.one_max = b->priv.table ? m : 0;
+}
+
+/* >>blk.lists */
+static void virtio__blk_append(virtio_blk *b, uint16_t *head, uint16_t *tail, virtio__blk_slot *h)
+{
+    uint16_t i = h->self;
+    h->next = VIRTIO__BLK_NONE;
+    if (*tail == VIRTIO__BLK_NONE) *head = i;
+    else virtio__blk_at(b, *tail)->next = i;
+    *tail = i;
+}
+
+#ifndef VIRTIO_BLK_MINIMAL
+static virtio__blk_slot *virtio__blk_shift(virtio_blk *b, uint16_t *head, uint16_t *tail)
+{
+    virtio__blk_slot *h;
+    if (*head == VIRTIO__BLK_NONE) return 0;
+    h = virtio__blk_at(b, *head);
+    *head = h->next;
+    if (*head == VIRTIO__BLK_NONE) *tail = VIRTIO__BLK_NONE;
+    return h;
+}
+
+#endif
+
+/* Back to the free list: a request handed back, or a borrowed slot. */
+static inline void virtio__blk_free(virtio_blk *b, virtio__blk_slot *s)
+{
+    s->state = VIRTIO__BLK_ST_FREE;
+    s->next = b->priv.free_slot;
+    b->priv.free_slot = s->self;
+}
+
+/* Request h has nothing in flight and nothing left to post. A blocking
+   call's request is taken by that call; the others wait on the done list
+   for poll or wait (callbacks never run here). */
+static void virtio__blk_finish(virtio_blk *b, virtio__blk_slot *h)
+{
+    h->state = VIRTIO__BLK_ST_DONE;
+    if (!(h->flags & VIRTIO__BLK_SYNC)) virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, h);
+}
+
+/* Request h posts no more pieces (an error ended it). */
+static void virtio__blk_end(virtio_blk *b, virtio__blk_slot *h, virtio_result r)
+{
+    if (h->result == VIRTIO_OK) h->result = r;
+    h->left = 0;
+    if (h->outstanding == 0) virtio__blk_finish(b, h);
+}
+
+/* Give back slot s's data mapping (the device is done with it). */
+static void virtio__blk_unmap(virtio_blk *b, virtio__blk_slot *s)
+{
+    virtio_dma_unmap(b->dev.platform, s->piece, s->op == VIRTIO_BLK_OP_READ ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE,
+                     b->priv.unmap + (size_t)s->self * b->priv.segs_init, s->nsg);
+    s->nsg = 0;
+}
+
+/* Piece s (of request h) was posted: account for `chunk` bytes. */
+static inline void virtio__blk_posted(virtio__blk_slot *h, virtio__blk_slot *s, size_t chunk)
+{
+    s->home = h;
+    s->posted = 1;
+    h->outstanding++;
+    if (h->buf) h->buf += chunk;   /* FLUSH and ranges have no buffer */
+    h->sector += chunk / 512u;
+    h->left -= chunk;
+}
+
+/* >>blk.post
+   Post the next piece of request h in slot s (h itself, or a free slot
+   the caller borrows). Returns VIRTIO_OK; VIRTIO_ERR_NO_SPACE (the ring is
+   full: nothing changed); or the error that ends the request (mapping
+   failed, a block that cannot be carried, a command a refresh took away).
+   This is the general way; virtio__blk_post below takes the common one. */
+static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s)
+{
+    const virtio_platform *p = b->dev.platform;
+    unsigned char *dma = s->dma;
+    uint64_t dev = b->priv.dma_dev + (uint64_t)(dma - b->priv.dma);
+    virtio_sg *sg = b->priv.sg;
+    size_t chunk = h->left;
+    uint32_t type = VIRTIO__BLK_T_FLUSH, out = 1, in = 1, n = 0;
+    int rd = h->op == VIRTIO_BLK_OP_READ;
+    virtio_result r = VIRTIO_OK;
+    if (h->op <= VIRTIO_BLK_OP_WRITE) {
+        uint32_t bs = b->info.block_size;
+        type = rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT;
+        r = virtio_dma_map(p, h->buf, chunk, rd ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE, sg + 1, b->priv.segs,
+                           b->info.size_max, &n, &chunk);
+        if (r == VIRTIO_OK && (chunk & (bs - 1)) != 0) {
+            /* Out of pieces mid-block: map again up to the last whole block. */
+            virtio_dma_unmap(p, h->buf, rd ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE, sg + 1, n);
+            chunk &= ~(size_t)(bs - 1);
+            r = chunk ? virtio_dma_map(p, h->buf, chunk, rd ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE, sg + 1,
+                                       b->priv.segs, b->info.size_max, &n, 0)
+                      : VIRTIO_ERR_TOO_BIG;
+        }
+        if (r != VIRTIO_OK) return r;
+        if (rd) in += n;
+        else out += n;
+#ifndef VIRTIO_BLK_MINIMAL
+    } else if (h->op == VIRTIO_BLK_OP_GET_ID) {   /* one device request; left is 1 */
+        type = VIRTIO__BLK_T_GET_ID;
+        sg[1].addr = dev + VIRTIO__BLK_DATA;
+        sg[1].len = VIRTIO__BLK_ID_BYTES;
+        in = 2;
+    } else if (h->op != VIRTIO_BLK_OP_FLUSH) {    /* DISCARD, WRITE_ZEROES: one range per request */
+        int dz = h->op == VIRTIO_BLK_OP_DISCARD;
+        uint64_t max = dz ? b->info.max_discard_sectors : b->info.max_write_zeroes_sectors;
+        /* A refresh may have taken the command away; pieces of no block
+           would never end the request. */
+        if (!(dz ? b->info.discard : b->info.write_zeroes)) return VIRTIO_ERR_UNSUPPORTED;
+        max &= ~(uint64_t)(b->info.block_size / 512u - 1);   /* whole blocks; at least one (read_info) */
+        type = dz ? VIRTIO__BLK_T_DISCARD : VIRTIO__BLK_T_WRITE_ZEROES;
+        if (chunk / 512u > max) chunk = (size_t)max * 512u;
+        virtio_store(&b->dev, dma + VIRTIO__BLK_DATA, h->sector, 8);
+        virtio_store(&b->dev, dma + VIRTIO__BLK_DATA + 8, chunk / 512u, 4);
+        virtio_store(&b->dev, dma + VIRTIO__BLK_DATA + 12, (h->flags & VIRTIO_BLK_REQ_UNMAP) && !dz ? 1u : 0u, 4);
+        sg[1].addr = dev + VIRTIO__BLK_DATA;
+        sg[1].len = 16;
+        out = 2;
+#endif
+    }   /* else FLUSH: header and status only; left is 1 */
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, type, 4);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, h->op <= VIRTIO_BLK_OP_WRITE ? h->sector : 0, 8);
+    dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
+    sg[0].addr = dev + VIRTIO__BLK_HDR;
+    sg[0].len = 16;
+    sg[out + in - 1].addr = dev + VIRTIO__BLK_STATUS;
+    sg[out + in - 1].len = 1;
+    r = virtio_queue_add(&b->queue, sg, out, in, s);
+    if (r != VIRTIO_OK) {
+        if (n) virtio_dma_unmap(p, h->buf, rd ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE, sg + 1, n);
+        return r;   /* NO_SPACE: ring full, retried when something completes */
+    }
+    if (n && b->priv.unmap) {   /* keep the pieces for the unmap at completion */
+        VIRTIO_MEMCPY(b->priv.unmap + (size_t)s->self * b->priv.segs_init, sg + 1, n * sizeof(virtio_sg));
+        s->nsg = (uint16_t)n;
+    }
+    s->op = h->op;
+    s->piece = h->buf;
+    s->slow = s->nsg || h->op == VIRTIO_BLK_OP_GET_ID || s != h;
+    virtio__blk_posted(h, s, chunk);
+    return VIRTIO_OK;
+}
+
+#ifndef VIRTIO_BLK_MINIMAL
+/* Post as above; a read or write that fits one piece at the buffer's own
+   address (identity DMA, indirect descriptors) goes straight through the
+   slot's table, whose header and status entries never change. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_post_one(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s,
+                                                     uint32_t op, void *buf, uint64_t sector, size_t len)
+{
+    unsigned char *dma = s->dma;
+    int rd = op == VIRTIO_BLK_OP_READ;
+    virtio_result r;
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT, 4);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
+    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, sector, 8);
+    dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
+    virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)buf, (uint32_t)len, rd);
+    r = virtio_queue_add_table(&b->queue, b->priv.dma_dev + (uint64_t)(dma - b->priv.dma) + VIRTIO__BLK_TABLE, 3,
+                               rd ? (uint32_t)len + 1u : 1u, s);
+    if (r != VIRTIO_OK) return r;
+    s->op = (uint8_t)op;
+    s->slow = s != h;
+    s->home = h;
+    s->posted = 1;
+    return VIRTIO_OK;
+}
+
+/* The next piece of h in s, the common way when it fits one piece. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_post(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s)
+{
+    virtio_result r;
+    if (h->op > VIRTIO_BLK_OP_WRITE || h->left > b->priv.one_max) return virtio__blk_post_any(b, h, s);
+    if ((r = virtio__blk_post_one(b, h, s, h->op, h->buf, h->sector, h->left)) != VIRTIO_OK) return r;
+    h->outstanding++;
+    h->left = 0;   /* (buf and sector are not needed any more) */
+    return VIRTIO_OK;
+}
+
+/* Post waiting pieces, oldest request first, while slots and ring room
+   last: a request posts in its own slot when that is idle, else in a
+   borrowed free one. A request whose piece cannot be posted, or whose
+   earlier piece failed, ends (its pieces in flight still complete).
+   Returns nonzero if anything was posted (the caller notifies). */
+static int virtio__blk_pump(virtio_blk *b)
+{
+    int added = 0;
+    while (b->priv.pend_head != VIRTIO__BLK_NONE) {
+        virtio__blk_slot *h = virtio__blk_at(b, b->priv.pend_head), *s;
+        virtio_result r = (virtio_result)h->result;
+        while (r == VIRTIO_OK && h->left) {
+            if (!h->posted) {
+                s = h;
+            } else if (b->priv.free_slot != VIRTIO__BLK_NONE) {
+                s = virtio__blk_at(b, b->priv.free_slot);
+            } else {
+                r = VIRTIO_ERR_NO_SPACE;
+                break;
+            }
+            if ((r = virtio__blk_post(b, h, s)) != VIRTIO_OK) break;
+            if (s != h) {
+                b->priv.free_slot = s->next;
+                s->state = VIRTIO__BLK_ST_PIECE;
+            }
+            added = 1;
+        }
+        if (r == VIRTIO_ERR_NO_SPACE) break;
+        virtio__blk_shift(b, &b->priv.pend_head, &b->priv.pend_tail);
+        virtio__blk_end(b, h, r);
+    }
+    return added;
+}
+
+#endif
+
+/* >>blk.complete
+   The device cannot be trusted any more (a timeout, NEEDS_RESET, a broken
+   queue): reset it. If the reset finished, the device no longer touches
+   memory: every piece is unmapped and every request ends with `why`
+   (parked for poll, or taken by its blocking call). If it did not, the
+   device may still write every buffer it holds: nothing goes back, the
+   requests stay in flight for good (the disk is dead). */
+static void virtio__blk_fail(virtio_blk *b, virtio_result why)
+{
+    uint32_t i;
+    if (b->priv.broken) return;
+    if (virtio_device_reset(&b->dev) != VIRTIO_OK) {
+        b->priv.broken = VIRTIO__BLK_DEAD;
+        return;
+    }
+    b->priv.broken = VIRTIO__BLK_BROKEN;
+    for (i = 0; i < b->priv.slots; i++) {
+        virtio__blk_slot *s = virtio__blk_at(b, i);
+        if (!s->posted) continue;
+        s->posted = 0;
+        if (s->nsg) virtio__blk_unmap(b, s);
+        if (s->state == VIRTIO__BLK_ST_PIECE) virtio__blk_free(b, s);
+    }
+    b->priv.pend_head = b->priv.pend_tail = VIRTIO__BLK_NONE;
+    for (i = 0; i < b->priv.slots; i++) {
+        virtio__blk_slot *h = virtio__blk_at(b, i);
+        if (h->state != VIRTIO__BLK_ST_LIVE) continue;
+        h->outstanding = 0;
+        virtio__blk_end(b, h, why);
+    }
+}
+
+/* The rest of a completion, for pieces that need it: the unmap, an
+   error status, the GET_ID answer, a borrowed slot back. */
+static VIRTIO__BLK_NOINLINE void virtio__blk_reap_any(virtio_blk *b, virtio__blk_slot *s, uint32_t st)
+{
+    virtio__blk_slot *h = s->home;
+    if (s->nsg) virtio__blk_unmap(b, s);
+    if (st != VIRTIO__BLK_S_OK) {
+        if (h->result == VIRTIO_OK) h->result = virtio__blk_status(st);
+    } else if (s->op == VIRTIO_BLK_OP_GET_ID) {   /* copied out only once the device answered OK */
+        VIRTIO_MEMCPY(s->piece, s->dma + VIRTIO__BLK_DATA, VIRTIO__BLK_ID_BYTES);
+    }
+    if (s != h) virtio__blk_free(b, s);
+}
+
+#ifndef VIRTIO_BLK_MINIMAL
+/* Take one used device request: its status, and what reap_any does;
+   then post waiting pieces. out: home, the request it belongs to; fin,
+   that request if it has just finished (not yet parked or handed back),
+   else NULL. Returns VIRTIO_OK, VIRTIO_EMPTY, or VIRTIO_ERR_DEVICE (the
+   device broke the queue protocol: it was failed) or VIRTIO_ERR_STATE. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_reap(virtio_blk *b, virtio__blk_slot **home, virtio__blk_slot **fin)
+{
+    void *cookie = 0;
+    virtio__blk_slot *s, *h;
+    uint32_t st;
+    virtio_result r = virtio_queue_pop(&b->queue, &cookie, 0);
+    if (r != VIRTIO_OK) {
+        if (r == VIRTIO_ERR_DEVICE) virtio__blk_fail(b, r);
+        return r;
+    }
+    s = (virtio__blk_slot *)cookie;   /* our own cookie, from the queue's private shadow */
+    st = *(volatile unsigned char *)(s->dma + VIRTIO__BLK_STATUS);
+    b->last_status = st;
+    s->posted = 0;
+    *home = h = s->home;
+    if (s->slow || st != VIRTIO__BLK_S_OK) virtio__blk_reap_any(b, s, st);
+    *fin = --h->outstanding == 0 && h->left == 0 ? h : 0;
+    if (b->priv.pend_head != VIRTIO__BLK_NONE && virtio__blk_pump(b)) virtio_queue_kick(&b->queue);
+    return VIRTIO_OK;
+}
+
+
+#endif
+
+/* >>blk.init */
+/* Bytes of the private block: the slots, then the posting scatter list. */
+static size_t virtio__blk_sg_off(uint32_t slots) { return ((size_t)slots * sizeof(virtio__blk_slot) + 15) & ~(size_t)15; }
+
+static void virtio__blk_free_mem(virtio_blk *b)
+{
+    const virtio_platform *p = b->dev.platform;
+    virtio_queue_destroy(&b->queue);   /* (VIRTIO_ERR_STATE if it was never set up) */
+    virtio_free(p, b->priv.unmap, (size_t)b->priv.slots * b->priv.segs_init * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
+    virtio_free(p, b->priv.dma, (size_t)b->priv.slots * VIRTIO__BLK_STRIDE, VIRTIO_MEM_DMA);
+    virtio_free(p, b->priv.mem, virtio__blk_sg_off(b->priv.slots) + (b->priv.segs_init + 2) * sizeof(virtio_sg),
+                VIRTIO_MEM_PRIVATE);
+    b->priv.unmap = 0;
+    b->priv.dma = 0;
+    b->priv.mem = 0;
 }
 
 VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *dev, const virtio_blk_options *o)
@@ -450,80 +929,90 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     virtio_blk_options def;
     virtio_queue_options qo;
     const virtio_platform *p;
-    uint32_t slots, segs, qsize, i;
-    size_t io_off, sg_off;
+    uint32_t slots, segs, qmax, i;
+    size_t sg_off;
     virtio_result r;
-    uint64_t want = VIRTIO__BIT(VIRTIO__BLK_F_SIZE_MAX) | VIRTIO__BIT(VIRTIO__BLK_F_SEG_MAX) |
-                    VIRTIO__BIT(VIRTIO__BLK_F_GEOMETRY) | VIRTIO__BIT(VIRTIO__BLK_F_RO) |
-                    VIRTIO__BIT(VIRTIO__BLK_F_BLK_SIZE) | VIRTIO__BIT(VIRTIO__BLK_F_FLUSH) |
-                    VIRTIO__BIT(VIRTIO__BLK_F_TOPOLOGY) | VIRTIO__BIT(VIRTIO__BLK_F_CONFIG_WCE) |
-                    VIRTIO__BIT(VIRTIO__BLK_F_DISCARD) | VIRTIO__BIT(VIRTIO__BLK_F_WRITE_ZEROES);
+    uint64_t want = VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_SIZE_MAX) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_SEG_MAX) |
+                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_RO) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_BLK_SIZE) |
+                    VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_FLUSH);
+#ifndef VIRTIO_BLK_MINIMAL
+    want |= VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_GEOMETRY) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_TOPOLOGY) |
+            VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_CONFIG_WCE) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_DISCARD) |
+            VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_WRITE_ZEROES);
+#endif
     if (!blk || !dev) return VIRTIO_ERR_INVALID_ARG;
+    /* A running disk is not set up again over itself: its memory and
+       the device's requests would be lost. */
+    if (blk->priv.magic == VIRTIO__BLK_MAGIC) return VIRTIO_ERR_STATE;
     if (dev->device_id != VIRTIO_DEVICE_BLOCK) return VIRTIO_ERR_NOT_FOUND;
     if (!o) {
-        VIRTIO__ZERO(&def);
+        VIRTIO_ZERO(&def);
         o = &def;
     }
     if (o->max_requests > 1024 || o->max_segments > 1024) return VIRTIO_ERR_INVALID_ARG;
-    VIRTIO__ZERO(blk);
+    VIRTIO_ZERO(blk);
     blk->dev = *dev;
     p = blk->dev.platform;
     if ((r = virtio_device_begin(&blk->dev, want, &o->device)) != VIRTIO_OK) return r;
-    if ((r = virtio__blk_read_info(blk)) != VIRTIO_OK) goto fail;
-
-    slots = VIRTIO__DEF(o->max_requests, 64u);
-    segs = VIRTIO__DEF(o->max_segments, 32u);
-    if (blk->info.seg_max && segs > blk->info.seg_max) segs = blk->info.seg_max;
-    /* With indirect descriptors a request takes one ring slot, so a ring
-       as deep as the request table is enough; but no chain, indirect or
-       not, may be longer than the ring (virtio 1.2 2.7.5.3.1). */
-    VIRTIO__ZERO(&qo);
+    if ((r = virtio__blk_read_info(blk, &blk->info)) != VIRTIO_OK) goto fail;
+    segs = virtio__blk_segs(&blk->info, o->max_segments ? o->max_segments : 8u);
+    /* The ring has the device's size unless the caller asks for less
+       (a device may keep its own size anyway: the core follows it). No
+       chain, indirect or not, may be longer than the ring (virtio 1.2
+       2.7.5.3.1). */
+    VIRTIO_ZERO(&qo);
+    qo.size = o->queue_size;
+#ifdef VIRTIO_BLK_MINIMAL
+    slots = 1;   /* one request at a time, plain chains */
+#else
+    slots = o->max_requests ? o->max_requests : 32u;
     qo.indirect = segs + 2;
-    if (virtio_device_has(&blk->dev, VIRTIO__F_INDIRECT_DESC))
-        for (qo.size = 4; qo.size < slots || qo.size < segs + 2; qo.size <<= 1) {}
+#endif
     if ((r = virtio_queue_init(&blk->queue, &blk->dev, 0, &qo)) != VIRTIO_OK) goto fail;
-    qsize = blk->queue.indirect ? blk->queue.indirect : blk->queue.size;
-    if (qsize < 3) {
+    qmax = blk->queue.indirect ? blk->queue.indirect : blk->queue.size;
+    if (qmax < 3) {
         r = VIRTIO_ERR_DEVICE;
         goto fail;
     }
-    if (segs + 2 > qsize) segs = qsize - 2;
-    /* One request must be able to carry a whole block. */
-    if (blk->info.size_max && (uint64_t)segs * blk->info.size_max < blk->info.block_size) {
+    if (segs + 2 > qmax) segs = qmax - 2;
+    segs = virtio__blk_segs(&blk->info, segs);
+    if (segs == 0) {   /* a device request could not carry one block */
         r = VIRTIO_ERR_DEVICE;
         goto fail;
     }
     blk->priv.slots = slots;
-    blk->priv.segs = segs;
-
+    blk->priv.segs = blk->priv.segs_init = segs;
+    sg_off = virtio__blk_sg_off(slots);
+    r = virtio_alloc(p, sg_off + (segs + 2) * sizeof(virtio_sg), 16, VIRTIO_MEM_PRIVATE, &blk->priv.mem, 0);
+    if (r != VIRTIO_OK) goto fail;
+    blk->priv.sg = (virtio_sg *)(void *)((unsigned char *)blk->priv.mem + sg_off);
     r = virtio_alloc(p, (size_t)slots * VIRTIO__BLK_STRIDE, 16, VIRTIO_MEM_DMA, (void **)&blk->priv.dma,
                      &blk->priv.dma_dev);
+    if (r == VIRTIO_OK && p->dma_unmap)
+        r = virtio_alloc(p, (size_t)slots * segs * sizeof(virtio_sg), 16, VIRTIO_MEM_PRIVATE,
+                         (void **)&blk->priv.unmap, 0);
     if (r != VIRTIO_OK) goto fail;
-    blk->priv.dma_bytes = (size_t)slots * VIRTIO__BLK_STRIDE;
-    io_off = (size_t)slots * sizeof(virtio__blk_slot);
-    io_off = (io_off + 15) & ~(size_t)15;
-    sg_off = io_off + (size_t)slots * sizeof(virtio__blk_io);
-    sg_off = (sg_off + 15) & ~(size_t)15;
-    blk->priv.mem_bytes = sg_off + (size_t)slots * (segs + 2) * sizeof(virtio_sg);
-    r = virtio_alloc(p, blk->priv.mem_bytes, 16, VIRTIO_MEM_PRIVATE, &blk->priv.mem, 0);
-    if (r != VIRTIO_OK) goto fail;
-    blk->priv.slot = blk->priv.mem;
-    blk->priv.io = (unsigned char *)blk->priv.mem + io_off;
-    blk->priv.sg = (virtio_sg *)(void *)((unsigned char *)blk->priv.mem + sg_off);
     for (i = 0; i < slots; i++) {
-        virtio__blk_slots(blk)[i].next = (uint16_t)(i + 1 < slots ? i + 1 : VIRTIO__BLK_NONE);
-        virtio__blk_ios(blk)[i].next = (uint16_t)(i + 1 < slots ? i + 1 : VIRTIO__BLK_NONE);
+        virtio__blk_slot *sl = virtio__blk_at(blk, i);
+        sl->self = (uint16_t)i;
+        sl->next = (uint16_t)(i + 1 < slots ? i + 1 : VIRTIO__BLK_NONE);
+        sl->dma = blk->priv.dma + (size_t)i * VIRTIO__BLK_STRIDE;
     }
+#ifndef VIRTIO_BLK_MINIMAL
     /* Identity DMA (no dma_map hook) and indirect descriptors: a read or
        write in one piece needs no scatter list, only its data entry. */
-    blk->priv.table = blk->queue.indirect >= 3 && !p->dma_map;
-    for (i = 0; blk->priv.table && i < 2 * slots; i++) {   /* entries 0 (header) and 2 (status) of each */
-        uint32_t k = i & 1u ? 2 : 0;
-        size_t off = (size_t)(i / 2) * VIRTIO__BLK_STRIDE;
-        virtio_table_set(&blk->queue, blk->priv.dma + off + VIRTIO__BLK_TABLE, k, 3,
-                         blk->priv.dma_dev + off + (k ? VIRTIO__BLK_STATUS : VIRTIO__BLK_HDR), k ? 1 : 16, k != 0);
+    if (blk->queue.indirect >= 3 && !p->dma_map) {
+        blk->priv.table = 1;
+        for (i = 0; i < 2 * slots; i++) {   /* entries 0 (header) and 2 (status) of each */
+            uint32_t k = i & 1u ? 2 : 0;
+            size_t off = (size_t)(i / 2) * VIRTIO__BLK_STRIDE;
+            virtio_table_set(&blk->queue, blk->priv.dma + off + VIRTIO__BLK_TABLE, k, 3,
+                             blk->priv.dma_dev + off + (k ? VIRTIO__BLK_STATUS : VIRTIO__BLK_HDR), k ? 1 : 16, k != 0);
+        }
     }
-    blk->priv.free_slot = blk->priv.free_io = 0;
+#endif
+    virtio__blk_limits(blk);
+    blk->priv.free_slot = 0;
     blk->priv.pend_head = blk->priv.pend_tail = VIRTIO__BLK_NONE;
     blk->priv.done_head = blk->priv.done_tail = VIRTIO__BLK_NONE;
     blk->last_status = VIRTIO__BLK_S_NONE;
@@ -532,460 +1021,158 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     return VIRTIO_OK;
 fail:
     virtio_device_fail(&blk->dev);
-    virtio_device_reset(&blk->dev);
-    if (blk->queue.priv.ring) virtio_queue_destroy(&blk->queue);
-    virtio_free(p, blk->priv.dma, blk->priv.dma_bytes, VIRTIO_MEM_DMA);
-    virtio_free(p, blk->priv.mem, blk->priv.mem_bytes, VIRTIO_MEM_PRIVATE);
-    blk->priv.dma = 0;
-    blk->priv.mem = 0;
+    /* The rings were registered: they go back only once the device let go. */
+    if (virtio_device_reset(&blk->dev) != VIRTIO_OK) return VIRTIO_ERR_TIMEOUT;
+    virtio__blk_free_mem(blk);
     return r;
 }
 
 VIRTIO_API virtio_result virtio_blk_shutdown(virtio_blk *blk)
 {
-    const virtio_platform *p;
     uint32_t i;
-    if (!blk || blk->priv.magic != VIRTIO__BLK_MAGIC) return VIRTIO_ERR_STATE;
-    p = blk->dev.platform;
-    virtio_device_reset(&blk->dev);   /* stops the device touching memory */
-    for (i = 0; i < blk->priv.slots; i++)   /* abandoned requests give their mappings back */
-        if (virtio__blk_slots(blk)[i].busy) virtio__blk_unmap(blk, i);
-    virtio_queue_destroy(&blk->queue);
-    virtio_free(p, blk->priv.dma, blk->priv.dma_bytes, VIRTIO_MEM_DMA);
-    virtio_free(p, blk->priv.mem, blk->priv.mem_bytes, VIRTIO_MEM_PRIVATE);
+    if (!blk || blk->priv.magic != VIRTIO__BLK_MAGIC || blk->priv.in_callback) return VIRTIO_ERR_STATE;
     blk->priv.magic = 0;
-    blk->priv.dma = 0;
-    blk->priv.mem = 0;
-    return VIRTIO_OK;
-}
-
-/* >>blk.lists */
-static void virtio__blk_append(virtio_blk *b, uint16_t *head, uint16_t *tail, uint16_t i)
-{
-    virtio__blk_ios(b)[i].next = VIRTIO__BLK_NONE;
-    if (*tail == VIRTIO__BLK_NONE) *head = i;
-    else virtio__blk_ios(b)[*tail].next = i;
-    *tail = i;
-}
-
-static uint16_t virtio__blk_shift(virtio_blk *b, uint16_t *head, uint16_t *tail)
-{
-    uint16_t i = *head;
-    if (i != VIRTIO__BLK_NONE) {
-        *head = virtio__blk_ios(b)[i].next;
-        if (*head == VIRTIO__BLK_NONE) *tail = VIRTIO__BLK_NONE;
+    /* Only a reset that finished stops the device touching memory. */
+    if (virtio_device_reset(&blk->dev) != VIRTIO_OK) return VIRTIO_ERR_TIMEOUT;
+    for (i = 0; i < blk->priv.slots; i++) {   /* abandoned requests give their mappings back */
+        virtio__blk_slot *s = virtio__blk_at(blk, i);
+        if (s->posted && s->nsg) virtio__blk_unmap(blk, s);
     }
-    return i;
-}
-
-static void virtio__blk_free_io(virtio_blk *b, uint16_t i)
-{
-    virtio__blk_io *io = &virtio__blk_ios(b)[i];
-    io->state = VIRTIO__BLK_IO_FREE;
-    io->next = b->priv.free_io;
-    b->priv.free_io = i;
-    b->inflight--;
-}
-
-/* A caller request has no pieces left in flight or to submit. Returns 1
-   if it is a token request for the caller of reap to hand out (the record
-   stays allocated until then), 0 if it was dealt with here. */
-static int virtio__blk_finish(virtio_blk *b, uint16_t i)
-{
-    virtio__blk_io *io = &virtio__blk_ios(b)[i];
-    if (io->flags & VIRTIO__BLK_IOF_SYNC) {
-        io->state = VIRTIO__BLK_IO_SYNC_DONE;   /* the waiting call frees it */
-        return 0;
-    }
-    if (io->callback) {
-        void *token = io->token;
-        virtio_blk_callback cb = io->callback;
-        virtio_result res = (virtio_result)io->result;
-        virtio__blk_free_io(b, i);
-        cb(b, token, res);
-        return 0;
-    }
-    io->state = VIRTIO__BLK_IO_DONE;
-    return 1;
-}
-
-/* >>blk.issue
-   Put pieces of caller request ii on the ring while slots are free.
-   Returns VIRTIO_OK (all pieces or as many as fit are posted),
-   VIRTIO_ERR_NO_SPACE (no slot or ring room now: try later), or the error
-   that ended the request (mapping failed, the queue broke). */
-static virtio_result virtio__blk_issue(virtio_blk *b, uint16_t ii)
-{
-    const virtio_platform *p = b->dev.platform;
-    virtio__blk_io *io = &virtio__blk_ios(b)[ii];
-    while (io->left) {
-        uint16_t si = b->priv.free_slot;
-        virtio__blk_slot *s;
-        virtio_sg *sg;
-        unsigned char *dma;
-        uint64_t dma_dev;
-        uint32_t type = VIRTIO__BLK_T_FLUSH, n = 0, out = 1, in = 1;
-        size_t chunk = io->left;
-        virtio_result r = VIRTIO_OK;
-        if (si == VIRTIO__BLK_NONE) return VIRTIO_ERR_NO_SPACE;
-        s = &virtio__blk_slots(b)[si];
-        sg = b->priv.sg + (size_t)si * (b->priv.segs + 2);
-        dma = b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE;
-        dma_dev = b->priv.dma_dev + (uint64_t)si * VIRTIO__BLK_STRIDE;
-        s->buf = io->buf;
-        s->nsg = 0;
-        s->dir = VIRTIO_DMA_TO_DEVICE;
-        switch (io->op) {
-        case VIRTIO_BLK_OP_READ:
-        case VIRTIO_BLK_OP_WRITE: {
-            int dir = io->op == VIRTIO_BLK_OP_READ ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE;
-            uint32_t bs = b->info.block_size;
-            type = io->op == VIRTIO_BLK_OP_READ ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT;
-            if (!p->dma_map && (!b->info.size_max || io->left <= b->info.size_max) && io->left <= 0x80000000u) {
-                sg[1].addr = (uint64_t)(uintptr_t)io->buf;   /* identity, one piece: the common case */
-                sg[1].len = (uint32_t)io->left;
-                n = 1;
-            } else {
-                r = virtio_dma_map(p, io->buf, io->left, dir, sg + 1, b->priv.segs, b->info.size_max, &n, &chunk);
-                if (r == VIRTIO_OK && (chunk & (bs - 1)) != 0) {
-                    /* Out of pieces mid-block: map again up to the last whole block. */
-                    virtio_dma_unmap(p, io->buf, dir, sg + 1, n);
-                    chunk &= ~(size_t)(bs - 1);
-                    r = chunk ? virtio_dma_map(p, io->buf, chunk, dir, sg + 1, b->priv.segs, b->info.size_max, &n, 0)
-                              : VIRTIO_ERR_TOO_BIG;
-                }
-            }
-            s->dir = (uint8_t)dir;
-            s->nsg = (uint16_t)n;
-            if (dir == VIRTIO_DMA_FROM_DEVICE) in += n;
-            else out += n;
-            break;
-        }
-        case VIRTIO_BLK_OP_DISCARD:
-        case VIRTIO_BLK_OP_WRITE_ZEROES: {
-            int dz = io->op == VIRTIO_BLK_OP_DISCARD;
-            uint64_t max = (dz ? b->info.max_discard_sectors : b->info.max_write_zeroes_sectors);
-            uint64_t bsec = b->info.block_size / 512u;
-            max &= ~(bsec - 1);   /* whole blocks (powers of two); at least one (read_info) */
-            type = dz ? VIRTIO__BLK_T_DISCARD : VIRTIO__BLK_T_WRITE_ZEROES;
-            if (io->left / 512u > max) chunk = (size_t)max * 512u;
-            virtio_store(&b->dev, dma + VIRTIO__BLK_DATA, io->sector, 8);
-            virtio_store(&b->dev, dma + VIRTIO__BLK_DATA + 8, chunk / 512u, 4);
-            virtio_store(&b->dev, dma + VIRTIO__BLK_DATA + 12, (io->flags & VIRTIO_BLK_REQ_UNMAP) && !dz ? 1u : 0u, 4);
-            sg[1].addr = dma_dev + VIRTIO__BLK_DATA;
-            sg[1].len = 16;
-            out = 2;
-            n = 1;
-            break;
-        }
-        case VIRTIO_BLK_OP_GET_ID:   /* one device request; left is 1 */
-            type = VIRTIO__BLK_T_GET_ID;
-            sg[1].addr = dma_dev + VIRTIO__BLK_DATA;
-            sg[1].len = VIRTIO__BLK_ID_BYTES;
-            VIRTIO_MEMSET(dma + VIRTIO__BLK_DATA, 0, VIRTIO__BLK_ID_BYTES);
-            in = 2;
-            n = 1;
-            break;
-        default:   /* FLUSH: one device request, left is 1 */
-            break;
-        }
-        if (r != VIRTIO_OK) return r;
-        virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, type, 4);
-        virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
-        virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8,
-                     type == VIRTIO__BLK_T_IN || type == VIRTIO__BLK_T_OUT ? io->sector : 0, 8);
-        dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
-        sg[0].addr = dma_dev + VIRTIO__BLK_HDR;
-        sg[0].len = 16;
-        sg[n + 1].addr = dma_dev + VIRTIO__BLK_STATUS;
-        sg[n + 1].len = 1;
-        r = virtio_queue_add(&b->queue, sg, out, in, (void *)(uintptr_t)(si + 1u));
-        if (r != VIRTIO_OK) {
-            if (s->nsg && p->dma_unmap && io->op <= VIRTIO_BLK_OP_WRITE) virtio_dma_unmap(p, io->buf, s->dir, sg + 1, n);
-            return r;   /* NO_SPACE: ring full, retried when something completes */
-        }
-        b->priv.free_slot = s->next;
-        s->io = ii;
-        s->busy = 1;
-        io->outstanding++;
-        if (io->buf) io->buf += chunk;   /* FLUSH and ranges have no buffer */
-        io->sector += chunk / 512u;
-        io->left -= chunk;
-    }
-    return VIRTIO_OK;
-}
-
-/* A whole request: a read or write (not a blocking call's) in one piece
-   at the buffer's own address, nothing waiting ahead of it, a slot and a
-   ring entry free. It needs no caller-request record: the slot carries
-   the token and callback, and the slot's table already points at its
-   header and status, so the header, the status preset and the data entry
-   are all that change. */
-static inline int virtio__blk_is_whole(const virtio_blk *b, const virtio_blk_request *rq, uint16_t extra)
-{
-    return b->priv.table && rq->op <= VIRTIO_BLK_OP_WRITE && !(extra & VIRTIO__BLK_IOF_SYNC) &&
-           (!b->info.size_max || rq->len <= b->info.size_max) && rq->len <= 0x80000000u &&
-           b->priv.pend_head == VIRTIO__BLK_NONE && b->priv.free_slot != VIRTIO__BLK_NONE && b->queue.num_free;
-}
-
-static virtio_result virtio__blk_issue_whole(virtio_blk *b, const virtio_blk_request *rq)
-{
-    uint16_t si = b->priv.free_slot;
-    virtio__blk_slot *s = &virtio__blk_slots(b)[si];
-    size_t off = (size_t)si * VIRTIO__BLK_STRIDE;
-    unsigned char *dma = b->priv.dma + off;
-    uint32_t len = (uint32_t)rq->len;
-    int rd = rq->op == VIRTIO_BLK_OP_READ;
-    virtio_result r;
-    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT, 4);
-    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
-    virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, rq->sector, 8);
-    dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
-    virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)rq->buf, len, rd);
-    r = virtio_queue_add_table(&b->queue, b->priv.dma_dev + off + VIRTIO__BLK_TABLE, 3, rd ? len + 1 : 1,
-                               (void *)(uintptr_t)(si + 1u));
-    if (r != VIRTIO_OK) return r;
-    b->priv.free_slot = s->next;
-    s->buf = (unsigned char *)rq->buf;
-    s->token = rq->token;
-    s->callback = rq->callback;
-    s->io = VIRTIO__BLK_NONE;
-    s->nsg = 0;   /* nothing mapped, nothing to unmap */
-    s->busy = 1;
-    b->inflight++;
-    return VIRTIO_OK;
-}
-
-/* A whole request finished while nobody can take it now (a blocking call
-   waits for another one, or the device failed): give it a record on the
-   done list for virtio_blk_poll. One is free: the request still counts in
-   inflight, and there are no more requests than records. */
-static void virtio__blk_keep(virtio_blk *b, void *token, virtio_result result)
-{
-    uint16_t i = b->priv.free_io;
-    virtio__blk_io *io = &virtio__blk_ios(b)[i];
-    b->priv.free_io = io->next;
-    io->token = token;
-    io->callback = 0;
-    io->result = result;
-    io->flags = 0;
-    io->outstanding = 0;
-    io->left = 0;
-    io->state = VIRTIO__BLK_IO_DONE;
-    virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, i);
-}
-
-/* Continue the pending requests, oldest first, while there is room. */
-static void virtio__blk_pump(virtio_blk *b, int kick)
-{
-    int added = 0;
-    while (b->priv.pend_head != VIRTIO__BLK_NONE) {
-        uint16_t ii = b->priv.pend_head;
-        virtio__blk_io *io = &virtio__blk_ios(b)[ii];
-        uint32_t before = io->outstanding;
-        virtio_result r = io->result == VIRTIO_OK ? virtio__blk_issue(b, ii) : (virtio_result)io->result;
-        added |= io->outstanding != before;
-        if (r == VIRTIO_ERR_NO_SPACE) break;
-        /* Done submitting (all posted, or failed: no more pieces go out). */
-        virtio__blk_shift(b, &b->priv.pend_head, &b->priv.pend_tail);
-        if (r != VIRTIO_OK && io->result == VIRTIO_OK) io->result = r;
-        io->left = 0;
-        if (io->outstanding == 0 && virtio__blk_finish(b, ii))
-            virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, ii);
-    }
-    if (added && kick) virtio_queue_kick(&b->queue);
-}
-
-/* >>blk.complete
-   Give back a slot's data mapping (the device is done with it). */
-static inline void virtio__blk_unmap(virtio_blk *b, uint32_t si)
-{
-    virtio__blk_slot *s = &virtio__blk_slots(b)[si];
-    uint16_t op;
-    s->busy = 0;
-    if (!b->dev.platform->dma_unmap || !s->nsg) return;
-    op = virtio__blk_ios(b)[s->io].op;
-    if (op == VIRTIO_BLK_OP_READ || op == VIRTIO_BLK_OP_WRITE)
-        virtio_dma_unmap(b->dev.platform, s->buf, s->dir, b->priv.sg + (size_t)si * (b->priv.segs + 2) + 1, s->nsg);
-}
-
-/* Fail everything in flight (after a reset or a protocol violation; the
-   device no longer touches memory). Token requests go to the done list. */
-static void virtio__blk_abort(virtio_blk *b, virtio_result why)
-{
-    uint32_t i;
-    b->priv.broken = 1;
-    for (i = 0; i < b->priv.slots; i++) {
-        virtio__blk_slot *s = &virtio__blk_slots(b)[i];
-        if (!s->busy) continue;
-        virtio__blk_unmap(b, i);
-        if (s->io != VIRTIO__BLK_NONE) continue;
-        if (s->callback) {   /* a whole request ends here */
-            b->inflight--;
-            s->callback(b, s->token, why);
-        } else {
-            virtio__blk_keep(b, s->token, why);
-        }
-    }
-    b->priv.pend_head = b->priv.pend_tail = VIRTIO__BLK_NONE;
-    for (i = 0; i < b->priv.slots; i++) {
-        virtio__blk_io *io = &virtio__blk_ios(b)[i];
-        if (io->state != VIRTIO__BLK_IO_ACTIVE) continue;
-        if (io->result == VIRTIO_OK) io->result = why;
-        io->outstanding = 0;
-        io->left = 0;
-        if (virtio__blk_finish(b, (uint16_t)i)) virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, (uint16_t)i);
-    }
-}
-
-/* Take one used device request. Returns VIRTIO_OK with *done set to a
-   finished token request's record, to VIRTIO__BLK_WHOLE (a whole token
-   request finished: *token, *result; it still counts in inflight), or to
-   VIRTIO__BLK_NONE; VIRTIO_EMPTY; or an error (the device broke the
-   protocol: it is reset, everything is failed). */
-static virtio_result virtio__blk_reap(virtio_blk *b, uint16_t *done, void **token, virtio_result *result)
-{
-    void *cookie = 0;
-    uint32_t len = 0, status;
-    virtio__blk_slot *s;
-    virtio__blk_io *io;
-    uint16_t si, ii;
-    virtio_result r = virtio_queue_pop(&b->queue, &cookie, &len);
-    *done = VIRTIO__BLK_NONE;
-    if (r != VIRTIO_OK) {
-        if (r == VIRTIO_ERR_DEVICE) {   /* stop the device before the buffers go back */
-            virtio_device_reset(&b->dev);
-            virtio__blk_abort(b, r);
-        }
-        return r;
-    }
-    si = (uint16_t)((uintptr_t)cookie - 1u);   /* our own cookie, from private memory */
-    s = &virtio__blk_slots(b)[si];
-    ii = s->io;
-    status = *(volatile unsigned char *)(b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_STATUS);
-    virtio__blk_unmap(b, si);
-    b->last_status = status;
-    /* Free again; nothing reuses it before the callbacks and the pump below. */
-    s->next = b->priv.free_slot;
-    b->priv.free_slot = si;
-    if (ii == VIRTIO__BLK_NONE) {   /* a whole request */
-        virtio_result res = status == VIRTIO__BLK_S_OK ? VIRTIO_OK : virtio__blk_status(status);
-        if (s->callback) {
-            b->inflight--;
-            s->callback(b, s->token, res);
-        } else {
-            *done = VIRTIO__BLK_WHOLE;
-            *token = s->token;
-            *result = res;
-        }
-    } else {
-        io = &virtio__blk_ios(b)[ii];
-        if (io->op == VIRTIO_BLK_OP_GET_ID && status == VIRTIO__BLK_S_OK)
-            VIRTIO_MEMCPY(s->buf, b->priv.dma + (size_t)si * VIRTIO__BLK_STRIDE + VIRTIO__BLK_DATA,
-                          VIRTIO__BLK_ID_BYTES);
-        if (status != VIRTIO__BLK_S_OK && io->result == VIRTIO_OK) io->result = virtio__blk_status(status);
-        /* Finished when nothing is in flight and nothing is left to send (a
-           failed request with pieces unsent is ended by the pump). */
-        if (--io->outstanding == 0 && io->left == 0 && virtio__blk_finish(b, ii)) *done = ii;
-    }
-    if (b->priv.pend_head != VIRTIO__BLK_NONE) virtio__blk_pump(b, 1);
-    return VIRTIO_OK;
-}
-
-/* Hand out token request i: its token and result, and free it. */
-static void virtio__blk_hand_out(virtio_blk *b, uint16_t i, void **token, virtio_result *result)
-{
-    virtio__blk_io *io = &virtio__blk_ios(b)[i];
-    if (token) *token = io->token;
-    if (result) *result = (virtio_result)io->result;
-    virtio__blk_free_io(b, i);
-}
-
-/* Hand out a whole token request that reap just finished. */
-static virtio_result virtio__blk_hand_whole(virtio_blk *b, void *tok, virtio_result res, void **token,
-                                            virtio_result *result)
-{
-    if (token) *token = tok;
-    if (result) *result = res;
-    b->inflight--;
+    virtio__blk_free_mem(blk);
     return VIRTIO_OK;
 }
 
 /* >>blk.api */
-VIRTIO__HOT_INLINE virtio_result virtio__blk_check(virtio_blk *b, const virtio_blk_request *rq)
+/* The other operations' checks (FLUSH, GET_ID, DISCARD, WRITE_ZEROES). */
+static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_check_any(virtio_blk *b, const virtio_blk_request *rq)
 {
     const virtio_blk_info *in = &b->info;
-    uint64_t bsec = in->block_size / 512u;
-    if (rq->op > VIRTIO_BLK_OP_GET_ID || (rq->flags & ~(VIRTIO_BLK_REQ_MORE | VIRTIO_BLK_REQ_UNMAP)))
-        return VIRTIO_ERR_INVALID_ARG;
+    if (rq->op > VIRTIO_BLK_OP_GET_ID || (rq->flags & ~VIRTIO__BLK_FLAGS)) return VIRTIO_ERR_INVALID_ARG;
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)in;   /* (only blocking flushes get here) */
+    return VIRTIO_OK;
+#else
     if (rq->op == VIRTIO_BLK_OP_FLUSH) return VIRTIO_OK;
     if (rq->op == VIRTIO_BLK_OP_GET_ID) return rq->buf && rq->len >= VIRTIO__BLK_ID_BYTES ? VIRTIO_OK : VIRTIO_ERR_INVALID_ARG;
-    if (rq->op != VIRTIO_BLK_OP_READ && in->read_only) return VIRTIO_ERR_READ_ONLY;
-    if (rq->op == VIRTIO_BLK_OP_DISCARD && !in->discard) return VIRTIO_ERR_UNSUPPORTED;
-    if (rq->op == VIRTIO_BLK_OP_WRITE_ZEROES && !in->write_zeroes) return VIRTIO_ERR_UNSUPPORTED;
-    if ((rq->op <= VIRTIO_BLK_OP_WRITE && !rq->buf) || rq->len == 0 || (rq->len & (in->block_size - 1)) != 0 ||
-        (rq->sector & (bsec - 1)) != 0)
+    if (in->read_only) return VIRTIO_ERR_READ_ONLY;
+    if (!(rq->op == VIRTIO_BLK_OP_DISCARD ? in->discard : in->write_zeroes)) return VIRTIO_ERR_UNSUPPORTED;
+    if (rq->len == 0 || (((size_t)rq->sector << 9 | rq->len) & (in->block_size - 1)) != 0) return VIRTIO_ERR_INVALID_ARG;
+    if (rq->sector > in->capacity || rq->len / 512u > in->capacity - rq->sector) return VIRTIO_ERR_RANGE;
+    return VIRTIO_OK;
+#endif
+}
+
+/* A request's arguments against the disk. Reads and writes inline: whole
+   blocks (sector << 9 keeps the low bits that matter, block sizes being
+   at most 64 KiB), inside the capacity, not writing a read-only disk. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_check(virtio_blk *b, const virtio_blk_request *rq)
+{
+    const virtio_blk_info *in = &b->info;
+    if (rq->op > VIRTIO_BLK_OP_WRITE) return virtio__blk_check_any(b, rq);
+    if ((rq->flags & ~VIRTIO__BLK_FLAGS) || !rq->buf || rq->len == 0 ||
+        (((size_t)rq->sector << 9 | rq->len) & (in->block_size - 1)) != 0)
         return VIRTIO_ERR_INVALID_ARG;
+    if (rq->op == VIRTIO_BLK_OP_WRITE && in->read_only) return VIRTIO_ERR_READ_ONLY;
     if (rq->sector > in->capacity || rq->len / 512u > in->capacity - rq->sector) return VIRTIO_ERR_RANGE;
     return VIRTIO_OK;
 }
 
-static virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *rq, uint16_t extra, uint16_t *idx)
+#ifndef VIRTIO_BLK_MINIMAL
+/* Take a slot for request rq and post what fits. extra: VIRTIO__BLK_SYNC
+   (a blocking call's), VIRTIO_MORE (the caller notifies). Never runs a
+   callback: a request that ends here is parked for poll. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *rq, uint32_t extra,
+                                                   virtio__blk_slot **out)
 {
-    virtio__blk_io *io;
-    uint16_t i;
+    virtio__blk_slot *h;
     virtio_result r;
-    if (!virtio__blk_ok(b)) return VIRTIO_ERR_STATE;
-    if (!rq) return VIRTIO_ERR_INVALID_ARG;
     if ((r = virtio__blk_check(b, rq)) != VIRTIO_OK) return r;
-    /* One record's worth of requests at most, whichever way they go. */
-    if (b->inflight >= b->priv.slots) return VIRTIO_ERR_NO_SPACE;
-    if (virtio__blk_is_whole(b, rq, extra) && virtio__blk_issue_whole(b, rq) == VIRTIO_OK) {
-        if (!(rq->flags & VIRTIO_BLK_REQ_MORE)) virtio_queue_kick(&b->queue);
-        return VIRTIO_OK;
-    }
-    /* (else, a queue that broke meanwhile fails it below, as any request) */
-    i = b->priv.free_io;
-    io = &virtio__blk_ios(b)[i];
-    b->priv.free_io = io->next;
-    io->token = rq->token;
-    io->callback = rq->callback;
-    io->buf = (unsigned char *)rq->buf;
-    io->left = rq->op == VIRTIO_BLK_OP_FLUSH || rq->op == VIRTIO_BLK_OP_GET_ID ? 1 : rq->len;   /* 1: one device request */
-    io->sector = rq->sector;
-    io->result = VIRTIO_OK;
-    io->outstanding = 0;
-    io->op = (uint16_t)rq->op;
-    io->flags = (uint16_t)(rq->flags | extra);
-    io->state = VIRTIO__BLK_IO_ACTIVE;
+    if (b->priv.free_slot == VIRTIO__BLK_NONE) return VIRTIO_ERR_NO_SPACE;
+    h = virtio__blk_at(b, b->priv.free_slot);
+    b->priv.free_slot = h->next;
+    h->token = rq->token;
+    h->callback = rq->callback;
+    h->result = VIRTIO_OK;
+    h->state = VIRTIO__BLK_ST_LIVE;
     b->inflight++;
-    if (idx) *idx = i;
-    if (rq->op == VIRTIO_BLK_OP_FLUSH && !b->info.flush) {   /* write-through device: nothing to flush */
-        io->left = 0;
-        if (virtio__blk_finish(b, i)) virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, i);
+    if (out) *out = h;
+    /* The common case, straight from rq: a read or write in one piece,
+       nothing waiting ahead of it. */
+    if (rq->op <= VIRTIO_BLK_OP_WRITE && b->priv.pend_head == VIRTIO__BLK_NONE && rq->len <= b->priv.one_max &&
+        !(extra & VIRTIO__BLK_SYNC) &&
+        virtio__blk_post_one(b, h, h, rq->op, rq->buf, rq->sector, rq->len) == VIRTIO_OK) {
+        h->outstanding = 1;
+        h->left = 0;
+        h->op = (uint8_t)rq->op;
+        h->flags = 0;
+        if (!((rq->flags | extra) & VIRTIO_MORE)) virtio_queue_kick(&b->queue);
         return VIRTIO_OK;
     }
-    /* Straight onto the ring unless older requests are still waiting. */
-    if (b->priv.pend_head == VIRTIO__BLK_NONE) {
-        r = virtio__blk_issue(b, i);
-        if (r == VIRTIO_OK && io->outstanding && !(rq->flags & VIRTIO_BLK_REQ_MORE)) virtio_queue_kick(&b->queue);
-        if (r == VIRTIO_OK) return VIRTIO_OK;
-        if (r != VIRTIO_ERR_NO_SPACE) {
-            io->result = r;
-            io->left = 0;
-            if (io->outstanding == 0 && virtio__blk_finish(b, i))
-                virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, i);
-            return VIRTIO_OK;   /* the request completes with the error */
-        }
-        if (io->outstanding && !(rq->flags & VIRTIO_BLK_REQ_MORE)) virtio_queue_kick(&b->queue);
+    h->buf = (unsigned char *)rq->buf;
+    h->sector = rq->sector;
+    h->left = rq->op == VIRTIO_BLK_OP_FLUSH || rq->op == VIRTIO_BLK_OP_GET_ID ? 1 : rq->len;   /* 1: one device request */
+    h->outstanding = 0;
+    h->op = (uint8_t)rq->op;
+    h->flags = (uint8_t)((rq->flags & VIRTIO_BLK_REQ_UNMAP) | (extra & VIRTIO__BLK_SYNC));
+    if (rq->op == VIRTIO_BLK_OP_FLUSH && !b->info.flush) {   /* write-through device: nothing to flush */
+        virtio__blk_end(b, h, VIRTIO_OK);
+        return VIRTIO_OK;
     }
-    virtio__blk_append(b, &b->priv.pend_head, &b->priv.pend_tail, i);
+    /* Straight onto the ring unless older requests are waiting. */
+    if (b->priv.pend_head == VIRTIO__BLK_NONE) {
+        r = virtio__blk_post_any(b, h, h);
+        if (r == VIRTIO_OK && h->left == 0) {
+            if (!((rq->flags | extra) & VIRTIO_MORE)) virtio_queue_kick(&b->queue);
+            return VIRTIO_OK;
+        }
+        if (r != VIRTIO_OK && r != VIRTIO_ERR_NO_SPACE) {
+            virtio__blk_end(b, h, r);   /* completes with the error */
+            if (h->outstanding && !((rq->flags | extra) & VIRTIO_MORE)) virtio_queue_kick(&b->queue);
+            return VIRTIO_OK;
+        }
+    }
+    virtio__blk_append(b, &b->priv.pend_head, &b->priv.pend_tail, h);
+    virtio__blk_pump(b);
+    /* Pieces left over (no slot or ring room): what is posted cannot wait
+       for a kick that might never come. */
+    if (h->left || !((rq->flags | extra) & VIRTIO_MORE)) virtio_queue_kick(&b->queue);
     return VIRTIO_OK;
 }
 
+#endif
+
 VIRTIO_API virtio_result virtio_blk_submit(virtio_blk *blk, const virtio_blk_request *rq)
 {
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)blk;
+    (void)rq;
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    if (!virtio__blk_ok(blk)) return VIRTIO_ERR_STATE;
+    if (!rq) return VIRTIO_ERR_INVALID_ARG;
     return virtio__blk_start(blk, rq, 0, 0);
+#endif
+}
+
+VIRTIO_API virtio_result virtio_blk_submit_batch(virtio_blk *blk, const virtio_blk_request *rq, uint32_t n,
+                                                 uint32_t *accepted)
+{
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)blk;
+    (void)rq;
+    (void)n;
+    (void)accepted;
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    uint32_t i;
+    if (!virtio__blk_ok(blk)) return VIRTIO_ERR_STATE;
+    if (!rq && n) return VIRTIO_ERR_INVALID_ARG;
+    for (i = 0; i < n; i++)
+        if (virtio__blk_start(blk, &rq[i], VIRTIO_MORE, 0) != VIRTIO_OK) break;
+    if (i && !(rq[i - 1].flags & VIRTIO_MORE)) virtio_queue_kick(&blk->queue);
+    if (accepted) *accepted = i;
+    return VIRTIO_OK;
+#endif
 }
 
 VIRTIO_API virtio_result virtio_blk_kick(virtio_blk *blk)
@@ -994,108 +1181,228 @@ VIRTIO_API virtio_result virtio_blk_kick(virtio_blk *blk)
     return virtio_queue_kick(&blk->queue);
 }
 
-VIRTIO_API virtio_result virtio_blk_poll(virtio_blk *blk, void **token, virtio_result *result)
+#ifndef VIRTIO_BLK_MINIMAL
+/* Hand back finished requests: parked ones first, then what the ring
+   gives, at most one queue's worth per call. Callbacks run here (and
+   only here); up to max requests without one go to out[]. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_collect(virtio_blk *b, virtio_blk_completion *out, uint32_t max,
+                                                     uint32_t *count)
 {
-    uint16_t done;
-    virtio_result r;
-    if (!blk || blk->priv.magic != VIRTIO__BLK_MAGIC) return VIRTIO_ERR_STATE;
-    if ((done = virtio__blk_shift(blk, &blk->priv.done_head, &blk->priv.done_tail)) != VIRTIO__BLK_NONE) {
-        virtio__blk_hand_out(blk, done, token, result);
-        return VIRTIO_OK;
-    }
-    if (blk->priv.broken) return VIRTIO_ERR_STATE;
-    for (;;) {
-        void *tok;
-        virtio_result res;
-        r = virtio__blk_reap(blk, &done, &tok, &res);
-        if (done == VIRTIO__BLK_WHOLE) return virtio__blk_hand_whole(blk, tok, res, token, result);
-        if (r != VIRTIO_OK) {   /* EMPTY, or the abort put everything on the done list */
-            if ((done = virtio__blk_shift(blk, &blk->priv.done_head, &blk->priv.done_tail)) == VIRTIO__BLK_NONE)
-                return r;
-            virtio__blk_hand_out(blk, done, token, result);
-            return VIRTIO_OK;
-        }
-        if (done != VIRTIO__BLK_NONE) {
-            virtio__blk_hand_out(blk, done, token, result);
-            return VIRTIO_OK;
-        }
-    }
-}
-
-/* Wait until io `sync` finishes (sync != NONE) or any token request
-   completes (sync == NONE). The wait bound restarts with each completion. */
-static virtio_result virtio__blk_wait(virtio_blk *b, uint16_t sync, void **token, virtio_result *result)
-{
-    virtio_wait w;
-    uint32_t status;
-    uint16_t done;
-    void *tok;
-    virtio_result r, res;
-    virtio_wait_start(&w, b->dev.platform, 0);
-    for (;;) {
-        if (sync != VIRTIO__BLK_NONE) {
-            virtio__blk_io *io = &virtio__blk_ios(b)[sync];
-            if (io->state == VIRTIO__BLK_IO_SYNC_DONE) {
-                r = (virtio_result)io->result;
-                virtio__blk_free_io(b, sync);
-                return r;
+    uint32_t n = 0, budget, broken;
+    virtio_result r = VIRTIO_OK;
+    if (!b || b->priv.magic != VIRTIO__BLK_MAGIC || b->priv.in_callback) return VIRTIO_ERR_STATE;
+    /* (a broken disk hands back only what is parked; only a failed reap,
+       which ends the loop, or a callback can break it meanwhile) */
+    broken = b->priv.broken;
+    for (budget = b->queue.size; budget; budget--) {
+        virtio__blk_slot *h, *home;
+        if (b->priv.done_head != VIRTIO__BLK_NONE) {
+            h = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail);
+        } else {
+            if (broken) break;
+            if ((r = virtio__blk_reap(b, &home, &h)) != VIRTIO_OK) break;
+            if (!h) continue;
+            if (h->flags & VIRTIO__BLK_SYNC) {   /* a blocking call's (it takes it itself) */
+                virtio__blk_finish(b, h);
+                continue;
             }
-        } else if ((done = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail)) != VIRTIO__BLK_NONE) {
-            virtio__blk_hand_out(b, done, token, result);
-            return VIRTIO_OK;
-        } else if (b->inflight == 0) {
-            return VIRTIO_EMPTY;   /* only callback requests were in flight */
         }
-        if (b->priv.broken) return VIRTIO_ERR_STATE;
-        r = virtio__blk_reap(b, &done, &tok, &res);
-        if (r == VIRTIO_OK) {
-            if (done == VIRTIO__BLK_WHOLE) {
-                if (sync == VIRTIO__BLK_NONE) return virtio__blk_hand_whole(b, tok, res, token, result);
-                virtio__blk_keep(b, tok, res);   /* for poll */
-            } else if (done != VIRTIO__BLK_NONE) {
-                if (sync == VIRTIO__BLK_NONE) {
-                    virtio__blk_hand_out(b, done, token, result);
-                    return VIRTIO_OK;
-                }
-                virtio__blk_append(b, &b->priv.done_head, &b->priv.done_tail, done);   /* for poll */
-            }
-            virtio_wait_start(&w, b->dev.platform, 0);
+        if (h->callback) {
+            void *tok = h->token;
+            virtio_blk_callback cb = h->callback;
+            virtio_result res = (virtio_result)h->result;
+            virtio__blk_free(b, h);
+            b->inflight--;
+            b->priv.in_callback = 1;
+            cb(b, tok, res);
+            b->priv.in_callback = 0;
+            broken = b->priv.broken;
             continue;
         }
-        if (r != VIRTIO_EMPTY) continue;   /* the abort finished everything */
-        if (virtio_wait_step(&w) != VIRTIO_OK ||
-            ((w.spins & 1023u) == 0 && virtio_device_status(&b->dev, &status) == VIRTIO_ERR_NEEDS_RESET)) {
-            r = virtio_device_status(&b->dev, &status) == VIRTIO_ERR_NEEDS_RESET ? VIRTIO_ERR_NEEDS_RESET
-                                                                               : VIRTIO_ERR_TIMEOUT;
-            /* Stop the device before giving buffers back to the caller. */
-            virtio_device_reset(&b->dev);
-            virtio__blk_abort(b, r);
-        }
+        out[n].token = h->token;
+        out[n].result = (virtio_result)h->result;
+        virtio__blk_free(b, h);
+        b->inflight--;
+        if (++n == max) break;
     }
+    if (n) {
+        if (count) *count = n;
+        return VIRTIO_OK;
+    }
+    if (r == VIRTIO_OK) return b->priv.broken ? VIRTIO_ERR_STATE : VIRTIO_EMPTY;
+    return r;
+}
+
+#endif
+
+VIRTIO_API virtio_result virtio_blk_poll(virtio_blk *blk, void **token, virtio_result *result)
+{
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)blk;
+    (void)token;
+    (void)result;
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    virtio_blk_completion c;
+    virtio_result r = virtio__blk_collect(blk, &c, 1, 0);
+    if (r == VIRTIO_OK) {
+        if (token) *token = c.token;
+        if (result) *result = c.result;
+    }
+    return r;
+#endif
+}
+
+VIRTIO_API virtio_result virtio_blk_poll_batch(virtio_blk *blk, virtio_blk_completion *done, uint32_t max,
+                                               uint32_t *count)
+{
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)blk;
+    (void)done;
+    (void)max;
+    (void)count;
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    if (!done || !max) return blk && blk->priv.magic == VIRTIO__BLK_MAGIC ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_STATE;
+    return virtio__blk_collect(blk, done, max, count);
+#endif
+}
+
+/* Should a wait give up? The platform timeout passed, or (looked at now
+   and then) the device asks for a reset. Returns why, or VIRTIO_OK. */
+static virtio_result virtio__blk_expired(virtio_blk *b, virtio_wait *w)
+{
+    uint32_t status;
+    int late = virtio_wait_step(w) != VIRTIO_OK;
+    if (!late && (w->spins & 1023u) != 0) return VIRTIO_OK;
+    if (virtio_device_status(&b->dev, &status) == VIRTIO_ERR_NEEDS_RESET) return VIRTIO_ERR_NEEDS_RESET;
+    return late ? VIRTIO_ERR_TIMEOUT : VIRTIO_OK;
 }
 
 VIRTIO_API virtio_result virtio_blk_wait(virtio_blk *blk, void **token, virtio_result *result)
 {
-    if (!blk || blk->priv.magic != VIRTIO__BLK_MAGIC) return VIRTIO_ERR_STATE;
-    if (blk->priv.done_head == VIRTIO__BLK_NONE && blk->inflight == 0) return VIRTIO_EMPTY;
-    return virtio__blk_wait(blk, VIRTIO__BLK_NONE, token, result);
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)blk;
+    (void)token;
+    (void)result;
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    virtio_wait w;
+    virtio_result r;
+    if (!blk || blk->priv.magic != VIRTIO__BLK_MAGIC || blk->priv.in_callback) return VIRTIO_ERR_STATE;
+    if (!blk->priv.broken) virtio_queue_kick(&blk->queue);   /* nothing posted waits unnotified */
+    /* One deadline for the whole call: completions, callbacks and what
+       they submit do not move it. */
+    virtio_wait_start(&w, blk->dev.platform, 0);
+    for (;;) {
+        r = virtio_blk_poll(blk, token, result);
+        if (r != VIRTIO_EMPTY || blk->inflight == 0) return r;
+        if ((r = virtio__blk_expired(blk, &w)) != VIRTIO_OK) {
+            virtio__blk_fail(blk, r);   /* parks everything, unless the reset did not finish */
+            if (blk->priv.broken == VIRTIO__BLK_DEAD && blk->priv.done_head == VIRTIO__BLK_NONE) return r;
+        }
+    }
+#endif
+}
+
+#ifndef VIRTIO_BLK_MINIMAL
+/* Wait for blocking request h. Completions of other requests are parked
+   for poll. The deadline restarts only when a piece of h completes
+   (finitely many). Returns h's result and gives its slot back; or, if
+   the device failed and the reset did not finish, the reason (h stays
+   the device's). */
+static virtio_result virtio__blk_await(virtio_blk *b, virtio__blk_slot *h)
+{
+    virtio_wait w;
+    virtio_result r = VIRTIO_OK;
+    uint32_t n;
+    virtio_queue_kick(&b->queue);
+    virtio_wait_start(&w, b->dev.platform, 0);
+    for (;;) {
+        if (h->state == VIRTIO__BLK_ST_DONE) {
+            r = (virtio_result)h->result;
+            virtio__blk_free(b, h);
+            b->inflight--;
+            return r;
+        }
+        if (b->priv.broken) return r != VIRTIO_OK ? r : VIRTIO_ERR_STATE;   /* dead: h stays the device's */
+        for (n = b->queue.size; n; n--) {
+            virtio__blk_slot *home, *f;
+            if ((r = virtio__blk_reap(b, &home, &f)) != VIRTIO_OK) break;
+            if (home == h) virtio_wait_start(&w, b->dev.platform, 0);
+            if (f) virtio__blk_finish(b, f);
+            if (h->state == VIRTIO__BLK_ST_DONE) break;
+        }
+        if (r == VIRTIO_EMPTY && (r = virtio__blk_expired(b, &w)) != VIRTIO_OK) virtio__blk_fail(b, r);
+        else if (r == VIRTIO_EMPTY) r = VIRTIO_OK;
+    }
 }
 
 static virtio_result virtio__blk_sync(virtio_blk *b, uint32_t op, uint32_t flags, uint64_t sector, void *buf,
                                       size_t len)
 {
     virtio_blk_request rq;
-    uint16_t i;
+    virtio__blk_slot *h = 0;
     virtio_result r;
-    VIRTIO__ZERO(&rq);
+    if (!virtio__blk_ok(b)) return VIRTIO_ERR_STATE;
+    VIRTIO_ZERO(&rq);
     rq.op = op;
     rq.flags = flags;
     rq.sector = sector;
     rq.buf = buf;
     rq.len = len;
-    if ((r = virtio__blk_start(b, &rq, VIRTIO__BLK_IOF_SYNC, &i)) != VIRTIO_OK) return r;
-    return virtio__blk_wait(b, i, 0, 0);
+    if ((r = virtio__blk_start(b, &rq, VIRTIO__BLK_SYNC | VIRTIO_MORE, &h)) != VIRTIO_OK) return r;
+    return virtio__blk_await(b, h);
 }
+
+#else
+/* The smallest driver (VIRTIO_BLK_MINIMAL): one request at a time, piece
+   by piece through slot 0, each waited for before the next is posted
+   (the deadline restarts with each piece). The checks are those of the
+   full driver; a timeout or a protocol error fails the disk as there. */
+static virtio_result virtio__blk_sync(virtio_blk *b, uint32_t op, uint32_t flags, uint64_t sector, void *buf,
+                                      size_t len)
+{
+    virtio__blk_slot *h = virtio__blk_at(b, 0);
+    virtio_blk_request rq;
+    virtio_wait w;
+    void *cookie;
+    virtio_result r;
+    if (!virtio__blk_ok(b)) return VIRTIO_ERR_STATE;
+    VIRTIO_ZERO(&rq);
+    rq.op = op;
+    rq.flags = flags;
+    rq.sector = sector;
+    rq.buf = buf;
+    rq.len = len;
+    if ((r = virtio__blk_check(b, &rq)) != VIRTIO_OK) return r;
+    if (op == VIRTIO_BLK_OP_FLUSH && !b->info.flush) return VIRTIO_OK;   /* write-through device */
+    h->buf = (unsigned char *)buf;
+    h->sector = sector;
+    h->left = op == VIRTIO_BLK_OP_FLUSH ? 1 : len;
+    h->op = (uint8_t)op;
+    h->flags = VIRTIO__BLK_SYNC;
+    h->state = VIRTIO__BLK_ST_LIVE;
+    h->result = VIRTIO_OK;
+    while (h->left && h->result == VIRTIO_OK) {
+        if ((r = virtio__blk_post_any(b, h, h)) != VIRTIO_OK) return r;   /* the ring is empty: no NO_SPACE */
+        virtio_queue_kick(&b->queue);
+        virtio_wait_start(&w, b->dev.platform, 0);
+        while ((r = virtio_queue_pop(&b->queue, &cookie, 0)) == VIRTIO_EMPTY)
+            if ((r = virtio__blk_expired(b, &w)) != VIRTIO_OK) break;
+        if (r != VIRTIO_OK) {
+            virtio__blk_fail(b, r);   /* the piece ends with r, unless the reset did not finish */
+            return r;
+        }
+        h->posted = 0;
+        h->outstanding = 0;
+        b->last_status = *(volatile unsigned char *)(h->dma + VIRTIO__BLK_STATUS);
+        virtio__blk_reap_any(b, h, b->last_status);
+    }
+    h->state = VIRTIO__BLK_ST_FREE;
+    return (virtio_result)h->result;
+}
+#endif
 
 VIRTIO_API virtio_result virtio_blk_read(virtio_blk *blk, uint64_t sector, void *buf, size_t len)
 {
@@ -1113,37 +1420,64 @@ VIRTIO_API virtio_result virtio_blk_flush(virtio_blk *blk)
     return virtio__blk_sync(blk, VIRTIO_BLK_OP_FLUSH, 0, 0, 0, 0);
 }
 
+#ifndef VIRTIO_BLK_MINIMAL
 static virtio_result virtio__blk_range(virtio_blk *b, uint32_t op, uint32_t flags, uint64_t sector, uint64_t count)
 {
     if (count > ((size_t)-1) / 512u) return VIRTIO_ERR_RANGE;
     return virtio__blk_sync(b, op, flags, sector, 0, (size_t)(count * 512u));
 }
+#endif
 
 VIRTIO_API virtio_result virtio_blk_discard(virtio_blk *blk, uint64_t sector, uint64_t count)
 {
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)blk;
+    (void)sector;
+    (void)count;
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
     return virtio__blk_range(blk, VIRTIO_BLK_OP_DISCARD, 0, sector, count);
+#endif
 }
 
 VIRTIO_API virtio_result virtio_blk_write_zeroes(virtio_blk *blk, uint64_t sector, uint64_t count, int unmap)
 {
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)blk;
+    (void)sector;
+    (void)count;
+    (void)unmap;
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
     return virtio__blk_range(blk, VIRTIO_BLK_OP_WRITE_ZEROES, unmap ? VIRTIO_BLK_REQ_UNMAP : 0, sector, count);
+#endif
 }
 
 VIRTIO_API virtio_result virtio_blk_get_id(virtio_blk *blk, char serial[21])
 {
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)blk;
+    (void)serial;
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
     char id[VIRTIO__BLK_ID_BYTES];
     virtio_result r;
-    unsigned i;
     if (!serial) return VIRTIO_ERR_INVALID_ARG;
     r = virtio__blk_sync(blk, VIRTIO_BLK_OP_GET_ID, 0, 0, id, sizeof id);
     if (r != VIRTIO_OK) return r;
-    for (i = 0; i < VIRTIO__BLK_ID_BYTES; i++) serial[i] = id[i];
+    VIRTIO_MEMCPY(serial, id, VIRTIO__BLK_ID_BYTES);
     serial[VIRTIO__BLK_ID_BYTES] = 0;
     return VIRTIO_OK;
+#endif
 }
 
 VIRTIO_API virtio_result virtio_blk_set_writeback(virtio_blk *blk, int on)
 {
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)blk;
+    (void)on;
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
     uint8_t v;
     virtio_result r;
     if (!virtio__blk_ok(blk)) return VIRTIO_ERR_STATE;
@@ -1152,12 +1486,40 @@ VIRTIO_API virtio_result virtio_blk_set_writeback(virtio_blk *blk, int on)
     if ((r = virtio_config_read8(&blk->dev, VIRTIO__BLK_CFG_WRITEBACK, &v)) != VIRTIO_OK) return r;
     blk->info.writeback = v != 0;
     return VIRTIO_OK;
+#endif
 }
 
-VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk)
+VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed)
 {
+    virtio_blk_info in;
+    const virtio_blk_info *o;
+    uint32_t c = 0, segs;
+    virtio_result r;
     if (!virtio__blk_ok(blk)) return VIRTIO_ERR_STATE;
-    return virtio__blk_read_info(blk);
+    /* Into a copy: a failed read leaves the disk as it was (a zeroed
+       info would turn flushes into no-ops and lift read-only). */
+    if ((r = virtio__blk_read_info(blk, &in)) != VIRTIO_OK) return r;
+    o = &blk->info;
+    segs = virtio__blk_segs(&in, blk->priv.segs_init);
+    /* Buffers in flight were cut for the old block size. */
+    if (in.block_size != o->block_size || segs == 0) return VIRTIO_ERR_DEVICE;
+    if (in.capacity != o->capacity) c |= VIRTIO_BLK_CHANGED_CAPACITY;
+    if (in.writeback != o->writeback) c |= VIRTIO_BLK_CHANGED_WRITEBACK;
+    if (in.size_max != o->size_max || in.seg_max != o->seg_max || in.discard != o->discard ||
+        in.max_discard_sectors != o->max_discard_sectors || in.max_discard_seg != o->max_discard_seg ||
+        in.discard_sector_alignment != o->discard_sector_alignment || in.write_zeroes != o->write_zeroes ||
+        in.max_write_zeroes_sectors != o->max_write_zeroes_sectors ||
+        in.max_write_zeroes_seg != o->max_write_zeroes_seg || in.write_zeroes_may_unmap != o->write_zeroes_may_unmap)
+        c |= VIRTIO_BLK_CHANGED_LIMITS;
+    if (in.cylinders != o->cylinders || in.heads != o->heads || in.sectors != o->sectors ||
+        in.physical_block_exp != o->physical_block_exp || in.alignment_offset != o->alignment_offset ||
+        in.min_io_size != o->min_io_size || in.opt_io_size != o->opt_io_size)
+        c |= VIRTIO_BLK_CHANGED_LAYOUT;
+    blk->info = in;
+    blk->priv.segs = segs;
+    virtio__blk_limits(blk);
+    if (changed) *changed = c;
+    return VIRTIO_OK;
 }
 
 #endif /* VIRTIO_BLK_IMPLEMENTATION */

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_GPU_H
 #define VIRTIO_GPU_H
 /*
-virtio_gpu.h - v0.2.0 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
+virtio_gpu.h - v0.3.0 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -72,8 +72,8 @@ time (64x64, B8G8R8A8).
 license: end of file (virtio.h)
 */
 
-#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 2
-#error "virtio_gpu.h needs virtio.h version 0.2"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
+#error "virtio_gpu.h needs the virtio.h driver kit 1"
 #endif
 
 #ifdef __cplusplus
@@ -413,13 +413,13 @@ VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *d
     if (!gpu || !dev) return VIRTIO_ERR_INVALID_ARG;
     if (dev->device_id != VIRTIO_DEVICE_GPU) return VIRTIO_ERR_NOT_FOUND;
     if (!o) {
-        VIRTIO__ZERO(&def);
+        VIRTIO_ZERO(&def);
         o = &def;
     }
-    VIRTIO__ZERO(gpu);
+    VIRTIO_ZERO(gpu);
     gpu->dev = *dev;
     p = gpu->dev.platform;
-    r = virtio_device_begin(&gpu->dev, o->no_edid ? 0 : VIRTIO__BIT(VIRTIO__GPU_F_EDID), &o->device);
+    r = virtio_device_begin(&gpu->dev, o->no_edid ? 0 : VIRTIO_FEATURE_BIT(VIRTIO__GPU_F_EDID), &o->device);
     if (r != VIRTIO_OK) return r;
     gpu->edid = (uint32_t)virtio_device_has(&gpu->dev, VIRTIO__GPU_F_EDID);
     if ((r = virtio_config_read32(&gpu->dev, VIRTIO__GPU_CFG_NUM_SCANOUTS, &gpu->num_scanouts)) != VIRTIO_OK)
@@ -428,7 +428,7 @@ VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *d
         r = VIRTIO_ERR_DEVICE;
         goto fail;
     }
-    VIRTIO__ZERO(&qo);
+    VIRTIO_ZERO(&qo);
     qo.size = 64;
     qo.indirect = 3;
     if ((r = virtio_queue_init(&gpu->ctrlq, &gpu->dev, 0, &qo)) != VIRTIO_OK) goto fail;
@@ -560,7 +560,7 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
         !virtio__gpu_format_ok(format))
         return VIRTIO_ERR_INVALID_ARG;
     p = gpu->dev.platform;
-    VIRTIO__ZERO(fb);
+    VIRTIO_ZERO(fb);
     fb->width = width;
     fb->height = height;
     fb->format = format;

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_INPUT_H
 #define VIRTIO_INPUT_H
 /*
-virtio_input.h - v0.2.0 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
+virtio_input.h - v0.3.0 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -62,8 +62,8 @@ flight.
 license: end of file (virtio.h)
 */
 
-#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 2
-#error "virtio_input.h needs virtio.h version 0.2"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
+#error "virtio_input.h needs the virtio.h driver kit 1"
 #endif
 
 #ifdef __cplusplus
@@ -306,10 +306,10 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
     if (!in || !dev) return VIRTIO_ERR_INVALID_ARG;
     if (dev->device_id != VIRTIO_DEVICE_INPUT) return VIRTIO_ERR_NOT_FOUND;
     if (!o) {
-        VIRTIO__ZERO(&def);
+        VIRTIO_ZERO(&def);
         o = &def;
     }
-    VIRTIO__ZERO(in);
+    VIRTIO_ZERO(in);
     in->dev = *dev;
     p = in->dev.platform;
     if ((r = virtio_device_begin(&in->dev, 0, &o->device)) != VIRTIO_OK) return r;
@@ -343,11 +343,11 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
 #undef VIRTIO__INPUT_TRY
 
     /* Queues: events in, status (LEDs) out. */
-    VIRTIO__ZERO(&qo);
+    VIRTIO_ZERO(&qo);
     if ((r = virtio_queue_init(&in->eventq, &in->dev, 0, &qo)) != VIRTIO_OK) goto fail;
     qo.size = 16;
     if ((r = virtio_queue_init(&in->statusq, &in->dev, 1, &qo)) != VIRTIO_OK) goto fail;
-    in->priv.nbuf = VIRTIO__DEF(o->buffers, 64u);
+    in->priv.nbuf = o->buffers ? o->buffers : 64u;
     if (in->priv.nbuf > in->eventq.size) in->priv.nbuf = in->eventq.size;
     if (in->priv.nbuf > 1024) in->priv.nbuf = 1024;
     in->priv.evbuf_bytes = (size_t)(in->priv.nbuf + VIRTIO__INPUT_STATUS_SLOTS) * VIRTIO__INPUT_EVENT_BYTES;

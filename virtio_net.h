@@ -6,7 +6,7 @@
 #ifndef VIRTIO_NET_H
 #define VIRTIO_NET_H
 /*
-virtio_net.h - v0.2.0 - VirtIO network driver for virtio.h - MIT OR Unlicense
+virtio_net.h - v0.3.0 - VirtIO network driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -76,8 +76,8 @@ VLAN filtering commands. At most 64 MAC filter entries.
 license: end of file (virtio.h)
 */
 
-#if VIRTIO_VERSION_MAJOR != 0 || VIRTIO_VERSION_MINOR != 2
-#error "virtio_net.h needs virtio.h version 0.2"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
+#error "virtio_net.h needs the virtio.h driver kit 1"
 #endif
 
 #ifdef __cplusplus
@@ -379,25 +379,25 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
     if (!net || !dev) return VIRTIO_ERR_INVALID_ARG;
     if (dev->device_id != VIRTIO_DEVICE_NET) return VIRTIO_ERR_NOT_FOUND;
     if (!o) {
-        VIRTIO__ZERO(&def);
+        VIRTIO_ZERO(&def);
         o = &def;
     }
     if (o->rx_buffers > 4096 || o->tx_buffers > 4096) return VIRTIO_ERR_INVALID_ARG;
     for (i = 0; i < 6; i++) given_mac |= o->mac[i] != 0;
-    VIRTIO__ZERO(net);
+    VIRTIO_ZERO(net);
     net->dev = *dev;
     p = net->dev.platform;
-    want = VIRTIO__BIT(VIRTIO__NET_F_MTU) | VIRTIO__BIT(VIRTIO__NET_F_MAC) | VIRTIO__BIT(VIRTIO__NET_F_STATUS) |
-           VIRTIO__BIT(VIRTIO__NET_F_CTRL_VQ) | VIRTIO__BIT(VIRTIO__NET_F_CTRL_RX) |
-           VIRTIO__BIT(VIRTIO__NET_F_GUEST_ANNOUNCE) | VIRTIO__BIT(VIRTIO__NET_F_CTRL_MAC_ADDR);
-    if (!o->no_mrg_rxbuf) want |= VIRTIO__BIT(VIRTIO__NET_F_MRG_RXBUF);
-    if (!o->no_csum) want |= VIRTIO__BIT(VIRTIO__NET_F_CSUM) | VIRTIO__BIT(VIRTIO__NET_F_GUEST_CSUM);
+    want = VIRTIO_FEATURE_BIT(VIRTIO__NET_F_MTU) | VIRTIO_FEATURE_BIT(VIRTIO__NET_F_MAC) | VIRTIO_FEATURE_BIT(VIRTIO__NET_F_STATUS) |
+           VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CTRL_VQ) | VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CTRL_RX) |
+           VIRTIO_FEATURE_BIT(VIRTIO__NET_F_GUEST_ANNOUNCE) | VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CTRL_MAC_ADDR);
+    if (!o->no_mrg_rxbuf) want |= VIRTIO_FEATURE_BIT(VIRTIO__NET_F_MRG_RXBUF);
+    if (!o->no_csum) want |= VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CSUM) | VIRTIO_FEATURE_BIT(VIRTIO__NET_F_GUEST_CSUM);
     /* The control features need the control queue (virtio 1.2 5.1.3.1):
        a device offering them without it does not get them. */
     if ((r = virtio_device_offer(&net->dev, &offered)) != VIRTIO_OK) return r;
-    if (!(offered & VIRTIO__BIT(VIRTIO__NET_F_CTRL_VQ)))
-        want &= ~(VIRTIO__BIT(VIRTIO__NET_F_CTRL_RX) | VIRTIO__BIT(VIRTIO__NET_F_GUEST_ANNOUNCE) |
-                  VIRTIO__BIT(VIRTIO__NET_F_CTRL_MAC_ADDR));
+    if (!(offered & VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CTRL_VQ)))
+        want &= ~(VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CTRL_RX) | VIRTIO_FEATURE_BIT(VIRTIO__NET_F_GUEST_ANNOUNCE) |
+                  VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CTRL_MAC_ADDR));
     if ((r = virtio_device_begin(&net->dev, want, &o->device)) != VIRTIO_OK) return r;
 
     /* Facts. */
@@ -431,7 +431,7 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
     net->priv.link_known = net->info.link_up;
 
     /* Queues and buffers: every buffer holds a whole frame (VLAN tag too). */
-    VIRTIO__ZERO(&qo);
+    VIRTIO_ZERO(&qo);
     qo.indirect = 2;
     if ((r = virtio_queue_init(&net->rx, &net->dev, VIRTIO__NET_RXQ, &qo)) != VIRTIO_OK) goto fail;
     if ((r = virtio_queue_init(&net->tx, &net->dev, VIRTIO__NET_TXQ, &qo)) != VIRTIO_OK) goto fail;
@@ -444,8 +444,8 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
     net->priv.rx_size = (net->info.hdr_len + max_frame + 63) & ~63u;
     if (net->priv.rx_size < 1536) net->priv.rx_size = 1536;
     net->priv.tx_size = net->priv.rx_size;
-    net->priv.nrx = VIRTIO__DEF(o->rx_buffers, 128u);
-    net->priv.ntx = VIRTIO__DEF(o->tx_buffers, 64u);
+    net->priv.nrx = o->rx_buffers ? o->rx_buffers : 128u;
+    net->priv.ntx = o->tx_buffers ? o->tx_buffers : 64u;
     /* Without indirect tables a legacy buffer takes two ring slots. */
     i = net->rx.indirect ? net->rx.size : net->rx.size / 2;
     if (net->priv.nrx > i) net->priv.nrx = i;

@@ -24,7 +24,7 @@ static uint32_t next_rand(void)
 
 /* Keep `depth` requests of `len` bytes in flight until `total` requests
    are done; sector chosen at random or sequentially. Completions are
-   reaped in batches and the refills submitted with VIRTIO_BLK_REQ_MORE,
+   reaped in batches and the refills submitted with VIRTIO_MORE,
    so the device is notified once per batch, as an I/O stack would. */
 static void run(const char *name, uint32_t op, uint32_t depth, uint32_t len, uint32_t total, int random)
 {
@@ -41,7 +41,7 @@ static void run(const char *name, uint32_t op, uint32_t depth, uint32_t len, uin
             rq.sector = (random ? next_rand() % span : submitted % span) * (len / 512);
             rq.len = len;
             rq.buf = len == MiB ? (void *)big[submitted % 16] : (void *)small[submitted % 32];
-            rq.flags = submitted + 1 < total && submitted + 1 - done < depth ? VIRTIO_BLK_REQ_MORE : 0;
+            rq.flags = submitted + 1 < total && submitted + 1 - done < depth ? VIRTIO_MORE : 0;
             if (virtio_blk_submit(&disk, &rq) != VIRTIO_OK) break;
             submitted++;
         }

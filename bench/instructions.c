@@ -4,11 +4,13 @@
  * deferred mode (the device works only when this program calls
  * model_run), so the driver's own cost can be separated from the device's:
  * bench/instructions.py runs this under `valgrind --tool=callgrind` with
- * collection switched on only inside virtio_blk_submit, virtio_blk_kick
- * and virtio_blk_poll (and their callees: queue, barriers, the register
- * hook of the notification), and divides by the requests.
- * Requests go in batches of 32 (one kick per batch), as an I/O stack that
- * keeps a queue busy would issue them. The platform is the common
+ * collection switched on only inside the driver's calls (and their
+ * callees: queue, barriers, the register hook of the notification), and
+ * divides by the requests. Requests go in batches of 32 (one notification
+ * per batch), as an I/O stack that keeps a queue busy would issue them:
+ * with the single calls (virtio_blk_submit with VIRTIO_MORE, then
+ * virtio_blk_kick, virtio_blk_poll until empty) or the batched ones
+ * (virtio_blk_submit_batch, virtio_blk_poll_batch), argument 3 "batch". The platform is the common
  * bare-metal one: identity DMA without map hooks and the built-in
  * barriers, so what is counted is the driver (the data buffers come from
  * dma_alloc, as the model requires). The register hooks stay: the model
@@ -33,6 +35,7 @@ int main(int argc, char **argv)
     uint8_t *bufs[BATCH];
     long batches = argc > 1 ? atol(argv[1]) : 1000;
     int packed = argc > 2 && strcmp(argv[2], "packed") == 0;
+    int batch = argc > 3 && strcmp(argv[3], "batch") == 0;
     model_bus *bus = model_bus_new();
     model_options mo;
     model_blk_options bo;
@@ -59,22 +62,31 @@ int main(int argc, char **argv)
     for (b = 0; b < BATCH; b++)
         if (virtio_alloc(&bus->platform, 4096, 4096, VIRTIO_MEM_DMA, (void **)&bufs[b], 0) != VIRTIO_OK) return 4;
     for (b = 0; b < batches; b++) {
+        virtio_blk_request rq[BATCH];
+        virtio_blk_completion c[BATCH];
         void *tok;
         virtio_result res;
-        int i;
+        uint32_t i, n;
+        memset(rq, 0, sizeof rq);
         for (i = 0; i < BATCH; i++) {
-            virtio_blk_request rq;
-            memset(&rq, 0, sizeof rq);
-            rq.op = VIRTIO_BLK_OP_READ;
-            rq.sector = (uint64_t)((b * BATCH + i) * 8) % (bo.size / 512 - 8);
-            rq.buf = bufs[i];
-            rq.len = 4096;
-            rq.flags = VIRTIO_BLK_REQ_MORE;
-            if (virtio_blk_submit(&blk, &rq) != VIRTIO_OK) return 2;
+            rq[i].op = VIRTIO_BLK_OP_READ;
+            rq[i].sector = (uint64_t)((b * BATCH + i) * 8) % (bo.size / 512 - 8);
+            rq[i].buf = bufs[i];
+            rq[i].len = 4096;
+            rq[i].flags = batch && i + 1 == BATCH ? 0 : VIRTIO_MORE;
         }
-        virtio_blk_kick(&blk);
-        model_run(m, 0);
-        while (virtio_blk_poll(&blk, &tok, &res) == VIRTIO_OK) done += res == VIRTIO_OK;
+        if (batch) {
+            if (virtio_blk_submit_batch(&blk, rq, BATCH, &n) != VIRTIO_OK || n != BATCH) return 2;
+            model_run(m, 0);
+            while (virtio_blk_poll_batch(&blk, c, BATCH, &n) == VIRTIO_OK)
+                for (i = 0; i < n; i++) done += c[i].result == VIRTIO_OK;
+        } else {
+            for (i = 0; i < BATCH; i++)
+                if (virtio_blk_submit(&blk, &rq[i]) != VIRTIO_OK) return 2;
+            virtio_blk_kick(&blk);
+            model_run(m, 0);
+            while (virtio_blk_poll(&blk, &tok, &res) == VIRTIO_OK) done += res == VIRTIO_OK;
+        }
     }
     printf("requests %ld\n", done);
     virtio_blk_shutdown(&blk);

@@ -3,7 +3,9 @@
 
 Builds bench/instructions.c at -O2 against the device model and counts,
 with callgrind, only what executes inside virtio_blk_submit, virtio_blk_kick
-and virtio_blk_poll (the device's own work happens in model_run, outside).
+and virtio_blk_poll, or inside virtio_blk_submit_batch and
+virtio_blk_poll_batch (the device's own work happens in model_run,
+outside).
 Then bench/instructions_net.c: instructions per 64-byte frame inside
 virtio_net_send + virtio_net_reclaim (transmit), virtio_net_receive
 (receive, refill included) and virtio_net_borrow + virtio_net_give_back
@@ -60,16 +62,17 @@ def callgrind(tmp, exe, tag, functions, args, exclude=()):
 def main():
     tmp = tempfile.mkdtemp(prefix="vt-instr-")
     exe = build(tmp, "instructions", ["model_blk.c"])
-    rows = []
-    for ring in ("split", "packed"):
-        batches = 200
-        total = callgrind(tmp, exe, ring, ["virtio_blk_submit", "virtio_blk_kick", "virtio_blk_poll"],
-                          [batches, ring])
-        reqs = batches * 32
-        rows.append((ring, total / reqs))
-    print("| instructions per 4 KiB read (driver: submit + kick + poll, device model excluded) | split ring | packed ring |")
+    calls = [("single", "submit + kick + poll", ["virtio_blk_submit", "virtio_blk_kick", "virtio_blk_poll"]),
+             ("batch", "submit_batch + poll_batch", ["virtio_blk_submit_batch", "virtio_blk_poll_batch"])]
+    print("| instructions per 4 KiB read (virtio_blk.h, device model excluded) | split ring | packed ring |")
     print("|---|---|---|")
-    print(f"| virtio_blk.h, batches of 32, x86-64 -O2 | {rows[0][1]:.0f} | {rows[1][1]:.0f} |")
+    for mode, label, functions in calls:
+        cells = []
+        for ring in ("split", "packed"):
+            batches = 200
+            total = callgrind(tmp, exe, f"{mode}-{ring}", functions, [batches, ring, mode])
+            cells.append(total / (batches * 32))
+        print(f"| {label}, batches of 32, x86-64 -O2 | {cells[0]:.0f} | {cells[1]:.0f} |")
 
     # One notification per frame (the net API has no batched kick): the
     # model's register hook would dominate, so its inclusive cost is taken

@@ -11,7 +11,9 @@
   gpu   full-frame (1280x800) transfer+flush per second, 64x64 flushes.
   instr instructions per request through the software device model
         (valgrind callgrind: repeatable on a shared machine).
-  size  .text of each header's implementation at -Os per architecture.
+  size  .text of each header's implementation at -Os per architecture, and
+        the boot-stage budget (bench/boot_size.py: core + blk built with
+        VIRTIO_BLK_MINIMAL, linked, per architecture).
 
 Each QEMU figure is the best of three runs (the machine is shared and
 noisy; the best run is the least disturbed one). Prints a Markdown table.
@@ -216,6 +218,11 @@ def main():
             print("|---" * (len(pnames) + 1) + "|")
             for t in tnames:
                 print(f"| {t} | " + " | ".join(str(s[(t, p)]) for p in pnames) + " |")
+            print()
+            # The boot-stage budget: core + blk in the smallest build, linked.
+            boot = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "boot_size.py")], capture_output=True,
+                                  text=True)
+            print(boot.stdout.strip() if boot.returncode == 0 else f"(boot stage: failed: {boot.stderr.strip()[-200:]})")
             print()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

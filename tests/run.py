@@ -30,6 +30,8 @@ SUITES = [
     ("qemu-gpu", [PY, "tests/qemu/test_gpu.py"]),
     ("qemu-fault", [PY, "tests/qemu/test_fault.py"]),
     ("examples", [PY, "tests/qemu/test_examples.py"]),
+    ("qemu-boot", [PY, "tests/qemu/test_boot.py"]),
+    ("harness", [PY, "tests/harness/test_harness.py"]),
 ]
 
 

@@ -141,7 +141,28 @@ def jobs():
             out.append((f"{tag} split", base + ["split_core.c", "split_drivers.c", "-o", "{out}"]))
             for v in VARIANTS:
                 out.append((f"{tag} variants -D{v}", base + [f"-D{v}", "variants.c", "-o", "{out}"]))
-    return out + freestanding_jobs()
+    return out + freestanding_jobs() + msvc_jobs()
+
+
+# MSVC mode (issue: emulator harnesses on Windows hosts). clang in MSVC
+# mode takes the _MSC_VER branches, but it also defines __clang__ and the
+# GCC target macros; the "cl" variant undefines them, so the branches only
+# cl.exe would take (declared intrinsics, no builtins, __declspec) are
+# compiled too.
+MSVC_TARGETS = ["x86_64-pc-windows-msvc", "i686-pc-windows-msvc", "aarch64-pc-windows-msvc"]
+CL_ONLY = ["-U__clang__", "-U__x86_64__", "-U__i386__", "-U__aarch64__",
+           "-Wno-builtin-macro-redefined", "-Wno-ignored-pragma-intrinsic"]
+
+
+def msvc_jobs():
+    out = []
+    for t in MSVC_TARGETS:
+        for mode, extra in (("clang-cl", []), ("cl", CL_ONLY)):
+            for lang, std in (("c", ["-std=c99"] + CWARN), ("c++", ["-x", "c++", "-std=c++11"])):
+                for tu in ("all_in_one.c", "static_tu.c"):
+                    cmd = ["clang", f"--target={t}", "-fms-compatibility", "-fms-extensions", "-ffreestanding"]
+                    out.append((f"msvc-{mode}-{lang} {t} {tu}", cmd + std + WARN + extra + ["-c", tu, "-o", "{out}.o"]))
+    return out
 
 
 def run(job, tmp):
@@ -160,7 +181,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vt-compile-")
     todo = [j for j in jobs() if filt in j[0]]
     if not shutil.which("clang"):
-        todo = [j for j in todo if not j[0].startswith("clang")]
+        todo = [j for j in todo if not j[0].startswith(("clang", "msvc"))]
     passed = failed = 0
     try:
         with cf.ThreadPoolExecutor(max_workers=int(os.environ.get("VT_JOBS", "2"))) as ex:

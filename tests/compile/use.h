@@ -83,7 +83,7 @@ static int vt_use_blk(void)
     bad += virtio_blk_write_zeroes(&b, 0, 1, 0) == VIRTIO_OK;
     bad += virtio_blk_get_id(&b, id) == VIRTIO_OK;
     bad += virtio_blk_set_writeback(&b, 1) == VIRTIO_OK;
-    bad += virtio_blk_refresh(&b) == VIRTIO_OK;
+    bad += virtio_blk_refresh(&b, 0) == VIRTIO_OK;
     bad += virtio_blk_shutdown(&b) == VIRTIO_OK;
     return bad;
 }

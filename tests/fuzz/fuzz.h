@@ -195,8 +195,8 @@ static void fz_hostile(void *user, model *m, model_hostile *h)
     }
     e->have = 0;
     if (getenv("FZ_DEBUG"))
-        fprintf(stderr, "fuzz: lie op %u operand %#x to kind %u (value %#x id %u len %u)\n", e->op % 8, e->operand,
-                h->kind, h->value, h->id, h->len);
+        fprintf(stderr, "fuzz: lie op %u operand %#x to kind %u block %u off %#x (value %#x id %u len %u)\n", e->op % 8, e->operand, h->kind, h->block, h->offset,
+                h->value, h->id, h->len);
     fz_lie(e, h);
 }
 
@@ -283,12 +283,13 @@ static void fz_honest(fz_env *e, uint32_t nq, uint32_t qmax)
     kn->gen_bump_every = 0;
     e->bus->knobs.alloc_fail_after = 0;
     e->bus->knobs.map_fail_after = 0;
+    model_pci_reset_bars(e->m);   /* the probe wrote back what a lie said a BAR held */
     for (q = 0; q < nq; q++) model_set_queue_max(e->m, q, qmax);
 }
 
 static int fz_result_ok(int r)
 {
-    return r == VIRTIO_OK || r == VIRTIO_EMPTY || (r <= VIRTIO_ERR_INVALID_ARG && r >= VIRTIO_ERR_TOO_BIG);
+    return r == VIRTIO_OK || r == VIRTIO_EMPTY || (r <= VIRTIO_ERR_INVALID_ARG && r >= VIRTIO_ERR_GONE);
 }
 
 #define FZ_RESULT(r)                                                                      \

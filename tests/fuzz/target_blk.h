@@ -25,6 +25,8 @@ typedef struct blk_fz {
     uint32_t modifying;         /* writes / discards / zeroes in flight */
     uint8_t tokens[FZ_NBUF + 1];/* 1 = token (buffer index + 1, or FZ_NBUF for buffer-less) in flight */
     uint32_t nobuf_inflight;
+    uint32_t changed;           /* virtio_blk_refresh's report */
+    int leaked;                 /* a reset never finished: memory left to the device */
 } blk_fz;
 
 static void blk_release(blk_fz *t, uint32_t i)
@@ -77,16 +79,24 @@ static virtio_result blk_up(blk_fz *t)
     FZ_RESULT(r);
     if (r != VIRTIO_OK) return r;
     r = virtio_blk_init(&t->blk, &t->e.vdev, &t->o);
-    if (getenv("FZ_DEBUG")) fprintf(stderr, "fuzz: init %d\n", (int)r);
+    if (getenv("FZ_DEBUG")) fprintf(stderr, "fuzz: init %d (%s)\n", (int)r, model_bus_last_bug(t->e.bus));
     FZ_RESULT(r);
     t->up = r == VIRTIO_OK;
+    if (r == VIRTIO_ERR_TIMEOUT) t->leaked = 1;   /* a reset never finished: memory left to the device */
     return r;
 }
 
+/* Shut down. A reset that never finishes leaves the memory and the
+   buffers in flight to the device: they stay busy, and leak checks end
+   for this input. */
 static void blk_down(blk_fz *t)
 {
-    if (t->up) FZ_ASSERT(virtio_blk_shutdown(&t->blk) == VIRTIO_OK);
+    virtio_result r = t->up ? virtio_blk_shutdown(&t->blk) : VIRTIO_OK;
+    FZ_ASSERT(r == VIRTIO_OK || r == VIRTIO_ERR_TIMEOUT);
+    FZ_ASSERT(t->blk.priv.magic == 0);
     t->up = 0;
+    if (r != VIRTIO_OK) t->leaked = 1;
+    if (t->leaked) return;
     blk_abandon(t);
     fz_no_leaks(&t->e);
 }
@@ -210,20 +220,26 @@ static void blk_ops(blk_fz *t)
             }
             break;
         case 5:
+        case 6: {
+            uint32_t before = t->blk.inflight;
             if (t->buf[i].busy) break;
-            t->buf[i].busy = t->buf[i].writable = 1;
-            r = virtio_blk_read(&t->blk, sector, t->buf[i].data, len);
+            t->buf[i].busy = 1;
+            t->buf[i].writable = op == 5;
+            r = op == 5 ? virtio_blk_read(&t->blk, sector, t->buf[i].data, len)
+                        : virtio_blk_write(&t->blk, sector, t->buf[i].data, len);
             FZ_RESULT(r);
             if (r == VIRTIO_OK && !t->e.lies && !t->modifying) blk_check_disk(t, sector, t->buf[i].data, len);
+            /* A reset that did not finish leaves the buffer the device's
+               (the request stays in flight): never reuse it. */
+            FZ_ASSERT(t->blk.inflight <= before + 1);
+            if (t->blk.inflight > before) {
+                FZ_ASSERT(r == VIRTIO_ERR_TIMEOUT || r == VIRTIO_ERR_NEEDS_RESET || r == VIRTIO_ERR_DEVICE);
+                break;
+            }
             t->buf[i].busy = 0;
-            fz_buf_fill(&t->buf[i]);
+            if (op == 5) fz_buf_fill(&t->buf[i]);
             break;
-        case 6:
-            if (t->buf[i].busy) break;
-            r = virtio_blk_write(&t->blk, sector, t->buf[i].data, len);
-            FZ_RESULT(r);
-            if (r == VIRTIO_OK && !t->e.lies && !t->modifying) blk_check_disk(t, sector, t->buf[i].data, len);
-            break;
+        }
         case 7:
             FZ_RESULT(virtio_blk_flush(&t->blk));
             break;
@@ -246,7 +262,7 @@ static void blk_ops(blk_fz *t)
             FZ_RESULT(virtio_blk_set_writeback(&t->blk, (int)(i & 1)));
             break;
         case 11:
-            FZ_RESULT(virtio_blk_refresh(&t->blk));
+            FZ_RESULT(virtio_blk_refresh(&t->blk, (i & 1) ? &t->changed : 0));
             break;
         case 12:
             model_set_needs_reset(t->e.m);

@@ -2935,6 +2935,19 @@ void model_free(model *m)
 }
 
 uintptr_t model_mmio_base(const model *m) { return m->priv->o.mmio_base; }
+/* Firmware's addresses again in every BAR (a driver's probe writes back
+   what it read while sizing a BAR: after a lie there, the lie). */
+void model_pci_reset_bars(model *m)
+{
+    P *p = m->priv;
+    uint32_t i;
+    if (is_mmio(m)) return;
+    if (p->bars[0].type == BAR_IO) p->bars[0].addr = p->o.bar_io & ~(uint64_t)(p->io_size - 1);
+    if (p->o.msix_vectors) p->bars[1].addr = p->o.bar_msix & ~(uint64_t)(MSIX_BAR_SIZE - 1);
+    if (p->mem_bar < 6) p->bars[p->mem_bar].addr = p->o.bar_mem & ~(uint64_t)(p->mem_size - 1);
+    for (i = 0; i < 6; i++) bar_sync(p, i);
+}
+
 uint32_t model_pci_bdf(const model *m) { return m->priv->o.bdf; }
 uint32_t model_transport(const model *m) { return m->priv->o.transport; }
 uint8_t *model_config(model *m) { return m->priv->cfg; }

@@ -487,6 +487,8 @@ void model_free(model *m);
 
 uintptr_t model_mmio_base(const model *m);
 uint32_t model_pci_bdf(const model *m);
+/* PCI: firmware's addresses back in every BAR. */
+void model_pci_reset_bars(model *m);
 uint32_t model_transport(const model *m);      /* MODEL_MMIO ... MODEL_PCI_LEGACY */
 
 /* Describe m to the library as a driver would: virtio_mmio_probe or

@@ -3,6 +3,7 @@
    disk answering IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES like a
    strict device (virtio 1.2 section 5.2). See model.h. */
 #include "model.h"
+#include "model_blk.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ typedef struct blk {
     uint64_t size, capacity;
     model_blk_knobs knobs;
     model_blk_stats stats;
+    int count_status;           /* model_blk_count_status */
 } blk;
 
 static int blk_process(model *m, void *state, model_chain *c);
@@ -171,6 +173,18 @@ static uint8_t discard_like(model *m, blk *b, model_chain *c, uint32_t type, uin
     return MODEL_BLK_S_OK;
 }
 
+/* Bytes moved to or from the disk, for kvmtool's used lengths. */
+static void moved(model_chain *c, const blk *b, uint64_t n)
+{
+#ifdef MODEL_USED_LEN_MOVED   /* (the model's quirk, where it has it) */
+    model_chain_moved(c, (uint32_t)n + (b->count_status ? 1u : 0u));
+#else
+    (void)c;
+    (void)b;
+    (void)n;
+#endif
+}
+
 /* One request (5.2.6): header (16 readable bytes), data, status (last
    writable byte). The whole writable area is written (data or 0xee
    filler) and used_len is always write_len. */
@@ -224,6 +238,7 @@ static int blk_process(model *m, void *state, model_chain *c)
         } else {
             model_chain_write(c, 0, b->disk + sector * SECTOR, (size_t)dout);
             b->stats.bytes_read += dout;
+            moved(c, b, dout);
         }
         break;
     case MODEL_BLK_T_OUT:
@@ -251,6 +266,7 @@ static int blk_process(model *m, void *state, model_chain *c)
         } else {
             model_chain_read(c, 16, b->disk + sector * SECTOR, (size_t)din);
             b->stats.bytes_written += din;
+            moved(c, b, din);
             if (model_config(m)[BC_WRITEBACK]) b->stats.dirty++;
         }
         break;
@@ -420,6 +436,12 @@ model_blk_knobs *model_blk_get_knobs(model *m)
 {
     blk *b = blk_of(m);
     return b ? &b->knobs : NULL;
+}
+
+void model_blk_count_status(model *m, int count_status)
+{
+    blk *b = blk_of(m);
+    if (b) b->count_status = count_status != 0;
 }
 
 model_blk_stats *model_blk_get_stats(model *m)

@@ -98,6 +98,11 @@ static void core_rows(void)
     ROW(virtio_config_read32(&d0, 0, &v), VIRTIO_ERR_STATE);
     ROW(virtio_config_write(&d0, 0, 4, 0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_init(&q, &d0, 0, 0), VIRTIO_ERR_STATE);
+    ROW(virtio_device_set_vector(&d0, 0), VIRTIO_ERR_STATE);
+    ROW(virtio_pci_msix_set(&d0, 0, 0xfee00000u, 0), VIRTIO_ERR_STATE);
+    ROW(virtio_pci_msix_enable(&d0, 1), VIRTIO_ERR_STATE);
+    ROW(virtio_pci_assign(0, 0, &v), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_pci_assign(&bus->platform, 0, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_pci_probe(&d, &bus->platform, model_pci_bdf(m)), VIRTIO_OK);
     ROW(virtio_device_ready(&d), VIRTIO_ERR_STATE);   /* before begin */
     ROW(virtio_queue_init(&q, &d, 0, 0), VIRTIO_ERR_STATE);
@@ -108,12 +113,13 @@ static void core_rows(void)
         bad.ring = 7;
         ROW(virtio_device_begin(&d, 0, &bad), VIRTIO_ERR_INVALID_ARG);
     }
-    ROW(virtio_device_status(&d, 0), VIRTIO_ERR_INVALID_ARG);
-    ROW(virtio_device_isr(&d, 0), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_device_status(&d, 0), VIRTIO_OK);   /* out-parameters may be NULL */
+    ROW(virtio_device_isr(&d, 0), VIRTIO_OK);
     ROW(virtio_device_has(&d, 64), 0);
     ROW(virtio_config_read(&d, 0, 0, 4), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_config_read(&d, d.config_size, buf, 1), VIRTIO_ERR_RANGE);
     ROW(virtio_config_read(&d, 0xfffffff0u, buf, 32), VIRTIO_ERR_RANGE);
+    ROW(virtio_config_read(&d, 0, buf, 257), VIRTIO_ERR_TOO_BIG);   /* one snapshot at most 256 bytes */
     ROW(virtio_config_read8(&d, 0, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_config_read16(&d, 1, &v16), VIRTIO_ERR_INVALID_ARG);   /* misaligned */
     ROW(virtio_config_read64(&d, 0, 0), VIRTIO_ERR_INVALID_ARG);
@@ -121,7 +127,7 @@ static void core_rows(void)
     ROW(virtio_config_write(&d, 0, 3, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_config_write(&d, 2, 4, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_config_write(&d, d.config_size, 1, 0), VIRTIO_ERR_RANGE);
-    ROW(virtio_device_offer(&d, 0), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_device_offer(&d, 0), VIRTIO_OK);
     ROW(virtio_device_offer(&d, &u64), VIRTIO_OK);
     ROW(u64 != 0, 1);
     ROW(virtio_device_begin(&d, 0, 0), VIRTIO_OK);
@@ -143,9 +149,13 @@ static void core_rows(void)
     ROW(virtio_queue_add(&q, sg, 0, 0, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_queue_add(&q, sg, 1, 0, 0), VIRTIO_ERR_INVALID_ARG);   /* zero-length piece */
     ROW(virtio_queue_add(&q, sg, 0xffffffffu, 2, 0), VIRTIO_ERR_INVALID_ARG);   /* out + in overflows */
-    ROW(virtio_queue_add_table(&q, 0x1000, 0, 0, 0), q.indirect ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_UNSUPPORTED);
-    ROW(virtio_queue_add_table(&q, 0x1000, 0x10000, 0, 0), q.indirect ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_UNSUPPORTED);
-    ROW(virtio_queue_enable_cb(&q, 0), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_queue_add_table(&q, 0x1000, 0, 0, 0), virtio_device_has(&d, VIRTIO_FEATURE_INDIRECT_DESC) ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_UNSUPPORTED);
+    ROW(virtio_queue_add_table(&q, 0x1000, 0x10000, 0, 0), virtio_device_has(&d, VIRTIO_FEATURE_INDIRECT_DESC) ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_UNSUPPORTED);
+    ROW(virtio_queue_set_vector(&q, 0), VIRTIO_ERR_UNSUPPORTED);   /* MSI-X is off */
+    ROW(virtio_queue_set_vector(&q0, 0), VIRTIO_ERR_STATE);
+    ROW(virtio_device_set_vector(&d, 0x10000), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_queue_enable_cb(&q, 0), VIRTIO_OK);
+    ROW(virtio_queue_disable_cb(&q), VIRTIO_OK);
     ROW(virtio_queue_pop(&q, &ptr, &v), VIRTIO_EMPTY);
     ROW(virtio_device_reset(&d), VIRTIO_OK);
     ROW(virtio_queue_destroy(&q), VIRTIO_OK);
@@ -226,7 +236,7 @@ static void blk_rows(void)
     ROW(virtio_blk_write_zeroes(&b0, 0, 1, 0), VIRTIO_ERR_STATE);
     ROW(virtio_blk_get_id(&b0, id), VIRTIO_ERR_STATE);
     ROW(virtio_blk_set_writeback(&b0, 1), VIRTIO_ERR_STATE);
-    ROW(virtio_blk_refresh(&b0), VIRTIO_ERR_STATE);
+    ROW(virtio_blk_refresh(&b0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_blk_shutdown(&b0), VIRTIO_ERR_STATE);
     ROW(virtio_blk_read(0, 0, buf, 512), VIRTIO_ERR_STATE);
 

@@ -12,6 +12,7 @@
 #define VIRTIO_IMPLEMENTATION
 #include "../../virtio_blk.h"
 #include "model.h"
+#include "model_blk.h"
 #include "unit.h"
 
 static uint8_t buf[1 << 22], buf2[1 << 22];
@@ -77,6 +78,12 @@ static int matches_pattern(const uint8_t *p, uint64_t off, size_t n)
     return 1;
 }
 
+/* kvmtool's quirks for basic() (where the model has them): 1, used
+   lengths are the bytes moved to or from the disk (a write of N bytes
+   reports N though the device wrote 1); 2, N + 1; and a queue size below
+   the maximum is ignored. */
+static int kvmtool;
+
 /* The basic conversation on one configuration. */
 static void basic(uint32_t transport, int legacy_probe, int msix, uint32_t ring, int dma, int deferred)
 {
@@ -94,6 +101,13 @@ static void basic(uint32_t transport, int legacy_probe, int msix, uint32_t ring,
         return;
     }
     e.bus->knobs.dma_split = e.bus->knobs.dma_bounce = dma == 1;
+#ifdef MODEL_USED_LEN_MOVED
+    if (kvmtool) {
+        e.m->knobs.used_len = MODEL_USED_LEN_MOVED;
+        e.m->knobs.ignore_small_queue_size = 1;
+        model_blk_count_status(e.m, kvmtool == 2);
+    }
+#endif
     CHECK_EQ(e.blk.priv.table, dma == 2);   /* the model offers indirect descriptors everywhere */
     if (deferred) {
         /* Complete from the idle hook, shuffled: the driver waits for real. */
@@ -120,6 +134,28 @@ static void basic(uint32_t transport, int legacy_probe, int msix, uint32_t ring,
     }
     CHECK_EQ(virtio_blk_get_id(&e.blk, serial), VIRTIO_OK);
     CHECK(strcmp(serial, "model-blk-serial") == 0);
+    /* Rounds of requests in flight, more in all than a shrunk ring holds
+       (past the wrap of a ring that device and driver size differently). */
+    for (i = 0; i < 3 * e.blk.priv.slots; i++) {
+        virtio_blk_request rq;
+        void *tok;
+        virtio_result res;
+        uint32_t k = (uint32_t)(i % e.blk.priv.slots);
+        memset(&rq, 0, sizeof rq);
+        rq.op = VIRTIO_BLK_OP_READ;
+        rq.sector = 1024 + (uint64_t)(i % 100) * 8;   /* untouched by the writes above */
+        rq.buf = buf2 + (size_t)k * 4096;
+        rq.len = 4096;
+        rq.token = (void *)(uintptr_t)(i + 1);
+        rq.flags = k + 1 < e.blk.priv.slots ? VIRTIO_MORE : 0;
+        CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
+        while (k + 1 == e.blk.priv.slots && virtio_blk_wait(&e.blk, &tok, &res) == VIRTIO_OK) {
+            size_t j = (uintptr_t)tok - 1;
+            CHECK_EQ(res, VIRTIO_OK);
+            CHECK(matches_pattern(buf2 + (j % e.blk.priv.slots) * 4096, (1024 + (uint64_t)(j % 100) * 8) * 512, 4096));
+        }
+    }
+    CHECK_EQ(e.blk.inflight, 0);
     CHECK_EQ(virtio_blk_read(&e.blk, 2048, buf, 512), VIRTIO_ERR_RANGE);
     CHECK_EQ(virtio_blk_read(&e.blk, 2047, buf, 1024), VIRTIO_ERR_RANGE);
     model_blk_get_knobs(e.m)->fail_sector = 10;
@@ -127,6 +163,7 @@ static void basic(uint32_t transport, int legacy_probe, int msix, uint32_t ring,
     CHECK_EQ(virtio_blk_read(&e.blk, 8, buf, 4096), VIRTIO_ERR_IO);
     CHECK_EQ(e.blk.last_status, 1);
     CHECK_EQ(virtio_blk_read(&e.blk, 16, buf, 4096), VIRTIO_OK);   /* still usable */
+    CHECK_EQ(e.blk.queue.clamped != 0, kvmtool != 0);   /* overstated write lengths: clamped, counted */
     CHECK_EQ(virtio_blk_shutdown(&e.blk), VIRTIO_OK);
     CHECK_EQ(e.bus->stats.live_allocs, 0);
     env_down(&e);
@@ -155,6 +192,16 @@ static void matrix(void)
                     RUN(basic(tr[t].t, tr[t].legacy_probe, tr[t].msix, ring, (int)dma, (int)deferred), label);
                 }
         }
+#ifdef MODEL_USED_LEN_MOVED
+    for (kvmtool = 1; kvmtool <= 2; kvmtool++)
+        for (t = 0; t < sizeof tr / sizeof tr[0]; t++)
+            for (dma = 0; dma < 2; dma++) {
+                snprintf(label, sizeof label, "blk %s kvmtool (used length = bytes moved%s)%s", tr[t].name,
+                         kvmtool == 2 ? " + 1" : "", dma ? " page-split+bounce" : "");
+                RUN(basic(tr[t].t, tr[t].legacy_probe, tr[t].msix, VIRTIO_RING_SPLIT, (int)dma, 1), label);   /* kvmtool: split only */
+            }
+    kvmtool = 0;
+#endif
 }
 
 /* 100 requests in flight, completed in reverse, each token exactly once. */
@@ -190,7 +237,7 @@ static void many_in_flight(uint32_t ring)
         rq.buf = buf + i * 4096;
         rq.len = 4096;
         rq.token = (void *)(uintptr_t)(i + 1);
-        rq.flags = i + 1 < 100 ? VIRTIO_BLK_REQ_MORE : 0;
+        rq.flags = i + 1 < 100 ? VIRTIO_MORE : 0;
         CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
     }
     CHECK_EQ(e.blk.inflight, 100);
@@ -357,6 +404,7 @@ static void flush_error_and_cache(void)
 {
     blkenv e;
     uint64_t cap = 0;
+    uint32_t changed = 0;
     CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, 0, 0, 0, 0), VIRTIO_OK);
     model_blk_get_knobs(e.m)->fail_flush = 1;
     CHECK_EQ(virtio_blk_flush(&e.blk), VIRTIO_ERR_IO);
@@ -371,14 +419,15 @@ static void flush_error_and_cache(void)
     /* The device grows: refresh sees the new capacity. */
     model_put64(model_config(e.m), 4096);
     model_config_changed(e.m);
-    CHECK_EQ(virtio_blk_refresh(&e.blk), VIRTIO_OK);
+    CHECK_EQ(virtio_blk_refresh(&e.blk, &changed), VIRTIO_OK);
+    CHECK_EQ(changed, VIRTIO_BLK_CHANGED_CAPACITY);
     cap = e.blk.info.capacity;
     CHECK_EQ(cap, 4096);
     env_down(&e);
 }
 
-/* Callback requests complete inside whichever call notices them; token
-   requests wait for virtio_blk_poll even when a blocking call reaped them. */
+/* Callbacks run only inside poll (and wait); requests a blocking call
+   reaped, with or without callback, wait for virtio_blk_poll. */
 static void callbacks_and_tokens(void)
 {
     blkenv e;
@@ -410,11 +459,11 @@ static void callbacks_and_tokens(void)
         rq.callback = i < 8 ? on_done : 0;
         CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
     }
-    /* A blocking call in the middle reaps everything before it returns. */
+    /* A blocking call in the middle reaps what completes meanwhile but
+       runs no callback: they wait for poll. */
     CHECK_EQ(virtio_blk_read(&e.blk, 200, buf, 4096), VIRTIO_OK);
-    while (e.blk.inflight > 4) virtio_blk_poll(&e.blk, 0, 0) == VIRTIO_EMPTY ? (void)model_run(e.m, 0) : (void)0;
-    CHECK_EQ(cb_count, 8);
-    CHECK_EQ(cb_result, VIRTIO_OK);
+    CHECK(model_blk_get_stats(e.m)->requests > 1);
+    CHECK_EQ(cb_count, 0);
     for (;;) {
         virtio_result r = virtio_blk_poll(&e.blk, &tok, &res);
         if (r == VIRTIO_EMPTY) {
@@ -429,7 +478,367 @@ static void callbacks_and_tokens(void)
         tokens++;
     }
     CHECK_EQ(tokens, 4);
+    CHECK_EQ(cb_count, 8);
+    CHECK_EQ(cb_result, VIRTIO_OK);
     CHECK(memcmp(model_blk_disk(e.m, NULL), buf2, 4096) == 0);
+    env_down(&e);
+}
+
+
+/* A model block device in deferred mode (nothing completes unless the
+   test runs the device), probed; not initialised. */
+static void env_deferred(blkenv *e, uint32_t transport, const model_blk_options *bo)
+{
+    model_options mo;
+    model_blk_options def;
+    memset(e, 0, sizeof *e);
+    e->bus = model_bus_new();
+    model_options_init(&mo, transport);
+    mo.mode = MODEL_DEFERRED;
+    if (!bo) {
+        model_blk_options_init(&def);
+        bo = &def;
+    }
+    e->m = model_blk_new(e->bus, &mo, bo);
+    bus_dma(e->bus);
+    CHECK_EQ(model_probe(e->m, &e->dev, 0), VIRTIO_OK);
+}
+
+/* Issue 11 item 2: requests submitted with VIRTIO_MORE until the ring is
+   full, the last one without it. The ones that did not fit wait in the
+   driver; the ones on the ring must have been notified, or nothing ever
+   completes (seen: every request timed out). Rings of 4 and 8 entries,
+   with and without indirect descriptors (3 descriptors a request). */
+static void full_ring(uint32_t transport, uint32_t qsize, int indirect, int deferred)
+{
+    blkenv e;
+    model_blk_options bo;
+    virtio_blk_options o;
+    uint32_t i, got = 0, n = 40;
+    void *tok;
+    virtio_result res, r;
+    model_blk_options_init(&bo);
+    bo.queue_size = qsize;
+    if (!indirect) bo.features &= ~MODEL_F_INDIRECT_DESC;
+    memset(&o, 0, sizeof o);
+    o.max_requests = 64;
+    if (deferred) {
+        env_deferred(&e, transport, &bo);
+        e.m->knobs.run_on_idle = 1;
+        CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, &o), VIRTIO_OK);
+    } else {
+        CHECK_EQ(env_up(&e, transport, &bo, &o, 0, 0), VIRTIO_OK);
+    }
+    CHECK_EQ(e.blk.queue.size, qsize);
+    for (i = 0; i < n; i++) {
+        virtio_blk_request rq;
+        memset(&rq, 0, sizeof rq);
+        rq.op = VIRTIO_BLK_OP_READ;
+        rq.sector = i * 8;
+        rq.buf = buf + i * 4096;
+        rq.len = 4096;
+        rq.token = (void *)(uintptr_t)(i + 1);
+        rq.flags = i + 1 < n ? VIRTIO_MORE : 0;
+        CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
+    }
+    while ((r = virtio_blk_wait(&e.blk, &tok, &res)) == VIRTIO_OK) {
+        uint32_t k = (uint32_t)(uintptr_t)tok - 1;
+        CHECK_EQ(res, VIRTIO_OK);
+        CHECK(k < n && matches_pattern(buf + k * 4096, (uint64_t)k * 8 * 512, 4096));
+        got++;
+    }
+    CHECK_EQ(r, VIRTIO_EMPTY);
+    CHECK_EQ(got, n);
+    CHECK_EQ(e.bus->stats.log[VIRTIO_MSG_TIMEOUT], 0);
+    CHECK_EQ(virtio_blk_read(&e.blk, 8, buf, 4096), VIRTIO_OK);   /* and the disk still works */
+    env_down(&e);
+}
+
+/* Issue 11 item 3(b): a refresh that reads a discard limit of 0 while a
+   discard still has pieces to post. Pieces of 0 sectors never end the
+   request (seen: a wait that never returned). Now the rest fails with
+   VIRTIO_ERR_UNSUPPORTED, and what was posted completes. */
+static void refresh_takes_discard_away(void)
+{
+    blkenv e;
+    model_blk_options bo;
+    virtio_blk_options o;
+    virtio_blk_request rq;
+    void *tok;
+    virtio_result res;
+    uint32_t changed = 0;
+    model_blk_options_init(&bo);
+    bo.max_discard_sectors = 8;
+    memset(&o, 0, sizeof o);
+    o.max_requests = 2;
+    env_deferred(&e, MODEL_PCI_MODERN, &bo);
+    CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, &o), VIRTIO_OK);
+    memset(&rq, 0, sizeof rq);
+    rq.op = VIRTIO_BLK_OP_DISCARD;
+    rq.len = 1024 * 512;   /* 128 pieces of 8 sectors, 2 in flight */
+    rq.token = &rq;
+    CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
+    model_put32(model_config(e.m) + 36, 0);   /* max_discard_sectors */
+    model_config_changed(e.m);
+    CHECK_EQ(virtio_blk_refresh(&e.blk, &changed), VIRTIO_OK);
+    CHECK_EQ(changed, VIRTIO_BLK_CHANGED_LIMITS);
+    CHECK_EQ(e.blk.info.discard, 0);
+    e.m->knobs.run_on_idle = 1;
+    CHECK_EQ(virtio_blk_wait(&e.blk, &tok, &res), VIRTIO_OK);
+    CHECK(tok == &rq);
+    CHECK_EQ(res, VIRTIO_ERR_UNSUPPORTED);
+    CHECK_EQ(model_blk_get_stats(e.m)->discards, 2);   /* the two in flight */
+    CHECK_EQ(virtio_blk_discard(&e.blk, 0, 8), VIRTIO_ERR_UNSUPPORTED);
+    CHECK_EQ(e.bus->stats.log[VIRTIO_MSG_TIMEOUT], 0);
+    env_down(&e);
+}
+
+/* Issue 11 item 3(c): a callback that resubmits, on a device that
+   completes at once. One poll handles at most one queue's worth (seen:
+   200 000 callbacks in one call); completions callbacks never run inside
+   submit (seen: a flush without FLUSH recursed through submit). */
+static int resubmits, resubmit_limit, in_submit, cb_in_submit;
+static void resubmit(virtio_blk *b, void *token, virtio_result r)
+{
+    virtio_blk_request rq;
+    (void)token;
+    cb_in_submit += in_submit;
+    if (r != VIRTIO_OK) return;   /* failed by the timeout below */
+    if (++resubmits >= resubmit_limit) return;
+    memset(&rq, 0, sizeof rq);
+    rq.op = resubmits & 1 ? VIRTIO_BLK_OP_FLUSH : VIRTIO_BLK_OP_READ;
+    rq.buf = buf;
+    rq.len = 4096;
+    rq.callback = resubmit;
+    in_submit = 1;
+    CHECK_EQ(virtio_blk_submit(b, &rq), VIRTIO_OK);
+    in_submit = 0;
+    CHECK_EQ(virtio_blk_poll(b, 0, 0), VIRTIO_ERR_STATE);   /* not from a callback */
+    CHECK_EQ(virtio_blk_shutdown(b), VIRTIO_ERR_STATE);
+}
+
+static void bounded_callbacks(int flush)
+{
+    blkenv e;
+    model_blk_options bo;
+    virtio_blk_request rq;
+    uint32_t polls = 0;
+    model_blk_options_init(&bo);
+    if (!flush) bo.features &= ~MODEL_BLK_F_FLUSH;
+    CHECK_EQ(env_up(&e, MODEL_MMIO, &bo, 0, 0, 0), VIRTIO_OK);
+    resubmits = cb_in_submit = 0;
+    resubmit_limit = 5000;
+    memset(&rq, 0, sizeof rq);
+    rq.op = VIRTIO_BLK_OP_FLUSH;
+    rq.callback = resubmit;
+    in_submit = 1;
+    CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
+    in_submit = 0;
+    CHECK_EQ(resubmits, 0);
+    CHECK_EQ(virtio_blk_poll(&e.blk, 0, 0), VIRTIO_EMPTY);
+    CHECK(resubmits >= 1 && resubmits <= (int)e.blk.queue.size);
+    while (resubmits < resubmit_limit && polls++ < 1000) CHECK_EQ(virtio_blk_poll(&e.blk, 0, 0), VIRTIO_EMPTY);
+    CHECK_EQ(resubmits, resubmit_limit);
+    CHECK_EQ(cb_in_submit, 0);
+    CHECK_EQ(e.blk.inflight, 0);
+    /* wait is bounded by time, whatever the callbacks do */
+    e.bus->platform.timeout_ms = 20;
+    resubmits = 0;
+    resubmit_limit = 1 << 30;
+    rq.op = VIRTIO_BLK_OP_READ;
+    rq.buf = buf;
+    rq.len = 4096;
+    CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
+    CHECK_EQ(virtio_blk_wait(&e.blk, 0, 0), VIRTIO_ERR_STATE);   /* timed out: the device was reset */
+    CHECK(resubmits > 1000);
+    CHECK_EQ(e.blk.inflight, 0);   /* ... and the last resubmission failed: not in flight */
+    env_down(&e);
+}
+
+/* Issue 11 item 4: a refresh that fails (the configuration generation
+   never settles) keeps the old information: flushes still reach the
+   device, read-only still holds (seen: a zeroed info, flush returning OK
+   without sending FLUSH). */
+static void failed_refresh(void)
+{
+    blkenv e;
+    model_blk_options bo;
+    virtio_blk_info before;
+    uint32_t changed = 77;
+    model_blk_options_init(&bo);
+    bo.features |= MODEL_BLK_F_RO;
+    CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, &bo, 0, 0, 0), VIRTIO_OK);
+    before = e.blk.info;
+    e.m->knobs.gen_bump_every = 1;
+    CHECK_EQ(virtio_blk_refresh(&e.blk, &changed), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(changed, 77);   /* not written on failure */
+    CHECK(memcmp(&before, &e.blk.info, sizeof before) == 0);
+    e.m->knobs.gen_bump_every = 0;
+    CHECK_EQ(virtio_blk_flush(&e.blk), VIRTIO_OK);
+    CHECK_EQ(model_blk_get_stats(e.m)->flushes, 1);
+    CHECK_EQ(virtio_blk_write(&e.blk, 0, buf, 512), VIRTIO_ERR_READ_ONLY);
+    /* a block size no device may switch to while buffers are cut for the old one */
+    model_put32(model_config(e.m) + 20, 4096);
+    model_config_changed(e.m);
+    CHECK_EQ(virtio_blk_refresh(&e.blk, 0), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(e.blk.info.block_size, 512);
+    model_put32(model_config(e.m) + 20, 512);
+    model_put64(model_config(e.m), 1024);
+    model_config_changed(e.m);
+    CHECK_EQ(virtio_blk_refresh(&e.blk, 0), VIRTIO_OK);   /* NULL: not reported */
+    CHECK_EQ(e.blk.info.capacity, 1024);
+    CHECK_EQ(virtio_blk_read(&e.blk, 1024, buf, 512), VIRTIO_ERR_RANGE);
+    env_down(&e);
+}
+
+static void bad_used_id(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->kind == MODEL_H_USED_ELEM || h->kind == MODEL_H_PACKED_USED) h->id = 999;
+}
+
+/* Issue 11 item 5: a reset that never finishes. Nothing the device may
+   still own goes back: no unmap, no free, no request handed back as done
+   (seen: every path ignored the reset's result). */
+static void stuck_reset(int how)
+{
+    blkenv e;
+    virtio_blk_request rq;
+    uint64_t maps, allocs;
+    void *tok;
+    virtio_result res;
+    env_deferred(&e, MODEL_PCI_MODERN, 0);
+    e.bus->knobs.quiet = 1;
+    CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
+    memset(&rq, 0, sizeof rq);
+    rq.op = VIRTIO_BLK_OP_READ;
+    rq.buf = buf2;
+    rq.len = 8192;
+    rq.token = &rq;
+    CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
+    e.m->knobs.reset_delay = MODEL_FOREVER;
+    maps = e.bus->stats.live_maps;
+    allocs = e.bus->stats.live_allocs;
+    CHECK(maps > 0);
+    if (how == 0) {          /* shutdown */
+        CHECK_EQ(virtio_blk_shutdown(&e.blk), VIRTIO_ERR_TIMEOUT);
+        CHECK_EQ(e.blk.priv.magic, 0);
+    } else if (how == 1) {   /* a blocking call times out */
+        CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 4096), VIRTIO_ERR_TIMEOUT);
+        CHECK_EQ(e.blk.inflight, 2);   /* both still the device's */
+        maps++;                        /* the read's own buffer stays mapped too */
+        CHECK_EQ(virtio_blk_poll(&e.blk, &tok, &res), VIRTIO_ERR_STATE);
+        CHECK_EQ(virtio_blk_shutdown(&e.blk), VIRTIO_ERR_TIMEOUT);
+    } else {                 /* the device breaks the protocol */
+        e.m->knobs.hostile = bad_used_id;
+        model_run(e.m, 0);
+        CHECK_EQ(virtio_blk_poll(&e.blk, &tok, &res), VIRTIO_ERR_DEVICE);
+        CHECK_EQ(virtio_blk_poll(&e.blk, &tok, &res), VIRTIO_ERR_STATE);
+        CHECK_EQ(e.blk.inflight, 1);
+        CHECK_EQ(virtio_blk_shutdown(&e.blk), VIRTIO_ERR_TIMEOUT);
+    }
+    CHECK_EQ(e.bus->stats.live_maps, maps);
+    CHECK_EQ(e.bus->stats.live_allocs, allocs);
+    CHECK_EQ(e.bus->stats.bugs, 0);
+    model_bus_free(e.bus);
+}
+
+/* Issue 11 item 7: init on a running disk (a request in flight) is
+   refused and changes nothing (seen: four allocations and a mapping
+   leaked). */
+static void init_twice(void)
+{
+    blkenv e;
+    virtio_blk_request rq;
+    uint64_t allocs;
+    void *tok;
+    virtio_result res;
+    env_deferred(&e, MODEL_MMIO, 0);
+    CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
+    memset(&rq, 0, sizeof rq);
+    rq.op = VIRTIO_BLK_OP_READ;
+    rq.buf = buf;
+    rq.len = 4096;
+    rq.token = &rq;
+    CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_OK);
+    allocs = e.bus->stats.live_allocs;
+    CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_ERR_STATE);
+    CHECK_EQ(e.bus->stats.live_allocs, allocs);
+    model_run(e.m, 0);
+    CHECK_EQ(virtio_blk_poll(&e.blk, &tok, &res), VIRTIO_OK);
+    CHECK(tok == &rq && res == VIRTIO_OK && matches_pattern(buf, 0, 4096));
+    CHECK_EQ(virtio_blk_shutdown(&e.blk), VIRTIO_OK);
+    CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);   /* after shutdown: fine */
+    env_down(&e);
+}
+
+/* Issue 11 item 9(a): the ring keeps the device's size (seen: shrunk to
+   64 entries, which kvmtool ignores); a caller may ask for less. */
+static void queue_size(void)
+{
+    blkenv e;
+    virtio_blk_options o;
+    CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, 0, 0, 0, 0), VIRTIO_OK);
+    CHECK_EQ(e.blk.queue.size, 256);
+    env_down(&e);
+    memset(&o, 0, sizeof o);
+    o.queue_size = 16;
+    CHECK_EQ(env_up(&e, MODEL_MMIO, 0, &o, 0, 0), VIRTIO_OK);
+    CHECK_EQ(e.blk.queue.size, 16);
+    CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 65536), VIRTIO_OK);
+    CHECK(matches_pattern(buf, 0, 65536));
+    env_down(&e);
+}
+
+
+/* Issue 13 item 5 / MEMORY: with the default options on modern
+   transports, no allocation of the driver's own is above 4096 bytes (the
+   queue's are virtio.h's), with and without the unmap lists a dma_unmap
+   hook needs; and what the header's MEMORY section says is what it takes. */
+static void *(*real_alloc)(void *, size_t, size_t, int, uint64_t *);
+static size_t allocs[16], nallocs;
+static void *alloc_at[16];
+static void *counting_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
+{
+    void *p = real_alloc(user, size, align, kind, dev);
+    if (nallocs < 16) {
+        alloc_at[nallocs] = p;
+        allocs[nallocs++] = size;
+    }
+    return p;
+}
+
+static void memory(uint32_t transport, int identity_dma)
+{
+    blkenv e;
+    size_t i, driver = 0, big = 0;
+    identity = identity_dma;
+    memset(&e, 0, sizeof e);
+    e.bus = model_bus_new();
+    {
+        model_options mo;
+        model_blk_options bo;
+        model_options_init(&mo, transport);
+        model_blk_options_init(&bo);
+        e.m = model_blk_new(e.bus, &mo, &bo);
+    }
+    bus_dma(e.bus);
+    identity = 0;
+    real_alloc = e.bus->platform.dma_alloc;
+    e.bus->platform.dma_alloc = counting_alloc;
+    nallocs = 0;
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
+    for (i = 0; i < nallocs; i++) {
+        if (alloc_at[i] == e.blk.queue.priv.ring || alloc_at[i] == e.blk.queue.priv.state) continue;   /* the queue's */
+        driver += allocs[i];
+        if (allocs[i] > big) big = allocs[i];
+    }
+    CHECK(big <= 4096);
+    /* MEMORY: 32 slots + a 10-entry list, 32 x 96 DMA bytes, and 32 x 8 x 16 with dma_unmap */
+    CHECK_EQ(driver, 32 * sizeof(virtio__blk_slot) + 10 * 16 + 32 * 96 + (identity_dma ? 0 : 32 * 8 * 16));
+    CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 4096), VIRTIO_OK);
     env_down(&e);
 }
 
@@ -451,6 +860,21 @@ int main(void)
     matrix();
     RUN(legacy_high_memory(MODEL_PCI_LEGACY), "blk legacy PCI refuses a ring above 16 TiB");
     RUN(legacy_high_memory(MODEL_MMIO_LEGACY), "blk legacy MMIO refuses a ring above 16 TiB");
+    RUN(full_ring(MODEL_PCI_MODERN, 4, 0, 0), "blk full ring notified: 4 entries, no indirect, MORE (issue 11.2)");
+    RUN(full_ring(MODEL_PCI_MODERN, 4, 1, 0), "blk full ring notified: 4 entries, indirect, MORE");
+    RUN(full_ring(MODEL_PCI_LEGACY, 8, 0, 1), "blk full ring notified: legacy PCI, 8 entries, deferred");
+    RUN(full_ring(MODEL_MMIO, 8, 1, 1), "blk full ring notified: MMIO, 8 entries, indirect, deferred");
+    RUN(refresh_takes_discard_away(), "blk refresh to a discard limit of 0 ends the discard (issue 11.3b)");
+    RUN(bounded_callbacks(1), "blk resubmitting callbacks: poll and wait bounded (issue 11.3c)");
+    RUN(bounded_callbacks(0), "blk flush without FLUSH completes at poll, not in submit (issue 11.3c)");
+    RUN(failed_refresh(), "blk failed refresh keeps the old info (issue 11.4)");
+    RUN(stuck_reset(0), "blk shutdown: reset never finishes, nothing freed (issue 11.5)");
+    RUN(stuck_reset(1), "blk timeout: reset never finishes, nothing handed back (issue 11.5)");
+    RUN(stuck_reset(2), "blk protocol error: reset never finishes, nothing handed back (issue 11.5)");
+    RUN(init_twice(), "blk init on a running disk is refused (issue 11.7)");
+    RUN(memory(MODEL_PCI_MODERN, 0), "blk MEMORY: no allocation of its own above 4096 bytes (dma_unmap hook)");
+    RUN(memory(MODEL_MMIO, 1), "blk MEMORY: no allocation of its own above 4096 bytes (identity DMA)");
+    RUN(queue_size(), "blk keeps the device's queue size unless asked for less (issue 11.9a)");
     for (identity = 0; identity < 2; identity++) {
         const char *d = identity ? ", identity DMA" : "";
 #define RUN_D(call, what)                                        \

@@ -75,7 +75,7 @@ static void wraparound(uint32_t ring, int indirect)
         CHECK_EQ(buf[17], model_blk_pattern(sec * 512 + 17));
     }
     CHECK_EQ(model_queue_stats(e.m, 0)->chains, 70000);
-    if (!e.blk.queue.packed) CHECK_EQ((uint16_t)e.blk.queue.priv.avail_idx, (uint16_t)70000);
+    if (!e.blk.queue.packed) CHECK_EQ((uint16_t)e.blk.queue.priv.split.avail_idx, (uint16_t)70000);
     down(&e);
 }
 

@@ -44,7 +44,7 @@ static void run(uint32_t op, uint32_t base, const char *tag)
         rq.len = CHUNK;
         rq.token = bufs[i];
         rq.callback = on_done;
-        rq.flags = i + 1 < N ? VIRTIO_BLK_REQ_MORE : 0;
+        rq.flags = i + 1 < N ? VIRTIO_MORE : 0;
         results[i] = VIRTIO_ERR_STATE;
         VT_EXPECT(virtio_blk_submit(&disk, &rq), VIRTIO_OK, "submit");
     }
@@ -58,11 +58,14 @@ static void run(uint32_t op, uint32_t base, const char *tag)
 int main(void)
 {
     virtio_device dev;
+    virtio_blk_options o;
     uint64_t seed = 0;
     uint32_t i;
     virtio_result r;
     port_pci_setup();
-    if (vt_find(VIRTIO_DEVICE_BLOCK, &dev, 1) != 1 || (r = virtio_blk_init(&disk, &dev, 0)) != VIRTIO_OK) {
+    memset(&o, 0, sizeof o);
+    o.max_requests = N;   /* all in flight at once */
+    if (vt_find(VIRTIO_DEVICE_BLOCK, &dev, 1) != 1 || (r = virtio_blk_init(&disk, &dev, &o)) != VIRTIO_OK) {
         port_printf("VT FAIL no disk\nVT END 1\n");
         return 1;
     }
