@@ -25,6 +25,7 @@ void __aeabi_memcpy(void *d, const void *s, size_t n);
 void __aeabi_memcpy4(void *d, const void *s, size_t n);
 void __aeabi_memcpy8(void *d, const void *s, size_t n);
 void __aeabi_memclr(void *d, size_t n);
+void __aeabi_memclr4(void *d, size_t n);
 void __aeabi_memclr8(void *d, size_t n);
 long long __ashldi3(long long a, int b);
 long long __lshrdi3(long long a, int b);
@@ -73,6 +74,9 @@ void __aeabi_memcpy8(void *d, const void *s, size_t n) { copy_bytes(d, s, n); }
 #endif
 #ifdef VT_FS___aeabi_memclr
 void __aeabi_memclr(void *d, size_t n) { set_bytes(d, 0, n); }
+#endif
+#ifdef VT_FS___aeabi_memclr4
+void __aeabi_memclr4(void *d, size_t n) { set_bytes(d, 0, n); }
 #endif
 #ifdef VT_FS___aeabi_memclr8
 void __aeabi_memclr8(void *d, size_t n) { set_bytes(d, 0, n); }

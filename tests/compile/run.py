@@ -39,7 +39,7 @@ FS_TARGETS = {
 }
 FS_OPTS = ("-O2", "-Os")
 MEM = ("memcpy", "memset")
-AEABI = ("__aeabi_memclr", "__aeabi_memclr8", "__aeabi_memcpy", "__aeabi_memcpy4", "__aeabi_memcpy8")
+AEABI = ("__aeabi_memclr", "__aeabi_memclr4", "__aeabi_memclr8", "__aeabi_memcpy", "__aeabi_memcpy4", "__aeabi_memcpy8")
 # What the library's object (all five headers' implementations, freestanding.c
 # with -DVT_FS_LIBRARY_ONLY) leaves undefined: clang 14 and gcc 12, by
 # optimisation level and target (MEM where not listed). tests/README.md
