@@ -8,13 +8,13 @@
 #      hello must greet, list the devices with their BARs, echo the byte,
 #      report no failure, and QEMU must exit by itself with status 0;
 #   2. boot again and send '3': QEMU's exit status must carry the code
-#      (3 on riscv64 and aarch64, (3 << 1) | 1 = 7 on x86_64);
+#      (3 on riscv and arm, (3 << 1) | 1 = 7 on x86_64 and i686);
 #   3. boot again and send 't': the trap handler must report the
-#      exception and exit with code 99 (x86_64: 199).
+#      exception and exit with code 99 (x86: 199).
 # Every QEMU runs under `timeout`, so nothing outlives the check.
 set -u
 BUILD=${PORT_BUILD:-build}
-ARCHES=${PORT_ARCHES:-riscv64 aarch64 x86_64}
+ARCHES=${PORT_ARCHES:-riscv64 aarch64 x86_64 riscv32 aarch64be armv7 i686}
 DIR=$BUILD/port-check
 mkdir -p "$DIR"
 failed=0
@@ -43,8 +43,9 @@ for arch in $ARCHES; do
     : >"$img0" && truncate -s 1M "$img0"
     : >"$img1" && truncate -s 1M "$img1"
     devs="-drive if=none,id=d0,file=$img0,format=raw -device virtio-blk-pci,drive=d0"
-    want_mmio=0
-    if [ "$arch" != x86_64 ]; then
+    want_mmio=0 x86=0
+    case $arch in x86_64 | i686) x86=1 ;; esac
+    if [ "$x86" = 0 ]; then
         devs="$devs -drive if=none,id=d1,file=$img1,format=raw -device virtio-blk-device,drive=d1"
         devs="$devs -netdev hubport,id=n1,hubid=0 -device virtio-net-device,netdev=n1"
         want_mmio=2
@@ -67,12 +68,12 @@ for arch in $ARCHES; do
 
     boot "$arch" 3 "$DIR/$arch-3.txt"
     want=3
-    [ "$arch" = x86_64 ] && want=7
+    [ "$x86" = 1 ] && want=7
     [ "$status" -eq "$want" ] || bad "$arch: exit code 3 gave status $status, expected $want"
     say "--- $arch: port_exit(3): QEMU status $status"
     boot "$arch" t "$DIR/$arch-t.txt"
     want=99
-    [ "$arch" = x86_64 ] && want=199
+    [ "$x86" = 1 ] && want=199
     grep -q "^port: trap" "$DIR/$arch-t.txt" || bad "$arch: trap not reported"
     [ "$status" -eq "$want" ] || bad "$arch: trap gave status $status, expected $want"
     say "--- $arch: trap: $(grep "^port: trap" "$DIR/$arch-t.txt" | tr -d '\r'), QEMU status $status"

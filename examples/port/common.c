@@ -1,6 +1,7 @@
 /* common.c - the architecture-independent half of the ports: the libc
- * subset, console formatting, the DMA pool, the virtio_platform, power-off
- * and the trap report. PCI BAR assignment is in pci.c. */
+ * subset (and the compiler's helpers on 32-bit targets), console
+ * formatting, the DMA pool, the virtio_platform, power-off and the trap
+ * report. PCI BAR assignment is in pci.c, the device tree in fdt.c. */
 #include <stdarg.h>
 #include "port.h"
 
@@ -60,6 +61,93 @@ int strcmp(const char *a, const char *b)
     for (; *a && *a == *b; a++, b++) {}
     return (unsigned char)*a - (unsigned char)*b;
 }
+
+#if defined(__ARM_EABI__)
+/* The ARM run-time ABI (RTABI §4.3.4) names its own copy and clear
+   routines, and clang calls them for struct copies and zeroing. The
+   4/8 variants only promise aligned pointers; these do not rely on it. */
+void __aeabi_memcpy(void *d, const void *s, size_t n);
+void __aeabi_memcpy4(void *d, const void *s, size_t n);
+void __aeabi_memcpy8(void *d, const void *s, size_t n);
+void __aeabi_memmove(void *d, const void *s, size_t n);
+void __aeabi_memmove4(void *d, const void *s, size_t n);
+void __aeabi_memmove8(void *d, const void *s, size_t n);
+void __aeabi_memset(void *d, size_t n, int c);
+void __aeabi_memset4(void *d, size_t n, int c);
+void __aeabi_memset8(void *d, size_t n, int c);
+void __aeabi_memclr(void *d, size_t n);
+void __aeabi_memclr4(void *d, size_t n);
+void __aeabi_memclr8(void *d, size_t n);
+void __aeabi_memcpy(void *d, const void *s, size_t n) { memcpy(d, s, n); }
+void __aeabi_memcpy4(void *d, const void *s, size_t n) { memcpy(d, s, n); }
+void __aeabi_memcpy8(void *d, const void *s, size_t n) { memcpy(d, s, n); }
+void __aeabi_memmove(void *d, const void *s, size_t n) { memmove(d, s, n); }
+void __aeabi_memmove4(void *d, const void *s, size_t n) { memmove(d, s, n); }
+void __aeabi_memmove8(void *d, const void *s, size_t n) { memmove(d, s, n); }
+void __aeabi_memset(void *d, size_t n, int c) { memset(d, c, n); }
+void __aeabi_memset4(void *d, size_t n, int c) { memset(d, c, n); }
+void __aeabi_memset8(void *d, size_t n, int c) { memset(d, c, n); }
+void __aeabi_memclr(void *d, size_t n) { memset(d, 0, n); }
+void __aeabi_memclr4(void *d, size_t n) { memset(d, 0, n); }
+void __aeabi_memclr8(void *d, size_t n) { memset(d, 0, n); }
+#endif
+
+#if UINTPTR_MAX == 0xffffffffu
+/* 32-bit CPUs divide 64-bit numbers in a library routine (libgcc /
+   compiler-rt names; the ARM EABI entry points in armv7/start.S call
+   port_udivmod64). Shift and subtract: at most 64 steps. */
+uint64_t port_udivmod64(uint64_t n, uint64_t d, uint64_t *rem);
+uint64_t __udivdi3(uint64_t n, uint64_t d);
+uint64_t __umoddi3(uint64_t n, uint64_t d);
+int64_t __divdi3(int64_t n, int64_t d);
+int64_t __moddi3(int64_t n, int64_t d);
+int64_t port_divmod64(int64_t n, int64_t d, int64_t *rem);
+
+uint64_t port_udivmod64(uint64_t n, uint64_t d, uint64_t *rem)
+{
+    uint64_t q = 0, r = 0;
+    int i;
+    if (d == 0) __builtin_trap();   /* as the hardware would: a reported exception */
+    if ((n >> 32) == 0 && (d >> 32) == 0) {   /* the CPU's own 32-bit divide */
+        q = (uint32_t)n / (uint32_t)d;
+        r = (uint32_t)n % (uint32_t)d;
+    } else {
+        for (i = 63; i >= 0; i--) {
+            r = r << 1 | (n >> i & 1u);
+            if (r >= d) {
+                r -= d;
+                q |= 1ull << i;
+            }
+        }
+    }
+    if (rem) *rem = r;
+    return q;
+}
+
+/* Truncating division, remainder with the sign of the dividend (C99 6.5.5). */
+int64_t port_divmod64(int64_t n, int64_t d, int64_t *rem)
+{
+    uint64_t un = n < 0 ? 0ull - (uint64_t)n : (uint64_t)n, ud = d < 0 ? 0ull - (uint64_t)d : (uint64_t)d, ur;
+    uint64_t q = port_udivmod64(un, ud, &ur);
+    if (rem) *rem = n < 0 ? (int64_t)(0ull - ur) : (int64_t)ur;
+    return (n < 0) != (d < 0) ? (int64_t)(0ull - q) : (int64_t)q;
+}
+
+uint64_t __udivdi3(uint64_t n, uint64_t d) { return port_udivmod64(n, d, 0); }
+uint64_t __umoddi3(uint64_t n, uint64_t d)
+{
+    uint64_t r;
+    port_udivmod64(n, d, &r);
+    return r;
+}
+int64_t __divdi3(int64_t n, int64_t d) { return port_divmod64(n, d, 0); }
+int64_t __moddi3(int64_t n, int64_t d)
+{
+    int64_t r;
+    port_divmod64(n, d, &r);
+    return r;
+}
+#endif
 
 /* ---- console ------------------------------------------------------------ */
 void port_putc(char c)
@@ -255,9 +343,9 @@ static virtio_platform platform;
 
 const virtio_platform *port_platform(void) { return &platform; }
 
-void port_init(void)
+void port_init(uintptr_t boot_arg)
 {
-    port_arch_init();
+    port_arch_init(boot_arg);
     platform.dma_alloc = pool_alloc;
     platform.dma_free = pool_free;
     platform.now_us = plat_now;
@@ -282,7 +370,7 @@ int port_find_devices(uint32_t type, virtio_device *devs, int max)
         else port_printf("port: virtio-mmio slot %u: %s\n", (unsigned)slot, virtio_result_str(r));
         slot++;
     }
-    while (n < max && virtio_pci_find(p, type, &bdf) == VIRTIO_OK) {
+    while (n < max && port_machine.pci_buses && virtio_pci_find(p, type, &bdf) == VIRTIO_OK) {
         virtio_result r = virtio_pci_probe(&devs[n], p, bdf);
         if (r == VIRTIO_OK) n++;
         else port_printf("port: virtio-pci %x: %s\n", (unsigned)bdf, virtio_result_str(r));

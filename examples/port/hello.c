@@ -1,7 +1,8 @@
 /* hello.c - the smallest guest: proves a port boots, talks both ways,
  * keeps time, assigns PCI BARs and sees the machine's VirtIO devices.
  *
- * What it does: prints "hello from <arch>"; lists every PCI function with
+ * What it does: prints "hello from <arch>" and the machine layout the
+ * port found ("machine: ..."); lists every PCI function with
  * its BARs after port_pci_setup() and every occupied virtio-mmio slot,
  * reading the registers itself so that this part checks the port alone;
  * then finds the same VirtIO devices through virtio.h (the smallest use
@@ -11,7 +12,7 @@
  * a bad load). Anything wrong (a BAR outside the host bridge window, a
  * clock that does not advance, ...) prints "hello: FAIL ..." and exits 1.
  *
- * Build and boot it on all three machines, with devices attached:
+ * Build and boot it on every machine, with devices attached:
  *
  *   make -f examples/port/port.mk port-check
  *
@@ -100,18 +101,18 @@ static void list_mmio(void)
 {
     uint32_t i;
     for (i = 0; i < port_mmio_count; i++) {
-        volatile uint32_t *r = (volatile uint32_t *)(port_mmio_base + i * port_mmio_stride);
-        if (r[0] != 0x74726976u) {   /* "virt" */
+        uintptr_t r = port_mmio_base + i * port_mmio_stride;
+        if (port_reg_read32(r) != 0x74726976u) {   /* "virt" */
             fail("virtio-mmio slot without magic", i);
             continue;
         }
-        if (r[2] != 0)   /* device id 0: empty slot */
-            port_printf("virtio-mmio slot %u at %p: version %u, device %u, vendor %x\n", i, (void *)r, r[1], r[2],
-                        r[3]);
+        if (port_reg_read32(r + 8) != 0)   /* device id 0: empty slot */
+            port_printf("virtio-mmio slot %u at %p: version %u, device %u, vendor %x\n", i, (void *)r,
+                        port_reg_read32(r + 4), port_reg_read32(r + 8), port_reg_read32(r + 12));
     }
 }
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
 /* What the x86 port relies on SeaBIOS for: ACPI registers at PMBASE, and
    (checked here only) MMCONFIG at 0xb0000000 agreeing with 0xcf8. */
 static void check_x86(void)
@@ -130,8 +131,11 @@ static void check_x86(void)
 }
 #endif
 
-/* Unaligned loads and atomics on RAM: they fault or misbehave on aarch64
-   unless the MMU maps RAM as Normal memory. */
+/* Unaligned loads and atomics on RAM: they fault or misbehave on the arm
+   machines unless the MMU maps RAM as Normal memory. The struct is not
+   accessed through a volatile pointer (clang 14 turns a volatile 64-bit
+   access into armv7's ldrd/strd, which need alignment whatever the
+   memory type); the empty asm makes the compiler store and load it. */
 struct __attribute__((packed)) odd {
     uint8_t pad;
     uint32_t u32;
@@ -142,11 +146,12 @@ static void check_memory(void)
 {
     static struct odd o;
     static volatile uint32_t counter;
-    volatile struct odd *v = &o;
+    struct odd *v = &o;
     uint64_t dev = 0;
     void *p;
     v->u32 = 0x11223344u;
     v->u64 = 0x5566778899aabbccull;
+    __asm__ volatile("" : : "r"(v) : "memory");
     __atomic_fetch_add(&counter, 5, __ATOMIC_SEQ_CST);
     if (v->u32 != 0x11223344u || v->u64 != 0x5566778899aabbccull || counter != 5)
         fail("unaligned access or atomic", v->u32);
@@ -208,8 +213,9 @@ int main(void)
     int c = -1, code = 0;
     port_printf("hello from %s\n", port_arch());
     port_printf("time %llu us\n", (unsigned long long)t0);
+    port_print_machine(&port_machine);
     check_memory();
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
     check_x86();
 #endif
     port_printf("pci: %d BARs not placed\n", port_pci_setup());

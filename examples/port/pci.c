@@ -1,11 +1,12 @@
 /* pci.c - PCI configuration access and BAR assignment, shared by the
  * ports.
  *
- * riscv64 and aarch64 "virt" boot without firmware, so nobody has given
+ * The "virt" machines boot without firmware, so nobody has given
  * the PCI functions addresses. port_pci_setup() does what firmware would:
  * size each BAR (write all-ones, read back which address bits stick),
  * place it at the next naturally aligned address of the host bridge's
- * window for its kind (I/O, 32-bit memory, 64-bit memory), and turn on
+ * window for its kind (I/O, 32-bit memory, 64-bit memory; port_machine
+ * has them from the device tree), and turn on
  * decoding and bus mastering. On x86 q35, SeaBIOS has already done this;
  * port_machine.mem32_size is 0 there, and the same walk only checks that
  * every BAR got an address the CPU can reach.
@@ -24,7 +25,8 @@
 #define CMD_MEM 0x2u
 #define CMD_MASTER 0x4u
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__i386__)
+#define PORT_PCI_CF8 1
 static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
 static inline uint32_t inl(uint16_t port)
 {
@@ -34,34 +36,37 @@ static inline uint32_t inl(uint16_t port)
 }
 #endif
 
-/* Configuration space: ECAM where the machine has it, else (x86) the
-   0xcf8 address / 0xcfc data port pair. */
-static volatile uint32_t *ecam(uint32_t bdf, unsigned off)
+/* Configuration space: ECAM where the machine has it (little-endian
+   registers, port_reg_*), else (x86) the 0xcf8 address / 0xcfc data port
+   pair; nothing on buses the port does not reach. */
+static uintptr_t ecam(uint32_t bdf, unsigned off)
 {
-    return (volatile uint32_t *)(port_machine.pci_ecam + ((uintptr_t)bdf << 12) + (off & 0xffcu));
+    return port_machine.pci_ecam + ((uintptr_t)bdf << 12) + (off & 0xffcu);
 }
 
 uint32_t port_pci_read32(uint32_t bdf, unsigned off)
 {
-#if defined(__x86_64__)
+    if ((bdf >> 8) >= port_machine.pci_buses) return 0xffffffffu;
+#if defined(PORT_PCI_CF8)
     if (!port_machine.pci_ecam) {
         outl(0xcf8, 0x80000000u | bdf << 8 | (off & 0xfcu));
         return inl(0xcfc);
     }
 #endif
-    return *ecam(bdf, off);
+    return port_reg_read32(ecam(bdf, off));
 }
 
 void port_pci_write32(uint32_t bdf, unsigned off, uint32_t value)
 {
-#if defined(__x86_64__)
+    if ((bdf >> 8) >= port_machine.pci_buses) return;
+#if defined(PORT_PCI_CF8)
     if (!port_machine.pci_ecam) {
         outl(0xcf8, 0x80000000u | bdf << 8 | (off & 0xfcu));
         outl(0xcfc, value);
         return;
     }
 #endif
-    *ecam(bdf, off) = value;
+    port_reg_write32(ecam(bdf, off), value);
 }
 
 /* Address space handed out so far: [next, end). end 0 = no window. */

@@ -1,15 +1,19 @@
 /* port.h - the bare-metal ports the examples and QEMU test guests run on.
  *
- * One small API over three QEMU machines: riscv64 "virt", aarch64 "virt"
- * (highmem=off) and x86_64 "q35". It gives a guest program a console on
- * the UART, a microsecond clock, power-off with an exit code, a DMA pool,
- * a filled-in virtio_platform and, where no firmware did it, PCI BAR
- * assignment. examples/port/README.md has the memory maps.
+ * One small API over seven QEMU machines: riscv64 and riscv32 "virt",
+ * aarch64 "virt" (little- and big-endian), armv7 "virt", and x86_64 and
+ * i686 "q35". It gives a guest program a console on the UART, a microsecond
+ * clock, power-off with an exit code, a DMA pool, a filled-in
+ * virtio_platform and, where no firmware did it, PCI BAR assignment.
+ * On the "virt" machines the layout (UART, PCI, virtio-mmio slots,
+ * interrupt controller) comes from the device tree QEMU hands the guest.
+ * examples/port/README.md has the memory maps.
  *
  * A guest provides `int main(void)`. The startup code (<arch>/start.S)
  * sets up the CPU (stack, MMU or page tables, trap vector), calls
- * port_init(), then main(), then port_exit() with main's return value.
- * Guests never call port_init() themselves.
+ * port_init() with the boot register that may point at the device tree,
+ * then main(), then port_exit() with main's return value. Guests never
+ * call port_init() themselves.
  */
 #ifndef PORT_H
 #define PORT_H
@@ -17,9 +21,10 @@
 #include <stdint.h>
 #include "../../virtio.h"   /* declarations only: for virtio_platform */
 
-/* Console, clock, trap vectors, PCI access: called by start.S before
-   main(), never by guests. */
-void port_init(void);
+/* Machine layout, console, clock, PCI access: called by start.S before
+   main(), never by guests. boot_arg is the register in which the loader
+   may pass the device tree (riscv a1, aarch64 x0, arm r2; 0 if none). */
+void port_init(uintptr_t boot_arg);
 
 /* ---- console and time ------------------------------------------------ */
 void port_putc(char c);                      /* '\n' goes out as "\r\n" */
@@ -28,7 +33,7 @@ int port_getc(void);                         /* byte from the UART, -1 if none w
 /* %d %i %u %x %X %s %c %p %%; l, ll and z sizes; width, '0' and '-' flags */
 void port_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t port_now_us(void);                  /* monotonic microseconds (near 0 at boot) */
-const char *port_arch(void);                 /* "riscv64", "aarch64" or "x86_64" */
+const char *port_arch(void);                 /* "riscv64", "riscv32", "aarch64", "aarch64be", "armv7", "x86_64", "i686" */
 
 /* Power the machine off. The code reaches QEMU's exit status where the
    machine can carry it (README.md, "Exit codes"); the port also prints
@@ -42,11 +47,11 @@ void port_exit(int code) __attribute__((noreturn));
 const virtio_platform *port_platform(void);
 size_t port_dma_free_bytes(void);            /* what the pool has left (leak checks) */
 
-/* Where virtio-mmio devices may sit (count 0 on x86 q35). Slot i is at
-   port_mmio_base + i * port_mmio_stride. */
-extern const uintptr_t port_mmio_base;
-extern const uintptr_t port_mmio_stride;
-extern const uint32_t port_mmio_count;
+/* Where virtio-mmio devices may sit (count 0 on x86 q35), from the
+   device tree. Slot i is at port_mmio_base + i * port_mmio_stride. */
+#define port_mmio_base (port_machine.mmio_base)
+#define port_mmio_stride (port_machine.mmio_stride)
+#define port_mmio_count (port_machine.mmio_count)
 
 /* Give every PCI function on the scanned buses its BARs (32- and 64-bit
    memory, I/O) from the host bridge windows and turn decoding and bus
@@ -62,9 +67,46 @@ int port_pci_setup(void);
 int port_find_devices(uint32_t type, virtio_device *devs, int max);
 
 /* 32-bit PCI configuration access (bdf = bus << 8 | dev << 3 | fn; off
-   4-byte aligned), the way the port reaches it on this machine. */
+   4-byte aligned), the way the port reaches it on this machine. Without
+   PCI (port_machine.pci_buses 0) reads give all-ones. */
 uint32_t port_pci_read32(uint32_t bdf, unsigned off);
 void port_pci_write32(uint32_t bdf, unsigned off, uint32_t value);
+
+/* A 32-bit little-endian device register (virtio-mmio, ECAM, PL011, ...)
+   in CPU order: a big-endian CPU swaps what its load or store carries. */
+static inline uint32_t port_le32(uint32_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap32(v);
+#else
+    return v;
+#endif
+}
+static inline uint32_t port_reg_read32(uintptr_t addr) { return port_le32(*(volatile uint32_t *)addr); }
+static inline void port_reg_write32(uintptr_t addr, uint32_t v) { *(volatile uint32_t *)addr = port_le32(v); }
+
+/* ---- device tree --------------------------------------------------------
+   A bounds-checked reader for the flattened device tree (Devicetree
+   Specification v0.4, chapter 5). Nodes are named by the offset of their
+   begin token; a damaged blob ends a walk early instead of faulting. */
+struct port_fdt {
+    const uint8_t *blob;
+    uint32_t struct_off, struct_end;   /* structure block, offsets into blob */
+    uint32_t strings_off, strings_end; /* strings block */
+};
+/* 1 if blob starts a device tree no larger than max bytes (and fills t), else 0. */
+int port_fdt_open(struct port_fdt *t, const void *blob, uint32_t max);
+/* Nodes in document order: start with *node = -1 and *depth = 0; each
+   call moves to the next node and its depth (root 0). 0 at the end. */
+int port_fdt_next(const struct port_fdt *t, int32_t *node, int *depth);
+/* A property's value and length, or NULL if the node has none. */
+const uint8_t *port_fdt_prop(const struct port_fdt *t, int32_t node, const char *name, uint32_t *len);
+/* 1 if `compat` is one of the node's "compatible" strings. */
+int port_fdt_compatible(const struct port_fdt *t, int32_t node, const char *compat);
+/* The node's name ("serial@10000000"; "" for the root). */
+const char *port_fdt_name(const struct port_fdt *t, int32_t node);
+/* n big-endian 32-bit cells (n <= 2) as a number. */
+uint64_t port_fdt_cells(const uint8_t *p, uint32_t n);
 
 /* ---- libc subset for freestanding guests (and for the compiler) ------- */
 void *memcpy(void *d, const void *s, size_t n);
@@ -74,20 +116,56 @@ int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strcmp(const char *a, const char *b);
 
-/* ---- what each <arch>/port.c provides -------------------------------- */
+/* ---- the machine --------------------------------------------------------
+   Filled in by port_init(): on the "virt" machines from the device tree
+   (see port_machine_from_fdt), on x86 q35 from constants and SeaBIOS.
+   Guests read it; they never write it. */
 struct port_machine {
     const char *arch;
     uintptr_t pci_ecam;        /* ECAM base; 0 = ports 0xcf8/0xcfc (x86) */
     uintptr_t pci_io_base;     /* CPU address of PCI I/O space; 0 = x86 in/out */
-    uint32_t pci_buses;        /* buses scanned by the port and the library */
+    uint32_t pci_buses;        /* buses scanned by the port and the library; 0 = no PCI */
     uint64_t mem32_base, mem32_size;   /* PCI memory windows for BARs; */
     uint64_t mem64_base, mem64_size;   /* mem32_size 0: firmware assigned them */
     uint32_t io_base, io_size;         /* PCI I/O ports handed out */
     uint64_t addr_limit;       /* the CPU reaches physical addresses below this */
+    uintptr_t mmio_base, mmio_stride;  /* virtio-mmio slots (port_mmio_*) */
+    uint32_t mmio_count;
+    uintptr_t uart;            /* console UART (/chosen stdout-path); 0 on x86 (port 0x3f8) */
+    uintptr_t timer;           /* riscv: CLINT base */
+    uint64_t timer_hz;         /* riscv: mtime rate (timebase-frequency) */
+    uintptr_t poweroff;        /* riscv: SiFive test device */
+    int psci_smc;              /* arm: PSCI calls through smc, not hvc */
+    /* The interrupt controller, for guests that take interrupts (the
+       ports themselves poll): its first "compatible" string (NULL: none
+       found), phandle, and register regions (riscv PLIC: one; arm GICv2:
+       distributor, CPU interface; GICv3: distributor, redistributors). */
+    const char *intc;
+    uint32_t intc_phandle;
+    uint64_t intc_base[2], intc_size[2];
+    const void *dtb;           /* the device tree all this came from (NULL on x86) */
 };
-extern const struct port_machine port_machine;
+extern struct port_machine port_machine;
 
-void port_arch_init(void);
+/* Read the layout from the device tree at blob (at most max bytes) into
+   *m, on top of what *m holds (addr_limit, defaults). 1 if the tree is
+   valid and names a UART; 0 otherwise (*m may be partly written). */
+int port_fdt_machine(const void *blob, uint32_t max, struct port_machine *m);
+
+/* One line, "machine: uart=... ecam=... mmio=base+stridexcount ...",
+   of key=value words (hex numbers), for tests to compare with QEMU's
+   own device tree (hello prints it). */
+void port_print_machine(const struct port_machine *m);
+
+/* Fill port_machine from the device tree at `boot_arg` or, failing that,
+   at `fallback` (where the machine's loader is known to put one). Without
+   a usable device tree it reports on the UART (port_machine.uart as the
+   arch initialised it) and exits with PORT_EXIT_NO_DT. */
+void port_machine_from_fdt(uintptr_t boot_arg, uintptr_t fallback);
+#define PORT_EXIT_NO_DT 98
+
+/* ---- what each <arch>/port.c provides -------------------------------- */
+void port_arch_init(uintptr_t boot_arg);
 void port_arch_putc(char c);
 int port_arch_getc(void);
 uint64_t port_arch_now_us(void);

@@ -6,9 +6,11 @@ and QMP, and check effects on the host side: disk images, frames at a
 socket peer, pixels in a screendump. Python 3.11, standard library only.
 tests/qemu/selftest.py proves this module against real QEMU.
 
-    Configurations   ARCHES, TRANSPORTS, Config, matrix()
+    Configurations   ARCHES, TRANSPORTS, Config, matrix(), extra_matrix()
     Command lines    machine_args(cfg), device_args()/device(), drive_args(),
                      guest(arch, name) -> build/<arch>/<name>.elf
+    Device trees     Fdt (parse a DTB), machine_fdt(cfg) (QEMU's own, via
+                     dumpdtb), mmio_window(cfg)
     Machines         Machine: one QEMU with a hard timeout, the guest UART
                      on stdin/stdout, QMP (events, screendump, input,
                      set_link, HMP, PCI and virtio-mmio inspection)
@@ -86,15 +88,41 @@ BUILD = os.path.join(ROOT, "build")
 # Configurations
 # --------------------------------------------------------------------------
 
-ARCHES = ("riscv64", "aarch64", "x86_64")
+ARCHES = ("riscv64", "aarch64", "x86_64", "riscv32", "aarch64be", "armv7", "i686")
+# matrix() covers the three 64-bit little-endian machines by default;
+# extra_matrix() the 32-bit and big-endian ones. A suite runs both.
+FULL_ARCHES = ("riscv64", "aarch64", "x86_64")
+EXTRA_ARCHES = ("riscv32", "aarch64be", "armv7", "i686")
+Q35_ARCHES = ("x86_64", "i686")   # SeaBIOS machines: no device tree, no virtio-mmio
 TRANSPORTS = ("mmio-legacy", "mmio-modern", "pci-modern", "pci-legacy")
 
 # Transports each architecture runs: x86 q35 has no virtio-mmio slots, and
-# legacy (I/O port) PCI is exercised on x86 only.
+# legacy (I/O port) PCI is exercised on x86 and on the big-endian guest
+# (where legacy's guest-order configuration matters) only.
 ARCH_TRANSPORTS = {
     "riscv64": ("mmio-legacy", "mmio-modern", "pci-modern"),
     "aarch64": ("mmio-legacy", "mmio-modern", "pci-modern"),
     "x86_64": ("pci-modern", "pci-legacy"),
+    "riscv32": ("mmio-legacy", "mmio-modern", "pci-modern"),
+    "aarch64be": ("mmio-legacy", "mmio-modern", "pci-modern", "pci-legacy"),
+    "armv7": ("mmio-legacy", "mmio-modern", "pci-modern"),
+    "i686": ("pci-modern", "pci-legacy"),
+}
+
+# QEMU system emulator and machine options per arch. armv7 needs
+# highmem=off: QEMU 7.2 would put the PCIe ECAM above 4 GiB, beyond a
+# 32-bit CPU; aarch64 runs with the default highmem (ECAM at 64 GiB + 256
+# MiB, a 512 GiB PCI window), which its port finds in the device tree.
+QEMU_SYSTEM = {"riscv64": "riscv64", "riscv32": "riscv32", "aarch64": "aarch64", "aarch64be": "aarch64",
+               "armv7": "arm", "x86_64": "x86_64", "i686": "i386"}
+MACHINE = {
+    "riscv64": ["-machine", "virt", "-bios", "none"],
+    "riscv32": ["-machine", "virt", "-bios", "none"],
+    "aarch64": ["-machine", "virt", "-cpu", "cortex-a57"],
+    "aarch64be": ["-machine", "virt", "-cpu", "cortex-a57"],
+    "armv7": ["-machine", "virt,highmem=off", "-cpu", "cortex-a15"],
+    "x86_64": ["-machine", "q35", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
+    "i686": ["-machine", "q35", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
 }
 
 # Kinds QEMU only builds as VirtIO 1.0 PCI devices (disable-modern=on is
@@ -103,13 +131,6 @@ ARCH_TRANSPORTS = {
 # layout (without VERSION_1).
 MODERN_ONLY = ("virtio-gpu", "virtio-keyboard", "virtio-mouse", "virtio-tablet",
                "virtio-input-host", "virtio-multitouch", "virtio-vga")
-
-# virtio-mmio windows: (base, stride, slots).
-MMIO_WINDOW = {
-    "riscv64": (0x10001000, 0x1000, 8),
-    "aarch64": (0x0A000000, 0x200, 32),
-    "x86_64": (0, 0, 0),
-}
 
 # VirtIO device IDs (for mmio_devices() and PCI ids 0x1040 + id).
 VIRTIO_ID = {"virtio-net": 1, "virtio-blk": 2, "virtio-console": 3, "virtio-rng": 4,
@@ -163,7 +184,7 @@ class Config:
     @classmethod
     def parse(cls, name: str) -> "Config":
         """Config.parse("riscv64-mmio-modern-packed"), ("x86_64-pci-modern-split+queue-size=4")"""
-        m = re.fullmatch(r"(riscv64|aarch64|x86_64)-((?:mmio|pci)-(?:legacy|modern))-(split|packed)((?:\+[^+]+)*)", name)
+        m = re.fullmatch(rf"({'|'.join(ARCHES)})-((?:mmio|pci)-(?:legacy|modern))-(split|packed)((?:\+[^+]+)*)", name)
         if not m:
             raise ValueError(f"bad configuration name {name!r}")
         return cls(m.group(1), m.group(2), m.group(3) == "packed", ",".join(p for p in m.group(4).split("+") if p))
@@ -177,6 +198,24 @@ def _kind_name(kind: str) -> str:
     return kind if kind.startswith("virtio-") else "virtio-" + kind
 
 
+def _narrow(arches, transports):
+    """arches / transports as given (default: all), narrowed by VT_ARCHES and
+    VT_TRANSPORTS (comma-separated)."""
+    arches = tuple(arches or ARCHES)
+    transports = tuple(transports or TRANSPORTS)
+    if os.environ.get("VT_ARCHES"):
+        arches = tuple(a for a in arches if a in os.environ["VT_ARCHES"].split(","))
+    if os.environ.get("VT_TRANSPORTS"):
+        transports = tuple(t for t in transports if t in os.environ["VT_TRANSPORTS"].split(","))
+    return arches, transports
+
+
+def _modern_only(kind, modern_only):
+    if isinstance(kind, bool):
+        return kind
+    return modern_only or (kind is not None and _kind_name(kind) in MODERN_ONLY)
+
+
 def matrix(kind: str | bool | None = None, arches=None, transports=None, modern_only: bool = False) -> list[Config]:
     """The configurations to run, in a stable order.
 
@@ -185,19 +224,12 @@ def matrix(kind: str | bool | None = None, arches=None, transports=None, modern_
     that legacy transports are split only (packed rings need VERSION_1).
     `kind` ("virtio-gpu", "gpu", "tablet", ...) or modern_only=True drops
     pci-legacy for devices QEMU only builds modern (MODERN_ONLY).
-    arches / transports narrow the set, and so do the environment variables
+    arches (default: FULL_ARCHES; name others to get their full matrix) /
+    transports narrow the set, and so do the environment variables
     VT_ARCHES and VT_TRANSPORTS (comma-separated).
     """
-    if isinstance(kind, bool):
-        modern_only, kind = kind, None
-    if kind is not None and _kind_name(kind) in MODERN_ONLY:
-        modern_only = True
-    arches = tuple(arches or ARCHES)
-    transports = tuple(transports or TRANSPORTS)
-    if os.environ.get("VT_ARCHES"):
-        arches = tuple(a for a in arches if a in os.environ["VT_ARCHES"].split(","))
-    if os.environ.get("VT_TRANSPORTS"):
-        transports = tuple(t for t in transports if t in os.environ["VT_TRANSPORTS"].split(","))
+    modern_only = _modern_only(kind, modern_only)
+    arches, transports = _narrow(arches or FULL_ARCHES, transports)
     out = []
     for arch in ARCHES:
         if arch not in arches:
@@ -211,17 +243,8 @@ def matrix(kind: str | bool | None = None, arches=None, transports=None, modern_
     return out
 
 
-def variants(names) -> list[Config]:
-    """Configurations with device properties, by name ("x86_64-pci-modern-
-    split+queue-size=4", see Config), narrowed by VT_ARCHES and
-    VT_TRANSPORTS like matrix(); VT_VARIANTS=0 drops them all."""
-    if os.environ.get("VT_VARIANTS") == "0":
-        return []
-    out = [Config.parse(n) for n in names]
-    for var, attr in (("VT_ARCHES", "arch"), ("VT_TRANSPORTS", "transport")):
-        if os.environ.get(var):
-            out = [c for c in out if getattr(c, attr) in os.environ[var].split(",")]
-    return out
+        """Config.parse("riscv64-mmio-modern-packed"), ("x86_64-pci-modern-split+queue-size=4")"""
+        m = re.fullmatch(rf"({'|'.join(ARCHES)})-((?:mmio|pci)-(?:legacy|modern))-(split|packed)((?:\+[^+]+)*)", name)
 
 
 # --------------------------------------------------------------------------
@@ -229,19 +252,23 @@ def variants(names) -> list[Config]:
 # --------------------------------------------------------------------------
 
 def qemu_binary(arch: str) -> str:
-    return os.environ.get(f"VT_QEMU_{arch.upper()}", f"qemu-system-{arch}")
+    return os.environ.get(f"VT_QEMU_{arch.upper()}", f"qemu-system-{QEMU_SYSTEM[arch]}")
 
 
 def machine_args(cfg: Config | str) -> list[str]:
     """The base QEMU command line for cfg, binary first.
 
-    riscv64: virt, no firmware (-bios none): the ELF runs in M-mode; the
-             sifive test device powers off: 0x5555 exits 0,
+    riscv64, riscv32: virt, no firmware (-bios none): the ELF runs in
+             M-mode; the sifive test device powers off: 0x5555 exits 0,
              (code << 16) | 0x3333 exits with status `code`.
-    aarch64: virt,highmem=off, cortex-a57; PSCI SYSTEM_OFF exits 0.
-    x86_64:  q35 with SeaBIOS and an isa-debug-exit device at port 0xf4
-             (4 bytes): writing v exits QEMU with (v << 1) | 1 (exit_code()
-             undoes that); ACPI S5 power-off exits 0.
+    aarch64, aarch64be: virt (default highmem), cortex-a57; PSCI
+             SYSTEM_OFF exits 0. The big-endian ELF makes QEMU run the CPU
+             with big-endian data.
+    armv7:   virt,highmem=off, cortex-a15 (qemu-system-arm); PSCI exits 0.
+    x86_64, i686 (qemu-system-i386): q35 with SeaBIOS and an
+             isa-debug-exit device at port 0xf4 (4 bytes): writing v exits
+             QEMU with (v << 1) | 1 (exit_code() undoes that); ACPI S5
+             power-off exits 0.
     All: -nodefaults (no default NIC, disk, VGA, parallel port) and
     -nic none, 256 MiB, one CPU, TCG (VT_ACCEL overrides), serial on
     stdio, no monitor, no display, no reboot. mmio-modern configurations
@@ -249,12 +276,7 @@ def machine_args(cfg: Config | str) -> list[str]:
     """
     if isinstance(cfg, str):
         cfg = Config(cfg, "pci-modern")
-    a = [qemu_binary(cfg.arch)]
-    a += {
-        "riscv64": ["-machine", "virt", "-bios", "none"],
-        "aarch64": ["-machine", "virt,highmem=off", "-cpu", "cortex-a57"],
-        "x86_64": ["-machine", "q35", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
-    }[cfg.arch]
+    a = [qemu_binary(cfg.arch)] + MACHINE[cfg.arch]
     a += ["-accel", os.environ.get("VT_ACCEL", "tcg"), "-m", "256M", "-smp", "1",
           "-display", "none", "-serial", "stdio", "-monitor", "none",
           "-nodefaults", "-nic", "none", "-no-reboot"]
@@ -283,8 +305,8 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
     if transitional and (cfg.mmio or cfg.legacy):
         raise ValueError("transitional is a pci-modern variant")
     if cfg.mmio:
-        if cfg.arch == "x86_64":
-            raise ValueError("x86_64 q35 has no virtio-mmio transports")
+        if cfg.arch not in ARCH_TRANSPORTS or "mmio-modern" not in ARCH_TRANSPORTS[cfg.arch]:
+            raise ValueError(f"{cfg.arch} has no virtio-mmio transports")
         props = [name + "-device"]
     elif cfg.legacy:
         if name in MODERN_ONLY:
@@ -333,11 +355,201 @@ def guest(arch: str, name: str) -> str:
 def exit_code(cfg: Config | str, status: int | None) -> int | None:
     """The guest's port_exit() code from QEMU's exit status, where the
     machine can carry one: x86 isa-debug-exit gives (v << 1) | 1 (an ACPI
-    power-off gives 0); riscv64 passes it straight; aarch64 PSCI gives 0."""
+    power-off gives 0); riscv passes it straight; the arm machines' PSCI
+    gives 0 (their codes need semihosting, which machine_args leaves off)."""
     arch = cfg if isinstance(cfg, str) else cfg.arch
-    if status is not None and arch == "x86_64" and status & 1:
+    if status is not None and arch in Q35_ARCHES and status & 1:
         return status >> 1
     return status
+
+
+# --------------------------------------------------------------------------
+# Device trees
+# --------------------------------------------------------------------------
+
+class FdtNode:
+    """One device tree node: name, parent, props (name -> raw bytes), children."""
+
+    def __init__(self, name: str, parent: "FdtNode | None"):
+        self.name, self.parent, self.props, self.children = name, parent, {}, []
+
+    @property
+    def path(self) -> str:
+        if self.parent is None:
+            return "/"
+        up = self.parent.path
+        return (up if up.endswith("/") else up + "/") + self.name
+
+    def cells(self, prop: str) -> list[int]:
+        v = self.props.get(prop, b"")
+        return list(struct.unpack(f">{len(v) // 4}I", v[:len(v) // 4 * 4]))
+
+    def strings(self, prop: str) -> list[str]:
+        v = self.props.get(prop)
+        return v.rstrip(b"\0").decode("ascii", "replace").split("\0") if v else []
+
+    def compatible(self, compat: str) -> bool:
+        return compat in self.strings("compatible")
+
+    def cell_count(self, prop: str, default: int) -> int:
+        c = self.cells(prop)
+        return c[0] if len(c) == 1 else default
+
+    def __repr__(self):
+        return f"FdtNode({self.path})"
+
+
+def fdt_number(cells: list[int]) -> int:
+    """Big-endian 32-bit cells as one number ([0x40, 0x10000000] -> 0x4010000000)."""
+    v = 0
+    for c in cells:
+        v = v << 32 | c
+    return v
+
+
+class Fdt:
+    """A flattened device tree (Devicetree Specification v0.4, chapter 5),
+    parsed: fdt.root, fdt.nodes() in document order, fdt.find(compatible),
+    fdt.reg(node) in CPU addresses, fdt.blob the bytes. Raises ValueError
+    on a malformed blob.
+    The guests' reader is examples/port/fdt.c; tests compare the two."""
+
+    def __init__(self, blob: bytes):
+        if len(blob) < 40:
+            raise ValueError("DTB shorter than its header")
+        magic, total, off_struct, off_strings, _rsv, version, _last, _cpu, size_strings, size_struct = \
+            struct.unpack(">10I", blob[:40])
+        if magic != 0xD00DFEED or version < 17 or total > len(blob):
+            raise ValueError(f"not a DTB (magic {magic:#x}, version {version}, size {total}/{len(blob)})")
+        self.blob = bytes(blob[:total])
+        strings = blob[off_strings:off_strings + size_strings]
+        pos, end = off_struct, off_struct + size_struct
+        self.root, stack = None, []
+
+        def cstr(b, at):
+            z = b.index(b"\0", at)
+            return b[at:z].decode("ascii", "replace"), z
+
+        while pos + 4 <= end:
+            tok = struct.unpack(">I", blob[pos:pos + 4])[0]
+            pos += 4
+            if tok == 1:                                  # BEGIN_NODE name
+                name, z = cstr(blob, pos)
+                pos = (z + 4) & ~3
+                node = FdtNode(name, stack[-1] if stack else None)
+                if stack:
+                    stack[-1].children.append(node)
+                elif self.root is None:
+                    self.root = node
+                else:
+                    raise ValueError("DTB has two roots")
+                stack.append(node)
+            elif tok == 2:                                # END_NODE
+                if not stack:
+                    raise ValueError("DTB: unbalanced END_NODE")
+                stack.pop()
+            elif tok == 3:                                # PROP len nameoff value
+                n, nameoff = struct.unpack(">II", blob[pos:pos + 8])
+                if not stack or pos + 8 + n > end:
+                    raise ValueError("DTB: property outside a node or past the block")
+                stack[-1].props[cstr(strings, nameoff)[0]] = blob[pos + 8:pos + 8 + n]
+                pos = (pos + 8 + n + 3) & ~3
+            elif tok == 4:                                # NOP
+                continue
+            elif tok == 9:                                # END
+                break
+            else:
+                raise ValueError(f"DTB: bad token {tok:#x} at {pos - 4:#x}")
+        if self.root is None or stack:
+            raise ValueError("DTB: no root, or nodes left open")
+
+    def nodes(self):
+        todo = [self.root]
+        while todo:
+            n = todo.pop(0)
+            yield n
+            todo[0:0] = n.children
+
+    def find(self, compatible: str) -> list[FdtNode]:
+        return [n for n in self.nodes() if n.compatible(compatible)]
+
+    def node(self, path: str) -> FdtNode | None:
+        return next((n for n in self.nodes() if n.path == path), None)
+
+    def translate(self, node: FdtNode, addr: int) -> int | None:
+        """An address on node's parent bus as a CPU address, through each
+        ancestor's "ranges" (None if some bus does not map it)."""
+        bus = node.parent
+        while bus is not None and bus.parent is not None:
+            if "ranges" not in bus.props:
+                return None
+            r = bus.cells("ranges")
+            ca, pa, sc = bus.cell_count("#address-cells", 2), bus.parent.cell_count("#address-cells", 2), \
+                bus.cell_count("#size-cells", 1)
+            if r:
+                step = ca + pa + sc
+                for i in range(0, len(r) - step + 1, step):
+                    child, parent, size = fdt_number(r[i:i + ca]), fdt_number(r[i + ca:i + ca + pa]), \
+                        fdt_number(r[i + ca + pa:i + step])
+                    if child <= addr < child + size:
+                        addr = parent + addr - child
+                        break
+                else:
+                    return None
+            bus = bus.parent
+        return addr
+
+    def reg(self, node: FdtNode) -> list[tuple[int, int]]:
+        """node's "reg" entries as (CPU address, size)."""
+        ac, sc = node.parent.cell_count("#address-cells", 2), node.parent.cell_count("#size-cells", 1)
+        r = node.cells("reg")
+        out = []
+        for i in range(0, len(r) - (ac + sc) + 1, ac + sc):
+            out.append((self.translate(node, fdt_number(r[i:i + ac])), fdt_number(r[i + ac:i + ac + sc])))
+        return out
+
+
+_fdt_cache: dict = {}
+_fdt_lock = threading.Lock()
+
+
+def machine_fdt(cfg: Config | str, command: list[str] | None = None) -> Fdt | None:
+    """The device tree QEMU builds for cfg's machine (machine_args(cfg), or
+    `command`, a base command line with a -machine option, as Machine's
+    command= takes it), dumped with -machine ...,dumpdtb= and parsed;
+    None for x86 q35, which has none. Cached per command line."""
+    if isinstance(cfg, str):
+        cfg = Config(cfg, "pci-modern")
+    if cfg.arch in Q35_ARCHES:
+        return None
+    base = list(command) if command is not None else machine_args(cfg)
+    key = tuple(base)
+    with _fdt_lock:
+        if key not in _fdt_cache:
+            path = os.path.join(tempfile.mkdtemp(prefix="dtb", dir=run_dir()), "machine.dtb")
+            cmd = list(base)
+            i = cmd.index("-machine") + 1
+            cmd[i] += f",dumpdtb={path}"
+            p = subprocess.run(["timeout", "-s", "KILL", "60"] + cmd, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=90)
+            if not os.path.exists(path):
+                raise MachineError(f"dumpdtb failed (status {p.returncode}): {' '.join(cmd)}\n{p.stderr}")
+            with open(path, "rb") as f:
+                _fdt_cache[key] = Fdt(f.read())
+        return _fdt_cache[key]
+
+
+def mmio_window(cfg: Config | str) -> tuple[int, int, int]:
+    """(base, stride, slots) of the machine's virtio-mmio transports, from
+    its device tree; (0, 0, 0) on x86 q35."""
+    fdt = machine_fdt(cfg)
+    bases = sorted(fdt.reg(n)[0][0] for n in fdt.find("virtio,mmio")) if fdt else []
+    if not bases:
+        return (0, 0, 0)
+    stride = bases[1] - bases[0] if len(bases) > 1 else 0x200
+    if bases != [bases[0] + i * stride for i in range(len(bases))]:
+        raise ValueError(f"virtio-mmio slots not evenly spaced: {[hex(b) for b in bases]}")
+    return (bases[0], stride, len(bases))
 
 
 _NET_BACKENDS_OK = ("socket", "stream", "dgram", "hubport")
@@ -1063,7 +1275,7 @@ class Machine:
     def mmio_devices(self) -> list[dict]:
         """The occupied virtio-mmio slots of the board: slot, base, version
         (1 legacy, 2 modern), device_id, vendor (register reads via xp)."""
-        base, stride, n = MMIO_WINDOW[self.cfg.arch]
+        base, stride, n = mmio_window(self.cfg)
         out = []
         for i in range(n):
             a = base + i * stride

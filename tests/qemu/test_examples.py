@@ -4,7 +4,15 @@
   net_ping  answers an ARP request and ICMP echo requests for 10.0.2.15;
             the host sends real packets over -netdev dgram (127.0.0.1) and
             checks the replies field by field, checksums included.
-  hello     boots on every architecture, finds its devices, echoes a byte.
+  hello     boots on every architecture, finds its devices, echoes a byte;
+            on the device-tree machines the layout it reports (UART, ECAM,
+            PCI windows, virtio-mmio slots, interrupt controller) is the
+            one in QEMU's own tree (dumpdtb), also with aarch64's highmem
+            off, where the ECAM and windows move.
+  fdt       the ports' device tree reader (examples/port/fdt.c), built
+            for the host under ASan and UBSan, reads the same layout from
+            QEMU's trees and walks thousands of damaged copies without a
+            fault (examples/port/fdt_check.c).
   demo      prints the disk's identity and the host's message, and the
             screen is not blank.
 """
@@ -15,7 +23,9 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import ARCHES, Config, Machine, UdpPeer, check, device_args, main, test  # noqa: E402
+import qemu  # noqa: E402
+from qemu import (ARCHES, Q35_ARCHES, Config, Machine, UdpPeer, check, device_args, fdt_number, machine_args,  # noqa: E402
+                  machine_fdt, main, test)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MY_IP = bytes([10, 0, 2, 15])
@@ -36,7 +46,9 @@ def csum(b):
     return ~s & 0xffff
 
 
-@test(configs=[Config("riscv64", "mmio-legacy"), Config("aarch64", "pci-modern", True), Config("x86_64", "pci-legacy")])
+@test(configs=[Config("riscv64", "mmio-legacy"), Config("aarch64", "pci-modern", True), Config("x86_64", "pci-legacy"),
+               Config("riscv32", "mmio-modern", True), Config("armv7", "mmio-legacy"),
+               Config("aarch64be", "pci-modern"), Config("aarch64be", "pci-legacy"), Config("i686", "pci-modern", True)])
 def net_ping(cfg):
     rnd = random.Random()
     guest_mac = bytes([0x52, 0x54, 0, 0xaa, rnd.randrange(256), rnd.randrange(256)])
@@ -74,12 +86,78 @@ def net_ping(cfg):
             m.expect(r"^net_ping: 5 replies")
 
 
+def expected_layout(fdt, limit):
+    """What the port should report for QEMU's tree: the machine: line's
+    fields, from tests/qemu's own parser, with the windows a CPU below
+    `limit` cannot reach left out (as the port does)."""
+    want = {}
+    stdout = fdt.node("/chosen").strings("stdout-path")[0].split(":")[0]
+    want["uart"] = fdt.reg(fdt.node(stdout))[0][0]
+    host = fdt.find("pci-host-ecam-generic")[0]
+    ecam, size = fdt.reg(host)[0]
+    if ecam + size <= limit:
+        want["ecam"], want["buses"] = ecam, min(size >> 20, host.cells("bus-range")[1] + 1)
+        r = host.cells("ranges")
+        pa = host.parent.cell_count("#address-cells", 2)
+        step = 3 + pa + 2
+        for i in range(0, len(r), step):
+            space = r[i] >> 24 & 3
+            cpu = fdt_number(r[i + 3:i + 3 + pa])
+            n = fdt_number(r[i + 3 + pa:i + step])
+            if cpu + n > limit:
+                continue
+            if space == 1:
+                want["io"] = cpu
+            elif space == 2:
+                want["mem32"] = f"{cpu:x}+{n:x}"
+            elif space == 3:
+                want["mem64"] = f"{cpu:x}+{n:x}"
+    else:
+        want["ecam"], want["buses"] = 0, 0
+    want.setdefault("mem64", "0+0")
+    slots = sorted(fdt.reg(n)[0][0] for n in fdt.find("virtio,mmio"))
+    want["mmio"] = f"{slots[0]:x}+{slots[1] - slots[0]:x}x{len(slots)}"
+    intc = next(n for n in fdt.nodes() if "interrupt-controller" in n.props and not n.compatible("riscv,cpu-intc"))
+    want["intc"] = intc.strings("compatible")[0]
+    want["phandle"] = intc.cells("phandle")[0]
+    want["intc0"] = "%x+%x" % fdt.reg(intc)[0]
+    return want
+
+
+def check_layout(cfg, machine_line, fdt):
+    """A "machine:" line (port_print_machine) against QEMU's device tree."""
+    got = dict(w.split("=", 1) for w in machine_line.split())
+    limit = 1 << 32 if cfg.arch in ("riscv32", "armv7") else 1 << 40
+    for key, want in expected_layout(fdt, limit).items():
+        have = got[key]
+        ok = have == want if isinstance(want, str) else int(have, 16 if key != "buses" else 10) == want
+        check(ok, f"{cfg.arch}: {key}={have}, QEMU's device tree says {want if isinstance(want, str) else hex(want)}")
+
+
 @test(configs=[Config(a, "pci-modern") for a in ARCHES])
 def hello(cfg):
+    hello_run(cfg)
+
+
+@test(configs=[Config("aarch64", "pci-modern")])
+def hello_highmem_off(cfg):
+    """The same guest follows the machine when the layout moves: with
+    highmem=off the ECAM is at 0x3f000000 (16 buses) and there is no
+    64-bit window."""
+    cmd = machine_args(cfg)
+    cmd[cmd.index("-machine") + 1] += ",highmem=off"
+    line = hello_run(cfg, cmd)
+    check("ecam=3f000000 " in line and "mem64=0+0" in line, f"highmem=off: {line}")
+
+
+def hello_run(cfg, command=None):
     args = ["-drive", "if=none,id=d0,file=null-co://,format=raw,size=1M"] + device_args(cfg, "virtio-blk", "drive=d0")
     args += device_args(cfg, "virtio-rng") + device_args(cfg, "virtio-serial")
-    with Machine(cfg, elf(cfg.arch, "hello"), args, timeout=60) as m:
-        m.expect(rf"^hello from {cfg.arch}")
+    with Machine(cfg, elf(cfg.arch, "hello"), args, timeout=60, command=command) as m:
+        m.expect(rf"^hello from {cfg.arch}$")
+        line = m.expect(r"^machine: (.*)").group(1)
+        if cfg.arch not in Q35_ARCHES:
+            check_layout(cfg, line, machine_fdt(cfg, m.base_command))
         m.expect(r"^waiting 1 s")
         listed = "\n".join(m.lines)
         for kind, name in ((2, "block"), (4, "rng"), (3, "console")):
@@ -88,6 +166,38 @@ def hello(cfg):
         m.write("x")
         m.expect(r"^got 'x'")
         m.expect(r"^uptime")
+    return line
+
+
+REACH = {"riscv64": 1 << 56, "aarch64": 1 << 40, "riscv32": 1 << 32, "armv7": 1 << 32}
+
+
+@test
+def fdt_reader():
+    import subprocess
+    exe = os.path.join(qemu.workdir(), "fdt_check")
+    port = os.path.join(ROOT, "examples", "port")
+    cc = subprocess.run(["cc", "-std=c99", "-g", "-O1", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
+                         "-fno-sanitize-recover=undefined", "-I" + port, os.path.join(port, "fdt_check.c"),
+                         os.path.join(port, "fdt.c"), "-o", exe], capture_output=True, text=True)
+    check(cc.returncode == 0, f"fdt_check does not build:\n{cc.stderr}")
+    cases = [(Config(a, "pci-modern"), None) for a in REACH]
+    off = machine_args(Config("aarch64", "pci-modern"))
+    off[off.index("-machine") + 1] += ",highmem=off"
+    cases.append((Config("aarch64", "pci-modern"), off))
+    for cfg, command in cases:
+        fdt = machine_fdt(cfg, command)
+        path = os.path.join(qemu.workdir(), f"{cfg.arch}.dtb")
+        with open(path, "wb") as f:
+            f.write(fdt.blob)
+        seed = random.randrange(1, 1 << 62)
+        run = subprocess.run([exe, path, f"{REACH[cfg.arch]:x}", "3000", str(seed)], capture_output=True, text=True,
+                             timeout=300)
+        out = run.stdout
+        check(run.returncode == 0, f"{cfg.arch}: fdt_check status {run.returncode} (seed {seed})\n{out}{run.stderr[-3000:]}")
+        line = next((l for l in out.splitlines() if l.startswith("machine: ")), "")
+        check_layout(cfg, line[len("machine: "):], fdt)
+        check("damaged: 3000 walked" in out and "deep: 16 nodes walked" in out, f"{cfg.arch}: {out}")
 
 
 @test

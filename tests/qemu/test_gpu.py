@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import Machine, check, device_args, main, matrix  # noqa: E402
+from qemu import Machine, check, device_args, extra_matrix, main, matrix  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -136,4 +136,4 @@ def test_gpu_sizes(cfg):
 
 
 if __name__ == "__main__":
-    main(configs=matrix("virtio-gpu"))
+    main(configs=matrix("virtio-gpu") + extra_matrix("virtio-gpu"))

@@ -44,7 +44,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import Failure, Machine, check, check_transcript, device_args, exit_code, guest, kv, main, matrix, results, workdir  # noqa: E402
+from qemu import Failure, Machine, check, check_transcript, device_args, exit_code, extra_matrix, guest, kv, main, matrix, results, workdir  # noqa: E402
 
 EV_SYN, EV_KEY, EV_REL, EV_ABS, EV_LED, EV_REP = 0, 1, 2, 3, 0x11, 0x14
 BTN = {"left": 0x110, "right": 0x111, "middle": 0x112, "side": 0x113, "extra": 0x114}
@@ -526,4 +526,4 @@ def input_run(cfg, vnc):
 
 
 if __name__ == "__main__":
-    main(configs=matrix("virtio-keyboard"))
+    main(configs=matrix("virtio-keyboard") + extra_matrix("virtio-keyboard"))

@@ -29,7 +29,7 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import Machine, check, device_args, main, matrix, pattern, variants  # noqa: E402
+from qemu import Machine, check, device_args, extra_matrix, main, matrix, pattern, variants  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -231,4 +231,4 @@ VARIANTS = [
 ]
 
 if __name__ == "__main__":
-    main(configs=matrix("virtio-net") + variants(VARIANTS))
+    main(configs=matrix("virtio-net") + extra_matrix("virtio-net") + variants(VARIANTS))

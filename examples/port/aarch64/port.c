@@ -1,43 +1,56 @@
-/* aarch64 "virt" (QEMU 7.2, highmem=off, cortex-a57), addresses checked
-   against the machine's device tree (-machine dumpdtb):
+/* aarch64 "virt" (QEMU 7.2, cortex-a57), little-endian (aarch64) or
+   big-endian (aarch64be). The layout comes from the device tree QEMU
+   puts at the start of RAM for an ELF image (x0 is 0 then; a loader that
+   sets x0 to a tree is honoured). QEMU 7.2 has:
+     0x08000000  GICv2 distributor, CPU interface at 0x08010000
      0x09000000  PL011 UART
      0x0a000000  32 virtio-mmio slots, 0x200 apart
      0x10000000  PCI 32-bit memory window, up to 0x3efeffff
      0x3eff0000  PCI I/O space (64 KiB)
-     0x3f000000  PCIe ECAM, 16 buses (highmem=off)
-     0x40000000  RAM
-   PSCI through `hvc` for power-off; the generic timer for time. The MMU
-   is on (start.S): identity map, first GiB Device-nGnRE, RAM write-back. */
+     0x3f000000  PCIe ECAM, 16 buses (highmem=off only)
+     0x40000000  RAM, the device tree first
+     0x4010000000 PCIe ECAM, 256 buses (highmem=on, the default)
+     0x8000000000 PCI 64-bit memory window, 512 GiB (highmem=on)
+   PSCI for power-off (hvc, or smc if the tree says so); the generic
+   timer for time. The MMU is on (start.S): identity map of the first
+   TiB, devices Device-nGnRE, RAM write-back. Device registers are
+   little-endian: the PL011 goes through port_reg_*. */
 #include "../port.h"
 
-#define PL011 0x09000000u
 #define PL011_DR 0x00
 #define PL011_FR 0x18
 #define PL011_FR_RXFE (1u << 4)   /* receive FIFO empty */
 #define PL011_FR_TXFF (1u << 5)   /* transmit FIFO full */
 #define PSCI_SYSTEM_OFF 0x84000008u
 
-const struct port_machine port_machine = {
-    "aarch64",
-    0x3f000000u, 0x3eff0000u, 1,   /* ECAM, I/O space, buses scanned */
-    0x10000000u, 0x2eff0000u,      /* 32-bit memory window */
-    0, 0,                          /* no 64-bit window with highmem=off */
-    0x1000u, 0xf000u,              /* I/O ports handed out */
-    1ull << 32,                    /* the identity map covers 4 GiB */
+#if defined(__AARCH64EB__)
+#define ARCH "aarch64be"
+#else
+#define ARCH "aarch64"
+#endif
+
+/* Before the device tree is read only the UART is known (QEMU's), so
+   that a missing tree can be reported; the tree gives everything else. */
+struct port_machine port_machine = {
+    ARCH,
+    0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1ull << 40,    /* the identity map covers 1 TiB */
+    0, 0, 0,
+    0x09000000u,   /* uart */
+    0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0,
 };
-const uintptr_t port_mmio_base = 0x0a000000u;
-const uintptr_t port_mmio_stride = 0x200u;
-const uint32_t port_mmio_count = 32;
 
-static uint64_t freq;   /* generic timer ticks per second */
+extern uint8_t __ram_start[];   /* link.ld: where QEMU puts the device tree */
+static uint64_t freq;           /* generic timer ticks per second */
 
-static inline uint32_t rd(unsigned off) { return *(volatile uint32_t *)(uintptr_t)(PL011 + off); }
-static inline void wr(unsigned off, uint32_t v) { *(volatile uint32_t *)(uintptr_t)(PL011 + off) = v; }
+static inline uint32_t rd(unsigned off) { return port_reg_read32(port_machine.uart + off); }
+static inline void wr(unsigned off, uint32_t v) { port_reg_write32(port_machine.uart + off, v); }
 
-void port_arch_init(void)
+void port_arch_init(uintptr_t boot_arg)
 {
     __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(freq));
     if (!freq) freq = 62500000u;   /* QEMU's value, should firmware have left it 0 */
+    port_machine_from_fdt(boot_arg, (uintptr_t)__ram_start);
 }
 
 void port_arch_putc(char c)
@@ -60,23 +73,32 @@ void port_arch_relax(void) { __asm__ volatile("yield"); }
 void port_arch_poweroff(void)
 {
     register uint64_t x0 __asm__("x0") = PSCI_SYSTEM_OFF;
-    __asm__ volatile("hvc #0" : "+r"(x0) : : "memory");
+    if (port_machine.psci_smc) __asm__ volatile("smc #0" : "+r"(x0) : : "memory");
+    else __asm__ volatile("hvc #0" : "+r"(x0) : : "memory");
     for (;;) __asm__ volatile("wfe");
 }
 
 /* PSCI SYSTEM_OFF always exits QEMU with status 0. A status only gets out
    through semihosting (QEMU -semihosting-config enable=on,target=native):
-   SYS_EXIT with ADP_Stopped_ApplicationExit and the code. Without
-   semihosting the `hlt` is an undefined instruction; the trap vector then
-   sees port_exit in progress and powers off through PSCI. */
+   SYS_EXIT with a parameter block of ADP_Stopped_ApplicationExit and the
+   code. QEMU 7.2 reads the block's words little-endian even from a
+   big-endian CPU (a big-endian block gives status 1), so aarch64be
+   stores them swapped. Without semihosting the `hlt` is an undefined
+   instruction; the trap vector then sees port_exit in progress and
+   powers off through PSCI. */
+#if defined(__AARCH64EB__)
+#define SEMIHOSTING_WORD(v) __builtin_bswap64(v)
+#else
+#define SEMIHOSTING_WORD(v) (v)
+#endif
 void port_arch_exit(int code)
 {
     static uint64_t block[2];
     register uint64_t x0 __asm__("x0") = 0x18;   /* SYS_EXIT */
     register uint64_t x1 __asm__("x1") = (uintptr_t)block;
     if (code == 0) port_arch_poweroff();
-    block[0] = 0x20026;                          /* ADP_Stopped_ApplicationExit */
-    block[1] = (uint64_t)(int64_t)code;
+    block[0] = SEMIHOSTING_WORD(0x20026ull);     /* ADP_Stopped_ApplicationExit */
+    block[1] = SEMIHOSTING_WORD((uint64_t)(int64_t)code);
     __asm__ volatile("hlt #0xf000" : "+r"(x0) : "r"(x1) : "memory");
     port_arch_poweroff();
 }

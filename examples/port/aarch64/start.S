@@ -1,12 +1,16 @@
-/* aarch64 "virt": QEMU loads the ELF at its link address and enters
-   _start at EL1 with the MMU and caches off on CPU 0 (other CPUs stay
-   powered off in QEMU's PSCI; any that run anyway park). We install the
-   trap vectors, allow FP/SIMD, and turn on the MMU with an identity map:
-   with the MMU off every data access is Device memory, where unaligned
-   accesses fault and exclusives are unpredictable. */
+/* aarch64 "virt", little- or big-endian: QEMU loads the ELF at its link
+   address and enters _start at EL1 with the MMU and caches off on CPU 0
+   (other CPUs stay powered off in QEMU's PSCI; any that run anyway park).
+   For a big-endian ELF QEMU sets SCTLR_EL1.EE: data accesses and table
+   walks are big-endian (instructions are little-endian either way). We
+   install the trap vectors, allow FP/SIMD, and turn on the MMU with an
+   identity map: with the MMU off every data access is Device memory,
+   where unaligned accesses fault and exclusives are unpredictable. x0
+   may hold the device tree's address (port_init looks at it). */
     .section .text.start, "ax"
     .global _start
 _start:
+    mov     x19, x0                 /* boot argument, for port_init */
     mrs     x0, mpidr_el1
     and     x0, x0, #0xff
     cbnz    x0, park
@@ -20,12 +24,12 @@ _start:
     /* MAIR: attribute 0 = Device-nGnRE, attribute 1 = Normal write-back */
     ldr     x0, =0xff04
     msr     mair_el1, x0
-    /* TCR: T0SZ=32 (4 GiB, walk starts at level 1), TTBR0 walks
+    /* TCR: T0SZ=24 (1 TiB, walk starts at level 0), TTBR0 walks
        write-back cacheable and inner shareable, 4 KiB granule, no TTBR1
-       walks (EPD1), 32-bit physical addresses */
-    ldr     x0, =(32 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23))
+       walks (EPD1), 40-bit physical addresses (IPS=2) */
+    ldr     x0, =(24 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (2 << 32))
     msr     tcr_el1, x0
-    ldr     x0, =level1
+    ldr     x0, =level0
     msr     ttbr0_el1, x0
     isb
     tlbi    vmalle1
@@ -46,7 +50,8 @@ _start:
     b.hs    2f
     str     xzr, [x0], #8
     b       1b
-2:  bl      port_init
+2:  mov     x0, x19
+    bl      port_init
     bl      main
     bl      port_exit               /* w0 still holds main's return value */
 park:
@@ -72,14 +77,38 @@ trap:
     bl      port_trap
     b       park
 
-/* The translation table: four 1 GiB blocks at level 1. The first holds
-   every device (UART, virtio-mmio, PCIe windows and ECAM); the rest is
-   RAM (up to 3 GiB with highmem=off). Block attributes: AF, inner
-   shareable for RAM; device blocks are never executable (PXN, UXN). */
+/* The translation tables: 1 GiB blocks over the first TiB, which holds
+   everything QEMU 7.2's virt puts in its low and high memory maps
+   (highmem=on: GIC redistributors and PCIe ECAM from 256 GiB, the 64-bit
+   PCI window at 512 GiB).
+     0 - 1 GiB      devices (UART, GIC, virtio-mmio, low PCIe windows)
+     1 - 256 GiB    Normal memory (RAM starts at 1 GiB)
+     256 GiB - 1 TiB devices
+   Device blocks: AF, attribute 0 (Device-nGnRE), never executable (PXN,
+   UXN). Normal blocks: AF, inner shareable, attribute 1 (write-back). */
+#define DEVICE ((1 << 10) | (0 << 2) | 1 | (3 << 53))
+#define NORMAL ((1 << 10) | (3 << 8) | (1 << 2) | 1)
     .section .rodata
     .balign 4096
-level1:
-    .quad   0x00000000 | (1 << 10) | (0 << 2) | 1 | (3 << 53)
-    .quad   0x40000000 | (1 << 10) | (3 << 8) | (1 << 2) | 1
-    .quad   0x80000000 | (1 << 10) | (3 << 8) | (1 << 2) | 1
-    .quad   0xc0000000 | (1 << 10) | (3 << 8) | (1 << 2) | 1
+level0:
+    .quad   level1_low + 3          /* table descriptors */
+    .quad   level1_high + 3
+    .fill   510, 8, 0
+    .balign 4096
+level1_low:
+    .quad   DEVICE
+    .set    gib, 1
+    .rept   255
+    .quad   (gib << 30) | NORMAL
+    .set    gib, gib + 1
+    .endr
+    .rept   256
+    .quad   (gib << 30) | DEVICE
+    .set    gib, gib + 1
+    .endr
+    .balign 4096
+level1_high:
+    .rept   512
+    .quad   (gib << 30) | DEVICE
+    .set    gib, gib + 1
+    .endr

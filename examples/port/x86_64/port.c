@@ -1,4 +1,4 @@
-/* x86_64 "q35" (QEMU 7.2 with SeaBIOS 1.16):
+/* x86_64 and i686 "q35" (QEMU 7.2 with SeaBIOS 1.16):
      port 0x3f8   COM1 (16550)
      port 0xf4    isa-debug-exit, when the command line adds it
      PMBASE       ICH9 ACPI registers; SeaBIOS puts them at port 0x600 (read
@@ -9,7 +9,9 @@
    SeaBIOS has placed every BAR: 32-bit ones below 4 GiB (from 0xc0000000
    or the end of RAM up), 64-bit ones too unless they do not fit, in
    which case all of them move above 4 GiB (after any RAM there). start.S
-   identity-maps the first 64 GiB, enough for either. */
+   identity-maps the first 64 GiB on x86_64, enough for either; i686 runs
+   without paging and reaches the first 4 GiB (with the command lines of
+   the tests, everything SeaBIOS places is below). */
 #include "../port.h"
 
 #define COM1 0x3f8
@@ -24,15 +26,22 @@
 #define HPET_CONFIG 0x010                    /* bit 0: counter runs */
 #define HPET_COUNTER 0x0f0
 
-const struct port_machine port_machine = {
-    "x86_64",
+/* No device tree on q35: the layout is fixed, and SeaBIOS did the rest. */
+#if defined(__i386__)
+#define ARCH "i686"
+#define ADDR_LIMIT (1ull << 32)
+#else
+#define ARCH "x86_64"
+#define ADDR_LIMIT (64ull << 30)   /* start.S maps 64 GiB */
+#endif
+struct port_machine port_machine = {
+    ARCH,
     0, 0, 1,           /* config through 0xcf8, I/O through in/out, bus 0 */
     0, 0, 0, 0, 0, 0,  /* no windows: SeaBIOS assigned the BARs */
-    64ull << 30,       /* start.S maps 64 GiB */
+    ADDR_LIMIT,
+    0, 0, 0,           /* no virtio-mmio slots */
+    0, 0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0,
 };
-const uintptr_t port_mmio_base = 0;
-const uintptr_t port_mmio_stride = 0;
-const uint32_t port_mmio_count = 0;
 
 static inline uint8_t inb(uint16_t p)
 {
@@ -56,7 +65,9 @@ static uint64_t hpet_fs;   /* femtoseconds per HPET tick; 0: use the PM timer */
 static uint32_t pm_last;   /* PM timer: last 24-bit reading and the ticks summed */
 static uint64_t pm_ticks;
 
-/* ---- exceptions: a 32-entry IDT pointing at the stubs in start.S ---- */
+/* ---- exceptions: a 32-entry IDT pointing at the stubs in start.S ----
+   Interrupt gates, present, DPL 0, selector 0x08 (the code segment): 16
+   bytes each in long mode, 8 in protected mode. */
 extern const char port_x86_trap_stubs[];
 static uint64_t idt[64];
 
@@ -64,22 +75,32 @@ static void idt_init(void)
 {
     struct __attribute__((packed)) {
         uint16_t limit;
-        uint64_t base;
+        uintptr_t base;
     } idtr;
     int i;
     for (i = 0; i < 32; i++) {
         uint64_t a = (uintptr_t)(port_x86_trap_stubs + 16 * i);
-        /* interrupt gate, present, DPL 0, selector 0x08 (the code segment) */
-        idt[2 * i] = (a & 0xffff) | 0x08u << 16 | 0x8e00ull << 32 | (a >> 16 & 0xffff) << 48;
+        uint64_t gate = (a & 0xffff) | 0x08u << 16 | 0x8e00ull << 32 | (a >> 16 & 0xffff) << 48;
+#if defined(__i386__)
+        idt[i] = gate;
+#else
+        idt[2 * i] = gate;
         idt[2 * i + 1] = a >> 32;
+#endif
     }
+#if defined(__i386__)
+    idtr.limit = 32 * 8 - 1;
+#else
     idtr.limit = sizeof idt - 1;
+#endif
     idtr.base = (uintptr_t)idt;
     __asm__ volatile("lidt %0" : : "m"(idtr));
 }
 
-void port_x86_trap(const uint64_t *frame, uint64_t cr2);
-void port_x86_trap(const uint64_t *frame, uint64_t cr2)
+/* From the stubs in start.S: the frame is the vector, the error code for
+   the vectors that push one, then the faulting instruction's address. */
+void port_x86_trap(const uintptr_t *frame, uintptr_t cr2);
+void port_x86_trap(const uintptr_t *frame, uintptr_t cr2)
 {
     uint64_t vec = frame[0];
     /* These vectors push an error code before rip. */
@@ -87,9 +108,10 @@ void port_x86_trap(const uint64_t *frame, uint64_t cr2)
     port_trap(vec << 32 | (err ? (frame[1] & 0xffffffffu) : 0), frame[1 + err], cr2);
 }
 
-void port_arch_init(void)
+void port_arch_init(uintptr_t boot_arg)
 {
     uint32_t cap;
+    (void)boot_arg;   /* Multiboot's info block: nothing needed from it */
     idt_init();
     /* ACPI registers: where SeaBIOS put them, or at 0x600 if it did not. */
     pmbase = (uint16_t)(port_pci_read32(LPC_BDF, LPC_PMBASE) & 0xff80u);

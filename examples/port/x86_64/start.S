@@ -1,15 +1,18 @@
-/* x86_64 "q35": QEMU's -kernel loader boots Multiboot v1 images through
-   SeaBIOS. It refuses ELF64 files as such, but honours the header's
-   "address fields" (flag bit 16): it then copies the file bytes between
-   load_addr and load_end_addr as a flat image, whatever the file format.
-   So this stays a normal ELF64 (debuggers keep their symbols) whose one
-   loadable segment is also the flat image (see link.ld).
+/* x86_64 and i686 "q35": QEMU's -kernel loader boots Multiboot v1 images
+   through SeaBIOS. It refuses ELF64 files as such, but honours the
+   header's "address fields" (flag bit 16): it then copies the file bytes
+   between load_addr and load_end_addr as a flat image, whatever the file
+   format. So this stays a normal ELF (debuggers keep their symbols) whose
+   one loadable segment is also the flat image (see link.ld).
 
    We are entered in 32-bit protected mode, paging off, interrupts off.
-   We identity-map the first 64 GiB with 2 MiB pages (RAM, the PCI hole
-   below 4 GiB with ECAM, HPET and the 32-bit BARs, and the 64-bit BARs
-   SeaBIOS places above 4 GiB when they do not fit below), turn on SSE,
-   enter long mode and call C. */
+   x86_64: we identity-map the first 64 GiB with 2 MiB pages (RAM, the PCI
+   hole below 4 GiB with ECAM, HPET and the 32-bit BARs, and the 64-bit
+   BARs SeaBIOS places above 4 GiB when they do not fit below), turn on
+   SSE, enter long mode and call C. i686: we load our own GDT (Multiboot
+   leaves GDTR undefined, and exceptions need a code selector) and call C
+   in flat 32-bit mode without paging: the first 4 GiB, which is all a
+   32-bit CPU reaches. */
 #define MAP_GIB 64
 
     .section .multiboot, "a"
@@ -30,6 +33,25 @@ mb_header:
 _start:
     cli
     mov     $__stack_top, %esp
+#if defined(__i386__)
+    lgdt    gdt_ptr
+    ljmp    $0x08, $flat
+flat:
+    mov     $0x10, %ax
+    mov     %ax, %ds
+    mov     %ax, %es
+    mov     %ax, %ss
+    mov     %ax, %fs
+    mov     %ax, %gs
+    push    $0                      /* no device tree on q35 */
+    call    port_init
+    call    main
+    push    %eax
+    call    port_exit
+3:  cli
+    hlt
+    jmp     3b
+#else
     /* PML4[0] -> PDPT; PDPT[0..MAP_GIB) -> the page directories, which
        are contiguous, so entry i of `pd` maps 2 MiB page i. */
     mov     $pdpt + 3, %eax         /* present, writable */
@@ -78,6 +100,7 @@ long_mode:
     mov     %ax, %fs
     mov     %ax, %gs
     mov     $__stack_top, %rsp
+    xor     %edi, %edi              /* no device tree on q35 */
     call    port_init
     call    main
     mov     %eax, %edi
@@ -85,6 +108,7 @@ long_mode:
 3:  cli
     hlt
     jmp     3b
+#endif
 
 /* Exception stubs, 16 bytes apart (port.c builds the IDT from them):
    push the vector number and go to the common part. */
@@ -99,9 +123,17 @@ port_x86_trap_stubs:
     .set    vec, vec + 1
     .endr
 trap:
+#if defined(__i386__)
+    mov     %esp, %eax              /* the frame: vector, [error code,] eip, ... */
+    mov     %cr2, %edx              /* faulting address of a page fault */
+    mov     $__stack_top, %esp      /* we never return */
+    push    %edx
+    push    %eax
+#else
     mov     %rsp, %rdi              /* the frame: vector, [error code,] rip, ... */
     mov     %cr2, %rsi              /* faulting address of a page fault */
     mov     $__stack_top, %rsp      /* we never return */
+#endif
     call    port_x86_trap
     jmp     3b
 
@@ -109,14 +141,20 @@ trap:
     .balign 8
 gdt:
     .quad   0
+#if defined(__i386__)
+    .quad   0x00cf9a000000ffff      /* 0x08: 32-bit code, flat */
+#else
     .quad   0x00af9a000000ffff      /* 0x08: 64-bit code */
-    .quad   0x00cf92000000ffff      /* 0x10: data */
+#endif
+    .quad   0x00cf92000000ffff      /* 0x10: data, flat */
 gdt_ptr:
     .word   gdt_ptr - gdt - 1
     .long   gdt
 
+#if !defined(__i386__)
     .section .bss
     .balign 4096
 pml4:   .skip 4096
 pdpt:   .skip 4096
 pd:     .skip 4096 * MAP_GIB
+#endif
