@@ -97,12 +97,13 @@ queue size = buffers rounded up to a power of two) with their private
 shadows (VIRTIO_MEM_PRIVATE), and one VIRTIO_MEM_DMA block of
 2 x buffers x buffer_size bytes (align 16); with MULTIPORT also the two
 control rings (32 and 8 entries) and one VIRTIO_MEM_DMA block of
-32 x 64 + 8 x 8 bytes (align 16). Defaults on a modern transport: per
-port 2 rings of 224 bytes (split; 144 packed; align 4096), 2 shadows of
-128 bytes and a 4096-byte buffer block; control: rings of 848 and 224
-bytes (packed 528 and 144), shadows of 512 and 128 bytes, a 2112-byte
-block. No allocation is larger than 4096 bytes. Legacy transports put each
-ring's used part on its own 4096-byte page.
+32 x 64 + 8 x 8 bytes (align 16). The rings are virtio_queue_init's (see
+there). Defaults on a modern transport: per port 2 rings of 222 bytes
+(split; 136 packed), 2 shadows of 128 bytes and a 4096-byte buffer block;
+control: rings of 846 and 222 bytes (packed 520 and 136), shadows of 512
+and 128 bytes, a 2112-byte block. No allocation is larger than 4096
+bytes. Legacy transports put each ring's used part on its own 4096-byte
+page.
 
 LIMITS
 

@@ -243,8 +243,26 @@ def matrix(kind: str | bool | None = None, arches=None, transports=None, modern_
     return out
 
 
-        """Config.parse("riscv64-mmio-modern-packed"), ("x86_64-pci-modern-split+queue-size=4")"""
-        m = re.fullmatch(rf"({'|'.join(ARCHES)})-((?:mmio|pci)-(?:legacy|modern))-(split|packed)((?:\+[^+]+)*)", name)
+def variants(names) -> list[Config]:
+    """Configurations with device properties, by name ("x86_64-pci-modern-
+    split+queue-size=4", see Config), narrowed by VT_ARCHES and
+    VT_TRANSPORTS like matrix(); VT_VARIANTS=0 drops them all."""
+    if os.environ.get("VT_VARIANTS") == "0":
+        return []
+    out = [Config.parse(n) for n in names]
+    for var, attr in (("VT_ARCHES", "arch"), ("VT_TRANSPORTS", "transport")):
+        if os.environ.get(var):
+            out = [c for c in out if getattr(c, attr) in os.environ[var].split(",")]
+    return out
+
+
+def extra_matrix(kind: str | bool | None = None, transports=None, modern_only: bool = False) -> list[Config]:
+    """matrix() for the 32-bit and big-endian machines (EXTRA_ARCHES):
+    riscv32 and armv7 like riscv64, aarch64be also on pci-legacy, i686
+    like x86_64; split and packed rings where the transport allows.
+    Narrowed like matrix().
+    A suite runs matrix(kind) + extra_matrix(kind)."""
+    return matrix(kind, arches=EXTRA_ARCHES, transports=transports, modern_only=modern_only)
 
 
 # --------------------------------------------------------------------------

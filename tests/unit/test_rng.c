@@ -508,7 +508,7 @@ static void memory(void)
         o.device.ring = ring;
         CHECK_EQ(virtio_rng_init(&e.rng, &e.dev, &o), VIRTIO_OK);
         CHECK_EQ(nalloc, 4);
-        CHECK_EQ(alloc_sizes[0], ring == VIRTIO_RING_SPLIT ? 128 : 80);   /* ring of 4 entries */
+        CHECK_EQ(alloc_sizes[0], ring == VIRTIO_RING_SPLIT ? 118 : 72);   /* ring of 4 entries (virtio_queue_init) */
         CHECK_EQ(alloc_sizes[1], 64);    /* its shadow */
         CHECK_EQ(alloc_sizes[2], 256);   /* buffers */
         CHECK_EQ(alloc_sizes[3], 320);   /* stash */
