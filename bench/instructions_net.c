@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         if (strcmp(dir, "tx") == 0) {
             uint32_t n = 0;
             for (i = 0; i < BATCH; i++)
-                if (virtio_net_send(&nic, frame, FRAME) != VIRTIO_OK) return 2;
+                if (virtio_net_send(&nic, frame, FRAME, 0) != VIRTIO_OK) return 2;
             model_run(m, 0);
             if (virtio_net_reclaim(&nic, &n) != VIRTIO_OK) return 2;
             done += n;

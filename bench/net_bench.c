@@ -55,7 +55,7 @@ int main(void)
             frame[12] = 0x88, frame[13] = 0xb5;
             t0 = port_now_us();
             for (i = 0; i < count;) {
-                r = virtio_net_send(&nic, frame, size);
+                r = virtio_net_send(&nic, frame, size, 0);
                 if (r == VIRTIO_OK) i++;
                 else if (r != VIRTIO_ERR_NO_SPACE) break;
             }
