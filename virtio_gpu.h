@@ -403,19 +403,34 @@ static int virtio__gpu_ok(const virtio_gpu *g)
 
 /* virtio-gpu's wire values are little-endian on every transport (it is a
    1.0-only device type), unlike virtio_load/virtio_store, which follow a
-   legacy transport's guest order. */
-static void virtio__gpu_put(unsigned char *b, uint64_t v, unsigned bytes)
+   legacy transport's guest order. A little-endian CPU stores them as they
+   are (one store, like virtio_store); others byte by byte. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline void virtio__gpu_put(unsigned char *b, uint64_t v, unsigned bytes)
+{
+    VIRTIO_MEMCPY(b, &v, bytes);   /* the low-order bytes come first */
+}
+
+static inline uint32_t virtio__gpu_get(const unsigned char *b, unsigned bytes)
+{
+    uint32_t v = 0;
+    VIRTIO_MEMCPY(&v, b, bytes);
+    return v;
+}
+#else
+static inline void virtio__gpu_put(unsigned char *b, uint64_t v, unsigned bytes)
 {
     unsigned i;
     for (i = 0; i < bytes; i++) b[i] = (unsigned char)(v >> (8 * i));
 }
 
-static uint32_t virtio__gpu_get(const unsigned char *b, unsigned bytes)
+static inline uint32_t virtio__gpu_get(const unsigned char *b, unsigned bytes)
 {
     uint32_t v = 0;
     while (bytes--) v = v << 8 | b[bytes];
     return v;
 }
+#endif
 
 /* A 32-bit configuration field. A legacy transport would present it in
    the guest's order, but the field is little-endian (see COMMANDS): read

@@ -339,19 +339,34 @@ static int virtio__input_ok(const virtio_input *in)
 
 /* virtio-input's wire values are little-endian on every transport (it is
    a 1.0-only device type), unlike virtio_load/virtio_store, which follow
-   a legacy transport's guest order. */
-static uint32_t virtio__input_le(const unsigned char *b, unsigned bytes)
+   a legacy transport's guest order. A little-endian CPU loads them as
+   they are (one load, like virtio_load); others byte by byte. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint32_t virtio__input_le(const unsigned char *b, unsigned bytes)
+{
+    uint32_t v = 0;
+    VIRTIO_MEMCPY(&v, b, bytes);   /* the low-order bytes come first */
+    return v;
+}
+
+static inline void virtio__input_put_le(unsigned char *b, uint32_t v, unsigned bytes)
+{
+    VIRTIO_MEMCPY(b, &v, bytes);
+}
+#else
+static inline uint32_t virtio__input_le(const unsigned char *b, unsigned bytes)
 {
     uint32_t v = 0;
     while (bytes--) v = v << 8 | b[bytes];
     return v;
 }
 
-static void virtio__input_put_le(unsigned char *b, uint32_t v, unsigned bytes)
+static inline void virtio__input_put_le(unsigned char *b, uint32_t v, unsigned bytes)
 {
     unsigned i;
     for (i = 0; i < bytes; i++) b[i] = (unsigned char)(v >> (8 * i));
 }
+#endif
 
 /* Select (sel, subsel) and read up to `cap` bytes of the answer.
    out: *size = bytes the device has (0 = nothing). */

@@ -835,7 +835,7 @@ static uint32_t virtio__net_rx_flags(virtio_net *n, const unsigned char *hdr, un
 /* Pop one used receive buffer into piece[k]; its length goes to rx_len.
    A length the device overstated (clamped by the core) is a lie that
    makes the frame worthless: VIRTIO_ERR_DEVICE, the buffer still taken. */
-static virtio_result virtio__net_pop_piece(virtio_net *n, uint32_t k)
+static inline virtio_result virtio__net_pop_piece(virtio_net *n, uint32_t k)
 {
     void *cookie;
     uint32_t used, i, clamped = n->rx.clamped;
@@ -849,7 +849,7 @@ static virtio_result virtio__net_pop_piece(virtio_net *n, uint32_t k)
 }
 
 /* Post the first `count` pieces again and notify the device. */
-static void virtio__net_recycle(virtio_net *n, uint32_t count)
+static inline void virtio__net_recycle(virtio_net *n, uint32_t count)
 {
     uint32_t k;
     for (k = 0; k < count; k++) virtio__net_post_rx(n, n->priv.piece[k]);
