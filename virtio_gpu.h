@@ -109,11 +109,13 @@ back by virtio_gpu_fb_destroy.
     cursor image (first           a 64 x 64 framebuffer:
       virtio_gpu_cursor_set)      16384 + 16 + 16
 
-A framebuffer the driver allocates is one piece, so the only allocations
-above 4096 bytes are the pixels the caller asks for: 1280 x 800 is
-4000 KiB, 1024 x 768 is 3 MiB, and the 64 x 64 cursor 16 KiB. Pixels in
-the caller's memory are mapped page by page: up to width x height x 4 /
-4096 + 2 pieces (32 KiB of entries and records for 1280 x 800).
+At init the driver takes about 5 KiB in 5 allocations (test_gpu
+measures 5 280 bytes with packed rings). A framebuffer the driver
+allocates is one piece, so the only allocations above 4096 bytes are the
+pixels the caller asks for: 1280 x 800 is 4000 KiB, 1024 x 768 is 3 MiB,
+and the 64 x 64 cursor 16 KiB. Pixels in the caller's memory are mapped
+page by page: up to width x height x 4 / 4096 + 2 pieces (16 KiB of
+entries and 16 KiB of records for 1280 x 800).
 
 LIMITS
 

@@ -89,9 +89,10 @@ All from dma_alloc at init, given back at shutdown (newest first).
                                  see virtio_queue_init)
 
 Defaults (64 buffers): 560 bytes of events, 512 bytes of staging, and the
-two rings: no allocation above 4096 bytes on a modern transport. `buffers`
-is the knob (up to 1024: then 8240 bytes of events in one allocation).
-Legacy PCI devices fix their ring sizes.
+two rings: 3 408 bytes in 6 allocations (packed rings; test_input
+measures it), none above 4096 bytes on a modern transport. `buffers` is
+the knob (up to 1024: then 8240 bytes of events in one allocation, and a
+16 KiB ring). Legacy PCI devices fix their ring sizes.
 
 RESET AND SHUTDOWN
 
