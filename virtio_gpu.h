@@ -447,12 +447,16 @@ static virtio_result virtio__gpu_cfg(virtio_gpu *g, uint32_t off, uint32_t *v)
     return VIRTIO_OK;
 }
 
-static virtio_result virtio__gpu_cfg_write(virtio_gpu *g, uint32_t off, uint32_t v)
+/* Clear event bits v (events_clear at off). On a legacy transport each
+   byte of the little-endian field goes on its own; a byte without bits
+   to clear needs no write. */
+static virtio_result virtio__gpu_clear(virtio_gpu *g, uint32_t off, uint32_t v)
 {
     uint32_t i;
     virtio_result r = VIRTIO_OK;
     if (!g->dev.legacy) return virtio_config_write(&g->dev, off, 4, v);
-    for (i = 0; i < 4 && r == VIRTIO_OK; i++) r = virtio_config_write(&g->dev, off + i, 1, (v >> (8 * i)) & 0xffu);
+    for (i = 0; i < 4 && r == VIRTIO_OK; i++)
+        if ((v >> (8 * i)) & 0xffu) r = virtio_config_write(&g->dev, off + i, 1, (v >> (8 * i)) & 0xffu);
     return r;
 }
 
@@ -989,7 +993,7 @@ VIRTIO_API virtio_result virtio_gpu_refresh(virtio_gpu *gpu, uint32_t *changed)
     if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
     if ((r = virtio__gpu_cfg(gpu, VIRTIO__GPU_CFG_EVENTS_READ, &ev)) != VIRTIO_OK) return r;
     if (ev & VIRTIO__GPU_EVENT_DISPLAY) {
-        r = virtio__gpu_cfg_write(gpu, VIRTIO__GPU_CFG_EVENTS_CLEAR, VIRTIO__GPU_EVENT_DISPLAY);
+        r = virtio__gpu_clear(gpu, VIRTIO__GPU_CFG_EVENTS_CLEAR, VIRTIO__GPU_EVENT_DISPLAY);
         if (r != VIRTIO_OK) return r;
         gpu->priv.display_pending = 1;
     }

@@ -43,10 +43,11 @@ static uint8_t net_byte(uint8_t seed, uint32_t i)
     return (uint8_t)(seed * 31u + i * 7u + (i >> 8));
 }
 
-/* A failed init gives back everything it took, except when a reset
-   never completed (a lie, or a reset_delay longer than the platform
-   timeout): the device may still write that memory, so it stays
-   allocated, and later checks count from there. */
+/* A failed init gives back everything it took, except when its reset
+   did not complete (a reset_delay longer than the platform timeout, or a
+   lie: a status that reads all-ones or never 0): the device may still
+   write that memory, so it stays allocated, and later checks count from
+   there. */
 static virtio_result net_up(net_fz *t)
 {
     uint64_t hung = t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT];
@@ -56,7 +57,7 @@ static virtio_result net_up(net_fz *t)
     r = virtio_net_init(&t->net, &t->e.vdev, &t->o);
     FZ_RESULT(r);
     t->up = r == VIRTIO_OK;
-    if (!t->up && t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT] != hung) {
+    if (!t->up && (t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT] != hung || t->e.lies)) {
         t->leaked_allocs = t->e.bus->stats.live_allocs;
         t->leaked_maps = t->e.bus->stats.live_maps;
     }
