@@ -20,8 +20,8 @@ QUICK START
         virtio_gpu_fb_create(&gpu, &fb, gpu.outputs[0].width, gpu.outputs[0].height,
                              VIRTIO_GPU_PIX_B8G8R8X8, NULL) == VIRTIO_OK &&
         virtio_gpu_set_scanout(&gpu, 0, &fb) == VIRTIO_OK) {
-        uint32_t *px = (uint32_t *)fb.pixels;         // 0xAARRGGBB in memory order B,G,R,A
-        px[10 * fb.width + 10] = 0x00ff0000;          // a red dot
+        uint32_t *px = (uint32_t *)fb.pixels;
+        px[10 * fb.width + 10] = virtio_gpu_rgb(fb.format, 255, 0, 0);   // a red dot
         virtio_gpu_flush(&gpu, &fb, 0, 0, fb.width, fb.height);
     }
 
@@ -43,11 +43,23 @@ transfers it to the host resource and flushes it to every scanout showing
 the framebuffer. Platforms that bounce DMA must let the driver allocate
 (pixels = NULL). All formats have 4 bytes per pixel; stride = width * 4.
 
+PIXELS
+
+A format names the order of its four bytes in memory: B8G8R8X8 is blue,
+green, red, unused, at increasing addresses, whatever the CPU. So the
+32-bit word a pixel holds depends on the CPU's byte order (0x00ff0000 is
+red in B8G8R8X8 only on a little-endian CPU). virtio_gpu_rgb(format, r,
+g, b) gives the word to store for a colour, right on either byte order
+(alpha or X = 255); virtio_gpu_put_rgb stores one pixel as four bytes.
+
 COMMANDS
 
 Every control command waits for the device's response (bounded by the
 platform timeout) and checks its type; an error response becomes an error
-code and its type is kept in gpu.last_response. Transfer and flush are
+code. gpu.last_status keeps the response type behind the last call's
+result: its first error response, else its last response (0x1100
+OK_NODATA, 0x1101 OK_DISPLAY_INFO, 0x1104 OK_EDID, 0x1200.. errors; 0
+before the first command). Transfer and flush are
 queued back to back and answered together: the device processes the
 control queue in order (the same assumption Linux's driver makes). The
 cursor image is transferred with a fence before the cursor queue uses it.
@@ -55,14 +67,55 @@ A wait that times out (or a broken queue) resets the device, which still
 owned the request and response buffers; the GPU then answers
 VIRTIO_ERR_STATE until virtio_gpu_init() is called again
 (virtio_gpu_fb_destroy still releases framebuffers, virtio_gpu_shutdown
-still works).
+still works). If that reset does not complete either, the device may still
+use every buffer it was given: framebuffers destroyed from then on are
+not freed or unmapped (their memory is leaked), nor is the driver's own
+DMA memory at shutdown, which returns VIRTIO_ERR_TIMEOUT.
+
+Commands, responses and the configuration fields are little-endian on
+every transport: virtio-gpu has no legacy interface (virtio 1.2 5.7), and
+devices reachable over a legacy transport (QEMU's virtio-mmio in legacy
+mode) still use its 1.0 layout.
 
 DISPLAY CHANGES
 
-virtio_gpu_poll_events reads the configuration's event bits; when the
-display configuration changed it acknowledges the event and refreshes
-gpu.outputs. Resize by destroying the framebuffer and creating one of the
+virtio_gpu_refresh reads the configuration's event bits; when the display
+configuration changed it acknowledges the event, re-reads gpu.outputs and
+reports VIRTIO_GPU_CHANGED_DISPLAY (if re-reading fails, the next refresh
+tries again). Resize by destroying the framebuffer and creating one of the
 new size.
+
+INTERRUPTS
+
+Every command waits for its own response, so the control and cursor
+queues need no interrupts. The one interrupt worth taking is the
+configuration change: virtio_device_isr(&gpu.dev, &isr) reports
+VIRTIO_ISR_CONFIG, then call virtio_gpu_refresh (not from the interrupt
+handler: it waits for a GET_DISPLAY_INFO response).
+
+MEMORY
+
+From dma_alloc: at init, given back at shutdown; per framebuffer, given
+back by virtio_gpu_fb_destroy.
+
+    what                          size                    align  kind
+    commands and responses        4096                    64     DMA
+    rings (virtio.h)              control ring of 8 entries, cursor ring
+                                  of 16 (see virtio_queue_init)
+    per framebuffer:
+      pixels (pixels == NULL)     width x height x 4      4096   DMA
+      backing entries             16 per piece            16     DMA
+      mapping record              16 per piece            8      PRIVATE
+    cursor image (first           a 64 x 64 framebuffer:
+      virtio_gpu_cursor_set)      16384 + 16 + 16
+
+At init the driver takes about 5 KiB in 5 allocations (test_gpu
+measures 5 280 bytes with packed rings). A framebuffer the driver
+allocates is one piece, so the only allocations above 4096 bytes are the
+pixels the caller asks for: 1280 x 800 is 4000 KiB, 1024 x 768 is 3 MiB,
+and the 64 x 64 cursor 16 KiB. Pixels in the caller's memory are mapped
+page by page: up to width x height x 4 / 4096 + 2 pieces (16 KiB of
+entries and 16 KiB of records for 1280 x 800).
 
 LIMITS
 
@@ -91,6 +144,9 @@ extern "C" {
 #define VIRTIO_GPU_PIX_R8G8B8X8 134
 
 #define VIRTIO_GPU_OUTPUTS 16        /* scanouts a device can have at most */
+
+/* virtio_gpu_refresh: what changed */
+#define VIRTIO_GPU_CHANGED_DISPLAY 1u   /* gpu->outputs re-read after a display change */
 #define VIRTIO_GPU_CURSOR_SIZE 64    /* cursor images are 64 x 64 */
 
 /* One scanout as the device reports it (GET_DISPLAY_INFO). */
@@ -136,15 +192,15 @@ typedef struct virtio_gpu_options {
 
 /* A GPU. Caller-owned, must not move after init. Readable: dev, ctrlq,
    cursorq, num_scanouts, outputs (refreshed by virtio_gpu_display_info and
-   virtio_gpu_poll_events), edid (EDID negotiated), last_response (type of
-   the last error response, 0 if none). The rest is private. */
+   virtio_gpu_refresh), edid (EDID negotiated), last_status (response type
+   behind the last call's result, see COMMANDS). The rest is private. */
 typedef struct virtio_gpu {
     virtio_device dev;
     virtio_queue ctrlq, cursorq;
     uint32_t num_scanouts;
     virtio_gpu_output outputs[VIRTIO_GPU_OUTPUTS];
     uint32_t edid;
-    uint32_t last_response;
+    uint32_t last_status;
     struct {
         uint32_t magic;
         uint32_t next_id;           /* next resource id to hand out */
@@ -152,32 +208,39 @@ typedef struct virtio_gpu {
         uint64_t cmd_dev;
         uint64_t fence;
         uint32_t scanout_res[VIRTIO_GPU_OUTPUTS];
-        uint32_t broken;            /* a wait failed: the device was reset */
+        uint32_t broken;            /* a wait failed: 1 the device was reset, 2 the reset did not complete */
+        uint32_t display_pending;   /* a display event was acknowledged, outputs not yet re-read */
         uint32_t resp_len;          /* used length of the last response */
         virtio_gpu_fb cursor;       /* cursor image resource */
         uint32_t cursor_busy;       /* cursor command slots the device holds (bit mask) */
     } priv;
 } virtio_gpu;
 
-/* Initialise a GPU on a probed device (copied into gpu->dev): negotiate
-   (EDID if offered), set up the control and cursor queues, set DRIVER_OK,
+/* Initialise a GPU on a probed device (copied into gpu->dev); gpu must be
+   zero-filled or shut down (a running one is refused): negotiate (EDID if
+   offered), set up the control and cursor queues, set DRIVER_OK,
    read the display information into gpu->outputs.
-   Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (not a GPU); VIRTIO_ERR_DEVICE
-   (0 or more than 16 scanouts); VIRTIO_ERR_NO_MEMORY; the errors of
-   virtio_device_begin and of the GET_DISPLAY_INFO command.
-   Context: blocks (bounded); allocates through dma_alloc. */
+   Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL); VIRTIO_ERR_STATE (gpu
+   is initialised and not shut down: nothing is changed);
+   VIRTIO_ERR_NOT_FOUND (not a GPU); VIRTIO_ERR_DEVICE (0 or more than 16
+   scanouts); VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin and
+   of the GET_DISPLAY_INFO command.
+   Context: blocks (bounded); allocates through dma_alloc (see MEMORY). */
 VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *dev, const virtio_gpu_options *o);
 
 /* Reset the device and free the driver's memory (framebuffers the caller
    still holds must not be used afterwards; free them first with
-   virtio_gpu_fb_destroy). Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
+   virtio_gpu_fb_destroy). Returns VIRTIO_OK; VIRTIO_ERR_TIMEOUT (the reset
+   did not complete: the driver's DMA memory is leaked, see COMMANDS; gpu
+   is shut down anyway); VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_gpu_shutdown(virtio_gpu *gpu);
 
 /* Re-read the scanouts into gpu->outputs (GET_DISPLAY_INFO).
    Returns VIRTIO_OK or a command error (see COMMANDS). */
 VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu);
 
-/* Read the EDID blob of a scanout (GET_EDID). out: buf[0..*size).
+/* Read the EDID blob of a scanout (GET_EDID). out: buf[0..*size) (size
+   may be NULL).
    Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no EDID feature);
    VIRTIO_ERR_INVALID_ARG (unknown scanout, NULL); VIRTIO_ERR_TOO_BIG
    (blob larger than cap); a command error. */
@@ -234,11 +297,49 @@ VIRTIO_API virtio_result virtio_gpu_cursor_move(virtio_gpu *gpu, uint32_t scanou
 /* Hide the cursor. Returns as virtio_gpu_cursor_move. */
 VIRTIO_API virtio_result virtio_gpu_cursor_hide(virtio_gpu *gpu, uint32_t scanout);
 
-/* Check for display configuration changes. out: changed (1 if the
-   display configuration changed: the event is acknowledged and
-   gpu->outputs re-read). Returns VIRTIO_OK, VIRTIO_ERR_STATE, or a
-   command error. */
-VIRTIO_API virtio_result virtio_gpu_poll_events(virtio_gpu *gpu, int *changed);
+/* Check for display configuration changes (see DISPLAY CHANGES).
+   out: changed (VIRTIO_GPU_CHANGED_* bits, 0 = nothing; may be NULL).
+   On failure gpu->outputs is left as it was.
+   Returns VIRTIO_OK, VIRTIO_ERR_STATE, VIRTIO_ERR_DEVICE (configuration
+   never settled), or a command error. Context: blocks for one command
+   (bounded) when the display changed. */
+VIRTIO_API virtio_result virtio_gpu_refresh(virtio_gpu *gpu, uint32_t *changed);
+
+/* Store colour (r, g, b), alpha or X = 255, as the four bytes of one
+   pixel of `format` at px (any alignment). Returns VIRTIO_OK or
+   VIRTIO_ERR_INVALID_ARG (NULL, unknown format). Inline: it is called
+   per pixel. */
+static inline virtio_result virtio_gpu_put_rgb(void *px, uint32_t format, uint32_t r, uint32_t g, uint32_t b)
+{
+    unsigned char *p = (unsigned char *)px;
+    unsigned ri, gi, bi, ai;
+    switch (format) {
+    case VIRTIO_GPU_PIX_B8G8R8A8: case VIRTIO_GPU_PIX_B8G8R8X8: bi = 0, gi = 1, ri = 2, ai = 3; break;
+    case VIRTIO_GPU_PIX_A8R8G8B8: case VIRTIO_GPU_PIX_X8R8G8B8: ai = 0, ri = 1, gi = 2, bi = 3; break;
+    case VIRTIO_GPU_PIX_R8G8B8A8: case VIRTIO_GPU_PIX_R8G8B8X8: ri = 0, gi = 1, bi = 2, ai = 3; break;
+    case VIRTIO_GPU_PIX_A8B8G8R8: case VIRTIO_GPU_PIX_X8B8G8R8: ai = 0, bi = 1, gi = 2, ri = 3; break;
+    default: return VIRTIO_ERR_INVALID_ARG;
+    }
+    if (!p) return VIRTIO_ERR_INVALID_ARG;
+    p[ri] = (unsigned char)r;
+    p[gi] = (unsigned char)g;
+    p[bi] = (unsigned char)b;
+    p[ai] = 255;   /* where the format has no alpha, X: the device ignores it */
+    return VIRTIO_OK;
+}
+
+/* The 32-bit value to store (as a uint32_t, in the CPU's byte order) for
+   colour (r, g, b) in a framebuffer of `format`, with alpha or X = 255;
+   0 for an unknown format. Right on little- and big-endian CPUs: the
+   word is built from the format's byte order in memory (see PIXELS). */
+static inline uint32_t virtio_gpu_rgb(uint32_t format, uint32_t r, uint32_t g, uint32_t b)
+{
+    unsigned char px[4];
+    uint32_t v = 0;
+    /* The bytes in memory order, read back as the CPU reads a word. */
+    if (virtio_gpu_put_rgb(px, format, r, g, b) == VIRTIO_OK) VIRTIO_MEMCPY(&v, px, 4);
+    return v;
+}
 
 #ifdef __cplusplus
 }
@@ -302,6 +403,63 @@ static int virtio__gpu_ok(const virtio_gpu *g)
     return g && g->priv.magic == VIRTIO__GPU_MAGIC && !g->priv.broken;
 }
 
+/* virtio-gpu's wire values are little-endian on every transport (it is a
+   1.0-only device type), unlike virtio_load/virtio_store, which follow a
+   legacy transport's guest order. A little-endian CPU stores them as they
+   are (one store, like virtio_store); others byte by byte. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline void virtio__gpu_put(unsigned char *b, uint64_t v, unsigned bytes)
+{
+    VIRTIO_MEMCPY(b, &v, bytes);   /* the low-order bytes come first */
+}
+
+static inline uint32_t virtio__gpu_get(const unsigned char *b, unsigned bytes)
+{
+    uint32_t v = 0;
+    VIRTIO_MEMCPY(&v, b, bytes);
+    return v;
+}
+#else
+static inline void virtio__gpu_put(unsigned char *b, uint64_t v, unsigned bytes)
+{
+    unsigned i;
+    for (i = 0; i < bytes; i++) b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint32_t virtio__gpu_get(const unsigned char *b, unsigned bytes)
+{
+    uint32_t v = 0;
+    while (bytes--) v = v << 8 | b[bytes];
+    return v;
+}
+#endif
+
+/* A 32-bit configuration field. A legacy transport would present it in
+   the guest's order, but the field is little-endian (see COMMANDS): read
+   its bytes one by one there, as they lie in the device. */
+static virtio_result virtio__gpu_cfg(virtio_gpu *g, uint32_t off, uint32_t *v)
+{
+    unsigned char b[4];
+    virtio_result r;
+    if (!g->dev.legacy) return virtio_config_read32(&g->dev, off, v);
+    if ((r = virtio_config_read(&g->dev, off, b, 4)) != VIRTIO_OK) return r;
+    *v = virtio__gpu_get(b, 4);
+    return VIRTIO_OK;
+}
+
+/* Clear event bits v (events_clear at off). On a legacy transport each
+   byte of the little-endian field goes on its own; a byte without bits
+   to clear needs no write. */
+static virtio_result virtio__gpu_clear(virtio_gpu *g, uint32_t off, uint32_t v)
+{
+    uint32_t i;
+    virtio_result r = VIRTIO_OK;
+    if (!g->dev.legacy) return virtio_config_write(&g->dev, off, 4, v);
+    for (i = 0; i < 4 && r == VIRTIO_OK; i++)
+        if ((v >> (8 * i)) & 0xffu) r = virtio_config_write(&g->dev, off + i, 1, (v >> (8 * i)) & 0xffu);
+    return r;
+}
+
 static int virtio__gpu_format_ok(uint32_t f)
 {
     return (f >= 1 && f <= 4) || f == 67 || f == 68 || f == 121 || f == 134;
@@ -312,9 +470,9 @@ static unsigned char *virtio__gpu_req(virtio_gpu *g, uint32_t i, uint32_t type, 
 {
     unsigned char *b = g->priv.cmd + VIRTIO__GPU_REQ(i);
     VIRTIO_MEMSET(b, 0, bytes);
-    virtio_store(&g->dev, b, type, 4);
-    virtio_store(&g->dev, b + 4, flags, 4);
-    if (flags & VIRTIO__GPU_FLAG_FENCE) virtio_store(&g->dev, b + 8, ++g->priv.fence, 8);
+    virtio__gpu_put(b, type, 4);
+    virtio__gpu_put(b + 4, flags, 4);
+    if (flags & VIRTIO__GPU_FLAG_FENCE) virtio__gpu_put(b + 8, ++g->priv.fence, 8);
     return b;
 }
 
@@ -344,19 +502,21 @@ static virtio_result virtio__gpu_wait(virtio_gpu *g, uint32_t count, uint32_t wa
         void *cookie;
         uint32_t len, type;
         virtio_result r = virtio_queue_wait(&g->ctrlq, &cookie, &len);
-        if (r != VIRTIO_OK) {   /* timeout or a broken queue: stop the device, it owns our buffers */
-            virtio_device_reset(&g->dev);
-            g->priv.broken = 1;
+        if (r != VIRTIO_OK) {
+            /* Timeout or a broken queue: stop the device, it owns our
+               buffers. If it does not stop, nothing it was given may be
+               handed back (broken 2). */
+            g->priv.broken = virtio_device_reset(&g->dev) == VIRTIO_OK ? 1u : 2u;
             return r;
         }
-        type = (uint32_t)virtio_load(&g->dev, cookie, 4);
+        type = virtio__gpu_get((const unsigned char *)cookie, 4);
         g->priv.resp_len = len;
+        if (first == VIRTIO_OK) g->last_status = type;   /* the first error stays */
         if (len < VIRTIO__GPU_HDR) r = VIRTIO_ERR_DEVICE;
         else if (type == want && len >= min_len) r = VIRTIO_OK;
         else if (type >= 0x1200u && type <= 0x12ffu)
             r = type == VIRTIO__GPU_RESP_ERR_OUT_OF_MEMORY ? VIRTIO_ERR_NO_MEMORY : VIRTIO_ERR_IO;
         else r = VIRTIO_ERR_DEVICE;
-        if (r != VIRTIO_OK) g->last_response = type;
         if (first == VIRTIO_OK) first = r;
     }
     return first;
@@ -371,12 +531,12 @@ static virtio_result virtio__gpu_simple(virtio_gpu *g, uint32_t bytes)
     return virtio__gpu_wait(g, 1, VIRTIO__GPU_RESP_OK_NODATA, VIRTIO__GPU_HDR);
 }
 
-static void virtio__gpu_rect(const virtio_gpu *g, unsigned char *p, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+static void virtio__gpu_rect(unsigned char *p, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 {
-    virtio_store(&g->dev, p, x, 4);
-    virtio_store(&g->dev, p + 4, y, 4);
-    virtio_store(&g->dev, p + 8, w, 4);
-    virtio_store(&g->dev, p + 12, h, 4);
+    virtio__gpu_put(p, x, 4);
+    virtio__gpu_put(p + 4, y, 4);
+    virtio__gpu_put(p + 8, w, 4);
+    virtio__gpu_put(p + 12, h, 4);
 }
 
 VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu)
@@ -394,14 +554,46 @@ VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu)
     for (i = 0; i < VIRTIO_GPU_OUTPUTS; i++) {
         unsigned char *m = resp + 24u * i;
         virtio_gpu_output *o = &gpu->outputs[i];
-        o->x = (uint32_t)virtio_load(&gpu->dev, m, 4);
-        o->y = (uint32_t)virtio_load(&gpu->dev, m + 4, 4);
-        o->width = (uint32_t)virtio_load(&gpu->dev, m + 8, 4);
-        o->height = (uint32_t)virtio_load(&gpu->dev, m + 12, 4);
-        o->enabled = i < gpu->num_scanouts && virtio_load(&gpu->dev, m + 16, 4) != 0;
-        o->flags = (uint32_t)virtio_load(&gpu->dev, m + 20, 4);
+        o->x = virtio__gpu_get(m, 4);
+        o->y = virtio__gpu_get(m + 4, 4);
+        o->width = virtio__gpu_get(m + 8, 4);
+        o->height = virtio__gpu_get(m + 12, 4);
+        o->enabled = i < gpu->num_scanouts && virtio__gpu_get(m + 16, 4) != 0;
+        o->flags = virtio__gpu_get(m + 20, 4);
     }
     return VIRTIO_OK;
+}
+
+/* Release a framebuffer (after the device let go of it). If the device
+   could not be reset (broken 2) it may still read the backing: then only
+   the private mapping record goes back, the rest is leaked. */
+static void virtio__gpu_fb_free(virtio_gpu *g, virtio_gpu_fb *fb)
+{
+    const virtio_platform *p = g->dev.platform;
+    if (g->priv.broken != 2) {
+        if (fb->priv.entries) virtio_free(p, fb->priv.entries, fb->priv.entries_bytes, VIRTIO_MEM_DMA);
+        if (fb->priv.sg && !fb->priv.owned)
+            virtio_dma_unmap(p, fb->pixels, VIRTIO_DMA_TO_DEVICE, fb->priv.sg, fb->priv.nsg);
+        if (fb->priv.owned) virtio_free(p, fb->pixels, fb->bytes, VIRTIO_MEM_DMA);
+    }
+    if (fb->priv.sg) virtio_free(p, fb->priv.sg, (size_t)fb->priv.maxsg * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
+    fb->priv.magic = 0;
+    fb->priv.sg = 0;
+    fb->priv.entries = 0;
+}
+
+/* Give back what init (and cursor_set) allocated, newest first; nothing
+   the device was given when its reset did not complete. */
+static void virtio__gpu_release(virtio_gpu *g, int device_memory)
+{
+    if (!device_memory) g->priv.broken = 2;
+    if (g->priv.cursor.priv.magic == VIRTIO__GPU_FB_MAGIC) virtio__gpu_fb_free(g, &g->priv.cursor);
+    if (device_memory) {
+        if (g->priv.cmd) virtio_free(g->dev.platform, g->priv.cmd, VIRTIO__GPU_CMD_BYTES, VIRTIO_MEM_DMA);
+        if (g->cursorq.dev) virtio_queue_destroy(&g->cursorq);
+        if (g->ctrlq.dev) virtio_queue_destroy(&g->ctrlq);
+    }
+    g->priv.cmd = 0;
 }
 
 VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *dev, const virtio_gpu_options *o)
@@ -411,6 +603,7 @@ VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *d
     const virtio_platform *p;
     virtio_result r;
     if (!gpu || !dev) return VIRTIO_ERR_INVALID_ARG;
+    if (gpu->priv.magic == VIRTIO__GPU_MAGIC) return VIRTIO_ERR_STATE;   /* running: shut it down first */
     if (dev->device_id != VIRTIO_DEVICE_GPU) return VIRTIO_ERR_NOT_FOUND;
     if (!o) {
         VIRTIO_ZERO(&def);
@@ -422,17 +615,19 @@ VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *d
     r = virtio_device_begin(&gpu->dev, o->no_edid ? 0 : VIRTIO_FEATURE_BIT(VIRTIO__GPU_F_EDID), &o->device);
     if (r != VIRTIO_OK) return r;
     gpu->edid = (uint32_t)virtio_device_has(&gpu->dev, VIRTIO__GPU_F_EDID);
-    if ((r = virtio_config_read32(&gpu->dev, VIRTIO__GPU_CFG_NUM_SCANOUTS, &gpu->num_scanouts)) != VIRTIO_OK)
-        goto fail;
+    if ((r = virtio__gpu_cfg(gpu, VIRTIO__GPU_CFG_NUM_SCANOUTS, &gpu->num_scanouts)) != VIRTIO_OK) goto fail;
     if (gpu->num_scanouts == 0 || gpu->num_scanouts > VIRTIO_GPU_OUTPUTS) {
         r = VIRTIO_ERR_DEVICE;
         goto fail;
     }
+    /* Control: at most two commands in flight (transfer and flush); an
+       indirect table keeps a 3-descriptor command in one slot of a small
+       ring. Cursor: one slot per command buffer. */
     VIRTIO_ZERO(&qo);
-    qo.size = 64;
+    qo.size = 8;
     qo.indirect = 3;
     if ((r = virtio_queue_init(&gpu->ctrlq, &gpu->dev, 0, &qo)) != VIRTIO_OK) goto fail;
-    qo.size = 16;
+    qo.size = VIRTIO__GPU_CURSOR_SLOTS;
     qo.indirect = 0;
     if ((r = virtio_queue_init(&gpu->cursorq, &gpu->dev, 1, &qo)) != VIRTIO_OK) goto fail;
     r = virtio_alloc(p, VIRTIO__GPU_CMD_BYTES, 64, VIRTIO_MEM_DMA, (void **)&gpu->priv.cmd, &gpu->priv.cmd_dev);
@@ -447,40 +642,21 @@ VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *d
     return VIRTIO_OK;
 fail:
     virtio_device_fail(&gpu->dev);
-    virtio_device_reset(&gpu->dev);
-    if (gpu->ctrlq.dev) virtio_queue_destroy(&gpu->ctrlq);
-    if (gpu->cursorq.dev) virtio_queue_destroy(&gpu->cursorq);
-    virtio_free(p, gpu->priv.cmd, VIRTIO__GPU_CMD_BYTES, VIRTIO_MEM_DMA);
-    gpu->priv.cmd = 0;
+    virtio__gpu_release(gpu, virtio_device_reset(&gpu->dev) == VIRTIO_OK);
     return r;
-}
-
-/* Release a framebuffer's memory (after the device let go of it). */
-static void virtio__gpu_fb_free(virtio_gpu *g, virtio_gpu_fb *fb)
-{
-    const virtio_platform *p = g->dev.platform;
-    if (fb->priv.sg && !fb->priv.owned) virtio_dma_unmap(p, fb->pixels, VIRTIO_DMA_TO_DEVICE, fb->priv.sg, fb->priv.nsg);
-    if (fb->priv.owned) virtio_free(p, fb->pixels, fb->bytes, VIRTIO_MEM_DMA);
-    virtio_free(p, fb->priv.entries, fb->priv.entries_bytes, VIRTIO_MEM_DMA);
-    virtio_free(p, fb->priv.sg, (size_t)fb->priv.maxsg * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
-    fb->priv.magic = 0;
-    fb->priv.sg = 0;
-    fb->priv.entries = 0;
 }
 
 VIRTIO_API virtio_result virtio_gpu_shutdown(virtio_gpu *gpu)
 {
-    const virtio_platform *p;
+    virtio_result r;
     if (!gpu || gpu->priv.magic != VIRTIO__GPU_MAGIC) return VIRTIO_ERR_STATE;   /* broken is fine */
-    p = gpu->dev.platform;
-    virtio_device_reset(&gpu->dev);
-    if (gpu->priv.cursor.priv.magic == VIRTIO__GPU_FB_MAGIC) virtio__gpu_fb_free(gpu, &gpu->priv.cursor);
-    virtio_queue_destroy(&gpu->ctrlq);
-    virtio_queue_destroy(&gpu->cursorq);
-    virtio_free(p, gpu->priv.cmd, VIRTIO__GPU_CMD_BYTES, VIRTIO_MEM_DMA);
-    gpu->priv.cmd = 0;
     gpu->priv.magic = 0;
-    return VIRTIO_OK;
+    r = virtio_device_reset(&gpu->dev);
+    /* A device that did not stop before (broken 2) may still hold buffers
+       of framebuffers leaked since; what is left goes back if it stops now. */
+    if (r == VIRTIO_OK) gpu->priv.broken = 1;
+    virtio__gpu_release(gpu, r == VIRTIO_OK);
+    return r == VIRTIO_OK ? VIRTIO_OK : VIRTIO_ERR_TIMEOUT;
 }
 
 VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, uint8_t *buf, uint32_t cap,
@@ -490,20 +666,20 @@ VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, 
     uint32_t n;
     virtio_result r;
     if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
-    if (!buf || !size || scanout >= gpu->num_scanouts) return VIRTIO_ERR_INVALID_ARG;
+    if (!buf || scanout >= gpu->num_scanouts) return VIRTIO_ERR_INVALID_ARG;
     if (!gpu->edid) return VIRTIO_ERR_UNSUPPORTED;
     b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_GET_EDID, 0, VIRTIO__GPU_HDR + 8);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, scanout, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR, scanout, 4);
     if ((r = virtio__gpu_queue(gpu, 0, VIRTIO__GPU_HDR + 8, 0, VIRTIO__GPU_EDID_BYTES)) != VIRTIO_OK) return r;
     virtio_queue_kick(&gpu->ctrlq);
     if ((r = virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_EDID, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK) return r;
     b = gpu->priv.cmd + VIRTIO__GPU_RESP(0);
-    n = (uint32_t)virtio_load(&gpu->dev, b + VIRTIO__GPU_HDR, 4);
+    n = virtio__gpu_get(b + VIRTIO__GPU_HDR, 4);
     /* The blob must lie within what the device says it wrote. */
     if (n > 1024 || n > gpu->priv.resp_len - (VIRTIO__GPU_HDR + 8)) return VIRTIO_ERR_DEVICE;
     if (n > cap) return VIRTIO_ERR_TOO_BIG;
     VIRTIO_MEMCPY(buf, b + VIRTIO__GPU_HDR + 8, n);
-    *size = n;
+    if (size) *size = n;
     return VIRTIO_OK;
 }
 
@@ -573,8 +749,9 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
             return r;
         fb->priv.owned = 1;
     }
-    /* Describe the backing page by page: at most one piece per page. */
-    fb->priv.maxsg = (uint32_t)(fb->bytes / 4096u + 2u);
+    /* Describe the backing: one piece when the driver allocated it, else
+       page by page (at most one piece per page). */
+    fb->priv.maxsg = fb->priv.owned ? 1u : (uint32_t)(fb->bytes / 4096u + 2u);
     r = virtio_alloc(p, (size_t)fb->priv.maxsg * sizeof(virtio_sg), 8, VIRTIO_MEM_PRIVATE, (void **)&fb->priv.sg, 0);
     if (r != VIRTIO_OK) goto fail_mem;
     if (fb->priv.owned) {
@@ -591,23 +768,23 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
     r = virtio_alloc(p, fb->priv.entries_bytes, 16, VIRTIO_MEM_DMA, (void **)&fb->priv.entries, &fb->priv.entries_dev);
     if (r != VIRTIO_OK) goto fail_all;
     for (i = 0; i < fb->priv.nsg; i++) {
-        virtio_store(&gpu->dev, fb->priv.entries + 16u * i, fb->priv.sg[i].addr, 8);
-        virtio_store(&gpu->dev, fb->priv.entries + 16u * i + 8, fb->priv.sg[i].len, 4);
+        virtio__gpu_put(fb->priv.entries + 16u * i, fb->priv.sg[i].addr, 8);
+        virtio__gpu_put(fb->priv.entries + 16u * i + 8, fb->priv.sg[i].len, 4);
     }
     fb->priv.magic = VIRTIO__GPU_FB_MAGIC;
 
     /* RESOURCE_CREATE_2D: resource id, format, width, height. */
     fb->resource_id = gpu->priv.next_id++;
     b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_CREATE_2D, 0, VIRTIO__GPU_HDR + 16);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 4, format, 4);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 8, width, 4);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 12, height, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 4, format, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 8, width, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 12, height, 4);
     if ((r = virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 16)) != VIRTIO_OK) goto fail_all;
     /* RESOURCE_ATTACH_BACKING: resource id, entry count, then the entries. */
     b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_ATTACH_BACKING, 0, VIRTIO__GPU_HDR + 8);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 4, fb->priv.nsg, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 4, fb->priv.nsg, 4);
     extra.addr = fb->priv.entries_dev;
     extra.len = (uint32_t)fb->priv.entries_bytes;
     extra.pad = 0;
@@ -617,9 +794,11 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
         r = virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_NODATA, VIRTIO__GPU_HDR);
     }
     if (r != VIRTIO_OK) {
+        uint32_t st = gpu->last_status;   /* the attach's answer, not the cleanup's */
         b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_UNREF, 0, VIRTIO__GPU_HDR + 8);
-        virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+        virtio__gpu_put(b + VIRTIO__GPU_HDR, fb->resource_id, 4);
         virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 8);
+        gpu->last_status = st;
         goto fail_all;
     }
     return VIRTIO_OK;
@@ -636,9 +815,9 @@ static virtio_result virtio__gpu_scanout(virtio_gpu *g, uint32_t scanout, uint32
 {
     unsigned char *b = virtio__gpu_req(g, 0, VIRTIO__GPU_CMD_SET_SCANOUT, 0, VIRTIO__GPU_HDR + 24);
     virtio_result r;
-    virtio__gpu_rect(g, b + VIRTIO__GPU_HDR, 0, 0, w, h);
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 16, scanout, 4);
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 20, res, 4);
+    virtio__gpu_rect(b + VIRTIO__GPU_HDR, 0, 0, w, h);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 16, scanout, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 20, res, 4);
     r = virtio__gpu_simple(g, VIRTIO__GPU_HDR + 24);
     if (r == VIRTIO_OK) g->priv.scanout_res[scanout] = res;
     return r;
@@ -647,24 +826,30 @@ static virtio_result virtio__gpu_scanout(virtio_gpu *g, uint32_t scanout, uint32
 VIRTIO_API virtio_result virtio_gpu_fb_destroy(virtio_gpu *gpu, virtio_gpu_fb *fb)
 {
     unsigned char *b;
-    uint32_t i;
+    uint32_t i, st = 0;
     virtio_result r, r2;
     if (!gpu || gpu->priv.magic != VIRTIO__GPU_MAGIC) return VIRTIO_ERR_STATE;
     if (!fb || fb->priv.magic != VIRTIO__GPU_FB_MAGIC) return VIRTIO_ERR_INVALID_ARG;
-    if (gpu->priv.broken) {   /* the device was reset and let go of the memory */
+    if (gpu->priv.broken) {   /* the device was reset (or could not be: then fb_free keeps it all) */
         virtio__gpu_fb_free(gpu, fb);
         return VIRTIO_ERR_STATE;
     }
+    /* Every step is tried; the first failure is the result (and its
+       response type stays in last_status). */
     r = VIRTIO_OK;
     for (i = 0; i < gpu->num_scanouts; i++)
-        if (gpu->priv.scanout_res[i] == fb->resource_id && (r2 = virtio__gpu_scanout(gpu, i, 0, 0, 0)) != VIRTIO_OK)
-            r = r2;
+        if (gpu->priv.scanout_res[i] == fb->resource_id && (r2 = virtio__gpu_scanout(gpu, i, 0, 0, 0)) != VIRTIO_OK &&
+            r == VIRTIO_OK)
+            r = r2, st = gpu->last_status;
     b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_DETACH_BACKING, 0, VIRTIO__GPU_HDR + 8);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
-    if ((r2 = virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK && r == VIRTIO_OK) r = r2;
+    virtio__gpu_put(b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+    if ((r2 = virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK && r == VIRTIO_OK)
+        r = r2, st = gpu->last_status;
     b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_UNREF, 0, VIRTIO__GPU_HDR + 8);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR, fb->resource_id, 4);
-    if ((r2 = virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK && r == VIRTIO_OK) r = r2;
+    virtio__gpu_put(b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+    if ((r2 = virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 8)) != VIRTIO_OK && r == VIRTIO_OK)
+        r = r2, st = gpu->last_status;
+    if (r != VIRTIO_OK) gpu->last_status = st;
     virtio__gpu_fb_free(gpu, fb);
     return r;
 }
@@ -688,10 +873,10 @@ static virtio_result virtio__gpu_transfer(virtio_gpu *g, uint32_t slot, const vi
                                           uint32_t y, uint32_t w, uint32_t h, uint32_t flags)
 {
     unsigned char *b = virtio__gpu_req(g, slot, VIRTIO__GPU_CMD_TRANSFER_TO_HOST_2D, flags, VIRTIO__GPU_HDR + 32);
-    virtio__gpu_rect(g, b + VIRTIO__GPU_HDR, x, y, w, h);
+    virtio__gpu_rect(b + VIRTIO__GPU_HDR, x, y, w, h);
     /* Offset of the rectangle's first pixel in the backing. */
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 16, (uint64_t)y * fb->stride + (uint64_t)x * 4u, 8);
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 24, fb->resource_id, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 16, (uint64_t)y * fb->stride + (uint64_t)x * 4u, 8);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 24, fb->resource_id, 4);
     return virtio__gpu_queue(g, slot, VIRTIO__GPU_HDR + 32, 0, VIRTIO__GPU_HDR);
 }
 
@@ -705,8 +890,8 @@ VIRTIO_API virtio_result virtio_gpu_flush(virtio_gpu *gpu, const virtio_gpu_fb *
     if (x >= fb->width || y >= fb->height || w > fb->width - x || h > fb->height - y) return VIRTIO_ERR_RANGE;
     if ((r = virtio__gpu_transfer(gpu, 0, fb, x, y, w, h, 0)) != VIRTIO_OK) return r;
     b = virtio__gpu_req(gpu, 1, VIRTIO__GPU_CMD_RESOURCE_FLUSH, 0, VIRTIO__GPU_HDR + 24);
-    virtio__gpu_rect(gpu, b + VIRTIO__GPU_HDR, x, y, w, h);
-    virtio_store(&gpu->dev, b + VIRTIO__GPU_HDR + 16, fb->resource_id, 4);
+    virtio__gpu_rect(b + VIRTIO__GPU_HDR, x, y, w, h);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 16, fb->resource_id, 4);
     if ((r = virtio__gpu_queue(gpu, 1, VIRTIO__GPU_HDR + 24, 0, VIRTIO__GPU_HDR)) != VIRTIO_OK) {
         virtio_queue_kick(&gpu->ctrlq);
         virtio__gpu_wait(gpu, 1, VIRTIO__GPU_RESP_OK_NODATA, VIRTIO__GPU_HDR);
@@ -733,14 +918,14 @@ static virtio_result virtio__gpu_cursor_cmd(virtio_gpu *g, uint32_t type, uint32
     if (slot == VIRTIO__GPU_CURSOR_SLOTS || g->cursorq.num_free == 0) return VIRTIO_ERR_NO_SPACE;
     b = g->priv.cmd + VIRTIO__GPU_CURSOR_AT(slot);
     VIRTIO_MEMSET(b, 0, VIRTIO__GPU_CURSOR_CMD);
-    virtio_store(&g->dev, b, type, 4);
+    virtio__gpu_put(b, type, 4);
     /* cursor_pos: scanout, x, y, pad; then resource, hot_x, hot_y, pad. */
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR, scanout, 4);
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 4, x, 4);
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 8, y, 4);
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 16, res, 4);
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 20, hx, 4);
-    virtio_store(&g->dev, b + VIRTIO__GPU_HDR + 24, hy, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR, scanout, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 4, x, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 8, y, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 16, res, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 20, hx, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 24, hy, 4);
     sg.addr = g->priv.cmd_dev + VIRTIO__GPU_CURSOR_AT(slot);
     sg.len = VIRTIO__GPU_CURSOR_CMD;
     sg.pad = 0;
@@ -797,20 +982,27 @@ VIRTIO_API virtio_result virtio_gpu_cursor_hide(virtio_gpu *gpu, uint32_t scanou
     return virtio__gpu_cursor_cmd(gpu, VIRTIO__GPU_CMD_UPDATE_CURSOR, scanout, 0, 0, 0, 0, 0);
 }
 
-/* >>gpu.events */
-VIRTIO_API virtio_result virtio_gpu_poll_events(virtio_gpu *gpu, int *changed)
+/* >>gpu.events
+   The event is acknowledged before the display is re-read, so a change
+   that comes in between raises it again; a failed re-read is retried by
+   the next refresh (display_pending). */
+VIRTIO_API virtio_result virtio_gpu_refresh(virtio_gpu *gpu, uint32_t *changed)
 {
     uint32_t ev;
     virtio_result r;
     if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
-    if (!changed) return VIRTIO_ERR_INVALID_ARG;
-    if ((r = virtio_config_read32(&gpu->dev, VIRTIO__GPU_CFG_EVENTS_READ, &ev)) != VIRTIO_OK) return r;
-    *changed = 0;
+    if ((r = virtio__gpu_cfg(gpu, VIRTIO__GPU_CFG_EVENTS_READ, &ev)) != VIRTIO_OK) return r;
     if (ev & VIRTIO__GPU_EVENT_DISPLAY) {
-        if ((r = virtio_config_write(&gpu->dev, VIRTIO__GPU_CFG_EVENTS_CLEAR, 4, VIRTIO__GPU_EVENT_DISPLAY)) != VIRTIO_OK)
-            return r;
+        r = virtio__gpu_clear(gpu, VIRTIO__GPU_CFG_EVENTS_CLEAR, VIRTIO__GPU_EVENT_DISPLAY);
+        if (r != VIRTIO_OK) return r;
+        gpu->priv.display_pending = 1;
+    }
+    if (gpu->priv.display_pending) {
         if ((r = virtio_gpu_display_info(gpu)) != VIRTIO_OK) return r;
-        *changed = 1;
+        gpu->priv.display_pending = 0;
+        if (changed) *changed = VIRTIO_GPU_CHANGED_DISPLAY;
+    } else if (changed) {
+        *changed = 0;
     }
     return VIRTIO_OK;
 }

@@ -15,7 +15,7 @@ QUICK START
 
     virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
     virtio_input kbd;
-    virtio_input_keys keys = {0};
+    virtio_input_keys keys = {0};      // C++: = {}
     virtio_input_ev ev;
     char c;
     if (virtio_input_init(&kbd, &dev, NULL) == VIRTIO_OK &&
@@ -41,8 +41,16 @@ each of their events at that moment: QEMU drops a report that does not fit
 (trace event virtio_input_queue_full), so poll at least once per `buffers`
 events, and a single report longer than `buffers` never arrives.
 virtio_input_read_report() groups events up to and including SYN_REPORT.
-The VIRTIO_INPUT_EV_* / _KEY_* / _BTN_* / _REL_* / _ABS_* / _LED_* constants
+Each call takes at most `buffers` events off the queue, however many the
+device hands over: a buffer the device completes with a length other
+than one event is dropped, reposted and counted in `dropped`, and a
+device that keeps doing so cannot hold a call. The
+VIRTIO_INPUT_EV_* / _KEY_* / _BTN_* / _REL_* / _ABS_* / _LED_* constants
 are the evdev values this driver and its users need, under our own names.
+Events, the status queue and the configuration union are little-endian
+whatever the transport: virtio-input has no legacy interface (virtio 1.2
+5.8), and devices that are reachable over a legacy transport (QEMU's
+virtio-mmio in legacy mode) still use its 1.0 layout.
 
 ROLES
 
@@ -50,6 +58,48 @@ info.role is decided from the event bits: EV_ABS with ABS_X means a tablet
 (or touch screen), else EV_REL means a mouse, else EV_KEY means a keyboard.
 Absolute and relative devices are checked first because QEMU's mice and
 tablets also report button keys.
+
+CONFIGURATION CHANGES
+
+virtio_input_refresh re-reads what the device says about itself into
+info (name, serial, ids, properties, event types, role) and reports
+VIRTIO_INPUT_CHANGED_INFO when any of it changed.
+
+INTERRUPTS
+
+Arm the event queue with virtio_queue_enable_cb(&in.eventq, &pending);
+the status queue (LEDs) is reclaimed by virtio_input_set_leds and needs no
+interrupt. In the handler, virtio_device_isr(&in.dev, &isr) acknowledges:
+VIRTIO_ISR_QUEUE means drain (virtio_input_poll or virtio_input_read_report
+until VIRTIO_EMPTY), VIRTIO_ISR_CONFIG means virtio_input_refresh. With
+event index an armed queue interrupts once: after each drain call
+virtio_queue_enable_cb again, and if it reports pending, drain again
+before sleeping. Draining to VIRTIO_EMPTY also notifies the device of
+every buffer reposted, so it never runs dry unseen.
+
+MEMORY
+
+All from dma_alloc at init, given back at shutdown (newest first).
+
+    what                         size                      align  kind
+    event buffers + LED events   (buffers + 6) x 8         8      DMA
+    report staging               buffers x 8               8      PRIVATE
+    rings (virtio.h)             event ring of `buffers` entries, status
+                                 ring of 8 (rounded up to a power of two,
+                                 see virtio_queue_init)
+
+Defaults (64 buffers): 560 bytes of events, 512 bytes of staging, and the
+two rings: 3 408 bytes in 6 allocations (packed rings; test_input
+measures it), none above 4096 bytes on a modern transport. `buffers` is
+the knob (up to 1024: then 8240 bytes of events in one allocation, and a
+16 KiB ring). Legacy PCI devices fix their ring sizes.
+
+RESET AND SHUTDOWN
+
+virtio_input_shutdown resets the device before it gives memory back. If
+the reset does not complete, the device may still write the rings and
+event buffers: they are leaked, never freed, and shutdown returns
+VIRTIO_ERR_TIMEOUT (the object is shut down all the same).
 
 LIMITS
 
@@ -101,6 +151,9 @@ extern "C" {
 #define VIRTIO_INPUT_ROLE_KEYBOARD 1
 #define VIRTIO_INPUT_ROLE_MOUSE 2
 #define VIRTIO_INPUT_ROLE_TABLET 3
+
+/* virtio_input_refresh: what changed */
+#define VIRTIO_INPUT_CHANGED_INFO 1u   /* info (identity, event types, role) */
 
 /* Bits for virtio_input_set_leds. */
 #define VIRTIO_INPUT_LEDS_NUM (1u << VIRTIO_INPUT_LED_NUML)
@@ -164,17 +217,24 @@ typedef struct virtio_input_keys {
     uint32_t shift, ctrl, caps;
 } virtio_input_keys;
 
-/* Initialise an input device on a probed device (copied into in->dev):
-   read name, serial, ids, properties and event types into in->info,
+/* Initialise an input device on a probed device (copied into in->dev);
+   in must be zero-filled or shut down (a running one is refused): read
+   name, serial, ids, properties and event types into in->info,
    decide the role, fill the event queue, set DRIVER_OK.
-   Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (not an input device);
-   VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin.
-   Context: blocks for the reset (bounded); allocates through dma_alloc. */
+   Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL); VIRTIO_ERR_STATE (in
+   is initialised and not shut down: nothing is changed);
+   VIRTIO_ERR_NOT_FOUND (not an input device); VIRTIO_ERR_NO_MEMORY;
+   VIRTIO_ERR_DEVICE (a config answer larger than its field); the errors
+   of virtio_device_begin.
+   Context: blocks for the reset (bounded); allocates through dma_alloc
+   (see MEMORY). */
 VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device *dev,
                                            const virtio_input_options *o);
 
-/* Reset the device and free the driver's memory. Returns VIRTIO_OK or
-   VIRTIO_ERR_STATE. */
+/* Reset the device and free the driver's memory. Returns VIRTIO_OK;
+   VIRTIO_ERR_TIMEOUT (the reset did not complete: the memory the device
+   may still write is leaked, see RESET AND SHUTDOWN; in is shut down
+   anyway); VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_input_shutdown(virtio_input *in);
 
 /* Take the next event. out: ev. Returns VIRTIO_OK; VIRTIO_EMPTY;
@@ -185,24 +245,30 @@ VIRTIO_API virtio_result virtio_input_shutdown(virtio_input *in);
 VIRTIO_API virtio_result virtio_input_poll(virtio_input *in, virtio_input_ev *ev);
 
 /* Collect one report: the events up to and including SYN_REPORT.
-   out: evs[0..*count). Returns VIRTIO_OK (a whole report, or `buffers`
+   out: evs[0..*count) (count may be NULL). Returns VIRTIO_OK (a whole
+   report, or `buffers`
    events without a SYN_REPORT when the device sent that many);
-   VIRTIO_EMPTY (no complete report yet: the events so far are held);
-   VIRTIO_ERR_TOO_BIG (the report has more than max events: it is kept,
-   ask again with more room); VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE. */
+   VIRTIO_EMPTY (no complete report yet: the events so far are held; also
+   when this call has taken `buffers` events, dropped ones included:
+   call again); VIRTIO_ERR_TOO_BIG (the report has more than max events:
+   it is kept, ask again with more room); VIRTIO_ERR_INVALID_ARG;
+   VIRTIO_ERR_STATE; VIRTIO_ERR_DEVICE (the event queue broke).
+   Context: never blocks; at most `buffers` events per call. */
 VIRTIO_API virtio_result virtio_input_read_report(virtio_input *in, virtio_input_ev *evs, uint32_t max,
                                                   uint32_t *count);
 
 /* Which codes of event type `type` the device reports (EV_BITS).
-   out: bitmap[0..*bytes) (bit n = code n; at most 128 bytes).
+   out: bitmap[0..*bytes) (bit n = code n; at most 128 bytes; bytes may be
+   NULL).
    Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (the device does not report
    that type); VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE; VIRTIO_ERR_DEVICE. */
 VIRTIO_API virtio_result virtio_input_query_bits(virtio_input *in, uint32_t type, uint8_t bitmap[128],
                                                  uint32_t *bytes);
 
-/* Does the device report (type, code)? out: yes (0 or 1). Returns as
-   virtio_input_query_bits, except that an absent type gives yes = 0. */
-VIRTIO_API virtio_result virtio_input_has_code(virtio_input *in, uint32_t type, uint32_t code, int *yes);
+/* Does the device report (type, code)? Returns 1 or 0 (0 also for an
+   absent type, a code of 1024 or more, a device that does not answer,
+   and an uninitialised in). */
+VIRTIO_API int virtio_input_has_code(virtio_input *in, uint32_t type, uint32_t code);
 
 /* Range of absolute axis `axis` (ABS_INFO). Returns VIRTIO_OK;
    VIRTIO_ERR_UNSUPPORTED (no EV_ABS, or no such axis);
@@ -210,10 +276,19 @@ VIRTIO_API virtio_result virtio_input_has_code(virtio_input *in, uint32_t type, 
 VIRTIO_API virtio_result virtio_input_query_abs(virtio_input *in, uint32_t axis, virtio_input_axis *out);
 
 /* Map an absolute value from the axis range to [0, range): e.g. a screen
-   coordinate. Values outside the axis range are clamped.
-   Returns VIRTIO_OK or VIRTIO_ERR_INVALID_ARG (NULL, range 0, empty axis). */
+   coordinate. Values outside the axis range are clamped. out may be NULL.
+   Returns VIRTIO_OK or VIRTIO_ERR_INVALID_ARG (NULL axis, range 0, empty
+   axis). */
 VIRTIO_API virtio_result virtio_input_scale(const virtio_input_axis *axis, int32_t value, uint32_t range,
                                             uint32_t *out);
+
+/* Re-read the device's description into info (see CONFIGURATION
+   CHANGES). out: changed (VIRTIO_INPUT_CHANGED_* bits, 0 = nothing; may
+   be NULL). On failure info is left as it was.
+   Returns VIRTIO_OK; VIRTIO_ERR_DEVICE (an answer larger than its field,
+   a configuration that never settles); VIRTIO_ERR_STATE.
+   Context: about 40 configuration accesses. */
+VIRTIO_API virtio_result virtio_input_refresh(virtio_input *in, uint32_t *changed);
 
 /* Set the keyboard LEDs (VIRTIO_INPUT_LEDS_* bits) through the status
    queue: one EV_LED event each for NUML, CAPSL and SCROLLL.
@@ -227,8 +302,9 @@ VIRTIO_API virtio_result virtio_input_set_leds(virtio_input *in, uint32_t leds);
    printable keys on a US layout come back as characters, honouring shift
    and caps lock ('\n' for Enter, '\b' for Backspace, '\t' for Tab).
    Ctrl+letter gives the control character (Ctrl+C = 3).
-   Returns VIRTIO_OK (*ch set), VIRTIO_EMPTY (no character),
-   VIRTIO_ERR_INVALID_ARG. */
+   The modifier state in keys follows every event. Returns VIRTIO_OK (*ch
+   set unless ch is NULL), VIRTIO_EMPTY (no character),
+   VIRTIO_ERR_INVALID_ARG (NULL keys or ev). */
 VIRTIO_API virtio_result virtio_input_key_char(virtio_input_keys *keys, const virtio_input_ev *ev, char *ch);
 
 #ifdef __cplusplus
@@ -262,6 +338,37 @@ static int virtio__input_ok(const virtio_input *in)
     return in && in->priv.magic == VIRTIO__INPUT_MAGIC;
 }
 
+/* virtio-input's wire values are little-endian on every transport (it is
+   a 1.0-only device type), unlike virtio_load/virtio_store, which follow
+   a legacy transport's guest order. A little-endian CPU loads them as
+   they are (one load, like virtio_load); others byte by byte. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint32_t virtio__input_le(const unsigned char *b, unsigned bytes)
+{
+    uint32_t v = 0;
+    VIRTIO_MEMCPY(&v, b, bytes);   /* the low-order bytes come first */
+    return v;
+}
+
+static inline void virtio__input_put_le(unsigned char *b, uint32_t v, unsigned bytes)
+{
+    VIRTIO_MEMCPY(b, &v, bytes);
+}
+#else
+static inline uint32_t virtio__input_le(const unsigned char *b, unsigned bytes)
+{
+    uint32_t v = 0;
+    while (bytes--) v = v << 8 | b[bytes];
+    return v;
+}
+
+static inline void virtio__input_put_le(unsigned char *b, uint32_t v, unsigned bytes)
+{
+    unsigned i;
+    for (i = 0; i < bytes; i++) b[i] = (unsigned char)(v >> (8 * i));
+}
+#endif
+
 /* Select (sel, subsel) and read up to `cap` bytes of the answer.
    out: *size = bytes the device has (0 = nothing). */
 static virtio_result virtio__input_cfg(virtio_input *in, uint32_t sel, uint32_t subsel, void *buf, uint32_t cap,
@@ -279,6 +386,49 @@ static virtio_result virtio__input_cfg(virtio_input *in, uint32_t sel, uint32_t 
     return VIRTIO_OK;
 }
 
+static int virtio__input_bit(const uint8_t *bm, uint32_t bytes, uint32_t bit)
+{
+    return bit / 8 < bytes && ((uint32_t)bm[bit / 8] >> (bit % 8) & 1u);
+}
+
+/* Read the device's description into *f (zeroed first, so that two
+   readings of the same answers compare equal byte for byte). Missing
+   items are simply empty. */
+static virtio_result virtio__input_describe(virtio_input *in, virtio_input_info *f)
+{
+    uint8_t bm[128];
+    uint32_t n, i;
+    virtio_result r;
+    VIRTIO_ZERO(f);
+#define VIRTIO__INPUT_TRY(x) do { if ((r = (x)) != VIRTIO_OK) return r; } while (0)
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_NAME, 0, f->name, 128, &n));
+    f->name[n] = 0;
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_SERIAL, 0, f->serial, 128, &n));
+    f->serial[n] = 0;
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_DEVIDS, 0, bm, 8, &n));
+    if (n == 8) {
+        f->bustype = (uint16_t)virtio__input_le(bm, 2);
+        f->vendor = (uint16_t)virtio__input_le(bm + 2, 2);
+        f->product = (uint16_t)virtio__input_le(bm + 4, 2);
+        f->version = (uint16_t)virtio__input_le(bm + 6, 2);
+    }
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_PROP_BITS, 0, f->props, 16, &n));
+    for (i = 1; i <= VIRTIO_INPUT_EV_MAX; i++) {
+        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, i, bm, sizeof bm, &n));
+        if (n) f->ev_types |= 1u << i;
+    }
+    /* Role: absolute and relative axes outrank keys (mice have buttons). */
+    f->role = VIRTIO_INPUT_ROLE_UNKNOWN;
+    if (f->ev_types & (1u << VIRTIO_INPUT_EV_ABS)) {
+        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, VIRTIO_INPUT_EV_ABS, bm, sizeof bm, &n));
+        if (virtio__input_bit(bm, n, VIRTIO_INPUT_ABS_X)) f->role = VIRTIO_INPUT_ROLE_TABLET;
+    }
+#undef VIRTIO__INPUT_TRY
+    if (!f->role && (f->ev_types & (1u << VIRTIO_INPUT_EV_REL))) f->role = VIRTIO_INPUT_ROLE_MOUSE;
+    if (!f->role && (f->ev_types & (1u << VIRTIO_INPUT_EV_KEY))) f->role = VIRTIO_INPUT_ROLE_KEYBOARD;
+    return VIRTIO_OK;
+}
+
 static virtio_result virtio__input_post(virtio_input *in, uint32_t i)
 {
     virtio_sg sg;
@@ -289,9 +439,27 @@ static virtio_result virtio__input_post(virtio_input *in, uint32_t i)
     return virtio_queue_add(&in->eventq, &sg, 0, 1, (void *)(uintptr_t)(i + 1));
 }
 
-static int virtio__input_bit(const uint8_t *bm, uint32_t bytes, uint32_t bit)
+/* Notify the device of reposted buffers, if any. */
+static void virtio__input_kick(virtio_input *in)
 {
-    return bit / 8 < bytes && ((uint32_t)bm[bit / 8] >> (bit % 8) & 1u);
+    if (in->priv.repost) {
+        virtio_queue_kick(&in->eventq);
+        in->priv.repost = 0;
+    }
+}
+
+/* Give back what init allocated, newest first; with device_memory 0 (the
+   reset did not complete) only the private staging area: what the device
+   may still write is leaked rather than handed out again. */
+static void virtio__input_release(virtio_input *in, int device_memory)
+{
+    const virtio_platform *p = in->dev.platform;
+    virtio_free(p, in->priv.stage, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), VIRTIO_MEM_PRIVATE);
+    in->priv.stage = 0;
+    if (!device_memory) return;
+    virtio_free(p, in->priv.evbuf, in->priv.evbuf_bytes, VIRTIO_MEM_DMA);
+    if (in->statusq.dev) virtio_queue_destroy(&in->statusq);
+    if (in->eventq.dev) virtio_queue_destroy(&in->eventq);
 }
 
 VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device *dev,
@@ -300,10 +468,10 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
     virtio_input_options def;
     virtio_queue_options qo;
     const virtio_platform *p;
-    uint8_t bm[128];
-    uint32_t n, i;
+    uint32_t i;
     virtio_result r;
     if (!in || !dev) return VIRTIO_ERR_INVALID_ARG;
+    if (in->priv.magic == VIRTIO__INPUT_MAGIC) return VIRTIO_ERR_STATE;   /* running: shut it down first */
     if (dev->device_id != VIRTIO_DEVICE_INPUT) return VIRTIO_ERR_NOT_FOUND;
     if (!o) {
         VIRTIO_ZERO(&def);
@@ -313,43 +481,19 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
     in->dev = *dev;
     p = in->dev.platform;
     if ((r = virtio_device_begin(&in->dev, 0, &o->device)) != VIRTIO_OK) return r;
+    if ((r = virtio__input_describe(in, &in->info)) != VIRTIO_OK) goto fail;
 
-    /* Identity. Missing items are simply empty. */
-#define VIRTIO__INPUT_TRY(x) do { if ((r = (x)) != VIRTIO_OK) goto fail; } while (0)
-    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_NAME, 0, in->info.name, 128, &n));
-    in->info.name[n] = 0;
-    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_SERIAL, 0, in->info.serial, 128, &n));
-    in->info.serial[n] = 0;
-    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_DEVIDS, 0, bm, 8, &n));
-    if (n == 8) {
-        in->info.bustype = (uint16_t)virtio_load(&in->dev, bm, 2);
-        in->info.vendor = (uint16_t)virtio_load(&in->dev, bm + 2, 2);
-        in->info.product = (uint16_t)virtio_load(&in->dev, bm + 4, 2);
-        in->info.version = (uint16_t)virtio_load(&in->dev, bm + 6, 2);
-    }
-    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_PROP_BITS, 0, in->info.props, 16, &n));
-    for (i = 1; i <= VIRTIO_INPUT_EV_MAX; i++) {
-        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, i, bm, sizeof bm, &n));
-        if (n) in->info.ev_types |= 1u << i;
-    }
-    /* Role: absolute and relative axes outrank keys (mice have buttons). */
-    in->info.role = VIRTIO_INPUT_ROLE_UNKNOWN;
-    if (in->info.ev_types & (1u << VIRTIO_INPUT_EV_ABS)) {
-        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, VIRTIO_INPUT_EV_ABS, bm, sizeof bm, &n));
-        if (virtio__input_bit(bm, n, VIRTIO_INPUT_ABS_X)) in->info.role = VIRTIO_INPUT_ROLE_TABLET;
-    }
-    if (!in->info.role && (in->info.ev_types & (1u << VIRTIO_INPUT_EV_REL))) in->info.role = VIRTIO_INPUT_ROLE_MOUSE;
-    if (!in->info.role && (in->info.ev_types & (1u << VIRTIO_INPUT_EV_KEY))) in->info.role = VIRTIO_INPUT_ROLE_KEYBOARD;
-#undef VIRTIO__INPUT_TRY
-
-    /* Queues: events in, status (LEDs) out. */
-    VIRTIO_ZERO(&qo);
-    if ((r = virtio_queue_init(&in->eventq, &in->dev, 0, &qo)) != VIRTIO_OK) goto fail;
-    qo.size = 16;
-    if ((r = virtio_queue_init(&in->statusq, &in->dev, 1, &qo)) != VIRTIO_OK) goto fail;
+    /* Queues: events in (one ring entry per buffer), status (LEDs) out:
+       two updates of three events in flight. */
     in->priv.nbuf = o->buffers ? o->buffers : 64u;
-    if (in->priv.nbuf > in->eventq.size) in->priv.nbuf = in->eventq.size;
     if (in->priv.nbuf > 1024) in->priv.nbuf = 1024;
+    VIRTIO_ZERO(&qo);
+    qo.size = 1;
+    while (qo.size < in->priv.nbuf) qo.size <<= 1;
+    if ((r = virtio_queue_init(&in->eventq, &in->dev, 0, &qo)) != VIRTIO_OK) goto fail;
+    qo.size = 8;
+    if ((r = virtio_queue_init(&in->statusq, &in->dev, 1, &qo)) != VIRTIO_OK) goto fail;
+    if (in->priv.nbuf > in->eventq.size) in->priv.nbuf = in->eventq.size;
     in->priv.evbuf_bytes = (size_t)(in->priv.nbuf + VIRTIO__INPUT_STATUS_SLOTS) * VIRTIO__INPUT_EVENT_BYTES;
     r = virtio_alloc(p, in->priv.evbuf_bytes, 8, VIRTIO_MEM_DMA, (void **)&in->priv.evbuf, &in->priv.evbuf_dev);
     if (r != VIRTIO_OK) goto fail;
@@ -359,34 +503,23 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
     for (i = 0; i < in->priv.nbuf; i++)
         if ((r = virtio__input_post(in, i)) != VIRTIO_OK) goto fail;
     if ((r = virtio_device_ready(&in->dev)) != VIRTIO_OK) goto fail;
-    virtio_queue_kick(&in->eventq);
-    in->priv.repost = 0;
+    virtio__input_kick(in);
     in->priv.magic = VIRTIO__INPUT_MAGIC;
     return VIRTIO_OK;
 fail:
     virtio_device_fail(&in->dev);
-    virtio_device_reset(&in->dev);
-    /* Newest first: a stack-like allocator gets everything back. */
-    virtio_free(p, in->priv.stage, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), VIRTIO_MEM_PRIVATE);
-    virtio_free(p, in->priv.evbuf, in->priv.evbuf_bytes, VIRTIO_MEM_DMA);
-    if (in->statusq.dev) virtio_queue_destroy(&in->statusq);
-    if (in->eventq.dev) virtio_queue_destroy(&in->eventq);
+    virtio__input_release(in, virtio_device_reset(&in->dev) == VIRTIO_OK);
     return r;
 }
 
 VIRTIO_API virtio_result virtio_input_shutdown(virtio_input *in)
 {
-    const virtio_platform *p;
+    virtio_result r;
     if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
-    p = in->dev.platform;
-    virtio_device_reset(&in->dev);
-    /* Newest first: a stack-like allocator gets everything back. */
-    virtio_free(p, in->priv.stage, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), VIRTIO_MEM_PRIVATE);
-    virtio_free(p, in->priv.evbuf, in->priv.evbuf_bytes, VIRTIO_MEM_DMA);
-    virtio_queue_destroy(&in->statusq);
-    virtio_queue_destroy(&in->eventq);
     in->priv.magic = 0;
-    return VIRTIO_OK;
+    r = virtio_device_reset(&in->dev);
+    virtio__input_release(in, r == VIRTIO_OK);
+    return r == VIRTIO_OK ? VIRTIO_OK : VIRTIO_ERR_TIMEOUT;
 }
 
 /* One event from the device, straight from the queue. */
@@ -403,16 +536,13 @@ static virtio_result virtio__input_take(virtio_input *in, virtio_input_ev *ev)
         r = VIRTIO_ERR_DEVICE;
         in->dropped++;
     } else {
-        ev->type = (uint16_t)virtio_load(&in->dev, b, 2);
-        ev->code = (uint16_t)virtio_load(&in->dev, b + 2, 2);
-        ev->value = (int32_t)(uint32_t)virtio_load(&in->dev, b + 4, 4);
+        ev->type = (uint16_t)virtio__input_le(b, 2);
+        ev->code = (uint16_t)virtio__input_le(b + 2, 2);
+        ev->value = (int32_t)virtio__input_le(b + 4, 4);
     }
     virtio__input_post(in, i);
     /* Kick in batches: the device only needs to know when it ran dry. */
-    if (in->priv.repost >= in->priv.nbuf / 4 || in->eventq.num_free == 0) {
-        virtio_queue_kick(&in->eventq);
-        in->priv.repost = 0;
-    }
+    if (in->priv.repost >= in->priv.nbuf / 4 || in->eventq.num_free == 0) virtio__input_kick(in);
     return r;
 }
 
@@ -429,10 +559,7 @@ VIRTIO_API virtio_result virtio_input_poll(virtio_input *in, virtio_input_ev *ev
         return VIRTIO_OK;
     }
     r = virtio__input_take(in, ev);
-    if (r == VIRTIO_EMPTY && in->priv.repost) {
-        virtio_queue_kick(&in->eventq);
-        in->priv.repost = 0;
-    }
+    if (r != VIRTIO_OK) virtio__input_kick(in);
     return r;
 }
 
@@ -440,60 +567,71 @@ VIRTIO_API virtio_result virtio_input_read_report(virtio_input *in, virtio_input
                                                   uint32_t *count)
 {
     virtio_result r;
+    uint32_t taken = 0;
     if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
-    if (!evs || !count || max == 0) return VIRTIO_ERR_INVALID_ARG;
+    if (!evs || max == 0) return VIRTIO_ERR_INVALID_ARG;
+    /* Bounded: at most nbuf events leave the queue in one call, dropped
+       ones included, whatever the device keeps completing. */
     while (!in->priv.stage_done && in->priv.staged < in->priv.nbuf) {
         virtio_input_ev ev;
-        r = virtio__input_take(in, &ev);
-        if (r == VIRTIO_EMPTY) {
-            if (in->priv.repost) {
-                virtio_queue_kick(&in->eventq);
-                in->priv.repost = 0;
-            }
+        if (taken++ == in->priv.nbuf) {
+            virtio__input_kick(in);
             return VIRTIO_EMPTY;
         }
+        r = virtio__input_take(in, &ev);
         if (r == VIRTIO_ERR_DEVICE) continue;   /* dropped, counted */
-        if (r != VIRTIO_OK) return r;
+        if (r != VIRTIO_OK) {
+            virtio__input_kick(in);
+            return r;
+        }
         in->priv.stage[in->priv.staged++] = ev;
         if (ev.type == VIRTIO_INPUT_EV_SYN && ev.code == VIRTIO_INPUT_SYN_REPORT) in->priv.stage_done = 1;
     }
+    virtio__input_kick(in);
     if (in->priv.staged > max) return VIRTIO_ERR_TOO_BIG;
     VIRTIO_MEMCPY(evs, in->priv.stage, in->priv.staged * sizeof(*evs));
-    *count = in->priv.staged;
+    if (count) *count = in->priv.staged;
     in->priv.staged = 0;
     in->priv.stage_done = 0;
     return VIRTIO_OK;
 }
 
 /* >>input.config */
+VIRTIO_API virtio_result virtio_input_refresh(virtio_input *in, uint32_t *changed)
+{
+    virtio_input_info f;
+    const unsigned char *x = (const unsigned char *)&f, *y = (const unsigned char *)&in->info;
+    size_t i = 0;
+    virtio_result r;
+    if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
+    if ((r = virtio__input_describe(in, &f)) != VIRTIO_OK) return r;
+    /* Both were zeroed before they were filled: compare every byte. */
+    while (i < sizeof f && x[i] == y[i]) i++;
+    if (i < sizeof f) VIRTIO_MEMCPY(&in->info, &f, sizeof f);
+    if (changed) *changed = i < sizeof f ? VIRTIO_INPUT_CHANGED_INFO : 0u;
+    return VIRTIO_OK;
+}
+
 VIRTIO_API virtio_result virtio_input_query_bits(virtio_input *in, uint32_t type, uint8_t bitmap[128],
                                                  uint32_t *bytes)
 {
     uint32_t n;
     virtio_result r;
     if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
-    if (!bitmap || !bytes || type == 0 || type > VIRTIO_INPUT_EV_MAX) return VIRTIO_ERR_INVALID_ARG;
+    if (!bitmap || type == 0 || type > VIRTIO_INPUT_EV_MAX) return VIRTIO_ERR_INVALID_ARG;
     if (!(in->info.ev_types & (1u << type))) return VIRTIO_ERR_UNSUPPORTED;
     if ((r = virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, type, bitmap, 128, &n)) != VIRTIO_OK) return r;
     if (n == 0) return VIRTIO_ERR_UNSUPPORTED;
-    *bytes = n;
+    if (bytes) *bytes = n;
     return VIRTIO_OK;
 }
 
-VIRTIO_API virtio_result virtio_input_has_code(virtio_input *in, uint32_t type, uint32_t code, int *yes)
+VIRTIO_API int virtio_input_has_code(virtio_input *in, uint32_t type, uint32_t code)
 {
     uint8_t bm[128];
     uint32_t n;
-    virtio_result r;
-    if (!yes || code >= 1024) return VIRTIO_ERR_INVALID_ARG;
-    r = virtio_input_query_bits(in, type, bm, &n);
-    if (r == VIRTIO_ERR_UNSUPPORTED) {
-        *yes = 0;
-        return VIRTIO_OK;
-    }
-    if (r != VIRTIO_OK) return r;
-    *yes = virtio__input_bit(bm, n, code);
-    return VIRTIO_OK;
+    if (code >= 1024 || virtio_input_query_bits(in, type, bm, &n) != VIRTIO_OK) return 0;
+    return virtio__input_bit(bm, n, code);
 }
 
 VIRTIO_API virtio_result virtio_input_query_abs(virtio_input *in, uint32_t axis, virtio_input_axis *out)
@@ -507,11 +645,11 @@ VIRTIO_API virtio_result virtio_input_query_abs(virtio_input *in, uint32_t axis,
     if ((r = virtio__input_cfg(in, VIRTIO__INPUT_SEL_ABS_INFO, axis, b, sizeof b, &n)) != VIRTIO_OK) return r;
     if (n < 8) return VIRTIO_ERR_UNSUPPORTED;   /* at least min and max */
     if (n < 20) VIRTIO_MEMSET(b + n, 0, 20 - n);
-    out->min = (int32_t)(uint32_t)virtio_load(&in->dev, b, 4);
-    out->max = (int32_t)(uint32_t)virtio_load(&in->dev, b + 4, 4);
-    out->fuzz = (int32_t)(uint32_t)virtio_load(&in->dev, b + 8, 4);
-    out->flat = (int32_t)(uint32_t)virtio_load(&in->dev, b + 12, 4);
-    out->res = (int32_t)(uint32_t)virtio_load(&in->dev, b + 16, 4);
+    out->min = (int32_t)virtio__input_le(b, 4);
+    out->max = (int32_t)virtio__input_le(b + 4, 4);
+    out->fuzz = (int32_t)virtio__input_le(b + 8, 4);
+    out->flat = (int32_t)virtio__input_le(b + 12, 4);
+    out->res = (int32_t)virtio__input_le(b + 16, 4);
     return VIRTIO_OK;
 }
 
@@ -535,13 +673,13 @@ VIRTIO_API virtio_result virtio_input_scale(const virtio_input_axis *axis, int32
                                             uint32_t *out)
 {
     uint64_t span, v;
-    if (!axis || !out || range == 0 || axis->max <= axis->min) return VIRTIO_ERR_INVALID_ARG;
+    if (!axis || range == 0 || axis->max <= axis->min) return VIRTIO_ERR_INVALID_ARG;
     span = (uint64_t)((int64_t)axis->max - axis->min);
     if (value < axis->min) value = axis->min;
     if (value > axis->max) value = axis->max;
     v = (uint64_t)((int64_t)value - axis->min);
     /* Map [min, max] onto [0, range - 1], rounding to nearest. */
-    *out = (uint32_t)virtio__input_udiv(v * (range - 1u) + span / 2, span);
+    if (out) *out = (uint32_t)virtio__input_udiv(v * (range - 1u) + span / 2, span);
     return VIRTIO_OK;
 }
 
@@ -568,9 +706,9 @@ VIRTIO_API virtio_result virtio_input_set_leds(virtio_input *in, uint32_t leds)
         size_t off = (size_t)(in->priv.nbuf + slot[k]) * VIRTIO__INPUT_EVENT_BYTES;
         unsigned char *b = in->priv.evbuf + off;
         virtio_sg sg;
-        virtio_store(&in->dev, b, VIRTIO_INPUT_EV_LED, 2);
-        virtio_store(&in->dev, b + 2, codes[k], 2);
-        virtio_store(&in->dev, b + 4, (leds >> codes[k]) & 1u, 4);
+        virtio__input_put_le(b, VIRTIO_INPUT_EV_LED, 2);
+        virtio__input_put_le(b + 2, codes[k], 2);
+        virtio__input_put_le(b + 4, (leds >> codes[k]) & 1u, 4);
         sg.addr = in->priv.evbuf_dev + off;
         sg.len = VIRTIO__INPUT_EVENT_BYTES;
         sg.pad = 0;
@@ -591,7 +729,7 @@ VIRTIO_API virtio_result virtio_input_key_char(virtio_input_keys *keys, const vi
     static const char shifted[] = "\0\033" "!@#$%^&*()_+\b\tQWERTYUIOP{}\n\0ASDFGHJKL:\"~\0|ZXCVBNM<>?\0*\0 ";
     uint32_t code;
     char c;
-    if (!keys || !ev || !ch) return VIRTIO_ERR_INVALID_ARG;
+    if (!keys || !ev) return VIRTIO_ERR_INVALID_ARG;
     if (ev->type != VIRTIO_INPUT_EV_KEY) return VIRTIO_EMPTY;
     code = ev->code;
     if (code == VIRTIO_INPUT_KEY_LEFTSHIFT || code == VIRTIO_INPUT_KEY_RIGHTSHIFT) {
@@ -615,7 +753,7 @@ VIRTIO_API virtio_result virtio_input_key_char(virtio_input_keys *keys, const vi
     else if (c >= 'A' && c <= 'Z' && keys->caps) c = (char)(c - 'A' + 'a');
     if (c == 0) return VIRTIO_EMPTY;
     if (keys->ctrl && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) c = (char)((c & 0x1f));
-    *ch = c;
+    if (ch) *ch = c;
     return VIRTIO_OK;
 }
 

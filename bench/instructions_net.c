@@ -6,21 +6,22 @@
  * --collect-atstart=no --toggle-collect=<fn>`, only what executes inside
  * the driver calls of one direction:
  *
- *   tx    virtio_net_send (header, copy, descriptor, kick) and
- *         virtio_net_reclaim (used buffers back on the free list)
+ *   tx    virtio_net_send (header, copy, descriptor; 31 frames of a batch
+ *         with VIRTIO_MORE, the last one notifies) and virtio_net_reclaim
+ *         (used buffers back on the free list)
  *   rx    virtio_net_receive (pop, copy out, repost, kick)
  *   rxzc  virtio_net_borrow and virtio_net_give_back (zero copy)
  *
  * The device never works inside those calls: the model runs in deferred
  * mode (transmit chains are consumed by model_run, called between
  * batches) and receive delivery is held (rx_hold) while the driver
- * reposts, then released between batches. The driver notifies once per
- * frame (the net API has no batched kick), so instructions.py also
+ * reposts, then released between batches. Transmit notifies once per
+ * batch; receive notifies its reposts once per frame, so instructions.py
  * subtracts the inclusive cost of the model's register hooks: the count is
- * the driver's side of each notification, not the model's bookkeeping
- * (unlike instructions.c, where one notification per batch of 32 stays
- * in). Frames go in batches of 32; the platform is identity DMA without
- * map hooks and the built-in barriers.
+ * the driver's side of each notification, not the model's bookkeeping.
+ * Frames go in batches of 32 (64 buffers each way, so that a batch fits);
+ * the platform is identity DMA without map hooks and the built-in
+ * barriers.
  *
  * usage: instructions_net BATCHES split|packed tx|rx|rxzc
  */
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
     bus->platform.dma_unmap = 0;
     bus->platform.mb = bus->platform.rmb = bus->platform.wmb = 0;   /* built-in barriers */
     memset(&o, 0, sizeof o);
+    o.rx_buffers = o.tx_buffers = 2 * BATCH;
     o.device.ring = packed ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
     if (virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m)) != VIRTIO_OK ||
         virtio_net_init(&nic, &dev, &o) != VIRTIO_OK)
@@ -78,7 +80,7 @@ int main(int argc, char **argv)
         if (strcmp(dir, "tx") == 0) {
             uint32_t n = 0;
             for (i = 0; i < BATCH; i++)
-                if (virtio_net_send(&nic, frame, FRAME) != VIRTIO_OK) return 2;
+                if (virtio_net_send(&nic, frame, FRAME, i + 1 < BATCH ? VIRTIO_MORE : 0) != VIRTIO_OK) return 2;
             model_run(m, 0);
             if (virtio_net_reclaim(&nic, &n) != VIRTIO_OK) return 2;
             done += n;

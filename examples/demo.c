@@ -84,10 +84,21 @@ static const uint8_t font[64][7] = {
 static virtio_gpu gpu;
 static virtio_gpu_fb fb;
 
+/* Colours are 0xRRGGBB here. The framebuffer holds B8G8R8X8 pixels: blue,
+   green, red, unused at increasing addresses, so a pixel's 32-bit word
+   differs between little- and big-endian CPUs; virtio_gpu_rgb makes the
+   word, and reading a pixel back goes by its bytes. */
 static void px(int x, int y, uint32_t c)
 {
     if (x >= 0 && y >= 0 && (uint32_t)x < fb.width && (uint32_t)y < fb.height)
-        ((uint32_t *)(void *)fb.pixels)[(uint32_t)y * fb.width + (uint32_t)x] = c;
+        ((uint32_t *)(void *)fb.pixels)[(uint32_t)y * fb.width + (uint32_t)x] =
+            virtio_gpu_rgb(fb.format, c >> 16, (c >> 8) & 255, c & 255);
+}
+
+static uint32_t px_at(int x, int y)
+{
+    const uint8_t *p = fb.pixels + ((size_t)y * fb.width + (size_t)x) * 4u;
+    return (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 }
 
 static uint32_t blend(uint32_t a, uint32_t b, uint32_t t)   /* t in 0..256 */
@@ -119,10 +130,8 @@ static void disc(int cx, int cy, int r, uint32_t c, uint32_t alpha)
     for (y = -r; y <= r; y++)
         for (x = -r; x <= r; x++)
             if (x * x + y * y <= r * r && cx + x >= 0 && cy + y >= 0 && (uint32_t)(cx + x) < fb.width &&
-                (uint32_t)(cy + y) < fb.height) {
-                uint32_t *p = (uint32_t *)(void *)fb.pixels + (uint32_t)(cy + y) * fb.width + (uint32_t)(cx + x);
-                *p = blend(*p, c, alpha);
-            }
+                (uint32_t)(cy + y) < fb.height)
+                px(cx + x, cy + y, blend(px_at(cx + x, cy + y), c, alpha));
 }
 
 static void box(int x0, int y0, int w, int h, uint32_t c, uint32_t alpha)
@@ -130,10 +139,8 @@ static void box(int x0, int y0, int w, int h, uint32_t c, uint32_t alpha)
     int x, y;
     for (y = y0; y < y0 + h; y++)
         for (x = x0; x < x0 + w; x++)
-            if (x >= 0 && y >= 0 && (uint32_t)x < fb.width && (uint32_t)y < fb.height) {
-                uint32_t *p = (uint32_t *)(void *)fb.pixels + (uint32_t)y * fb.width + (uint32_t)x;
-                *p = blend(*p, c, alpha);
-            }
+            if (x >= 0 && y >= 0 && (uint32_t)x < fb.width && (uint32_t)y < fb.height)
+                px(x, y, blend(px_at(x, y), c, alpha));
 }
 
 static char *fmt_u(char *o, uint64_t v)

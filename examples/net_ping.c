@@ -101,7 +101,7 @@ int main(void)
         if (virtio_net_borrow(&nic, &f) != VIRTIO_OK) continue;
         n = answer(&nic, f.data, f.len, out);
         virtio_net_give_back(&nic, &f);
-        if (n && virtio_net_send(&nic, out, n) == VIRTIO_OK) port_printf("replied %u\n", ++replies);
+        if (n && virtio_net_send(&nic, out, n, 0) == VIRTIO_OK) port_printf("replied %u\n", ++replies);
     }
     port_printf("net_ping: %u replies\n", replies);
     return 0;

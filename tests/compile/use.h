@@ -105,13 +105,14 @@ static int vt_use_net(void)
     memset(buf, 0, sizeof buf);
     memset(mac, 0, sizeof mac);
     bad += virtio_net_init(&n, &d, 0) == VIRTIO_OK;
-    bad += virtio_net_send(&n, buf, sizeof buf) == VIRTIO_OK;
-    bad += virtio_net_send_csum(&n, buf, sizeof buf, 34, 16) == VIRTIO_OK;
+    bad += virtio_net_send(&n, buf, sizeof buf, 0) == VIRTIO_OK;
+    bad += virtio_net_send_csum(&n, buf, sizeof buf, 34, 16, 0) == VIRTIO_OK;
+    bad += virtio_net_kick(&n) == VIRTIO_OK;
     bad += virtio_net_reclaim(&n, &v) == VIRTIO_OK;
     bad += virtio_net_receive(&n, buf, sizeof buf, &f) == VIRTIO_OK;
     bad += virtio_net_borrow(&n, &f) == VIRTIO_OK;
     bad += virtio_net_give_back(&n, &f) == VIRTIO_OK;
-    bad += virtio_net_poll_status(&n, &v) == VIRTIO_OK;
+    bad += virtio_net_refresh(&n, &v) == VIRTIO_OK;
     bad += virtio_net_set_promisc(&n, 1) == VIRTIO_OK;
     bad += virtio_net_set_allmulti(&n, 1) == VIRTIO_OK;
     bad += virtio_net_set_mac_filter(&n, 0, 0, 0, 0) == VIRTIO_OK;
@@ -133,7 +134,7 @@ static int vt_use_input(void)
     virtio_input_keys k;
     uint8_t bm[128];
     uint32_t v = 0;
-    int yes = 0, bad = 0;
+    int bad = 0;
     char c;
     memset(&d, 0, sizeof d);
     memset(&in, 0, sizeof in);
@@ -144,7 +145,8 @@ static int vt_use_input(void)
     bad += virtio_input_poll(&in, ev) == VIRTIO_OK;
     bad += virtio_input_read_report(&in, ev, 4, &v) == VIRTIO_OK;
     bad += virtio_input_query_bits(&in, VIRTIO_INPUT_EV_KEY, bm, &v) == VIRTIO_OK;
-    bad += virtio_input_has_code(&in, VIRTIO_INPUT_EV_KEY, 30, &yes) == VIRTIO_OK;
+    bad += virtio_input_has_code(&in, VIRTIO_INPUT_EV_KEY, 30) == 1;
+    bad += virtio_input_refresh(&in, &v) == VIRTIO_OK;
     bad += virtio_input_query_abs(&in, VIRTIO_INPUT_ABS_X, &ax) == VIRTIO_OK;
     bad += virtio_input_scale(&ax, 5, 100, &v) == VIRTIO_OK;
     bad += virtio_input_set_leds(&in, VIRTIO_INPUT_LEDS_CAPS) == VIRTIO_OK;
@@ -167,7 +169,7 @@ static int vt_use_gpu(void)
     virtio_gpu_mode m;
     uint8_t edid[128];
     uint32_t cursor[64 * 64], n = 0;
-    int changed = 0, bad = 0;
+    int bad = 0;
     memset(&d, 0, sizeof d);
     memset(&g, 0, sizeof g);
     memset(&fb, 0, sizeof fb);
@@ -184,7 +186,9 @@ static int vt_use_gpu(void)
     bad += virtio_gpu_cursor_set(&g, 0, cursor, 0, 0, 0, 0) == VIRTIO_OK;
     bad += virtio_gpu_cursor_move(&g, 0, 1, 1) == VIRTIO_OK;
     bad += virtio_gpu_cursor_hide(&g, 0) == VIRTIO_OK;
-    bad += virtio_gpu_poll_events(&g, &changed) == VIRTIO_OK;
+    bad += virtio_gpu_refresh(&g, &n) == VIRTIO_OK;
+    bad += virtio_gpu_rgb(VIRTIO_GPU_PIX_B8G8R8X8, 255, 0, 0) == 0;
+    bad += virtio_gpu_put_rgb(cursor, VIRTIO_GPU_PIX_R8G8B8A8, 1, 2, 3) == VIRTIO_OK;
     bad += virtio_gpu_fb_destroy(&g, &fb) == VIRTIO_OK;
     bad += virtio_gpu_shutdown(&g) == VIRTIO_OK;
     return bad;

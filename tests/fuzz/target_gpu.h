@@ -26,16 +26,34 @@ typedef struct gpu_fz {
     virtio_gpu_fb fb[GPU_NFB];
     int live[GPU_NFB];
     fz_buf pix[GPU_NFB];        /* caller pixel memory (64 x 64 x 4) */
+    uint64_t leaked_allocs, leaked_maps;   /* left by a reset that never completed */
 } gpu_fz;
+
+/* Nothing allocated beyond what a reset that never completed left. */
+static void gpu_no_leaks(gpu_fz *t)
+{
+    FZ_ASSERT(t->e.bus->stats.live_allocs == t->leaked_allocs && t->e.bus->stats.live_maps == t->leaked_maps);
+}
+
+/* A reset that never completed (a lie, or a reset_delay longer than the platform timeout) leaves the memory the
+   device may still use allocated and mapped: count from there. */
+static void gpu_leaked(gpu_fz *t)
+{
+    t->leaked_allocs = t->e.bus->stats.live_allocs;
+    t->leaked_maps = t->e.bus->stats.live_maps;
+}
 
 static virtio_result gpu_up(gpu_fz *t)
 {
+    uint64_t hung = t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT];
     virtio_result r = fz_probe(&t->e);
     FZ_RESULT(r);
     if (r != VIRTIO_OK) return r;
     r = virtio_gpu_init(&t->gpu, &t->e.vdev, &t->o);
     FZ_RESULT(r);
     t->up = r == VIRTIO_OK;
+    if (!t->up && (t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT] != hung || t->e.lies)) gpu_leaked(t);
+    if (!t->up) gpu_no_leaks(t);
     return r;
 }
 
@@ -48,14 +66,20 @@ static void gpu_release(gpu_fz *t, uint32_t i)
 static void gpu_down(gpu_fz *t)
 {
     uint32_t i;
+    int hung = t->up && t->gpu.priv.broken == 2;   /* a reset after a timeout never completed */
     for (i = 0; i < GPU_NFB && t->up; i++)
         if (t->live[i]) {
             FZ_RESULT(virtio_gpu_fb_destroy(&t->gpu, &t->fb[i]));
             gpu_release(t, i);
         }
-    if (t->up) FZ_ASSERT(virtio_gpu_shutdown(&t->gpu) == VIRTIO_OK);
+    if (t->up) {
+        virtio_result r = virtio_gpu_shutdown(&t->gpu);
+        FZ_ASSERT(r == VIRTIO_OK || r == VIRTIO_ERR_TIMEOUT);
+        if (r != VIRTIO_OK || hung) gpu_leaked(t);
+    }
+    FZ_ASSERT(virtio_gpu_shutdown(&t->gpu) == VIRTIO_ERR_STATE);
     t->up = 0;
-    fz_no_leaks(&t->e);
+    gpu_no_leaks(t);
 }
 
 static void gpu_check(gpu_fz *t)
@@ -71,11 +95,11 @@ static void gpu_ops(gpu_fz *t)
     fz_in *in = &t->e.ops;
     uint32_t steps = 0;
     while (fz_more(in) && steps++ < 64) {
-        uint32_t op = fz_u8(in) % 16, v = fz_u8(in), i = v % GPU_NFB, w, h;
+        uint32_t op = fz_u8(in) % 18, v = fz_u8(in), i = v % GPU_NFB, w, h;
         uint32_t cursor[64 * 64];
         uint8_t edid[1024];
         virtio_gpu_mode mode;
-        int changed;
+        uint32_t changed;
         virtio_result r;
         if (!t->up && op != 13) continue;
         switch (op) {
@@ -129,9 +153,9 @@ static void gpu_ops(gpu_fz *t)
             model_config_changed(t->e.m);
             break;
         case 10:
-            r = virtio_gpu_poll_events(&t->gpu, &changed);
+            r = virtio_gpu_refresh(&t->gpu, v & 0x80 ? 0 : &changed);
             FZ_RESULT(r);
-            if (r == VIRTIO_OK && !t->e.lies && changed) FZ_ASSERT(t->gpu.outputs[0].width == t->d->width);
+            if (r == VIRTIO_OK && !(v & 0x80) && !t->e.lies && changed) FZ_ASSERT(t->gpu.outputs[0].width == t->d->width);
             break;
         case 11:
             r = virtio_gpu_get_edid(&t->gpu, fz_below(in, 18), edid, v & 1 ? fz_below(in, 1024) : 1024, &w);
@@ -155,6 +179,12 @@ static void gpu_ops(gpu_fz *t)
             if (v & 1) model_interrupt(t->e.m, v % 2);
             else model_run(t->e.m, v >> 1);
             break;
+        case 16: {   /* init on a running GPU: refused, nothing changes */
+            uint64_t allocs = t->e.bus->stats.live_allocs;
+            FZ_ASSERT(virtio_gpu_init(&t->gpu, &t->e.vdev, &t->o) == VIRTIO_ERR_STATE);
+            FZ_ASSERT(t->e.bus->stats.live_allocs == allocs);
+            break;
+        }
         default:
             FZ_RESULT(virtio_gpu_display_info(&t->gpu));
             break;

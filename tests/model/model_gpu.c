@@ -582,13 +582,21 @@ static int gpu_process(model *m, void *state, model_chain *c)
     return cursor(m, g, c);
 }
 
+/* events_clear is the one writable field: a 32-bit write on a modern
+   interface. Through a legacy interface the bytes of the little-endian
+   field may come one at a time (as Linux's virtio-mmio version 1 writes
+   them, and as a big-endian guest must): each clears its own bits. */
 static int gpu_config_write(model *m, void *state, uint32_t off, unsigned width, uint32_t value)
 {
     gpu *g = (gpu *)state;
     uint8_t *cfg = model_config(m);
-    if (off != GC_EVENTS_CLEAR || width != 4) return 0;   /* the rest is read-only */
-    model_put32(cfg + GC_EVENTS_READ, model_get32(cfg + GC_EVENTS_READ) & ~value);
-    g->stats.events_cleared++;
+    uint32_t mask;
+    if (off == GC_EVENTS_CLEAR && width == 4) mask = value;
+    else if (model_is_legacy(m) && width == 1 && off >= GC_EVENTS_CLEAR && off < GC_EVENTS_CLEAR + 4)
+        mask = (value & 0xffu) << (8 * (off - GC_EVENTS_CLEAR));
+    else return 0;   /* the rest is read-only */
+    model_put32(cfg + GC_EVENTS_READ, model_get32(cfg + GC_EVENTS_READ) & ~mask);
+    if (mask) g->stats.events_cleared++;
     return 1;
 }
 
@@ -665,6 +673,27 @@ uint32_t model_gpu_pixel(model *m, uint32_t sid, uint32_t x, uint32_t y)
     const uint8_t *s = model_gpu_screen(m, sid, &w, &h);
     if (!s || x >= w || y >= h) return 0;
     return model_get32(s + ((size_t)y * w + x) * 4u);
+}
+
+uint32_t model_gpu_decode(uint32_t format, const uint8_t px[4])
+{
+    switch (format) {
+    case 1: case 2: return (uint32_t)px[2] << 16 | (uint32_t)px[1] << 8 | px[0];    /* B8G8R8A8, B8G8R8X8 */
+    case 3: case 4: return (uint32_t)px[1] << 16 | (uint32_t)px[2] << 8 | px[3];    /* A8R8G8B8, X8R8G8B8 */
+    case 67: case 134: return (uint32_t)px[0] << 16 | (uint32_t)px[1] << 8 | px[2]; /* R8G8B8A8, R8G8B8X8 */
+    case 68: case 121: return (uint32_t)px[3] << 16 | (uint32_t)px[2] << 8 | px[1]; /* X8B8G8R8, A8B8G8R8 */
+    default: return 0xff000000u;
+    }
+}
+
+uint32_t model_gpu_rgb(model *m, uint32_t sid, uint32_t x, uint32_t y)
+{
+    gpu *g = gpu_of(m);
+    uint32_t w, h;
+    const uint8_t *s = model_gpu_screen(m, sid, &w, &h);
+    res *r = g && sid < MODEL_GPU_MAX_SCANOUTS ? find(g, g->so[sid].res_id) : NULL;
+    if (!s || !r || x >= w || y >= h) return 0xff000000u;
+    return model_gpu_decode(r->format, s + ((size_t)y * w + x) * 4u);
 }
 
 uint32_t model_gpu_scanout_resource(model *m, uint32_t sid)

@@ -111,6 +111,14 @@ model *model_gpu_new(model_bus *b, const model_options *o, const model_gpu_optio
 const uint8_t *model_gpu_screen(model *m, uint32_t scanout, uint32_t *width, uint32_t *height);
 /* One screen pixel as a little-endian word (0 if nothing is there). */
 uint32_t model_gpu_pixel(model *m, uint32_t scanout, uint32_t x, uint32_t y);
+/* The colour a display shows for a screen pixel, 0xRRGGBB, decoded from
+   the pixel's four bytes by the format of the resource on that scanout
+   (each format names its byte order in memory, virtio 1.2 5.7.6.8), as a
+   host display would: independent of any CPU's word order. 0xff000000
+   if nothing is there. */
+uint32_t model_gpu_rgb(model *m, uint32_t scanout, uint32_t x, uint32_t y);
+/* The same decoding for four bytes of `format` (0xff000000: unknown). */
+uint32_t model_gpu_decode(uint32_t format, const uint8_t px[4]);
 /* The resource a scanout shows (0: none). */
 uint32_t model_gpu_scanout_resource(model *m, uint32_t scanout);
 /* Host storage of a resource (width * height * 4 bytes); NULL if none. */

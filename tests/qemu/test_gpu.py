@@ -5,6 +5,8 @@ The guest (tests/qemu/guest/gpu_test.c) draws patterns from seeds the host
 picks; after each step the host dumps the screen of every head and
 compares pixels at hundreds of positions:
   - each of two scanouts (max_outputs=2) shows its own framebuffer;
+  - framebuffers in all eight pixel formats (four per run, the guest
+    writes them with virtio_gpu_rgb) show the same colours;
   - a partial flush changes exactly the damaged rectangle;
   - the cursor image reaches the host (its resource is shown on a
     scanout) and the cursor commands arrive with the right positions
@@ -52,7 +54,10 @@ def check_screen(img, w, h, want, pts, what):
     check(not bad, f"{what}: {len(bad)} of {len(pts)} pixels differ, first {bad[:3]}")
 
 
-def gpu_run(cfg, xres, yres, edid):
+FORMATS = [2, 134, 4, 121, 1, 67, 3, 68]   # gpu_test.c's formats[], in order
+
+
+def gpu_run(cfg, xres, yres, edid, first_format):
     rnd = random.Random()
     args = device_args(cfg, "virtio-gpu", f"id=gpu0,max_outputs=2,xres={xres},yres={yres},edid={'on' if edid else 'off'}")
     args += ["-trace", "virtio_gpu_update_cursor"]
@@ -71,11 +76,12 @@ def gpu_run(cfg, xres, yres, edid):
 
         # Both scanouts, each its own picture.
         seed = rnd.randrange(1 << 24)
-        m.write(f"draw {seed}\n")
+        m.write(f"draw {seed} {first_format}\n")
         sizes = {}
         for i in range(2):
-            g = m.expect(rf"^VT DRAWN {i} (\d+) (\d+)")
+            g = m.expect(rf"^VT DRAWN {i} (\d+) (\d+) format=(\d+)")
             sizes[i] = (int(g.group(1)), int(g.group(2)))
+            check(int(g.group(3)) == FORMATS[first_format + i], f"scanout {i} format {g.group(3)}")
         check(sizes[0] == (xres, yres), f"scanout 0 framebuffer {sizes[0]}")
         for i in range(2):
             w, h = sizes[i]
@@ -116,10 +122,10 @@ def gpu_run(cfg, xres, yres, edid):
               f"no cursor move to {cx + 10},{cy + 20}: {updates}")
 
         # Other sizes on scanout 0.
-        for nw, nh in ((rnd.randrange(200, 400) * 2, rnd.randrange(150, 300) * 2), (320, 200)):
+        for k, (nw, nh) in enumerate(((rnd.randrange(200, 400) * 2, rnd.randrange(150, 300) * 2), (320, 200))):
             seed4 = rnd.randrange(1 << 24)
             m.write(f"resize {nw} {nh} {seed4}\n")
-            m.expect(rf"^VT RESIZED {nw} {nh}")
+            m.expect(rf"^VT RESIZED {nw} {nh} format={FORMATS[first_format + 2 + k]}")
             img = m.screendump(head=0, device="gpu0")
             check_screen(img, nw, nh, lambda x, y, s=seed4: color(s, x, y), samples(rnd, nw, nh), f"resize {nw}x{nh}")
         m.write("quit\n")
@@ -127,12 +133,12 @@ def gpu_run(cfg, xres, yres, edid):
 
 
 def test_gpu(cfg):
-    gpu_run(cfg, 640, 480, True)
+    gpu_run(cfg, 640, 480, True, 0)
 
 
 def test_gpu_sizes(cfg):
-    """Another preferred size, with EDID off."""
-    gpu_run(cfg, 800, 600, False)
+    """Another preferred size, with EDID off, the other four formats."""
+    gpu_run(cfg, 800, 600, False, 4)
 
 
 if __name__ == "__main__":

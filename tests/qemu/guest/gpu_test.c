@@ -5,8 +5,11 @@
  * pixels. The colours come from a seed the host picks, so nothing here can
  * pass by accident.
  *
- *   draw SEED            every scanout gets a framebuffer of its reported
- *                        size filled with pattern(SEED, scanout), flushed
+ *   draw SEED K          every scanout gets a framebuffer of its reported
+ *                        size filled with pattern(SEED, scanout), flushed;
+ *                        framebuffers take the eight pixel formats in turn
+ *                        from formats[K] (the host compares colours, so
+ *                        the format must not matter: virtio_gpu_rgb maps)
  *   partial SEED X Y W H scanout 0's framebuffer is refilled with
  *                        pattern(SEED) everywhere, but only (X,Y,W,H) flushed
  *   cursor SEED X Y      a 64x64 cursor image from SEED, shown at (X,Y) and
@@ -32,14 +35,24 @@ static uint32_t color(uint32_t seed, uint32_t x, uint32_t y)
     return r << 16 | g << 8 | b;
 }
 
+/* Pixels as 32-bit words, right for fb's format on either byte order:
+   virtio_gpu_rgb, not a hard-coded 0x00RRGGBB. */
 static void fill(virtio_gpu_fb *fb, uint32_t seed)
 {
     uint32_t x, y;
     for (y = 0; y < fb->height; y++) {
         uint32_t *row = (uint32_t *)(void *)(fb->pixels + (size_t)y * fb->stride);
-        for (x = 0; x < fb->width; x++) row[x] = color(seed, x, y);   /* B, G, R, X in memory */
+        for (x = 0; x < fb->width; x++) {
+            uint32_t c = color(seed, x, y);
+            row[x] = virtio_gpu_rgb(fb->format, c >> 16, (c >> 8) & 255u, c & 255u);
+        }
     }
 }
+
+static const uint32_t formats[8] = { VIRTIO_GPU_PIX_B8G8R8X8, VIRTIO_GPU_PIX_R8G8B8X8, VIRTIO_GPU_PIX_X8R8G8B8,
+                                     VIRTIO_GPU_PIX_A8B8G8R8, VIRTIO_GPU_PIX_B8G8R8A8, VIRTIO_GPU_PIX_R8G8B8A8,
+                                     VIRTIO_GPU_PIX_A8R8G8B8, VIRTIO_GPU_PIX_X8B8G8R8 };
+static uint32_t next_format;
 
 static int read_line(char *buf, int cap)
 {
@@ -71,7 +84,7 @@ static void setup_fb(uint32_t i, uint32_t w, uint32_t h, uint32_t seed)
         VT_EXPECT(virtio_gpu_fb_destroy(&gpu, &fbs[i]), VIRTIO_OK, "fb destroy");
         memset(&fbs[i], 0, sizeof fbs[i]);
     }
-    VT_EXPECT(virtio_gpu_fb_create(&gpu, &fbs[i], w, h, VIRTIO_GPU_PIX_B8G8R8X8, 0), VIRTIO_OK, "fb create");
+    VT_EXPECT(virtio_gpu_fb_create(&gpu, &fbs[i], w, h, formats[next_format++ % 8], 0), VIRTIO_OK, "fb create");
     fill(&fbs[i], seed);
     VT_EXPECT(virtio_gpu_set_scanout(&gpu, i, &fbs[i]), VIRTIO_OK, "set scanout");
     VT_EXPECT(virtio_gpu_flush(&gpu, &fbs[i], 0, 0, w, h), VIRTIO_OK, "flush");
@@ -108,6 +121,8 @@ int main(void)
         port_printf("VT FAIL init %s\nVT END 1\n", virtio_result_str(r));
         return 1;
     }
+    VT_EXPECT(virtio_gpu_init(&gpu, &devs[0], 0), VIRTIO_ERR_STATE, "init while running");
+    VT_EXPECT(virtio_gpu_refresh(&gpu, 0), VIRTIO_OK, "refresh without out-parameter");
     port_printf("VT GPU transport=%s packed=%u scanouts=%u edid=%u\n", vt_transport(&gpu.dev), gpu.ctrlq.packed,
                 gpu.num_scanouts, gpu.edid);
     for (i = 0; i < gpu.num_scanouts; i++)
@@ -134,11 +149,12 @@ int main(void)
             uint32_t seed;
             s += 5;
             seed = num(&s);
+            next_format = num(&s);
             for (i = 0; i < gpu.num_scanouts; i++) {
                 uint32_t w = gpu.outputs[i].width ? gpu.outputs[i].width : 640;
                 uint32_t h = gpu.outputs[i].height ? gpu.outputs[i].height : 480;
                 setup_fb(i, w, h, seed + i);
-                port_printf("VT DRAWN %u %u %u\n", i, w, h);
+                port_printf("VT DRAWN %u %u %u format=%u\n", i, w, h, fbs[i].format);
             }
             bad_input();
         } else if (!memcmp(line, "partial ", 8)) {
@@ -164,7 +180,7 @@ int main(void)
             s += 7;
             w = num(&s), h = num(&s), seed = num(&s);
             setup_fb(0, w, h, seed);
-            port_printf("VT RESIZED %u %u\n", w, h);
+            port_printf("VT RESIZED %u %u format=%u\n", w, h, fbs[0].format);
         } else if (!strcmp(line, "quit")) {
             break;
         } else {

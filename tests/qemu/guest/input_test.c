@@ -110,8 +110,7 @@ static void report_device(int i)
         /* has_code agrees with the bitmap for every code. */
         memset(bm2, 0, sizeof bm2);
         for (c = 0; c < 1024; c++) {
-            int yes = -1;
-            VT_EXPECT(virtio_input_has_code(in, t, c, &yes), VIRTIO_OK, "has_code");
+            int yes = virtio_input_has_code(in, t, c);
             if (yes == 1) bm2[c / 8] |= (uint8_t)(1u << (c % 8));
             else VT_CHECK(yes == 0, "has_code value", tag(i));
         }
@@ -144,11 +143,12 @@ static void check_errors(void)
     virtio_input_keys k;
     uint8_t bm[128];
     uint32_t n, u;
-    int yes, kb = find_role(VIRTIO_INPUT_ROLE_KEYBOARD), ms = find_role(VIRTIO_INPUT_ROLE_MOUSE),
+    int kb = find_role(VIRTIO_INPUT_ROLE_KEYBOARD), ms = find_role(VIRTIO_INPUT_ROLE_MOUSE),
         tb = find_role(VIRTIO_INPUT_ROLE_TABLET);
     char ch;
 
     memset(&dead, 0, sizeof dead);
+    memset(&tmp, 0, sizeof tmp);
     VT_EXPECT(virtio_input_init(0, &devs[0], 0), VIRTIO_ERR_INVALID_ARG, "init NULL in");
     VT_EXPECT(virtio_input_init(&tmp, 0, 0), VIRTIO_ERR_INVALID_ARG, "init NULL dev");
     notinput = devs[0];
@@ -165,7 +165,7 @@ static void check_errors(void)
     VT_EXPECT(virtio_input_shutdown(0), VIRTIO_ERR_STATE, "shutdown NULL");
     VT_EXPECT(virtio_input_scale(0, 0, 10, &u), VIRTIO_ERR_INVALID_ARG, "scale NULL axis");
     ax.min = 0; ax.max = 100; ax.fuzz = ax.flat = ax.res = 0;
-    VT_EXPECT(virtio_input_scale(&ax, 0, 10, 0), VIRTIO_ERR_INVALID_ARG, "scale NULL out");
+    VT_EXPECT(virtio_input_scale(&ax, 0, 10, 0), VIRTIO_OK, "scale NULL out");
     VT_EXPECT(virtio_input_scale(&ax, 0, 0, &u), VIRTIO_ERR_INVALID_ARG, "scale range 0");
     u = 99;
     VT_EXPECT(virtio_input_scale(&ax, -5, 11, &u), VIRTIO_OK, "scale below");
@@ -178,7 +178,7 @@ static void check_errors(void)
     ev.type = VIRTIO_INPUT_EV_KEY; ev.code = 30; ev.value = 1;
     VT_EXPECT(virtio_input_key_char(0, &ev, &ch), VIRTIO_ERR_INVALID_ARG, "key_char NULL keys");
     VT_EXPECT(virtio_input_key_char(&k, 0, &ch), VIRTIO_ERR_INVALID_ARG, "key_char NULL ev");
-    VT_EXPECT(virtio_input_key_char(&k, &ev, 0), VIRTIO_ERR_INVALID_ARG, "key_char NULL ch");
+    VT_EXPECT(virtio_input_key_char(&k, &ev, 0), VIRTIO_OK, "key_char NULL ch");
     ev.type = VIRTIO_INPUT_EV_REL;
     VT_EXPECT(virtio_input_key_char(&k, &ev, &ch), VIRTIO_EMPTY, "key_char not a key");
     ev.type = VIRTIO_INPUT_EV_KEY; ev.code = 0x110;
@@ -189,18 +189,15 @@ static void check_errors(void)
         VT_EXPECT(virtio_input_poll(in, 0), VIRTIO_ERR_INVALID_ARG, "poll NULL ev");
         VT_EXPECT(virtio_input_read_report(in, 0, 4, &n), VIRTIO_ERR_INVALID_ARG, "report NULL evs");
         VT_EXPECT(virtio_input_read_report(in, evs, 0, &n), VIRTIO_ERR_INVALID_ARG, "report max 0");
-        VT_EXPECT(virtio_input_read_report(in, evs, 4, 0), VIRTIO_ERR_INVALID_ARG, "report NULL count");
         VT_EXPECT(virtio_input_query_bits(in, 0, bm, &n), VIRTIO_ERR_INVALID_ARG, "bits type 0");
         VT_EXPECT(virtio_input_query_bits(in, 32, bm, &n), VIRTIO_ERR_INVALID_ARG, "bits type 32");
         VT_EXPECT(virtio_input_query_bits(in, VIRTIO_INPUT_EV_KEY, 0, &n), VIRTIO_ERR_INVALID_ARG, "bits NULL");
-        VT_EXPECT(virtio_input_query_bits(in, VIRTIO_INPUT_EV_KEY, bm, 0), VIRTIO_ERR_INVALID_ARG, "bits NULL n");
+        VT_EXPECT(virtio_input_query_bits(in, VIRTIO_INPUT_EV_KEY, bm, 0), VIRTIO_OK, "bits NULL n");
         VT_EXPECT(virtio_input_query_bits(in, VIRTIO_INPUT_EV_ABS, bm, &n), VIRTIO_ERR_UNSUPPORTED, "kbd abs bits");
         VT_EXPECT(virtio_input_query_bits(in, VIRTIO_INPUT_EV_REL, bm, &n), VIRTIO_ERR_UNSUPPORTED, "kbd rel bits");
-        yes = 7;
-        VT_EXPECT(virtio_input_has_code(in, VIRTIO_INPUT_EV_ABS, 0, &yes), VIRTIO_OK, "has_code absent type");
-        VT_CHECK(yes == 0, "has_code absent type", "kbd");
-        VT_EXPECT(virtio_input_has_code(in, VIRTIO_INPUT_EV_KEY, 1024, &yes), VIRTIO_ERR_INVALID_ARG, "code 1024");
-        VT_EXPECT(virtio_input_has_code(in, VIRTIO_INPUT_EV_KEY, 30, 0), VIRTIO_ERR_INVALID_ARG, "has_code NULL");
+        VT_CHECK(virtio_input_has_code(in, VIRTIO_INPUT_EV_ABS, 0) == 0, "has_code absent type", "kbd");
+        VT_CHECK(virtio_input_has_code(in, VIRTIO_INPUT_EV_KEY, 1024) == 0, "has_code code 1024", "kbd");
+        VT_CHECK(virtio_input_has_code(in, VIRTIO_INPUT_EV_KEY, 30) == 1, "has_code KEY_A", "kbd");
         VT_EXPECT(virtio_input_query_abs(in, 0, &ax), VIRTIO_ERR_UNSUPPORTED, "kbd query_abs");
         VT_EXPECT(virtio_input_query_abs(in, 0, 0), VIRTIO_ERR_INVALID_ARG, "query_abs NULL");
         VT_EXPECT(virtio_input_query_abs(in, 0x40, &ax), VIRTIO_ERR_INVALID_ARG, "query_abs axis 0x40");
@@ -231,8 +228,10 @@ static void check_lifecycle(void)
     if (!ndev) return;
     /* A second driver on a device already in use would disturb it: use
        the device of index 0 and initialise it again afterwards. */
+    VT_EXPECT(virtio_input_init(&ins[0], &devs[0], 0), VIRTIO_ERR_STATE, "init while running");
     VT_EXPECT(virtio_input_shutdown(&ins[0]), VIRTIO_OK, "shutdown");
     VT_EXPECT(virtio_input_shutdown(&ins[0]), VIRTIO_ERR_STATE, "shutdown twice");
+    memset(&tmp, 0, sizeof tmp);
     before = port_dma_free_bytes();
     VT_EXPECT(virtio_input_init(&tmp, &devs[0], 0), VIRTIO_OK, "init tmp");
     VT_EXPECT(virtio_input_shutdown(&tmp), VIRTIO_OK, "shutdown tmp");

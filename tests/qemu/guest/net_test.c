@@ -9,6 +9,9 @@
  *   echo N        send back each of the next N frames (copying and
  *                 zero-copy receive alternate)
  *   send SEED N   send N frames: sizes 60..1514, payload pattern(SEED)
+ *   sendmore SEED N  the same, every frame posted with VIRTIO_MORE and one
+ *                 virtio_net_kick at the end (N beyond the ring: a full
+ *                 ring must notify by itself)
  *   hold          stop reading the network until the next command
  *   drain N       receive N frames, report their count, order and CRC
  *   collect MS    report the sequence numbers of frames arriving in MS ms
@@ -102,11 +105,11 @@ static virtio_result wait_frame(uint8_t *buf, uint32_t *len, uint32_t n, uint32_
     }
 }
 
-static virtio_result send_retry(const void *f, uint32_t len)
+static virtio_result send_retry(const void *f, uint32_t len, uint32_t flags)
 {
     uint64_t end = port_now_us() + 5000000u;
     for (;;) {
-        virtio_result r = virtio_net_send(&nic, f, len);
+        virtio_result r = virtio_net_send(&nic, f, len, flags);
         if (r != VIRTIO_ERR_NO_SPACE || port_now_us() > end) return r;
     }
 }
@@ -120,14 +123,14 @@ static void cmd_echo(uint32_t n)
             port_printf("VT FAIL echo receive %u: %s\n", i, virtio_result_str(r));
             return;
         }
-        if (send_retry(frame, len) != VIRTIO_OK) bad++;
+        if (send_retry(frame, len, 0) != VIRTIO_OK) bad++;
     }
     port_printf("VT ECHOED %u bad=%u\n", n, bad);
 }
 
 /* Frames the guest originates: dst = host peer, src = our MAC, ethertype
    0x88b5, then a sequence number and the pattern. */
-static void cmd_send(uint64_t seed, uint32_t n, const uint8_t *dst)
+static void cmd_send(uint64_t seed, uint32_t n, const uint8_t *dst, uint32_t flags)
 {
     uint32_t i, bad = 0;
     for (i = 0; i < n; i++) {
@@ -138,8 +141,9 @@ static void cmd_send(uint64_t seed, uint32_t n, const uint8_t *dst)
         out[13] = 0xb5;
         wr32be(out + 14, i);
         vt_pattern(seed, (uint64_t)i << 12, out + 18, len - 18);
-        if (send_retry(out, len) != VIRTIO_OK) bad++;
+        if (send_retry(out, len, flags) != VIRTIO_OK) bad++;
     }
+    if (virtio_net_kick(&nic) != VIRTIO_OK) bad++;
     virtio_net_reclaim(&nic, 0);
     port_printf("VT SENT %u bad=%u\n", n, bad);
 }
@@ -176,12 +180,12 @@ static void cmd_link(void)
     port_printf("VT LINK %u\n", nic.info.link_up);
     while (port_now_us() < end) {
         uint32_t ev = 0;
-        if (virtio_net_poll_status(&nic, &ev) != VIRTIO_OK) break;
-        if (!(ev & VIRTIO_NET_EVENT_LINK)) continue;
+        if (virtio_net_refresh(&nic, &ev) != VIRTIO_OK) break;
+        if (!(ev & VIRTIO_NET_CHANGED_LINK)) continue;
         port_printf("VT LINK %u\n", nic.info.link_up);
         if (!nic.info.link_up) {
             saw_down = 1;
-            VT_EXPECT(virtio_net_send(&nic, frame, 60), VIRTIO_ERR_LINK_DOWN, "send while down");
+            VT_EXPECT(virtio_net_send(&nic, frame, 60, 0), VIRTIO_ERR_LINK_DOWN, "send while down");
         } else if (saw_down) {
             return;
         }
@@ -196,8 +200,8 @@ static void cmd_announce(void)
     static const uint8_t ip[4] = { 10, 0, 2, 15 };
     while (port_now_us() < end) {
         uint32_t ev = 0;
-        if (virtio_net_poll_status(&nic, &ev) != VIRTIO_OK) break;
-        if (!(ev & VIRTIO_NET_EVENT_ANNOUNCE)) continue;
+        if (virtio_net_refresh(&nic, &ev) != VIRTIO_OK) break;
+        if (!(ev & VIRTIO_NET_CHANGED_ANNOUNCE)) continue;
         memset(out, 0xff, 6);
         memcpy(out + 6, nic.info.mac, 6);
         out[12] = 0x08, out[13] = 0x06;                       /* ARP */
@@ -208,7 +212,7 @@ static void cmd_announce(void)
         memset(out + 32, 0, 6);
         memcpy(out + 38, ip, 4);
         memset(out + 42, 0, 18);
-        VT_EXPECT(virtio_net_send(&nic, out, 60), VIRTIO_OK, "announce send");
+        VT_EXPECT(virtio_net_send(&nic, out, 60, 0), VIRTIO_OK, "announce send");
         VT_EXPECT(virtio_net_announce_ack(&nic), VIRTIO_OK, "announce ack");
         port_printf("VT ANNOUNCED\n");
         return;
@@ -221,15 +225,18 @@ static void bad_input(void)
     virtio_net_frame f;
     uint8_t big[1600];
     memset(big, 0, sizeof big);
-    VT_EXPECT(virtio_net_send(&nic, 0, 60), VIRTIO_ERR_INVALID_ARG, "send NULL");
-    VT_EXPECT(virtio_net_send(&nic, big, 0), VIRTIO_ERR_INVALID_ARG, "send empty");
-    VT_EXPECT(virtio_net_send(&nic, big, 10), VIRTIO_ERR_INVALID_ARG, "send runt");
-    VT_EXPECT(virtio_net_send(&nic, big, nic.info.mtu + 19), VIRTIO_ERR_TOO_BIG, "send oversized");
+    VT_EXPECT(virtio_net_send(&nic, 0, 60, 0), VIRTIO_ERR_INVALID_ARG, "send NULL");
+    VT_EXPECT(virtio_net_send(&nic, big, 0, 0), VIRTIO_ERR_INVALID_ARG, "send empty");
+    VT_EXPECT(virtio_net_send(&nic, big, 10, 0), VIRTIO_ERR_INVALID_ARG, "send runt");
+    VT_EXPECT(virtio_net_send(&nic, big, nic.info.mtu + 19, 0), VIRTIO_ERR_TOO_BIG, "send oversized");
     VT_EXPECT(virtio_net_receive(&nic, 0, 100, &f), VIRTIO_ERR_INVALID_ARG, "receive NULL");
     f.handle = 12345;
     VT_EXPECT(virtio_net_give_back(&nic, &f), VIRTIO_ERR_INVALID_ARG, "give back unknown");
     VT_EXPECT(virtio_net_set_mac_filter(&nic, 0, 65, 0, 0), VIRTIO_ERR_INVALID_ARG, "filter too long");
-    if (!nic.info.csum) VT_EXPECT(virtio_net_send_csum(&nic, big, 60, 34, 6), VIRTIO_ERR_UNSUPPORTED, "csum w/o CSUM");
+    VT_EXPECT(virtio_net_set_mac_filter(&nic, big, 1, big, 0xffffffffu), VIRTIO_ERR_INVALID_ARG, "filter counts wrap");
+    VT_EXPECT(virtio_net_send(&nic, big, 60, 2), VIRTIO_ERR_INVALID_ARG, "send unknown flag");
+    VT_EXPECT(virtio_net_refresh(&nic, 0), VIRTIO_OK, "refresh without out-parameter");
+    if (!nic.info.csum) VT_EXPECT(virtio_net_send_csum(&nic, big, 60, 34, 6, 0), VIRTIO_ERR_UNSUPPORTED, "csum w/o CSUM");
 }
 
 int main(void)
@@ -257,6 +264,7 @@ int main(void)
                 nic.info.has_status, nic.info.mrg_rxbuf, nic.info.csum, nic.info.guest_csum, nic.info.ctrl_rx,
                 nic.info.ctrl_mac, nic.info.announce, nic.info.hdr_len);
     bad_input();
+    VT_EXPECT(virtio_net_init(&nic, &devs[0], 0), VIRTIO_ERR_STATE, "init while running");
     port_printf("VT READY\n");
     while (read_line(line, sizeof line, 120000) > 0) {
         const char *s = line;
@@ -268,7 +276,12 @@ int main(void)
             uint64_t seed;
             s += 5;
             seed = parse_num(&s, 16);
-            cmd_send(seed, (uint32_t)parse_num(&s, 10), peer);
+            cmd_send(seed, (uint32_t)parse_num(&s, 10), peer, 0);
+        } else if (!memcmp(line, "sendmore ", 9)) {
+            uint64_t seed;
+            s += 9;
+            seed = parse_num(&s, 16);
+            cmd_send(seed, (uint32_t)parse_num(&s, 10), peer, VIRTIO_MORE);
         } else if (!strcmp(line, "hold")) {
             port_printf("VT HOLDING\n");
         } else if (!memcmp(line, "drain ", 6)) {
@@ -293,7 +306,7 @@ int main(void)
                 if (*s != ',') break;
                 s++;
             }
-            r = virtio_net_set_mac_filter(&nic, (const uint8_t(*)[6])uc, nuc, (const uint8_t(*)[6])mc, nmc);
+            r = virtio_net_set_mac_filter(&nic, uc[0], nuc, mc[0], nmc);
             port_printf("VT FILTER %s\n", virtio_result_str(r));
         } else if (!memcmp(line, "setmac ", 7)) {
             uint8_t mac[6];
