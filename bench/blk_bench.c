@@ -1,18 +1,29 @@
 /* blk_bench.c - block throughput in QEMU (guest side of bench/run.py).
  *
- * On the first virtio-blk disk: sequential 1 MiB reads with 16 in flight,
- * 4 KiB random reads at queue depth 1 and 32, sequential 1 MiB writes
- * with 16 in flight. Prints "VT BENCH <name> <bytes> <requests> <us>".
+ * Runs workloads on the first virtio-blk disk as bench/run.py asks, one
+ * command line on the UART each:
+ *   <r|w> <depth> <bytes> <count> <seq|rand> [each] [spin]
+ *       keep <depth> requests of <bytes> in flight until <count> are
+ *       done, at sequential or random sectors; "each" notifies the device
+ *       per request instead of once per batch of refills; "spin" polls
+ *       without the port's idle hook (busy waiting)
+ *   q   end
+ * A workload prints "VT START" as it begins and, at its end,
+ * "VT BENCH <bytes> <requests> <us> <waits>" (waits: the empty polls of
+ * virtio_blk_wait, each one call of the platform's idle hook).
  */
 #define VIRTIO_IMPLEMENTATION
 #include "../examples/port/port.h"
 #include "../virtio_blk.h"
 
 #define MiB (1024u * 1024u)
+#define BUF_BYTES (16u * MiB)
 static virtio_blk disk;
-static uint8_t big[16][MiB] __attribute__((aligned(4096)));
-static uint8_t small[32][4096] __attribute__((aligned(4096)));
+static uint8_t bufs[BUF_BYTES] __attribute__((aligned(4096)));
 static uint32_t rng = 12345;
+static virtio_platform platform;
+static uint64_t waits;
+static int spin;
 
 static uint32_t next_rand(void)
 {
@@ -22,16 +33,26 @@ static uint32_t next_rand(void)
     return rng;
 }
 
-/* Keep `depth` requests of `len` bytes in flight until `total` requests
-   are done; sector chosen at random or sequentially. Completions are
-   reaped in batches and the refills submitted with VIRTIO_MORE,
-   so the device is notified once per batch, as an I/O stack would. */
-static void run(const char *name, uint32_t op, uint32_t depth, uint32_t len, uint32_t total, int random)
+/* The port's idle hook (or none: spin), counted. */
+static void counted_idle(void *user)
 {
-    uint64_t span = disk.info.capacity / (len / 512), t0, t1;
-    uint32_t submitted = 0, done = 0;
+    (void)user;
+    waits++;
+    if (!spin) port_platform()->idle(port_platform()->user);
+}
+
+/* Keep `depth` requests of `len` bytes in flight until `total` requests
+   are done. Completions are reaped in batches and the refills submitted
+   with VIRTIO_MORE, so the device is notified once per batch, as an I/O
+   stack would (or per request: `each`). */
+static void run(uint32_t op, uint32_t depth, uint32_t len, uint32_t total, int random, int each)
+{
+    uint64_t span = disk.info.capacity / (len / 512), t0, t1, w0;
+    uint32_t submitted = 0, done = 0, slots = BUF_BYTES / len;
     void *tok;
     virtio_result res, r;
+    port_printf("VT START\n");
+    w0 = waits;
     t0 = port_now_us();
     while (done < total) {
         while (submitted < total && submitted - done < depth) {
@@ -40,8 +61,8 @@ static void run(const char *name, uint32_t op, uint32_t depth, uint32_t len, uin
             rq.op = op;
             rq.sector = (random ? next_rand() % span : submitted % span) * (len / 512);
             rq.len = len;
-            rq.buf = len == MiB ? (void *)big[submitted % 16] : (void *)small[submitted % 32];
-            rq.flags = submitted + 1 < total && submitted + 1 - done < depth ? VIRTIO_MORE : 0;
+            rq.buf = bufs + (size_t)(submitted % slots) * len;
+            rq.flags = !each && submitted + 1 < total && submitted + 1 - done < depth ? VIRTIO_MORE : 0;
             if (virtio_blk_submit(&disk, &rq) != VIRTIO_OK) break;
             submitted++;
         }
@@ -52,32 +73,83 @@ static void run(const char *name, uint32_t op, uint32_t depth, uint32_t len, uin
             r = virtio_blk_poll(&disk, &tok, &res);
         }
         if (r != VIRTIO_EMPTY || res != VIRTIO_OK) {
-            port_printf("VT FAIL %s %s\n", name, virtio_result_str(r != VIRTIO_EMPTY ? r : res));
+            port_printf("VT FAIL %s\n", virtio_result_str(r != VIRTIO_EMPTY ? r : res));
             return;
         }
     }
     t1 = port_now_us();
-    port_printf("VT BENCH %s %llu %u %llu\n", name, (unsigned long long)len * total, total,
-                (unsigned long long)(t1 - t0));
+    port_printf("VT BENCH %llu %u %llu %llu\n", (unsigned long long)len * total, total, (unsigned long long)(t1 - t0),
+                (unsigned long long)(waits - w0));
+}
+
+/* Is `w` one of the words in s? */
+static int has_word(const char *s, const char *w)
+{
+    while (*s) {
+        const char *a = s, *b = w;
+        while (*a && *a == *b) a++, b++;
+        if (!*b && (*a == ' ' || !*a)) return 1;
+        while (*s && *s != ' ') s++;
+        while (*s == ' ') s++;
+    }
+    return 0;
+}
+
+static uint32_t word(const char **s)
+{
+    uint32_t v = 0;
+    while (**s == ' ') (*s)++;
+    while (**s >= '0' && **s <= '9') v = v * 10u + (uint32_t)(*(*s)++ - '0');
+    return v;
 }
 
 int main(void)
 {
     virtio_device dev;
     virtio_result r = VIRTIO_ERR_NOT_FOUND;
+    char line[80];
     port_pci_setup();
-    if (port_find_devices(VIRTIO_DEVICE_BLOCK, &dev, 1) == 1) r = virtio_blk_init(&disk, &dev, 0);
+    platform = *port_platform();
+    platform.idle = counted_idle;
+    if (port_find_devices(VIRTIO_DEVICE_BLOCK, &dev, 1) == 1) {
+        dev.platform = &platform;
+        r = virtio_blk_init(&disk, &dev, 0);
+    }
     if (r != VIRTIO_OK) {
         port_printf("VT FAIL init %s\nVT END 1\n", virtio_result_str(r));
         return 1;
     }
-    port_printf("VT DISK %s packed=%u\n", dev.transport == VIRTIO_TRANSPORT_MMIO ? "mmio" : "pci", disk.queue.packed);
-    /* Long enough (about a second each here) that a scheduling hiccup on
-       a shared host does not decide the figure. */
-    run("seqread_1m_qd16", VIRTIO_BLK_OP_READ, 16, MiB, 8192, 0);
-    run("randread_4k_qd1", VIRTIO_BLK_OP_READ, 1, 4096, 16000, 1);
-    run("randread_4k_qd32", VIRTIO_BLK_OP_READ, 32, 4096, 100000, 1);
-    run("seqwrite_1m_qd16", VIRTIO_BLK_OP_WRITE, 16, MiB, 4096, 0);
+    /* What decides how requests reach QEMU: ring format, notification
+       suppression, the device's request limits. */
+    port_printf("VT READY %s packed=%u event_idx=%d seg_max=%u size_max=%u queue=%u\n",
+                dev.transport == VIRTIO_TRANSPORT_MMIO ? "mmio" : "pci", disk.queue.packed,
+                virtio_device_has(&disk.dev, VIRTIO_FEATURE_EVENT_IDX), disk.info.seg_max, disk.info.size_max,
+                disk.queue.size);
+    for (;;) {
+        const char *s = line;
+        uint32_t op, depth, len, count;
+        int n = 0, c;
+        while ((c = port_getc()) != '\n') {
+            if (c < 0)
+                port_arch_relax();
+            else if (c != '\r' && n < (int)sizeof line - 1)
+                line[n++] = (char)c;
+        }
+        line[n] = 0;
+        if (line[0] == 'q') break;
+        if (line[0] != 'r' && line[0] != 'w') continue;
+        op = line[0] == 'r' ? VIRTIO_BLK_OP_READ : VIRTIO_BLK_OP_WRITE;
+        s = line + 1;
+        depth = word(&s);
+        len = word(&s);
+        count = word(&s);
+        if (!depth || depth > 32 || len < 512 || len % 512 || len > BUF_BYTES / depth || !count) {
+            port_printf("VT FAIL bad command: %s\n", line);
+            continue;
+        }
+        spin = has_word(s, "spin");
+        run(op, depth, len, count, has_word(s, "rand"), has_word(s, "each"));
+    }
     port_printf("VT END 0\n");
     return 0;
 }

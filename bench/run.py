@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """make bench: figures for the README, measured on this machine.
 
-  blk   riscv64 virtio-mmio and x86_64 virtio-pci, raw image in the host
-        page cache, QEMU's default aio=threads: sequential 1 MiB reads and
-        writes (16 in flight), 4 KiB random reads at depth 1 and 32; and,
-        on the same image in the same run, `qemu-img bench` (4k depth 1,
-        4k depth 32, 1M depth 16) as the ceiling.
+  blk   riscv64 virtio-mmio and x86_64 virtio-pci against `qemu-img bench`
+        on the same raw image (in the host page cache, QEMU's defaults:
+        cache=writeback, aio=threads): sequential 1 MiB reads and writes
+        (16 in flight), 4 KiB random reads at depth 1 and 32. Guest and
+        ceiling runs alternate (A B A B ...); each table cell is the median
+        of the runs with the smallest and largest in brackets, and the
+        ratio is the median of the pairwise ratios. Beside throughput:
+        QEMU's host CPU time per request (user + system from /proc, split
+        by thread), and, from a separate run with QEMU's trace events on,
+        the notifications and interrupts per request.
   net   frames/s sent and received, 64 and 1514 bytes, through -netdev
         stream to a peer in this script.
   gpu   full-frame (1280x800) transfer+flush per second, 64x64 flushes.
@@ -15,13 +20,15 @@
         the boot-stage budget (bench/boot_size.py: core + blk built with
         VIRTIO_BLK_MINIMAL, linked, per architecture).
 
-Each QEMU figure is the best of three runs (the machine is shared and
-noisy; the best run is the least disturbed one). Prints a Markdown table.
+VT_BENCH_RUNS (default 5) sets the number of runs (pairs for blk; net
+and gpu report the best). Prints Markdown tables; `python3 bench/run.py
+blk` runs one part.
 """
 import os
 import re
 import shutil
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -33,8 +40,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
 from qemu import Config, Machine, StreamPeer, device_args  # noqa: E402
 
-RUNS = int(os.environ.get("VT_BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("VT_BENCH_RUNS", "5"))
 MiB = 1 << 20
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def elf(arch, name):
@@ -58,35 +66,284 @@ def best(runs, key):
     return max(r[key] for r in runs)
 
 
-def blk(cfg, img):
-    runs = []
-    for _ in range(RUNS):
-        args = ["-drive", f"if=none,id=d0,file={img},format=raw"] + device_args(cfg, "virtio-blk", "drive=d0")
-        with Machine(cfg, elf(cfg.arch, "blk_bench"), args, timeout=300) as m:
-            m.start()
-            r = bench_lines(m)
-        runs.append({
-            "seqread": r["seqread_1m_qd16"][0] / MiB / (r["seqread_1m_qd16"][2] / 1e6),
-            "qd1": r["randread_4k_qd1"][1] / (r["randread_4k_qd1"][2] / 1e6),
-            "qd32": r["randread_4k_qd32"][1] / (r["randread_4k_qd32"][2] / 1e6),
-            "seqwrite": r["seqwrite_1m_qd16"][0] / MiB / (r["seqwrite_1m_qd16"][2] / 1e6),
-        })
-    return {k: best(runs, k) for k in runs[0]}
+# ---- block ----------------------------------------------------------------
+# (key, column title, guest command for bench/blk_bench.c, qemu-img bench
+# arguments, unit). The counts make each run last about a second here.
+# qemu-img bench cannot read at random offsets: its 4 KiB reads step
+# through the image, which in the page cache costs the same.
+BLK_LOADS = [
+    ("seqread", "seq read 1M qd16 MiB/s", "r 16 1048576 8192 seq", ["-d", "16", "-s", "1M", "-S", "1M", "-c", "8192"],
+     "MiB"),
+    ("qd1", "4K rand read qd1 IOPS", "r 1 4096 16000 rand", ["-d", "1", "-s", "4K", "-S", "4K", "-c", "30000"], "req"),
+    ("qd32", "4K rand read qd32 IOPS", "r 32 4096 100000 rand", ["-d", "32", "-s", "4K", "-S", "4K", "-c", "150000"],
+     "req"),
+    ("seqwrite", "seq write 1M qd16 MiB/s", "w 16 1048576 4096 seq",
+     ["-w", "-d", "16", "-s", "1M", "-S", "1M", "-c", "4096"], "MiB"),
+]
+BLK_CONFIGS = (Config("riscv64", "mmio-modern"), Config("x86_64", "pci-modern"))
+# The same backend on both sides: QEMU's default thread pool, and io_uring
+# (name, -drive options, qemu-img bench options).
+BLK_BACKENDS = (("aio=threads", "", []), ("aio=io_uring", ",aio=io_uring", ["-i", "io_uring"]))
+# QEMU's virtio-blk merges the adjacent requests it finds in one
+# notification into one backend request (up to 16 MiB here), which one
+# thread-pool worker then copies alone; `qemu-img bench` hands the backend
+# each request as it is. Turned off, the backend sees the guest's requests.
+BLK_DEVICE = ",request-merging=off"
+TRACE_EVENTS = ("virtio_queue_notify", "virtio_notify", "virtio_blk_submit_multireq")
 
 
-def qemu_img(img):
-    def one(count, depth, size, step):
-        t = []
+class Variant:
+    """A guest configuration: label, Config, extra -drive and -device
+    options, words added to blk_bench's commands."""
+
+    def __init__(self, label, cfg, drive="", device=BLK_DEVICE, words=""):
+        self.label, self.cfg, self.drive, self.device, self.words = label, cfg, drive, device, words
+
+
+def qemu_cpu(pid):
+    """CPU ticks of QEMU process `pid`: the whole process (threads that
+    ended included), its main loop thread and its vCPU thread ("CPU 0/TCG"
+    with -name debug-threads=on); the rest is the block layer's I/O
+    (thread-pool workers)."""
+    def ticks(path):
+        with open(path) as f:
+            text = f.read()
+        fields = text.rsplit(")", 1)[1].split()
+        return text[text.index("(") + 1:text.rindex(")")], int(fields[11]) + int(fields[12])
+    out = {"total": ticks(f"/proc/{pid}/stat")[1], "vcpu": 0, "main": 0}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            name, t = ticks(f"/proc/{pid}/task/{tid}/stat")
+        except OSError:   # the thread ended
+            continue
+        if int(tid) == pid:
+            out["main"] += t
+        elif name.endswith("/TCG"):
+            out["vcpu"] += t
+    return out
+
+
+class BlkGuest:
+    """One QEMU running blk_bench for Variant v, paused between workloads."""
+
+    def __init__(self, v, img, trace=None):
+        # file.locking=off: other guests and qemu-img bench open the image
+        # while this QEMU is paused.
+        args = ["-name", "blk_bench,debug-threads=on",
+                "-drive", f"if=none,id=d0,file={img},format=raw,file.locking=off{v.drive}"]
+        args += device_args(v.cfg, "virtio-blk", "drive=d0" + v.device)
+        if trace:
+            args += ["-trace", f"events={trace}.events,file={trace}"]
+            with open(trace + ".events", "w") as f:
+                f.write("\n".join(TRACE_EVENTS) + "\n")
+        self.words = v.words
+        self.m = Machine(v.cfg, elf(v.cfg.arch, "blk_bench"), args, timeout=3600)
+        self.m.start()
+        self.m.expect(r"^VT READY", timeout=120)
+        self.m.qmp("stop")
+
+    def run(self, cmd):
+        m = self.m
+        m.qmp("cont")
+        m.write(cmd + self.words + "\n")
+        m.expect(r"^VT START", timeout=120)
+        a = qemu_cpu(m.pid)
+        g = m.expect(r"^VT BENCH (\d+) (\d+) (\d+) (\d+)", timeout=600)
+        b = qemu_cpu(m.pid)
+        m.qmp("stop")
+        nbytes, n, us, waits = map(int, g.groups())
+        cpu = {k: (b[k] - a[k]) * 1e6 / TICK / n for k in a}
+        cpu["io"] = max(0.0, cpu["total"] - cpu["vcpu"] - cpu["main"])   # ticks of 10 ms: rounding
+        return {"req": n / (us / 1e6), "MiB": nbytes / MiB / (us / 1e6), "cpu": cpu, "waits": waits / n, "n": n}
+
+    def close(self):
+        try:
+            self.m.qmp("cont")
+            self.m.write("q\n")
+            self.m.expect(r"^VT END", timeout=60)
+        finally:
+            self.m.kill()
+
+
+def qemu_img(img, args):
+    """One `qemu-img bench` run: rates (requests/s, MiB/s) and CPU us per
+    request (user + system of the process, from wait4)."""
+    count = int(args[args.index("-c") + 1])
+    size = 4096 if "4K" in args else MiB
+    p = subprocess.Popen(["qemu-img", "bench", "-f", "raw"] + args + [img], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = status
+    m = re.search(r"completed in ([0-9.]+) seconds", out)
+    if status != 0 or not m:
+        raise RuntimeError(f"qemu-img bench {' '.join(args)}: {out.strip()[-300:]}")
+    secs = max(float(m.group(1)), 1e-3)   # it prints milliseconds
+    return {"req": count / secs, "MiB": count * size / MiB / secs,
+            "cpu": {"total": (ru.ru_utime + ru.ru_stime) * 1e6 / count}}
+
+
+def spread(values, unit=""):
+    """median [min–max]"""
+    v = sorted(values)
+    return f"{statistics.median(v):.0f}{unit} [{v[0]:.0f}–{v[-1]:.0f}]"
+
+
+def blk_trace(v, img, path):
+    """Per request: notifications the device took, interrupts it raised,
+    requests merged into a neighbour, from QEMU's trace events (`log`
+    backend, into a file), in runs of their own: tracing costs time. Also
+    the traced run's rate, to show that cost."""
+    out = {}
+    for key, _, cmd, _, unit in BLK_LOADS:
+        g = BlkGuest(v, img, trace=path)
+        try:
+            r = g.run(cmd)
+        finally:
+            g.close()
+        counts = dict.fromkeys(TRACE_EVENTS, 0)
+        merged = 0
+        with open(path) as f:
+            for line in f:
+                name = line.split(" ", 1)[0].rsplit(":", 1)[-1]
+                if name in counts:
+                    counts[name] += 1
+                    if name == "virtio_blk_submit_multireq":
+                        merged += int(re.search(r"num_reqs (\d+)", line).group(1)) - 1
+        os.unlink(path)
+        out[key] = {"notify": counts["virtio_queue_notify"] / r["n"], "irq": counts["virtio_notify"] / r["n"],
+                    "merged": merged / r["n"], "rate": r[unit]}
+    return out
+
+
+def interleave(img, variants, qargs, loads):
+    """RUNS rounds; in each, every load on every variant, each guest run
+    followed by its own `qemu-img bench` run (A B A B ...). Returns the
+    guest runs, the ceiling runs (both keyed by (variant, load)) and the
+    load averages seen."""
+    guests = {}
+    res = {(v, key): [] for v in variants for key, *_ in loads}
+    ceil = {(v, key): [] for v in variants for key, *_ in loads}
+    load = [os.getloadavg()[0]]
+    try:
+        for v in variants:
+            guests[v] = BlkGuest(v, img)
         for _ in range(RUNS):
-            out = subprocess.run(["qemu-img", "bench", "-f", "raw", "-c", str(count), "-d", str(depth),
-                                  "-s", str(size), "-S", str(step), img], capture_output=True, text=True)
-            t.append(float(re.search(r"completed in ([0-9.]+) seconds", out.stdout).group(1)))
-        return count / min(t)
-    return {
-        "qd1": one(40000, 1, 4096, 4096),
-        "qd32": one(200000, 32, 4096, 4096),
-        "seq": one(16000, 16, MiB, MiB),   # requests/s of 1 MiB = MiB/s
-    }
+            for key, _, cmd, args, _ in loads:
+                for v in variants:
+                    res[(v, key)].append(guests[v].run(cmd))
+                    ceil[(v, key)].append(qemu_img(img, qargs + args))
+            load.append(os.getloadavg()[0])
+    finally:
+        for g in guests.values():
+            g.close()
+    return res, ceil, load
+
+
+def usable(img, name, qargs):
+    """Can qemu-img bench use this backend here (io_uring may be missing
+    from the kernel or QEMU's build)?"""
+    try:
+        qemu_img(img, qargs + ["-d", "1", "-s", "4K", "-S", "4K", "-c", "16"])
+        return True
+    except RuntimeError as e:
+        print(f"({name}: skipped, qemu-img bench cannot use it here: {e})\n")
+        return False
+
+
+def ratio(res, ceil, v, k, u):
+    return spread([100 * r[u] / c[u] for r, c in zip(res[(v, k)], ceil[(v, k)])], " %")
+
+
+def cpu_split(res, v, k):
+    med = {p: statistics.median(r["cpu"][p] for r in res[(v, k)]) for p in ("total", "vcpu", "main", "io")}
+    return f"{med['total']:.1f} = {med['vcpu']:.1f} + {med['main']:.1f} + {med['io']:.1f}"
+
+
+def blk(img, tmp):
+    loads = [(key, title, unit) for key, title, _, _, unit in BLK_LOADS]
+    heads = " | ".join(t.rsplit(" ", 1)[0] for _, t, _ in loads)
+    rule = "|---" * (len(loads) + 1) + "|"
+    done = []
+    for name, drive, qargs in BLK_BACKENDS:
+        if usable(img, name, qargs):
+            variants = [Variant(f"{cfg.arch} {cfg.transport}, {name}", cfg, drive) for cfg in BLK_CONFIGS]
+            res, ceil, load = interleave(img, variants, qargs, BLK_LOADS)
+            traced = {v: blk_trace(v, img, os.path.join(tmp, "trace")) for v in variants}
+            done.append((name, variants, res, ceil, load, traced))
+    if not done:
+        return
+    cells = lambda f: " | ".join(f(k, u) for k, _, u in loads)  # noqa: E731
+    print(f"Block: {RUNS} pairs per cell, each guest run followed by its `qemu-img bench` run on the same image; "
+          f"median [min–max]. 1-minute load average {min(x for d in done for x in d[4]):.1f}–"
+          f"{max(x for d in done for x in d[4]):.1f} during the runs.\n")
+    print("| block (256 MiB raw image, page cache) | " + " | ".join(t for _, t, _ in loads) + " |")
+    print(rule)
+    for name, variants, res, ceil, _, _ in done:
+        print(f"| qemu-img bench (ceiling), {name} | " + cells(
+            lambda k, u: spread([c[u] for v in variants for c in ceil[(v, k)]])) + " |")
+        for v in variants:
+            print(f"| virtio.h, {v.label} | " + cells(lambda k, u: spread([r[u] for r in res[(v, k)]])) + " |")
+    print()
+    print(f"| guest / ceiling: median of the pairs' ratios [min–max] | {heads} |")
+    print(rule)
+    for name, variants, res, ceil, _, _ in done:
+        for v in variants:
+            print(f"| {v.label} | " + cells(lambda k, u: ratio(res, ceil, v, k, u)) + " |")
+    print()
+    print(f"| QEMU's host CPU µs per request (user + system; guest: vCPU + main loop + I/O threads), median | {heads} |")
+    print(rule)
+    for name, variants, res, ceil, _, _ in done:
+        print(f"| qemu-img bench (ceiling), {name} | " + cells(
+            lambda k, u: f"{statistics.median(c['cpu']['total'] for v in variants for c in ceil[(v, k)]):.1f}") + " |")
+        for v in variants:
+            print(f"| virtio.h, {v.label} | " + cells(lambda k, u: cpu_split(res, v, k)) + " |")
+    print()
+    print(f"| per request: notifications / interrupts / merged / guest idle calls | {heads} |")
+    print(rule)
+    for name, variants, res, _, _, traced in done:
+        for v in variants:
+            print(f"| {v.label} | " + cells(lambda k, u: "{notify:.3f} / {irq:.3f} / {merged:.2f} / ".format(
+                **traced[v][k]) + f"{statistics.median(r['waits'] for r in res[(v, k)]):.2f}") + " |")
+    print()
+    print("The event counts come from separate runs with QEMU's trace events on (" + ", ".join(TRACE_EVENTS) +
+          "); those runs went at " + "; ".join(
+              f"{v.label} " + "/".join(
+                  f"{100 * traced[v][k]['rate'] / statistics.median(r[u] for r in res[(v, k)]):.0f}"
+                  for k, _, u in loads) + " %"
+              for _, variants, res, _, _, traced in done for v in variants) +
+          " of the untraced medians (columns in order).\n", flush=True)
+
+
+def blk_why(img):
+    """Where a read's time goes: the default guest against the changes that
+    matter, each paired with its own ceiling run (aio=threads)."""
+    rv, x86 = BLK_CONFIGS
+    variants = [
+        Variant(f"{rv.arch} {rv.transport}", rv),
+        Variant(f"{rv.arch}: QEMU merges requests (request-merging=on)", rv, device=""),
+        Variant(f"{rv.arch}: request-merging=on, one notification per request", rv, device="", words=" each"),
+        Variant(f"{rv.arch}: guest spins instead of the idle hook", rv, words=" spin"),
+        Variant(f"{x86.arch} {x86.transport}", x86),
+        Variant(f"{x86.arch}: QEMU merges requests (request-merging=on)", x86, device=""),
+        Variant(f"{x86.arch}: request-merging=on, one notification per request", x86, device="", words=" each"),
+        Variant(f"{x86.arch}: request-merging=on, ioeventfd=off, one notification per request", x86,
+                device=",ioeventfd=off", words=" each"),
+        Variant(f"{x86.arch}: guest spins instead of the idle hook (busy polling, as before)", x86, words=" spin"),
+    ]
+    loads = [x for x in BLK_LOADS if x[0] in ("seqread", "qd32")]
+    res, ceil, load = interleave(img, variants, [], loads)
+    print(f"Where the time goes (aio=threads; {RUNS} pairs per cell; load average {min(load):.1f}–{max(load):.1f}): "
+          "guest / ceiling, median [min–max], and QEMU's CPU µs per request (vCPU + main loop + I/O threads), "
+          "and guest idle calls per request.\n")
+    print("| variant | " + " | ".join(f"{t.rsplit(' ', 1)[0]}: ratio | CPU µs/request | idle calls" for _, t, *_ in loads)
+          + " |")
+    print("|---" * (3 * len(loads) + 1) + "|")
+    for v in variants:
+        print(f"| {v.label} | " + " | ".join(
+            f"{ratio(res, ceil, v, k, u)} | {cpu_split(res, v, k)} | "
+            f"{statistics.median(r['waits'] for r in res[(v, k)]):.2f}" for k, _, _, _, u in loads) + " |")
+    print(flush=True)
 
 
 def net(cfg):
@@ -176,25 +433,19 @@ def instructions():
 def main():
     only = set(sys.argv[1:])
     want = lambda s: not only or s in only  # noqa: E731
-    print(f"# virtio.h benchmarks ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} host cores, QEMU TCG, best of {RUNS})\n")
+    print(f"# virtio.h benchmarks ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} host cores, QEMU TCG, "
+          f"{RUNS} runs, load average {os.getloadavg()[0]:.1f})\n")
     tmp = tempfile.mkdtemp(prefix="vt-bench-")
     try:
-        if want("blk"):
+        if want("blk") or "why" in only:
             img = os.path.join(tmp, "bench.img")
             with open(img, "wb") as f:
                 for _ in range(256):
                     f.write(os.urandom(MiB))   # in the page cache from here on
-            ceil = qemu_img(img)
-            print("| block (256 MiB raw image, page cache) | seq read 1M qd16 MiB/s | 4K rand read qd1 IOPS "
-                  "| 4K rand read qd32 IOPS | seq write 1M qd16 MiB/s |")
-            print("|---|---|---|---|---|")
-            print(f"| qemu-img bench (ceiling) | {ceil['seq']:.0f} | {ceil['qd1']:.0f} | {ceil['qd32']:.0f} | |")
-            for cfg in (Config("riscv64", "mmio-modern"), Config("x86_64", "pci-modern")):
-                b = blk(cfg, img)
-                print(f"| virtio.h, {cfg.arch} {cfg.transport} | {b['seqread']:.0f} ({100 * b['seqread'] / ceil['seq']:.0f} %) "
-                      f"| {b['qd1']:.0f} ({100 * b['qd1'] / ceil['qd1']:.0f} %) "
-                      f"| {b['qd32']:.0f} ({100 * b['qd32'] / ceil['qd32']:.0f} %) | {b['seqwrite']:.0f} |", flush=True)
-            print()
+            if want("blk"):
+                blk(img, tmp)
+            if "why" in only:   # not part of `make bench`
+                blk_why(img)
         if want("net"):
             print("| network (-netdev stream) | tx 64 B frames/s | tx 1514 B frames/s | rx 64 B frames/s | rx 1514 B frames/s |")
             print("|---|---|---|---|---|")

@@ -157,7 +157,52 @@ uint64_t port_arch_now_us(void)
     }
 }
 
-void port_arch_relax(void) { __asm__ volatile("pause"); }
+/* Give the host CPU back while waiting: HLT until the local APIC's
+   one-shot timer fires 5 us later (QEMU counts it in nanoseconds at
+   divide-by-1). Interrupts are on only across HLT (STI's one-instruction
+   shadow closes the race with the timer). The timer, and spurious
+   interrupts, use vector 31, which the CPU never raises (reserved), through
+   a gate that only returns; the EOI is written here. The first call sets
+   this up and masks the 8259s (SeaBIOS routes the PIT to vector 8). */
+#define LAPIC 0xfee00000u
+#define LAPIC_EOI 0x0b0
+#define LAPIC_SVR 0x0f0              /* bit 8: APIC on; spurious vector */
+#define LAPIC_LVT_TIMER 0x320        /* one-shot, unmasked: the vector alone */
+#define LAPIC_TIMER_INIT 0x380
+#define LAPIC_TIMER_DIV 0x3e0        /* 0xb: divide by 1 */
+#define WAKE_VECTOR 31u
+#define RELAX_NS 5000u
+extern const char port_x86_wake[];
+#if defined(__i386__)
+__asm__(".pushsection .text\n.balign 16\nport_x86_wake:\n    iret\n.popsection\n");
+#else
+__asm__(".pushsection .text\n.balign 16\nport_x86_wake:\n    iretq\n.popsection\n");
+#endif
+static volatile uint32_t *lapic(unsigned off) { return (volatile uint32_t *)(uintptr_t)(LAPIC + off); }
+
+void port_arch_relax(void)
+{
+    static int ready;
+    if (!ready) {
+        uint64_t a = (uintptr_t)port_x86_wake;
+        uint64_t gate = (a & 0xffff) | 0x08u << 16 | 0x8e00ull << 32 | (a >> 16 & 0xffff) << 48;
+#if defined(__i386__)
+        idt[WAKE_VECTOR] = gate;
+#else
+        idt[2 * WAKE_VECTOR] = gate;
+        idt[2 * WAKE_VECTOR + 1] = a >> 32;
+#endif
+        outb(0x21, 0xff);
+        outb(0xa1, 0xff);
+        *lapic(LAPIC_SVR) = 0x100u | WAKE_VECTOR;
+        *lapic(LAPIC_TIMER_DIV) = 0xbu;
+        *lapic(LAPIC_LVT_TIMER) = WAKE_VECTOR;
+        ready = 1;
+    }
+    *lapic(LAPIC_TIMER_INIT) = RELAX_NS;
+    __asm__ volatile("sti; hlt; cli" : : : "memory");
+    *lapic(LAPIC_EOI) = 0;
+}
 
 /* ACPI S5: SLP_EN with sleep type 0, which QEMU's ICH9 treats as
    power-off; QEMU exits with status 0. */
