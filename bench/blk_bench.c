@@ -7,6 +7,8 @@
  *       done, at sequential or random sectors; "each" notifies the device
  *       per request instead of once per batch of refills; "spin" polls
  *       without the port's idle hook (busy waiting)
+ *   s <count>
+ *       call the port's idle hook <count> times (what a sleep costs)
  *   q   end
  * A workload prints "VT START" as it begins and, at its end,
  * "VT BENCH <bytes> <requests> <us> <waits>" (waits: the empty polls of
@@ -137,6 +139,17 @@ int main(void)
         }
         line[n] = 0;
         if (line[0] == 'q') break;
+        if (line[0] == 's') {
+            uint64_t t0;
+            uint32_t k;
+            s = line + 1;
+            count = word(&s);
+            port_printf("VT START\n");
+            t0 = port_now_us();
+            for (k = 0; k < count; k++) port_arch_relax();
+            port_printf("VT BENCH 0 %u %llu %u\n", count, (unsigned long long)(port_now_us() - t0), count);
+            continue;
+        }
         if (line[0] != 'r' && line[0] != 'w') continue;
         op = line[0] == 'r' ? VIRTIO_BLK_OP_READ : VIRTIO_BLK_OP_WRITE;
         s = line + 1;
