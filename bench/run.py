@@ -203,6 +203,9 @@ def blk_trace(v, img, path):
             g.close()
         counts = dict.fromkeys(TRACE_EVENTS, 0)
         merged = 0
+        if not os.path.exists(path):   # a QEMU built without a trace backend that writes files
+            out[key] = None
+            continue
         with open(path) as f:
             for line in f:
                 name = line.split(" ", 1)[0].rsplit(":", 1)[-1]
@@ -303,14 +306,15 @@ def blk(img, tmp):
     print(rule)
     for name, variants, res, _, _, traced in done:
         for v in variants:
-            print(f"| {v.label} | " + cells(lambda k, u: "{notify:.3f} / {irq:.3f} / {merged:.2f} / ".format(
-                **traced[v][k]) + f"{statistics.median(r['waits'] for r in res[(v, k)]):.2f}") + " |")
+            print(f"| {v.label} | " + cells(lambda k, u: ("{notify:.3f} / {irq:.3f} / {merged:.2f} / ".format(
+                **traced[v][k]) if traced[v][k] else "– / – / – / ") +
+                f"{statistics.median(r['waits'] for r in res[(v, k)]):.2f}") + " |")
     print()
     print("The event counts come from separate runs with QEMU's trace events on (" + ", ".join(TRACE_EVENTS) +
           "); those runs went at " + "; ".join(
               f"{v.label} " + "/".join(
                   f"{100 * traced[v][k]['rate'] / statistics.median(r[u] for r in res[(v, k)]):.0f}"
-                  for k, _, u in loads) + " %"
+                  if traced[v][k] else "–" for k, _, u in loads) + " %"
               for _, variants, res, _, _, traced in done for v in variants) +
           " of the untraced medians (columns in order).\n", flush=True)
 
