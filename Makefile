@@ -9,7 +9,7 @@ include tests/model/Makefile.inc
 # device model, under ASan and UBSan. Each prints PASS/FAIL lines.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
-UNIT_CFLAGS := $(MODEL_CFLAGS) -Wno-conversion
+UNIT_CFLAGS := $(MODEL_CFLAGS) -Wno-conversion -DVIRTIO_DEBUG
 LIB_HDRS := virtio.h virtio_blk.h virtio_net.h virtio_input.h virtio_gpu.h virtio_console.h virtio_rng.h
 
 build/unit/%: tests/unit/%.c tests/unit/unit.h $(MODEL_SRCS) $(MODEL_HDRS) $(LIB_HDRS)
@@ -36,7 +36,7 @@ FUZZ_SMOKE_SECONDS ?= 10
 build/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(MODEL_SRCS) $(MODEL_HDRS) $(LIB_HDRS)
 	@mkdir -p build/fuzz
 	@echo "  FUZZ   $@"
-	@clang -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	@clang -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -DVIRTIO_DEBUG \
 		-fno-sanitize-recover=undefined $(MODEL_INC) -Itests/fuzz $< $(MODEL_SRCS) -o $@
 
 fuzz: $(FUZZ_BINS)

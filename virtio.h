@@ -766,7 +766,7 @@ typedef struct virtio_queue {
     uint32_t clamped;
     struct {
         uint32_t magic;
-        uint32_t broken;         /* device misbehaved: queue unusable until reset */
+        uint32_t broken;         /* device misbehaved: queue unusable until reset (2: not yet reported) */
         uint32_t event_idx;      /* EVENT_IDX negotiated */
         uint32_t legacy;         /* ring fields in the CPU's byte order */
         uint32_t inflight;       /* buffers posted and not yet used */
@@ -829,8 +829,9 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
                                            const virtio_queue_options *o);
 
 /* Free a queue's memory (through dma_free, if any). Reset the device
-   first, and only if the reset finished: the device may still be using
-   the rings otherwise. Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
+   first: while its status does not read 0 the device may still use the
+   rings, and destroy refuses (VIRTIO_ERR_STATE) and frees nothing.
+   Returns VIRTIO_OK or VIRTIO_ERR_STATE. Context: one register read. */
 VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q);
 
 /* Post one buffer: sg[0..out) are read by the device, sg[out..out+in)
@@ -877,6 +878,17 @@ VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q);
    VIRTIO_ERR_STATE. Context: never blocks; interrupt-safe with respect to
    other devices. Device trust: everything read is validated. */
 VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32_t *len);
+
+/* Take up to `max` used buffers at once (the checks of virtio_queue_pop
+   for each; one call instead of max). out: cookies[0..*count), lens[]
+   likewise (lens may be NULL), count. If the device broke the protocol
+   after some good buffers, those are returned (VIRTIO_OK) and the next
+   call reports VIRTIO_ERR_DEVICE.
+   Returns VIRTIO_OK (*count >= 1); VIRTIO_EMPTY; VIRTIO_ERR_DEVICE;
+   VIRTIO_ERR_STATE; VIRTIO_ERR_INVALID_ARG (cookies or count NULL).
+   Context: as virtio_queue_pop; at most max buffers. */
+VIRTIO_API virtio_result virtio_queue_pop_many(virtio_queue *q, void **cookies, uint32_t *lens, uint32_t max,
+                                               uint32_t *count);
 
 /* Poll virtio_queue_pop until a buffer is used, bounded by the platform
    timeout (see virtio_device_wait_step: the status is looked at every
@@ -1146,10 +1158,13 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
    keeping them out of line saves more code than the call costs. */
 #if defined(__GNUC__) || defined(__clang__)
 #define VIRTIO__NOINLINE __attribute__((noinline))
+#define VIRTIO__INLINE static inline __attribute__((always_inline))   /* per-buffer paths */
 #elif defined(_MSC_VER)
 #define VIRTIO__NOINLINE __declspec(noinline)
+#define VIRTIO__INLINE static __forceinline
 #else
 #define VIRTIO__NOINLINE
+#define VIRTIO__INLINE static inline
 #endif
 #define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
 #define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
@@ -2752,6 +2767,7 @@ static virtio_result virtio__split_add_table(virtio_queue *q, uint64_t table_dev
     virtio__slot *s = virtio__slots(q);
     uint16_t head = q->priv.free_head;
     unsigned char *d = virtio__desc(q, head);
+    VIRTIO_ASSERT(q->num_free >= 1 && head < q->size);
     virtio__st64(q, d + VIRTIO__D_ADDR, table_dev);
     virtio__st32(q, d + VIRTIO__D_LEN, count * VIRTIO__DESC_SIZE);
     virtio__st16(q, d + VIRTIO__SD_FLAGS, VIRTIO__DESC_INDIRECT);
@@ -2767,6 +2783,7 @@ static virtio_result virtio__split_add(virtio_queue *q, const virtio_sg *sg, uin
     uint16_t head = q->priv.free_head, i = head;
     uint64_t in_len = 0;
     uint32_t k;
+    VIRTIO_ASSERT(n >= 1 && n <= q->num_free);   /* virtio_queue_add checked */
     /* Free descriptors: nothing here is the device's until published. */
     for (k = 0; k < n; k++) {
         unsigned char *d = virtio__desc(q, i);
@@ -2798,7 +2815,7 @@ static int virtio__split_need_kick(virtio_queue *q)
     return !(virtio__ld16(q, q->priv.split.used) & VIRTIO__USED_NO_NOTIFY);
 }
 
-static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t *len)
+VIRTIO__INLINE virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
     virtio__slot *s = virtio__slots(q);
     unsigned char *e;
@@ -2822,6 +2839,7 @@ static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t 
     if (len) *len = l;
     /* Return the chain to the free list, following our own links. */
     for (i = (uint16_t)id, k = 1; k < s[id].ndesc; k++) i = s[i].next;
+    VIRTIO_ASSERT(i < q->size);
     s[i].next = q->priv.free_head;
     q->priv.free_head = (uint16_t)id;
     q->num_free += s[id].ndesc;
@@ -2875,6 +2893,7 @@ static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_de
     uint16_t id = q->priv.free_head, head = q->priv.packed.next, pos = (uint16_t)(head + 1);
     uint16_t wrap = q->priv.packed.next_wrap, first = (uint16_t)(virtio__packed_avail(wrap) | VIRTIO__DESC_INDIRECT);
     unsigned char *d = virtio__desc(q, head);
+    VIRTIO_ASSERT(q->num_free >= 1 && id < q->size);   /* the caller checked */
     virtio__st64(q, d + VIRTIO__D_ADDR, table_dev);
     virtio__st32(q, d + VIRTIO__D_LEN, count * VIRTIO__DESC_SIZE);
     virtio__st16(q, d + VIRTIO__PD_ID, id);
@@ -2894,6 +2913,7 @@ static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, ui
     uint16_t id = q->priv.free_head, head = q->priv.packed.next, pos = head, wrap = q->priv.packed.next_wrap, first = 0;
     uint64_t in_len = 0;
     uint32_t k;
+    VIRTIO_ASSERT(n >= 1 && n <= q->num_free);   /* virtio_queue_add checked */
     /* Chain descriptors carry their final flags before the head does:
        check everything before writing anything. */
     for (k = 0; k < n; k++) {
@@ -2941,7 +2961,7 @@ static int virtio__packed_is_used(const virtio_queue *q, uint16_t flags)
     return a == u && u == q->priv.packed.used_wrap;
 }
 
-static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t *len)
+VIRTIO__INLINE virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
     virtio__slot *s = virtio__slots(q);
     unsigned char *d = virtio__desc(q, q->priv.packed.used);
@@ -3176,6 +3196,9 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
 VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q)
 {
     if (!q || !q->dev || !q->priv.mem.ptr[3]) return VIRTIO_ERR_STATE;
+    /* Only a device that finished its reset has let go of the rings: a
+       queue that never went live (a failed init) is the exception. */
+    if (q->priv.magic == VIRTIO__Q_MAGIC && virtio__get_status(q->dev) != 0) return VIRTIO_ERR_STATE;
     virtio__q_free(q, q->dev->platform);
     VIRTIO__ZERO(q);
     return VIRTIO_OK;
@@ -3248,14 +3271,47 @@ VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)
     return VIRTIO_OK;
 }
 
+/* A broken queue answers VIRTIO_ERR_STATE, except once with
+   VIRTIO_ERR_DEVICE when pop_many held that back behind good buffers. */
+static virtio_result virtio__q_gate(virtio_queue *q)
+{
+    if (!virtio__q_ok(q)) return VIRTIO_ERR_STATE;
+    if (q->priv.broken == 2) {
+        q->priv.broken = 1;
+        return VIRTIO_ERR_DEVICE;
+    }
+    return q->priv.broken ? VIRTIO_ERR_STATE : VIRTIO_OK;
+}
+
 VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
-    if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
+    if (!virtio__q_ok(q) || q->priv.broken) return virtio__q_gate(q);
     if (q->priv.inflight == 0) return VIRTIO_EMPTY;
 #ifndef VIRTIO_NO_PACKED
     if (q->packed) return virtio__packed_pop(q, cookie, len);
 #endif
     return virtio__split_pop(q, cookie, len);
+}
+
+VIRTIO_API virtio_result virtio_queue_pop_many(virtio_queue *q, void **cookies, uint32_t *lens, uint32_t max,
+                                               uint32_t *count)
+{
+    virtio_result r = VIRTIO_EMPTY;
+    uint32_t n = 0;
+    if (!virtio__q_ok(q) || q->priv.broken) return virtio__q_gate(q);
+    if (!cookies || !count) return VIRTIO_ERR_INVALID_ARG;
+    for (; n < max && q->priv.inflight; n++) {
+#ifndef VIRTIO_NO_PACKED
+        if (q->packed) r = virtio__packed_pop(q, &cookies[n], lens ? &lens[n] : 0);
+        else
+#endif
+            r = virtio__split_pop(q, &cookies[n], lens ? &lens[n] : 0);
+        if (r != VIRTIO_OK) break;
+    }
+    if (n == 0) return r;
+    if (r == VIRTIO_ERR_DEVICE) q->priv.broken = 2;   /* reported by the next call */
+    *count = n;
+    return VIRTIO_OK;
 }
 
 VIRTIO_API virtio_result virtio_queue_wait(virtio_queue *q, void **cookie, uint32_t *len)

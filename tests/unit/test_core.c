@@ -971,6 +971,83 @@ static void used_len_clamped(uint32_t ring)
     model_bus_free(bus);
 }
 
+/* virtio_queue_pop_many: several used buffers per call, each checked as
+   pop checks it; a lie after good buffers returns the good ones first and
+   VIRTIO_ERR_DEVICE on the next call, then VIRTIO_ERR_STATE. */
+static int pop_many_lie;
+static void pop_many_hook(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if ((h->kind == MODEL_H_USED_ELEM || h->kind == MODEL_H_PACKED_USED) && pop_many_lie && --pop_many_lie == 0)
+        h->id = 7;   /* not in flight */
+}
+
+static void pop_many(uint32_t ring)
+{
+    model_bus *bus = quiet_bus();
+    model_options mo;
+    model_backend be;
+    model *m;
+    virtio_device dev;
+    virtio_device_options dopt;
+    virtio_queue q;
+    virtio_sg sg;
+    uint8_t *mem = 0;
+    uint64_t mem_dev = 0;
+    void *ck[8];
+    uint32_t lens[8], n = 99, i;
+    memset(&be, 0, sizeof be);
+    be.name = "sink";
+    be.device_id = 30;
+    be.features = MODEL_F_VERSION_1 | MODEL_F_RING_PACKED;
+    be.num_queues = 1;
+    be.queue_max[0] = 8;
+    be.process = sink_process;
+    model_options_init(&mo, MODEL_MMIO);
+    mo.mode = MODEL_DEFERRED;
+    m = model_new(bus, &mo, &be);
+    m->knobs.hostile = pop_many_hook;
+    memset(&dopt, 0, sizeof dopt);
+    dopt.ring = ring;
+    CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_device_begin(&dev, 0, &dopt), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_init(&q, &dev, 0, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
+    CHECK_EQ(virtio_alloc(&bus->platform, 64, 16, VIRTIO_MEM_DMA, (void **)&mem, &mem_dev), VIRTIO_OK);
+    sg.addr = mem_dev, sg.len = 8;
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 8, &n), VIRTIO_EMPTY);
+    CHECK_EQ(virtio_queue_pop_many(&q, 0, lens, 8, &n), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(n, 99);
+    for (i = 0; i < 6; i++) CHECK_EQ(virtio_queue_add(&q, &sg, 0, 1, (void *)(uintptr_t)(i + 1)), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_kick(&q), VIRTIO_OK);
+    CHECK_EQ(model_run(m, 0), 6);
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 4, &n), VIRTIO_OK);   /* at most max */
+    CHECK_EQ(n, 4);
+    for (i = 0; i < 4; i++) CHECK(ck[i] == (void *)(uintptr_t)(i + 1) && lens[i] == 8);
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, 0, 8, &n), VIRTIO_OK);      /* lens may be NULL */
+    CHECK_EQ(n, 2);
+    CHECK(ck[0] == (void *)5 && ck[1] == (void *)6);
+    CHECK_EQ(q.num_free, 8);
+    /* Three buffers, the device lies about the third. */
+    for (i = 0; i < 3; i++) CHECK_EQ(virtio_queue_add(&q, &sg, 0, 1, (void *)(uintptr_t)(i + 1)), VIRTIO_OK);
+    pop_many_lie = 3;
+    CHECK_EQ(virtio_queue_kick(&q), VIRTIO_OK);
+    model_run(m, 0);
+    n = 0;
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 8, &n), VIRTIO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 8, &n), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 8, &n), VIRTIO_ERR_STATE);
+    CHECK_EQ(virtio_queue_pop(&q, ck, lens), VIRTIO_ERR_STATE);
+    CHECK(bus->stats.log[VIRTIO_MSG_BAD_USED_ID] >= 1);
+    (void)virtio_device_reset(&dev);
+    (void)virtio_queue_destroy(&q);
+    if (mem) virtio_free(&bus->platform, mem, 64, VIRTIO_MEM_DMA);
+    bus->stats.bugs = 0;   /* a lying device: the model counts differently */
+    model_bus_free(bus);
+}
+
 /* The same through the block driver: a write whose used length counts
    header, data and status. The write succeeds and is on the disk. */
 static void used_len_blk_write(uint32_t transport)
@@ -1081,6 +1158,8 @@ int main(void)
     RUN(queue_sizes(VIRTIO_RING_SPLIT), "core queue sizes 3/100/2048/1/0, split");
     RUN(queue_sizes(VIRTIO_RING_PACKED), "core queue sizes 3/100/2048/1/0, packed");
     RUN(hostile_used_id(VIRTIO_RING_SPLIT), "core used id not in flight breaks the queue, re-init works, split");
+    RUN(pop_many(VIRTIO_RING_SPLIT), "core virtio_queue_pop_many: up to max, checked, a lie reported after the good ones, split");
+    RUN(pop_many(VIRTIO_RING_PACKED), "core virtio_queue_pop_many: up to max, checked, a lie reported after the good ones, packed");
     RUN(hostile_used_id(VIRTIO_RING_PACKED), "core used id not in flight breaks the queue, re-init works, packed");
     RUN(reset_never(), "core a reset that never finishes times out");
     RUN(handshake(), "core slow reset, features refused, config unstable, ACCESS_PLATFORM");
