@@ -828,10 +828,10 @@ typedef struct virtio_queue {
 VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, uint32_t index,
                                            const virtio_queue_options *o);
 
-/* Free a queue's memory (through dma_free, if any). Reset the device
-   first: while its status does not read 0 the device may still use the
-   rings, and destroy refuses (VIRTIO_ERR_STATE) and frees nothing.
-   Returns VIRTIO_OK or VIRTIO_ERR_STATE. Context: one register read. */
+/* Free a queue's memory (through dma_free, if any). Call it only after
+   virtio_device_reset returned VIRTIO_OK: until the reset finished the
+   device may still use the rings (keep the memory then: see UNTRUSTED
+   DEVICE). Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q);
 
 /* Post one buffer: sg[0..out) are read by the device, sg[out..out+in)
@@ -1910,9 +1910,15 @@ static uint32_t virtio__pci_queue_max(const virtio_device *d, uint32_t index, ui
    device will use (kvmtool keeps its maximum, whatever is written). */
 static uint32_t virtio__pci_queue_size(const virtio_device *d, uint32_t max, uint32_t size)
 {
-    VIRTIO__UNUSED(max);
+    uint32_t got;
     virtio__wr(d, VIRTIO__PCI_Q_SIZE, 2, size);
-    return virtio__rd(d, VIRTIO__PCI_Q_SIZE, 2);
+    got = virtio__rd(d, VIRTIO__PCI_Q_SIZE, 2);
+    /* Another answer that we can use: say it back, so that both sides
+       agree on the ring we allocate whatever the first write did. */
+    if (got != size && got != 0 && got <= max &&
+        (d->priv.ring == VIRTIO_RING_PACKED || (got & (got - 1)) == 0))
+        virtio__wr(d, VIRTIO__PCI_Q_SIZE, 2, got);
+    return got;
 }
 static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q, const uint64_t area[3])
 {
@@ -3196,9 +3202,6 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
 VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q)
 {
     if (!q || !q->dev || !q->priv.mem.ptr[3]) return VIRTIO_ERR_STATE;
-    /* Only a device that finished its reset has let go of the rings: a
-       queue that never went live (a failed init) is the exception. */
-    if (q->priv.magic == VIRTIO__Q_MAGIC && virtio__get_status(q->dev) != 0) return VIRTIO_ERR_STATE;
     virtio__q_free(q, q->dev->platform);
     VIRTIO__ZERO(q);
     return VIRTIO_OK;
