@@ -633,9 +633,12 @@ static void hook_dma_unmap(void *user, void *ptr, size_t len, int dir, uint64_t 
 int model_dma_ram(model_bus *b, void *ptr, size_t len)
 {
     region r;
-    if (b->knobs.dma_mode != MODEL_DMA_IDENTITY || !ptr || !len) return -1;
+    uint64_t a = (uint64_t)(uintptr_t)ptr;
+    if (!ptr || !len) return -1;
+    if (b->knobs.dma_mode == MODEL_DMA_WINDOW && a < b->knobs.dma_base + (1ull << 40) && a + len > b->knobs.dma_base)
+        return -1;
     memset(&r, 0, sizeof r);
-    r.dev = (uint64_t)(uintptr_t)ptr;
+    r.dev = a;
     r.len = len;
     r.host = (unsigned char *)ptr;
     r.cpu = ptr;

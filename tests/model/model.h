@@ -417,9 +417,12 @@ uint64_t model_bus_clock(const model_bus *b);
    if there is none. model_dma_addr: the device address of a host pointer
    inside a live allocation or mapping, 0 if none. */
 void *model_dma_host(model_bus *b, uint64_t addr, size_t len);
-/* MODEL_DMA_IDENTITY only: let the device use ptr[0..len) at its own
-   address, as identity DMA on bare metal lets it use all of RAM (a
-   test's static buffers). 0, or -1 (not identity mode, or no memory). */
+/* Let the device use ptr[0..len) at its own address, as identity DMA on
+   bare metal lets it use all of RAM (a test's static buffers). Also in
+   MODEL_DMA_WINDOW mode, for a platform without a dma_map hook whose
+   allocations still come from the window: what legacy transports need,
+   whose rings must lie below 16 TiB (host pointers do not). 0, or -1
+   (the range meets the first TiB of the window, or no memory). */
 int model_dma_ram(model_bus *b, void *ptr, size_t len);
 uint64_t model_dma_addr(model_bus *b, const void *host);
 
