@@ -114,7 +114,17 @@ static void basic(uint32_t transport, int legacy_probe, int msix, uint32_t ring,
         e.m->knobs.run_on_idle = 3;
         e.m->knobs.order = MODEL_ORDER_SHUFFLE;
     }
-    CHECK_EQ(e.blk.info.capacity, 2048);
+    CHECK_EQ(e.blk.info.capacity, 2048);   /* every field as model_blk_options_init set it */
+    CHECK_EQ(e.blk.info.size_max, 65536);
+    CHECK_EQ(e.blk.info.seg_max, 126);
+    CHECK(e.blk.info.cylinders == 2 && e.blk.info.heads == 16 && e.blk.info.sectors == 63);
+    CHECK_EQ(e.blk.info.block_size, 512);
+    CHECK(e.blk.info.physical_block_exp == 0 && e.blk.info.alignment_offset == 0);
+    CHECK(e.blk.info.min_io_size == 1 && e.blk.info.opt_io_size == 8);
+    CHECK(e.blk.info.max_discard_sectors == 2048 && e.blk.info.max_discard_seg == 4);
+    CHECK_EQ(e.blk.info.discard_sector_alignment, 8);
+    CHECK(e.blk.info.max_write_zeroes_sectors == 2048 && e.blk.info.max_write_zeroes_seg == 4);
+    CHECK_EQ(e.blk.info.write_zeroes_may_unmap, 1);
     CHECK_EQ(e.blk.queue.packed, ring == VIRTIO_RING_PACKED);
     CHECK_EQ(virtio_blk_read(&e.blk, 3, buf + 1, 4096), VIRTIO_OK);   /* odd buffer address */
     CHECK(matches_pattern(buf + 1, 3 * 512, 4096));
