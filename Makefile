@@ -33,7 +33,7 @@ build/unit/test_boot_fdt: examples/boot_linux.c examples/port/port.h
 #                  (virtio_store/virtio_load, VIRTIO_MEMCPY, the gpu and
 #                  input drivers' little-endian helpers) are what runs.
 UNIT_BE_BINS := $(patsubst %,build/unit-be/test_%,core blk blk_minimal net console rng input gpu)
-UNIT_BYTEWISE_BINS := $(patsubst %,build/unit-bytewise/test_%,blk net input gpu)
+UNIT_BYTEWISE_BINS := $(patsubst %,build/unit-bytewise/test_%,blk input gpu)
 
 define unit_build
 $(1)_MODEL_OBJS := $$(patsubst tests/model/%.c,build/$(1)/model/%.o,$$(MODEL_SRCS))
