@@ -186,10 +186,13 @@ ADDING A BACKEND (model_net.c, model_input.c, model_gpu.c ...)
   Write model_<dev>.c (Makefile.inc picks it up): a constructor that
   allocates its state, fills a model_backend (device_id, features,
   config_size, num_queues, queue_max[], queue_flags[], callbacks, state)
-  and calls model_new, then writes the config bytes through
-  model_config(m) with model_put16/32/64. Request queues (net TX, gpu
-  control): process() reads with model_chain_read, answers with
-  model_chain_write, sets c->used_len and returns MODEL_DONE. Queues the
+  and calls model_new, then sets each multi-byte config field with
+  model_config_set (single bytes: model_config(m)[off]; later updates
+  through model_config(m) with model_put16/32/64). Request queues (net
+  TX, gpu control): process() reads with model_chain_read, answers with
+  model_chain_write, sets c->used_len and returns MODEL_DONE; multi-byte
+  payload fields go through model_ld16/32/64 and model_st16/32 (the
+  guest's order on a legacy interface, see BIG-ENDIAN GUEST). Queues the
   device fills on its own (net RX, input events): flag them
   MODEL_QF_PULL; when the test injects a frame/event, take a buffer with
   model_pop() (NULL: the driver posted none; keep the data queued and
