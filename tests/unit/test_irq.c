@@ -213,6 +213,58 @@ static void arm_contract(uint32_t ring, int event_idx)
     down(&e);
 }
 
+/* The MSI-X table as a spy sees it: every write to entries 0..3, with
+   each entry's mask bit as last written. */
+static struct {
+    uintptr_t base;
+    uint32_t masked[4];
+    uint32_t writes_unmasked;   /* address or data written to an unmasked entry */
+    void (*write)(void *user, int space, uintptr_t addr, unsigned width, uint32_t value);
+} spy;
+
+static void spy_write(void *user, int space, uintptr_t addr, unsigned width, uint32_t value)
+{
+    if (space == VIRTIO_SPACE_MEM && addr >= spy.base && addr < spy.base + 64) {
+        uint32_t entry = (uint32_t)(addr - spy.base) / 16, field = (uint32_t)(addr - spy.base) % 16;
+        if (field == 12) spy.masked[entry] = value & 1u;
+        else if (!spy.masked[entry]) spy.writes_unmasked++;
+    }
+    spy.write(user, space, addr, width, value);
+}
+
+/* Regression: re-programming an entry (another CPU, another vector) must
+   not change its address or data while it is unmasked: the PCI
+   specification leaves the result undefined (a device may send a message
+   made of half the old and half the new). Old code: the second
+   virtio_pci_msix_set wrote address and data into a live entry. */
+static void msix_reprogram_masked(void)
+{
+    env e;
+    model_options mo;
+    uint32_t i;
+    CHECK_EQ(up(&e, MODEL_PCI_MODERN, 2, MODEL_IMMEDIATE, 0), VIRTIO_OK);
+    model_options_init(&mo, MODEL_PCI_MODERN);
+    memset(&spy, 0, sizeof spy);
+    spy.base = mo.bar_msix;
+    for (i = 0; i < 2; i++) spy.masked[i] = table(&e, i, 12) & 1u;   /* entries start masked */
+    spy.write = e.bus->platform.reg_write;
+    e.bus->platform.reg_write = spy_write;
+    CHECK_EQ(virtio_pci_msix_set(&e.blk.dev, 1, 0xfee00000u, 0x41), VIRTIO_OK);
+    CHECK_EQ(virtio_pci_msix_enable(&e.blk.dev, 1), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_set_vector(&e.blk.queue, 1), VIRTIO_OK);
+    CHECK_EQ(virtio_pci_msix_set(&e.blk.dev, 1, 0xfee02000u, 0x52), VIRTIO_OK);   /* moved while live */
+    CHECK_EQ(spy.writes_unmasked, 0);
+    CHECK_EQ(spy.masked[1], 0);   /* and live again */
+    CHECK_EQ(table(&e, 1, 0), 0xfee02000u);
+    CHECK_EQ(table(&e, 1, 8), 0x52);
+    CHECK_EQ(virtio_queue_enable_cb(&e.blk.queue, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_blk_read(&e.blk, 1, buf, 512), VIRTIO_OK);
+    CHECK(e.m->stats.msix >= 1);
+    CHECK_EQ(e.m->stats.irq_lost, 0);
+    e.bus->platform.reg_write = spy.write;
+    down(&e);
+}
+
 int main(void)
 {
     RUN(msix_routes(MODEL_PCI_MODERN), "irq MSI-X entries, enable, vectors: messages instead of INTx, modern");
@@ -222,5 +274,6 @@ int main(void)
     RUN(arm_contract(VIRTIO_RING_PACKED, 1), "irq arm once, re-arm, race seen as pending, packed event index");
     RUN(arm_contract(VIRTIO_RING_SPLIT, 0), "irq every completion while armed, split flags");
     RUN(arm_contract(VIRTIO_RING_PACKED, 0), "irq every completion while armed, packed flags");
+    RUN(msix_reprogram_masked(), "irq regression: an MSI-X entry is re-programmed masked, never live");
     UNIT_EXIT();
 }
