@@ -676,7 +676,8 @@ VIRTIO_API virtio_result virtio_config_write(virtio_device *dev, uint32_t offset
    Context: a few register writes. */
 VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry, uint64_t address, uint32_t data);
 
-/* Turn MSI-X on (on = 1) or off for the function. While it is on, INTx
+/* Turn MSI-X on (on = 1; this also clears the Function Mask an earlier
+   owner may have left set) or off for the function. While it is on, INTx
    is off and virtio_device_isr reports nothing; on legacy virtio-pci the
    device configuration moves by 4 bytes, which the library follows.
    Call it on the object the driver uses (&drv->dev) if a driver is
@@ -2354,6 +2355,9 @@ VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry,
 #endif
 }
 
+/* Function Mask in the MSI-X message control: masks every entry. */
+#define VIRTIO__PCI_MSIX_MASKALL 0x4000u
+
 VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
 {
 #ifdef VIRTIO_NO_PCI
@@ -2366,7 +2370,9 @@ VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
     if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
     p = dev->platform;
     ctrl = virtio__cfg_in(p, dev->bdf, dev->priv.msix_cap + 2, 2);
-    ctrl = on ? ctrl | VIRTIO__PCI_MSIX_ENABLE : ctrl & ~VIRTIO__PCI_MSIX_ENABLE;
+    /* On: unmask the function too, which an earlier owner may have left
+       masked (every message would be lost). */
+    ctrl = on ? (ctrl | VIRTIO__PCI_MSIX_ENABLE) & ~VIRTIO__PCI_MSIX_MASKALL : ctrl & ~VIRTIO__PCI_MSIX_ENABLE;
     virtio__cfg_out(p, dev->bdf, dev->priv.msix_cap + 2, 2, ctrl);
     if (dev->legacy && dev->priv.msix != (uint32_t)(on != 0)) {
         /* Legacy: two vector registers appear before the configuration. */

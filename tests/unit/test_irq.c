@@ -265,6 +265,31 @@ static void msix_reprogram_masked(void)
     down(&e);
 }
 
+/* Regression: virtio_pci_msix_enable(dev, 1) must leave MSI-X able to
+   interrupt even when an earlier owner (firmware, a previous kernel)
+   left the capability's Function Mask set: that bit masks every entry
+   whatever its own mask says. Old code: enabled with the function still
+   masked, every message was lost. */
+static void msix_function_mask(void)
+{
+    env e;
+    const virtio_platform *p;
+    uint32_t cap;
+    CHECK_EQ(up(&e, MODEL_PCI_MODERN, 2, MODEL_IMMEDIATE, 0), VIRTIO_OK);
+    p = e.blk.dev.platform;
+    cap = e.blk.dev.priv.msix_cap;
+    CHECK(cap != 0);
+    p->pci_write(p->user, e.blk.dev.bdf, cap + 2, 2, p->pci_read(p->user, e.blk.dev.bdf, cap + 2, 2) | 0x4000u);
+    CHECK_EQ(virtio_pci_msix_set(&e.blk.dev, 1, 0xfee00000u, 0x41), VIRTIO_OK);
+    CHECK_EQ(virtio_pci_msix_enable(&e.blk.dev, 1), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_set_vector(&e.blk.queue, 1), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_enable_cb(&e.blk.queue, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_blk_read(&e.blk, 1, buf, 512), VIRTIO_OK);
+    CHECK(e.m->stats.msix >= 1);
+    CHECK_EQ(e.m->stats.irq_lost, 0);
+    down(&e);
+}
+
 int main(void)
 {
     RUN(msix_routes(MODEL_PCI_MODERN), "irq MSI-X entries, enable, vectors: messages instead of INTx, modern");
@@ -275,5 +300,6 @@ int main(void)
     RUN(arm_contract(VIRTIO_RING_SPLIT, 0), "irq every completion while armed, split flags");
     RUN(arm_contract(VIRTIO_RING_PACKED, 0), "irq every completion while armed, packed flags");
     RUN(msix_reprogram_masked(), "irq regression: an MSI-X entry is re-programmed masked, never live");
+    RUN(msix_function_mask(), "irq regression: MSI-X enable clears a Function Mask left set");
     UNIT_EXIT();
 }
