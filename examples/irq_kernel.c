@@ -31,8 +31,9 @@
  *
  * The host (tests/qemu/test_irq.py) starts it with one line on the UART:
  *     go WSEED RSEED NSEED KIB FRAMES ECHOES MODE
- * (seeds in hex; KIB per region; MODE "msix" or "intx": INTx even where
- * MSI-X would work) and reads "VT" lines: how each device interrupts,
+ * (seeds in hex; KIB per region; MODE "msix", "intx": INTx even where
+ * MSI-X would work, or "msixmasked": MSI-X on a function whose Function
+ * Mask an earlier owner left set) and reads "VT" lines: how each device interrupts,
  * interrupts per source, completions, sleeps, wake-ups that found nothing
  * new, and handler drains that found nothing (busy polling would show
  * there). The host sends its echo frames one at a time once the block
@@ -369,6 +370,21 @@ static void vector_handler(void *arg)
     if (!v->d->drain((int)v->entry - 1)) empty_drains++;
 }
 
+/* Mode "msixmasked": act as an earlier owner that left the MSI-X
+   capability's Function Mask set (virtio_pci_msix_enable must clear it). */
+static void mask_function(const virtio_device *d)
+{
+    uint32_t cap = port_pci_read32(d->bdf, 0x34) & 0xfcu, n;
+    for (n = 0; cap >= 0x40 && n < 48; n++) {
+        uint32_t v = port_pci_read32(d->bdf, cap);   /* id, next, message control */
+        if ((v & 0xffu) == 0x11) {
+            port_pci_write32(d->bdf, cap, v | 0x4000u << 16);
+            return;
+        }
+        cap = v >> 8 & 0xfcu;
+    }
+}
+
 /* MSI-X entries 0 (configuration) and 1 + i (queue i), each with its own
    MSI message; then the device must take every vector. Any refusal: MSI-X
    off again, and the caller falls back to INTx. */
@@ -405,6 +421,7 @@ static int setup_msix(struct irqdev *d, struct vector *v, virtio_queue *const *q
 
 static void setup_irq(struct irqdev *d, struct vector *v, virtio_queue *const *q, uint32_t nq, int want_msix)
 {
+    if (d->dev->transport == VIRTIO_TRANSPORT_PCI && want_msix == 2) mask_function(d->dev);
     if (d->dev->transport == VIRTIO_TRANSPORT_PCI && want_msix && setup_msix(d, v, q, nq) == 0) {
         d->mode = MODE_MSIX;
         port_printf("VT MODE dev=%s mode=msix sources=%u,%u,%u\n", d->name, (unsigned)d->vec_source[0],
@@ -519,7 +536,7 @@ int main(void)
     frames_want = parse_num(&s, 10);
     echoes_want = parse_num(&s, 10);
     while (*s == ' ') s++;
-    want_msix = strcmp(s, "intx") != 0;
+    want_msix = strcmp(s, "intx") == 0 ? 0 : strcmp(s, "msixmasked") == 0 ? 2 : 1;
 
     /* Interrupts wired after the drivers' init (init resets the device,
        which forgets MSI-X vectors), queues armed, and whatever arrived

@@ -25,7 +25,6 @@
 #define FDT_NOP 4u
 #define FDT_END 9u
 #define FDT_MAX_DEPTH 16
-#define FDT_MAX_SIZE (16u << 20)
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -71,7 +70,7 @@ int port_fdt_open(struct port_fdt *t, const void *blob, uint32_t max)
     s_size = be32(b + 36);
     /* version 17 or a later one compatible with it (last_comp_version) */
     if (be32(b + 20) < 17 || be32(b + 24) > 17) return 0;
-    if (total > max || total > FDT_MAX_SIZE || total < 40) return 0;
+    if (total > max || total > PORT_FDT_MAX || total < 40) return 0;
     if (s_off < 40 || s_off > total || s_size > total - s_off || (s_off & 3) || s_size < 4) return 0;
     if (str_off > total || str_size > total - str_off) return 0;
     t->blob = b;
@@ -385,13 +384,13 @@ static int32_t irq_parent(const struct walk *w)
     return -1;
 }
 
-int port_fdt_irq(const void *dtb, const char *compat, uint64_t where, uint32_t index, uint32_t *source,
+int port_fdt_irq(const struct port_fdt *t, const char *compat, uint64_t where, uint32_t index, uint32_t *source,
                  uint32_t *flags)
 {
-    static struct walk w;
+    static struct walk w;   /* static: keeps the stack small */
     int32_t node = -1;
     int depth = 0;
-    if (!dtb || !port_fdt_open(&w.t, dtb, FDT_MAX_SIZE)) return 0;
+    w.t = *t;
     while (port_fdt_next(&w.t, &node, &depth)) {
         uint64_t a, s;
         uint32_t len, n;
@@ -411,12 +410,11 @@ int port_fdt_irq(const void *dtb, const char *compat, uint64_t where, uint32_t i
     return 0;
 }
 
-int port_fdt_pci_irq(const void *dtb, uint32_t bdf, uint32_t pin, uint32_t *source, uint32_t *flags)
+int port_fdt_pci_irq(const struct port_fdt *tree, uint32_t bdf, uint32_t pin, uint32_t *source, uint32_t *flags)
 {
-    struct port_fdt t;
+    const struct port_fdt t = *tree;
     int32_t node = -1;
     int depth = 0;
-    if (!dtb || !port_fdt_open(&t, dtb, FDT_MAX_SIZE)) return 0;
     while (port_fdt_next(&t, &node, &depth)) {
         uint32_t len, mlen, i, k, key[4], ac, ic;
         const uint8_t *map, *mask;
@@ -544,10 +542,10 @@ void port_machine_from_fdt(uintptr_t boot_arg, uintptr_t fallback)
     struct port_machine m = port_machine;
     uintptr_t at = boot_arg;
     /* A blob of any size up to the limit: its valid header bounds the reads. */
-    if (!at || !port_fdt_machine((const void *)at, FDT_MAX_SIZE, &m)) {
+    if (!at || !port_fdt_machine((const void *)at, PORT_FDT_MAX, &m)) {
         m = port_machine;
         at = fallback;
-        if (!at || !port_fdt_machine((const void *)at, FDT_MAX_SIZE, &m)) {
+        if (!at || !port_fdt_machine((const void *)at, PORT_FDT_MAX, &m)) {
             port_printf("port: no usable device tree (boot register %p, %p): cannot find the machine's devices\n",
                         (void *)boot_arg, (void *)fallback);
             port_exit(PORT_EXIT_NO_DT);

@@ -171,6 +171,7 @@ static int ctrl_config(uint32_t source, uint32_t flags)
 static int ctrl_init(void)
 {
     const char *c = port_machine.intc;
+    struct port_fdt t;
     uint32_t flags;
     /* GICv2 ("arm,cortex-a15-gic", "arm,gic-400", ...): two regions. A
        GICv3 ("arm,gic-v3") is programmed differently and not handled. */
@@ -190,8 +191,9 @@ static int ctrl_init(void)
     /* The virtual timer, for port_irq_wait's timeout: the third entry of
        the architected timer's "interrupts" (secure, non-secure physical,
        virtual, hypervisor). */
-    if (port_fdt_irq(port_machine.dtb, "arm,armv8-timer", 0, 2, &timer_id, &flags) ||
-        port_fdt_irq(port_machine.dtb, "arm,armv7-timer", 0, 2, &timer_id, &flags))
+    if (port_fdt_open(&t, port_machine.dtb, PORT_FDT_MAX) &&
+        (port_fdt_irq(&t, "arm,armv8-timer", 0, 2, &timer_id, &flags) ||
+         port_fdt_irq(&t, "arm,armv7-timer", 0, 2, &timer_id, &flags)))
         ctrl_unmask(timer_id);
     return 0;
 }
@@ -379,11 +381,15 @@ int port_irq_line(const virtio_device *dev, uint32_t *source)
         src = r & 0xffu;
     }
 #else
-    if (dev->transport == VIRTIO_TRANSPORT_MMIO) {
-        if (!port_fdt_irq(port_machine.dtb, "virtio,mmio", dev->base, 0, &src, &flags)) return -1;
-    } else {
-        uint32_t pin = port_pci_read32(dev->bdf, 0x3c) >> 8 & 0xffu;
-        if (pin < 1 || pin > 4 || !port_fdt_pci_irq(port_machine.dtb, dev->bdf, pin, &src, &flags)) return -1;
+    {
+        struct port_fdt t;
+        if (!port_fdt_open(&t, port_machine.dtb, PORT_FDT_MAX)) return -1;
+        if (dev->transport == VIRTIO_TRANSPORT_MMIO) {
+            if (!port_fdt_irq(&t, "virtio,mmio", dev->base, 0, &src, &flags)) return -1;
+        } else {
+            uint32_t pin = port_pci_read32(dev->bdf, 0x3c) >> 8 & 0xffu;
+            if (pin < 1 || pin > 4 || !port_fdt_pci_irq(&t, dev->bdf, pin, &src, &flags)) return -1;
+        }
     }
 #endif
     if (ctrl_config(src, flags) != 0) return -1;

@@ -157,6 +157,7 @@ struct port_fdt {
     uint32_t struct_off, struct_end;   /* structure block, offsets into blob */
     uint32_t strings_off, strings_end; /* strings block */
 };
+#define PORT_FDT_MAX (16u << 20)   /* the largest tree the ports read */
 /* 1 if blob starts a device tree no larger than max bytes (and fills t), else 0. */
 int port_fdt_open(struct port_fdt *t, const void *blob, uint32_t max);
 /* Nodes in document order: start with *node = -1 and *depth = 0; each
@@ -218,18 +219,18 @@ extern struct port_machine port_machine;
    valid and names a UART; 0 otherwise (*m may be partly written). */
 int port_fdt_machine(const void *blob, uint32_t max, struct port_machine *m);
 
-/* Interrupt `index` of a node, as the source number of its interrupt
-   parent: the node whose first "reg" is at CPU address `where`, or with
+/* Interrupt `index` of a node of tree t, as the source number of its
+   interrupt parent: the node whose first "reg" is at CPU address `where`, or with
    where 0 the first node compatible with `compat` (not NULL: the node
    must also be compatible). GIC specifiers give SPI n as 32 + n and PPI
    n as 16 + n, with their trigger flags (1 edge, 4 level); one-cell
    specifiers (the PLIC's) the number, flags 0. 1 if found, else 0. */
-int port_fdt_irq(const void *dtb, const char *compat, uint64_t where, uint32_t index, uint32_t *source,
+int port_fdt_irq(const struct port_fdt *t, const char *compat, uint64_t where, uint32_t index, uint32_t *source,
                  uint32_t *flags);
 /* The interrupt of pin `pin` (1 INTA .. 4 INTD) of PCI function bdf on
    the root bus of the generic ECAM host bridge, through the bridge's
    interrupt-map. 1 if found, else 0. */
-int port_fdt_pci_irq(const void *dtb, uint32_t bdf, uint32_t pin, uint32_t *source, uint32_t *flags);
+int port_fdt_pci_irq(const struct port_fdt *t, uint32_t bdf, uint32_t pin, uint32_t *source, uint32_t *flags);
 
 /* One line, "machine: uart=... ecam=... mmio=base+stridexcount ...",
    of key=value words (hex numbers), for tests to compare with QEMU's

@@ -13,6 +13,10 @@ interrupt wiring forced or left to the machine:
            to use INTx): the line through the device tree's interrupt-map,
            or the interrupt line SeaBIOS wrote (x86)
   mmio     virtio-mmio, the interrupt from the device tree
+  masked   MSI-X on functions whose Function Mask was left set (the
+           guest plays the earlier owner): enabling MSI-X unmasks them
+  shared   INTx with both devices on one line: each handler asks its
+           own device (the ISR) and leaves the other's interrupts alone
   refused  MSI-X that cannot be had: the disk has no MSI-X at all
            (vectors=0) and the NIC fewer vectors than queues (vectors=2):
            both fall back to INTx and still work
@@ -59,7 +63,7 @@ def run(cfg, mode="msix", blk_props="", net_props="", expect=None):
     wseed, rseed, nseed = (rnd.randrange(1, 1 << 60) for _ in range(3))
     mac = bytes([0x52, 0x54, 0x00, 0x12, rnd.randrange(256), rnd.randrange(256)])
     if expect is None:
-        want = "mmio" if cfg.mmio else "msix" if mode == "msix" and cfg.arch in MSI_ARCHES else "intx"
+        want = "mmio" if cfg.mmio else "msix" if mode.startswith("msix") and cfg.arch in MSI_ARCHES else "intx"
         expect = {"blk": want, "net": want}
     region = REGION_KIB * KiB
     with Machine(cfg, guest(cfg.arch, "irq_kernel"), timeout=150) as m, StreamPeer() as peer:
@@ -175,6 +179,15 @@ VERBOSE = os.environ.get("VT_VERBOSE")
 @test(configs=MSIX)
 def irq_msix(cfg):
     res = run(cfg, "msix")
+    if VERBOSE:
+        print(label(cfg, res))
+
+
+@test(configs=[Config("x86_64", "pci-modern"), Config("aarch64", "pci-legacy")])
+def irq_msix_masked(cfg):
+    """MSI-X on functions whose Function Mask an earlier owner left set
+    (the guest sets it before programming MSI-X): enabling must unmask."""
+    res = run(cfg, "msixmasked")
     if VERBOSE:
         print(label(cfg, res))
 
