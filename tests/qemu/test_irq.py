@@ -44,7 +44,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qemu import (Config, Failure, Machine, StreamPeer, check, check_pattern, device_args, drive_args, find, guest, kv,  # noqa: E402
-                  main, make_image, mac_str, pattern, results, test, write_pattern)
+                  main, make_image, mac_str, pattern, test, write_pattern)
 
 KiB, MiB = 1024, 1024 * 1024
 WRITE_AT, READ_AT = 1 * MiB, 8 * MiB     # the guest's regions (irq_kernel.c)

@@ -39,11 +39,16 @@ park:
    bit set; only a guest that called port_irq_enable gets one) goes to
    port_irq_entry with the registers a C call may change saved, and
    returns with mret. A CPU exception is reported and powers off: we
-   never return, so the stack is simply reset. port_trap takes three
+   never return, so the stack is simply reset (and not used before: the
+   exception may be a bad sp). port_trap takes three
    64-bit arguments: on riscv32 each is a register pair (low half first),
    the high halves zero. */
     .align  4
 trap_entry:
+    csrw    mscratch, t0            /* an exception (a bad sp, say) must not touch the stack */
+    csrr    t0, mcause
+    bgez    t0, exception
+    csrr    t0, mscratch
     addi    sp, sp, -16 * WORD
     STORE   ra, 0 * WORD(sp)
     STORE   t0, 1 * WORD(sp)
@@ -62,7 +67,6 @@ trap_entry:
     STORE   t5, 14 * WORD(sp)
     STORE   t6, 15 * WORD(sp)
     csrr    a0, mcause
-    bgez    a0, exception
     call    port_irq_entry
     LOAD    ra, 0 * WORD(sp)
     LOAD    t0, 1 * WORD(sp)
