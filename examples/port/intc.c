@@ -284,7 +284,8 @@ static int ctrl_init(void)
     lapic_wr(LAPIC_SVR, 0x100u | VEC_SPURIOUS);   /* software enable */
     lapic_wr(LAPIC_TPR, 0);
     apic_id = lapic_rd(LAPIC_ID) >> 24;
-    ioapic_pins = (ioapic_rd(1) >> 16 & 0xffu) + 1;
+    ioapic_pins = (ioapic_rd(1) >> 16 & 0xffu) + 1;   /* 24 on q35 */
+    if (ioapic_pins > VEC_MSI - VEC_LINE) ioapic_pins = VEC_MSI - VEC_LINE;
     for (i = 0; i < ioapic_pins; i++) ioapic_wr(0x10 + 2 * i, 1u << 16);   /* masked */
     /* The timer's rate, against the port's clock: 10 ms of counting. */
     lapic_wr(LAPIC_TIMER_DIV, 0x3);   /* divide by 16 */

@@ -202,6 +202,9 @@ def hello_run(cfg, command=None):
         line = m.expect(r"^machine: (.*)").group(1)
         if cfg.arch not in Q35_ARCHES:
             check_layout(cfg, line, machine_fdt(cfg, m.base_command))
+        if cfg.arch in Q35_ARCHES:   # the Multiboot block: the 256 MiB less the first MiB and what SeaBIOS keeps
+            kib = int(m.expect(r"^x86: Multiboot info at 0x[0-9a-f]+: (\d+) KiB of RAM above 1 MiB").group(1))
+            check(255 * 1024 - 8192 < kib <= 255 * 1024, f"Multiboot says {kib} KiB above 1 MiB of 256 MiB")
         m.expect(r"^waiting 1 s")
         listed = "\n".join(m.lines)
         for kind, name in ((2, "block"), (4, "rng"), (3, "console")):
