@@ -156,6 +156,15 @@ def label(cfg, res):
            f"drains={c['drains']} empty={c['empty_drains']} blk={c['blk_done']} rx={c['rx']} ms={c['ms']}"
 
 
+def narrowed(cfgs):
+    """cfgs narrowed by VT_ARCHES and VT_TRANSPORTS (comma-separated), as
+    matrix() narrows the other suites."""
+    for var, attr in (("VT_ARCHES", "arch"), ("VT_TRANSPORTS", "transport")):
+        if os.environ.get(var):
+            cfgs = [c for c in cfgs if getattr(c, attr) in os.environ[var].split(",")]
+    return cfgs
+
+
 MSIX = [Config("aarch64", "pci-modern"), Config("aarch64", "pci-modern", True), Config("x86_64", "pci-modern"),
         Config("x86_64", "pci-legacy"), Config("x86_64", "pci-modern", True), Config("aarch64be", "pci-legacy"),
         Config("armv7", "pci-modern"), Config("i686", "pci-legacy"), Config("x86_64", "pci-modern", False, "event_idx=off")]
@@ -176,14 +185,14 @@ SHARED = {Config("x86_64", "pci-legacy"): "0x4", Config("riscv64", "pci-modern")
 VERBOSE = os.environ.get("VT_VERBOSE")
 
 
-@test(configs=MSIX)
+@test(configs=narrowed(MSIX))
 def irq_msix(cfg):
     res = run(cfg, "msix")
     if VERBOSE:
         print(label(cfg, res))
 
 
-@test(configs=[Config("x86_64", "pci-modern"), Config("aarch64", "pci-legacy")])
+@test(configs=narrowed([Config("x86_64", "pci-modern"), Config("aarch64", "pci-legacy")]))
 def irq_msix_masked(cfg):
     """MSI-X on functions whose Function Mask an earlier owner left set
     (the guest sets it before programming MSI-X): enabling must unmask."""
@@ -192,21 +201,21 @@ def irq_msix_masked(cfg):
         print(label(cfg, res))
 
 
-@test(configs=INTX)
+@test(configs=narrowed(INTX))
 def irq_intx(cfg):
     res = run(cfg, "intx")
     if VERBOSE:
         print(label(cfg, res))
 
 
-@test(configs=MMIO)
+@test(configs=narrowed(MMIO))
 def irq_mmio(cfg):
     res = run(cfg, "msix")
     if VERBOSE:
         print(label(cfg, res))
 
 
-@test(configs=list(SHARED))
+@test(configs=narrowed(list(SHARED)))
 def irq_shared(cfg):
     res = run(cfg, "intx", net_props=f",addr={SHARED[cfg]}")
     lines = {kv(r)["dev"]: kv(r)["source"] for r in find(res, "MODE")}
@@ -217,7 +226,7 @@ def irq_shared(cfg):
         print(label(cfg, res))
 
 
-@test(configs=REFUSED)
+@test(configs=narrowed(REFUSED))
 def irq_refused(cfg):
     res = run(cfg, "msix", blk_props=",vectors=0", net_props=",vectors=2", expect={"blk": "intx", "net": "intx"})
     refusals = {kv(r)["dev"] for r in find(res, "REFUSED")}
