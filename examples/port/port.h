@@ -4,13 +4,15 @@
  * aarch64 "virt" (little- and big-endian), armv7 "virt", and x86_64 and
  * i686 "q35". It gives a guest program a console on the UART, a microsecond
  * clock, power-off with an exit code, a DMA pool, a filled-in
- * virtio_platform and, where no firmware did it, PCI BAR assignment.
+ * virtio_platform, PCI BAR assignment where no firmware did it, and
+ * interrupts (controller, handlers, MSI, a sleep) for guests that want them.
  * On the "virt" machines the layout (UART, PCI, virtio-mmio slots,
  * interrupt controller) comes from the device tree QEMU hands the guest.
  * examples/port/README.md has the memory maps.
  *
  * A guest provides `int main(void)`. The startup code (<arch>/start.S)
- * sets up the CPU (stack, MMU or page tables, trap vector), calls
+ * sets up the CPU (stack, MMU or page tables, trap and interrupt
+ * vectors; interrupts stay masked until a guest asks), calls
  * port_init() with the boot register that may point at the device tree,
  * then main(), then port_exit() with main's return value. Guests never
  * call port_init() themselves.
@@ -55,10 +57,11 @@ size_t port_dma_free_bytes(void);            /* what the pool has left (leak che
 
 /* Give every PCI function on the scanned buses its BARs (32- and 64-bit
    memory, I/O) from the host bridge windows and turn decoding and bus
-   mastering on: riscv64 and aarch64 start without firmware. On x86
-   SeaBIOS has done it; there this only checks the result. Call it once
-   before using PCI devices (calling it again does nothing). Returns the
-   number of BARs that could not be placed (0 = all fine). */
+   mastering on, through virtio_pci_assign(): the "virt" machines start
+   without firmware. On x86 SeaBIOS has done it; there this only checks
+   that the CPU reaches every BAR. Call it once before using PCI devices
+   (calling it again does nothing). Returns the number of BARs that could
+   not be placed or reached (0 = all fine). */
 int port_pci_setup(void);
 
 /* The VirtIO devices of `type` (0: any) on this machine, virtio-mmio slots
