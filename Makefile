@@ -87,6 +87,7 @@ $(eval $(call port_guest,demo,examples/demo.c))
 $(eval $(call port_guest,net_ping,examples/net_ping.c))
 $(eval $(call port_guest,input_echo,examples/input_echo.c))
 $(eval $(call port_guest,boot_linux,examples/boot_linux.c))
+$(eval $(call port_guest,irq_kernel,examples/irq_kernel.c))
 
 test: guests
 	python3 tests/run.py

@@ -669,13 +669,15 @@ VIRTIO_API virtio_result virtio_config_write(virtio_device *dev, uint32_t offset
 /* Program entry `entry` of the function's MSI-X table: the message the
    device writes to raise it (address and data come from the interrupt
    controller: x86 LAPIC 0xfee00000 | apic_id << 12 with the vector as
-   data; an Arm GICv2m doorbell with the SPI number as data), unmasked.
-   Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no MSI-X capability, not
+   data; an Arm GICv2m doorbell with the SPI number as data), unmasked;
+   the entry is masked while it changes, so it may be re-programmed while
+   in use. Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no MSI-X capability, not
    PCI); VIRTIO_ERR_RANGE (entry beyond the table); VIRTIO_ERR_STATE.
    Context: a few register writes. */
 VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry, uint64_t address, uint32_t data);
 
-/* Turn MSI-X on (on = 1) or off for the function. While it is on, INTx
+/* Turn MSI-X on (on = 1; this also clears the Function Mask an earlier
+   owner may have left set) or off for the function. While it is on, INTx
    is off and virtio_device_isr reports nothing; on legacy virtio-pci the
    device configuration moves by 4 bytes, which the library follows.
    Call it on the object the driver uses (&drv->dev) if a driver is
@@ -2363,6 +2365,9 @@ VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry,
     if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
     if (entry >= dev->priv.msix_entries) return VIRTIO_ERR_RANGE;
     e = dev->priv.msix_table + 16u * entry;   /* address lo, hi, data, vector control */
+    /* Masked while address and data change: a live entry caught halfway
+       sends an undefined message (PCI 3.0 6.8.2). */
+    virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e + 12, 4, 1);
     virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e, 4, (uint32_t)address);
     virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e + 4, 4, (uint32_t)(address >> 32));
     virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e + 8, 4, data);
@@ -2370,6 +2375,9 @@ VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry,
     return VIRTIO_OK;
 #endif
 }
+
+/* Function Mask in the MSI-X message control: masks every entry. */
+#define VIRTIO__PCI_MSIX_MASKALL 0x4000u
 
 VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
 {
@@ -2383,7 +2391,9 @@ VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
     if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
     p = dev->platform;
     ctrl = virtio__cfg_in(p, dev->bdf, dev->priv.msix_cap + 2, 2);
-    ctrl = on ? ctrl | VIRTIO__PCI_MSIX_ENABLE : ctrl & ~VIRTIO__PCI_MSIX_ENABLE;
+    /* On: unmask the function too, which an earlier owner may have left
+       masked (every message would be lost). */
+    ctrl = on ? (ctrl | VIRTIO__PCI_MSIX_ENABLE) & ~VIRTIO__PCI_MSIX_MASKALL : ctrl & ~VIRTIO__PCI_MSIX_ENABLE;
     virtio__cfg_out(p, dev->bdf, dev->priv.msix_cap + 2, 2, ctrl);
     if (dev->legacy && dev->priv.msix != (uint32_t)(on != 0)) {
         /* Legacy: two vector registers appear before the configuration. */

@@ -37,7 +37,7 @@ struct port_machine port_machine = {
     1ull << 40,    /* the identity map covers 1 TiB */
     0, 0, 0,
     0x09000000u,   /* uart */
-    0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0,
+    0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0, 0, 0,
 };
 
 extern uint8_t __ram_start[];   /* link.ld: where QEMU puts the device tree */
@@ -69,6 +69,20 @@ uint64_t port_arch_now_us(void)
 }
 
 void port_arch_relax(void) { __asm__ volatile("yield"); }
+
+/* port_irq_wait's timeout: the virtual timer's compare value (its PPI is
+   in the device tree; intc.c disables the timer when it fires). */
+void port_arch_timer(uint64_t us)
+{
+    uint64_t now;
+    if (!us) {
+        __asm__ volatile("msr cntv_ctl_el0, %0\n isb" : : "r"(0ull) : "memory");
+        return;
+    }
+    __asm__ volatile("isb\n mrs %0, cntvct_el0" : "=r"(now) : : "memory");
+    __asm__ volatile("msr cntv_cval_el0, %0" : : "r"(now + us * (freq / 1000u) / 1000u + 1));
+    __asm__ volatile("msr cntv_ctl_el0, %0\n isb" : : "r"(1ull) : "memory");   /* enabled, not masked */
+}
 
 void port_arch_poweroff(void)
 {
