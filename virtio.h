@@ -1163,7 +1163,7 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 #define VIRTIO__INLINE static inline __attribute__((always_inline))   /* per-buffer paths */
 #elif defined(_MSC_VER)
 #define VIRTIO__NOINLINE __declspec(noinline)
-#define VIRTIO__INLINE static __forceinline
+#define VIRTIO__INLINE static inline
 #else
 #define VIRTIO__NOINLINE
 #define VIRTIO__INLINE static inline
