@@ -155,16 +155,19 @@ works by polling; interrupts are optional and first-class:
   sources     virtio-mmio and PCI INTx: one line per device; in the
               handler, virtio_device_isr(&drv->dev, &isr) reads and
               acknowledges it (VIRTIO_ISR_QUEUE, VIRTIO_ISR_CONFIG).
-              PCI MSI-X: program table entries with virtio_pci_msix_set
-              (address and data from your interrupt controller), turn
-              MSI-X on with virtio_pci_msix_enable, then route
-              configuration changes and each queue to an entry with
-              virtio_device_set_vector / virtio_queue_set_vector. The
-              device reads each vector back; VIRTIO_ERR_UNSUPPORTED means
-              it refused: fall back to INTx (virtio_pci_msix_enable(0)).
-              Do this after the driver's *_init, on &drv->dev and the
-              driver's queues (init resets the device, which clears
-              vectors).
+              PCI MSI-X, before the driver's *_init: program table
+              entries with virtio_pci_msix_set (address and data from
+              your interrupt controller; dev->msix_entries is the table
+              size), turn MSI-X on with virtio_pci_msix_enable, and plan
+              the routing with virtio_pci_msix_plan (configuration to one
+              entry, queue i to a first entry + i). *_init then sets each
+              vector before the queue is enabled, as the spec wants, and
+              reads it back: drv->dev.config_vector and each queue's
+              `vector` say what the device took; VIRTIO_MSIX_NONE means
+              it refused: fall back to INTx (virtio_pci_msix_enable(&drv
+              ->dev, 0)). virtio_device_set_vector and
+              virtio_queue_set_vector change a route later (QEMU takes
+              that; the spec only promises it before the enable).
   arming      queues start with used-buffer interrupts off.
               virtio_queue_enable_cb(q, &pending) arms one: with
               EVENT_IDX for the next buffer used after those already
@@ -465,7 +468,9 @@ typedef struct virtio_device_options {
    Readable: platform, device_id, vendor_id, transport, legacy,
    device_features (offered), features (negotiated, valid after begin),
    num_queues (PCI modern: reported; otherwise 0 = unknown), config_size,
-   bdf and base. The rest is private. Drivers keep their own copy (the
+   bdf and base; on PCI msix_entries (MSI-X table size, 0 = no MSI-X) and
+   config_vector (the vector the device took for configuration changes,
+   VIRTIO_MSIX_NONE if none). The rest is private. Drivers keep their own copy (the
    device passed to *_init is copied): after init, pass &drv->dev to the
    device calls (virtio_device_isr, the MSI-X calls). */
 struct virtio__ops;
@@ -481,6 +486,8 @@ typedef struct virtio_device {
     uint32_t config_size;
     uint32_t bdf;
     uintptr_t base;
+    uint32_t msix_entries;
+    uint32_t config_vector;
     struct {
         uint32_t magic;
         uint32_t ring;           /* chosen VIRTIO_RING_* */
@@ -497,8 +504,9 @@ typedef struct virtio_device {
         uint32_t config_space;
         uint32_t msix;           /* PCI: MSI-X enabled (legacy: config moves by 4) */
         uint32_t msix_cap;       /* PCI: config offset of the MSI-X capability, 0 = none */
-        uint32_t msix_entries;   /* PCI: MSI-X table size */
         uintptr_t msix_table;    /* PCI: MSI-X table, inside its BAR */
+        uint32_t plan_config;    /* virtio_pci_msix_plan: vectors for begin and queue setup */
+        uint32_t plan_queue;
     } priv;
 } virtio_device;
 
@@ -685,6 +693,19 @@ VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry,
    MSI-X capability), VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on);
 
+/* Plan the MSI-X routing of the next driver initialisation (virtio 1.2
+   4.1.4.3.2 wants a queue's vector set before the queue is enabled):
+   configuration changes to entry config_vector, queue i to entry
+   queue_vector + i (VIRTIO_MSIX_NONE: none; a queue past the table gets
+   none). Call it after virtio_pci_msix_set / virtio_pci_msix_enable and
+   before the driver's *_init, which copies dev with the plan: begin then
+   routes the configuration (dev->config_vector says what the device took)
+   and each queue is routed as it is set up (q->vector says what the
+   device took: VIRTIO_MSIX_NONE means it refused, poll that queue or fall
+   back to INTx). Returns VIRTIO_OK, VIRTIO_ERR_UNSUPPORTED (no MSI-X),
+   VIRTIO_ERR_INVALID_ARG (beyond the table), VIRTIO_ERR_STATE. */
+VIRTIO_API virtio_result virtio_pci_msix_plan(virtio_device *dev, uint32_t config_vector, uint32_t queue_vector);
+
 /* Route configuration-change interrupts to MSI-X table entry `vector`
    (VIRTIO_MSIX_NONE: none). The device reads the value back; if it
    answers anything else it refused (out of resources), and the result is
@@ -756,8 +777,9 @@ typedef struct virtio_queue_options {
    that can still be posted), packed (1 = packed ring), indirect
    (descriptors per queue-owned indirect table, 0 = none), clamped (used
    lengths the device overstated: each was clamped to the writable bytes
-   posted). The rest is private: the state of each ring format in its
-   own struct. */
+   posted), vector (PCI: the MSI-X vector the device took for this queue,
+   VIRTIO_MSIX_NONE if none). The rest is private: the state of each ring
+   format in its own struct. */
 typedef struct virtio_queue {
     virtio_device *dev;
     uint32_t index;
@@ -766,6 +788,7 @@ typedef struct virtio_queue {
     uint32_t packed;
     uint32_t indirect;
     uint32_t clamped;
+    uint32_t vector;
     struct {
         uint32_t magic;
         uint32_t broken;         /* device misbehaved: queue unusable until reset (2: not yet reported) */
@@ -1863,10 +1886,19 @@ static VIRTIO__NOINLINE void virtio__cfg_out(const virtio_platform *p, uint32_t 
 #define VIRTIO__PCI_CMD_IO 0x1u
 #define VIRTIO__PCI_CMD_MEM 0x2u
 #define VIRTIO__PCI_CMD_MASTER 0x4u
+#define VIRTIO__PCI_CMD_INTX_OFF 0x400u  /* Interrupt Disable: an earlier owner may have left it set */
 #define VIRTIO__PCI_BAR0 0x10
 #define VIRTIO__PCI_CAP_LEN 16u           /* struct virtio_pci_cap */
 #define VIRTIO__PCI_NOTIFY_CAP_LEN 20u    /* ... plus notify_off_multiplier */
 #define VIRTIO__PCI_MSIX_ENABLE 0x8000u   /* MSI-X message control */
+
+/* The vector virtio_pci_msix_plan chose for queue `index`, or none. */
+static uint32_t virtio__plan_vector(const virtio_device *d, uint32_t index)
+{
+    uint32_t v = d->priv.plan_queue;
+    if (!d->priv.msix || v == VIRTIO_MSIX_NONE || v + index >= d->msix_entries) return VIRTIO_MSIX_NONE;
+    return v + index;
+}
 
 static uint32_t virtio__pci_isr(const virtio_device *d)
 {
@@ -1935,7 +1967,9 @@ static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q,
     q->priv.notify = d->priv.notify + (uintptr_t)noff;
     q->priv.notify_space = d->priv.notify_space;
     q->priv.notify_width = 2;
-    virtio__wr(d, VIRTIO__PCI_Q_MSIX, 2, VIRTIO_MSIX_NONE);
+    /* The vector before the enable (virtio 1.2 4.1.4.3.2), read back. */
+    virtio__wr(d, VIRTIO__PCI_Q_MSIX, 2, virtio__plan_vector(d, q->index));
+    q->vector = virtio__rd(d, VIRTIO__PCI_Q_MSIX, 2);
     for (i = 0; i < 3; i++) {
         virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i, 4, (uint32_t)area[i]);
         virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i + 4, 4, (uint32_t)(area[i] >> 32));
@@ -1996,7 +2030,10 @@ static virtio_result virtio__lpci_queue_enable(virtio_device *d, virtio_queue *q
     q->priv.notify = d->priv.common + VIRTIO__LPCI_QUEUE_NOTIFY;
     q->priv.notify_space = VIRTIO_SPACE_IO;
     q->priv.notify_width = 2;
-    if (d->priv.msix) virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, VIRTIO_MSIX_NONE);
+    if (d->priv.msix) {
+        virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, virtio__plan_vector(d, q->index));
+        q->vector = virtio__rd(d, VIRTIO__LPCI_MSIX_QUEUE, 2);
+    }
     virtio__wr(d, VIRTIO__LPCI_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
     return VIRTIO_OK;
 }
@@ -2186,10 +2223,12 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     dev->vendor_id = VIRTIO__PCI_VENDOR;
     dev->transport = VIRTIO_TRANSPORT_PCI;
     dev->bdf = bdf;
+    dev->config_vector = dev->priv.plan_config = dev->priv.plan_queue = VIRTIO_MSIX_NONE;
     dev->priv.msix = msix;
     if (msix_table) {
         dev->priv.msix_cap = msix_cap;
-        dev->priv.msix_entries = msix_entries;
+        dev->msix_entries = msix_entries;
+        dev->priv.plan_config = dev->priv.plan_queue = VIRTIO_MSIX_NONE;
         dev->priv.msix_table = msix_table;
     }
 
@@ -2250,7 +2289,7 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
 #endif
     }
     /* Decode what we use, and let the device master the bus. */
-    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, cmd | used | VIRTIO__PCI_CMD_MASTER);
+    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, (cmd & ~VIRTIO__PCI_CMD_INTX_OFF) | used | VIRTIO__PCI_CMD_MASTER);
     if (!dev->legacy) dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);
     dev->priv.magic = VIRTIO__DEV_MAGIC;
     return VIRTIO_OK;
@@ -2363,7 +2402,7 @@ VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry,
     uintptr_t e;
     if (!dev || dev->priv.magic != VIRTIO__DEV_MAGIC) return VIRTIO_ERR_STATE;
     if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
-    if (entry >= dev->priv.msix_entries) return VIRTIO_ERR_RANGE;
+    if (entry >= dev->msix_entries) return VIRTIO_ERR_RANGE;
     e = dev->priv.msix_table + 16u * entry;   /* address lo, hi, data, vector control */
     /* Masked while address and data change: a live entry caught halfway
        sends an undefined message (PCI 3.0 6.8.2). */
@@ -2406,6 +2445,28 @@ VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
         }
     }
     dev->priv.msix = on != 0;
+    if (!on) {   /* back to INTx: make sure it is not disabled */
+        uint32_t cmd = virtio__cfg_in(p, dev->bdf, VIRTIO__PCI_COMMAND, 2);
+        if (cmd & VIRTIO__PCI_CMD_INTX_OFF) virtio__cfg_out(p, dev->bdf, VIRTIO__PCI_COMMAND, 2, cmd & ~VIRTIO__PCI_CMD_INTX_OFF);
+        dev->config_vector = VIRTIO_MSIX_NONE;
+    }
+    return VIRTIO_OK;
+#endif
+}
+
+VIRTIO_API virtio_result virtio_pci_msix_plan(virtio_device *dev, uint32_t config_vector, uint32_t queue_vector)
+{
+#ifdef VIRTIO_NO_PCI
+    VIRTIO__UNUSED(dev); VIRTIO__UNUSED(config_vector); VIRTIO__UNUSED(queue_vector);
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    if (!dev || dev->priv.magic != VIRTIO__DEV_MAGIC) return VIRTIO_ERR_STATE;
+    if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
+    if ((config_vector != VIRTIO_MSIX_NONE && config_vector >= dev->msix_entries) ||
+        (queue_vector != VIRTIO_MSIX_NONE && queue_vector >= dev->msix_entries))
+        return VIRTIO_ERR_INVALID_ARG;
+    dev->priv.plan_config = config_vector;
+    dev->priv.plan_queue = queue_vector;
     return VIRTIO_OK;
 #endif
 }
@@ -2557,6 +2618,9 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     }
     dev->features = want;
     dev->priv.ring = (want & VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED)) ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
+    /* The reset cleared every vector: route configuration changes again. */
+    if (dev->priv.ops->set_vector && dev->priv.msix && dev->priv.plan_config != VIRTIO_MSIX_NONE)
+        dev->config_vector = dev->priv.ops->set_vector(dev, VIRTIO__CONFIG_VECTOR, dev->priv.plan_config);
     return VIRTIO_OK;
 }
 
@@ -2593,13 +2657,15 @@ static virtio_result virtio__set_vector(virtio_device *dev, uint32_t queue, uint
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     if (vector > VIRTIO_MSIX_NONE) return VIRTIO_ERR_INVALID_ARG;
     if (!dev->priv.ops->set_vector || !dev->priv.msix) return VIRTIO_ERR_UNSUPPORTED;
-    if (vector != VIRTIO_MSIX_NONE && vector >= dev->priv.msix_entries) return VIRTIO_ERR_INVALID_ARG;
+    if (vector != VIRTIO_MSIX_NONE && vector >= dev->msix_entries) return VIRTIO_ERR_INVALID_ARG;
     return dev->priv.ops->set_vector(dev, queue, vector) == vector ? VIRTIO_OK : VIRTIO_ERR_UNSUPPORTED;
 }
 
 VIRTIO_API virtio_result virtio_device_set_vector(virtio_device *dev, uint32_t vector)
 {
-    return virtio__set_vector(dev, VIRTIO__CONFIG_VECTOR, vector);
+    virtio_result r = virtio__set_vector(dev, VIRTIO__CONFIG_VECTOR, vector);
+    if (r == VIRTIO_OK || r == VIRTIO_ERR_UNSUPPORTED) dev->config_vector = r == VIRTIO_OK ? vector : VIRTIO_MSIX_NONE;
+    return r;
 }
 
 /* >>device.config: device-specific configuration under the generation
@@ -3182,6 +3248,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     q->num_free = size;
     q->packed = (uint32_t)packed;
     q->indirect = indirect;
+    q->vector = VIRTIO_MSIX_NONE;
     q->priv.event_idx = (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX)) != 0;
     q->priv.legacy = dev->legacy;
     q->priv.packed.used_wrap = q->priv.packed.next_wrap = 1;
@@ -3382,8 +3449,11 @@ VIRTIO_API virtio_result virtio_queue_enable_cb(virtio_queue *q, int *pending)
 
 VIRTIO_API virtio_result virtio_queue_set_vector(virtio_queue *q, uint32_t vector)
 {
+    virtio_result r;
     if (!virtio__q_ok(q)) return VIRTIO_ERR_STATE;
-    return virtio__set_vector(q->dev, q->index, vector);
+    r = virtio__set_vector(q->dev, q->index, vector);
+    if (r == VIRTIO_OK || r == VIRTIO_ERR_UNSUPPORTED) q->vector = r == VIRTIO_OK ? vector : VIRTIO_MSIX_NONE;
+    return r;
 }
 
 #endif /* VIRTIO_CORE_IMPLEMENTATION */

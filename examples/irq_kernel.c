@@ -385,13 +385,13 @@ static void mask_function(const virtio_device *d)
     }
 }
 
-/* MSI-X entries 0 (configuration) and 1 + i (queue i), each with its own
-   MSI message; then the device must take every vector. Any refusal: MSI-X
-   off again, and the caller falls back to INTx. */
-static int setup_msix(struct irqdev *d, struct vector *v, virtio_queue *const *q, uint32_t nq)
+/* MSI-X, before the driver's init: entries 0 (configuration) and 1 + i
+   (queue i), each with its own MSI message, MSI-X on, and the plan that
+   init follows (virtio 1.2 4.1.4.3.2: a queue's vector is set before the
+   queue is enabled). dev is the probed device the driver will copy. */
+static int msix_prepare(virtio_device *dev, struct irqdev *d, struct vector *v, uint32_t nq)
 {
     uint32_t e;
-    const char *step = "table";
     virtio_result r = VIRTIO_OK;
     for (e = 0; e <= nq && r == VIRTIO_OK; e++) {
         uint64_t address;
@@ -399,19 +399,26 @@ static int setup_msix(struct irqdev *d, struct vector *v, virtio_queue *const *q
         v[e].d = d;
         v[e].entry = e;
         if (port_msi_alloc(vector_handler, &v[e], &address, &data, &d->vec_source[e]) != 0) return -1;
-        r = virtio_pci_msix_set(d->dev, e, address, data);   /* RANGE: the table is too small */
+        r = virtio_pci_msix_set(dev, e, address, data);   /* RANGE: the table is too small */
     }
-    if (r == VIRTIO_OK) {
-        step = "enable";
-        r = virtio_pci_msix_enable(d->dev, 1);
-    }
-    if (r == VIRTIO_OK) {
-        step = "vector";
-        r = virtio_device_set_vector(d->dev, 0);   /* UNSUPPORTED: the device did not take it */
-        for (e = 0; r == VIRTIO_OK && e < nq; e++) r = virtio_queue_set_vector(q[e], e + 1);
-    }
+    if (r == VIRTIO_OK) r = virtio_pci_msix_enable(dev, 1);
+    if (r == VIRTIO_OK) r = virtio_pci_msix_plan(dev, 0, 1);
     if (r != VIRTIO_OK) {
-        port_printf("VT REFUSED dev=%s step=%s %s\n", d->name, step, virtio_result_str(r));
+        port_printf("VT REFUSED dev=%s step=table %s\n", d->name, virtio_result_str(r));
+        virtio_pci_msix_enable(dev, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* After init: the device must have taken every vector of the plan (it
+   read them back). Any refusal: MSI-X off again, INTx instead. */
+static int msix_taken(struct irqdev *d, virtio_queue *const *q, uint32_t nq)
+{
+    uint32_t i, ok = d->dev->config_vector == 0;
+    for (i = 0; i < nq; i++) ok &= q[i]->vector == i + 1;
+    if (!ok) {
+        port_printf("VT REFUSED dev=%s step=vector %s\n", d->name, virtio_result_str(VIRTIO_ERR_UNSUPPORTED));
         virtio_pci_msix_enable(d->dev, 0);
         return -1;
     }
@@ -419,10 +426,9 @@ static int setup_msix(struct irqdev *d, struct vector *v, virtio_queue *const *q
     return 0;
 }
 
-static void setup_irq(struct irqdev *d, struct vector *v, virtio_queue *const *q, uint32_t nq, int want_msix)
+static void setup_irq(struct irqdev *d, virtio_queue *const *q, uint32_t nq, int msix)
 {
-    if (d->dev->transport == VIRTIO_TRANSPORT_PCI && want_msix == 2) mask_function(d->dev);
-    if (d->dev->transport == VIRTIO_TRANSPORT_PCI && want_msix && setup_msix(d, v, q, nq) == 0) {
+    if (msix && msix_taken(d, q, nq) == 0) {
         d->mode = MODE_MSIX;
         port_printf("VT MODE dev=%s mode=msix sources=%u,%u,%u\n", d->name, (unsigned)d->vec_source[0],
                     (unsigned)d->vec_source[1], (unsigned)(nq > 1 ? d->vec_source[2] : 0));
@@ -502,28 +508,21 @@ static int sleep_once(void)
 
 int main(void)
 {
-    virtio_device devs[8];
+    virtio_device bdev, ndev;
     virtio_queue *blk_q[1], *net_q[2];
+    int msix[2];
     char line[160];
     const char *s = line;
-    int n, want_msix, stuck = 0, blk_reported = 0;
+    int want_msix, stuck = 0, blk_reported = 0;
     uint32_t seen;
     uint64_t t0, t1;
 
     port_pci_setup();
-    n = port_find_devices(VIRTIO_DEVICE_BLOCK, devs, 1);
-    if (n < 1 || virtio_blk_init(&blk, &devs[0], 0) != VIRTIO_OK) {
-        port_printf("VT FAIL no block device\nVT END 1\n");
+    if (port_find_devices(VIRTIO_DEVICE_BLOCK, &bdev, 1) < 1 || port_find_devices(VIRTIO_DEVICE_NET, &ndev, 1) < 1) {
+        port_printf("VT FAIL no block or network device\nVT END 1\n");
         return 1;
     }
-    n = port_find_devices(VIRTIO_DEVICE_NET, devs, 1);
-    if (n < 1 || virtio_net_init(&nic, &devs[0], 0) != VIRTIO_OK) {
-        port_printf("VT FAIL no network device\nVT END 1\n");
-        return 1;
-    }
-    port_printf("VT READY blk=%s net=%s packed=%u mac=%02x:%02x:%02x:%02x:%02x:%02x\n", vt_transport(&blk.dev),
-                vt_transport(&nic.dev), blk.queue.packed, nic.info.mac[0], nic.info.mac[1], nic.info.mac[2],
-                nic.info.mac[3], nic.info.mac[4], nic.info.mac[5]);
+    port_printf("VT READY blk=%s net=%s\n", vt_transport(&bdev), vt_transport(&ndev));
     if (read_line(line, sizeof line) < 0 || memcmp(line, "go ", 3) != 0) {
         port_printf("VT FAIL no go line\nVT END 1\n");
         return 1;
@@ -537,15 +536,28 @@ int main(void)
     echoes_want = parse_num(&s, 10);
     while (*s == ' ') s++;
     want_msix = strcmp(s, "intx") == 0 ? 0 : strcmp(s, "msixmasked") == 0 ? 2 : 1;
+    /* MSI-X is planned on the probed devices: the drivers' init sets each
+       vector before it enables the queue. */
+    if (want_msix == 2) {
+        if (bdev.transport == VIRTIO_TRANSPORT_PCI) mask_function(&bdev);
+        if (ndev.transport == VIRTIO_TRANSPORT_PCI) mask_function(&ndev);
+    }
+    msix[0] = want_msix && bdev.transport == VIRTIO_TRANSPORT_PCI && msix_prepare(&bdev, &blk_irq, vectors[0], 1) == 0;
+    msix[1] = want_msix && ndev.transport == VIRTIO_TRANSPORT_PCI && msix_prepare(&ndev, &net_irq, vectors[1], 2) == 0;
+    if (virtio_blk_init(&blk, &bdev, 0) != VIRTIO_OK || virtio_net_init(&nic, &ndev, 0) != VIRTIO_OK) {
+        port_printf("VT FAIL init\nVT END 1\n");
+        return 1;
+    }
+    port_printf("VT INIT packed=%u mac=%02x:%02x:%02x:%02x:%02x:%02x\n", blk.queue.packed, nic.info.mac[0],
+                nic.info.mac[1], nic.info.mac[2], nic.info.mac[3], nic.info.mac[4], nic.info.mac[5]);
 
-    /* Interrupts wired after the drivers' init (init resets the device,
-       which forgets MSI-X vectors), queues armed, and whatever arrived
-       before the arm drained. */
+    /* Interrupts: MSI-X as planned if the devices took the vectors, else
+       the line; queues armed, and whatever arrived before the arm drained. */
     blk_q[0] = &blk.queue;
     net_q[0] = &nic.rx;
     net_q[1] = &nic.tx;
-    setup_irq(&blk_irq, vectors[0], blk_q, 1, want_msix);
-    setup_irq(&net_irq, vectors[1], net_q, 2, want_msix);
+    setup_irq(&blk_irq, blk_q, 1, msix[0]);
+    setup_irq(&net_irq, net_q, 2, msix[1]);
     if (blk_irq.mode == MODE_NONE || net_irq.mode == MODE_NONE) {
         port_printf("VT END 1\n");
         return 1;

@@ -101,6 +101,8 @@ static void core_rows(void)
     ROW(virtio_device_set_vector(&d0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_pci_msix_set(&d0, 0, 0xfee00000u, 0), VIRTIO_ERR_STATE);
     ROW(virtio_pci_msix_enable(&d0, 1), VIRTIO_ERR_STATE);
+    ROW(virtio_pci_msix_plan(&d0, 0, 1), VIRTIO_ERR_STATE);
+    ROW(virtio_pci_msix_plan(0, 0, 1), VIRTIO_ERR_STATE);
     ROW(virtio_pci_assign(0, 0, &v), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_pci_assign(&bus->platform, 0, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_pci_probe(&d, &bus->platform, model_pci_bdf(m)), VIRTIO_OK);
