@@ -95,7 +95,7 @@ def fetch_uboot(state):
     out = os.path.join(PEERS, "u-boot")
     if os.path.exists(os.path.join(out, "READY")):
         return out
-    deb = debian.download(state, "amd64", ["u-boot-qemu"], os.path.join(PEERS, "debs"))["u-boot-qemu"]
+    deb = debian.download(state, "amd64", ["u-boot-qemu"], os.path.join(state, "debs"))["u-boot-qemu"]
     tmp = out + ".new"
     shutil.rmtree(tmp, ignore_errors=True)
     for name, m, tar in debian.deb_members(deb):
@@ -109,7 +109,6 @@ def fetch_uboot(state):
         f.write(os.path.basename(deb) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     os.rename(tmp, out)
-    os.remove(deb)
     return out
 
 
@@ -131,7 +130,7 @@ def fetch_fio(state, deb):
     if os.path.exists(out):
         return out
     pkgs = debian.lib_closure(state, deb, ["fio", "busybox-static"])
-    debs = debian.download(state, deb, pkgs, os.path.join(PEERS, deb, "debs"))
+    debs = debian.download(state, deb, pkgs, os.path.join(state, "debs"))
     stage = os.path.join(PEERS, deb, "stage")
     shutil.rmtree(stage, ignore_errors=True)
     libs = {}   # file name -> path in stage (lib directories only)
@@ -179,7 +178,6 @@ def fetch_fio(state, deb):
         f.write(debian.cpio(entries))
     os.replace(out + ".new", out)
     shutil.rmtree(stage, ignore_errors=True)
-    shutil.rmtree(os.path.join(PEERS, deb, "debs"), ignore_errors=True)
     return out
 
 
