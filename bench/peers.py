@@ -259,15 +259,16 @@ class UBootConsole:
     def timed(self, loop, body, quiet):
         """(seconds the `body` commands of `loop` take, seconds the loop
         itself takes): the loop (a hush loop with {} for its body) timed
-        with `body` and with `true <body>` as its body, each the best of
-        RUNS, with stdout on nulldev if quiet."""
-        def best(b):
-            line = loop.format(b)
-            if quiet:
-                line = f"setenv stdout nulldev; {line}; setenv stdout serial"
-            return min(self.run(line)[0] for _ in range(RUNS))
-        base = best("true " + body)
-        return best(body) - base, base
+        with `body` and with `true <body>` as its body, alternately, the
+        best of RUNS each, with stdout on nulldev if quiet."""
+        def line(b):
+            text = loop.format(b)
+            return f"setenv stdout nulldev; {text}; setenv stdout serial" if quiet else text
+        work, base = [], []
+        for _ in range(RUNS):
+            work.append(self.run(line(body))[0])
+            base.append(self.run(line("true " + body))[0])
+        return min(work) - min(base), min(base)
 
 
 def uboot(cfg, img, fw_dir):
@@ -466,6 +467,11 @@ def main():
         print(f"bench-peers: cannot fetch the peers: {e}")
         return 1
     load = [os.getloadavg()[0]]
+
+    def progress(what):
+        load.append(os.getloadavg()[0])
+        print(f"bench-peers: {what} ({time.monotonic() - t0:.0f} s, load {load[-1]:.1f})", file=sys.stderr, flush=True)
+
     tmp = tempfile.mkdtemp(prefix="vt-peers-")
     rows, notes, loops, versions = [], [], [], {}
     try:
@@ -474,13 +480,14 @@ def main():
             for _ in range(IMAGE_MIB):
                 f.write(os.urandom(MiB))   # in the page cache from here on
         ceil = libbench.qemu_img(img)
+        progress("qemu-img bench")
         for cfg in (Config("riscv64", "mmio-modern"), Config("x86_64", "pci-modern")):
             where = f"{cfg.arch} {cfg.transport}"
             warm(img)
             b = libbench.blk(cfg, img)
             rows.append((f"virtio.h, {where}", cell(b["qd1"], ceil["qd1"]), cell(b["qd32"], ceil["qd32"]),
                          cell(b["seqread"], ceil["seq"]), "-"))
-            load.append(os.getloadavg()[0])
+            progress(f"virtio.h on {where}")
             warm(img)
             u = uboot(cfg, img, prep["uboot"])
             versions["uboot"] = u["version"]
@@ -493,14 +500,14 @@ def main():
                              f"takes {u['print_us']:.0f} µs.")
             rows.append((f"U-Boot, {where}", cell(u["qd1"], ceil["qd1"], mark), "-",
                          cell(u["seq"], ceil["seq"], " (qd1)"), cell(u["big"])))
-            load.append(os.getloadavg()[0])
+            progress(f"U-Boot on {where}")
             if cfg.arch == "x86_64":
                 warm(img)
                 res, versions["linux"] = linux(cfg, img, prep)
                 for engine, lx in res.items():
                     rows.append((f"Linux fio {engine}, {where}", cell(lx["qd1"], ceil["qd1"]),
                                  cell(lx["qd32"], ceil["qd32"]), cell(lx["seq"], ceil["seq"]), "-"))
-                load.append(os.getloadavg()[0])
+                progress(f"Linux on {where}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
@@ -515,7 +522,7 @@ def main():
     print()
     for n in notes:
         print(n)
-    print(f"\nLoad (1-minute average) at the start and after each row: {', '.join(f'{a:.1f}' for a in load)}; "
+    print(f"\nLoad (1-minute average) at the start and after each step: {', '.join(f'{a:.1f}' for a in load)}; "
           f"`uptime` at the end: {uptime}\n")
     print(textwrap.fill(METHOD.format(runs=RUNS, uboot=versions["uboot"], loop_us=", ".join(loops),
                                       linux=versions["linux"]), 100))
