@@ -154,26 +154,25 @@ def fetch_fio(state, deb):
     fio = os.path.join(stage, "usr/bin/fio")
     interp, _ = elf_info(fio)
     check(interp is not None, "fio has no program interpreter")
-    entries, need, done = [], [fio], set()
+    need, done = [fio], set()
     while need:
         for soname in elf_info(need.pop())[1]:
-            if soname in done:
-                continue
-            check(soname in libs, f"{soname} (needed by fio) is in none of the packages {sorted(pkgs)}")
-            done.add(soname)
-            need.append(os.path.realpath(libs[soname]))
+            if soname not in done:
+                check(soname in libs, f"{soname} (needed by fio) is in none of the packages {sorted(pkgs)}")
+                done.add(soname)
+                need.append(os.path.realpath(libs[soname]))
+    ld = os.path.basename(interp)
+    check(ld in done, f"fio's interpreter {interp} is not among the libraries it loads")
+    # Every library in /lib (LD_LIBRARY_PATH), the interpreter also at its path.
     d, x, r = 0o040755, 0o100755, 0o100644
     entries = [(p, d, b"", (0, 0)) for p in ("bin", "dev", "proc", "sys", "lib", "lib/modules", "usr", "usr/bin")]
     entries += [("bin/busybox", x, open(os.path.join(stage, "bin/busybox"), "rb").read(), (0, 0)),
                 ("usr/bin/fio", x, open(fio, "rb").read(), (0, 0))]
-    entries += [(f"lib/{s}", x if s == os.path.basename(interp) else r, open(os.path.realpath(libs[s]), "rb").read(),
-                 (0, 0)) for s in sorted(done)]
-    idir = os.path.dirname(interp.lstrip("/"))
-    if idir != "lib":
-        entries.append((idir, d, b"", (0, 0)))
-    if interp.lstrip("/") != "lib/" + os.path.basename(interp):
-        entries.append((interp.lstrip("/"), 0o120777, ("/lib/" + os.path.basename(interp)).encode(), (0, 0)))
-    check(any(e[0] == "lib/" + os.path.basename(interp) for e in entries), f"{interp} not among the libraries")
+    entries += [(f"lib/{so}", x if so == ld else r, open(os.path.realpath(libs[so]), "rb").read(), (0, 0))
+                for so in sorted(done)]
+    if interp != f"/lib/{ld}":
+        entries += [(os.path.dirname(interp).lstrip("/"), d, b"", (0, 0)),
+                    (interp.lstrip("/"), 0o120777, f"/lib/{ld}".encode(), (0, 0))]
     with open(out + ".new", "wb") as f:
         f.write(debian.cpio(entries))
     os.replace(out + ".new", out)
