@@ -16,8 +16,8 @@ on the same disk image, in the same run, with the same virtio-blk device.
             /dev/vda with io_uring and with libaio, direct=1: 4 KiB random
             reads at depth 1 and 32, 1 MiB sequential reads at depth 16.
 
-U-Boot is timed from the host (its `time` is wrong under TCG on x86-64 and
-missing on riscv64): each loop minus the same loop with `true` as its body,
+U-Boot is timed from the host (its `time` rests on a TSC calibration that
+TCG can upset on x86-64, and riscv64's build has none): each loop minus the same loop with `true` as its body,
 so neither the shell nor the serial round trip counts. METHOD below, which
 the output ends with, has the details. The data read is checked against
 the image (CRC32 in U-Boot, md5sum in Linux).
@@ -347,7 +347,8 @@ FIO = ("fio --name={name} --filename=/dev/vda --ioengine={engine} --direct=1 --r
 JOBS = {"qd1": ("randread", "4k", 1), "qd32": ("randread", "4k", 32), "seq": ("read", "1M", 16)}
 ENGINES = ("io_uring", "libaio")
 # Linux's default for a one-queue virtio disk is mq-deadline; `none` gave
-# fio 40-70 % more 4 KiB reads at depth 32 here, so Linux gets `none`.
+# fio about 70 % more 4 KiB reads at depth 32 in a trial here, so Linux
+# gets `none`.
 SCHEDULER = "none"
 
 
@@ -438,8 +439,10 @@ i440fx device tree gives slot 1 to its PCH driver), `virtio scan`, then
 `virtio read` in hush loops typed on the serial console: 16384 4K reads at
 scattered 8K-aligned blocks, 4 x 256 1M reads in order, 4 reads of the
 whole image; one request at a time (U-Boot has no queue). Timed with host
-timestamps of the console (U-Boot's `time` counts qemu-x86_64's TSC at an
-assumed 1 GHz, wrong under TCG; the riscv64 build has no `time`): each
+timestamps of the console (U-Boot's `time` on qemu-x86_64 rests on a TSC
+rate calibrated against the PIT at boot, which under TCG on a loaded host
+came out 2.5 times too low in one boot here; the riscv64 build has no
+`time`): each
 loop minus the same loop with `true` as its body, so the shell
 ({loop_us}) and the serial round trip are not counted; stdout on `nulldev`
 where the build has one. Linux ({linux}): Debian's kernel, an initramfs
