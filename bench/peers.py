@@ -281,7 +281,7 @@ def uboot(cfg, img, fw_dir):
     addr = 0x84000000 if cfg.arch == "riscv64" else 0x01000000   # 256 MiB of free RAM from here
     with Machine(cfg, None, args, timeout=900, command=base_command(cfg, fw), name=f"u-boot@{cfg.name}") as m:
         u = UBootConsole(m, UBOOT_LINE[cfg.arch])
-        version = u.run("version")[1][0].split(" (")[0]
+        version = next((l.split(" (")[0] for l in u.run("version")[1] if l.startswith("U-Boot")), "U-Boot ?")
         _, out = u.run("virtio scan; virtio info")
         check(any(re.search(rf"\({IMAGE_MIB * 2048} x 512\)", l) for l in out),
               f"U-Boot does not see the {IMAGE_MIB} MiB disk: {out}")
