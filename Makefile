@@ -1,5 +1,5 @@
 # virtio.h - make targets. `make test` runs everything CI runs.
-.PHONY: all test demo bench guests clean compile unit unit-run fuzz fuzz-smoke
+.PHONY: all test demo bench bench-peers guests clean compile unit unit-run fuzz fuzz-smoke
 all: guests
 
 include examples/port/port.mk
@@ -97,6 +97,11 @@ demo: build/riscv64/demo.elf
 
 bench: guests
 	python3 bench/run.py
+
+# virtio.h beside U-Boot and a Linux guest with fio (Debian's packages,
+# downloaded once into build/): not part of `make test`.
+bench-peers: build/riscv64/blk_bench.elf build/x86_64/blk_bench.elf
+	python3 bench/peers.py
 
 compile:
 	python3 tests/compile/run.py
