@@ -87,11 +87,17 @@ INTERRUPTS
 
 The driver polls by default. For interrupt-driven use arm the request
 queue (virtio_queue_enable_cb(&disk.queue, &pending)), and in the handler
-call virtio_device_isr(&disk.dev, &isr): VIRTIO_ISR_QUEUE means
-completions (drain them with virtio_blk_poll until VIRTIO_EMPTY, then
-re-arm; if enable_cb reports pending, drain again: with event index an
-armed queue interrupts once), VIRTIO_ISR_CONFIG means the configuration
-changed (call virtio_blk_refresh). Not concurrently with other calls on
+call virtio_device_isr(&disk.dev, &isr) (INTx, virtio-mmio):
+VIRTIO_ISR_QUEUE means completions (drain them with virtio_blk_poll until
+it returns anything but VIRTIO_OK, then re-arm; if enable_cb reports
+pending, drain again: with event index an armed queue interrupts once),
+VIRTIO_ISR_CONFIG means the configuration changed (call
+virtio_blk_refresh). With MSI-X (virtio.h, THREADS, INTERRUPTS AND WAITS)
+the request queue is queue 0: plan it before virtio_blk_init, and
+disk.queue.vector says what the device took. Some requests finish with
+no interrupt: a flush on a disk without a write cache, a request that
+failed before it reached the device, and completions a blocking call set
+aside; poll once before you sleep. Not concurrently with other calls on
 the same disk.
 
 MEMORY
