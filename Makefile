@@ -1,5 +1,5 @@
 # virtio.h - make targets. `make test` runs everything CI runs.
-.PHONY: all test demo bench guests clean compile unit unit-run fuzz fuzz-smoke
+.PHONY: all test demo bench bench-peers guests clean compile unit unit-run fuzz fuzz-smoke
 all: guests
 
 include examples/port/port.mk
@@ -9,7 +9,7 @@ include tests/model/Makefile.inc
 # device model, under ASan and UBSan. Each prints PASS/FAIL lines.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
-UNIT_CFLAGS := $(MODEL_CFLAGS) -Wno-conversion
+UNIT_CFLAGS := $(MODEL_CFLAGS) -Wno-conversion -DVIRTIO_DEBUG
 LIB_HDRS := virtio.h virtio_blk.h virtio_net.h virtio_input.h virtio_gpu.h virtio_console.h virtio_rng.h
 
 build/unit/%: tests/unit/%.c tests/unit/unit.h $(MODEL_SRCS) $(MODEL_HDRS) $(LIB_HDRS)
@@ -20,11 +20,39 @@ build/unit/%: tests/unit/%.c tests/unit/unit.h $(MODEL_SRCS) $(MODEL_HDRS) $(LIB
 # test_boot_fdt compiles the bootloader example itself.
 build/unit/test_boot_fdt: examples/boot_linux.c examples/port/port.h
 
-unit: $(UNIT_BINS) build/model_selftest
+# Two more builds of tests/unit/test_*.c, each against the model compiled
+# once with the same flags (build/<name>/model/*.o); result lines say
+# "unit-be" / "unit-bytewise".
+#   unit-be        -DVIRTIO_BIG_ENDIAN=1: the library speaks as a big-endian
+#                  CPU (legacy rings, payloads and configuration in its
+#                  order) and the model plays the device side of a
+#                  big-endian guest (model.h, BIG-ENDIAN GUEST), so a
+#                  byte-order slip fails here on a little-endian host.
+#   unit-bytewise  a compiler that says nothing about itself: no byte-order
+#                  macros, not GCC-compatible, so the byte-wise fallbacks
+#                  (virtio_store/virtio_load, VIRTIO_MEMCPY, the gpu and
+#                  input drivers' little-endian helpers) are what runs.
+UNIT_BE_BINS := $(patsubst %,build/unit-be/test_%,core blk blk_minimal net console rng input gpu)
+UNIT_BYTEWISE_BINS := $(patsubst %,build/unit-bytewise/test_%,blk input gpu)
+
+define unit_build
+$(1)_MODEL_OBJS := $$(patsubst tests/model/%.c,build/$(1)/model/%.o,$$(MODEL_SRCS))
+.SECONDARY: $$($(1)_MODEL_OBJS)
+build/$(1)/model/%.o: tests/model/%.c $$(MODEL_HDRS)
+	@mkdir -p $$(@D)
+	@$$(MODEL_CC) $$(MODEL_CFLAGS) $(2) $$(MODEL_INC) -c $$< -o $$@
+build/$(1)/%: tests/unit/%.c tests/unit/unit.h $$($(1)_MODEL_OBJS) $$(LIB_HDRS)
+	@echo "  UNIT   $$@"
+	@$$(MODEL_CC) $$(UNIT_CFLAGS) $(2) -DUNIT_TAG='"$(1)"' $$(MODEL_INC) -Itests/unit $$< $$($(1)_MODEL_OBJS) -o $$@
+endef
+$(eval $(call unit_build,unit-be,-DVIRTIO_BIG_ENDIAN=1))
+$(eval $(call unit_build,unit-bytewise,-U__BYTE_ORDER__ -U__GNUC__ -U__clang__))
+
+unit: $(UNIT_BINS) $(UNIT_BE_BINS) $(UNIT_BYTEWISE_BINS) build/model_selftest
 
 unit-run: unit
 	@./build/model_selftest >/dev/null 2>&1 && echo "PASS model selftest" || echo "FAIL model selftest: run ./build/model_selftest"
-	@for t in $(UNIT_BINS); do $$t || echo "FAIL $$t: exit status $$?"; done
+	@for t in $(UNIT_BINS) $(UNIT_BE_BINS) $(UNIT_BYTEWISE_BINS); do $$t || echo "FAIL $$t: exit status $$?"; done
 
 # ---- fuzzers: tests/fuzz/fuzz_*.c, libFuzzer with ASan and UBSan, the
 # input plays the device. Corpora live in tests/fuzz/corpus/<name>/.
@@ -36,7 +64,7 @@ FUZZ_SMOKE_SECONDS ?= 10
 build/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(MODEL_SRCS) $(MODEL_HDRS) $(LIB_HDRS)
 	@mkdir -p build/fuzz
 	@echo "  FUZZ   $@"
-	@clang -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	@clang -std=c99 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -DVIRTIO_DEBUG \
 		-fno-sanitize-recover=undefined $(MODEL_INC) -Itests/fuzz $< $(MODEL_SRCS) -o $@
 
 fuzz: $(FUZZ_BINS)
@@ -59,6 +87,7 @@ $(eval $(call port_guest,demo,examples/demo.c))
 $(eval $(call port_guest,net_ping,examples/net_ping.c))
 $(eval $(call port_guest,input_echo,examples/input_echo.c))
 $(eval $(call port_guest,boot_linux,examples/boot_linux.c))
+$(eval $(call port_guest,irq_kernel,examples/irq_kernel.c))
 
 test: guests
 	python3 tests/run.py
@@ -68,6 +97,11 @@ demo: build/riscv64/demo.elf
 
 bench: guests
 	python3 bench/run.py
+
+# virtio.h beside U-Boot and a Linux guest with fio (Debian's packages,
+# downloaded once into build/): not part of `make test`.
+bench-peers: build/riscv64/blk_bench.elf build/x86_64/blk_bench.elf
+	python3 bench/peers.py
 
 compile:
 	python3 tests/compile/run.py

@@ -155,16 +155,19 @@ works by polling; interrupts are optional and first-class:
   sources     virtio-mmio and PCI INTx: one line per device; in the
               handler, virtio_device_isr(&drv->dev, &isr) reads and
               acknowledges it (VIRTIO_ISR_QUEUE, VIRTIO_ISR_CONFIG).
-              PCI MSI-X: program table entries with virtio_pci_msix_set
-              (address and data from your interrupt controller), turn
-              MSI-X on with virtio_pci_msix_enable, then route
-              configuration changes and each queue to an entry with
-              virtio_device_set_vector / virtio_queue_set_vector. The
-              device reads each vector back; VIRTIO_ERR_UNSUPPORTED means
-              it refused: fall back to INTx (virtio_pci_msix_enable(0)).
-              Do this after the driver's *_init, on &drv->dev and the
-              driver's queues (init resets the device, which clears
-              vectors).
+              PCI MSI-X, before the driver's *_init: program table
+              entries with virtio_pci_msix_set (address and data from
+              your interrupt controller; dev->msix_entries is the table
+              size), turn MSI-X on with virtio_pci_msix_enable, and plan
+              the routing with virtio_pci_msix_plan (configuration to one
+              entry, queue i to a first entry + i). *_init then sets each
+              vector before the queue is enabled, as the spec wants, and
+              reads it back: drv->dev.config_vector and each queue's
+              `vector` say what the device took; VIRTIO_MSIX_NONE means
+              it refused: fall back to INTx (virtio_pci_msix_enable(&drv
+              ->dev, 0)). virtio_device_set_vector and
+              virtio_queue_set_vector change a route later (QEMU takes
+              that; the spec only promises it before the enable).
   arming      queues start with used-buffer interrupts off.
               virtio_queue_enable_cb(q, &pending) arms one: with
               EVENT_IDX for the next buffer used after those already
@@ -465,7 +468,9 @@ typedef struct virtio_device_options {
    Readable: platform, device_id, vendor_id, transport, legacy,
    device_features (offered), features (negotiated, valid after begin),
    num_queues (PCI modern: reported; otherwise 0 = unknown), config_size,
-   bdf and base. The rest is private. Drivers keep their own copy (the
+   bdf and base; on PCI msix_entries (MSI-X table size, 0 = no MSI-X) and
+   config_vector (the vector the device took for configuration changes,
+   VIRTIO_MSIX_NONE if none). The rest is private. Drivers keep their own copy (the
    device passed to *_init is copied): after init, pass &drv->dev to the
    device calls (virtio_device_isr, the MSI-X calls). */
 struct virtio__ops;
@@ -481,6 +486,8 @@ typedef struct virtio_device {
     uint32_t config_size;
     uint32_t bdf;
     uintptr_t base;
+    uint32_t msix_entries;
+    uint32_t config_vector;
     struct {
         uint32_t magic;
         uint32_t ring;           /* chosen VIRTIO_RING_* */
@@ -497,8 +504,9 @@ typedef struct virtio_device {
         uint32_t config_space;
         uint32_t msix;           /* PCI: MSI-X enabled (legacy: config moves by 4) */
         uint32_t msix_cap;       /* PCI: config offset of the MSI-X capability, 0 = none */
-        uint32_t msix_entries;   /* PCI: MSI-X table size */
         uintptr_t msix_table;    /* PCI: MSI-X table, inside its BAR */
+        uint32_t plan_config;    /* virtio_pci_msix_plan: vectors for begin and queue setup */
+        uint32_t plan_queue;
     } priv;
 } virtio_device;
 
@@ -669,19 +677,34 @@ VIRTIO_API virtio_result virtio_config_write(virtio_device *dev, uint32_t offset
 /* Program entry `entry` of the function's MSI-X table: the message the
    device writes to raise it (address and data come from the interrupt
    controller: x86 LAPIC 0xfee00000 | apic_id << 12 with the vector as
-   data; an Arm GICv2m doorbell with the SPI number as data), unmasked.
-   Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no MSI-X capability, not
+   data; an Arm GICv2m doorbell with the SPI number as data), unmasked;
+   the entry is masked while it changes, so it may be re-programmed while
+   in use. Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no MSI-X capability, not
    PCI); VIRTIO_ERR_RANGE (entry beyond the table); VIRTIO_ERR_STATE.
    Context: a few register writes. */
 VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry, uint64_t address, uint32_t data);
 
-/* Turn MSI-X on (on = 1) or off for the function. While it is on, INTx
+/* Turn MSI-X on (on = 1; this also clears the Function Mask an earlier
+   owner may have left set) or off for the function. While it is on, INTx
    is off and virtio_device_isr reports nothing; on legacy virtio-pci the
    device configuration moves by 4 bytes, which the library follows.
    Call it on the object the driver uses (&drv->dev) if a driver is
    already initialised. Returns VIRTIO_OK, VIRTIO_ERR_UNSUPPORTED (no
    MSI-X capability), VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on);
+
+/* Plan the MSI-X routing of the next driver initialisation (virtio 1.2
+   4.1.4.3.2 wants a queue's vector set before the queue is enabled):
+   configuration changes to entry config_vector, queue i to entry
+   queue_vector + i (VIRTIO_MSIX_NONE: none; a queue past the table gets
+   none). Call it after virtio_pci_msix_set / virtio_pci_msix_enable and
+   before the driver's *_init, which copies dev with the plan: begin then
+   routes the configuration (dev->config_vector says what the device took)
+   and each queue is routed as it is set up (q->vector says what the
+   device took: VIRTIO_MSIX_NONE means it refused, poll that queue or fall
+   back to INTx). Returns VIRTIO_OK, VIRTIO_ERR_UNSUPPORTED (no MSI-X),
+   VIRTIO_ERR_INVALID_ARG (beyond the table), VIRTIO_ERR_STATE. */
+VIRTIO_API virtio_result virtio_pci_msix_plan(virtio_device *dev, uint32_t config_vector, uint32_t queue_vector);
 
 /* Route configuration-change interrupts to MSI-X table entry `vector`
    (VIRTIO_MSIX_NONE: none). The device reads the value back; if it
@@ -754,8 +777,9 @@ typedef struct virtio_queue_options {
    that can still be posted), packed (1 = packed ring), indirect
    (descriptors per queue-owned indirect table, 0 = none), clamped (used
    lengths the device overstated: each was clamped to the writable bytes
-   posted). The rest is private: the state of each ring format in its
-   own struct. */
+   posted), vector (PCI: the MSI-X vector the device took for this queue,
+   VIRTIO_MSIX_NONE if none). The rest is private: the state of each ring
+   format in its own struct. */
 typedef struct virtio_queue {
     virtio_device *dev;
     uint32_t index;
@@ -764,9 +788,10 @@ typedef struct virtio_queue {
     uint32_t packed;
     uint32_t indirect;
     uint32_t clamped;
+    uint32_t vector;
     struct {
         uint32_t magic;
-        uint32_t broken;         /* device misbehaved: queue unusable until reset */
+        uint32_t broken;         /* device misbehaved: queue unusable until reset (2: not yet reported) */
         uint32_t event_idx;      /* EVENT_IDX negotiated */
         uint32_t legacy;         /* ring fields in the CPU's byte order */
         uint32_t inflight;       /* buffers posted and not yet used */
@@ -828,9 +853,10 @@ typedef struct virtio_queue {
 VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, uint32_t index,
                                            const virtio_queue_options *o);
 
-/* Free a queue's memory (through dma_free, if any). Reset the device
-   first, and only if the reset finished: the device may still be using
-   the rings otherwise. Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
+/* Free a queue's memory (through dma_free, if any). Call it only after
+   virtio_device_reset returned VIRTIO_OK: until the reset finished the
+   device may still use the rings (keep the memory then: see UNTRUSTED
+   DEVICE). Returns VIRTIO_OK or VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q);
 
 /* Post one buffer: sg[0..out) are read by the device, sg[out..out+in)
@@ -877,6 +903,17 @@ VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q);
    VIRTIO_ERR_STATE. Context: never blocks; interrupt-safe with respect to
    other devices. Device trust: everything read is validated. */
 VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32_t *len);
+
+/* Take up to `max` used buffers at once (the checks of virtio_queue_pop
+   for each; one call instead of max). out: cookies[0..*count), lens[]
+   likewise (lens may be NULL), count. If the device broke the protocol
+   after some good buffers, those are returned (VIRTIO_OK) and the next
+   call reports VIRTIO_ERR_DEVICE.
+   Returns VIRTIO_OK (*count >= 1); VIRTIO_EMPTY; VIRTIO_ERR_DEVICE;
+   VIRTIO_ERR_STATE; VIRTIO_ERR_INVALID_ARG (cookies or count NULL).
+   Context: as virtio_queue_pop; at most max buffers. */
+VIRTIO_API virtio_result virtio_queue_pop_many(virtio_queue *q, void **cookies, uint32_t *lens, uint32_t max,
+                                               uint32_t *count);
 
 /* Poll virtio_queue_pop until a buffer is used, bounded by the platform
    timeout (see virtio_device_wait_step: the status is looked at every
@@ -1146,10 +1183,13 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
    keeping them out of line saves more code than the call costs. */
 #if defined(__GNUC__) || defined(__clang__)
 #define VIRTIO__NOINLINE __attribute__((noinline))
+#define VIRTIO__INLINE static inline __attribute__((always_inline))   /* per-buffer paths */
 #elif defined(_MSC_VER)
 #define VIRTIO__NOINLINE __declspec(noinline)
+#define VIRTIO__INLINE static inline
 #else
 #define VIRTIO__NOINLINE
+#define VIRTIO__INLINE static inline
 #endif
 #define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
 #define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
@@ -1846,10 +1886,19 @@ static VIRTIO__NOINLINE void virtio__cfg_out(const virtio_platform *p, uint32_t 
 #define VIRTIO__PCI_CMD_IO 0x1u
 #define VIRTIO__PCI_CMD_MEM 0x2u
 #define VIRTIO__PCI_CMD_MASTER 0x4u
+#define VIRTIO__PCI_CMD_INTX_OFF 0x400u  /* Interrupt Disable: an earlier owner may have left it set */
 #define VIRTIO__PCI_BAR0 0x10
 #define VIRTIO__PCI_CAP_LEN 16u           /* struct virtio_pci_cap */
 #define VIRTIO__PCI_NOTIFY_CAP_LEN 20u    /* ... plus notify_off_multiplier */
 #define VIRTIO__PCI_MSIX_ENABLE 0x8000u   /* MSI-X message control */
+
+/* The vector virtio_pci_msix_plan chose for queue `index`, or none. */
+static uint32_t virtio__plan_vector(const virtio_device *d, uint32_t index)
+{
+    uint32_t v = d->priv.plan_queue;
+    if (!d->priv.msix || v == VIRTIO_MSIX_NONE || v + index >= d->msix_entries) return VIRTIO_MSIX_NONE;
+    return v + index;
+}
 
 static uint32_t virtio__pci_isr(const virtio_device *d)
 {
@@ -1895,9 +1944,15 @@ static uint32_t virtio__pci_queue_max(const virtio_device *d, uint32_t index, ui
    device will use (kvmtool keeps its maximum, whatever is written). */
 static uint32_t virtio__pci_queue_size(const virtio_device *d, uint32_t max, uint32_t size)
 {
-    VIRTIO__UNUSED(max);
+    uint32_t got;
     virtio__wr(d, VIRTIO__PCI_Q_SIZE, 2, size);
-    return virtio__rd(d, VIRTIO__PCI_Q_SIZE, 2);
+    got = virtio__rd(d, VIRTIO__PCI_Q_SIZE, 2);
+    /* Another answer that we can use: say it back, so that both sides
+       agree on the ring we allocate whatever the first write did. */
+    if (got != size && got != 0 && got <= max &&
+        (d->priv.ring == VIRTIO_RING_PACKED || (got & (got - 1)) == 0))
+        virtio__wr(d, VIRTIO__PCI_Q_SIZE, 2, got);
+    return got;
 }
 static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q, const uint64_t area[3])
 {
@@ -1912,7 +1967,9 @@ static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q,
     q->priv.notify = d->priv.notify + (uintptr_t)noff;
     q->priv.notify_space = d->priv.notify_space;
     q->priv.notify_width = 2;
-    virtio__wr(d, VIRTIO__PCI_Q_MSIX, 2, VIRTIO_MSIX_NONE);
+    /* The vector before the enable (virtio 1.2 4.1.4.3.2), read back. */
+    virtio__wr(d, VIRTIO__PCI_Q_MSIX, 2, virtio__plan_vector(d, q->index));
+    q->vector = virtio__rd(d, VIRTIO__PCI_Q_MSIX, 2);
     for (i = 0; i < 3; i++) {
         virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i, 4, (uint32_t)area[i]);
         virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i + 4, 4, (uint32_t)(area[i] >> 32));
@@ -1973,7 +2030,10 @@ static virtio_result virtio__lpci_queue_enable(virtio_device *d, virtio_queue *q
     q->priv.notify = d->priv.common + VIRTIO__LPCI_QUEUE_NOTIFY;
     q->priv.notify_space = VIRTIO_SPACE_IO;
     q->priv.notify_width = 2;
-    if (d->priv.msix) virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, VIRTIO_MSIX_NONE);
+    if (d->priv.msix) {
+        virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, virtio__plan_vector(d, q->index));
+        q->vector = virtio__rd(d, VIRTIO__LPCI_MSIX_QUEUE, 2);
+    }
     virtio__wr(d, VIRTIO__LPCI_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
     return VIRTIO_OK;
 }
@@ -2163,10 +2223,12 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     dev->vendor_id = VIRTIO__PCI_VENDOR;
     dev->transport = VIRTIO_TRANSPORT_PCI;
     dev->bdf = bdf;
+    dev->config_vector = dev->priv.plan_config = dev->priv.plan_queue = VIRTIO_MSIX_NONE;
     dev->priv.msix = msix;
     if (msix_table) {
         dev->priv.msix_cap = msix_cap;
-        dev->priv.msix_entries = msix_entries;
+        dev->msix_entries = msix_entries;
+        dev->priv.plan_config = dev->priv.plan_queue = VIRTIO_MSIX_NONE;
         dev->priv.msix_table = msix_table;
     }
 
@@ -2227,7 +2289,7 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
 #endif
     }
     /* Decode what we use, and let the device master the bus. */
-    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, cmd | used | VIRTIO__PCI_CMD_MASTER);
+    virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, (cmd & ~VIRTIO__PCI_CMD_INTX_OFF) | used | VIRTIO__PCI_CMD_MASTER);
     if (!dev->legacy) dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);
     dev->priv.magic = VIRTIO__DEV_MAGIC;
     return VIRTIO_OK;
@@ -2340,8 +2402,11 @@ VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry,
     uintptr_t e;
     if (!dev || dev->priv.magic != VIRTIO__DEV_MAGIC) return VIRTIO_ERR_STATE;
     if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
-    if (entry >= dev->priv.msix_entries) return VIRTIO_ERR_RANGE;
+    if (entry >= dev->msix_entries) return VIRTIO_ERR_RANGE;
     e = dev->priv.msix_table + 16u * entry;   /* address lo, hi, data, vector control */
+    /* Masked while address and data change: a live entry caught halfway
+       sends an undefined message (PCI 3.0 6.8.2). */
+    virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e + 12, 4, 1);
     virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e, 4, (uint32_t)address);
     virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e + 4, 4, (uint32_t)(address >> 32));
     virtio__reg_out(dev->platform, VIRTIO_SPACE_MEM, e + 8, 4, data);
@@ -2349,6 +2414,9 @@ VIRTIO_API virtio_result virtio_pci_msix_set(virtio_device *dev, uint32_t entry,
     return VIRTIO_OK;
 #endif
 }
+
+/* Function Mask in the MSI-X message control: masks every entry. */
+#define VIRTIO__PCI_MSIX_MASKALL 0x4000u
 
 VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
 {
@@ -2362,7 +2430,9 @@ VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
     if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
     p = dev->platform;
     ctrl = virtio__cfg_in(p, dev->bdf, dev->priv.msix_cap + 2, 2);
-    ctrl = on ? ctrl | VIRTIO__PCI_MSIX_ENABLE : ctrl & ~VIRTIO__PCI_MSIX_ENABLE;
+    /* On: unmask the function too, which an earlier owner may have left
+       masked (every message would be lost). */
+    ctrl = on ? (ctrl | VIRTIO__PCI_MSIX_ENABLE) & ~VIRTIO__PCI_MSIX_MASKALL : ctrl & ~VIRTIO__PCI_MSIX_ENABLE;
     virtio__cfg_out(p, dev->bdf, dev->priv.msix_cap + 2, 2, ctrl);
     if (dev->legacy && dev->priv.msix != (uint32_t)(on != 0)) {
         /* Legacy: two vector registers appear before the configuration. */
@@ -2375,6 +2445,28 @@ VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
         }
     }
     dev->priv.msix = on != 0;
+    if (!on) {   /* back to INTx: make sure it is not disabled */
+        uint32_t cmd = virtio__cfg_in(p, dev->bdf, VIRTIO__PCI_COMMAND, 2);
+        if (cmd & VIRTIO__PCI_CMD_INTX_OFF) virtio__cfg_out(p, dev->bdf, VIRTIO__PCI_COMMAND, 2, cmd & ~VIRTIO__PCI_CMD_INTX_OFF);
+        dev->config_vector = VIRTIO_MSIX_NONE;
+    }
+    return VIRTIO_OK;
+#endif
+}
+
+VIRTIO_API virtio_result virtio_pci_msix_plan(virtio_device *dev, uint32_t config_vector, uint32_t queue_vector)
+{
+#ifdef VIRTIO_NO_PCI
+    VIRTIO__UNUSED(dev); VIRTIO__UNUSED(config_vector); VIRTIO__UNUSED(queue_vector);
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
+    if (!dev || dev->priv.magic != VIRTIO__DEV_MAGIC) return VIRTIO_ERR_STATE;
+    if (dev->transport != VIRTIO_TRANSPORT_PCI || !dev->priv.msix_table) return VIRTIO_ERR_UNSUPPORTED;
+    if ((config_vector != VIRTIO_MSIX_NONE && config_vector >= dev->msix_entries) ||
+        (queue_vector != VIRTIO_MSIX_NONE && queue_vector >= dev->msix_entries))
+        return VIRTIO_ERR_INVALID_ARG;
+    dev->priv.plan_config = config_vector;
+    dev->priv.plan_queue = queue_vector;
     return VIRTIO_OK;
 #endif
 }
@@ -2526,6 +2618,9 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     }
     dev->features = want;
     dev->priv.ring = (want & VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED)) ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
+    /* The reset cleared every vector: route configuration changes again. */
+    if (dev->priv.ops->set_vector && dev->priv.msix && dev->priv.plan_config != VIRTIO_MSIX_NONE)
+        dev->config_vector = dev->priv.ops->set_vector(dev, VIRTIO__CONFIG_VECTOR, dev->priv.plan_config);
     return VIRTIO_OK;
 }
 
@@ -2562,13 +2657,15 @@ static virtio_result virtio__set_vector(virtio_device *dev, uint32_t queue, uint
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     if (vector > VIRTIO_MSIX_NONE) return VIRTIO_ERR_INVALID_ARG;
     if (!dev->priv.ops->set_vector || !dev->priv.msix) return VIRTIO_ERR_UNSUPPORTED;
-    if (vector != VIRTIO_MSIX_NONE && vector >= dev->priv.msix_entries) return VIRTIO_ERR_INVALID_ARG;
+    if (vector != VIRTIO_MSIX_NONE && vector >= dev->msix_entries) return VIRTIO_ERR_INVALID_ARG;
     return dev->priv.ops->set_vector(dev, queue, vector) == vector ? VIRTIO_OK : VIRTIO_ERR_UNSUPPORTED;
 }
 
 VIRTIO_API virtio_result virtio_device_set_vector(virtio_device *dev, uint32_t vector)
 {
-    return virtio__set_vector(dev, VIRTIO__CONFIG_VECTOR, vector);
+    virtio_result r = virtio__set_vector(dev, VIRTIO__CONFIG_VECTOR, vector);
+    if (r == VIRTIO_OK || r == VIRTIO_ERR_UNSUPPORTED) dev->config_vector = r == VIRTIO_OK ? vector : VIRTIO_MSIX_NONE;
+    return r;
 }
 
 /* >>device.config: device-specific configuration under the generation
@@ -2752,6 +2849,7 @@ static virtio_result virtio__split_add_table(virtio_queue *q, uint64_t table_dev
     virtio__slot *s = virtio__slots(q);
     uint16_t head = q->priv.free_head;
     unsigned char *d = virtio__desc(q, head);
+    VIRTIO_ASSERT(q->num_free >= 1 && head < q->size);
     virtio__st64(q, d + VIRTIO__D_ADDR, table_dev);
     virtio__st32(q, d + VIRTIO__D_LEN, count * VIRTIO__DESC_SIZE);
     virtio__st16(q, d + VIRTIO__SD_FLAGS, VIRTIO__DESC_INDIRECT);
@@ -2767,6 +2865,7 @@ static virtio_result virtio__split_add(virtio_queue *q, const virtio_sg *sg, uin
     uint16_t head = q->priv.free_head, i = head;
     uint64_t in_len = 0;
     uint32_t k;
+    VIRTIO_ASSERT(n >= 1 && n <= q->num_free);   /* virtio_queue_add checked */
     /* Free descriptors: nothing here is the device's until published. */
     for (k = 0; k < n; k++) {
         unsigned char *d = virtio__desc(q, i);
@@ -2798,7 +2897,7 @@ static int virtio__split_need_kick(virtio_queue *q)
     return !(virtio__ld16(q, q->priv.split.used) & VIRTIO__USED_NO_NOTIFY);
 }
 
-static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t *len)
+VIRTIO__INLINE virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
     virtio__slot *s = virtio__slots(q);
     unsigned char *e;
@@ -2822,6 +2921,7 @@ static virtio_result virtio__split_pop(virtio_queue *q, void **cookie, uint32_t 
     if (len) *len = l;
     /* Return the chain to the free list, following our own links. */
     for (i = (uint16_t)id, k = 1; k < s[id].ndesc; k++) i = s[i].next;
+    VIRTIO_ASSERT(i < q->size);
     s[i].next = q->priv.free_head;
     q->priv.free_head = (uint16_t)id;
     q->num_free += s[id].ndesc;
@@ -2875,6 +2975,7 @@ static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_de
     uint16_t id = q->priv.free_head, head = q->priv.packed.next, pos = (uint16_t)(head + 1);
     uint16_t wrap = q->priv.packed.next_wrap, first = (uint16_t)(virtio__packed_avail(wrap) | VIRTIO__DESC_INDIRECT);
     unsigned char *d = virtio__desc(q, head);
+    VIRTIO_ASSERT(q->num_free >= 1 && id < q->size);   /* the caller checked */
     virtio__st64(q, d + VIRTIO__D_ADDR, table_dev);
     virtio__st32(q, d + VIRTIO__D_LEN, count * VIRTIO__DESC_SIZE);
     virtio__st16(q, d + VIRTIO__PD_ID, id);
@@ -2894,6 +2995,7 @@ static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, ui
     uint16_t id = q->priv.free_head, head = q->priv.packed.next, pos = head, wrap = q->priv.packed.next_wrap, first = 0;
     uint64_t in_len = 0;
     uint32_t k;
+    VIRTIO_ASSERT(n >= 1 && n <= q->num_free);   /* virtio_queue_add checked */
     /* Chain descriptors carry their final flags before the head does:
        check everything before writing anything. */
     for (k = 0; k < n; k++) {
@@ -2941,7 +3043,7 @@ static int virtio__packed_is_used(const virtio_queue *q, uint16_t flags)
     return a == u && u == q->priv.packed.used_wrap;
 }
 
-static virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t *len)
+VIRTIO__INLINE virtio_result virtio__packed_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
     virtio__slot *s = virtio__slots(q);
     unsigned char *d = virtio__desc(q, q->priv.packed.used);
@@ -3146,6 +3248,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     q->num_free = size;
     q->packed = (uint32_t)packed;
     q->indirect = indirect;
+    q->vector = VIRTIO_MSIX_NONE;
     q->priv.event_idx = (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX)) != 0;
     q->priv.legacy = dev->legacy;
     q->priv.packed.used_wrap = q->priv.packed.next_wrap = 1;
@@ -3248,14 +3351,47 @@ VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)
     return VIRTIO_OK;
 }
 
+/* A broken queue answers VIRTIO_ERR_STATE, except once with
+   VIRTIO_ERR_DEVICE when pop_many held that back behind good buffers. */
+static virtio_result virtio__q_gate(virtio_queue *q)
+{
+    if (!virtio__q_ok(q)) return VIRTIO_ERR_STATE;
+    if (q->priv.broken == 2) {
+        q->priv.broken = 1;
+        return VIRTIO_ERR_DEVICE;
+    }
+    return q->priv.broken ? VIRTIO_ERR_STATE : VIRTIO_OK;
+}
+
 VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
-    if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
+    if (!virtio__q_ok(q) || q->priv.broken) return virtio__q_gate(q);
     if (q->priv.inflight == 0) return VIRTIO_EMPTY;
 #ifndef VIRTIO_NO_PACKED
     if (q->packed) return virtio__packed_pop(q, cookie, len);
 #endif
     return virtio__split_pop(q, cookie, len);
+}
+
+VIRTIO_API virtio_result virtio_queue_pop_many(virtio_queue *q, void **cookies, uint32_t *lens, uint32_t max,
+                                               uint32_t *count)
+{
+    virtio_result r = VIRTIO_EMPTY;
+    uint32_t n = 0;
+    if (!virtio__q_ok(q) || q->priv.broken) return virtio__q_gate(q);
+    if (!cookies || !count) return VIRTIO_ERR_INVALID_ARG;
+    for (; n < max && q->priv.inflight; n++) {
+#ifndef VIRTIO_NO_PACKED
+        if (q->packed) r = virtio__packed_pop(q, &cookies[n], lens ? &lens[n] : 0);
+        else
+#endif
+            r = virtio__split_pop(q, &cookies[n], lens ? &lens[n] : 0);
+        if (r != VIRTIO_OK) break;
+    }
+    if (n == 0) return r;
+    if (r == VIRTIO_ERR_DEVICE) q->priv.broken = 2;   /* reported by the next call */
+    *count = n;
+    return VIRTIO_OK;
 }
 
 VIRTIO_API virtio_result virtio_queue_wait(virtio_queue *q, void **cookie, uint32_t *len)
@@ -3313,8 +3449,11 @@ VIRTIO_API virtio_result virtio_queue_enable_cb(virtio_queue *q, int *pending)
 
 VIRTIO_API virtio_result virtio_queue_set_vector(virtio_queue *q, uint32_t vector)
 {
+    virtio_result r;
     if (!virtio__q_ok(q)) return VIRTIO_ERR_STATE;
-    return virtio__set_vector(q->dev, q->index, vector);
+    r = virtio__set_vector(q->dev, q->index, vector);
+    if (r == VIRTIO_OK || r == VIRTIO_ERR_UNSUPPORTED) q->vector = r == VIRTIO_OK ? vector : VIRTIO_MSIX_NONE;
+    return r;
 }
 
 #endif /* VIRTIO_CORE_IMPLEMENTATION */

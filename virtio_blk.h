@@ -87,11 +87,17 @@ INTERRUPTS
 
 The driver polls by default. For interrupt-driven use arm the request
 queue (virtio_queue_enable_cb(&disk.queue, &pending)), and in the handler
-call virtio_device_isr(&disk.dev, &isr): VIRTIO_ISR_QUEUE means
-completions (drain them with virtio_blk_poll until VIRTIO_EMPTY, then
-re-arm; if enable_cb reports pending, drain again: with event index an
-armed queue interrupts once), VIRTIO_ISR_CONFIG means the configuration
-changed (call virtio_blk_refresh). Not concurrently with other calls on
+call virtio_device_isr(&disk.dev, &isr) (INTx, virtio-mmio):
+VIRTIO_ISR_QUEUE means completions (drain them with virtio_blk_poll until
+it returns anything but VIRTIO_OK, then re-arm; if enable_cb reports
+pending, drain again: with event index an armed queue interrupts once),
+VIRTIO_ISR_CONFIG means the configuration changed (call
+virtio_blk_refresh). With MSI-X (virtio.h, THREADS, INTERRUPTS AND WAITS)
+the request queue is queue 0: plan it before virtio_blk_init, and
+disk.queue.vector says what the device took. Some requests finish with
+no interrupt: a flush on a disk without a write cache, a request that
+failed before it reached the device, and completions a blocking call set
+aside; poll once before you sleep. Not concurrently with other calls on
 the same disk.
 
 MEMORY
@@ -462,7 +468,8 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed);
 #else
 #define VIRTIO__BLK_NOINLINE
 #endif
-#define VIRTIO__BLK_MAGIC 0x626c6b21u     /* "blk!" */
+#define VIRTIO__BLK_MAGIC 0x626c6b21u
+#define VIRTIO__BLK_CHUNK 16u              /* used buffers taken per virtio_queue_pop_many */     /* "blk!" */
 #define VIRTIO__BLK_NONE 0xffffu
 #define VIRTIO__BLK_SYNC 0x80u            /* request flag: a blocking call waits for it */
 #define VIRTIO__BLK_FLAGS (VIRTIO_MORE | VIRTIO_BLK_REQ_UNMAP)
@@ -878,32 +885,37 @@ static VIRTIO__BLK_NOINLINE void virtio__blk_reap_any(virtio_blk *b, virtio__blk
 }
 
 #ifndef VIRTIO_BLK_MINIMAL
-/* Take one used device request: its status, and what reap_any does;
-   then post waiting pieces. out: home, the request it belongs to; fin,
-   that request if it has just finished (not yet parked or handed back),
-   else NULL. Returns VIRTIO_OK, VIRTIO_EMPTY, or VIRTIO_ERR_DEVICE (the
-   device broke the queue protocol: it was failed) or VIRTIO_ERR_STATE. */
+/* A device request the ring gave back (cookie: its slot): its status,
+   and what reap_any does; then post waiting pieces. out: home, the
+   request it belongs to. Returns that request if it has just finished
+   (not yet parked or handed back), else NULL. */
+VIRTIO__BLK_INLINE virtio__blk_slot *virtio__blk_took(virtio_blk *b, void *cookie, virtio__blk_slot **home)
+{
+    virtio__blk_slot *s = (virtio__blk_slot *)cookie, *h;   /* our own cookie, from the queue's private shadow */
+    uint32_t st = *(volatile unsigned char *)(s->dma + VIRTIO__BLK_STATUS);
+    b->last_status = st;
+    s->posted = 0;
+    *home = h = s->home;
+    if (s->slow || st != VIRTIO__BLK_S_OK) virtio__blk_reap_any(b, s, st);
+    if (b->priv.pend_head != VIRTIO__BLK_NONE && virtio__blk_pump(b)) virtio_queue_kick(&b->queue);
+    return --h->outstanding == 0 && h->left == 0 ? h : 0;
+}
+
+/* Take one used device request (virtio__blk_took). out: home; fin, the
+   request if it has just finished, else NULL. Returns VIRTIO_OK,
+   VIRTIO_EMPTY, or VIRTIO_ERR_DEVICE (the device broke the queue
+   protocol: it was failed) or VIRTIO_ERR_STATE. */
 VIRTIO__BLK_INLINE virtio_result virtio__blk_reap(virtio_blk *b, virtio__blk_slot **home, virtio__blk_slot **fin)
 {
     void *cookie = 0;
-    virtio__blk_slot *s, *h;
-    uint32_t st;
     virtio_result r = virtio_queue_pop(&b->queue, &cookie, 0);
     if (r != VIRTIO_OK) {
         if (r == VIRTIO_ERR_DEVICE) virtio__blk_fail(b, r);
         return r;
     }
-    s = (virtio__blk_slot *)cookie;   /* our own cookie, from the queue's private shadow */
-    st = *(volatile unsigned char *)(s->dma + VIRTIO__BLK_STATUS);
-    b->last_status = st;
-    s->posted = 0;
-    *home = h = s->home;
-    if (s->slow || st != VIRTIO__BLK_S_OK) virtio__blk_reap_any(b, s, st);
-    *fin = --h->outstanding == 0 && h->left == 0 ? h : 0;
-    if (b->priv.pend_head != VIRTIO__BLK_NONE && virtio__blk_pump(b)) virtio_queue_kick(&b->queue);
+    *fin = virtio__blk_took(b, cookie, home);
     return VIRTIO_OK;
 }
-
 
 #endif
 
@@ -1188,42 +1200,59 @@ VIRTIO_API virtio_result virtio_blk_kick(virtio_blk *blk)
 VIRTIO__BLK_INLINE virtio_result virtio__blk_collect(virtio_blk *b, virtio_blk_completion *out, uint32_t max,
                                                      uint32_t *count)
 {
-    uint32_t n = 0, budget, broken;
+    void *ck[VIRTIO__BLK_CHUNK];
+    virtio__blk_slot *fin[VIRTIO__BLK_CHUNK];
+    uint32_t n = 0, budget, broken, i, got, nf;
     virtio_result r = VIRTIO_OK;
     if (!b || b->priv.magic != VIRTIO__BLK_MAGIC || b->priv.in_callback) return VIRTIO_ERR_STATE;
-    /* (a broken disk hands back only what is parked; only a failed reap,
+    /* (a broken disk hands back only what is parked; only a failed pop,
        which ends the loop, or a callback can break it meanwhile) */
     broken = b->priv.broken;
-    for (budget = b->queue.size; budget; budget--) {
-        virtio__blk_slot *h, *home;
+    for (budget = b->queue.size; budget && n < max;) {
+        nf = 0;
         if (b->priv.done_head != VIRTIO__BLK_NONE) {
-            h = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail);
+            fin[nf++] = virtio__blk_shift(b, &b->priv.done_head, &b->priv.done_tail);
+            budget--;
         } else {
+            /* Several at once, no more than out[] can still take (each
+               finishes at most one request) nor the budget allows. */
+            uint32_t want = max - n < budget ? max - n : budget;
             if (broken) break;
-            if ((r = virtio__blk_reap(b, &home, &h)) != VIRTIO_OK) break;
-            if (!h) continue;
-            if (h->flags & VIRTIO__BLK_SYNC) {   /* a blocking call's (it takes it itself) */
-                virtio__blk_finish(b, h);
-                continue;
+            got = 1;
+            r = want == 1 ? virtio_queue_pop(&b->queue, &ck[0], 0)
+                          : virtio_queue_pop_many(&b->queue, ck, 0, want < VIRTIO__BLK_CHUNK ? want : VIRTIO__BLK_CHUNK, &got);
+            if (r != VIRTIO_OK) {
+                if (r == VIRTIO_ERR_DEVICE) virtio__blk_fail(b, r);
+                break;
+            }
+            budget -= got;
+            for (i = 0; i < got; i++) {
+                virtio__blk_slot *home, *h = virtio__blk_took(b, ck[i], &home);
+                if (!h) continue;
+                if (h->flags & VIRTIO__BLK_SYNC) virtio__blk_finish(b, h);   /* a blocking call's (it takes it itself) */
+                else fin[nf++] = h;
             }
         }
-        if (h->callback) {
-            void *tok = h->token;
-            virtio_blk_callback cb = h->callback;
-            virtio_result res = (virtio_result)h->result;
+        for (i = 0; i < nf; i++) {
+            virtio__blk_slot *h = fin[i];
+            if (h->callback) {   /* callbacks run here, and only here */
+                void *tok = h->token;
+                virtio_blk_callback cb = h->callback;
+                virtio_result res = (virtio_result)h->result;
+                virtio__blk_free(b, h);
+                b->inflight--;
+                b->priv.in_callback = 1;
+                cb(b, tok, res);
+                b->priv.in_callback = 0;
+                broken = b->priv.broken;
+                continue;
+            }
+            out[n].token = h->token;
+            out[n].result = (virtio_result)h->result;
             virtio__blk_free(b, h);
             b->inflight--;
-            b->priv.in_callback = 1;
-            cb(b, tok, res);
-            b->priv.in_callback = 0;
-            broken = b->priv.broken;
-            continue;
+            n++;
         }
-        out[n].token = h->token;
-        out[n].result = (virtio_result)h->result;
-        virtio__blk_free(b, h);
-        b->inflight--;
-        if (++n == max) break;
     }
     if (n) {
         if (count) *count = n;

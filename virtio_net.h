@@ -97,7 +97,13 @@ event index an armed queue interrupts once: after each drain call
 virtio_queue_enable_cb again, and if it reports pending, drain again
 before sleeping. Frames never arrive without a completion in the receive
 queue, and draining to VIRTIO_EMPTY also notifies the device of every
-buffer it reposted.
+buffer it reposted; a drain that stops early (no room in the caller)
+gets no interrupt for what it left, so come back to it. VIRTIO_ERR_TOO_BIG
+and VIRTIO_ERR_DEVICE from a receive drop one frame: keep draining. With
+MSI-X the queues are 0 (receive) and 1 (transmit); the control queue
+needs no vector, so QEMU's default of 3 vectors (configuration, receive,
+transmit) is enough: plan them before virtio_net_init (virtio.h, THREADS,
+INTERRUPTS AND WAITS). virtio_net_send reclaims transmit buffers itself.
 
 MEMORY
 

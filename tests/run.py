@@ -31,6 +31,7 @@ SUITES = [
     ("qemu-console", [PY, "tests/qemu/test_console.py"]),
     ("qemu-rng", [PY, "tests/qemu/test_rng.py"]),
     ("qemu-fault", [PY, "tests/qemu/test_fault.py"]),
+    ("qemu-irq", [PY, "tests/qemu/test_irq.py"]),
     ("examples", [PY, "tests/qemu/test_examples.py"]),
     ("qemu-boot", [PY, "tests/qemu/test_boot.py"]),
     ("harness", [PY, "tests/harness/test_harness.py"]),

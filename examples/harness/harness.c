@@ -175,6 +175,7 @@ static virtio_result open_disk(void)
     if (have_disk) return VIRTIO_OK;
     memset(&o, 0, sizeof o);
     o.device.ring = ring;
+    o.max_requests = 64;   /* blk-readv keeps 48 requests in flight (the default is 32) */
     if ((r = find(VIRTIO_DEVICE_BLOCK, &dev)) != VIRTIO_OK) return r;
     if ((r = virtio_blk_init(&disk, &dev, &o)) != VIRTIO_OK) return r;
     have_disk = 1;
@@ -365,7 +366,7 @@ static virtio_result cmd_net_send(char **a)
             r = VIRTIO_ERR_INVALID_ARG;
             break;
         }
-        r = virtio_net_send(&nic, data + off + 4, n);
+        r = virtio_net_send(&nic, data + off + 4, n, 0);
         if (r == VIRTIO_ERR_NO_SPACE && now_ms() < deadline) {   /* ring full: let the device catch up */
             full++;
             plat.idle(plat.user);

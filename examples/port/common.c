@@ -319,6 +319,13 @@ static void pool_free(void *user, void *ptr, size_t size, int kind)
 
 size_t port_dma_free_bytes(void) { return pool_bytes() - pool_top; }
 
+/* The pool is the last thing the port places in RAM (link.ld). */
+uintptr_t port_free_ram(void) { return (uintptr_t)__pool_end; }
+
+#if !defined(__x86_64__) && !defined(__i386__)
+uintptr_t port_multiboot_info(void) { return 0; }   /* x86_64/port.c has the real one */
+#endif
+
 /* ---- the virtio_platform ---------------------------------------------------- */
 static uint64_t plat_now(void *user)
 {

@@ -25,7 +25,6 @@
 #define FDT_NOP 4u
 #define FDT_END 9u
 #define FDT_MAX_DEPTH 16
-#define FDT_MAX_SIZE (16u << 20)
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -71,7 +70,7 @@ int port_fdt_open(struct port_fdt *t, const void *blob, uint32_t max)
     s_size = be32(b + 36);
     /* version 17 or a later one compatible with it (last_comp_version) */
     if (be32(b + 20) < 17 || be32(b + 24) > 17) return 0;
-    if (total > max || total > FDT_MAX_SIZE || total < 40) return 0;
+    if (total > max || total > PORT_FDT_MAX || total < 40) return 0;
     if (s_off < 40 || s_off > total || s_size > total - s_off || (s_off & 3) || s_size < 4) return 0;
     if (str_off > total || str_size > total - str_off) return 0;
     t->blob = b;
@@ -319,6 +318,136 @@ static void pci_host(const struct walk *w, struct port_machine *m)
     }
 }
 
+/* ---- interrupts -------------------------------------------------------- */
+
+/* The node whose "phandle" is ph, or -1. */
+static int32_t by_phandle(const struct port_fdt *t, uint32_t ph)
+{
+    int32_t node = -1;
+    int depth = 0;
+    uint32_t len;
+    while (ph && port_fdt_next(t, &node, &depth)) {
+        const uint8_t *p = port_fdt_prop(t, node, "phandle", &len);
+        if (p && len == 4 && be32(p) == ph) return node;
+    }
+    return -1;
+}
+
+/* The context of the first "interrupts-extended" entry that names a
+   CPU's machine external interrupt (riscv mcause 11): on QEMU's virt,
+   hart 0's M-mode context of the PLIC. Each entry is a phandle and that
+   controller's #interrupt-cells cells. 0 if there is none. */
+static uint32_t machine_context(const struct port_fdt *t, int32_t node)
+{
+    uint32_t len, i = 0, ctx;
+    const uint8_t *p = port_fdt_prop(t, node, "interrupts-extended", &len);
+    for (ctx = 0; p && i + 8 <= len && ctx < 64; ctx++) {
+        int32_t parent = by_phandle(t, be32(p + i));
+        uint32_t n = parent < 0 ? 1 : cells(t, parent, "#interrupt-cells", 1);
+        if (n == 0 || n > 4 || i + 4 + 4 * n > len) break;
+        if (n == 1 && be32(p + i + 4) == 11) return ctx;
+        i += 4 + 4 * n;
+    }
+    return 0;
+}
+
+/* An interrupt specifier of n cells as the controller's source number:
+   the GIC's three cells (type, number, flags) give SPI n = 32 + n and
+   PPI n = 16 + n with the trigger flags (1 edge, 4 level); a one- or
+   two-cell specifier (the PLIC's) is the number itself. */
+static int decode_irq(const uint8_t *p, uint32_t n, uint32_t *source, uint32_t *flags)
+{
+    uint32_t type;
+    if (n == 1 || n == 2) {
+        *source = be32(p);
+        *flags = n == 2 ? be32(p + 4) & 0xfu : 0;
+        return 1;
+    }
+    if (n != 3) return 0;
+    type = be32(p);
+    if (type > 1 || be32(p + 4) > (type ? 15u : 987u)) return 0;
+    *source = be32(p + 4) + (type ? 16u : 32u);
+    *flags = be32(p + 8) & 0xfu;
+    return 1;
+}
+
+/* The interrupt parent of the walk's current node: its own or its
+   nearest ancestor's "interrupt-parent". -1 if none. */
+static int32_t irq_parent(const struct walk *w)
+{
+    int d;
+    uint32_t len;
+    for (d = w->depth; d >= 0; d--) {
+        const uint8_t *p = port_fdt_prop(&w->t, w->path[d], "interrupt-parent", &len);
+        if (p && len == 4) return by_phandle(&w->t, be32(p));
+    }
+    return -1;
+}
+
+int port_fdt_irq(const struct port_fdt *t, const char *compat, uint64_t where, uint32_t index, uint32_t *source,
+                 uint32_t *flags)
+{
+    static struct walk w;   /* static: keeps the stack small */
+    int32_t node = -1;
+    int depth = 0;
+    w.t = *t;
+    while (port_fdt_next(&w.t, &node, &depth)) {
+        uint64_t a, s;
+        uint32_t len, n;
+        const uint8_t *p;
+        int32_t parent;
+        w.path[depth] = node;
+        w.depth = depth;
+        if (depth == 0 || (compat && !port_fdt_compatible(&w.t, node, compat))) continue;
+        if (where && (!reg(&w, 0, &a, &s) || a != where)) continue;
+        p = port_fdt_prop(&w.t, node, "interrupts", &len);
+        parent = irq_parent(&w);
+        if (!p || parent < 0) return 0;
+        n = cells(&w.t, parent, "#interrupt-cells", 0);
+        if (n == 0 || n > 4 || index >= len / (4 * n)) return 0;
+        return decode_irq(p + 4 * n * index, n, source, flags);
+    }
+    return 0;
+}
+
+int port_fdt_pci_irq(const struct port_fdt *tree, uint32_t bdf, uint32_t pin, uint32_t *source, uint32_t *flags)
+{
+    const struct port_fdt t = *tree;
+    int32_t node = -1;
+    int depth = 0;
+    while (port_fdt_next(&t, &node, &depth)) {
+        uint32_t len, mlen, i, k, key[4], ac, ic;
+        const uint8_t *map, *mask;
+        if (!port_fdt_compatible(&t, node, "pci-host-ecam-generic")) continue;
+        map = port_fdt_prop(&t, node, "interrupt-map", &len);
+        mask = port_fdt_prop(&t, node, "interrupt-map-mask", &mlen);
+        ac = addr_cells(&t, node);
+        ic = cells(&t, node, "#interrupt-cells", 1);
+        if (!map || !mask || ac != 3 || ic != 1 || mlen != 16) return 0;
+        /* The child's unit address (PCI binding: bdf in bits 23:8 of the
+           first cell) and pin, masked as the map's entries are. */
+        key[0] = bdf << 8 & be32(mask);
+        key[1] = 0;
+        key[2] = 0;
+        key[3] = pin & be32(mask + 12);
+        /* Each entry: 4 child cells, the parent's phandle, then the
+           parent's #address-cells and #interrupt-cells cells. */
+        for (i = 0; i + 20 <= len;) {
+            int32_t parent = by_phandle(&t, be32(map + i + 16));
+            uint32_t pa, pi, match = 1;
+            if (parent < 0) return 0;
+            pa = cells(&t, parent, "#address-cells", 0);
+            pi = cells(&t, parent, "#interrupt-cells", 0);
+            if (pa > 3 || pi == 0 || pi > 4 || i + 20 + 4 * (pa + pi) > len) return 0;
+            for (k = 0; k < 4; k++) match &= be32(map + i + 4 * k) == key[k];
+            if (match) return decode_irq(map + i + 20 + 4 * pa, pi, source, flags);
+            i += 20 + 4 * (pa + pi);
+        }
+        return 0;
+    }
+    return 0;
+}
+
 #define MAX_MMIO 64
 
 /* Sort the virtio-mmio slot addresses and keep the longest evenly spaced
@@ -377,6 +506,8 @@ static int parse(struct walk *w, struct port_machine *m)
         } else if (port_fdt_compatible(t, node, "arm,psci-0.2") || port_fdt_compatible(t, node, "arm,psci")) {
             const char *method = string_prop(t, node, "method");
             m->psci_smc = method && strcmp(method, "smc") == 0;
+        } else if (port_fdt_compatible(t, node, "arm,gic-v2m-frame")) {
+            if (!m->msi_base && reg(w, 0, &a, &s) && a + s <= m->addr_limit) m->msi_base = a;
         } else if (port_fdt_prop(t, node, "interrupt-controller", 0) && !m->intc &&
                    !port_fdt_compatible(t, node, "riscv,cpu-intc")) {
             /* the machine's controller (PLIC, GIC), not a CPU's own */
@@ -389,6 +520,7 @@ static int parse(struct walk *w, struct port_machine *m)
                     m->intc_base[i] = a;
                     m->intc_size[i] = s;
                 }
+            m->plic_context = machine_context(t, node);
         }
         if (depth == 1 && strcmp(port_fdt_name(t, node), "cpus") == 0) {
             p = port_fdt_prop(t, node, "timebase-frequency", &len);
@@ -410,10 +542,10 @@ void port_machine_from_fdt(uintptr_t boot_arg, uintptr_t fallback)
     struct port_machine m = port_machine;
     uintptr_t at = boot_arg;
     /* A blob of any size up to the limit: its valid header bounds the reads. */
-    if (!at || !port_fdt_machine((const void *)at, FDT_MAX_SIZE, &m)) {
+    if (!at || !port_fdt_machine((const void *)at, PORT_FDT_MAX, &m)) {
         m = port_machine;
         at = fallback;
-        if (!at || !port_fdt_machine((const void *)at, FDT_MAX_SIZE, &m)) {
+        if (!at || !port_fdt_machine((const void *)at, PORT_FDT_MAX, &m)) {
             port_printf("port: no usable device tree (boot register %p, %p): cannot find the machine's devices\n",
                         (void *)boot_arg, (void *)fallback);
             port_exit(PORT_EXIT_NO_DT);
@@ -426,12 +558,13 @@ void port_machine_from_fdt(uintptr_t boot_arg, uintptr_t fallback)
 void port_print_machine(const struct port_machine *m)
 {
     port_printf("machine: uart=%llx ecam=%llx buses=%u io=%llx ports=%x+%x mem32=%llx+%llx mem64=%llx+%llx "
-                "mmio=%llx+%llxx%u intc=%s phandle=%x intc0=%llx+%llx intc1=%llx+%llx dtb=%p\n",
+                "mmio=%llx+%llxx%u intc=%s phandle=%x intc0=%llx+%llx intc1=%llx+%llx context=%u msi=%llx dtb=%p\n",
                 (unsigned long long)m->uart, (unsigned long long)m->pci_ecam, m->pci_buses,
                 (unsigned long long)m->pci_io_base, m->io_base, m->io_size, (unsigned long long)m->mem32_base,
                 (unsigned long long)m->mem32_size, (unsigned long long)m->mem64_base,
                 (unsigned long long)m->mem64_size, (unsigned long long)m->mmio_base,
                 (unsigned long long)m->mmio_stride, m->mmio_count, m->intc ? m->intc : "-", m->intc_phandle,
                 (unsigned long long)m->intc_base[0], (unsigned long long)m->intc_size[0],
-                (unsigned long long)m->intc_base[1], (unsigned long long)m->intc_size[1], m->dtb);
+                (unsigned long long)m->intc_base[1], (unsigned long long)m->intc_size[1], m->plic_context,
+                (unsigned long long)m->msi_base, m->dtb);
 }

@@ -7,11 +7,12 @@
  *   ./fdt_check tree.dtb LIMIT [COUNT [SEED]]
  *
  * Prints the "machine:" line for tree.dtb as a port whose CPU reaches
- * addresses below LIMIT (hex) would (tests/qemu/test_examples.py compares
- * it with its own reading of the tree), then damages COUNT copies (random
+ * addresses below LIMIT (hex) would, and the "irq:" lines of the
+ * interrupts it finds (tests/qemu/test_examples.py compares both with its
+ * own reading of the tree), then damages COUNT copies (random
  * bytes, a short buffer, header fields, property lengths), each in a
- * buffer of exactly its size, walks every node and property of each and
- * reads the layout, and ends with "damaged: COUNT walked, N accepted". A
+ * buffer of exactly its size, walks every node and property of each,
+ * reads the layout and looks up the interrupts the ports use, and ends with "damaged: COUNT walked, N accepted". A
  * last blob nests deeper than the reader allows. Exits non-zero only if
  * the intact tree is refused (a sanitizer aborts on its own).
  */
@@ -72,6 +73,27 @@ static int walk_all(const uint8_t *blob, uint32_t size)
     return nodes;
 }
 
+/* The interrupt lookups the ports make (intc.c): each virtio-mmio slot's
+   line, INTA..INTD of PCI slots 0..3 through the host bridge's
+   interrupt-map, the arm timer's virtual PPI. Printed for the intact
+   tree ("irq: ..." lines, as source/flags), only exercised for damaged
+   ones. */
+static void irqs(const uint8_t *blob, uint32_t size, const struct port_machine *m, int print)
+{
+    struct port_fdt t;
+    uint32_t i, pin, src, flags;
+    if (!port_fdt_open(&t, blob, size)) return;
+    for (i = 0; i < m->mmio_count && i < 64; i++) {
+        int ok = port_fdt_irq(&t, "virtio,mmio", m->mmio_base + i * m->mmio_stride, 0, &src, &flags);
+        if (print && ok) printf("irq: mmio %llx %u/%u\n", (unsigned long long)(m->mmio_base + i * m->mmio_stride), src, flags);
+    }
+    for (i = 0; i < 4 && m->pci_buses; i++)
+        for (pin = 1; pin <= 4; pin++)
+            if (port_fdt_pci_irq(&t, i << 3, pin, &src, &flags) && print)
+                printf("irq: pci %u.%u %u/%u\n", i, pin, src, flags);
+    if (port_fdt_irq(&t, "arm,armv8-timer", 0, 2, &src, &flags) && print) printf("irq: timer %u/%u\n", src, flags);
+}
+
 static int layout(const uint8_t *blob, uint32_t size, uint64_t limit, struct port_machine *m)
 {
     memset(m, 0, sizeof *m);
@@ -107,6 +129,7 @@ int main(int argc, char **argv)
     }
     m.dtb = 0;
     port_print_machine(&m);
+    irqs(tree, size, &m, 1);
     printf("nodes: %d\n", walk_all(tree, size));
 
     quiet = 1;
@@ -125,7 +148,10 @@ int main(int argc, char **argv)
             if (at + 8 <= len) put32(copy + at + 4, next());
         }
         (void)walk_all(copy, len);
-        accepted += (uint32_t)layout(copy, len, limit, &m);
+        if (layout(copy, len, limit, &m)) {
+            accepted++;
+            irqs(copy, len, &m, 0);
+        }
         free(copy);
     }
     /* Nesting deeper than the reader follows: it must stop, not overflow. */

@@ -119,10 +119,14 @@ static void check_x86(void)
 {
     uint32_t lo = port_pci_read32(0, 0x60), hi = port_pci_read32(0, 0x64), dev;
     uint64_t base = ((uint64_t)hi << 32 | lo) & 0xff0000000ull;
+    const volatile uint32_t *mb = (const volatile uint32_t *)port_multiboot_info();
     port_printf("x86: PMBASE %x (ACPI %s), PCIEXBAR %llx (%s, %u MiB)\n", port_pci_read32(0xf8, 0x40) & 0xff80,
                 (port_pci_read32(0xf8, 0x44) & 0x80) ? "on" : "off", (unsigned long long)base,
                 (lo & 1) ? "on" : "off", 256u >> ((lo >> 1) & 3));
     if (!(lo & 1) || base != 0xb0000000u) fail("MMCONFIG not at 0xb0000000", base);
+    /* The loader's Multiboot block: flags bit 0 says mem_upper (KiB of RAM from 1 MiB) is there. */
+    if (!mb || !(mb[0] & 1u)) fail("no Multiboot information block", (uintptr_t)mb);
+    else port_printf("x86: Multiboot info at %p: %u KiB of RAM above 1 MiB\n", (const void *)mb, (unsigned)mb[2]);
     for (dev = 0; dev < 32 && (lo & 1); dev++) {
         uint32_t bdf = dev << 3, cf8 = port_pci_read32(bdf, 0);
         uint32_t mm = *(volatile uint32_t *)(uintptr_t)(base + ((uint64_t)bdf << 12));
@@ -157,8 +161,9 @@ static void check_memory(void)
         fail("unaligned access or atomic", v->u32);
     p = port_platform()->dma_alloc(0, 4096, 4096, VIRTIO_MEM_DMA, &dev);
     if (!p || ((uintptr_t)p & 4095) || dev != (uintptr_t)p) fail("dma_alloc", (uintptr_t)p);
-    port_printf("memory: unaligned and atomic ok, dma pool %u KiB free at %p\n",
-                (unsigned)(port_dma_free_bytes() >> 10), p);
+    port_printf("memory: unaligned and atomic ok, dma pool %u KiB free at %p, free RAM from %p\n",
+                (unsigned)(port_dma_free_bytes() >> 10), p, (void *)port_free_ram());
+    if (port_free_ram() < (uintptr_t)p + port_dma_free_bytes()) fail("free RAM inside the DMA pool", port_free_ram());
     port_platform()->dma_free(0, p, 4096, VIRTIO_MEM_DMA);
 }
 

@@ -48,7 +48,7 @@ PORT_CFLAGS_aarch64be := --target=aarch64_be-unknown-elf -mcpu=cortex-a57
 PORT_CFLAGS_armv7 := --target=armv7a-none-eabi -mcpu=cortex-a15 -marm -mfloat-abi=soft -fno-unwind-tables
 PORT_CFLAGS_x86_64 := --target=x86_64-unknown-elf -mno-red-zone
 PORT_CFLAGS_i686 := --target=i686-unknown-elf -mno-sse
-PORT_SRCS = $(PORT_DIR)/common.c $(PORT_DIR)/pci.c $(PORT_DIR)/fdt.c \
+PORT_SRCS = $(PORT_DIR)/common.c $(PORT_DIR)/pci.c $(PORT_DIR)/fdt.c $(PORT_DIR)/intc.c \
             $(PORT_DIR)/$(PORT_SRCDIR_$(1))/port.c $(PORT_DIR)/$(PORT_SRCDIR_$(1))/start.S
 
 # $(call port_obj,ARCH,NAME,SOURCE): where SOURCE's object goes.

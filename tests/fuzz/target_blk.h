@@ -233,7 +233,7 @@ static void blk_ops(blk_fz *t)
                (the request stays in flight): never reuse it. */
             FZ_ASSERT(t->blk.inflight <= before + 1);
             if (t->blk.inflight > before) {
-                FZ_ASSERT(r == VIRTIO_ERR_TIMEOUT || r == VIRTIO_ERR_NEEDS_RESET || r == VIRTIO_ERR_DEVICE);
+                FZ_ASSERT(r == VIRTIO_ERR_TIMEOUT || r == VIRTIO_ERR_NEEDS_RESET || r == VIRTIO_ERR_DEVICE || r == VIRTIO_ERR_GONE);
                 break;
             }
             t->buf[i].busy = 0;

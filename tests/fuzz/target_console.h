@@ -71,8 +71,12 @@ static void con_reclaim(con_fz *t)
     const virtio_platform *p = &t->e.bus->platform;
     virtio_console *c = &t->con;
     uint32_t i;
-    FZ_ASSERT(t->e.m->knobs.reset_delay == MODEL_FOREVER);
+    /* (a reset that cannot finish: one that never ends, a device that is
+       gone, or a lie about the status) */
+    FZ_ASSERT(t->e.m->knobs.reset_delay == MODEL_FOREVER || t->e.m->knobs.gone || t->e.lies);
     t->e.m->knobs.reset_delay = 0;
+    t->e.m->knobs.gone = 0;   /* back, and honest: the owner can now take its memory back */
+    t->e.m->knobs.hostile = 0;
     FZ_ASSERT(virtio_device_reset(&c->dev) == VIRTIO_OK);
     for (i = CON_PORTS; i-- > 0;) virtio_free(p, c->port[i].priv.buf, c->port[i].priv.buf_bytes, VIRTIO_MEM_DMA);
     virtio_free(p, c->priv.ctrl, c->priv.ctrl_bytes, VIRTIO_MEM_DMA);
@@ -112,7 +116,8 @@ static void con_down(con_fz *t)
 
 static int con_exact(con_fz *t, uint32_t p)
 {
-    return !t->e.lies && !(t->muddled >> p & 1u);
+    /* (kvmtool's used lengths are not the bytes written: a lie for a console) */
+    return !t->e.lies && t->e.m->knobs.used_len == MODEL_USED_LEN_EXACT && !(t->muddled >> p & 1u);
 }
 
 /* The host end of port p holds a prefix of what the driver accepted. */

@@ -52,7 +52,7 @@ static virtio_result gpu_up(gpu_fz *t)
     r = virtio_gpu_init(&t->gpu, &t->e.vdev, &t->o);
     FZ_RESULT(r);
     t->up = r == VIRTIO_OK;
-    if (!t->up && (t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT] != hung || t->e.lies)) gpu_leaked(t);
+    if (!t->up && (t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT] != hung || t->e.lies || t->e.m->knobs.gone)) gpu_leaked(t);
     if (!t->up) gpu_no_leaks(t);
     return r;
 }

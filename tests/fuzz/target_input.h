@@ -49,7 +49,7 @@ static virtio_result in_up(in_fz *t)
     r = virtio_input_init(&t->in, &t->e.vdev, &t->o);
     FZ_RESULT(r);
     t->up = r == VIRTIO_OK;
-    if (!t->up && (t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT] != hung || t->e.lies)) in_leaked(t);
+    if (!t->up && (t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT] != hung || t->e.lies || t->e.m->knobs.gone)) in_leaked(t);
     if (!t->up) in_no_leaks(t);
     t->ehead = t->ecount = 0;
     return r;

@@ -57,7 +57,7 @@ static virtio_result net_up(net_fz *t)
     r = virtio_net_init(&t->net, &t->e.vdev, &t->o);
     FZ_RESULT(r);
     t->up = r == VIRTIO_OK;
-    if (!t->up && (t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT] != hung || t->e.lies)) {
+    if (!t->up && (t->e.bus->stats.log[VIRTIO_MSG_RESET_TIMEOUT] != hung || t->e.lies || t->e.m->knobs.gone)) {
         t->leaked_allocs = t->e.bus->stats.live_allocs;
         t->leaked_maps = t->e.bus->stats.live_maps;
     }

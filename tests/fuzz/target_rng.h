@@ -47,8 +47,12 @@ static void rng_hostile(void *user, model *m, model_hostile *h)
 static void rng_reclaim(rng_fz *t)
 {
     const virtio_platform *p = &t->e.bus->platform;
-    FZ_ASSERT(t->e.m->knobs.reset_delay == MODEL_FOREVER);
+    /* (a reset that cannot finish: one that never ends, a device that is
+       gone, or a lie about the status) */
+    FZ_ASSERT(t->e.m->knobs.reset_delay == MODEL_FOREVER || t->e.m->knobs.gone || t->e.lies);
     t->e.m->knobs.reset_delay = 0;
+    t->e.m->knobs.gone = 0;   /* back, and honest: the owner can now take its memory back */
+    t->e.m->knobs.hostile = 0;
     FZ_ASSERT(virtio_device_reset(&t->rng.dev) == VIRTIO_OK);
     virtio_free(p, t->rng.priv.stash, t->rng.priv.stash_bytes, VIRTIO_MEM_PRIVATE);
     virtio_free(p, t->rng.priv.buf, t->rng.priv.buf_bytes, VIRTIO_MEM_DMA);
@@ -85,7 +89,9 @@ static void rng_down(rng_fz *t)
 static void rng_got(rng_fz *t, const uint8_t *b, size_t n)
 {
     size_t i;
-    if (t->exact && !t->e.lies && t->e.m->knobs.order == MODEL_ORDER_FIFO)
+    /* (kvmtool's used lengths are the bytes moved, or the whole chain: an
+       entropy source's length is its data, so those are lies here) */
+    if (t->exact && !t->e.lies && t->e.m->knobs.used_len == MODEL_USED_LEN_EXACT && t->e.m->knobs.order == MODEL_ORDER_FIFO)
         for (i = 0; i < n; i++) FZ_ASSERT(b[i] == model_rng_byte(t->ro.seed, t->next + i));
     t->next += n;
 }

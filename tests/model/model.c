@@ -168,6 +168,7 @@ typedef struct mq {
     uint32_t ready, pfn, align;
     uint16_t msix;
     uint32_t broken, packed, event_idx, indirect;
+    uint32_t big_endian;           /* ring fields big-endian (legacy, big-endian guest view) */
     unsigned char *hd, *hdrv, *hdev;  /* cached host pointers, valid while ready && !broken */
     /* split */
     uint16_t last_avail, used_idx, avail_at_notify, avail_event, used_flags;
@@ -209,6 +210,7 @@ struct model_priv {
     model_backend be;
     char name[80];
     uint8_t *cfg;
+    uint8_t *cfg_field;            /* per byte: field width << 4 | position in it (model_config_set) */
     uint32_t cfg_size;
     mq *q;
     uint32_t nq;
@@ -237,11 +239,28 @@ typedef struct model_priv P;
 /* >>small helpers                                                     */
 /* ------------------------------------------------------------------ */
 
-static uint16_t ld16(const unsigned char *p) { return model_get16(p); }
-static uint32_t ld32(const unsigned char *p) { return model_get32(p); }
-static uint64_t ld64(const unsigned char *p) { return model_get64(p); }
-static void st16(unsigned char *p, uint32_t v) { model_put16(p, (uint16_t)v); }
-static void st32(unsigned char *p, uint32_t v) { model_put32(p, v); }
+/* Ring fields: little-endian, or big-endian in a legacy ring of the
+   big-endian guest view (q->big_endian, fixed when the queue is enabled). */
+static uint16_t ld16(const mq *q, const unsigned char *p)
+{
+    return q->big_endian ? model_bswap16(model_get16(p)) : model_get16(p);
+}
+static uint32_t ld32(const mq *q, const unsigned char *p)
+{
+    return q->big_endian ? model_bswap32(model_get32(p)) : model_get32(p);
+}
+static uint64_t ld64(const mq *q, const unsigned char *p)
+{
+    return q->big_endian ? model_bswap64(model_get64(p)) : model_get64(p);
+}
+static void st16(const mq *q, unsigned char *p, uint32_t v)
+{
+    model_put16(p, q->big_endian ? model_bswap16((uint16_t)v) : (uint16_t)v);
+}
+static void st32(const mq *q, unsigned char *p, uint32_t v)
+{
+    model_put32(p, q->big_endian ? model_bswap32(v) : v);
+}
 
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
@@ -614,9 +633,12 @@ static void hook_dma_unmap(void *user, void *ptr, size_t len, int dir, uint64_t 
 int model_dma_ram(model_bus *b, void *ptr, size_t len)
 {
     region r;
-    if (b->knobs.dma_mode != MODEL_DMA_IDENTITY || !ptr || !len) return -1;
+    uint64_t a = (uint64_t)(uintptr_t)ptr;
+    if (!ptr || !len) return -1;
+    if (b->knobs.dma_mode == MODEL_DMA_WINDOW && a < b->knobs.dma_base + (1ull << 40) && a + len > b->knobs.dma_base)
+        return -1;
     memset(&r, 0, sizeof r);
-    r.dev = (uint64_t)(uintptr_t)ptr;
+    r.dev = a;
     r.len = len;
     r.host = (unsigned char *)ptr;
     r.cpu = ptr;
@@ -761,7 +783,7 @@ static void send_msix(model *m, uint16_t vec)
 {
     P *p = m->priv;
     if (vec == NO_VECTOR || vec >= p->o.msix_vectors || msix_masked(m) ||
-        (p->msix_tab && (ld32(p->msix_tab + 16u * vec + 12) & 1u))) {
+        (p->msix_tab && (model_get32(p->msix_tab + 16u * vec + 12) & 1u))) {
         m->stats.irq_lost++;
         return;
     }
@@ -895,6 +917,7 @@ static void queue_enable(model *m, mq *q)
        in force from first use (3.1.2). */
     if (legacy) p->features = p->drv_features;
     q->packed = !legacy && (p->features & MODEL_F_RING_PACKED) != 0;
+    q->big_endian = legacy && m->bus->knobs.guest_big_endian;   /* legacy rings are in the guest's order (2.4) */
     q->event_idx = (p->features & MODEL_F_EVENT_IDX) != 0;
     q->indirect = (p->features & MODEL_F_INDIRECT_DESC) != 0;
     if (size == 0 || size > q->max || size > MODEL_MAX_QUEUE_SIZE) {
@@ -939,13 +962,13 @@ static void queue_enable(model *m, mq *q)
         queue_fail(m, q);
         return;
     }
-    if (!q->packed && ld16(q->hdev) != 0)
-        model_bug(m, "queue %u: used ring flags are %#x at enable (driver must initialise them to 0)", q->index, ld16(q->hdev));
+    if (!q->packed && ld16(q, q->hdev) != 0)
+        model_bug(m, "queue %u: used ring flags are %#x at enable (driver must initialise them to 0)", q->index, ld16(q, q->hdev));
     if (q->packed) {
         for (i = 0; i < size; i++) {
-            if (ld16(q->hd + 16u * i + 14) & (DF_AVAIL | DF_USED)) {
+            if (ld16(q, q->hd + 16u * i + 14) & (DF_AVAIL | DF_USED)) {
                 model_bug(m, "queue %u: packed descriptor ring not zero-initialised (slot %u flags %#x)", q->index, i,
-                          ld16(q->hd + 16u * i + 14));
+                          ld16(q, q->hd + 16u * i + 14));
                 break;
             }
         }
@@ -992,8 +1015,8 @@ static void write_notify_policy(model *m, mq *q)
         h.flags = fl;
         if (hostile(m, &h)) return;
         q->dev_event_flags = fl;
-        st16(q->hdev, h.value);
-        st16(q->hdev + 2, h.flags);
+        st16(q, q->hdev, h.value);
+        st16(q, q->hdev + 2, h.flags);
     } else if (q->event_idx) {
         uint16_t ev = q->last_avail;
         if (m->knobs.notify == MODEL_NOTIFY_NEVER) ev = (uint16_t)(q->last_avail - 1);
@@ -1001,14 +1024,14 @@ static void write_notify_policy(model *m, mq *q)
         h.value = ev;
         if (hostile(m, &h)) return;
         q->avail_event = ev;
-        st16(q->hdev, h.flags);   /* the device MUST set flags to 0 with EVENT_IDX */
-        st16(q->hdev + 4 + 8u * q->size, h.value);
+        st16(q, q->hdev, h.flags);   /* the device MUST set flags to 0 with EVENT_IDX */
+        st16(q, q->hdev + 4 + 8u * q->size, h.value);
     } else {
         uint32_t fl = m->knobs.notify == MODEL_NOTIFY_NEVER ? 1u : 0u;
         h.flags = fl;
         if (hostile(m, &h)) return;
         q->used_flags = (uint16_t)fl;
-        st16(q->hdev, h.flags);
+        st16(q, q->hdev, h.flags);
     }
 }
 
@@ -1018,7 +1041,7 @@ static uint32_t packed_ahead(const mq *q)
 {
     uint32_t pos = q->avail_pos, wrap = q->avail_wrap, k;
     for (k = 0; k < q->size; k++) {
-        uint16_t f = ld16(q->hd + 16u * pos + 14);
+        uint16_t f = ld16(q, q->hd + 16u * pos + 14);
         if ((((f & DF_AVAIL) != 0) != (wrap != 0)) || (((f & DF_USED) != 0) == (wrap != 0))) break;
         if (++pos == q->size) {
             pos = 0;
@@ -1043,7 +1066,7 @@ static void account_notify(model *m, mq *q)
             q->st.notifies_unwanted++;
         q->notify_abs = now;
     } else {
-        uint16_t now = ld16(q->hdrv + 2);
+        uint16_t now = ld16(q, q->hdrv + 2);
         uint16_t pend = (uint16_t)(now - q->last_avail);
         if (pend <= q->size && pend > q->st.max_pending) q->st.max_pending = pend;
         if (now == q->avail_at_notify) q->st.notifies_empty++;
@@ -1057,14 +1080,14 @@ static void account_notify(model *m, mq *q)
    used-buffer notification (2.7.7.2, 2.8.10)? */
 static int want_interrupt_split(model *m, mq *q, uint16_t old, uint16_t newi)
 {
-    uint16_t flags = ld16(q->hdrv);
+    uint16_t flags = ld16(q, q->hdrv);
     if (q->event_idx) {
         if (flags != 0 && !(q->warned & 1u)) {
             q->warned |= 1u;
             model_bug(m, "queue %u: avail.flags is %#x but must be 0 when VIRTIO_F_EVENT_IDX is negotiated (2.7.7.1)",
                       q->index, flags);
         }
-        return need_event(ld16(q->hdrv + 4 + 2u * q->size), newi, old);
+        return need_event(ld16(q, q->hdrv + 4 + 2u * q->size), newi, old);
     }
     if (flags > 1 && !(q->warned & 2u)) {
         q->warned |= 2u;
@@ -1075,7 +1098,7 @@ static int want_interrupt_split(model *m, mq *q, uint16_t old, uint16_t newi)
 
 static int want_interrupt_packed(model *m, mq *q, uint64_t old, uint64_t newa)
 {
-    uint16_t ow = ld16(q->hdrv), fl = ld16(q->hdrv + 2);
+    uint16_t ow = ld16(q, q->hdrv), fl = ld16(q, q->hdrv + 2);
     uint32_t off, w;
     uint64_t lap, ev;
     if ((fl & 3u) == EV_ENABLE) return 1;
@@ -1218,14 +1241,14 @@ static int parse_indirect_split(model *m, mq *q, model_chain *c, uint64_t addr, 
             return -1;
         }
         e = tab + 16u * j;
-        f = ld16(e + 12);
+        f = ld16(q, e + 12);
         if (f & DF_INDIRECT) {
             model_bug(m, "queue %u chain %u: INDIRECT flag inside an indirect table (2.7.5.3.1)", q->index, c->id);
             return -1;
         }
-        if (add_seg(m, q, c, ld64(e), ld32(e + 8), (f & DF_WRITE) != 0)) return -1;
+        if (add_seg(m, q, c, ld64(q, e), ld32(q, e + 8), (f & DF_WRITE) != 0)) return -1;
         if (!(f & DF_NEXT)) return 0;
-        j = ld16(e + 14);
+        j = ld16(q, e + 14);
         steps++;
     }
 }
@@ -1257,7 +1280,7 @@ static int parse_split(model *m, mq *q, model_chain *c, uint32_t head)
         q->busy[i] = 2;
         push_didx(c, i);
         d = q->hd + 16u * i;
-        f = ld16(d + 12);
+        f = ld16(q, d + 12);
         if (f & DF_INDIRECT) {
             if (!q->indirect) {
                 model_bug(m, "queue %u: INDIRECT descriptor without VIRTIO_F_INDIRECT_DESC negotiated", q->index);
@@ -1267,12 +1290,12 @@ static int parse_split(model *m, mq *q, model_chain *c, uint32_t head)
                 model_bug(m, "queue %u: descriptor %u has both INDIRECT and NEXT (2.7.5.3.1)", q->index, i);
                 goto out;
             }
-            if (parse_indirect_split(m, q, c, ld64(d), ld32(d + 8))) goto out;
+            if (parse_indirect_split(m, q, c, ld64(q, d), ld32(q, d + 8))) goto out;
             break;
         }
-        if (add_seg(m, q, c, ld64(d), ld32(d + 8), (f & DF_WRITE) != 0)) goto out;
+        if (add_seg(m, q, c, ld64(q, d), ld32(q, d + 8), (f & DF_WRITE) != 0)) goto out;
         if (!(f & DF_NEXT)) break;
-        i = ld16(d + 14);
+        i = ld16(q, d + 14);
         n++;
     }
     r = 0;
@@ -1289,7 +1312,7 @@ static int packed_avail(uint16_t f, uint32_t wrap)
 /* Take the next available chain of a split ring (2.7.13). */
 static model_chain *fetch_split(model *m, mq *q)
 {
-    uint16_t aidx = ld16(q->hdrv + 2), pend = (uint16_t)(aidx - q->last_avail), head;
+    uint16_t aidx = ld16(q, q->hdrv + 2), pend = (uint16_t)(aidx - q->last_avail), head;
     model_chain *c;
     if (pend == 0) return NULL;
     if (pend > q->size) {
@@ -1299,7 +1322,7 @@ static model_chain *fetch_split(model *m, mq *q)
         return NULL;
     }
     if (pend > q->st.max_pending) q->st.max_pending = pend;
-    head = ld16(q->hdrv + 4 + 2u * (q->last_avail & (q->size - 1)));
+    head = ld16(q, q->hdrv + 4 + 2u * (q->last_avail & (q->size - 1)));
     c = slot_get(m, q);
     if (!c) {
         queue_fail(m, q);
@@ -1319,7 +1342,7 @@ static model_chain *fetch_split(model *m, mq *q)
 static model_chain *fetch_packed(model *m, mq *q)
 {
     uint32_t pos = q->avail_pos, wrap = q->avail_wrap, n = 0, id = 0;
-    uint16_t f = ld16(q->hd + 16u * pos + 14);
+    uint16_t f = ld16(q, q->hd + 16u * pos + 14);
     model_chain *c;
     int tainted = (int)m->priv->tainted;
     if (!packed_avail(f, wrap)) return NULL;
@@ -1330,7 +1353,7 @@ static model_chain *fetch_packed(model *m, mq *q)
     }
     for (;;) {
         const unsigned char *d = q->hd + 16u * pos;
-        f = ld16(d + 14);
+        f = ld16(q, d + 14);
         if (n >= q->size) {
             model_bug(m, "queue %u: packed chain longer than the ring (%u)", q->index, q->size);
             goto bad;
@@ -1340,10 +1363,10 @@ static model_chain *fetch_packed(model *m, mq *q)
                       pos, f, wrap);
             goto bad;
         }
-        id = ld16(d + 12);
+        id = ld16(q, d + 12);
         c->id = id;
         if (f & DF_INDIRECT) {
-            uint32_t len = ld32(d + 8), cnt, j;
+            uint32_t len = ld32(q, d + 8), cnt, j;
             const unsigned char *tab;
             char what[64];
             if (!q->indirect) {
@@ -1365,14 +1388,14 @@ static model_chain *fetch_packed(model *m, mq *q)
                 goto bad;
             }
             snprintf(what, sizeof what, "queue %u indirect table", q->index);
-            tab = dma_ptr(m, ld64(d), len, P_READ, what, 0);
+            tab = dma_ptr(m, ld64(q, d), len, P_READ, what, 0);
             if (!tab) goto bad;
             q->st.indirect++;
             for (j = 0; j < cnt; j++) {
                 const unsigned char *e = tab + 16u * j;
-                if (add_seg(m, q, c, ld64(e), ld32(e + 8), (ld16(e + 14) & DF_WRITE) != 0)) goto bad;
+                if (add_seg(m, q, c, ld64(q, e), ld32(q, e + 8), (ld16(q, e + 14) & DF_WRITE) != 0)) goto bad;
             }
-        } else if (add_seg(m, q, c, ld64(d), ld32(d + 8), (f & DF_WRITE) != 0)) {
+        } else if (add_seg(m, q, c, ld64(q, d), ld32(q, d + 8), (f & DF_WRITE) != 0)) {
             goto bad;
         }
         n++;
@@ -1497,9 +1520,9 @@ static void publish(model *m, mq *q, model_chain **list, uint32_t n)
             h.flags = (w ? (DF_AVAIL | DF_USED) : 0u) | (h.len ? DF_WRITE : 0u);
             if (!hostile(m, &h)) {
                 d = q->hd + 16u * (h.offset % q->size);
-                st16(d + 12, h.id);
-                st32(d + 8, h.len);
-                st16(d + 14, h.flags);   /* flags last: this makes it used */
+                st16(q, d + 12, h.id);
+                st32(q, d + 8, h.len);
+                st16(q, d + 14, h.flags);   /* flags last: this makes it used */
             }
             q->idbusy[c->id >> 3] = (uint8_t)(q->idbusy[c->id >> 3] & ~(1u << (c->id & 7)));
             q->outstanding -= c->priv.ndesc <= q->outstanding ? c->priv.ndesc : q->outstanding;
@@ -1525,8 +1548,8 @@ static void publish(model *m, mq *q, model_chain **list, uint32_t n)
             h.len = reported_len(m, c);
             if (!hostile(m, &h)) {
                 unsigned char *e = q->hdev + 4 + 8u * (h.offset % q->size);
-                st32(e, h.id);
-                st32(e + 4, h.len);
+                st32(q, e, h.id);
+                st32(q, e + 4, h.len);
             }
             q->used_idx++;
             for (k = 0; k < c->priv.ndesc; k++) q->busy[c->priv.didx[k]] = 0;
@@ -1538,7 +1561,7 @@ static void publish(model *m, mq *q, model_chain **list, uint32_t n)
         h.kind = MODEL_H_USED_IDX;
         h.queue = q->index;
         h.value = q->used_idx;
-        if (!hostile(m, &h)) st16(q->hdev + 2, h.value);
+        if (!hostile(m, &h)) st16(q, q->hdev + 2, h.value);
         if (want_interrupt_split(m, q, old, q->used_idx)) raise_irq(m, q);
         else q->st.interrupts_suppressed++;
     }
@@ -1854,9 +1877,35 @@ static mq *queue_for_write(model *m, const char *reg)
 /* >>device config space                                               */
 /* ------------------------------------------------------------------ */
 
+/* The window a configuration access came through. In the big-endian guest
+   view a legacy interface holds each multi-byte field (model_config_set)
+   in the guest's order (virtio 1.2 2.4: legacy devices use the guest's
+   native endian), and the register shows those bytes as QEMU does:
+   virtio-mmio v1 behind its little-endian register, so a field read whole
+   comes out byte-swapped (the driver swaps it back); legacy virtio-pci as
+   the value (QEMU's virtio_pci_config_read swaps for a big-endian guest). */
+#define CFG_MODERN 0u
+#define CFG_MMIO1 1u
+#define CFG_LPCI 2u
+
+/* Where byte i of the configuration, as window win shows it, is kept in
+   p->cfg (little-endian fields). */
+static uint32_t cfg_pos(const model *m, uint32_t i, uint32_t win)
+{
+    uint32_t f = m->priv->cfg_field[i], w = f >> 4, k = f & 15u;
+    if (win == CFG_MODERN || !m->bus->knobs.guest_big_endian || w < 2) return i;
+    return i - k + (w - 1 - k);
+}
+
+/* Shift of byte i of a w-byte register value in window win. */
+static unsigned cfg_shift(const model *m, uint32_t i, unsigned w, uint32_t win)
+{
+    return 8u * (win == CFG_LPCI && m->bus->knobs.guest_big_endian ? w - 1 - i : i);
+}
+
 /* Device configuration: reads beyond the backend's bytes (but inside the
    window the transport gives it) read 0, writes there are dropped. */
-static uint32_t cfg_read(model *m, uint32_t off, unsigned w)
+static uint32_t cfg_read(model *m, uint32_t off, unsigned w, uint32_t win)
 {
     P *p = m->priv;
     uint32_t v = 0, i;
@@ -1870,7 +1919,7 @@ static uint32_t cfg_read(model *m, uint32_t off, unsigned w)
     }
     if (!legacy_if(m) && (off & (w - 1))) model_bug(m, "device config read at %u with width %u is not naturally aligned", off, w);
     for (i = 0; i < w; i++)
-        if (off + i < p->cfg_size) v |= (uint32_t)p->cfg[off + i] << (8 * i);
+        if (off + i < p->cfg_size) v |= (uint32_t)p->cfg[cfg_pos(m, off + i, win)] << cfg_shift(m, i, w, win);
     memset(&h, 0, sizeof h);
     h.kind = MODEL_H_CONFIG_READ;
     h.offset = off;
@@ -1880,15 +1929,29 @@ static uint32_t cfg_read(model *m, uint32_t off, unsigned w)
     return h.value;
 }
 
-static void cfg_write(model *m, uint32_t off, unsigned w, uint32_t v)
+static void cfg_write(model *m, uint32_t off, unsigned w, uint32_t v, uint32_t win)
 {
     P *p = m->priv;
+    uint32_t i, field = 0;
     m->stats.config_writes++;
     if (!legacy_if(m) && (off & (w - 1))) {
         model_bug(m, "device config write at %u with width %u is not naturally aligned", off, w);
         return;
     }
     if ((uint64_t)off + w > p->cfg_size) return;
+    if (win != CFG_MODERN && m->bus->knobs.guest_big_endian) {
+        /* The backend gets the little-endian value of the bytes written. */
+        for (i = 0; i < w; i++) {
+            uint32_t at = cfg_pos(m, off + i, win);
+            if (at < off || at >= off + w) {
+                model_bug(m, "device config write at %u width %u covers part of a %u-byte field", off, w,
+                          p->cfg_field[off + i] >> 4);
+                return;
+            }
+            field |= (v >> cfg_shift(m, i, w, win) & 0xffu) << (8 * (at - off));
+        }
+        v = field;
+    }
     if (!p->be.config_write || !p->be.config_write(m, p->be.state, off, w, v))
         model_bug(m, "device config write at %u width %u (%#x): field is read-only", off, w, v);
 }
@@ -1902,7 +1965,7 @@ static uint32_t mmio_read(model *m, uint32_t off, unsigned w)
     P *p = m->priv;
     int legacy = p->o.transport == MODEL_MMIO_LEGACY;
     mq *q = sel_queue(m);
-    if (off >= M_CONFIG) return cfg_read(m, off - M_CONFIG, w);
+    if (off >= M_CONFIG) return cfg_read(m, off - M_CONFIG, w, legacy ? CFG_MMIO1 : CFG_MODERN);
     if (w != 4 || (off & 3u)) {
         model_bug(m, "virtio-mmio register %#x read with width %u (must be 32-bit aligned)", off, w);
         return 0;
@@ -1941,7 +2004,7 @@ static void mmio_write(model *m, uint32_t off, unsigned w, uint32_t v)
     int legacy = p->o.transport == MODEL_MMIO_LEGACY;
     mq *q;
     if (off >= M_CONFIG) {
-        cfg_write(m, off - M_CONFIG, w, v);
+        cfg_write(m, off - M_CONFIG, w, v, p->o.transport == MODEL_MMIO_LEGACY ? CFG_MMIO1 : CFG_MODERN);
         return;
     }
     if (w != 4 || (off & 3u)) {
@@ -2176,7 +2239,7 @@ static uint32_t legacy_read(model *m, uint32_t off, unsigned w)
     P *p = m->priv;
     mq *q = sel_queue(m);
     uint32_t v;
-    if (off >= legacy_hdr(m)) return cfg_read(m, off - legacy_hdr(m), w);
+    if (off >= legacy_hdr(m)) return cfg_read(m, off - legacy_hdr(m), w, CFG_LPCI);
     if (legacy_width(m, off) != w) {
         model_bug(m, "legacy virtio-pci register %u read with width %u", off, w);
         return 0;
@@ -2206,7 +2269,7 @@ static void legacy_write(model *m, uint32_t off, unsigned w, uint32_t v)
     P *p = m->priv;
     mq *q;
     if (off >= legacy_hdr(m)) {
-        cfg_write(m, off - legacy_hdr(m), w, v);
+        cfg_write(m, off - legacy_hdr(m), w, v, CFG_LPCI);
         return;
     }
     if (legacy_width(m, off) != w) {
@@ -2351,7 +2414,7 @@ static void msix_write(model *m, uint32_t off, unsigned w, uint32_t v)
         model_bug(m, "MSI-X table written at %#x with width %u (DWORD accesses only)", off, w);
         return;
     }
-    if (off < 16u * p->o.msix_vectors) st32(p->msix_tab + off, v);
+    if (off < 16u * p->o.msix_vectors) model_put32(p->msix_tab + off, v);
     else if (off >= MSIX_PBA) model_bug(m, "write to the read-only MSI-X PBA");
 }
 
@@ -2372,7 +2435,7 @@ static uint32_t block_read(model *m, uint32_t block, uint32_t off, unsigned w)
         v = p->isr;
         p->isr = 0;   /* reading acknowledges */
         break;
-    case MODEL_REGS_DEVCFG: return cfg_read(m, off, w);   /* the capability's length bounds it */
+    case MODEL_REGS_DEVCFG: return cfg_read(m, off, w, CFG_MODERN);   /* the capability's length bounds it */
     case MODEL_REGS_NOTIFY: model_bug(m, "read of a queue notification address (write-only)"); break;
     case MODEL_REGS_LEGACY:
         if (off >= legacy_hdr(m)) return legacy_read(m, off, w);
@@ -2397,7 +2460,7 @@ static void block_write(model *m, uint32_t block, uint32_t off, unsigned w, uint
     case MODEL_REGS_MMIO: mmio_write(m, off, w, v); break;
     case MODEL_REGS_COMMON: common_write(m, off, w, v); break;
     case MODEL_REGS_ISR: model_bug(m, "write to the read-only ISR status"); break;
-    case MODEL_REGS_DEVCFG: cfg_write(m, off, w, v); break;
+    case MODEL_REGS_DEVCFG: cfg_write(m, off, w, v, CFG_MODERN); break;
     case MODEL_REGS_NOTIFY: notify_write(m, off, w, v); break;
     case MODEL_REGS_LEGACY: legacy_write(m, off, w, v); break;
     case MODEL_REGS_MSIX: msix_write(m, off, w, v); break;
@@ -2961,6 +3024,7 @@ model_bus *model_bus_new(void)
     b->knobs.dma_mode = MODEL_DMA_WINDOW;
     b->knobs.dma_base = 0x740000000ull;
     b->knobs.clock_step_us = 1000;
+    b->knobs.guest_big_endian = MODEL_GUEST_BIG_ENDIAN;
     b->platform.user = b;
     b->platform.reg_read = hook_reg_read;
     b->platform.reg_write = hook_reg_write;
@@ -3089,10 +3153,12 @@ model *model_new(model_bus *b, const model_options *o, const model_backend *be)
     p->nq = be->num_queues;
     p->cfg_size = be->config_size;
     p->cfg = (uint8_t *)calloc(p->cfg_size ? p->cfg_size : 1, 1);
+    p->cfg_field = (uint8_t *)calloc(p->cfg_size ? p->cfg_size : 1, 1);
     p->q = (mq *)calloc(p->nq, sizeof *p->q);
     p->msix_tab = o->msix_vectors ? (uint8_t *)calloc(o->msix_vectors, 16) : NULL;
-    if (!p->cfg || !p->q || (o->msix_vectors && !p->msix_tab)) {
+    if (!p->cfg || !p->cfg_field || !p->q || (o->msix_vectors && !p->msix_tab)) {
         free(p->cfg);
+        free(p->cfg_field);
         free(p->q);
         free(p->msix_tab);
         free(p);
@@ -3100,7 +3166,7 @@ model *model_new(model_bus *b, const model_options *o, const model_backend *be)
         if (be->destroy) be->destroy(be->state);
         return NULL;
     }
-    for (i = 0; i < o->msix_vectors; i++) st32(p->msix_tab + 16u * i + 12, 1u);   /* vectors start masked */
+    for (i = 0; i < o->msix_vectors; i++) model_put32(p->msix_tab + 16u * i + 12, 1u);   /* vectors start masked */
     for (i = 0; i < p->nq; i++) {
         mq *q = &p->q[i];
         q->index = i;
@@ -3157,6 +3223,7 @@ void model_free(model *m)
     for (i = 0; i < p->nq; i++) queue_free_state(&p->q[i]);
     free(p->q);
     free(p->cfg);
+    free(p->cfg_field);
     free(p->msix_tab);
     free(p);
     free(m);
@@ -3179,6 +3246,20 @@ void model_pci_reset_bars(model *m)
 uint32_t model_pci_bdf(const model *m) { return m->priv->o.bdf; }
 uint32_t model_transport(const model *m) { return m->priv->o.transport; }
 uint8_t *model_config(model *m) { return m->priv->cfg; }
+
+void model_config_set(model *m, uint32_t off, unsigned width, uint64_t v)
+{
+    P *p = m->priv;
+    unsigned i;
+    if ((width != 1 && width != 2 && width != 4 && width != 8) || off > p->cfg_size || width > p->cfg_size - off)
+        internal_error("model_config_set outside the configuration space");
+    for (i = 0; i < width; i++) {
+        p->cfg[off + i] = (uint8_t)(v >> (8 * i));
+        p->cfg_field[off + i] = (uint8_t)(width << 4 | i);
+    }
+}
+
+int model_guest_be(const model *m) { return legacy_if(m) && m->bus->knobs.guest_big_endian; }
 const model_backend *model_backend_of(const model *m) { return &m->priv->be; }
 uint32_t model_config_size(const model *m) { return m->priv->cfg_size; }
 uint32_t model_status(const model *m) { return m->priv->status; }

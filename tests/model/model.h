@@ -17,7 +17,8 @@ DEVICE_NEEDS_RESET. Tests assert `bus->stats.bugs == 0`.
 
 Written from the VirtIO 1.2 specification (transport-mmio, transport-pci,
 split-ring, packed-ring, device-types/blk); shares no code with QEMU,
-Linux or the library under test. Hosted C99, little-endian hosts only.
+Linux or the library under test. Hosted C99, little-endian hosts only
+(a big-endian guest is played with bus->knobs.guest_big_endian).
 
 BUILD
 
@@ -185,10 +186,13 @@ ADDING A BACKEND (model_net.c, model_input.c, model_gpu.c ...)
   Write model_<dev>.c (Makefile.inc picks it up): a constructor that
   allocates its state, fills a model_backend (device_id, features,
   config_size, num_queues, queue_max[], queue_flags[], callbacks, state)
-  and calls model_new, then writes the config bytes through
-  model_config(m) with model_put16/32/64. Request queues (net TX, gpu
-  control): process() reads with model_chain_read, answers with
-  model_chain_write, sets c->used_len and returns MODEL_DONE. Queues the
+  and calls model_new, then sets each multi-byte config field with
+  model_config_set (single bytes: model_config(m)[off]; later updates
+  through model_config(m) with model_put16/32/64). Request queues (net
+  TX, gpu control): process() reads with model_chain_read, answers with
+  model_chain_write, sets c->used_len and returns MODEL_DONE; multi-byte
+  payload fields go through model_ld16/32/64 and model_st16/32 (the
+  guest's order on a legacy interface, see BIG-ENDIAN GUEST). Queues the
   device fills on its own (net RX, input events): flag them
   MODEL_QF_PULL; when the test injects a frame/event, take a buffer with
   model_pop() (NULL: the driver posted none; keep the data queued and
@@ -230,6 +234,22 @@ OTHER VMMs' QUIRKS (kvmtool)
   whole chain, readable plus writable bytes, for every chain (a generic
   over-report that needs no backend support). Neither taints the device:
   a driver must survive them (clamp, count, keep the queue working).
+
+BIG-ENDIAN GUEST
+
+  bus->knobs.guest_big_endian = 1 is the device side of a big-endian guest,
+  as QEMU presents it. Modern interfaces stay little-endian. On a legacy
+  interface (virtio-mmio v1, legacy virtio-pci, a transitional device
+  driven through its I/O BAR) the split rings and indirect tables, and the
+  blk, net and console payloads (model_ld* / model_st*), are big-endian,
+  and each configuration field declared with model_config_set is kept in
+  big-endian byte order: virtio-mmio v1 shows those bytes through its
+  little-endian register (a field read whole comes out byte-swapped, the
+  driver swaps it back), legacy virtio-pci shows the value (QEMU swaps it
+  for a big-endian guest). gpu and input (1.0-only device types) keep
+  their configuration and messages little-endian. The default follows the
+  library's build: 1 with -DVIRTIO_BIG_ENDIAN=1 (build/unit-be/), else 0.
+  model_config(m) stays little-endian for backends and tests either way.
 
 HOSTILE DEVICE
 
@@ -347,6 +367,9 @@ typedef struct model_bus_knobs {
     uint32_t clock_step_us;     /* now_us advances this much per call [1000] */
     uint32_t reg_cost_us;       /* every register / PCI config access advances the
                                    fake clock this much: a slow register channel [0] */
+    uint32_t guest_big_endian;  /* the driver runs on a big-endian CPU: legacy interfaces
+                                   use its order (BIG-ENDIAN GUEST); set before devices
+                                   are driven [MODEL_GUEST_BIG_ENDIAN] */
     /* Called for every driver bug (after counting), e.g. to longjmp. */
     void (*on_bug)(void *user, model *m, const char *msg);
     void *on_bug_user;
@@ -369,6 +392,17 @@ struct model_bus {
     struct model_bus_priv *priv;
 };
 
+/* Default of bus->knobs.guest_big_endian: 1 when the library under test is
+   built to speak as a big-endian CPU (VIRTIO_BIG_ENDIAN=1 on this
+   little-endian host: the unit tests' big-endian build), else 0. */
+#ifndef MODEL_GUEST_BIG_ENDIAN
+#if defined(VIRTIO_BIG_ENDIAN) && VIRTIO_BIG_ENDIAN
+#define MODEL_GUEST_BIG_ENDIAN 1
+#else
+#define MODEL_GUEST_BIG_ENDIAN 0
+#endif
+#endif
+
 /* A new empty bus with default knobs; NULL if out of memory. */
 model_bus *model_bus_new(void);
 /* Free the bus, every device on it and every allocation still live. */
@@ -386,9 +420,12 @@ uint64_t model_bus_clock(const model_bus *b);
    if there is none. model_dma_addr: the device address of a host pointer
    inside a live allocation or mapping, 0 if none. */
 void *model_dma_host(model_bus *b, uint64_t addr, size_t len);
-/* MODEL_DMA_IDENTITY only: let the device use ptr[0..len) at its own
-   address, as identity DMA on bare metal lets it use all of RAM (a
-   test's static buffers). 0, or -1 (not identity mode, or no memory). */
+/* Let the device use ptr[0..len) at its own address, as identity DMA on
+   bare metal lets it use all of RAM (a test's static buffers). Also in
+   MODEL_DMA_WINDOW mode, for a platform without a dma_map hook whose
+   allocations still come from the window: what legacy transports need,
+   whose rings must lie below 16 TiB (host pointers do not). 0, or -1
+   (the range meets the first TiB of the window, or no memory). */
 int model_dma_ram(model_bus *b, void *ptr, size_t len);
 uint64_t model_dma_addr(model_bus *b, const void *host);
 
@@ -609,6 +646,13 @@ uint32_t model_run_queue(model *m, uint32_t queue, uint32_t max);
    backend; after a runtime change call model_config_changed (bumps the
    generation, sends a configuration interrupt). */
 uint8_t *model_config(model *m);
+/* Store a configuration field of width 1, 2, 4 or 8 bytes at off
+   (little-endian in model_config(m), like model_put*) and remember it as
+   one field: a legacy interface in the big-endian guest view shows its
+   bytes in the guest's order. Bytes never set this way look the same on
+   every interface (virtio-gpu and virtio-input, 1.0-only device types,
+   keep their configuration little-endian). */
+void model_config_set(model *m, uint32_t off, unsigned width, uint64_t v);
 uint32_t model_config_size(const model *m);
 void model_config_changed(model *m);
 
@@ -712,6 +756,44 @@ static inline uint32_t model_get32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 static inline uint64_t model_get64(const uint8_t *p) { return model_get32(p) | ((uint64_t)model_get32(p + 4) << 32); }
+static inline uint16_t model_bswap16(uint16_t v) { return (uint16_t)(v >> 8 | v << 8); }
+static inline uint32_t model_bswap32(uint32_t v)
+{
+    return v >> 24 | (v >> 8 & 0xff00u) | (v << 8 & 0xff0000u) | v << 24;
+}
+static inline uint64_t model_bswap64(uint64_t v)
+{
+    return (uint64_t)model_bswap32((uint32_t)v) << 32 | model_bswap32((uint32_t)(v >> 32));
+}
+
+/* 1 when the driver uses a legacy interface of m in the big-endian guest
+   view (bus->knobs.guest_big_endian): its rings and payloads are then
+   big-endian. */
+int model_guest_be(const model *m);
+/* Fields of a device's payloads (blk request headers, net headers,
+   console control messages): little-endian, or the guest's order on a
+   legacy interface (virtio 1.2 2.4; model_guest_be). Payloads of the
+   1.0-only device types (gpu, input) use model_get* / model_put*. */
+static inline uint16_t model_ld16(const model *m, const uint8_t *p)
+{
+    return model_guest_be(m) ? model_bswap16(model_get16(p)) : model_get16(p);
+}
+static inline uint32_t model_ld32(const model *m, const uint8_t *p)
+{
+    return model_guest_be(m) ? model_bswap32(model_get32(p)) : model_get32(p);
+}
+static inline uint64_t model_ld64(const model *m, const uint8_t *p)
+{
+    return model_guest_be(m) ? model_bswap64(model_get64(p)) : model_get64(p);
+}
+static inline void model_st16(const model *m, uint8_t *p, uint16_t v)
+{
+    model_put16(p, model_guest_be(m) ? model_bswap16(v) : v);
+}
+static inline void model_st32(const model *m, uint8_t *p, uint32_t v)
+{
+    model_put32(p, model_guest_be(m) ? model_bswap32(v) : v);
+}
 
 /* ------------------------------------------------------------------ */
 /* Hostile hook                                                        */

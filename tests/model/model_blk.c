@@ -144,9 +144,9 @@ static uint8_t discard_like(model *m, blk *b, model_chain *c, uint32_t type, uin
         uint64_t sector;
         uint32_t num, flags;
         model_chain_read(c, 16 + 16 * i, seg, 16);
-        sector = model_get64(seg);
-        num = model_get32(seg + 8);
-        flags = model_get32(seg + 12);
+        sector = model_ld64(m, seg);
+        num = model_ld32(m, seg + 8);
+        flags = model_ld32(m, seg + 12);
         if (flags & ~1u) return MODEL_BLK_S_UNSUPP;             /* unknown flag */
         if (!wz && (flags & 1u)) return MODEL_BLK_S_UNSUPP;     /* unmap on discard */
         if (num > max_sec) {
@@ -168,7 +168,7 @@ static uint8_t discard_like(model *m, blk *b, model_chain *c, uint32_t type, uin
     }
     for (i = 0; i < nseg; i++) {
         model_chain_read(c, 16 + 16 * i, seg, 16);
-        memset(b->disk + model_get64(seg) * SECTOR, 0, (size_t)model_get32(seg + 8) * SECTOR);
+        memset(b->disk + model_ld64(m, seg) * SECTOR, 0, (size_t)model_ld32(m, seg + 8) * SECTOR);
     }
     return MODEL_BLK_S_OK;
 }
@@ -205,8 +205,8 @@ static int blk_process(model *m, void *state, model_chain *c)
         model_bug(m, "blk: legacy request without ANY_LAYOUT needs a 16-byte header descriptor and a 1-byte status "
                      "descriptor (5.2.6.4)");
     model_chain_read(c, 0, hdr, 16);
-    type = model_get32(hdr);
-    sector = model_get64(hdr + 8);
+    type = model_ld32(m, hdr);
+    sector = model_ld64(m, hdr + 8);
     din = c->read_len - 16;
     dout = c->write_len - 1;
     switch (type) {
@@ -396,24 +396,24 @@ model *model_blk_new(model_bus *bus, const model_options *o, const model_blk_opt
     m = model_new(bus, o, &be);   /* destroys b on failure */
     if (!m) return NULL;
     cfg = model_config(m);
-    model_put64(cfg + BC_CAPACITY, b->capacity);
-    model_put32(cfg + BC_SIZE_MAX, bo->size_max);
-    model_put32(cfg + BC_SEG_MAX, bo->seg_max);
-    model_put16(cfg + BC_CYLINDERS, bo->cylinders);
+    model_config_set(m, BC_CAPACITY, 8, b->capacity);
+    model_config_set(m, BC_SIZE_MAX, 4, bo->size_max);
+    model_config_set(m, BC_SEG_MAX, 4, bo->seg_max);
+    model_config_set(m, BC_CYLINDERS, 2, bo->cylinders);
     cfg[BC_HEADS] = bo->heads;
     cfg[BC_SECTORS] = bo->sectors;
-    model_put32(cfg + BC_BLK_SIZE, bo->blk_size);
+    model_config_set(m, BC_BLK_SIZE, 4, bo->blk_size);
     cfg[BC_PHYS_EXP] = bo->physical_block_exp;
     cfg[BC_ALIGN_OFF] = bo->alignment_offset;
-    model_put16(cfg + BC_MIN_IO, bo->min_io_size);
-    model_put32(cfg + BC_OPT_IO, bo->opt_io_size);
+    model_config_set(m, BC_MIN_IO, 2, bo->min_io_size);
+    model_config_set(m, BC_OPT_IO, 4, bo->opt_io_size);
     cfg[BC_WRITEBACK] = bo->writeback ? 1 : 0;
-    model_put16(cfg + BC_NUM_QUEUES, (uint16_t)nq);
-    model_put32(cfg + BC_MAX_DISCARD_SECTORS, bo->max_discard_sectors);
-    model_put32(cfg + BC_MAX_DISCARD_SEG, bo->max_discard_seg);
-    model_put32(cfg + BC_DISCARD_ALIGN, bo->discard_sector_alignment);
-    model_put32(cfg + BC_MAX_WZ_SECTORS, bo->max_write_zeroes_sectors);
-    model_put32(cfg + BC_MAX_WZ_SEG, bo->max_write_zeroes_seg);
+    model_config_set(m, BC_NUM_QUEUES, 2, (uint16_t)nq);
+    model_config_set(m, BC_MAX_DISCARD_SECTORS, 4, bo->max_discard_sectors);
+    model_config_set(m, BC_MAX_DISCARD_SEG, 4, bo->max_discard_seg);
+    model_config_set(m, BC_DISCARD_ALIGN, 4, bo->discard_sector_alignment);
+    model_config_set(m, BC_MAX_WZ_SECTORS, 4, bo->max_write_zeroes_sectors);
+    model_config_set(m, BC_MAX_WZ_SEG, 4, bo->max_write_zeroes_seg);
     cfg[BC_WZ_MAY_UNMAP] = bo->write_zeroes_may_unmap;
     return m;
 }

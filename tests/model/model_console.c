@@ -133,9 +133,9 @@ static void push(model *m, con *c, uint32_t id, uint16_t event, uint16_t value, 
 {
     uint8_t b[MSG_MAX];
     if (8 + elen > MSG_MAX) elen = MSG_MAX - 8;
-    model_put32(b, id);
-    model_put16(b + 4, event);
-    model_put16(b + 6, value);
+    model_st32(m, b, id);
+    model_st16(m, b + 4, event);
+    model_st16(m, b + 6, value);
     if (elen) memcpy(b + 8, extra, elen);
     push_raw(m, c, b, 8 + elen);
 }
@@ -189,8 +189,8 @@ static void take_tx(model *m, con *c, model_chain *ch, uint32_t p)
 /* A control message from the driver (5.3.6.2). */
 static void control_msg(model *m, con *c, const uint8_t *b)
 {
-    uint32_t id = model_get32(b), p;
-    uint16_t ev = model_get16(b + 4), val = model_get16(b + 6);
+    uint32_t id = model_ld32(m, b), p;
+    uint16_t ev = model_ld16(m, b + 4), val = model_ld16(m, b + 6);
     cport *pt;
     c->stats.ctrl_from_driver++;
     if (ev == MODEL_CONSOLE_DEVICE_READY) {
@@ -334,7 +334,6 @@ model *model_console_new(model_bus *bus, const model_options *o, const model_con
     model_backend be;
     con *c;
     model *m;
-    uint8_t *cfg;
     uint32_t q;
     if (!bus || !o || !co || co->max_ports == 0 || co->max_ports > MODEL_CONSOLE_MAX_PORTS) return NULL;
     c = (con *)calloc(1, sizeof *c);
@@ -369,10 +368,10 @@ model *model_console_new(model_bus *bus, const model_options *o, const model_con
     be.destroy = con_destroy;
     m = model_new(bus, o, &be);   /* destroys c on failure */
     if (!m) return NULL;
-    cfg = model_config(m);
-    model_put16(cfg + CC_COLS, co->cols);
-    model_put16(cfg + CC_ROWS, co->rows);
-    model_put32(cfg + CC_MAX_PORTS, co->max_ports);
+    model_config_set(m, CC_COLS, 2, co->cols);
+    model_config_set(m, CC_ROWS, 2, co->rows);
+    model_config_set(m, CC_MAX_PORTS, 4, co->max_ports);
+    model_config_set(m, CC_EMERG, 4, 0);
     return m;
 }
 
@@ -418,8 +417,8 @@ int model_console_resize(model *m, uint32_t id, uint16_t cols, uint16_t rows)
     con *c = con_of(m);
     uint8_t b[4];
     if (!c || id >= c->o.max_ports || !c->ready) return -1;
-    model_put16(b, cols);   /* cols first (5.3.6.2, virtio_console_resize) */
-    model_put16(b + 2, rows);
+    model_st16(m, b, cols);   /* cols first (5.3.6.2, virtio_console_resize) */
+    model_st16(m, b + 2, rows);
     push(m, c, id, MODEL_CONSOLE_RESIZE, 0, b, 4);
     return 0;
 }

@@ -149,9 +149,9 @@ static void tx_process(model *m, net *n, model_chain *c)
     fr.hdr_len = h;
     fr.flags = hdr[NH_FLAGS];
     fr.gso_type = hdr[NH_GSO_TYPE];
-    fr.csum_start = model_get16(hdr + NH_CSUM_START);
-    fr.csum_offset = model_get16(hdr + NH_CSUM_OFFSET);
-    fr.num_buffers = h == 12 ? model_get16(hdr + NH_NUM_BUFFERS) : 0;
+    fr.csum_start = model_ld16(m, hdr + NH_CSUM_START);
+    fr.csum_offset = model_ld16(m, hdr + NH_CSUM_OFFSET);
+    fr.num_buffers = h == 12 ? model_ld16(m, hdr + NH_NUM_BUFFERS) : 0;
     fr.nseg = c->nread;
     if (len < 14) {
         model_bug(m, "net tx: frame of %u bytes is shorter than an Ethernet header", len);
@@ -217,11 +217,11 @@ static uint8_t ctrl_mac_table(model *m, net *n, const uint8_t *d, uint32_t len)
 {
     uint32_t nuc, nmc, off;
     if (len < 4) goto malformed;
-    nuc = model_get32(d);
+    nuc = model_ld32(m, d);
     if (nuc > (len - 4) / 6) goto malformed;
     off = 4 + 6 * nuc;
     if (len - off < 4) goto malformed;
-    nmc = model_get32(d + off);
+    nmc = model_ld32(m, d + off);
     if (nmc > (len - off - 4) / 6 || off + 4 + 6 * nmc != len) goto malformed;
     if (nuc > MODEL_NET_MAX_FILTER || nmc > MODEL_NET_MAX_FILTER) return MODEL_NET_ERR;   /* device's limit */
     n->state.n_uc = nuc;
@@ -438,11 +438,11 @@ static int deliver_one(model *m, net *n)
     if (f & MODEL_NET_F_GUEST_CSUM) {   /* otherwise flags must be zero (5.1.6.4.1) */
         hdr[NH_FLAGS] = fr->flags;
         if (fr->flags & MODEL_NET_HDR_F_NEEDS_CSUM) {
-            model_put16(hdr + NH_CSUM_START, fr->csum_start);
-            model_put16(hdr + NH_CSUM_OFFSET, fr->csum_offset);
+            model_st16(m, hdr + NH_CSUM_START, fr->csum_start);
+            model_st16(m, hdr + NH_CSUM_OFFSET, fr->csum_offset);
         }
     }
-    if (h == 12) model_put16(hdr + NH_NUM_BUFFERS, (uint16_t)nb);   /* 1 without MRG_RXBUF */
+    if (h == 12) model_st16(m, hdr + NH_NUM_BUFFERS, (uint16_t)nb);   /* 1 without MRG_RXBUF */
     /* The header goes first, the frame follows across the buffers. */
     for (i = 0, off = 0; i < nb; i++) {
         model_chain *c = n->held[i];
@@ -628,9 +628,9 @@ model *model_net_new(model_bus *bus, const model_options *o, const model_net_opt
     if (!m) return NULL;
     cfg = model_config(m);
     memcpy(cfg + NC_MAC, no->mac, 6);
-    model_put16(cfg + NC_STATUS, no->link_up ? MODEL_NET_S_LINK_UP : 0);
-    model_put16(cfg + NC_MAX_PAIRS, 1);
-    model_put16(cfg + NC_MTU, no->mtu);
+    model_config_set(m, NC_STATUS, 2, no->link_up ? MODEL_NET_S_LINK_UP : 0);
+    model_config_set(m, NC_MAX_PAIRS, 2, 1);
+    model_config_set(m, NC_MTU, 2, no->mtu);
     memcpy(n->state.mac, no->mac, 6);
     return m;
 }

@@ -3,7 +3,7 @@
 aarch64 `virt` (arm64 Image) and x86-64 `q35` (amd64 bzImage).
 
 The host prepares, once per architecture (cached under build/boot/<arch>/,
-so a second run downloads nothing):
+so a second run downloads nothing; tests/qemu/debian.py does the fetching):
   * Debian's kernel package, fetched with `apt-get download` through a
     private apt configuration (state, lists and cache under
     build/boot/<arch>/apt, that architecture only, the host's own sources
@@ -36,201 +36,26 @@ the disk reset, and Linux never entered.
 If this machine cannot download a package (no apt-get, archive not
 reachable), that architecture's boots are skipped with the reason.
 """
-import dataclasses
 import fcntl
-import gzip
-import io
-import lzma
 import os
 import random
 import re
-import shutil
 import struct
 import subprocess
 import sys
-import tarfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import (Config, Machine, Skip, check, crc32, crc32_range, device_args, drive_args, guest,  # noqa: E402
+from qemu import (Config, Machine, check, crc32, crc32_range, device_args, drive_args, guest,  # noqa: E402
                   main, make_image, pattern, test, workdir, write_range)
+from debian import ARCH, cpio, fetch_kernel, module_order  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INIT_SRC = os.path.join(ROOT, "tests", "qemu", "guest", "linux_init.c")
 MiB = 1 << 20
 
 
-@dataclasses.dataclass(frozen=True)
-class Arch:
-    """What differs between the two machines."""
-    name: str           # the port's
-    deb: str            # Debian's architecture
-    clang: str          # clang --target for /init
-    console: str        # Linux's name for the UART
-
-    @property
-    def cache(self):    # build/boot/<deb>: apt/ while fetching, linux/, init
-        return os.path.join(ROOT, "build", "boot", self.deb)
-
-    def kernel_ok(self, image: bytes) -> bool:
-        if self.deb == "arm64":
-            return image[56:60] == b"ARM\x64"
-        return image[0x202:0x206] == b"HdrS"
-
-
-ARCH = {"aarch64": Arch("aarch64", "arm64", "aarch64-linux-gnu", "ttyAMA0"),
-        "x86_64": Arch("x86_64", "amd64", "x86_64-linux-gnu", "ttyS0")}
-
-# Module -> the config symbol that builds it. Only those built as modules
-# (=m) go into the initramfs; =y means built in.
-MODULES = {"virtio_mmio": "CONFIG_VIRTIO_MMIO", "virtio_pci": "CONFIG_VIRTIO_PCI", "virtio_blk": "CONFIG_VIRTIO_BLK"}
-# Where in the package those and their dependencies live.
-MODULE_DIRS = ("kernel/drivers/virtio/", "kernel/drivers/block/", "kernel/lib/")
-
-
-# ---- Debian's kernel, cached -------------------------------------------
-
-def apt(arch, *args):
-    """apt-get / apt-cache with state, lists and cache in build/boot/<deb>/apt
-    and arch.deb as the only architecture; sources and keys are the host's."""
-    d = os.path.join(arch.cache, "apt")
-    for sub in ("lists/partial", "archives/partial"):
-        os.makedirs(os.path.join(d, sub), exist_ok=True)
-    status = os.path.join(d, "status")
-    if not os.path.exists(status):
-        open(status, "w").close()
-    opts = {"Dir::State": d, "Dir::State::Lists": os.path.join(d, "lists"), "Dir::State::status": status,
-            "Dir::Cache": d, "Dir::Cache::archives": os.path.join(d, "archives"),
-            "APT::Architecture": arch.deb, "APT::Architectures": arch.deb, "Acquire::Languages": "none",
-            "APT::Sandbox::User": "root"}
-    cmd = [args[0], "-q"] + [f"-o{k}={v}" for k, v in opts.items()] + list(args[1:])
-    try:
-        return subprocess.run(cmd, cwd=arch.cache, capture_output=True, text=True, timeout=600)
-    except FileNotFoundError:
-        raise Skip(f"{args[0]} not found: cannot fetch Debian's {arch.deb} kernel")
-
-
-def ar_members(path):
-    """(name, offset, size) of each member of an ar archive (a .deb)."""
-    with open(path, "rb") as f:
-        check(f.read(8) == b"!<arch>\n", f"{path}: not an ar archive")
-        while True:
-            hdr = f.read(60)
-            if len(hdr) < 60:
-                return
-            name, size = hdr[:16].decode().strip().rstrip("/"), int(hdr[48:58])
-            yield name, f.tell(), size
-            f.seek(size + (size & 1), 1)
-
-
-def extract_kernel(arch, deb):
-    """The kernel, its config and the candidate modules from the package's
-    data tar, into a new directory."""
-    data = next(((o, s) for n, o, s in ar_members(deb) if n.startswith("data.tar")), None)
-    check(data is not None, f"{deb}: no data.tar member")
-    with open(deb, "rb") as f:
-        f.seek(data[0])
-        blob = f.read(data[1])
-    tmp = os.path.join(arch.cache, "linux.new")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(os.path.join(tmp, "modules"))
-    found = {}
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as tar:
-        for m in tar:
-            name = m.name.lstrip("./")
-            if not m.isfile():
-                continue
-            mod = re.match(r"(?:usr/)?lib/modules/[^/]+/(.*)$", name)
-            if re.fullmatch(r"boot/vmlinuz-.*", name):
-                out = "kernel.raw"
-            elif re.fullmatch(r"boot/config-.*", name):
-                out = "config"
-            elif mod and mod.group(1).startswith(MODULE_DIRS) and re.search(r"\.ko(\.xz)?$", name):
-                out = os.path.join("modules", os.path.basename(name))
-            else:
-                continue
-            payload = tar.extractfile(m).read()
-            if out.endswith(".ko.xz"):
-                payload, out = lzma.decompress(payload), out[:-3]
-            with open(os.path.join(tmp, out), "wb") as o:
-                o.write(payload)
-            found[out] = True
-    check("kernel.raw" in found and "config" in found, f"{deb}: no /boot/vmlinuz-* or /boot/config-*")
-    raw = open(os.path.join(tmp, "kernel.raw"), "rb").read()
-    if arch.deb == "arm64" and raw[:2] == b"\x1f\x8b":   # arm64 Debian kernels have shipped gzipped Images
-        raw = gzip.decompress(raw)
-    check(arch.kernel_ok(raw), f"{deb}: /boot/vmlinuz-* is not a kernel the {arch.name} bootloader takes")
-    with open(os.path.join(tmp, "kernel"), "wb") as o:
-        o.write(raw)
-    os.remove(os.path.join(tmp, "kernel.raw"))
-    return tmp
-
-
-def fetch_kernel(arch):
-    """build/boot/<deb>/linux with kernel, config, modules/ (downloading once)."""
-    linux = os.path.join(arch.cache, "linux")
-    if os.path.exists(os.path.join(linux, "READY")):
-        return linux
-    os.makedirs(arch.cache, exist_ok=True)
-    pat = rf"linux-image-.*_{arch.deb}\.deb$"
-    debs = [f for f in os.listdir(arch.cache) if re.match(pat, f)]
-    if not debs:
-        # A source that has no lists for this architecture only warns; what
-        # matters is whether the kernel package is then known.
-        u = apt(arch, "apt-get", "update")
-        r = apt(arch, "apt-cache", "depends", f"linux-image-{arch.deb}")
-        pkg = re.search(rf"Depends: (linux-image-[0-9][^\s]*-{arch.deb})\b", r.stdout or "")
-        if r.returncode != 0 or not pkg:
-            raise Skip(f"no {arch.deb} kernel package in the archive (apt-get update said: "
-                       f"{(u.stderr or u.stdout).strip()[-300:]})")
-        r = apt(arch, "apt-get", "download", pkg.group(1))
-        debs = [f for f in os.listdir(arch.cache) if re.match(pat, f)]
-        if r.returncode != 0 or not debs:
-            raise Skip(f"apt-get download {pkg.group(1)} failed: {(r.stderr or r.stdout).strip()[-300:]}")
-    tmp = extract_kernel(arch, os.path.join(arch.cache, sorted(debs)[-1]))
-    with open(os.path.join(tmp, "READY"), "w") as f:
-        f.write(sorted(debs)[-1] + "\n")
-    shutil.rmtree(linux, ignore_errors=True)
-    os.rename(tmp, linux)
-    for d in debs:   # what we need is extracted: keep build/ small
-        os.remove(os.path.join(arch.cache, d))
-    shutil.rmtree(os.path.join(arch.cache, "apt"), ignore_errors=True)
-    return linux
-
-
-def module_order(linux):
-    """The modules to load, dependencies first, read from each module's
-    .modinfo (`depends=`): those MODULES the config builds as =m."""
-    config = open(os.path.join(linux, "config")).read()
-    moddir = os.path.join(linux, "modules")
-    order = []
-
-    def depends(name):
-        blob = open(os.path.join(moddir, name + ".ko"), "rb").read()
-        m = re.search(rb"(?:^|\0)depends=([^\0]*)\0", blob)
-        return [d for d in (m.group(1).decode().split(",") if m else []) if d]
-
-    def add(name, chain):
-        check(name not in chain, f"module dependency loop: {chain + [name]}")
-        if name in order:
-            return
-        check(os.path.exists(os.path.join(moddir, name + ".ko")),
-              f"module {name} (needed by {chain or 'the test'}) not extracted from the package")
-        for d in depends(name):
-            add(d.replace("-", "_"), chain + [name])
-        order.append(name)
-
-    for mod, sym in MODULES.items():
-        v = re.search(rf"^{sym}=(\w+)", config, re.M)
-        check(v is not None, f"{sym} is not set in the kernel config: Linux cannot reach the disk")
-        if v.group(1) == "m":
-            add(mod, [])
-    # While /init waits, no Linux driver may have touched a VirtIO device:
-    # true only if the transports are modules.
-    for sym in ("CONFIG_VIRTIO_MMIO", "CONFIG_VIRTIO_PCI"):
-        check(re.search(rf"^{sym}=m", config, re.M), f"{sym} is built in: the reset check needs it a module")
-    return order
-
+# ---- Debian's kernel (tests/qemu/debian.py) and /init, cached ---------------
 
 def build_init(arch):
     """/init for arch, rebuilt when its source changes."""
@@ -260,7 +85,14 @@ def prepare(arch):
                 with open(os.path.join(arch.cache, ".lock"), "w") as lk:
                     fcntl.flock(lk, fcntl.LOCK_EX)
                     linux = fetch_kernel(arch)
-                    _prepared[arch.name] = (linux, module_order(linux), build_init(arch))
+                    order = module_order(linux)
+                    # While /init waits, no Linux driver may have touched a
+                    # VirtIO device: true only if the transports are modules.
+                    config = open(os.path.join(linux, "config")).read()
+                    for sym in ("CONFIG_VIRTIO_MMIO", "CONFIG_VIRTIO_PCI"):
+                        check(re.search(rf"^{sym}=m", config, re.M),
+                              f"{sym} is built in: the reset check needs it a module")
+                    _prepared[arch.name] = (linux, order, build_init(arch))
             except BaseException as e:   # noqa: B036 - remembered, raised again below
                 _prepared[arch.name] = e
         if isinstance(_prepared[arch.name], BaseException):
@@ -269,24 +101,6 @@ def prepare(arch):
 
 
 # ---- initramfs and disk ---------------------------------------------------
-
-def cpio(entries):
-    """A newc cpio archive: entries of (name, mode, data, rdev (major, minor))."""
-    out = bytearray()
-
-    def one(ino, name, mode, data, rdev):
-        nb = name.encode() + b"\0"
-        fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(nb), 0)
-        out.extend(b"070701" + b"".join(b"%08x" % v for v in fields) + nb)
-        out.extend(bytes(-len(out) % 4))
-        out.extend(data)
-        out.extend(bytes(-len(out) % 4))
-
-    for i, (name, mode, data, rdev) in enumerate(entries, 1):
-        one(i, name, mode, data, rdev)
-    one(0, "TRAILER!!!", 0, b"", (0, 0))
-    return bytes(out)
-
 
 def make_initramfs(linux, order, init):
     d, f, c = 0o040755, 0o100755, 0o020600

@@ -10,8 +10,9 @@
             one in QEMU's own tree (dumpdtb), also with aarch64's highmem
             off, where the ECAM and windows move.
   fdt       the ports' device tree reader (examples/port/fdt.c), built
-            for the host under ASan and UBSan, reads the same layout from
-            QEMU's trees and walks thousands of damaged copies without a
+            for the host under ASan and UBSan, reads the same layout and
+            interrupts (virtio-mmio lines, the PCI interrupt-map, the arm
+            timer, GICv2m, the PLIC context) from QEMU's trees and walks thousands of damaged copies without a
             fault (examples/port/fdt_check.c).
   demo      prints the disk's identity and the host's message, and the
             screen is not blank.
@@ -121,7 +122,50 @@ def expected_layout(fdt, limit):
     want["intc"] = intc.strings("compatible")[0]
     want["phandle"] = intc.cells("phandle")[0]
     want["intc0"] = "%x+%x" % fdt.reg(intc)[0]
+    v2m = fdt.find("arm,gic-v2m-frame")
+    want["msi"] = fdt.reg(v2m[0])[0][0] if v2m else 0
+    # riscv: the PLIC context whose interrupts-extended entry is a CPU's
+    # machine external interrupt (11); the first hart's comes first.
+    ext = intc.cells("interrupts-extended")
+    want["context"] = next((i // 2 for i in range(0, len(ext), 2) if ext[i + 1] == 11), 0)
     return want
+
+
+def expected_irqs(fdt, limit):
+    """The "irq:" lines examples/port/fdt_check.c prints for QEMU's tree
+    (each virtio-mmio slot's interrupt, INTA..INTD of PCI slots 0..3
+    through the host bridge's interrupt-map, the arm virtual timer), as
+    source/flags, from this runner's own reading of the tree."""
+    byph = {n.cells("phandle")[0]: n for n in fdt.nodes() if "phandle" in n.props}
+
+    def decode(parent, cells):
+        n = parent.cell_count("#interrupt-cells", 0)
+        if n == 3:   # GIC: type (0 SPI, 1 PPI), number, flags
+            return (cells[1] + (16 if cells[0] else 32), cells[2] & 0xf)
+        return (cells[0], cells[1] & 0xf if n == 2 else 0)
+
+    def iparent(node):
+        while node is not None:
+            if "interrupt-parent" in node.props:
+                return byph[node.cells("interrupt-parent")[0]]
+            node = node.parent
+
+    out = set()
+    for n in fdt.find("virtio,mmio"):
+        a, size = fdt.reg(n)[0]
+        if a + size <= limit:
+            out.add("mmio %x %u/%u" % ((a,) + decode(iparent(n), n.cells("interrupts"))))
+    host = fdt.find("pci-host-ecam-generic")[0]
+    ecam, size = fdt.reg(host)[0]
+    m, i = host.cells("interrupt-map"), 0
+    while ecam + size <= limit and i < len(m):
+        parent = byph[m[i + 4]]
+        pa, pi = parent.cell_count("#address-cells", 0), parent.cell_count("#interrupt-cells", 0)
+        out.add("pci %u.%u %u/%u" % ((m[i] >> 11 & 31, m[i + 3]) + decode(parent, m[i + 5 + pa:i + 5 + pa + pi])))
+        i += 5 + pa + pi
+    for t in fdt.find("arm,armv8-timer"):
+        out.add("timer %u/%u" % decode(iparent(t), t.cells("interrupts")[6:9]))
+    return out
 
 
 def check_layout(cfg, machine_line, fdt):
@@ -158,6 +202,9 @@ def hello_run(cfg, command=None):
         line = m.expect(r"^machine: (.*)").group(1)
         if cfg.arch not in Q35_ARCHES:
             check_layout(cfg, line, machine_fdt(cfg, m.base_command))
+        if cfg.arch in Q35_ARCHES:   # the Multiboot block: the 256 MiB less the first MiB and what SeaBIOS keeps
+            kib = int(m.expect(r"^x86: Multiboot info at 0x[0-9a-f]+: (\d+) KiB of RAM above 1 MiB").group(1))
+            check(255 * 1024 - 8192 < kib <= 255 * 1024, f"Multiboot says {kib} KiB above 1 MiB of 256 MiB")
         m.expect(r"^waiting 1 s")
         listed = "\n".join(m.lines)
         for kind, name in ((2, "block"), (4, "rng"), (3, "console")):
@@ -197,6 +244,9 @@ def fdt_reader():
         check(run.returncode == 0, f"{cfg.arch}: fdt_check status {run.returncode} (seed {seed})\n{out}{run.stderr[-3000:]}")
         line = next((l for l in out.splitlines() if l.startswith("machine: ")), "")
         check_layout(cfg, line[len("machine: "):], fdt)
+        irqs = {l[len("irq: "):] for l in out.splitlines() if l.startswith("irq: ")}
+        want = expected_irqs(fdt, REACH[cfg.arch])
+        check(irqs == want, f"{cfg.arch}: interrupts {sorted(irqs ^ want)} differ from QEMU's tree")
         check("damaged: 3000 walked" in out and "deep: 16 nodes walked" in out, f"{cfg.arch}: {out}")
 
 

@@ -101,6 +101,8 @@ static void core_rows(void)
     ROW(virtio_device_set_vector(&d0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_pci_msix_set(&d0, 0, 0xfee00000u, 0), VIRTIO_ERR_STATE);
     ROW(virtio_pci_msix_enable(&d0, 1), VIRTIO_ERR_STATE);
+    ROW(virtio_pci_msix_plan(&d0, 0, 1), VIRTIO_ERR_STATE);
+    ROW(virtio_pci_msix_plan(0, 0, 1), VIRTIO_ERR_STATE);
     ROW(virtio_pci_assign(0, 0, &v), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_pci_assign(&bus->platform, 0, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_pci_probe(&d, &bus->platform, model_pci_bdf(m)), VIRTIO_OK);
@@ -141,6 +143,8 @@ static void core_rows(void)
     ROW(virtio_queue_add_table(0, 0x1000, 3, 0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_kick(&q0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_pop(&q0, &ptr, &v), VIRTIO_ERR_STATE);
+    ROW(virtio_queue_pop_many(&q0, &ptr, &v, 1, &n), VIRTIO_ERR_STATE);
+    ROW(virtio_queue_pop_many(0, &ptr, &v, 1, &n), VIRTIO_ERR_STATE);
     ROW(virtio_queue_wait(&q0, &ptr, &v), VIRTIO_ERR_STATE);
     ROW(virtio_queue_enable_cb(&q0, &pending), VIRTIO_ERR_STATE);
     ROW(virtio_queue_disable_cb(&q0), VIRTIO_ERR_STATE);
@@ -157,6 +161,9 @@ static void core_rows(void)
     ROW(virtio_queue_enable_cb(&q, 0), VIRTIO_OK);
     ROW(virtio_queue_disable_cb(&q), VIRTIO_OK);
     ROW(virtio_queue_pop(&q, &ptr, &v), VIRTIO_EMPTY);
+    ROW(virtio_queue_pop_many(&q, 0, &v, 1, &n), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_queue_pop_many(&q, &ptr, &v, 1, 0), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_queue_pop_many(&q, &ptr, 0, 1, &n), VIRTIO_EMPTY);
     ROW(virtio_device_reset(&d), VIRTIO_OK);
     ROW(virtio_queue_destroy(&q), VIRTIO_OK);
     ROW(virtio_queue_destroy(&q), VIRTIO_ERR_STATE);   /* twice */

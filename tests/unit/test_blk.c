@@ -20,12 +20,14 @@ static uint8_t buf[1 << 22], buf2[1 << 22];
 /* Set: devices see CPU addresses and the platform has no dma_map hook
    (bare metal's usual setup, where one-piece reads and writes take the
    slot's prebuilt indirect table); clear: the model's DMA window, every
-   buffer mapped through the hooks. */
+   buffer mapped through the hooks. On a legacy transport allocations stay
+   in the window (legacy rings must lie below 16 TiB) and the caller's
+   buffers are seen at their CPU addresses, unless identity is 2. */
 static int identity;
-static void bus_dma(model_bus *bus)
+static void bus_dma(model_bus *bus, int legacy)
 {
     if (!identity) return;
-    bus->knobs.dma_mode = MODEL_DMA_IDENTITY;
+    if (!legacy || identity == 2) bus->knobs.dma_mode = MODEL_DMA_IDENTITY;
     bus->platform.dma_map = 0;
     bus->platform.dma_unmap = 0;
     CHECK_EQ(model_dma_ram(bus, buf, sizeof buf), 0);
@@ -56,7 +58,7 @@ static virtio_result env_up(blkenv *e, uint32_t transport, const model_blk_optio
     }
     e->m = model_blk_new(e->bus, &mo, bo);
     if (!e->m) return VIRTIO_ERR_NOT_FOUND;
-    bus_dma(e->bus);
+    bus_dma(e->bus, transport == MODEL_MMIO_LEGACY || transport == MODEL_PCI_LEGACY || legacy_probe);
     if ((r = model_probe(e->m, &e->dev, legacy_probe)) != VIRTIO_OK) return r;
     return virtio_blk_init(&e->blk, &e->dev, o);
 }
@@ -112,7 +114,17 @@ static void basic(uint32_t transport, int legacy_probe, int msix, uint32_t ring,
         e.m->knobs.run_on_idle = 3;
         e.m->knobs.order = MODEL_ORDER_SHUFFLE;
     }
-    CHECK_EQ(e.blk.info.capacity, 2048);
+    CHECK_EQ(e.blk.info.capacity, 2048);   /* every field as model_blk_options_init set it */
+    CHECK_EQ(e.blk.info.size_max, 65536);
+    CHECK_EQ(e.blk.info.seg_max, 126);
+    CHECK(e.blk.info.cylinders == 2 && e.blk.info.heads == 16 && e.blk.info.sectors == 63);
+    CHECK_EQ(e.blk.info.block_size, 512);
+    CHECK(e.blk.info.physical_block_exp == 0 && e.blk.info.alignment_offset == 0);
+    CHECK(e.blk.info.min_io_size == 1 && e.blk.info.opt_io_size == 8);
+    CHECK(e.blk.info.max_discard_sectors == 2048 && e.blk.info.max_discard_seg == 4);
+    CHECK_EQ(e.blk.info.discard_sector_alignment, 8);
+    CHECK(e.blk.info.max_write_zeroes_sectors == 2048 && e.blk.info.max_write_zeroes_seg == 4);
+    CHECK_EQ(e.blk.info.write_zeroes_may_unmap, 1);
     CHECK_EQ(e.blk.queue.packed, ring == VIRTIO_RING_PACKED);
     CHECK_EQ(virtio_blk_read(&e.blk, 3, buf + 1, 4096), VIRTIO_OK);   /* odd buffer address */
     CHECK(matches_pattern(buf + 1, 3 * 512, 4096));
@@ -181,9 +193,8 @@ static void matrix(void)
         for (ring = VIRTIO_RING_SPLIT; ring <= VIRTIO_RING_PACKED; ring++) {
             int legacy = tr[t].t == MODEL_MMIO_LEGACY || tr[t].t == MODEL_PCI_LEGACY || tr[t].legacy_probe;
             if (legacy && ring == VIRTIO_RING_PACKED) continue;
-            /* (identity DMA: host addresses are beyond legacy page frames) */
             for (dma = 0; dma < 3; dma++)
-                for (deferred = 0; deferred < 2 && !(dma == 2 && legacy); deferred++) {
+                for (deferred = 0; deferred < 2; deferred++) {
                     snprintf(label, sizeof label, "blk %s %s%s%s", tr[t].name, ring == VIRTIO_RING_PACKED ? "packed" : "split",
                              dma == 1 ? " page-split+bounce" : dma == 2 ? " identity-dma" : "",
                              deferred ? " deferred-shuffled" : "");
@@ -221,7 +232,7 @@ static void many_in_flight(uint32_t ring)
     mo.mode = MODEL_DEFERRED;
     model_blk_options_init(&bo);
     e.m = model_blk_new(e.bus, &mo, &bo);
-    bus_dma(e.bus);
+    bus_dma(e.bus, 0);
     e.m->knobs.order = MODEL_ORDER_REVERSE;
     CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, &o), VIRTIO_OK);
@@ -327,7 +338,7 @@ static void timeout_and_recovery(void)
     mo.mode = MODEL_DEFERRED;   /* and nobody runs the chains */
     model_blk_options_init(&bo);
     e.m = model_blk_new(e.bus, &mo, &bo);
-    bus_dma(e.bus);
+    bus_dma(e.bus, 0);
     CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 4096), VIRTIO_ERR_TIMEOUT);
@@ -366,7 +377,7 @@ static void needs_reset(void)
     mo.mode = MODEL_DEFERRED;
     model_blk_options_init(&bo);
     e.m = model_blk_new(e.bus, &mo, &bo);
-    bus_dma(e.bus);
+    bus_dma(e.bus, 0);
     CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
     memset(&rq, 0, sizeof rq);
@@ -438,7 +449,7 @@ static void callbacks_and_tokens(void)
     mo.mode = MODEL_DEFERRED;
     model_blk_options_init(&bo);
     e.m = model_blk_new(e.bus, &mo, &bo);
-    bus_dma(e.bus);
+    bus_dma(e.bus, 0);
     e.m->knobs.run_on_idle = 2;
     CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
@@ -496,7 +507,7 @@ static void env_deferred(blkenv *e, uint32_t transport, const model_blk_options 
         bo = &def;
     }
     e->m = model_blk_new(e->bus, &mo, bo);
-    bus_dma(e->bus);
+    bus_dma(e->bus, transport == MODEL_MMIO_LEGACY || transport == MODEL_PCI_LEGACY);
     CHECK_EQ(model_probe(e->m, &e->dev, 0), VIRTIO_OK);
 }
 
@@ -819,7 +830,7 @@ static void memory(uint32_t transport, int identity_dma)
         model_blk_options_init(&bo);
         e.m = model_blk_new(e.bus, &mo, &bo);
     }
-    bus_dma(e.bus);
+    bus_dma(e.bus, transport == MODEL_MMIO_LEGACY || transport == MODEL_PCI_LEGACY);
     identity = 0;
     real_alloc = e.bus->platform.dma_alloc;
     e.bus->platform.dma_alloc = counting_alloc;
@@ -845,7 +856,7 @@ static void memory(uint32_t transport, int identity_dma)
 static void legacy_high_memory(uint32_t transport)
 {
     blkenv e;
-    identity = 1;
+    identity = 2;
     CHECK_EQ(env_up(&e, transport, 0, 0, 0, 0), VIRTIO_ERR_UNSUPPORTED);
     identity = 0;
     CHECK_EQ(e.bus->stats.live_allocs, 0);

@@ -60,14 +60,14 @@ static void ring_opts(virtio_blk_options *o, uint32_t ring, int indirect, int ev
 }
 
 /* 70 000 requests through an 8-entry ring: every index wraps past 65535. */
-static void wraparound(uint32_t ring, int indirect)
+static void wraparound(uint32_t ring, int indirect, uint32_t transport)
 {
     env e;
     virtio_blk_options o;
     uint32_t i;
     ring_opts(&o, ring, indirect, 1);
     o.max_requests = 2;
-    CHECK_EQ(up(&e, MODEL_PCI_MODERN, 8, &o, MODEL_IMMEDIATE), VIRTIO_OK);
+    CHECK_EQ(up(&e, transport, 8, &o, MODEL_IMMEDIATE), VIRTIO_OK);
     CHECK_EQ(e.blk.queue.size, 8);
     for (i = 0; i < 70000 && !unit_fails; i++) {
         uint32_t sec = (i * 7u) % 2040;
@@ -101,13 +101,13 @@ static void packed_odd(void)
 
 /* Long scatter lists: indirect tables when negotiated, direct chains
    otherwise; both deliver the same bytes. */
-static void chains(int indirect)
+static void chains(int indirect, uint32_t transport)
 {
     env e;
     virtio_blk_options o;
     ring_opts(&o, VIRTIO_RING_SPLIT, indirect, 1);
     o.max_segments = 20;
-    CHECK_EQ(up(&e, MODEL_MMIO, 64, &o, MODEL_IMMEDIATE), VIRTIO_OK);
+    CHECK_EQ(up(&e, transport, 64, &o, MODEL_IMMEDIATE), VIRTIO_OK);
     e.bus->knobs.dma_split = 1;   /* one piece per 4 KiB page */
     CHECK_EQ(virtio_blk_read(&e.blk, 0, buf + 2048, 16 * 4096), VIRTIO_OK);
     CHECK_EQ(buf[2048 + 16 * 4096 - 1], model_blk_pattern(16 * 4096 - 1));
@@ -120,14 +120,14 @@ static void chains(int indirect)
 /* The device wants every 4th notification (EVENT_IDX): the driver must send
    those and no other; NEVER: none at all, in both ring formats and with
    flag-based suppression too. */
-static void event_idx(uint32_t ring, int ev, uint32_t policy)
+static void event_idx(uint32_t ring, int ev, uint32_t policy, uint32_t transport)
 {
     env e;
     virtio_blk_options o;
     model_qstats *qs;
     uint32_t i;
     ring_opts(&o, ring, 1, ev);
-    CHECK_EQ(up(&e, MODEL_PCI_MODERN, 64, &o, MODEL_IMMEDIATE), VIRTIO_OK);
+    CHECK_EQ(up(&e, transport, 64, &o, MODEL_IMMEDIATE), VIRTIO_OK);
     e.m->knobs.notify = policy;
     e.m->knobs.notify_every = 4;
     /* Batches of 4 requests; a device that wants every 4th notification
@@ -162,7 +162,7 @@ static void event_idx(uint32_t ring, int ev, uint32_t policy)
 
 /* Interrupts: off by default (the library polls), on when asked; the ISR
    tells which kind. */
-static void interrupts(uint32_t ring, int ev)
+static void interrupts(uint32_t ring, int ev, uint32_t transport)
 {
     env e;
     virtio_blk_options o;
@@ -170,7 +170,7 @@ static void interrupts(uint32_t ring, int ev)
     uint32_t isr = 0;
     int pending = 1;
     ring_opts(&o, ring, 1, ev);
-    CHECK_EQ(up(&e, MODEL_MMIO, 64, &o, MODEL_IMMEDIATE), VIRTIO_OK);
+    CHECK_EQ(up(&e, transport, 64, &o, MODEL_IMMEDIATE), VIRTIO_OK);
     qs = model_queue_stats(e.m, 0);
     CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 512), VIRTIO_OK);
     CHECK_EQ(qs->interrupts, 0);
@@ -199,7 +199,7 @@ static model *small_blk(model_bus *bus, uint32_t transport)
     return model_blk_new(bus, &mo, &bo);
 }
 
-static void queue_api(uint32_t ring)
+static void queue_api(uint32_t ring, uint32_t transport)
 {
     model_bus *bus = model_bus_new();
     model *m;
@@ -211,11 +211,11 @@ static void queue_api(uint32_t ring)
     uint32_t len = 0;
     uint64_t hdr_dev = 0, st_dev = 0, data_dev = 0;
     uint8_t *hdr = 0, *st = 0, *data = 0;
-    m = small_blk(bus, MODEL_PCI_MODERN);
+    m = small_blk(bus, transport);
     memset(&dopt, 0, sizeof dopt);
     dopt.ring = ring;
     dopt.no_indirect = 1;
-    CHECK_EQ(virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m)), VIRTIO_OK);
+    CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_device_begin(&dev, 0, &dopt), VIRTIO_OK);
     CHECK_EQ(virtio_queue_init(&q, &dev, 5, 0), VIRTIO_ERR_NOT_FOUND);   /* no such queue */
     CHECK_EQ(virtio_queue_init(&q, &dev, 0, 0), VIRTIO_OK);
@@ -228,6 +228,7 @@ static void queue_api(uint32_t ring)
     CHECK_EQ(virtio_alloc(&bus->platform, 512, 16, VIRTIO_MEM_DMA, (void **)&data, &data_dev), VIRTIO_OK);
     CHECK_EQ(virtio_alloc(&bus->platform, 4, 4, VIRTIO_MEM_DMA, (void **)&st, &st_dev), VIRTIO_OK);
     /* A read of sector 0: header, 512 writable bytes, status byte. */
+    memset(hdr, 0, 16);
     sg[0].addr = hdr_dev, sg[0].len = 16;
     sg[1].addr = data_dev, sg[1].len = 512;
     sg[2].addr = st_dev, sg[2].len = 1;
@@ -263,7 +264,7 @@ static void queue_api(uint32_t ring)
 /* Driver-built tables: one table per request, written once with
    virtio_table_set, posted with virtio_queue_add_table; each takes one
    ring entry, the device follows the table to the right buffers. */
-static void queue_tables(uint32_t ring)
+static void queue_tables(uint32_t ring, uint32_t transport)
 {
     model_bus *bus = model_bus_new();
     model *m;
@@ -275,7 +276,7 @@ static void queue_tables(uint32_t ring)
     uint8_t *mem = 0;   /* per request i (0..3): table at 64 i, header at 256 + 16 i, status at 320 + i, data at 512 i + 512 */
     uint32_t i, len = 0, seen = 0;
     void *cookie = 0;
-    m = small_blk(bus, MODEL_MMIO);
+    m = small_blk(bus, transport);
     memset(&dopt, 0, sizeof dopt);
     dopt.ring = ring;
     memset(&qo, 0, sizeof qo);
@@ -291,7 +292,7 @@ static void queue_tables(uint32_t ring)
     for (i = 0; i < 4; i++) {   /* reads of sectors 1, 3, 5, 7 */
         uint8_t *hdr = mem + 256 + 16 * i;
         memset(hdr, 0, 16);
-        hdr[8] = (uint8_t)(2 * i + 1);
+        virtio_store(&dev, hdr + 8, 2 * i + 1, 8);   /* the sector, in the device's order */
         mem[320 + i] = 0xff;
         virtio_table_set(&q, mem + 64 * i, 0, 3, mem_dev + 256 + 16 * i, 16, 0);
         virtio_table_set(&q, mem + 64 * i, 1, 3, mem_dev + 512 * (i + 1), 512, 1);
@@ -367,12 +368,12 @@ static void hostile_id_hook(void *user, model *m, model_hostile *h)
     if (h->kind == MODEL_H_USED_ELEM || h->kind == MODEL_H_PACKED_USED) h->id += 1;
 }
 
-static void hostile_used_id(uint32_t ring)
+static void hostile_used_id(uint32_t ring, uint32_t transport)
 {
     env e;
     virtio_blk_options o;
     ring_opts(&o, ring, 1, 1);
-    CHECK_EQ(up(&e, MODEL_PCI_MODERN, 64, &o, MODEL_IMMEDIATE), VIRTIO_OK);
+    CHECK_EQ(up(&e, transport, 64, &o, MODEL_IMMEDIATE), VIRTIO_OK);
     e.m->knobs.hostile = hostile_id_hook;
     memset(buf, 0x77, 512);
     CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 512), VIRTIO_ERR_DEVICE);
@@ -386,6 +387,63 @@ static void hostile_used_id(uint32_t ring)
     CHECK_EQ(buf[3], model_blk_pattern(3));
     e.bus->stats.bugs = 0;   /* tainted device: the model counts differently */
     down(&e);
+}
+
+/* Configuration fields come out in the CPU's order on every transport:
+   the typed readers, and a byte snapshot decoded with virtio_load (a
+   big-endian build reads legacy fields the model keeps in big-endian
+   order). Values with distinct bytes, so a swap or a 64-bit field read
+   with its halves exchanged shows. */
+static void config_order(uint32_t transport, int legacy_probe)
+{
+    model_bus *bus = model_bus_new();
+    model_options mo;
+    model_blk_options bo;
+    model *m;
+    virtio_device dev;
+    uint64_t v64 = 0;
+    uint32_t v32 = 0;
+    uint16_t v16 = 0;
+    uint8_t v8 = 0, b[8];
+    model_options_init(&mo, transport);
+    model_blk_options_init(&bo);
+    bo.size = 0x1f3ull * 512;
+    bo.size_max = 0x12345u;
+    bo.seg_max = 0x2au;
+    bo.cylinders = 0x0102u;
+    bo.heads = 3;
+    bo.sectors = 4;
+    bo.blk_size = 0x1000u;
+    bo.min_io_size = 0x0304u;
+    bo.opt_io_size = 0x05060708u;
+    m = model_blk_new(bus, &mo, &bo);
+    CHECK_EQ(model_probe(m, &dev, legacy_probe), VIRTIO_OK);
+    CHECK_EQ(dev.legacy, transport == MODEL_MMIO_LEGACY || transport == MODEL_PCI_LEGACY || legacy_probe);
+    CHECK_EQ(virtio_config_read64(&dev, 0, &v64), VIRTIO_OK);
+    CHECK_EQ(v64, 0x1f3);
+    CHECK_EQ(virtio_config_read32(&dev, 8, &v32), VIRTIO_OK);
+    CHECK_EQ(v32, 0x12345);
+    CHECK_EQ(virtio_config_read32(&dev, 12, &v32), VIRTIO_OK);
+    CHECK_EQ(v32, 0x2a);
+    CHECK_EQ(virtio_config_read16(&dev, 16, &v16), VIRTIO_OK);
+    CHECK_EQ(v16, 0x0102);
+    CHECK_EQ(virtio_config_read8(&dev, 18, &v8), VIRTIO_OK);
+    CHECK_EQ(v8, 3);
+    CHECK_EQ(virtio_config_read8(&dev, 19, &v8), VIRTIO_OK);
+    CHECK_EQ(v8, 4);
+    CHECK_EQ(virtio_config_read32(&dev, 20, &v32), VIRTIO_OK);
+    CHECK_EQ(v32, 0x1000);
+    CHECK_EQ(virtio_config_read16(&dev, 26, &v16), VIRTIO_OK);
+    CHECK_EQ(v16, 0x0304);
+    CHECK_EQ(virtio_config_read32(&dev, 28, &v32), VIRTIO_OK);
+    CHECK_EQ(v32, 0x05060708);
+    CHECK_EQ(virtio_config_read(&dev, 0, b, 8), VIRTIO_OK);
+    CHECK_EQ(virtio_load(&dev, b, 8), 0x1f3);
+    CHECK_EQ(virtio_config_read(&dev, 26, b, 6), VIRTIO_OK);
+    CHECK_EQ(virtio_load(&dev, b, 2), 0x0304);
+    CHECK_EQ(virtio_load(&dev, b + 2, 4), 0x05060708);
+    CHECK_EQ(bus->stats.bugs, 0);
+    model_bus_free(bus);
 }
 
 /* Handshake failures: a reset that never finishes, refused features,
@@ -971,6 +1029,83 @@ static void used_len_clamped(uint32_t ring)
     model_bus_free(bus);
 }
 
+/* virtio_queue_pop_many: several used buffers per call, each checked as
+   pop checks it; a lie after good buffers returns the good ones first and
+   VIRTIO_ERR_DEVICE on the next call, then VIRTIO_ERR_STATE. */
+static int pop_many_lie;
+static void pop_many_hook(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if ((h->kind == MODEL_H_USED_ELEM || h->kind == MODEL_H_PACKED_USED) && pop_many_lie && --pop_many_lie == 0)
+        h->id = 7;   /* not in flight */
+}
+
+static void pop_many(uint32_t ring)
+{
+    model_bus *bus = quiet_bus();
+    model_options mo;
+    model_backend be;
+    model *m;
+    virtio_device dev;
+    virtio_device_options dopt;
+    virtio_queue q;
+    virtio_sg sg;
+    uint8_t *mem = 0;
+    uint64_t mem_dev = 0;
+    void *ck[8];
+    uint32_t lens[8], n = 99, i;
+    memset(&be, 0, sizeof be);
+    be.name = "sink";
+    be.device_id = 30;
+    be.features = MODEL_F_VERSION_1 | MODEL_F_RING_PACKED;
+    be.num_queues = 1;
+    be.queue_max[0] = 8;
+    be.process = sink_process;
+    model_options_init(&mo, MODEL_MMIO);
+    mo.mode = MODEL_DEFERRED;
+    m = model_new(bus, &mo, &be);
+    m->knobs.hostile = pop_many_hook;
+    memset(&dopt, 0, sizeof dopt);
+    dopt.ring = ring;
+    CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_device_begin(&dev, 0, &dopt), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_init(&q, &dev, 0, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
+    CHECK_EQ(virtio_alloc(&bus->platform, 64, 16, VIRTIO_MEM_DMA, (void **)&mem, &mem_dev), VIRTIO_OK);
+    sg.addr = mem_dev, sg.len = 8;
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 8, &n), VIRTIO_EMPTY);
+    CHECK_EQ(virtio_queue_pop_many(&q, 0, lens, 8, &n), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(n, 99);
+    for (i = 0; i < 6; i++) CHECK_EQ(virtio_queue_add(&q, &sg, 0, 1, (void *)(uintptr_t)(i + 1)), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_kick(&q), VIRTIO_OK);
+    CHECK_EQ(model_run(m, 0), 6);
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 4, &n), VIRTIO_OK);   /* at most max */
+    CHECK_EQ(n, 4);
+    for (i = 0; i < 4; i++) CHECK(ck[i] == (void *)(uintptr_t)(i + 1) && lens[i] == 8);
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, 0, 8, &n), VIRTIO_OK);      /* lens may be NULL */
+    CHECK_EQ(n, 2);
+    CHECK(ck[0] == (void *)5 && ck[1] == (void *)6);
+    CHECK_EQ(q.num_free, 8);
+    /* Three buffers, the device lies about the third. */
+    for (i = 0; i < 3; i++) CHECK_EQ(virtio_queue_add(&q, &sg, 0, 1, (void *)(uintptr_t)(i + 1)), VIRTIO_OK);
+    pop_many_lie = 3;
+    CHECK_EQ(virtio_queue_kick(&q), VIRTIO_OK);
+    model_run(m, 0);
+    n = 0;
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 8, &n), VIRTIO_OK);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 8, &n), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 8, &n), VIRTIO_ERR_STATE);
+    CHECK_EQ(virtio_queue_pop(&q, ck, lens), VIRTIO_ERR_STATE);
+    CHECK(bus->stats.log[VIRTIO_MSG_BAD_USED_ID] >= 1);
+    (void)virtio_device_reset(&dev);
+    (void)virtio_queue_destroy(&q);
+    if (mem) virtio_free(&bus->platform, mem, 64, VIRTIO_MEM_DMA);
+    bus->stats.bugs = 0;   /* a lying device: the model counts differently */
+    model_bus_free(bus);
+}
+
 /* The same through the block driver: a write whose used length counts
    header, data and status. The write succeeds and is on the disk. */
 static void used_len_blk_write(uint32_t transport)
@@ -1057,31 +1192,51 @@ static void wait_paced_by_time(void)
 
 int main(void)
 {
-    RUN(wraparound(VIRTIO_RING_SPLIT, 1), "core 70000 requests wrap 16-bit indices, split");
-    RUN(wraparound(VIRTIO_RING_SPLIT, 0), "core 70000 requests wrap 16-bit indices, split direct chains");
-    RUN(wraparound(VIRTIO_RING_PACKED, 1), "core 70000 requests wrap, packed");
-    RUN(wraparound(VIRTIO_RING_PACKED, 0), "core 70000 requests wrap, packed direct chains");
+    RUN(wraparound(VIRTIO_RING_SPLIT, 1, MODEL_PCI_MODERN), "core 70000 requests wrap 16-bit indices, split");
+    RUN(wraparound(VIRTIO_RING_SPLIT, 0, MODEL_PCI_MODERN), "core 70000 requests wrap 16-bit indices, split direct chains");
+    RUN(wraparound(VIRTIO_RING_PACKED, 1, MODEL_PCI_MODERN), "core 70000 requests wrap, packed");
+    RUN(wraparound(VIRTIO_RING_PACKED, 0, MODEL_PCI_MODERN), "core 70000 requests wrap, packed direct chains");
+    RUN(wraparound(VIRTIO_RING_SPLIT, 1, MODEL_MMIO_LEGACY), "core 70000 requests wrap 16-bit indices, split, mmio-legacy");
+    RUN(wraparound(VIRTIO_RING_SPLIT, 0, MODEL_PCI_LEGACY), "core 70000 requests wrap 16-bit indices, split direct chains, pci-legacy");
     RUN(packed_odd(), "core packed ring of 5 with chains across the wrap");
-    RUN(chains(1), "core 16-page scatter list in an indirect table");
-    RUN(chains(0), "core 16-page scatter list as a direct chain");
-    RUN(event_idx(VIRTIO_RING_SPLIT, 1, MODEL_NOTIFY_EVERY), "core event index: every 4th notification, split");
-    RUN(event_idx(VIRTIO_RING_PACKED, 1, MODEL_NOTIFY_EVERY), "core event index: every 4th notification, packed");
-    RUN(event_idx(VIRTIO_RING_SPLIT, 1, MODEL_NOTIFY_NEVER), "core event index: no notifications, split");
-    RUN(event_idx(VIRTIO_RING_PACKED, 1, MODEL_NOTIFY_NEVER), "core event index: no notifications, packed");
-    RUN(event_idx(VIRTIO_RING_SPLIT, 0, MODEL_NOTIFY_NEVER), "core NO_NOTIFY flag, split");
-    RUN(event_idx(VIRTIO_RING_PACKED, 0, MODEL_NOTIFY_NEVER), "core DISABLE flag, packed");
-    RUN(event_idx(VIRTIO_RING_SPLIT, 1, MODEL_NOTIFY_ALWAYS), "core notification per request when asked, split");
-    RUN(interrupts(VIRTIO_RING_SPLIT, 1), "core interrupts off by default, on when enabled, split");
-    RUN(interrupts(VIRTIO_RING_PACKED, 1), "core interrupts off by default, on when enabled, packed");
-    RUN(interrupts(VIRTIO_RING_SPLIT, 0), "core interrupts with flag suppression, split");
-    RUN(queue_api(VIRTIO_RING_SPLIT), "core queue API: arguments, full ring, pop order, split");
-    RUN(queue_api(VIRTIO_RING_PACKED), "core queue API: arguments, full ring, pop order, packed");
-    RUN(queue_tables(VIRTIO_RING_SPLIT), "core driver-built indirect tables, split");
-    RUN(queue_tables(VIRTIO_RING_PACKED), "core driver-built indirect tables, packed");
+    RUN(chains(1, MODEL_MMIO), "core 16-page scatter list in an indirect table");
+    RUN(chains(0, MODEL_MMIO), "core 16-page scatter list as a direct chain");
+    RUN(chains(1, MODEL_MMIO_LEGACY), "core 16-page scatter list in an indirect table, mmio-legacy");
+    RUN(chains(0, MODEL_PCI_LEGACY), "core 16-page scatter list as a direct chain, pci-legacy");
+    RUN(event_idx(VIRTIO_RING_SPLIT, 1, MODEL_NOTIFY_EVERY, MODEL_PCI_MODERN), "core event index: every 4th notification, split");
+    RUN(event_idx(VIRTIO_RING_PACKED, 1, MODEL_NOTIFY_EVERY, MODEL_PCI_MODERN), "core event index: every 4th notification, packed");
+    RUN(event_idx(VIRTIO_RING_SPLIT, 1, MODEL_NOTIFY_NEVER, MODEL_PCI_MODERN), "core event index: no notifications, split");
+    RUN(event_idx(VIRTIO_RING_PACKED, 1, MODEL_NOTIFY_NEVER, MODEL_PCI_MODERN), "core event index: no notifications, packed");
+    RUN(event_idx(VIRTIO_RING_SPLIT, 0, MODEL_NOTIFY_NEVER, MODEL_PCI_MODERN), "core NO_NOTIFY flag, split");
+    RUN(event_idx(VIRTIO_RING_PACKED, 0, MODEL_NOTIFY_NEVER, MODEL_PCI_MODERN), "core DISABLE flag, packed");
+    RUN(event_idx(VIRTIO_RING_SPLIT, 1, MODEL_NOTIFY_ALWAYS, MODEL_PCI_MODERN), "core notification per request when asked, split");
+    RUN(event_idx(VIRTIO_RING_SPLIT, 1, MODEL_NOTIFY_EVERY, MODEL_MMIO_LEGACY), "core event index: every 4th notification, mmio-legacy");
+    RUN(event_idx(VIRTIO_RING_SPLIT, 1, MODEL_NOTIFY_EVERY, MODEL_PCI_LEGACY), "core event index: every 4th notification, pci-legacy");
+    RUN(event_idx(VIRTIO_RING_SPLIT, 0, MODEL_NOTIFY_NEVER, MODEL_PCI_LEGACY), "core NO_NOTIFY flag, pci-legacy");
+    RUN(interrupts(VIRTIO_RING_SPLIT, 1, MODEL_MMIO), "core interrupts off by default, on when enabled, split");
+    RUN(interrupts(VIRTIO_RING_PACKED, 1, MODEL_MMIO), "core interrupts off by default, on when enabled, packed");
+    RUN(interrupts(VIRTIO_RING_SPLIT, 0, MODEL_MMIO), "core interrupts with flag suppression, split");
+    RUN(interrupts(VIRTIO_RING_SPLIT, 1, MODEL_PCI_LEGACY), "core interrupts off by default, on when enabled, pci-legacy");
+    RUN(interrupts(VIRTIO_RING_SPLIT, 0, MODEL_MMIO_LEGACY), "core interrupts with flag suppression, mmio-legacy");
+    RUN(queue_api(VIRTIO_RING_SPLIT, MODEL_PCI_MODERN), "core queue API: arguments, full ring, pop order, split");
+    RUN(queue_api(VIRTIO_RING_PACKED, MODEL_PCI_MODERN), "core queue API: arguments, full ring, pop order, packed");
+    RUN(queue_api(VIRTIO_RING_SPLIT, MODEL_PCI_LEGACY), "core queue API: arguments, full ring, pop order, pci-legacy");
+    RUN(queue_tables(VIRTIO_RING_SPLIT, MODEL_MMIO), "core driver-built indirect tables, split");
+    RUN(queue_tables(VIRTIO_RING_PACKED, MODEL_MMIO), "core driver-built indirect tables, packed");
+    RUN(queue_tables(VIRTIO_RING_SPLIT, MODEL_MMIO_LEGACY), "core driver-built indirect tables, mmio-legacy");
+    RUN(queue_tables(VIRTIO_RING_SPLIT, MODEL_PCI_LEGACY), "core driver-built indirect tables, pci-legacy");
     RUN(queue_sizes(VIRTIO_RING_SPLIT), "core queue sizes 3/100/2048/1/0, split");
     RUN(queue_sizes(VIRTIO_RING_PACKED), "core queue sizes 3/100/2048/1/0, packed");
-    RUN(hostile_used_id(VIRTIO_RING_SPLIT), "core used id not in flight breaks the queue, re-init works, split");
-    RUN(hostile_used_id(VIRTIO_RING_PACKED), "core used id not in flight breaks the queue, re-init works, packed");
+    RUN(hostile_used_id(VIRTIO_RING_SPLIT, MODEL_PCI_MODERN), "core used id not in flight breaks the queue, re-init works, split");
+    RUN(hostile_used_id(VIRTIO_RING_PACKED, MODEL_PCI_MODERN), "core used id not in flight breaks the queue, re-init works, packed");
+    RUN(hostile_used_id(VIRTIO_RING_SPLIT, MODEL_MMIO_LEGACY), "core used id not in flight breaks the queue, re-init works, mmio-legacy");
+    RUN(config_order(MODEL_MMIO, 0), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, mmio");
+    RUN(config_order(MODEL_MMIO_LEGACY, 0), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, mmio-legacy");
+    RUN(config_order(MODEL_PCI_MODERN, 0), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, pci-modern");
+    RUN(config_order(MODEL_PCI_TRANSITIONAL, 1), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, pci-transitional as legacy");
+    RUN(config_order(MODEL_PCI_LEGACY, 0), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, pci-legacy");
+    RUN(pop_many(VIRTIO_RING_SPLIT), "core virtio_queue_pop_many: up to max, checked, a lie reported after the good ones, split");
+    RUN(pop_many(VIRTIO_RING_PACKED), "core virtio_queue_pop_many: up to max, checked, a lie reported after the good ones, packed");
     RUN(reset_never(), "core a reset that never finishes times out");
     RUN(handshake(), "core slow reset, features refused, config unstable, ACCESS_PLATFORM");
     RUN(alloc_failures(), "core every allocation failure in init: NO_MEMORY, no leak");
@@ -1108,6 +1263,7 @@ int main(void)
     RUN(used_len_clamped(VIRTIO_RING_PACKED), "core issue 11: used length beyond the posted bytes clamped and counted, packed");
     RUN(used_len_blk_write(MODEL_PCI_MODERN), "core issue 11: kvmtool-style used length on blk writes, PCI");
     RUN(used_len_blk_write(MODEL_MMIO), "core issue 11: kvmtool-style used length on blk writes, MMIO");
+    RUN(used_len_blk_write(MODEL_MMIO_LEGACY), "core issue 11: kvmtool-style used length on blk writes, MMIO legacy");
     RUN(wait_paced_by_time(), "core issue 11: a wait's register traffic is paced by time, not polls");
     UNIT_EXIT();
 }

@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The build in result lines: "unit", or the Makefile's other builds
+   ("unit-be": big-endian CPU; "unit-bytewise": no compiler hints). */
+#ifndef UNIT_TAG
+#define UNIT_TAG "unit"
+#endif
+
 static int unit_fails, unit_total_fails;
 static char unit_first[256];
 
@@ -34,10 +40,10 @@ static char unit_first[256];
         unit_fails = 0;                                                                       \
         fn;                                                                                   \
         if (unit_fails) {                                                                     \
-            printf("FAIL unit %s: %s (%d failed checks)\n", label, unit_first, unit_fails);   \
+            printf("FAIL " UNIT_TAG " %s: %s (%d failed checks)\n", label, unit_first, unit_fails);   \
             unit_total_fails++;                                                               \
         } else {                                                                              \
-            printf("PASS unit %s\n", label);                                                 \
+            printf("PASS " UNIT_TAG " %s\n", label);                                                 \
         }                                                                                     \
         fflush(stdout);                                                                       \
     } while (0)

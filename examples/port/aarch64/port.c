@@ -37,7 +37,7 @@ struct port_machine port_machine = {
     1ull << 40,    /* the identity map covers 1 TiB */
     0, 0, 0,
     0x09000000u,   /* uart */
-    0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0,
+    0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0, 0, 0,
 };
 
 extern uint8_t __ram_start[];   /* link.ld: where QEMU puts the device tree */
@@ -68,43 +68,26 @@ uint64_t port_arch_now_us(void)
     return t / freq * 1000000u + t % freq * 1000000u / freq;
 }
 
-/* Give the host CPU back while waiting: sleep in WFI until the virtual
-   timer (PPI 27) fires 5 us later. IRQs stay masked (PSTATE.I): WFI wakes
-   on the pending interrupt anyway, no handler runs, and turning the timer
-   off again takes it back. The GICv2 must pass PPI 27 to the CPU
-   interface: the first call enables it (distributor, CPU interface,
-   priority mask); without a GICv2 the hook only yields. */
-#define GICD_CTLR 0x000
-#define GICD_ISENABLER0 0x100
-#define GICD_IPRIORITYR 0x400
-#define GICC_CTLR 0x000
-#define GICC_PMR 0x004
-#define TIMER_PPI 27
-#define RELAX_US 5u
-
+/* Give the host CPU back while waiting: WFI until the virtual timer, 5 us
+   ahead, or an interrupt (intc.c); without a GICv2 or the timer's line in
+   the device tree, YIELD. */
 void port_arch_relax(void)
 {
-    static int ready;   /* 0: not set up, 1: WFI with the timer, -1: no GICv2 */
-    if (!ready) {
-        uintptr_t d = (uintptr_t)port_machine.intc_base[0], c = (uintptr_t)port_machine.intc_base[1];
-        ready = -1;
-        if (port_machine.intc && !strcmp(port_machine.intc, "arm,cortex-a15-gic") && d && c) {
-            uint32_t pri = port_reg_read32(d + GICD_IPRIORITYR + TIMER_PPI / 4 * 4);
-            port_reg_write32(d + GICD_IPRIORITYR + TIMER_PPI / 4 * 4, pri & ~(0xffu << (TIMER_PPI % 4 * 8)));
-            port_reg_write32(d + GICD_ISENABLER0, 1u << TIMER_PPI);
-            port_reg_write32(d + GICD_CTLR, port_reg_read32(d + GICD_CTLR) | 1u);
-            if ((port_reg_read32(c + GICC_PMR) & 0xffu) == 0) port_reg_write32(c + GICC_PMR, 0xf0u);
-            port_reg_write32(c + GICC_CTLR, port_reg_read32(c + GICC_CTLR) | 1u);
-            ready = 1;
-        }
-    }
-    if (ready < 0) {
-        __asm__ volatile("yield");
+    if (port_irq_nap(5) != 0) __asm__ volatile("yield");
+}
+
+/* port_irq_wait's timeout: the virtual timer's compare value (its PPI is
+   in the device tree; intc.c disables the timer when it fires). */
+void port_arch_timer(uint64_t us)
+{
+    uint64_t now;
+    if (!us) {
+        __asm__ volatile("msr cntv_ctl_el0, %0\n isb" : : "r"(0ull) : "memory");
         return;
     }
-    __asm__ volatile("msr cntv_tval_el0, %0; msr cntv_ctl_el0, %1; isb" : : "r"(freq / 1000000u * RELAX_US), "r"(1ull));
-    __asm__ volatile("wfi");
-    __asm__ volatile("msr cntv_ctl_el0, %0; isb" : : "r"(0ull));
+    __asm__ volatile("isb\n mrs %0, cntvct_el0" : "=r"(now) : : "memory");
+    __asm__ volatile("msr cntv_cval_el0, %0" : : "r"(now + us * (freq / 1000u) / 1000u + 1));
+    __asm__ volatile("msr cntv_ctl_el0, %0\n isb" : : "r"(1ull) : "memory");   /* enabled, not masked */
 }
 
 void port_arch_poweroff(void)

@@ -58,15 +58,88 @@ park:
     wfe
     b       park
 
-/* Exceptions: each of the 16 vector entries (0x80 bytes apart) reports
-   the exception and powers off; nothing returns, so the stack is reset. */
+/* Exceptions: the 16 vector entries (0x80 bytes apart). Entry 5, an IRQ
+   taken from EL1 on SP_EL1 (our own code, once a guest called
+   port_irq_enable), goes to irq_entry and returns; every other entry
+   reports the exception and powers off: nothing returns, so the stack is
+   reset. */
     .balign 2048
 vectors:
     .irp    n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
     .balign 0x80
+    .if     \n == 5
+    b       irq_entry
+    .else
     mov     x4, #\n
     b       trap
+    .endif
     .endr
+
+/* An IRQ: save what a C call may change (x0-x18, x29, x30, the SIMD
+   registers q0-q7 and q16-q31 that compiled code uses freely, and ELR /
+   SPSR), call port_irq_entry, restore, return. 576 bytes of frame. */
+#define IRQ_FRAME (24 * 8 + 24 * 16)
+irq_entry:
+    sub     sp, sp, #IRQ_FRAME
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x29, [sp, #144]
+    mrs     x0, elr_el1
+    mrs     x1, spsr_el1
+    stp     x30, x0, [sp, #160]
+    str     x1, [sp, #176]
+    add     x0, sp, #192
+    stp     q0, q1, [x0, #0]
+    stp     q2, q3, [x0, #32]
+    stp     q4, q5, [x0, #64]
+    stp     q6, q7, [x0, #96]
+    stp     q16, q17, [x0, #128]
+    stp     q18, q19, [x0, #160]
+    stp     q20, q21, [x0, #192]
+    stp     q22, q23, [x0, #224]
+    stp     q24, q25, [x0, #256]
+    stp     q26, q27, [x0, #288]
+    stp     q28, q29, [x0, #320]
+    stp     q30, q31, [x0, #352]
+    mov     x0, #0
+    bl      port_irq_entry
+    add     x0, sp, #192
+    ldp     q0, q1, [x0, #0]
+    ldp     q2, q3, [x0, #32]
+    ldp     q4, q5, [x0, #64]
+    ldp     q6, q7, [x0, #96]
+    ldp     q16, q17, [x0, #128]
+    ldp     q18, q19, [x0, #160]
+    ldp     q20, q21, [x0, #192]
+    ldp     q22, q23, [x0, #224]
+    ldp     q24, q25, [x0, #256]
+    ldp     q26, q27, [x0, #288]
+    ldp     q28, q29, [x0, #320]
+    ldp     q30, q31, [x0, #352]
+    ldr     x1, [sp, #176]
+    ldp     x30, x0, [sp, #160]
+    msr     elr_el1, x0
+    msr     spsr_el1, x1
+    ldp     x18, x29, [sp, #144]
+    ldp     x16, x17, [sp, #128]
+    ldp     x14, x15, [sp, #112]
+    ldp     x12, x13, [sp, #96]
+    ldp     x10, x11, [sp, #80]
+    ldp     x8, x9, [sp, #64]
+    ldp     x6, x7, [sp, #48]
+    ldp     x4, x5, [sp, #32]
+    ldp     x2, x3, [sp, #16]
+    ldp     x0, x1, [sp, #0]
+    add     sp, sp, #IRQ_FRAME
+    eret
+
 trap:
     ldr     x0, =__stack_top
     mov     sp, x0

@@ -29,7 +29,7 @@ struct port_machine port_machine = {
     1ull << 32,    /* 32-bit addresses, no LPAE */
     0, 0, 0,
     0x09000000u,   /* uart */
-    0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0,
+    0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0, 0, 0,
 };
 
 extern uint8_t __ram_start[];   /* link.ld: where QEMU puts the device tree */
@@ -61,6 +61,22 @@ uint64_t port_arch_now_us(void)
 }
 
 void port_arch_relax(void) { __asm__ volatile("yield"); }
+
+/* port_irq_wait's timeout: the virtual timer's compare value, CNTV_CVAL
+   and CNTV_CTL through CP15 (its PPI is in the device tree; intc.c
+   disables the timer when it fires). */
+void port_arch_timer(uint64_t us)
+{
+    uint64_t now;
+    if (!us) {
+        __asm__ volatile("mcr p15, 0, %0, c14, c3, 1\n isb" : : "r"(0u) : "memory");
+        return;
+    }
+    __asm__ volatile("isb\n mrrc p15, 1, %Q0, %R0, c14" : "=r"(now) : : "memory");
+    now += us * (freq / 1000u) / 1000u + 1;
+    __asm__ volatile("mcrr p15, 3, %Q0, %R0, c14" : : "r"(now));
+    __asm__ volatile("mcr p15, 0, %0, c14, c3, 1\n isb" : : "r"(1u) : "memory");   /* enabled, not masked */
+}
 
 void port_arch_poweroff(void)
 {

@@ -16,6 +16,9 @@ _start:
     ands    r0, r0, #0xff
     bne     park
     ldr     sp, =__stack_top
+    cps     #0x12                   /* IRQ mode has its own sp: give it a stack */
+    ldr     sp, =irq_stack_top
+    cps     #0x13                   /* back to SVC */
     ldr     r0, =__bss_start        /* zero .bss (the table below is in it) */
     ldr     r1, =__bss_end
     mov     r2, #0
@@ -70,14 +73,30 @@ park:
     wfe
     b       park
 
-/* Exceptions: the eight vectors each report and power off (port.c reads
-   the fault registers); nothing returns, so the stack is reset. Each
-   exception mode has its own banked sp; we set it. */
+/* Exceptions: the eight vectors. IRQ (6), which only a guest that called
+   port_irq_enable gets, goes to irq_entry and returns; every other one
+   reports and powers off (port.c reads the fault registers): nothing
+   returns, so the stack is reset. Each exception mode has its own banked
+   sp; we set it. */
     .balign 32
 vectors:
     .irp    n, 0,1,2,3,4,5,6,7
+    .if     \n == 6
+    b       irq_entry
+    .else
     b       vector\n
+    .endif
     .endr
+
+/* An IRQ, in IRQ mode on its own stack: save what a C call may change
+   and the return address (lr_irq is 4 past the interrupted instruction),
+   call port_irq_entry, and return restoring CPSR from SPSR_irq. */
+irq_entry:
+    sub     lr, lr, #4
+    push    {r0-r3, r12, lr}
+    mov     r0, #0
+    bl      port_irq_entry
+    ldm     sp!, {r0-r3, r12, pc}^
     .irp    n, 0,1,2,3,4,5,6,7
 vector\n:
     mov     r0, #\n
@@ -114,3 +133,6 @@ __aeabi_ldivmod:
     .balign 16384
 ttb:
     .skip   16384
+    .balign 16
+    .skip   4096
+irq_stack_top:

@@ -40,7 +40,7 @@ struct port_machine port_machine = {
     0x10000000u,   /* uart */
     0, 0,          /* CLINT, timebase */
     0x00100000u,   /* SiFive test device */
-    0, 0, 0, {0, 0}, {0, 0}, 0,
+    0, 0, 0, {0, 0}, {0, 0}, 0, 0, 0,
 };
 
 static volatile uint8_t *uart(void) { return (volatile uint8_t *)port_machine.uart; }
@@ -109,6 +109,19 @@ void port_arch_relax(void)
     __asm__ volatile("csrs mie, %0" : : "r"(1u << 7));   /* MTIE: the timer may wake WFI */
     __asm__ volatile("wfi");
     set_mtimecmp(~0ull);
+}
+
+/* port_irq_wait's timeout: the CLINT's compare raises the machine timer
+   interrupt (mcause 7), which intc.c silences with port_arch_timer(0). */
+void port_arch_timer(uint64_t us)
+{
+    if (!us) {
+        set_mtimecmp(~0ull);
+        __asm__ volatile("csrc mie, %0" : : "r"(1u << 7));
+        return;
+    }
+    set_mtimecmp(mtime() + us * (port_machine.timer_hz / 1000u) / 1000u + 1);
+    __asm__ volatile("csrs mie, %0" : : "r"(1u << 7));
 }
 
 /* SiFive test device: 0x5555 exits QEMU with status 0; (code << 16) |

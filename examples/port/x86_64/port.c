@@ -40,7 +40,7 @@ struct port_machine port_machine = {
     0, 0, 0, 0, 0, 0,  /* no windows: SeaBIOS assigned the BARs */
     ADDR_LIMIT,
     0, 0, 0,           /* no virtio-mmio slots */
-    0, 0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0,
+    0, 0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0, 0, 0,
 };
 
 static inline uint8_t inb(uint16_t p)
@@ -65,11 +65,13 @@ static uint64_t hpet_fs;   /* femtoseconds per HPET tick; 0: use the PM timer */
 static uint32_t pm_last;   /* PM timer: last 24-bit reading and the ticks summed */
 static uint64_t pm_ticks;
 
-/* ---- exceptions: a 32-entry IDT pointing at the stubs in start.S ----
-   Interrupt gates, present, DPL 0, selector 0x08 (the code segment): 16
-   bytes each in long mode, 8 in protected mode. */
+/* ---- exceptions and interrupts: a 256-entry IDT pointing at the stubs
+   in start.S (exceptions 0-31, interrupts for intc.c above them).
+   Interrupt gates (interrupts stay off inside), present, DPL 0, selector
+   0x08 (the code segment): 16 bytes each in long mode, 8 in protected
+   mode. */
 extern const char port_x86_trap_stubs[];
-static uint64_t idt[64];
+static uint64_t idt[512];
 
 static void idt_init(void)
 {
@@ -78,7 +80,7 @@ static void idt_init(void)
         uintptr_t base;
     } idtr;
     int i;
-    for (i = 0; i < 32; i++) {
+    for (i = 0; i < 256; i++) {
         uint64_t a = (uintptr_t)(port_x86_trap_stubs + 16 * i);
         uint64_t gate = (a & 0xffff) | 0x08u << 16 | 0x8e00ull << 32 | (a >> 16 & 0xffff) << 48;
 #if defined(__i386__)
@@ -89,7 +91,7 @@ static void idt_init(void)
 #endif
     }
 #if defined(__i386__)
-    idtr.limit = 32 * 8 - 1;
+    idtr.limit = 256 * 8 - 1;
 #else
     idtr.limit = sizeof idt - 1;
 #endif
@@ -108,10 +110,15 @@ void port_x86_trap(const uintptr_t *frame, uintptr_t cr2)
     port_trap(vec << 32 | (err ? (frame[1] & 0xffffffffu) : 0), frame[1 + err], cr2);
 }
 
+/* What the loader left in EAX and EBX (start.S keeps them). */
+extern uint32_t port_x86_mb_magic, port_x86_mb_info;
+
+uintptr_t port_multiboot_info(void) { return port_x86_mb_magic == 0x2badb002u ? port_x86_mb_info : 0; }
+
 void port_arch_init(uintptr_t boot_arg)
 {
     uint32_t cap;
-    (void)boot_arg;   /* Multiboot's info block: nothing needed from it */
+    (void)boot_arg;   /* no device tree: 0 (port_multiboot_info has the Multiboot block) */
     idt_init();
     /* ACPI registers: where SeaBIOS put them, or at 0x600 if it did not. */
     pmbase = (uint16_t)(port_pci_read32(LPC_BDF, LPC_PMBASE) & 0xff80u);
@@ -158,50 +165,11 @@ uint64_t port_arch_now_us(void)
 }
 
 /* Give the host CPU back while waiting: HLT until the local APIC's
-   one-shot timer fires 5 us later (QEMU counts it in nanoseconds at
-   divide-by-1). Interrupts are on only across HLT (STI's one-instruction
-   shadow closes the race with the timer). The timer, and spurious
-   interrupts, use vector 31, which the CPU never raises (reserved), through
-   a gate that only returns; the EOI is written here. The first call sets
-   this up and masks the 8259s (SeaBIOS routes the PIT to vector 8). */
-#define LAPIC 0xfee00000u
-#define LAPIC_EOI 0x0b0
-#define LAPIC_SVR 0x0f0              /* bit 8: APIC on; spurious vector */
-#define LAPIC_LVT_TIMER 0x320        /* one-shot, unmasked: the vector alone */
-#define LAPIC_TIMER_INIT 0x380
-#define LAPIC_TIMER_DIV 0x3e0        /* 0xb: divide by 1 */
-#define WAKE_VECTOR 31u
-#define RELAX_NS 5000u
-extern const char port_x86_wake[];
-#if defined(__i386__)
-__asm__(".pushsection .text\n.balign 16\nport_x86_wake:\n    iret\n.popsection\n");
-#else
-__asm__(".pushsection .text\n.balign 16\nport_x86_wake:\n    iretq\n.popsection\n");
-#endif
-static volatile uint32_t *lapic(unsigned off) { return (volatile uint32_t *)(uintptr_t)(LAPIC + off); }
-
+   one-shot timer, 5 us ahead, or an interrupt (intc.c); without a local
+   APIC, PAUSE. */
 void port_arch_relax(void)
 {
-    static int ready;
-    if (!ready) {
-        uint64_t a = (uintptr_t)port_x86_wake;
-        uint64_t gate = (a & 0xffff) | 0x08u << 16 | 0x8e00ull << 32 | (a >> 16 & 0xffff) << 48;
-#if defined(__i386__)
-        idt[WAKE_VECTOR] = gate;
-#else
-        idt[2 * WAKE_VECTOR] = gate;
-        idt[2 * WAKE_VECTOR + 1] = a >> 32;
-#endif
-        outb(0x21, 0xff);
-        outb(0xa1, 0xff);
-        *lapic(LAPIC_SVR) = 0x100u | WAKE_VECTOR;
-        *lapic(LAPIC_TIMER_DIV) = 0xbu;
-        *lapic(LAPIC_LVT_TIMER) = WAKE_VECTOR;
-        ready = 1;
-    }
-    *lapic(LAPIC_TIMER_INIT) = RELAX_NS;
-    __asm__ volatile("sti; hlt; cli" : : : "memory");
-    *lapic(LAPIC_EOI) = 0;
+    if (port_irq_nap(5) != 0) __asm__ volatile("pause");
 }
 
 /* ACPI S5: SLP_EN with sleep type 0, which QEMU's ICH9 treats as

@@ -32,6 +32,8 @@ mb_header:
     .global _start
 _start:
     cli
+    mov     %eax, port_x86_mb_magic /* the loader's Multiboot magic and info block */
+    mov     %ebx, port_x86_mb_info
     mov     $__stack_top, %esp
 #if defined(__i386__)
     lgdt    gdt_ptr
@@ -110,18 +112,73 @@ long_mode:
     jmp     3b
 #endif
 
-/* Exception stubs, 16 bytes apart (port.c builds the IDT from them):
-   push the vector number and go to the common part. */
+/* One stub per vector, 16 bytes apart (port.c builds the IDT from
+   them): push the vector number, then the exceptions (0-31) go to trap,
+   the interrupts (32-255, which only a guest that called
+   port_irq_enable gets) to irq. */
     .balign 16
     .global port_x86_trap_stubs
 port_x86_trap_stubs:
     .set    vec, 0
-    .rept   32
+    .rept   256
     .balign 16
     push    $vec
+    .if     vec < 32
     jmp     trap
+    .else
+    jmp     irq
+    .endif
     .set    vec, vec + 1
     .endr
+
+/* An interrupt: save what a C call may change (x86_64: also the SSE
+   state, which compiled code uses freely; the CPU aligned the stack to
+   16 bytes before its frame, so fxsave's area is aligned too), call
+   port_irq_entry(vector), restore, return. */
+irq:
+#if defined(__i386__)
+    push    %eax
+    push    %ecx
+    push    %edx
+    mov     12(%esp), %eax          /* the vector */
+    cld
+    push    %eax
+    call    port_irq_entry
+    add     $4, %esp
+    pop     %edx
+    pop     %ecx
+    pop     %eax
+    add     $4, %esp                /* the vector */
+    iret
+#else
+    push    %rax
+    push    %rcx
+    push    %rdx
+    push    %rsi
+    push    %rdi
+    push    %r8
+    push    %r9
+    push    %r10
+    push    %r11
+    mov     72(%rsp), %rdi          /* the vector */
+    sub     $520, %rsp              /* 512 for fxsave, 8 to keep 16-byte alignment */
+    fxsave  (%rsp)
+    cld
+    call    port_irq_entry
+    fxrstor (%rsp)
+    add     $520, %rsp
+    pop     %r11
+    pop     %r10
+    pop     %r9
+    pop     %r8
+    pop     %rdi
+    pop     %rsi
+    pop     %rdx
+    pop     %rcx
+    pop     %rax
+    add     $8, %rsp                /* the vector */
+    iretq
+#endif
 trap:
 #if defined(__i386__)
     mov     %esp, %eax              /* the frame: vector, [error code,] eip, ... */
@@ -136,6 +193,15 @@ trap:
 #endif
     call    port_x86_trap
     jmp     3b
+
+    .section .data
+    .balign 4
+    .global port_x86_mb_magic
+    .global port_x86_mb_info
+port_x86_mb_magic:
+    .long   0
+port_x86_mb_info:
+    .long   0
 
     .section .rodata
     .balign 8
