@@ -108,7 +108,6 @@ static void cpu_off(void) { __asm__ volatile("csrci mstatus, 8" : : : "memory");
 /* WFI wakes on an interrupt enabled in mie even while mstatus.MIE is 0;
    it is taken when MIE opens for one instruction. */
 static void cpu_sleep(void) { __asm__ volatile("wfi\n csrsi mstatus, 8\n csrci mstatus, 8" : : : "memory"); }
-static void cpu_halt(void) { __asm__ volatile("wfi" : : : "memory"); }
 
 /* From trap_entry in start.S for every interrupt: mcause. */
 void port_irq_entry(uintptr_t cause)
@@ -229,7 +228,6 @@ static void cpu_off(void) { __asm__ volatile("msr daifset, #2" : : : "memory"); 
 /* WFI wakes on a pending IRQ even while PSTATE.I masks it; unmasking for
    a moment takes it. */
 static void cpu_sleep(void) { __asm__ volatile("wfi\n msr daifclr, #2\n isb\n msr daifset, #2" : : : "memory"); }
-static void cpu_halt(void) { __asm__ volatile("wfi" : : : "memory"); }
 #else
 static int cpu_masked(void)
 {
@@ -240,7 +238,6 @@ static int cpu_masked(void)
 static void cpu_on(void) { __asm__ volatile("cpsie i" : : : "memory"); }
 static void cpu_off(void) { __asm__ volatile("cpsid i" : : : "memory"); }
 static void cpu_sleep(void) { __asm__ volatile("wfi\n cpsie i\n isb\n cpsid i" : : : "memory"); }
-static void cpu_halt(void) { __asm__ volatile("wfi" : : : "memory"); }
 #endif
 
 /* From the IRQ vector in start.S. */
@@ -360,7 +357,6 @@ static void cpu_off(void) { __asm__ volatile("cli" : : : "memory"); }
 /* STI takes effect after the next instruction: an interrupt pending now
    ends the HLT instead of slipping in before it. */
 static void cpu_sleep(void) { __asm__ volatile("sti\n hlt\n cli" : : : "memory"); }
-static void cpu_halt(void) { __asm__ volatile("hlt" : : : "memory"); }
 
 void port_arch_timer(uint64_t us)
 {
@@ -461,13 +457,17 @@ int port_irq_wait(uint64_t timeout_us)
 
 int port_irq_nap(uint64_t us)
 {
+    int masked = cpu_masked();
     if (!ready() || !timer_ok()) return -1;
+    /* Armed with interrupts open, a 5 us timer can fire before the WFI or
+       HLT, which would then wait for an interrupt that never comes: arm
+       it masked and sleep the way port_irq_wait does (the pending timer
+       ends the sleep and is taken, silenced, in cpu_sleep's moment of
+       open interrupts), then open them again if they were. */
+    cpu_off();
     port_arch_timer(us);
-    /* Masked: the wake-up leaves the timer's interrupt pending, taken (and
-       silenced) in cpu_sleep's moment of open interrupts. Open: the CPU
-       takes it as it wakes. Either way the mask is as the caller had it. */
-    if (cpu_masked()) cpu_sleep();
-    else cpu_halt();
+    cpu_sleep();
     port_arch_timer(0);
+    if (!masked) cpu_on();
     return 0;
 }

@@ -205,6 +205,8 @@ def hello_run(cfg, command=None):
         if cfg.arch in Q35_ARCHES:   # the Multiboot block: the 256 MiB less the first MiB and what SeaBIOS keeps
             kib = int(m.expect(r"^x86: Multiboot info at 0x[0-9a-f]+: (\d+) KiB of RAM above 1 MiB").group(1))
             check(255 * 1024 - 8192 < kib <= 255 * 1024, f"Multiboot says {kib} KiB above 1 MiB of 256 MiB")
+        nap = m.expect(r"^nap: 200 naps .*, (\d+) without a timer")
+        check(nap.group(1) == "0", f"the idle hint could not nap: {nap.group(0)}")
         m.expect(r"^waiting 1 s")
         listed = "\n".join(m.lines)
         for kind, name in ((2, "block"), (4, "rng"), (3, "console")):
