@@ -465,7 +465,7 @@ int port_irq_nap(uint64_t us)
        ends the sleep and is taken, silenced, in cpu_sleep's moment of
        open interrupts), then open them again if they were. */
     cpu_off();
-    port_arch_timer(us);
+    port_arch_timer(us ? us : 1);   /* 0 would cancel the timer and leave nothing to end the sleep */
     cpu_sleep();
     port_arch_timer(0);
     if (!masked) cpu_on();
