@@ -345,6 +345,18 @@ static virtio_result fz_probe(fz_env *e)
     return model_probe(e->m, &e->vdev, e->legacy_probe);
 }
 
+/* A reset the device never finished (or a device that went away) ends:
+   the device is back and honest, so the owner can take its memory back.
+   gone_after too: a countdown still running would take it away again in
+   the middle of that reset. */
+static void fz_back(fz_env *e)
+{
+    model_knobs *kn = &e->m->knobs;
+    kn->reset_delay = 0;
+    kn->gone = kn->gone_after = 0;
+    kn->hostile = 0;
+}
+
 /* The device becomes honest again and normal: no lies, no failures, no
    reset delay, default queue sizes. */
 static void fz_honest(fz_env *e, uint32_t nq, uint32_t qmax)

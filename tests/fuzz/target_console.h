@@ -74,9 +74,7 @@ static void con_reclaim(con_fz *t)
     /* (a reset that cannot finish: one that never ends, a device that is
        gone, or a lie about the status) */
     FZ_ASSERT(t->e.m->knobs.reset_delay == MODEL_FOREVER || t->e.m->knobs.gone || t->e.lies);
-    t->e.m->knobs.reset_delay = 0;
-    t->e.m->knobs.gone = 0;   /* back, and honest: the owner can now take its memory back */
-    t->e.m->knobs.hostile = 0;
+    fz_back(&t->e);
     FZ_ASSERT(virtio_device_reset(&c->dev) == VIRTIO_OK);
     for (i = CON_PORTS; i-- > 0;) virtio_free(p, c->port[i].priv.buf, c->port[i].priv.buf_bytes, VIRTIO_MEM_DMA);
     virtio_free(p, c->priv.ctrl, c->priv.ctrl_bytes, VIRTIO_MEM_DMA);

@@ -50,9 +50,7 @@ static void rng_reclaim(rng_fz *t)
     /* (a reset that cannot finish: one that never ends, a device that is
        gone, or a lie about the status) */
     FZ_ASSERT(t->e.m->knobs.reset_delay == MODEL_FOREVER || t->e.m->knobs.gone || t->e.lies);
-    t->e.m->knobs.reset_delay = 0;
-    t->e.m->knobs.gone = 0;   /* back, and honest: the owner can now take its memory back */
-    t->e.m->knobs.hostile = 0;
+    fz_back(&t->e);
     FZ_ASSERT(virtio_device_reset(&t->rng.dev) == VIRTIO_OK);
     virtio_free(p, t->rng.priv.stash, t->rng.priv.stash_bytes, VIRTIO_MEM_PRIVATE);
     virtio_free(p, t->rng.priv.buf, t->rng.priv.buf_bytes, VIRTIO_MEM_DMA);
