@@ -182,8 +182,10 @@ static void net_send(net_fz *t, int csum)
         t->more++;
         return;
     }
+    /* (a device that went away during the call takes nothing: the driver
+       cannot tell from a notification that found no one) */
     if (r == VIRTIO_OK && !t->more && !t->e.lies && t->e.mode == MODEL_IMMEDIATE &&
-        t->e.m->knobs.notify == MODEL_NOTIFY_ALWAYS && !t->needs_reset) {
+        t->e.m->knobs.notify == MODEL_NOTIFY_ALWAYS && !t->needs_reset && !t->e.m->knobs.gone) {
         uint32_t hl = t->net.info.hdr_len;
         if (getenv("FZ_DEBUG"))
             fprintf(stderr, "fuzz: sent %u (+%u header), device saw %u frames -> %u, last %u bytes\n", len, hl, before,
