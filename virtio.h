@@ -1625,13 +1625,13 @@ static uint32_t virtio__no_generation(const virtio_device *d)
     VIRTIO__UNUSED(d);
     return 0;   /* legacy: no generation counter */
 }
-#endif
 /* The legacy ring layout (virtio 1.2 2.7.2): descriptors, then the driver
    area, then the device area at the next page boundary: one block. */
 static uint64_t virtio__legacy_pfn(const uint64_t area[3])
 {
     return area[0] / VIRTIO__PAGE;
 }
+#endif
 
 /* >>transport.mmio (virtio 1.2 4.2; version 1 "legacy" from 4.2.4) */
 #ifndef VIRTIO_NO_MMIO
@@ -1714,11 +1714,13 @@ static virtio_result virtio__mmio_queue_enable(virtio_device *d, virtio_queue *q
     q->priv.notify = d->priv.notify;
     q->priv.notify_space = VIRTIO_SPACE_MEM;
     q->priv.notify_width = 4;
+#ifndef VIRTIO_NO_LEGACY
     if (d->legacy) {
         virtio__wr(d, VIRTIO__MMIO_QUEUE_ALIGN, 4, VIRTIO__PAGE);
         virtio__wr(d, VIRTIO__MMIO_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
         return VIRTIO_OK;
     }
+#endif
     for (i = 0; i < 3; i++) {
         virtio__wr(d, VIRTIO__MMIO_QUEUE_DESC + 0x10u * i, 4, (uint32_t)area[i]);
         virtio__wr(d, VIRTIO__MMIO_QUEUE_DESC + 0x10u * i + 4, 4, (uint32_t)(area[i] >> 32));
@@ -2585,8 +2587,12 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     if ((r = virtio__hello(dev)) != VIRTIO_OK) return r;
     offered = dev->device_features;
     want = driver_features & ~VIRTIO__TRANSPORT_BITS;
+#ifndef VIRTIO_NO_INDIRECT
     if (!o->no_indirect) want |= VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC);
+#endif
+#ifndef VIRTIO_NO_EVENT_IDX
     if (!o->no_event_idx) want |= VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX);
+#endif
     if (!dev->legacy) {
         want |= VIRTIO__BIT(VIRTIO_FEATURE_VERSION_1) | VIRTIO__BIT(VIRTIO_FEATURE_ACCESS_PLATFORM);
 #ifndef VIRTIO_NO_PACKED
@@ -2841,6 +2847,7 @@ static inline void virtio__split_publish(virtio_queue *q, uint16_t head)
     virtio__st16(q, avail + 2, q->priv.split.avail_idx);
 }
 
+#ifndef VIRTIO_NO_INDIRECT
 /* One descriptor pointing at an indirect table: the request's only slot.
    The caller checked that one is free. */
 static virtio_result virtio__split_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
@@ -2858,6 +2865,7 @@ static virtio_result virtio__split_add_table(virtio_queue *q, uint64_t table_dev
     virtio__split_publish(q, head);
     return VIRTIO_OK;
 }
+#endif
 
 static virtio_result virtio__split_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, void *cookie)
 {
@@ -2888,12 +2896,16 @@ static int virtio__split_need_kick(virtio_queue *q)
 {
     uint16_t newi = q->priv.split.avail_idx, old = q->priv.split.kick_idx;
     q->priv.split.kick_idx = newi;
+#ifndef VIRTIO_NO_EVENT_IDX
     if (q->priv.event_idx) {
         /* Notify only if the device's avail_event lies in [old, new)
            (virtio 1.2 2.7.10). */
         uint16_t ev = virtio__ld16(q, q->priv.split.used + 4 + 8u * q->size);
         return (uint16_t)(newi - ev - 1) < (uint16_t)(newi - old);
     }
+#else
+    VIRTIO__UNUSED(old);
+#endif
     return !(virtio__ld16(q, q->priv.split.used) & VIRTIO__USED_NO_NOTIFY);
 }
 
@@ -2936,9 +2948,11 @@ VIRTIO__INLINE virtio_result virtio__split_pop(virtio_queue *q, void **cookie, u
 static void virtio__split_set_cb(virtio_queue *q, int on)
 {
     unsigned char *avail = q->priv.split.avail;
+#ifndef VIRTIO_NO_EVENT_IDX
     if (q->priv.event_idx)   /* off: an index just behind us is reached after 65536 buffers */
         virtio__st16(q, avail + 4 + 2u * q->size, (uint16_t)(q->priv.split.used_idx - (on ? 0 : 1)));
     else
+#endif
         virtio__st16(q, avail, on ? 0 : VIRTIO__AVAIL_NO_INTERRUPT);
 }
 
@@ -2968,6 +2982,7 @@ static inline uint16_t virtio__packed_avail(uint16_t wrap)
     return (uint16_t)(wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED);
 }
 
+#ifndef VIRTIO_NO_INDIRECT
 static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
                                               void *cookie)
 {
@@ -2988,6 +3003,7 @@ static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_de
     virtio__packed_publish(q, head, pos, wrap, first, 1);
     return VIRTIO_OK;
 }
+#endif
 
 static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, void *cookie)
 {
@@ -3155,18 +3171,24 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
         q->priv.split.avail = base[1];
         q->priv.split.used = base[2];
     }
+#ifndef VIRTIO_NO_INDIRECT
     /* Private: the shadow, then the table piece pointers. Queue-owned
        indirect tables: 2^shift tables per piece of at most a page. */
     for (per = 1; indirect && (size_t)(per * 2) * indirect * VIRTIO__DESC_SIZE <= VIRTIO__PAGE && per * 2 <= size;)
         per *= 2;
     for (q->priv.table_shift = 0; (1u << q->priv.table_shift) < per; q->priv.table_shift++) {}
     n_tables = indirect ? (size + per - 1) >> q->priv.table_shift : 0;
+#else
+    VIRTIO__UNUSED(indirect);
+    per = n_tables = 0;
+#endif
     /* Private: the shadow (16 bytes an entry: a page for 256), and the
        index of the table pieces (device addresses first: 8-byte aligned). */
     q->priv.mem.bytes[3] = (size_t)size * sizeof(virtio__slot);
     r = virtio_alloc(p, q->priv.mem.bytes[3], sizeof(void *), VIRTIO_MEM_PRIVATE, &q->priv.mem.ptr[3], 0);
     if (r != VIRTIO_OK) return r;
     q->priv.state = q->priv.mem.ptr[3];
+#ifndef VIRTIO_NO_INDIRECT
     if (n_tables) {
         q->priv.mem.bytes[4] = n_tables * (sizeof(uint64_t) + sizeof(void *));
         r = virtio_alloc(p, q->priv.mem.bytes[4], sizeof(uint64_t), VIRTIO_MEM_PRIVATE, &q->priv.mem.ptr[4], 0);
@@ -3180,6 +3202,10 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
                          &q->priv.mem.tables_dev[i]);
         if (r != VIRTIO_OK) return r;
     }
+#else
+    VIRTIO__UNUSED(per);
+    VIRTIO__UNUSED(n_tables);
+#endif
     return VIRTIO_OK;
 }
 
@@ -3188,8 +3214,10 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
 static void virtio__q_free(virtio_queue *q, const virtio_platform *p)
 {
     uint32_t i;
+#ifndef VIRTIO_NO_INDIRECT
     for (i = q->priv.mem.pieces; i-- > 0;)
         virtio_free(p, q->priv.mem.tables[i], q->priv.mem.table_piece, VIRTIO_MEM_DMA);
+#endif
     for (i = 5; i-- > 3;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_PRIVATE);
     for (i = 3; i-- > 0;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_DMA);
 }
@@ -3239,8 +3267,10 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_QUEUE_SIZE, 0, size);
         return VIRTIO_ERR_UNSUPPORTED;
     }
+#ifndef VIRTIO_NO_INDIRECT
     if (o && o->indirect && (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC)))
         indirect = o->indirect > size ? size : o->indirect;
+#endif
 
     q->dev = dev;
     q->index = index;
@@ -3249,7 +3279,9 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     q->packed = (uint32_t)packed;
     q->indirect = indirect;
     q->vector = VIRTIO_MSIX_NONE;
+#ifndef VIRTIO_NO_EVENT_IDX
     q->priv.event_idx = (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX)) != 0;
+#endif
     q->priv.legacy = dev->legacy;
     q->priv.packed.used_wrap = q->priv.packed.next_wrap = 1;
     if ((r = virtio__q_alloc(q, p, size, packed, indirect, area)) != VIRTIO_OK) {
@@ -3284,6 +3316,7 @@ VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q)
     return VIRTIO_OK;
 }
 
+#ifndef VIRTIO_NO_INDIRECT
 /* Post a table already written (count entries, in_len writable bytes);
    one ring slot is free. */
 static virtio_result virtio__add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
@@ -3294,6 +3327,7 @@ static virtio_result virtio__add_table(virtio_queue *q, uint64_t table_dev, uint
 #endif
     return virtio__split_add_table(q, table_dev, count, in_len, cookie);
 }
+#endif
 
 VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t in,
                                           void *cookie)
@@ -3301,6 +3335,7 @@ VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, 
     uint32_t n = out + in;
     if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
     if (!sg || n == 0 || n < out) return VIRTIO_ERR_INVALID_ARG;
+#ifndef VIRTIO_NO_INDIRECT
     if (n > 1 && n <= q->indirect) {
         /* The queue's own table for this request: one per descriptor
            (split) or buffer id (packed), both the free head. */
@@ -3317,6 +3352,7 @@ VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, 
         }
         return virtio__add_table(q, q->priv.mem.tables_dev[piece] + off, n, in_len, cookie);
     }
+#endif
     if (n > q->num_free) return n > q->size ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_NO_SPACE;
 #ifndef VIRTIO_NO_PACKED
     if (q->packed) return virtio__packed_add(q, sg, out, n, cookie);
@@ -3331,7 +3367,14 @@ VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_
     if (!(q->dev->features & VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC))) return VIRTIO_ERR_UNSUPPORTED;
     if (count == 0 || count > q->size) return VIRTIO_ERR_INVALID_ARG;
     if (q->num_free == 0) return VIRTIO_ERR_NO_SPACE;
+#ifdef VIRTIO_NO_INDIRECT   /* (INDIRECT_DESC is never negotiated: not reached) */
+    VIRTIO__UNUSED(table_dev);
+    VIRTIO__UNUSED(in_len);
+    VIRTIO__UNUSED(cookie);
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
     return virtio__add_table(q, table_dev, count, in_len, cookie);
+#endif
 }
 
 VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)
