@@ -1525,6 +1525,16 @@ VIRTIO_API void virtio_free(const virtio_platform *p, void *ptr, size_t size, in
     if (p && ptr && p->dma_free) p->dma_free(p->user, ptr, size, kind);
 }
 
+/* VIRTIO_NO_DMA_MAP: caller buffers are at their CPU address, the hooks
+   are compiled out (and refused at probe). */
+#ifdef VIRTIO_NO_DMA_MAP
+#define VIRTIO__DMA_MAP(p) 0
+#define VIRTIO__DMA_UNMAP(p) 0
+#else
+#define VIRTIO__DMA_MAP(p) ((p)->dma_map)
+#define VIRTIO__DMA_UNMAP(p) ((p)->dma_unmap)
+#endif
+
 VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, size_t len, int dir, virtio_sg *sg,
                                         uint32_t max, uint32_t max_piece, uint32_t *count, size_t *mapped)
 {
@@ -1532,7 +1542,7 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
     uint32_t n = 0;
     if (!p || !sg || !count || (!buf && len)) return VIRTIO_ERR_INVALID_ARG;
     if (limit > 0x80000000u) limit = 0x80000000u;
-    if (!p->dma_map && len <= limit && len && max) {   /* identity: one piece */
+    if (!VIRTIO__DMA_MAP(p) && len <= limit && len && max) {   /* identity: one piece */
         sg[0].addr = (uint64_t)(uintptr_t)buf;
         sg[0].len = (uint32_t)len;
         sg[0].pad = 0;
@@ -1548,7 +1558,7 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
             virtio_dma_unmap(p, buf, dir, sg, n);
             return VIRTIO_ERR_TOO_BIG;
         }
-        if (p->dma_map && (p->dma_map(p->user, (unsigned char *)buf + off, want, dir, &addr, &got) != 0 ||
+        if (VIRTIO__DMA_MAP(p) && (p->dma_map(p->user, (unsigned char *)buf + off, want, dir, &addr, &got) != 0 ||
                            got == 0 || got > want)) {
             virtio_dma_unmap(p, buf, dir, sg, n);
             return VIRTIO_ERR_NO_MEMORY;
@@ -1568,7 +1578,7 @@ VIRTIO_API void virtio_dma_unmap(const virtio_platform *p, void *buf, int dir, c
 {
     size_t off = 0;
     uint32_t i;
-    if (!p || !p->dma_unmap || !sg) return;
+    if (!p || !VIRTIO__DMA_UNMAP(p) || !sg) return;
     for (i = 0; i < count; i++) {
         p->dma_unmap(p->user, (unsigned char *)buf + off, sg[i].len, dir, sg[i].addr);
         off += sg[i].len;
@@ -1578,6 +1588,9 @@ VIRTIO_API void virtio_dma_unmap(const virtio_platform *p, void *buf, int dir, c
 static virtio_result virtio__check_platform(const virtio_platform *p)
 {
     if (!p || !p->dma_alloc) return VIRTIO_ERR_INVALID_ARG;
+#ifdef VIRTIO_NO_DMA_MAP
+    if (p->dma_map || p->dma_unmap) return VIRTIO_ERR_INVALID_ARG;
+#endif
 #ifdef VIRTIO__NO_BUILTIN_BARRIERS
     if (!p->mb || !p->rmb || !p->wmb) return VIRTIO_ERR_INVALID_ARG;
 #endif
