@@ -926,11 +926,13 @@ static size_t virtio__blk_sg_off(uint32_t slots) { return ((size_t)slots * sizeo
 static void virtio__blk_free_mem(virtio_blk *b)
 {
     const virtio_platform *p = b->dev.platform;
-    virtio_queue_destroy(&b->queue);   /* (VIRTIO_ERR_STATE if it was never set up) */
+    /* Newest first, the queue last (init set it up first): a stack-like
+       pool, a boot stage's usual allocator, gets everything back. */
     virtio_free(p, b->priv.unmap, (size_t)b->priv.slots * b->priv.segs_init * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
     virtio_free(p, b->priv.dma, (size_t)b->priv.slots * VIRTIO__BLK_STRIDE, VIRTIO_MEM_DMA);
     virtio_free(p, b->priv.mem, virtio__blk_sg_off(b->priv.slots) + (b->priv.segs_init + 2) * sizeof(virtio_sg),
                 VIRTIO_MEM_PRIVATE);
+    virtio_queue_destroy(&b->queue);   /* (VIRTIO_ERR_STATE if it was never set up) */
     b->priv.unmap = 0;
     b->priv.dma = 0;
     b->priv.mem = 0;

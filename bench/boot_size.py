@@ -19,7 +19,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUDGET = 8192
 TARGETS = [("riscv64", "riscv64-unknown-elf", ["-mcmodel=medany"]), ("aarch64", "aarch64-unknown-elf", []),
-           ("x86_64", "x86_64-unknown-elf", []), ("armv7 (32-bit)", "armv7a-none-eabi", []),
+           ("x86_64", "x86_64-unknown-elf", []), ("armv7 (32-bit)", "armv7a-none-eabi", os.environ.get("ARM_EXTRA", "").split()),
            ("i686 (32-bit)", "i686-unknown-elf", [])]
 BUILDS = [("virtio-mmio", ["-DVIRTIO_NO_PCI"]), ("virtio-pci", ["-DVIRTIO_NO_MMIO", "-DBOOT_PCI"])]
 COMMON = ["-DVIRTIO_BLK_MINIMAL", "-DVIRTIO_NO_LEGACY", "-DVIRTIO_NO_PACKED", "-DVIRTIO_NO_STRINGS",
@@ -45,7 +45,7 @@ def tool(name):
 def measure(tmp, triple, extra, flags):
     """Bytes of .text + .rodata the library adds to the linked program,
     and of those the block driver's functions (the rest is the core)."""
-    cflags = ["clang", f"--target={triple}", "-Os", "-ffreestanding", "-std=c99", "-ffunction-sections",
+    cflags = ["clang", f"--target={triple}", "-Os"] + os.environ.get("BOOT_EXTRA", "").split() + [ "-ffreestanding", "-std=c99", "-ffunction-sections",
               "-fdata-sections"] + extra
     obj, libc, elf = (os.path.join(tmp, n) for n in ("boot.o", "libc.o", "boot.elf"))
     with open(os.path.join(tmp, "libc.c"), "w") as f:
