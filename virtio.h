@@ -1366,11 +1366,18 @@ VIRTIO_API const char *virtio_result_str(int result)
 
 VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const char *text, uint64_t value)
 {
+#ifdef VIRTIO_NO_LOG   /* an empty body: the compiler drops the calls and their arguments */
+    VIRTIO__UNUSED(p);
+    VIRTIO__UNUSED(level);
+    VIRTIO__UNUSED(id);
+    VIRTIO__UNUSED(text);
+    VIRTIO__UNUSED(value);
+#elif defined(VIRTIO_NO_STRINGS)
     if (!p || !p->log) return;
-#ifdef VIRTIO_NO_STRINGS
     VIRTIO__UNUSED(text);
     p->log(p->user, level, id, 0, value);
 #else
+    if (!p || !p->log) return;
     if (!text && id >= 0 && id < VIRTIO_MSG_COUNT) {
 #define VIRTIO__MSG_TEXT(mid, mtext) mtext,
         static const char *const texts[] = { VIRTIO_LOG_MESSAGES(VIRTIO__MSG_TEXT) "" };

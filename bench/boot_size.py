@@ -23,7 +23,7 @@ TARGETS = [("riscv64", "riscv64-unknown-elf", ["-mcmodel=medany"]), ("aarch64", 
            ("i686 (32-bit)", "i686-unknown-elf", [])]
 BUILDS = [("virtio-mmio", ["-DVIRTIO_NO_PCI"]), ("virtio-pci", ["-DVIRTIO_NO_MMIO", "-DBOOT_PCI"])]
 COMMON = ["-DVIRTIO_BLK_MINIMAL", "-DVIRTIO_NO_LEGACY", "-DVIRTIO_NO_PACKED", "-DVIRTIO_NO_STRINGS",
-          "-DVIRTIO_DIRECT_REGS", "-DVIRTIO_NO_INDIRECT", "-DVIRTIO_NO_EVENT_IDX", "-DVIRTIO_NO_DMA_MAP"]
+          "-DVIRTIO_DIRECT_REGS", "-DVIRTIO_NO_INDIRECT", "-DVIRTIO_NO_EVENT_IDX", "-DVIRTIO_NO_DMA_MAP", "-DVIRTIO_NO_LOG"]
 LIBC = r"""
 #include <stddef.h>
 void *memcpy(void *d, const void *s, size_t n) { unsigned char *a = d; const unsigned char *b = s; while (n--) *a++ = *b++; return d; }

@@ -3,7 +3,7 @@
  * The library built as virtio_blk.h's BOOT STAGES section documents (the
  * configuration bench/boot_size.py measures): VIRTIO_BLK_MINIMAL, one
  * transport (virtio-pci on x86, virtio-mmio elsewhere), split rings, no
- * indirect descriptors, no event index, identity DMA, plain register
+ * indirect descriptors, no event index, identity DMA, no log, plain register
  * access, no strings. It drives every virtio-blk device of the machine:
  * at start each disk reports what init found and its header (sector 0,
  * written by the host: "VTDISK01", seed, role). Then, on the host's lines:
@@ -27,6 +27,7 @@
 #define VIRTIO_NO_INDIRECT
 #define VIRTIO_NO_EVENT_IDX
 #define VIRTIO_NO_DMA_MAP
+#define VIRTIO_NO_LOG
 #define VIRTIO_DIRECT_REGS
 #if defined(__x86_64__) || defined(__i386__)
 #define VIRTIO_NO_MMIO
