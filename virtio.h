@@ -1242,11 +1242,19 @@ static inline uint64_t virtio__bswap64(uint64_t v)
     return (uint64_t)virtio__bswap32((uint32_t)v) << 32 | virtio__bswap32((uint32_t)(v >> 32));
 }
 
+/* Whether a device (or a queue's priv) speaks the legacy interface: 0
+   under VIRTIO_NO_LEGACY, so the compiler drops the legacy branches. */
+#ifdef VIRTIO_NO_LEGACY
+#define VIRTIO__LEGACY(x) ((void)(x), 0)
+#else
+#define VIRTIO__LEGACY(x) ((x)->legacy)
+#endif
+
 /* Ring memory is shared with the device and changes under us, so every
    access is volatile and of the field's full width (one load: a device
    may be writing it). Modern rings are little-endian, legacy rings use
    the CPU's order: swap when the field's order is not the host's. */
-#define VIRTIO__SWAP(q) ((((q)->priv.legacy && VIRTIO__BIG_ENDIAN) ? 1 : 0) != VIRTIO__HOST_BIG_ENDIAN)
+#define VIRTIO__SWAP(q) (((VIRTIO__LEGACY(&(q)->priv) && VIRTIO__BIG_ENDIAN) ? 1 : 0) != VIRTIO__HOST_BIG_ENDIAN)
 #define VIRTIO__VP16(p) ((volatile uint16_t *)(volatile void *)(p))
 #define VIRTIO__VP32(p) ((volatile uint32_t *)(volatile void *)(p))
 #define VIRTIO__VP64(p) ((volatile uint64_t *)(volatile void *)(p))
@@ -1690,10 +1698,10 @@ static void virtio__mmio_set_status(const virtio_device *d, uint32_t s)
 static uint64_t virtio__mmio_get_features(const virtio_device *d)
 {
     uint64_t f;
-    if (d->legacy) virtio__wr(d, VIRTIO__MMIO_GUEST_PAGE_SIZE, 4, VIRTIO__PAGE);   /* PFN unit */
+    if (VIRTIO__LEGACY(d)) virtio__wr(d, VIRTIO__MMIO_GUEST_PAGE_SIZE, 4, VIRTIO__PAGE);   /* PFN unit */
     virtio__wr(d, VIRTIO__MMIO_DEVICE_FEATURES_SEL, 4, 0);
     f = virtio__rd(d, VIRTIO__MMIO_DEVICE_FEATURES, 4);
-    if (d->legacy) return f;
+    if (VIRTIO__LEGACY(d)) return f;
     virtio__wr(d, VIRTIO__MMIO_DEVICE_FEATURES_SEL, 4, 1);
     return f | (uint64_t)virtio__rd(d, VIRTIO__MMIO_DEVICE_FEATURES, 4) << 32;
 }
@@ -1701,7 +1709,7 @@ static void virtio__mmio_set_features(virtio_device *d, uint64_t f)
 {
     virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES_SEL, 4, 0);
     virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES, 4, (uint32_t)f);
-    if (d->legacy) return;
+    if (VIRTIO__LEGACY(d)) return;
     virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES_SEL, 4, 1);
     virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES, 4, (uint32_t)(f >> 32));
 }
@@ -1718,7 +1726,7 @@ static uint32_t virtio__mmio_isr(const virtio_device *d)
 static uint32_t virtio__mmio_queue_max(const virtio_device *d, uint32_t index, uint32_t *live)
 {
     virtio__wr(d, VIRTIO__MMIO_QUEUE_SEL, 4, index);
-    *live = virtio__rd(d, d->legacy ? VIRTIO__MMIO_QUEUE_PFN : VIRTIO__MMIO_QUEUE_READY, 4);
+    *live = virtio__rd(d, VIRTIO__LEGACY(d) ? VIRTIO__MMIO_QUEUE_PFN : VIRTIO__MMIO_QUEUE_READY, 4);
     return virtio__rd(d, VIRTIO__MMIO_QUEUE_NUM_MAX, 4);
 }
 /* QueueNum cannot be read back: the device is trusted to take it. */
@@ -2312,7 +2320,7 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     }
     /* Decode what we use, and let the device master the bus. */
     virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, (cmd & ~VIRTIO__PCI_CMD_INTX_OFF) | used | VIRTIO__PCI_CMD_MASTER);
-    if (!dev->legacy) dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);
+    if (!VIRTIO__LEGACY(dev)) dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);
     dev->priv.magic = VIRTIO__DEV_MAGIC;
     return VIRTIO_OK;
 }
@@ -2548,7 +2556,7 @@ VIRTIO_API virtio_result virtio_device_status(virtio_device *dev, uint32_t *stat
     if (s == VIRTIO__STATUS_GONE) return VIRTIO_ERR_GONE;
     if (status) *status = s;
     /* Legacy devices have no NEEDS_RESET bit; do not read it into them. */
-    return (!dev->legacy && (s & VIRTIO_STATUS_NEEDS_RESET)) ? VIRTIO_ERR_NEEDS_RESET : VIRTIO_OK;
+    return (!VIRTIO__LEGACY(dev) && (s & VIRTIO_STATUS_NEEDS_RESET)) ? VIRTIO_ERR_NEEDS_RESET : VIRTIO_OK;
 }
 
 VIRTIO_API virtio_result virtio_device_wait_step(virtio_device *dev, virtio_wait *w)
@@ -2613,7 +2621,7 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
 #ifndef VIRTIO_NO_EVENT_IDX
     if (!o->no_event_idx) want |= VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX);
 #endif
-    if (!dev->legacy) {
+    if (!VIRTIO__LEGACY(dev)) {
         want |= VIRTIO__BIT(VIRTIO_FEATURE_VERSION_1) | VIRTIO__BIT(VIRTIO_FEATURE_ACCESS_PLATFORM);
 #ifndef VIRTIO_NO_PACKED
         if (o->ring != VIRTIO_RING_SPLIT) want |= VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED);
@@ -2634,7 +2642,7 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
         return r;
     }
     dev->priv.ops->set_features(dev, want);
-    if (!dev->legacy) {
+    if (!VIRTIO__LEGACY(dev)) {
         virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
         if (!(virtio__get_status(dev) & VIRTIO_STATUS_FEATURES_OK)) {
             virtio_log(dev->platform, VIRTIO_LOG_ERROR, VIRTIO_MSG_FEATURES_REFUSED, 0, want);
@@ -2657,7 +2665,7 @@ VIRTIO_API virtio_result virtio_device_ready(virtio_device *dev)
     s = virtio__get_status(dev);
     if (s == VIRTIO__STATUS_GONE) return VIRTIO_ERR_GONE;
     if (!(s & VIRTIO_STATUS_DRIVER) || (s & VIRTIO_STATUS_FAILED)) return VIRTIO_ERR_STATE;
-    if (!dev->legacy && (s & VIRTIO_STATUS_NEEDS_RESET)) return VIRTIO_ERR_NEEDS_RESET;
+    if (!VIRTIO__LEGACY(dev) && (s & VIRTIO_STATUS_NEEDS_RESET)) return VIRTIO_ERR_NEEDS_RESET;
     virtio__set_status(dev, s | VIRTIO_STATUS_DRIVER_OK);
     return VIRTIO_OK;
 }
@@ -2756,7 +2764,7 @@ VIRTIO_API virtio_result virtio_config_read64(virtio_device *dev, uint32_t offse
     /* 64-bit fields are only 4-byte aligned in some config layouts. */
     if ((r = virtio__config_snapshot(dev, offset, 4, 2, half)) != VIRTIO_OK) return r;
     /* A legacy field in a big-endian CPU's order has its high half first. */
-    *v = (dev->legacy && VIRTIO__BIG_ENDIAN) ? (uint64_t)half[0] << 32 | half[1] : (uint64_t)half[1] << 32 | half[0];
+    *v = (VIRTIO__LEGACY(dev) && VIRTIO__BIG_ENDIAN) ? (uint64_t)half[0] << 32 | half[1] : (uint64_t)half[1] << 32 | half[0];
     return VIRTIO_OK;
 }
 
@@ -3147,7 +3155,7 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
     bytes[0] = (size_t)size * VIRTIO__DESC_SIZE;
     bytes[1] = packed ? 4 : 6 + 2u * (size_t)size;
     bytes[2] = packed ? 4 : 6 + 8u * (size_t)size;
-    if (q->priv.legacy) {   /* one block: desc, avail, then used on the next page */
+    if (VIRTIO__LEGACY(&q->priv)) {   /* one block: desc, avail, then used on the next page */
         size_t used_off = (bytes[0] + bytes[1] + VIRTIO__PAGE - 1) & ~(size_t)(VIRTIO__PAGE - 1);
         q->priv.mem.bytes[0] = used_off + bytes[2];
         r = virtio_alloc(p, q->priv.mem.bytes[0], VIRTIO__PAGE, VIRTIO_MEM_DMA, &q->priv.mem.ptr[0], &area[0]);
@@ -3311,7 +3319,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     }
     for (i = 0; i + 1 < size; i++) virtio__slots(q)[i].next = (uint16_t)(i + 1);
     /* Legacy transports take the ring as a 32-bit page frame number. */
-    if (dev->legacy && area[0] / VIRTIO__PAGE > 0xffffffffu) {
+    if (VIRTIO__LEGACY(dev) && area[0] / VIRTIO__PAGE > 0xffffffffu) {
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_LEGACY_ADDRESS, 0, area[0]);
         r = VIRTIO_ERR_UNSUPPORTED;
     } else {
