@@ -61,12 +61,26 @@ CONFIGURATION
     VIRTIO_NO_PCI                  -                impl-only; virtio-pci compiled out
     VIRTIO_NO_LEGACY               -                impl-only; MMIO v1 and legacy PCI compiled out
     VIRTIO_NO_PACKED               -                impl-only; packed rings compiled out
+    VIRTIO_NO_INDIRECT             -                impl-only; indirect descriptors compiled out
+                                                    (never negotiated; queue tables not allocated)
+    VIRTIO_NO_EVENT_IDX            -                impl-only; event index compiled out (never
+                                                    negotiated: flag-based suppression only)
+    VIRTIO_NO_DMA_MAP              -                impl-only; caller buffers go to the device at
+                                                    their CPU address; the dma_map/dma_unmap hooks
+                                                    are compiled out and a platform that sets them
+                                                    is refused at probe (VIRTIO_ERR_INVALID_ARG)
     VIRTIO_NO_STRINGS              -                impl-only; no result or log texts
+    VIRTIO_NO_LOG                  -                impl-only; the log hook is never called
     VIRTIO_MAX_QUEUE_SIZE          1024             impl-only; ring entries ever used per queue
     VIRTIO_SPIN_LIMIT              200000000        impl-only; wait bound without a clock
 
 Compiled-out parts answer VIRTIO_ERR_UNSUPPORTED, so translation units built
-with different macros still link and agree on every struct layout. Under
+with different macros still link and agree on every struct layout. None of
+them removes a check of the device. The smallest build, for boot stages,
+is one transport (VIRTIO_NO_PCI or VIRTIO_NO_MMIO) with VIRTIO_NO_LEGACY,
+VIRTIO_NO_PACKED, VIRTIO_NO_INDIRECT, VIRTIO_NO_EVENT_IDX, VIRTIO_NO_DMA_MAP,
+VIRTIO_DIRECT_REGS, VIRTIO_NO_STRINGS and VIRTIO_NO_LOG (virtio_blk.h, BOOT
+STAGES, has the sizes). Under
 cl.exe (and clang in MSVC mode) the implementation includes <intrin.h> for
 barriers and port I/O.
 
@@ -443,7 +457,8 @@ enum virtio_log_message { VIRTIO_LOG_MESSAGES(VIRTIO__MSG_ENUM) VIRTIO_MSG_COUNT
 
 /* Generic feature choices, passed by drivers to virtio_device_begin().
    Defaults (all zero): automatic ring format, indirect descriptors and
-   event index used when offered, ACCESS_PLATFORM accepted when offered. */
+   event index used when offered (never when compiled out: VIRTIO_NO_INDIRECT,
+   VIRTIO_NO_EVENT_IDX), ACCESS_PLATFORM accepted when offered. */
 typedef struct virtio_device_options {
     uint32_t ring;           /* VIRTIO_RING_* */
     uint32_t no_indirect;    /* nonzero: never use indirect descriptors */

@@ -142,15 +142,33 @@ buffers.
 
 BOOT STAGES
 
-Built with VIRTIO_BLK_MINIMAL (and virtio.h's VIRTIO_NO_* macros for the
-transports and ring formats not used), the driver keeps every check of the
-device and the caller but only blocking reads, writes and flushes, one
-device request at a time, with plain chains (no indirect tables, one
-request slot). It negotiates only SIZE_MAX, SEG_MAX, RO, BLK_SIZE and
-FLUSH: info's geometry, topology, cache-mode and discard fields stay 0.
-bench/boot_size.py links such a program (bench/boot_stage.c) for each
-architecture and reports what core and driver take; the driver's share
-is about 3 KiB at -Os (2.9 on riscv64, 3.9 on armv7).
+Built with VIRTIO_BLK_MINIMAL, the driver keeps every check of the device
+and the caller but only blocking reads, writes and flushes, one device
+request at a time, with plain chains (no indirect tables, one request
+slot). It negotiates only SIZE_MAX, SEG_MAX, RO, BLK_SIZE and FLUSH:
+info's geometry, topology, cache-mode and discard fields stay 0. The
+smallest build adds virtio.h's subtractions for what a boot stage does not
+use; none of them removes a check of the device:
+
+    #define VIRTIO_IMPLEMENTATION
+    #define VIRTIO_BLK_MINIMAL
+    #define VIRTIO_NO_PCI          // or VIRTIO_NO_MMIO: one transport
+    #define VIRTIO_NO_LEGACY       // modern devices only
+    #define VIRTIO_NO_PACKED       // split rings
+    #define VIRTIO_NO_INDIRECT
+    #define VIRTIO_NO_EVENT_IDX
+    #define VIRTIO_NO_DMA_MAP      // buffers at their CPU address
+    #define VIRTIO_DIRECT_REGS     // volatile register access, no hooks
+    #define VIRTIO_NO_STRINGS
+    #define VIRTIO_NO_LOG
+    #include "virtio_blk.h"
+
+Linked with --gc-sections, core + driver take (.text + .rodata, clang 14
+-Os, bench/boot_size.py): on virtio-mmio 7.5 KiB on riscv64, 6.3 KiB on
+armv7 Thumb-2, 9.0 KiB on aarch64, 9.2 KiB on x86_64; on virtio-pci about
+2.3 KiB more (BAR sizing and the capability walk). The driver's share is
+2.4 to 3.3 KiB. tests/qemu/test_boot_stage.py runs this build on QEMU
+disks.
 
 license: end of file (virtio.h)
 */
