@@ -32,7 +32,7 @@ build/unit/test_boot_fdt: examples/boot_linux.c examples/port/port.h
 #                  macros, not GCC-compatible, so the byte-wise fallbacks
 #                  (virtio_store/virtio_load, VIRTIO_MEMCPY, the gpu and
 #                  input drivers' little-endian helpers) are what runs.
-UNIT_BE_BINS := $(patsubst %,build/unit-be/test_%,core blk blk_minimal net console rng input gpu)
+UNIT_BE_BINS := $(patsubst %,build/unit-be/test_%,core blk blk_minimal boot_stage net console rng input gpu)
 UNIT_BYTEWISE_BINS := $(patsubst %,build/unit-bytewise/test_%,blk input gpu)
 
 define unit_build
