@@ -68,7 +68,9 @@ CONFIGURATION
     VIRTIO_NO_DMA_MAP              -                impl-only; caller buffers go to the device at
                                                     their CPU address; the dma_map/dma_unmap hooks
                                                     are compiled out and a platform that sets them
-                                                    is refused at probe (VIRTIO_ERR_INVALID_ARG)
+                                                    is refused at probe (VIRTIO_ERR_INVALID_ARG);
+                                                    drivers drop their unmap lists: define it
+                                                    alike wherever an implementation is emitted
     VIRTIO_NO_STRINGS              -                impl-only; no result or log texts
     VIRTIO_NO_LOG                  -                impl-only; the log hook is never called
     VIRTIO_MAX_QUEUE_SIZE          1024             impl-only; ring entries ever used per queue

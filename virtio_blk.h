@@ -773,10 +773,12 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, vi
         if (n) virtio_dma_unmap(p, h->buf, rd ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE, sg + 1, n);
         return r;   /* NO_SPACE: ring full, retried when something completes */
     }
+#ifndef VIRTIO_NO_DMA_MAP   /* (no dma_unmap hook there: nothing to undo) */
     if (n && b->priv.unmap) {   /* keep the pieces for the unmap at completion */
         VIRTIO_MEMCPY(b->priv.unmap + (size_t)s->self * b->priv.segs_init, sg + 1, n * sizeof(virtio_sg));
         s->nsg = (uint16_t)n;
     }
+#endif
     s->op = h->op;
     s->piece = h->buf;
     s->slow = s->nsg || h->op == VIRTIO_BLK_OP_GET_ID || s != h;
@@ -1020,9 +1022,11 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     blk->priv.sg = (virtio_sg *)(void *)((unsigned char *)blk->priv.mem + sg_off);
     r = virtio_alloc(p, (size_t)slots * VIRTIO__BLK_STRIDE, 16, VIRTIO_MEM_DMA, (void **)&blk->priv.dma,
                      &blk->priv.dma_dev);
+#ifndef VIRTIO_NO_DMA_MAP
     if (r == VIRTIO_OK && p->dma_unmap)
         r = virtio_alloc(p, (size_t)slots * segs * sizeof(virtio_sg), 16, VIRTIO_MEM_PRIVATE,
                          (void **)&blk->priv.unmap, 0);
+#endif
     if (r != VIRTIO_OK) goto fail;
     for (i = 0; i < slots; i++) {
         virtio__blk_slot *sl = virtio__blk_at(blk, i);
