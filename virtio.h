@@ -71,6 +71,9 @@ CONFIGURATION
                                                     is refused at probe (VIRTIO_ERR_INVALID_ARG);
                                                     drivers drop their unmap lists: define it
                                                     alike wherever an implementation is emitted
+    VIRTIO_NO_MSIX                 -                impl-only; MSI-X compiled out: the
+                                                    virtio_pci_msix_* calls answer
+                                                    VIRTIO_ERR_UNSUPPORTED (INTx or polling)
     VIRTIO_NO_STRINGS              -                impl-only; no result or log texts
     VIRTIO_NO_LOG                  -                impl-only; the log hook is never called
     VIRTIO_MAX_QUEUE_SIZE          1024             impl-only; ring entries ever used per queue
@@ -81,8 +84,8 @@ with different macros still link and agree on every struct layout. None of
 them removes a check of the device. The smallest build, for boot stages,
 is one transport (VIRTIO_NO_PCI or VIRTIO_NO_MMIO) with VIRTIO_NO_LEGACY,
 VIRTIO_NO_PACKED, VIRTIO_NO_INDIRECT, VIRTIO_NO_EVENT_IDX, VIRTIO_NO_DMA_MAP,
-VIRTIO_DIRECT_REGS, VIRTIO_NO_STRINGS and VIRTIO_NO_LOG (virtio_blk.h, BOOT
-STAGES, has the sizes). Under
+VIRTIO_NO_MSIX, VIRTIO_DIRECT_REGS, VIRTIO_NO_STRINGS and VIRTIO_NO_LOG
+(virtio_blk.h, BOOT STAGES, has the sizes). Under
 cl.exe (and clang in MSVC mode) the implementation includes <intrin.h> for
 barriers and port I/O.
 
@@ -1939,6 +1942,7 @@ static VIRTIO__NOINLINE void virtio__cfg_out(const virtio_platform *p, uint32_t 
 #define VIRTIO__PCI_NOTIFY_CAP_LEN 20u    /* ... plus notify_off_multiplier */
 #define VIRTIO__PCI_MSIX_ENABLE 0x8000u   /* MSI-X message control */
 
+#ifndef VIRTIO_NO_MSIX
 /* The vector virtio_pci_msix_plan chose for queue `index`, or none. */
 static uint32_t virtio__plan_vector(const virtio_device *d, uint32_t index)
 {
@@ -1946,6 +1950,7 @@ static uint32_t virtio__plan_vector(const virtio_device *d, uint32_t index)
     if (!d->priv.msix || v == VIRTIO_MSIX_NONE || v + index >= d->msix_entries) return VIRTIO_MSIX_NONE;
     return v + index;
 }
+#endif
 
 static uint32_t virtio__pci_isr(const virtio_device *d)
 {
@@ -2014,9 +2019,11 @@ static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q,
     q->priv.notify = d->priv.notify + (uintptr_t)noff;
     q->priv.notify_space = d->priv.notify_space;
     q->priv.notify_width = 2;
+#ifndef VIRTIO_NO_MSIX   /* (else the reset left it at no vector) */
     /* The vector before the enable (virtio 1.2 4.1.4.3.2), read back. */
     virtio__wr(d, VIRTIO__PCI_Q_MSIX, 2, virtio__plan_vector(d, q->index));
     q->vector = virtio__rd(d, VIRTIO__PCI_Q_MSIX, 2);
+#endif
     for (i = 0; i < 3; i++) {
         virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i, 4, (uint32_t)area[i]);
         virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i + 4, 4, (uint32_t)(area[i] >> 32));
@@ -2078,7 +2085,11 @@ static virtio_result virtio__lpci_queue_enable(virtio_device *d, virtio_queue *q
     q->priv.notify_space = VIRTIO_SPACE_IO;
     q->priv.notify_width = 2;
     if (d->priv.msix) {
+#ifdef VIRTIO_NO_MSIX   /* someone else turned MSI-X on: no vector */
+        virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, VIRTIO_MSIX_NONE);
+#else
         virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, virtio__plan_vector(d, q->index));
+#endif
         q->vector = virtio__rd(d, VIRTIO__LPCI_MSIX_QUEUE, 2);
     }
     virtio__wr(d, VIRTIO__LPCI_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
@@ -2226,13 +2237,18 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         for (n = 0; cap >= 0x40 && n < 48; n++) {
             uint32_t id = virtio__cfg_in(p, bdf, cap, 1);
             if (id == 0x11 && !msix_cap && cap <= 0x100 - 12) {   /* MSI-X (PCI 3.0 6.8.2) */
-                uint32_t ctrl = virtio__cfg_in(p, bdf, cap + 2, 2), tab = virtio__cfg_in(p, bdf, cap + 4, 4);
+                uint32_t ctrl = virtio__cfg_in(p, bdf, cap + 2, 2);
                 msix_cap = cap;
                 msix = (ctrl & VIRTIO__PCI_MSIX_ENABLE) != 0;   /* moves legacy configuration */
                 msix_entries = (ctrl & 0x7ffu) + 1;
-                if ((tab & 7u) < 6 && bars[tab & 7u].space == VIRTIO_SPACE_MEM)
-                    msix_table = virtio__bar_window(&bars[tab & 7u], tab & ~7u, 16u * msix_entries);
-                if (msix_table) used |= VIRTIO__PCI_CMD_MEM;
+#ifndef VIRTIO_NO_MSIX   /* (no table: every MSI-X call answers VIRTIO_ERR_UNSUPPORTED) */
+                {
+                    uint32_t tab = virtio__cfg_in(p, bdf, cap + 4, 4);
+                    if ((tab & 7u) < 6 && bars[tab & 7u].space == VIRTIO_SPACE_MEM)
+                        msix_table = virtio__bar_window(&bars[tab & 7u], tab & ~7u, 16u * msix_entries);
+                    if (msix_table) used |= VIRTIO__PCI_CMD_MEM;
+                }
+#endif
             } else if (id == 0x09) {   /* vendor-specific: VirtIO */
                 /* Nothing past cap_len is read: the type needs 4 bytes,
                    the structure 16 (notify: 20). */

@@ -158,6 +158,7 @@ use; none of them removes a check of the device:
     #define VIRTIO_NO_INDIRECT
     #define VIRTIO_NO_EVENT_IDX
     #define VIRTIO_NO_DMA_MAP      // buffers at their CPU address
+    #define VIRTIO_NO_MSIX         // polling (or INTx)
     #define VIRTIO_DIRECT_REGS     // volatile register access, no hooks
     #define VIRTIO_NO_STRINGS
     #define VIRTIO_NO_LOG
@@ -166,7 +167,7 @@ use; none of them removes a check of the device:
 Linked with --gc-sections, core + driver take (.text + .rodata, clang 14
 -Os, bench/boot_size.py): on virtio-mmio 7.4 KiB on riscv64, 6.2 KiB on
 armv7 Thumb-2, 8.9 KiB on aarch64, 9.1 KiB on x86_64; on virtio-pci about
-2.3 KiB more (BAR sizing and the capability walk). The driver's share is
+2.1 KiB more (BAR sizing and the capability walk). The driver's share is
 2.3 to 3.5 KiB. tests/qemu/test_boot_stage.py runs this build on QEMU
 disks.
 

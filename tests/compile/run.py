@@ -24,10 +24,10 @@ DRIVERS = [h for h in ("virtio_blk", "virtio_net", "virtio_input", "virtio_gpu",
            if os.path.exists(os.path.join(HERE, "..", "..", h + ".h"))]
 # One configuration each: a macro, or several (space-separated).
 BOOT_STAGE = ("VIRTIO_BLK_MINIMAL VIRTIO_NO_LEGACY VIRTIO_NO_PACKED VIRTIO_NO_INDIRECT VIRTIO_NO_EVENT_IDX "
-              "VIRTIO_NO_DMA_MAP VIRTIO_DIRECT_REGS VIRTIO_NO_STRINGS VIRTIO_NO_LOG")   # virtio_blk.h, BOOT STAGES
+              "VIRTIO_NO_DMA_MAP VIRTIO_NO_MSIX VIRTIO_DIRECT_REGS VIRTIO_NO_STRINGS VIRTIO_NO_LOG")   # virtio_blk.h, BOOT STAGES
 VARIANTS = ["VIRTIO_NO_MMIO", "VIRTIO_NO_PCI", "VIRTIO_NO_LEGACY", "VIRTIO_NO_PACKED",
             "VIRTIO_NO_STRINGS", "VIRTIO_DIRECT_REGS", "VIRTIO_DEBUG", "VIRTIO_NO_INDIRECT", "VIRTIO_NO_EVENT_IDX",
-            "VIRTIO_NO_DMA_MAP", "VIRTIO_NO_LOG", "VIRTIO_NO_MMIO VIRTIO_NO_LEGACY",
+            "VIRTIO_NO_DMA_MAP", "VIRTIO_NO_LOG", "VIRTIO_NO_MSIX", "VIRTIO_NO_MMIO VIRTIO_NO_LEGACY",
             BOOT_STAGE + " VIRTIO_NO_PCI", BOOT_STAGE + " VIRTIO_NO_MMIO"]
 # ---- freestanding truth --------------------------------------------------
 # The machines the ports run on, and i686: clang flags, and the gcc that

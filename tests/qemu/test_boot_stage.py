@@ -4,7 +4,7 @@
 tests/qemu/guest/boot_stage_test.c is built with the configuration that
 bench/boot_size.py measures against its budget (VIRTIO_BLK_MINIMAL, one
 transport, split rings, VIRTIO_NO_INDIRECT, VIRTIO_NO_EVENT_IDX,
-VIRTIO_NO_DMA_MAP, VIRTIO_DIRECT_REGS, VIRTIO_NO_STRINGS), so the bytes the
+VIRTIO_NO_DMA_MAP, VIRTIO_NO_MSIX, VIRTIO_DIRECT_REGS, VIRTIO_NO_STRINGS, VIRTIO_NO_LOG), so the bytes the
 budget counts are the bytes that move data here. Three disks:
   rw  4 MiB, 512-byte blocks
   ro  1 MiB, read-only

@@ -1,8 +1,8 @@
 /* test_boot_stage.c - the boot-stage build (virtio_blk.h, BOOT STAGES)
  * against the software device model: VIRTIO_BLK_MINIMAL with
  * VIRTIO_NO_LEGACY, VIRTIO_NO_PACKED, VIRTIO_NO_INDIRECT,
- * VIRTIO_NO_EVENT_IDX, VIRTIO_NO_DMA_MAP, VIRTIO_NO_STRINGS and
- * VIRTIO_NO_LOG (not VIRTIO_DIRECT_REGS, nor one transport: the model is
+ * VIRTIO_NO_EVENT_IDX, VIRTIO_NO_DMA_MAP, VIRTIO_NO_MSIX, VIRTIO_NO_STRINGS
+ * and VIRTIO_NO_LOG (not VIRTIO_DIRECT_REGS, nor one transport: the model is
  * reached through the register hooks, and one binary covers virtio-mmio
  * and virtio-pci). Checks, on the model's side: a platform with DMA
  * mapping hooks is refused at probe; indirect descriptors and event index
@@ -19,6 +19,7 @@
 #define VIRTIO_NO_DMA_MAP
 #define VIRTIO_NO_STRINGS
 #define VIRTIO_NO_LOG
+#define VIRTIO_NO_MSIX
 #include "../../virtio_blk.h"
 #include "model.h"
 #include "unit.h"

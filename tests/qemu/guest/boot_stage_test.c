@@ -3,8 +3,8 @@
  * The library built as virtio_blk.h's BOOT STAGES section documents (the
  * configuration bench/boot_size.py measures): VIRTIO_BLK_MINIMAL, one
  * transport (virtio-pci on x86, virtio-mmio elsewhere), split rings, no
- * indirect descriptors, no event index, identity DMA, no log, plain register
- * access, no strings. It drives every virtio-blk device of the machine:
+ * indirect descriptors, no event index, identity DMA, no MSI-X, no log,
+ * plain register access, no strings. It drives every virtio-blk device of the machine:
  * at start each disk reports what init found and its header (sector 0,
  * written by the host: "VTDISK01", seed, role). Then, on the host's lines:
  *
@@ -28,6 +28,7 @@
 #define VIRTIO_NO_EVENT_IDX
 #define VIRTIO_NO_DMA_MAP
 #define VIRTIO_NO_LOG
+#define VIRTIO_NO_MSIX
 #define VIRTIO_DIRECT_REGS
 #if defined(__x86_64__) || defined(__i386__)
 #define VIRTIO_NO_MMIO
