@@ -3199,29 +3199,28 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
         area[1] = area[0] + bytes[0];
         area[2] = area[0] + used_off;
     } else {
-        for (i = 0; i < 3; i++) {
+        size_t off[3];
+        uint32_t piece[3];
+        uint64_t dev = 0;
+        for (i = 0; i < 3; i++) {   /* area i goes to piece[i] at off[i] */
             at = (at + align[i] - 1) & ~(align[i] - 1);
             if (i > 0 && at + bytes[i] > VIRTIO__PAGE) {   /* next piece */
                 k++;
                 at = 0;
             }
-            q->priv.mem.bytes[k] = at + bytes[i];
+            off[i] = at;
+            piece[i] = k;
             at += bytes[i];
+            q->priv.mem.bytes[k] = at;
         }
-        for (i = 0, k = 0, at = 0; i < 3; i++) {
-            at = (at + align[i] - 1) & ~(align[i] - 1);
-            if (i > 0 && at + bytes[i] > VIRTIO__PAGE) {
-                k++;
-                at = 0;
-            }
-            if (at == 0) {
-                r = virtio_alloc(p, q->priv.mem.bytes[k], 16, VIRTIO_MEM_DMA, &q->priv.mem.ptr[k], &area[i]);
+        for (i = 0; i < 3; i++) {
+            k = piece[i];
+            if (off[i] == 0) {   /* the first area of its piece */
+                r = virtio_alloc(p, q->priv.mem.bytes[k], 16, VIRTIO_MEM_DMA, &q->priv.mem.ptr[k], &dev);
                 if (r != VIRTIO_OK) return r;
-            } else {
-                area[i] = area[i - 1] + (at - (size_t)(base[i - 1] - (unsigned char *)q->priv.mem.ptr[k]));
             }
-            base[i] = (unsigned char *)q->priv.mem.ptr[k] + at;
-            at += bytes[i];
+            base[i] = (unsigned char *)q->priv.mem.ptr[k] + off[i];
+            area[i] = dev + off[i];
         }
     }
     q->priv.desc = base[0];
