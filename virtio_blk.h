@@ -165,8 +165,8 @@ use; none of them removes a check of the device:
     #include "virtio_blk.h"
 
 Linked with --gc-sections, core + driver take (.text + .rodata, clang 14
--Os, bench/boot_size.py): on virtio-mmio 7.4 KiB on riscv64, 6.2 KiB on
-armv7 Thumb-2, 8.9 KiB on aarch64, 9.1 KiB on x86_64; on virtio-pci about
+-Os, bench/boot_size.py): on virtio-mmio 7.3 KiB on riscv64, 6.1 KiB on
+armv7 Thumb-2, 8.8 KiB on aarch64, 9.0 KiB on x86_64; on virtio-pci about
 2.1 KiB more (BAR sizing and the capability walk). The driver's share is
 2.3 to 3.5 KiB. tests/qemu/test_boot_stage.py runs this build on QEMU
 disks.
