@@ -25,7 +25,8 @@ QUICK START
     }
 
     // Many requests in flight: submit, then poll.
-    virtio_blk_request rq = {0};
+    virtio_blk_request rq;
+    VIRTIO_ZERO(&rq);                  // zero fields get defaults
     rq.op = VIRTIO_BLK_OP_READ; rq.sector = 64; rq.buf = big; rq.len = 1 << 20;
     rq.token = &my_state;
     virtio_blk_submit(&disk, &rq);
