@@ -23,8 +23,13 @@ WARN = "-Wall -Wextra -Werror -pedantic -Wundef -Wshadow -Wcast-align -Wsign-con
 CWARN = ["-Wstrict-prototypes", "-Wmissing-prototypes"]
 DRIVERS = [h for h in ("virtio_blk", "virtio_net", "virtio_input", "virtio_gpu", "virtio_console", "virtio_rng")
            if os.path.exists(os.path.join(HERE, "..", "..", h + ".h"))]
+# One configuration each: a macro, or several (space-separated).
+BOOT_STAGE = ("VIRTIO_BLK_MINIMAL VIRTIO_NO_LEGACY VIRTIO_NO_PACKED VIRTIO_NO_INDIRECT VIRTIO_NO_EVENT_IDX "
+              "VIRTIO_NO_DMA_MAP VIRTIO_NO_MSIX VIRTIO_DIRECT_REGS VIRTIO_NO_STRINGS VIRTIO_NO_LOG")   # virtio_blk.h, BOOT STAGES
 VARIANTS = ["VIRTIO_NO_MMIO", "VIRTIO_NO_PCI", "VIRTIO_NO_LEGACY", "VIRTIO_NO_PACKED",
-            "VIRTIO_NO_STRINGS", "VIRTIO_DIRECT_REGS", "VIRTIO_DEBUG"]
+            "VIRTIO_NO_STRINGS", "VIRTIO_DIRECT_REGS", "VIRTIO_DEBUG", "VIRTIO_NO_INDIRECT", "VIRTIO_NO_EVENT_IDX",
+            "VIRTIO_NO_DMA_MAP", "VIRTIO_NO_LOG", "VIRTIO_NO_MSIX", "VIRTIO_NO_MMIO VIRTIO_NO_LEGACY",
+            BOOT_STAGE + " VIRTIO_NO_PCI", BOOT_STAGE + " VIRTIO_NO_MMIO"]
 # ---- freestanding truth --------------------------------------------------
 # The machines the ports run on, and i686: clang flags, and the gcc that
 # builds for it (the host's gcc, or a cross gcc found on PATH as
@@ -141,7 +146,8 @@ def jobs():
                 out.append((f"{tag} coexist.c", base + ["coexist.c", "-o", "{out}"]))
             out.append((f"{tag} split", base + ["split_core.c", "split_drivers.c", "-o", "{out}"]))
             for v in VARIANTS:
-                out.append((f"{tag} variants -D{v}", base + [f"-D{v}", "variants.c", "-o", "{out}"]))
+                defs = [f"-D{m}" for m in v.split()]
+                out.append((f"{tag} variants {' '.join(defs)}", base + defs + ["variants.c", "-o", "{out}"]))
     return out + freestanding_jobs() + msvc_jobs() + quickstart_jobs()
 
 
