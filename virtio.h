@@ -2213,9 +2213,8 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     uint32_t space[5] = { 0, 0, 0, 0, 0 }, len[5] = { 0, 0, 0, 0, 0 };
     uint32_t type, cap, n, i, cmd, used = 0, found = 0, bad = 0, msix = 0, mul = 0, msix_cap = 0, msix_entries = 0;
     uintptr_t msix_table = 0;
-    virtio_result r;
 
-    if (!dev || (r = virtio__check_platform(p)) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
+    if (!dev || virtio__check_platform(p) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
     if (bdf > 0xffffu) return VIRTIO_ERR_INVALID_ARG;
     type = virtio__pci_type(p, bdf);
     if (type == 0) return VIRTIO_ERR_NOT_FOUND;
@@ -3468,7 +3467,8 @@ static virtio_result virtio__q_gate(virtio_queue *q)
 
 VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
-    if (!virtio__q_ok(q) || q->priv.broken) return virtio__q_gate(q);
+    virtio_result r = virtio__q_gate(q);
+    if (r != VIRTIO_OK) return r;
     if (q->priv.inflight == 0) return VIRTIO_EMPTY;
 #ifndef VIRTIO_NO_PACKED
     if (q->packed) return virtio__packed_pop(q, cookie, len);
@@ -3479,9 +3479,10 @@ VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32
 VIRTIO_API virtio_result virtio_queue_pop_many(virtio_queue *q, void **cookies, uint32_t *lens, uint32_t max,
                                                uint32_t *count)
 {
-    virtio_result r = VIRTIO_EMPTY;
+    virtio_result r = virtio__q_gate(q);
     uint32_t n = 0;
-    if (!virtio__q_ok(q) || q->priv.broken) return virtio__q_gate(q);
+    if (r != VIRTIO_OK) return r;
+    r = VIRTIO_EMPTY;
     if (!cookies || !count) return VIRTIO_ERR_INVALID_ARG;
     for (; n < max && q->priv.inflight; n++) {
 #ifndef VIRTIO_NO_PACKED

@@ -148,7 +148,7 @@ def jobs():
             for v in VARIANTS:
                 defs = [f"-D{m}" for m in v.split()]
                 out.append((f"{tag} variants {' '.join(defs)}", base + defs + ["variants.c", "-o", "{out}"]))
-    return out + freestanding_jobs() + msvc_jobs() + quickstart_jobs()
+    return out + freestanding_jobs() + msvc_jobs() + quickstart_jobs() + analyzer_jobs()
 
 
 # MSVC mode (issue: emulator harnesses on Windows hosts). clang in MSVC
@@ -250,6 +250,22 @@ def quickstart_jobs():
                 p = subprocess.run(cmd + [path], cwd=HERE, capture_output=True, text=True)
                 return p.returncode, p.stdout + p.stderr + ("\n--- source ---\n" + src if p.returncode else "")
             out.append((f"quickstart {name} {comp}", job))
+    return out
+
+
+# ---- clang's static analyzer ---------------------------------------------------
+# Every implementation in one TU, as built and with each subset: a path the
+# analyzer can walk to a garbage read, a null dereference or a leak fails.
+def analyzer_jobs():
+    out = []
+    for v in [""] + VARIANTS:
+        def job(out_path, v=v):
+            cmd = ["clang", "--analyze", "-Xanalyzer", "-analyzer-output=text", "-std=c99", "-I" + os.path.abspath(ROOT),
+                   "all_in_one.c", "-o", out_path + ".plist"] + [f"-D{m}" for m in v.split()]
+            p = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True)
+            text = p.stdout + p.stderr
+            return (1 if p.returncode or "warning:" in text else 0), text
+        out.append((f"clang-analyzer all_in_one.c {v or 'default'}", job))
     return out
 
 
