@@ -32,7 +32,7 @@ build/unit/test_boot_fdt: examples/boot_linux.c examples/port/port.h
 #                  macros, not GCC-compatible, so the byte-wise fallbacks
 #                  (virtio_store/virtio_load, VIRTIO_MEMCPY, the gpu and
 #                  input drivers' little-endian helpers) are what runs.
-UNIT_BE_BINS := $(patsubst %,build/unit-be/test_%,core blk blk_minimal net console rng input gpu)
+UNIT_BE_BINS := $(patsubst %,build/unit-be/test_%,core blk blk_minimal boot_stage net console rng input gpu)
 UNIT_BYTEWISE_BINS := $(patsubst %,build/unit-bytewise/test_%,blk input gpu)
 
 define unit_build
@@ -80,6 +80,7 @@ $(eval $(call port_guest,gpu_test,tests/qemu/guest/gpu_test.c))
 $(eval $(call port_guest,fault_test,tests/qemu/guest/fault_test.c))
 $(eval $(call port_guest,console_test,tests/qemu/guest/console_test.c))
 $(eval $(call port_guest,rng_test,tests/qemu/guest/rng_test.c))
+$(eval $(call port_guest,boot_stage_test,tests/qemu/guest/boot_stage_test.c))
 $(eval $(call port_guest,blk_bench,bench/blk_bench.c))
 $(eval $(call port_guest,net_bench,bench/net_bench.c))
 $(eval $(call port_guest,gpu_bench,bench/gpu_bench.c))

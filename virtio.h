@@ -61,12 +61,31 @@ CONFIGURATION
     VIRTIO_NO_PCI                  -                impl-only; virtio-pci compiled out
     VIRTIO_NO_LEGACY               -                impl-only; MMIO v1 and legacy PCI compiled out
     VIRTIO_NO_PACKED               -                impl-only; packed rings compiled out
+    VIRTIO_NO_INDIRECT             -                impl-only; indirect descriptors compiled out
+                                                    (never negotiated; queue tables not allocated)
+    VIRTIO_NO_EVENT_IDX            -                impl-only; event index compiled out (never
+                                                    negotiated: flag-based suppression only)
+    VIRTIO_NO_DMA_MAP              -                impl-only; caller buffers go to the device at
+                                                    their CPU address; the dma_map/dma_unmap hooks
+                                                    are compiled out and a platform that sets them
+                                                    is refused at probe (VIRTIO_ERR_INVALID_ARG);
+                                                    drivers drop their unmap lists: define it
+                                                    alike wherever an implementation is emitted
+    VIRTIO_NO_MSIX                 -                impl-only; MSI-X compiled out: the
+                                                    virtio_pci_msix_* calls answer
+                                                    VIRTIO_ERR_UNSUPPORTED (INTx or polling)
     VIRTIO_NO_STRINGS              -                impl-only; no result or log texts
+    VIRTIO_NO_LOG                  -                impl-only; the log hook is never called
     VIRTIO_MAX_QUEUE_SIZE          1024             impl-only; ring entries ever used per queue
     VIRTIO_SPIN_LIMIT              200000000        impl-only; wait bound without a clock
 
 Compiled-out parts answer VIRTIO_ERR_UNSUPPORTED, so translation units built
-with different macros still link and agree on every struct layout. Under
+with different macros still link and agree on every struct layout. None of
+them removes a check of the device. The smallest build, for boot stages,
+is one transport (VIRTIO_NO_PCI or VIRTIO_NO_MMIO) with VIRTIO_NO_LEGACY,
+VIRTIO_NO_PACKED, VIRTIO_NO_INDIRECT, VIRTIO_NO_EVENT_IDX, VIRTIO_NO_DMA_MAP,
+VIRTIO_NO_MSIX, VIRTIO_DIRECT_REGS, VIRTIO_NO_STRINGS and VIRTIO_NO_LOG
+(virtio_blk.h, BOOT STAGES, has the sizes). Under
 cl.exe (and clang in MSVC mode) the implementation includes <intrin.h> for
 barriers and port I/O.
 
@@ -443,7 +462,8 @@ enum virtio_log_message { VIRTIO_LOG_MESSAGES(VIRTIO__MSG_ENUM) VIRTIO_MSG_COUNT
 
 /* Generic feature choices, passed by drivers to virtio_device_begin().
    Defaults (all zero): automatic ring format, indirect descriptors and
-   event index used when offered, ACCESS_PLATFORM accepted when offered. */
+   event index used when offered (never when compiled out: VIRTIO_NO_INDIRECT,
+   VIRTIO_NO_EVENT_IDX), ACCESS_PLATFORM accepted when offered. */
 typedef struct virtio_device_options {
     uint32_t ring;           /* VIRTIO_RING_* */
     uint32_t no_indirect;    /* nonzero: never use indirect descriptors */
@@ -1242,11 +1262,19 @@ static inline uint64_t virtio__bswap64(uint64_t v)
     return (uint64_t)virtio__bswap32((uint32_t)v) << 32 | virtio__bswap32((uint32_t)(v >> 32));
 }
 
+/* Whether a device (or a queue's priv) speaks the legacy interface: 0
+   under VIRTIO_NO_LEGACY, so the compiler drops the legacy branches. */
+#ifdef VIRTIO_NO_LEGACY
+#define VIRTIO__LEGACY(x) ((void)(x), 0)
+#else
+#define VIRTIO__LEGACY(x) ((x)->legacy)
+#endif
+
 /* Ring memory is shared with the device and changes under us, so every
    access is volatile and of the field's full width (one load: a device
    may be writing it). Modern rings are little-endian, legacy rings use
    the CPU's order: swap when the field's order is not the host's. */
-#define VIRTIO__SWAP(q) ((((q)->priv.legacy && VIRTIO__BIG_ENDIAN) ? 1 : 0) != VIRTIO__HOST_BIG_ENDIAN)
+#define VIRTIO__SWAP(q) (((VIRTIO__LEGACY(&(q)->priv) && VIRTIO__BIG_ENDIAN) ? 1 : 0) != VIRTIO__HOST_BIG_ENDIAN)
 #define VIRTIO__VP16(p) ((volatile uint16_t *)(volatile void *)(p))
 #define VIRTIO__VP32(p) ((volatile uint32_t *)(volatile void *)(p))
 #define VIRTIO__VP64(p) ((volatile uint64_t *)(volatile void *)(p))
@@ -1366,11 +1394,18 @@ VIRTIO_API const char *virtio_result_str(int result)
 
 VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const char *text, uint64_t value)
 {
+#ifdef VIRTIO_NO_LOG   /* an empty body: the compiler drops the calls and their arguments */
+    VIRTIO__UNUSED(p);
+    VIRTIO__UNUSED(level);
+    VIRTIO__UNUSED(id);
+    VIRTIO__UNUSED(text);
+    VIRTIO__UNUSED(value);
+#elif defined(VIRTIO_NO_STRINGS)
     if (!p || !p->log) return;
-#ifdef VIRTIO_NO_STRINGS
     VIRTIO__UNUSED(text);
     p->log(p->user, level, id, 0, value);
 #else
+    if (!p || !p->log) return;
     if (!text && id >= 0 && id < VIRTIO_MSG_COUNT) {
 #define VIRTIO__MSG_TEXT(mid, mtext) mtext,
         static const char *const texts[] = { VIRTIO_LOG_MESSAGES(VIRTIO__MSG_TEXT) "" };
@@ -1525,6 +1560,16 @@ VIRTIO_API void virtio_free(const virtio_platform *p, void *ptr, size_t size, in
     if (p && ptr && p->dma_free) p->dma_free(p->user, ptr, size, kind);
 }
 
+/* VIRTIO_NO_DMA_MAP: caller buffers are at their CPU address, the hooks
+   are compiled out (and refused at probe). */
+#ifdef VIRTIO_NO_DMA_MAP
+#define VIRTIO__DMA_MAP(p) 0
+#define VIRTIO__DMA_UNMAP(p) 0
+#else
+#define VIRTIO__DMA_MAP(p) ((p)->dma_map)
+#define VIRTIO__DMA_UNMAP(p) ((p)->dma_unmap)
+#endif
+
 VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, size_t len, int dir, virtio_sg *sg,
                                         uint32_t max, uint32_t max_piece, uint32_t *count, size_t *mapped)
 {
@@ -1532,7 +1577,7 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
     uint32_t n = 0;
     if (!p || !sg || !count || (!buf && len)) return VIRTIO_ERR_INVALID_ARG;
     if (limit > 0x80000000u) limit = 0x80000000u;
-    if (!p->dma_map && len <= limit && len && max) {   /* identity: one piece */
+    if (!VIRTIO__DMA_MAP(p) && len <= limit && len && max) {   /* identity: one piece */
         sg[0].addr = (uint64_t)(uintptr_t)buf;
         sg[0].len = (uint32_t)len;
         sg[0].pad = 0;
@@ -1548,7 +1593,7 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
             virtio_dma_unmap(p, buf, dir, sg, n);
             return VIRTIO_ERR_TOO_BIG;
         }
-        if (p->dma_map && (p->dma_map(p->user, (unsigned char *)buf + off, want, dir, &addr, &got) != 0 ||
+        if (VIRTIO__DMA_MAP(p) && (p->dma_map(p->user, (unsigned char *)buf + off, want, dir, &addr, &got) != 0 ||
                            got == 0 || got > want)) {
             virtio_dma_unmap(p, buf, dir, sg, n);
             return VIRTIO_ERR_NO_MEMORY;
@@ -1568,7 +1613,7 @@ VIRTIO_API void virtio_dma_unmap(const virtio_platform *p, void *buf, int dir, c
 {
     size_t off = 0;
     uint32_t i;
-    if (!p || !p->dma_unmap || !sg) return;
+    if (!p || !VIRTIO__DMA_UNMAP(p) || !sg) return;
     for (i = 0; i < count; i++) {
         p->dma_unmap(p->user, (unsigned char *)buf + off, sg[i].len, dir, sg[i].addr);
         off += sg[i].len;
@@ -1578,6 +1623,9 @@ VIRTIO_API void virtio_dma_unmap(const virtio_platform *p, void *buf, int dir, c
 static virtio_result virtio__check_platform(const virtio_platform *p)
 {
     if (!p || !p->dma_alloc) return VIRTIO_ERR_INVALID_ARG;
+#ifdef VIRTIO_NO_DMA_MAP
+    if (p->dma_map || p->dma_unmap) return VIRTIO_ERR_INVALID_ARG;
+#endif
 #ifdef VIRTIO__NO_BUILTIN_BARRIERS
     if (!p->mb || !p->rmb || !p->wmb) return VIRTIO_ERR_INVALID_ARG;
 #endif
@@ -1625,13 +1673,13 @@ static uint32_t virtio__no_generation(const virtio_device *d)
     VIRTIO__UNUSED(d);
     return 0;   /* legacy: no generation counter */
 }
-#endif
 /* The legacy ring layout (virtio 1.2 2.7.2): descriptors, then the driver
    area, then the device area at the next page boundary: one block. */
 static uint64_t virtio__legacy_pfn(const uint64_t area[3])
 {
     return area[0] / VIRTIO__PAGE;
 }
+#endif
 
 /* >>transport.mmio (virtio 1.2 4.2; version 1 "legacy" from 4.2.4) */
 #ifndef VIRTIO_NO_MMIO
@@ -1670,10 +1718,10 @@ static void virtio__mmio_set_status(const virtio_device *d, uint32_t s)
 static uint64_t virtio__mmio_get_features(const virtio_device *d)
 {
     uint64_t f;
-    if (d->legacy) virtio__wr(d, VIRTIO__MMIO_GUEST_PAGE_SIZE, 4, VIRTIO__PAGE);   /* PFN unit */
+    if (VIRTIO__LEGACY(d)) virtio__wr(d, VIRTIO__MMIO_GUEST_PAGE_SIZE, 4, VIRTIO__PAGE);   /* PFN unit */
     virtio__wr(d, VIRTIO__MMIO_DEVICE_FEATURES_SEL, 4, 0);
     f = virtio__rd(d, VIRTIO__MMIO_DEVICE_FEATURES, 4);
-    if (d->legacy) return f;
+    if (VIRTIO__LEGACY(d)) return f;
     virtio__wr(d, VIRTIO__MMIO_DEVICE_FEATURES_SEL, 4, 1);
     return f | (uint64_t)virtio__rd(d, VIRTIO__MMIO_DEVICE_FEATURES, 4) << 32;
 }
@@ -1681,7 +1729,7 @@ static void virtio__mmio_set_features(virtio_device *d, uint64_t f)
 {
     virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES_SEL, 4, 0);
     virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES, 4, (uint32_t)f);
-    if (d->legacy) return;
+    if (VIRTIO__LEGACY(d)) return;
     virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES_SEL, 4, 1);
     virtio__wr(d, VIRTIO__MMIO_DRIVER_FEATURES, 4, (uint32_t)(f >> 32));
 }
@@ -1698,7 +1746,7 @@ static uint32_t virtio__mmio_isr(const virtio_device *d)
 static uint32_t virtio__mmio_queue_max(const virtio_device *d, uint32_t index, uint32_t *live)
 {
     virtio__wr(d, VIRTIO__MMIO_QUEUE_SEL, 4, index);
-    *live = virtio__rd(d, d->legacy ? VIRTIO__MMIO_QUEUE_PFN : VIRTIO__MMIO_QUEUE_READY, 4);
+    *live = virtio__rd(d, VIRTIO__LEGACY(d) ? VIRTIO__MMIO_QUEUE_PFN : VIRTIO__MMIO_QUEUE_READY, 4);
     return virtio__rd(d, VIRTIO__MMIO_QUEUE_NUM_MAX, 4);
 }
 /* QueueNum cannot be read back: the device is trusted to take it. */
@@ -1714,11 +1762,13 @@ static virtio_result virtio__mmio_queue_enable(virtio_device *d, virtio_queue *q
     q->priv.notify = d->priv.notify;
     q->priv.notify_space = VIRTIO_SPACE_MEM;
     q->priv.notify_width = 4;
+#ifndef VIRTIO_NO_LEGACY
     if (d->legacy) {
         virtio__wr(d, VIRTIO__MMIO_QUEUE_ALIGN, 4, VIRTIO__PAGE);
         virtio__wr(d, VIRTIO__MMIO_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
         return VIRTIO_OK;
     }
+#endif
     for (i = 0; i < 3; i++) {
         virtio__wr(d, VIRTIO__MMIO_QUEUE_DESC + 0x10u * i, 4, (uint32_t)area[i]);
         virtio__wr(d, VIRTIO__MMIO_QUEUE_DESC + 0x10u * i + 4, 4, (uint32_t)(area[i] >> 32));
@@ -1892,6 +1942,7 @@ static VIRTIO__NOINLINE void virtio__cfg_out(const virtio_platform *p, uint32_t 
 #define VIRTIO__PCI_NOTIFY_CAP_LEN 20u    /* ... plus notify_off_multiplier */
 #define VIRTIO__PCI_MSIX_ENABLE 0x8000u   /* MSI-X message control */
 
+#ifndef VIRTIO_NO_MSIX
 /* The vector virtio_pci_msix_plan chose for queue `index`, or none. */
 static uint32_t virtio__plan_vector(const virtio_device *d, uint32_t index)
 {
@@ -1899,6 +1950,7 @@ static uint32_t virtio__plan_vector(const virtio_device *d, uint32_t index)
     if (!d->priv.msix || v == VIRTIO_MSIX_NONE || v + index >= d->msix_entries) return VIRTIO_MSIX_NONE;
     return v + index;
 }
+#endif
 
 static uint32_t virtio__pci_isr(const virtio_device *d)
 {
@@ -1967,9 +2019,11 @@ static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q,
     q->priv.notify = d->priv.notify + (uintptr_t)noff;
     q->priv.notify_space = d->priv.notify_space;
     q->priv.notify_width = 2;
+#ifndef VIRTIO_NO_MSIX   /* (else the reset left it at no vector) */
     /* The vector before the enable (virtio 1.2 4.1.4.3.2), read back. */
     virtio__wr(d, VIRTIO__PCI_Q_MSIX, 2, virtio__plan_vector(d, q->index));
     q->vector = virtio__rd(d, VIRTIO__PCI_Q_MSIX, 2);
+#endif
     for (i = 0; i < 3; i++) {
         virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i, 4, (uint32_t)area[i]);
         virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i + 4, 4, (uint32_t)(area[i] >> 32));
@@ -2031,7 +2085,11 @@ static virtio_result virtio__lpci_queue_enable(virtio_device *d, virtio_queue *q
     q->priv.notify_space = VIRTIO_SPACE_IO;
     q->priv.notify_width = 2;
     if (d->priv.msix) {
+#ifdef VIRTIO_NO_MSIX   /* someone else turned MSI-X on: no vector */
+        virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, VIRTIO_MSIX_NONE);
+#else
         virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, virtio__plan_vector(d, q->index));
+#endif
         q->vector = virtio__rd(d, VIRTIO__LPCI_MSIX_QUEUE, 2);
     }
     virtio__wr(d, VIRTIO__LPCI_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
@@ -2155,9 +2213,8 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     uint32_t space[5] = { 0, 0, 0, 0, 0 }, len[5] = { 0, 0, 0, 0, 0 };
     uint32_t type, cap, n, i, cmd, used = 0, found = 0, bad = 0, msix = 0, mul = 0, msix_cap = 0, msix_entries = 0;
     uintptr_t msix_table = 0;
-    virtio_result r;
 
-    if (!dev || (r = virtio__check_platform(p)) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
+    if (!dev || virtio__check_platform(p) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
     if (bdf > 0xffffu) return VIRTIO_ERR_INVALID_ARG;
     type = virtio__pci_type(p, bdf);
     if (type == 0) return VIRTIO_ERR_NOT_FOUND;
@@ -2179,13 +2236,18 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         for (n = 0; cap >= 0x40 && n < 48; n++) {
             uint32_t id = virtio__cfg_in(p, bdf, cap, 1);
             if (id == 0x11 && !msix_cap && cap <= 0x100 - 12) {   /* MSI-X (PCI 3.0 6.8.2) */
-                uint32_t ctrl = virtio__cfg_in(p, bdf, cap + 2, 2), tab = virtio__cfg_in(p, bdf, cap + 4, 4);
+                uint32_t ctrl = virtio__cfg_in(p, bdf, cap + 2, 2);
                 msix_cap = cap;
                 msix = (ctrl & VIRTIO__PCI_MSIX_ENABLE) != 0;   /* moves legacy configuration */
                 msix_entries = (ctrl & 0x7ffu) + 1;
-                if ((tab & 7u) < 6 && bars[tab & 7u].space == VIRTIO_SPACE_MEM)
-                    msix_table = virtio__bar_window(&bars[tab & 7u], tab & ~7u, 16u * msix_entries);
-                if (msix_table) used |= VIRTIO__PCI_CMD_MEM;
+#ifndef VIRTIO_NO_MSIX   /* (no table: every MSI-X call answers VIRTIO_ERR_UNSUPPORTED) */
+                {
+                    uint32_t tab = virtio__cfg_in(p, bdf, cap + 4, 4);
+                    if ((tab & 7u) < 6 && bars[tab & 7u].space == VIRTIO_SPACE_MEM)
+                        msix_table = virtio__bar_window(&bars[tab & 7u], tab & ~7u, 16u * msix_entries);
+                    if (msix_table) used |= VIRTIO__PCI_CMD_MEM;
+                }
+#endif
             } else if (id == 0x09) {   /* vendor-specific: VirtIO */
                 /* Nothing past cap_len is read: the type needs 4 bytes,
                    the structure 16 (notify: 20). */
@@ -2290,7 +2352,7 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     }
     /* Decode what we use, and let the device master the bus. */
     virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, (cmd & ~VIRTIO__PCI_CMD_INTX_OFF) | used | VIRTIO__PCI_CMD_MASTER);
-    if (!dev->legacy) dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);
+    if (!VIRTIO__LEGACY(dev)) dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);
     dev->priv.magic = VIRTIO__DEV_MAGIC;
     return VIRTIO_OK;
 }
@@ -2526,7 +2588,7 @@ VIRTIO_API virtio_result virtio_device_status(virtio_device *dev, uint32_t *stat
     if (s == VIRTIO__STATUS_GONE) return VIRTIO_ERR_GONE;
     if (status) *status = s;
     /* Legacy devices have no NEEDS_RESET bit; do not read it into them. */
-    return (!dev->legacy && (s & VIRTIO_STATUS_NEEDS_RESET)) ? VIRTIO_ERR_NEEDS_RESET : VIRTIO_OK;
+    return (!VIRTIO__LEGACY(dev) && (s & VIRTIO_STATUS_NEEDS_RESET)) ? VIRTIO_ERR_NEEDS_RESET : VIRTIO_OK;
 }
 
 VIRTIO_API virtio_result virtio_device_wait_step(virtio_device *dev, virtio_wait *w)
@@ -2585,9 +2647,13 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     if ((r = virtio__hello(dev)) != VIRTIO_OK) return r;
     offered = dev->device_features;
     want = driver_features & ~VIRTIO__TRANSPORT_BITS;
+#ifndef VIRTIO_NO_INDIRECT
     if (!o->no_indirect) want |= VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC);
+#endif
+#ifndef VIRTIO_NO_EVENT_IDX
     if (!o->no_event_idx) want |= VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX);
-    if (!dev->legacy) {
+#endif
+    if (!VIRTIO__LEGACY(dev)) {
         want |= VIRTIO__BIT(VIRTIO_FEATURE_VERSION_1) | VIRTIO__BIT(VIRTIO_FEATURE_ACCESS_PLATFORM);
 #ifndef VIRTIO_NO_PACKED
         if (o->ring != VIRTIO_RING_SPLIT) want |= VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED);
@@ -2608,7 +2674,7 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
         return r;
     }
     dev->priv.ops->set_features(dev, want);
-    if (!dev->legacy) {
+    if (!VIRTIO__LEGACY(dev)) {
         virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
         if (!(virtio__get_status(dev) & VIRTIO_STATUS_FEATURES_OK)) {
             virtio_log(dev->platform, VIRTIO_LOG_ERROR, VIRTIO_MSG_FEATURES_REFUSED, 0, want);
@@ -2631,7 +2697,7 @@ VIRTIO_API virtio_result virtio_device_ready(virtio_device *dev)
     s = virtio__get_status(dev);
     if (s == VIRTIO__STATUS_GONE) return VIRTIO_ERR_GONE;
     if (!(s & VIRTIO_STATUS_DRIVER) || (s & VIRTIO_STATUS_FAILED)) return VIRTIO_ERR_STATE;
-    if (!dev->legacy && (s & VIRTIO_STATUS_NEEDS_RESET)) return VIRTIO_ERR_NEEDS_RESET;
+    if (!VIRTIO__LEGACY(dev) && (s & VIRTIO_STATUS_NEEDS_RESET)) return VIRTIO_ERR_NEEDS_RESET;
     virtio__set_status(dev, s | VIRTIO_STATUS_DRIVER_OK);
     return VIRTIO_OK;
 }
@@ -2730,7 +2796,7 @@ VIRTIO_API virtio_result virtio_config_read64(virtio_device *dev, uint32_t offse
     /* 64-bit fields are only 4-byte aligned in some config layouts. */
     if ((r = virtio__config_snapshot(dev, offset, 4, 2, half)) != VIRTIO_OK) return r;
     /* A legacy field in a big-endian CPU's order has its high half first. */
-    *v = (dev->legacy && VIRTIO__BIG_ENDIAN) ? (uint64_t)half[0] << 32 | half[1] : (uint64_t)half[1] << 32 | half[0];
+    *v = (VIRTIO__LEGACY(dev) && VIRTIO__BIG_ENDIAN) ? (uint64_t)half[0] << 32 | half[1] : (uint64_t)half[1] << 32 | half[0];
     return VIRTIO_OK;
 }
 
@@ -2841,6 +2907,7 @@ static inline void virtio__split_publish(virtio_queue *q, uint16_t head)
     virtio__st16(q, avail + 2, q->priv.split.avail_idx);
 }
 
+#ifndef VIRTIO_NO_INDIRECT
 /* One descriptor pointing at an indirect table: the request's only slot.
    The caller checked that one is free. */
 static virtio_result virtio__split_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
@@ -2858,6 +2925,7 @@ static virtio_result virtio__split_add_table(virtio_queue *q, uint64_t table_dev
     virtio__split_publish(q, head);
     return VIRTIO_OK;
 }
+#endif
 
 static virtio_result virtio__split_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, void *cookie)
 {
@@ -2888,12 +2956,16 @@ static int virtio__split_need_kick(virtio_queue *q)
 {
     uint16_t newi = q->priv.split.avail_idx, old = q->priv.split.kick_idx;
     q->priv.split.kick_idx = newi;
+#ifndef VIRTIO_NO_EVENT_IDX
     if (q->priv.event_idx) {
         /* Notify only if the device's avail_event lies in [old, new)
            (virtio 1.2 2.7.10). */
         uint16_t ev = virtio__ld16(q, q->priv.split.used + 4 + 8u * q->size);
         return (uint16_t)(newi - ev - 1) < (uint16_t)(newi - old);
     }
+#else
+    VIRTIO__UNUSED(old);
+#endif
     return !(virtio__ld16(q, q->priv.split.used) & VIRTIO__USED_NO_NOTIFY);
 }
 
@@ -2936,9 +3008,11 @@ VIRTIO__INLINE virtio_result virtio__split_pop(virtio_queue *q, void **cookie, u
 static void virtio__split_set_cb(virtio_queue *q, int on)
 {
     unsigned char *avail = q->priv.split.avail;
+#ifndef VIRTIO_NO_EVENT_IDX
     if (q->priv.event_idx)   /* off: an index just behind us is reached after 65536 buffers */
         virtio__st16(q, avail + 4 + 2u * q->size, (uint16_t)(q->priv.split.used_idx - (on ? 0 : 1)));
     else
+#endif
         virtio__st16(q, avail, on ? 0 : VIRTIO__AVAIL_NO_INTERRUPT);
 }
 
@@ -2968,6 +3042,7 @@ static inline uint16_t virtio__packed_avail(uint16_t wrap)
     return (uint16_t)(wrap ? VIRTIO__DESC_AVAIL : VIRTIO__DESC_USED);
 }
 
+#ifndef VIRTIO_NO_INDIRECT
 static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
                                               void *cookie)
 {
@@ -2988,6 +3063,7 @@ static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_de
     virtio__packed_publish(q, head, pos, wrap, first, 1);
     return VIRTIO_OK;
 }
+#endif
 
 static virtio_result virtio__packed_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, void *cookie)
 {
@@ -3111,7 +3187,7 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
     bytes[0] = (size_t)size * VIRTIO__DESC_SIZE;
     bytes[1] = packed ? 4 : 6 + 2u * (size_t)size;
     bytes[2] = packed ? 4 : 6 + 8u * (size_t)size;
-    if (q->priv.legacy) {   /* one block: desc, avail, then used on the next page */
+    if (VIRTIO__LEGACY(&q->priv)) {   /* one block: desc, avail, then used on the next page */
         size_t used_off = (bytes[0] + bytes[1] + VIRTIO__PAGE - 1) & ~(size_t)(VIRTIO__PAGE - 1);
         q->priv.mem.bytes[0] = used_off + bytes[2];
         r = virtio_alloc(p, q->priv.mem.bytes[0], VIRTIO__PAGE, VIRTIO_MEM_DMA, &q->priv.mem.ptr[0], &area[0]);
@@ -3122,29 +3198,28 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
         area[1] = area[0] + bytes[0];
         area[2] = area[0] + used_off;
     } else {
-        for (i = 0; i < 3; i++) {
+        size_t off[3];
+        uint32_t piece[3];
+        uint64_t dev = 0;
+        for (i = 0; i < 3; i++) {   /* area i goes to piece[i] at off[i] */
             at = (at + align[i] - 1) & ~(align[i] - 1);
             if (i > 0 && at + bytes[i] > VIRTIO__PAGE) {   /* next piece */
                 k++;
                 at = 0;
             }
-            q->priv.mem.bytes[k] = at + bytes[i];
+            off[i] = at;
+            piece[i] = k;
             at += bytes[i];
+            q->priv.mem.bytes[k] = at;
         }
-        for (i = 0, k = 0, at = 0; i < 3; i++) {
-            at = (at + align[i] - 1) & ~(align[i] - 1);
-            if (i > 0 && at + bytes[i] > VIRTIO__PAGE) {
-                k++;
-                at = 0;
-            }
-            if (at == 0) {
-                r = virtio_alloc(p, q->priv.mem.bytes[k], 16, VIRTIO_MEM_DMA, &q->priv.mem.ptr[k], &area[i]);
+        for (i = 0; i < 3; i++) {
+            k = piece[i];
+            if (off[i] == 0) {   /* the first area of its piece */
+                r = virtio_alloc(p, q->priv.mem.bytes[k], 16, VIRTIO_MEM_DMA, &q->priv.mem.ptr[k], &dev);
                 if (r != VIRTIO_OK) return r;
-            } else {
-                area[i] = area[i - 1] + (at - (size_t)(base[i - 1] - (unsigned char *)q->priv.mem.ptr[k]));
             }
-            base[i] = (unsigned char *)q->priv.mem.ptr[k] + at;
-            at += bytes[i];
+            base[i] = (unsigned char *)q->priv.mem.ptr[k] + off[i];
+            area[i] = dev + off[i];
         }
     }
     q->priv.desc = base[0];
@@ -3155,18 +3230,24 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
         q->priv.split.avail = base[1];
         q->priv.split.used = base[2];
     }
+#ifndef VIRTIO_NO_INDIRECT
     /* Private: the shadow, then the table piece pointers. Queue-owned
        indirect tables: 2^shift tables per piece of at most a page. */
     for (per = 1; indirect && (size_t)(per * 2) * indirect * VIRTIO__DESC_SIZE <= VIRTIO__PAGE && per * 2 <= size;)
         per *= 2;
     for (q->priv.table_shift = 0; (1u << q->priv.table_shift) < per; q->priv.table_shift++) {}
     n_tables = indirect ? (size + per - 1) >> q->priv.table_shift : 0;
+#else
+    VIRTIO__UNUSED(indirect);
+    per = n_tables = 0;
+#endif
     /* Private: the shadow (16 bytes an entry: a page for 256), and the
        index of the table pieces (device addresses first: 8-byte aligned). */
     q->priv.mem.bytes[3] = (size_t)size * sizeof(virtio__slot);
     r = virtio_alloc(p, q->priv.mem.bytes[3], sizeof(void *), VIRTIO_MEM_PRIVATE, &q->priv.mem.ptr[3], 0);
     if (r != VIRTIO_OK) return r;
     q->priv.state = q->priv.mem.ptr[3];
+#ifndef VIRTIO_NO_INDIRECT
     if (n_tables) {
         q->priv.mem.bytes[4] = n_tables * (sizeof(uint64_t) + sizeof(void *));
         r = virtio_alloc(p, q->priv.mem.bytes[4], sizeof(uint64_t), VIRTIO_MEM_PRIVATE, &q->priv.mem.ptr[4], 0);
@@ -3180,6 +3261,10 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
                          &q->priv.mem.tables_dev[i]);
         if (r != VIRTIO_OK) return r;
     }
+#else
+    VIRTIO__UNUSED(per);
+    VIRTIO__UNUSED(n_tables);
+#endif
     return VIRTIO_OK;
 }
 
@@ -3188,8 +3273,10 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
 static void virtio__q_free(virtio_queue *q, const virtio_platform *p)
 {
     uint32_t i;
+#ifndef VIRTIO_NO_INDIRECT
     for (i = q->priv.mem.pieces; i-- > 0;)
         virtio_free(p, q->priv.mem.tables[i], q->priv.mem.table_piece, VIRTIO_MEM_DMA);
+#endif
     for (i = 5; i-- > 3;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_PRIVATE);
     for (i = 3; i-- > 0;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_DMA);
 }
@@ -3239,8 +3326,10 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_QUEUE_SIZE, 0, size);
         return VIRTIO_ERR_UNSUPPORTED;
     }
+#ifndef VIRTIO_NO_INDIRECT
     if (o && o->indirect && (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC)))
         indirect = o->indirect > size ? size : o->indirect;
+#endif
 
     q->dev = dev;
     q->index = index;
@@ -3249,7 +3338,9 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     q->packed = (uint32_t)packed;
     q->indirect = indirect;
     q->vector = VIRTIO_MSIX_NONE;
+#ifndef VIRTIO_NO_EVENT_IDX
     q->priv.event_idx = (dev->features & VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX)) != 0;
+#endif
     q->priv.legacy = dev->legacy;
     q->priv.packed.used_wrap = q->priv.packed.next_wrap = 1;
     if ((r = virtio__q_alloc(q, p, size, packed, indirect, area)) != VIRTIO_OK) {
@@ -3259,7 +3350,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     }
     for (i = 0; i + 1 < size; i++) virtio__slots(q)[i].next = (uint16_t)(i + 1);
     /* Legacy transports take the ring as a 32-bit page frame number. */
-    if (dev->legacy && area[0] / VIRTIO__PAGE > 0xffffffffu) {
+    if (VIRTIO__LEGACY(dev) && area[0] / VIRTIO__PAGE > 0xffffffffu) {
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_LEGACY_ADDRESS, 0, area[0]);
         r = VIRTIO_ERR_UNSUPPORTED;
     } else {
@@ -3284,6 +3375,7 @@ VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q)
     return VIRTIO_OK;
 }
 
+#ifndef VIRTIO_NO_INDIRECT
 /* Post a table already written (count entries, in_len writable bytes);
    one ring slot is free. */
 static virtio_result virtio__add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint64_t in_len,
@@ -3294,6 +3386,7 @@ static virtio_result virtio__add_table(virtio_queue *q, uint64_t table_dev, uint
 #endif
     return virtio__split_add_table(q, table_dev, count, in_len, cookie);
 }
+#endif
 
 VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t in,
                                           void *cookie)
@@ -3301,6 +3394,7 @@ VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, 
     uint32_t n = out + in;
     if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
     if (!sg || n == 0 || n < out) return VIRTIO_ERR_INVALID_ARG;
+#ifndef VIRTIO_NO_INDIRECT
     if (n > 1 && n <= q->indirect) {
         /* The queue's own table for this request: one per descriptor
            (split) or buffer id (packed), both the free head. */
@@ -3317,6 +3411,7 @@ VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, 
         }
         return virtio__add_table(q, q->priv.mem.tables_dev[piece] + off, n, in_len, cookie);
     }
+#endif
     if (n > q->num_free) return n > q->size ? VIRTIO_ERR_INVALID_ARG : VIRTIO_ERR_NO_SPACE;
 #ifndef VIRTIO_NO_PACKED
     if (q->packed) return virtio__packed_add(q, sg, out, n, cookie);
@@ -3331,7 +3426,14 @@ VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_
     if (!(q->dev->features & VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC))) return VIRTIO_ERR_UNSUPPORTED;
     if (count == 0 || count > q->size) return VIRTIO_ERR_INVALID_ARG;
     if (q->num_free == 0) return VIRTIO_ERR_NO_SPACE;
+#ifdef VIRTIO_NO_INDIRECT   /* (INDIRECT_DESC is never negotiated: not reached) */
+    VIRTIO__UNUSED(table_dev);
+    VIRTIO__UNUSED(in_len);
+    VIRTIO__UNUSED(cookie);
+    return VIRTIO_ERR_UNSUPPORTED;
+#else
     return virtio__add_table(q, table_dev, count, in_len, cookie);
+#endif
 }
 
 VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)
@@ -3365,7 +3467,8 @@ static virtio_result virtio__q_gate(virtio_queue *q)
 
 VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32_t *len)
 {
-    if (!virtio__q_ok(q) || q->priv.broken) return virtio__q_gate(q);
+    virtio_result r = virtio__q_gate(q);
+    if (r != VIRTIO_OK) return r;
     if (q->priv.inflight == 0) return VIRTIO_EMPTY;
 #ifndef VIRTIO_NO_PACKED
     if (q->packed) return virtio__packed_pop(q, cookie, len);
@@ -3376,9 +3479,10 @@ VIRTIO_API virtio_result virtio_queue_pop(virtio_queue *q, void **cookie, uint32
 VIRTIO_API virtio_result virtio_queue_pop_many(virtio_queue *q, void **cookies, uint32_t *lens, uint32_t max,
                                                uint32_t *count)
 {
-    virtio_result r = VIRTIO_EMPTY;
+    virtio_result r = virtio__q_gate(q);
     uint32_t n = 0;
-    if (!virtio__q_ok(q) || q->priv.broken) return virtio__q_gate(q);
+    if (r != VIRTIO_OK) return r;
+    r = VIRTIO_EMPTY;
     if (!cookies || !count) return VIRTIO_ERR_INVALID_ARG;
     for (; n < max && q->priv.inflight; n++) {
 #ifndef VIRTIO_NO_PACKED

@@ -20,8 +20,8 @@ QUICK START
         virtio_gpu_fb_create(&gpu, &fb, gpu.outputs[0].width, gpu.outputs[0].height,
                              VIRTIO_GPU_PIX_B8G8R8X8, NULL) == VIRTIO_OK &&
         virtio_gpu_set_scanout(&gpu, 0, &fb) == VIRTIO_OK) {
-        uint32_t *px = (uint32_t *)fb.pixels;
-        px[10 * fb.width + 10] = virtio_gpu_rgb(fb.format, 255, 0, 0);   // a red dot
+        // a red dot at (10, 10), right on either byte order
+        virtio_gpu_put_rgb(fb.pixels + 4 * (10 * fb.width + 10), fb.format, 255, 0, 0);
         virtio_gpu_flush(&gpu, &fb, 0, 0, fb.width, fb.height);
     }
 

@@ -15,7 +15,8 @@ QUICK START
 
     virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
     virtio_input kbd;
-    virtio_input_keys keys = {0};      // C++: = {}
+    virtio_input_keys keys;            // modifier and lock state, all off:
+    VIRTIO_ZERO(&keys);
     virtio_input_ev ev;
     char c;
     if (virtio_input_init(&kbd, &dev, NULL) == VIRTIO_OK &&

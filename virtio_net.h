@@ -806,9 +806,9 @@ VIRTIO_API virtio_result virtio_net_send_csum(virtio_net *net, const void *frame
                                               uint32_t csum_offset, uint32_t flags)
 {
     if (!virtio__net_ok(net)) return VIRTIO_ERR_STATE;
-    if (!net->info.csum) return VIRTIO_ERR_UNSUPPORTED;
     if (csum_start > 0xffffu || csum_offset > 0xffffu || (size_t)csum_start + csum_offset + 2 > len)
         return VIRTIO_ERR_INVALID_ARG;
+    if (!net->info.csum) return VIRTIO_ERR_UNSUPPORTED;
     return virtio__net_send(net, frame, len, flags, VIRTIO__NET_HDR_F_NEEDS_CSUM, csum_start, csum_offset);
 }
 
@@ -1016,10 +1016,11 @@ VIRTIO_API virtio_result virtio_net_set_mac_filter(virtio_net *net, const uint8_
     uint32_t off;
     virtio_result r;
     if (!virtio__net_ok(net)) return VIRTIO_ERR_STATE;
-    if (!net->info.ctrl_rx) return VIRTIO_ERR_UNSUPPORTED;
-    /* Each count on its own first: their sum must not wrap. */
+    /* The caller's mistakes first, whatever the device offers. Each count
+       on its own first: their sum must not wrap. */
     if (n_uc > VIRTIO__NET_MAX_FILTER || n_mc > VIRTIO__NET_MAX_FILTER - n_uc || (n_uc && !uc) || (n_mc && !mc))
         return VIRTIO_ERR_INVALID_ARG;
+    if (!net->info.ctrl_rx) return VIRTIO_ERR_UNSUPPORTED;
     if ((r = virtio__net_ctrl_buf(net, &t)) != VIRTIO_OK) return r;
     /* Two tables after class and command: le32 count, then the addresses
        (virtio 1.2 5.1.6.5.2); at most 8 + 6 x 64 bytes, before the ack. */

@@ -11,6 +11,7 @@ build.
 """
 import concurrent.futures as cf
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -22,8 +23,13 @@ WARN = "-Wall -Wextra -Werror -pedantic -Wundef -Wshadow -Wcast-align -Wsign-con
 CWARN = ["-Wstrict-prototypes", "-Wmissing-prototypes"]
 DRIVERS = [h for h in ("virtio_blk", "virtio_net", "virtio_input", "virtio_gpu", "virtio_console", "virtio_rng")
            if os.path.exists(os.path.join(HERE, "..", "..", h + ".h"))]
+# One configuration each: a macro, or several (space-separated).
+BOOT_STAGE = ("VIRTIO_BLK_MINIMAL VIRTIO_NO_LEGACY VIRTIO_NO_PACKED VIRTIO_NO_INDIRECT VIRTIO_NO_EVENT_IDX "
+              "VIRTIO_NO_DMA_MAP VIRTIO_NO_MSIX VIRTIO_DIRECT_REGS VIRTIO_NO_STRINGS VIRTIO_NO_LOG")   # virtio_blk.h, BOOT STAGES
 VARIANTS = ["VIRTIO_NO_MMIO", "VIRTIO_NO_PCI", "VIRTIO_NO_LEGACY", "VIRTIO_NO_PACKED",
-            "VIRTIO_NO_STRINGS", "VIRTIO_DIRECT_REGS", "VIRTIO_DEBUG"]
+            "VIRTIO_NO_STRINGS", "VIRTIO_DIRECT_REGS", "VIRTIO_DEBUG", "VIRTIO_NO_INDIRECT", "VIRTIO_NO_EVENT_IDX",
+            "VIRTIO_NO_DMA_MAP", "VIRTIO_NO_LOG", "VIRTIO_NO_MSIX", "VIRTIO_NO_MMIO VIRTIO_NO_LEGACY",
+            BOOT_STAGE + " VIRTIO_NO_PCI", BOOT_STAGE + " VIRTIO_NO_MMIO"]
 # ---- freestanding truth --------------------------------------------------
 # The machines the ports run on, and i686: clang flags, and the gcc that
 # builds for it (the host's gcc, or a cross gcc found on PATH as
@@ -140,8 +146,9 @@ def jobs():
                 out.append((f"{tag} coexist.c", base + ["coexist.c", "-o", "{out}"]))
             out.append((f"{tag} split", base + ["split_core.c", "split_drivers.c", "-o", "{out}"]))
             for v in VARIANTS:
-                out.append((f"{tag} variants -D{v}", base + [f"-D{v}", "variants.c", "-o", "{out}"]))
-    return out + freestanding_jobs() + msvc_jobs()
+                defs = [f"-D{m}" for m in v.split()]
+                out.append((f"{tag} variants {' '.join(defs)}", base + defs + ["variants.c", "-o", "{out}"]))
+    return out + freestanding_jobs() + msvc_jobs() + quickstart_jobs() + analyzer_jobs()
 
 
 # MSVC mode (issue: emulator harnesses on Windows hosts). clang in MSVC
@@ -162,6 +169,103 @@ def msvc_jobs():
                 for tu in ("all_in_one.c", "static_tu.c"):
                     cmd = ["clang", f"--target={t}", "-fms-compatibility", "-fms-extensions", "-ffreestanding"]
                     out.append((f"msvc-{mode}-{lang} {t} {tu}", cmd + std + WARN + extra + ["-c", tu, "-o", "{out}.o"]))
+    return out
+
+
+# ---- the quick starts, as a reader copies them ------------------------------
+# README.md's first C block and each header's QUICK START, compiled the way a
+# reader would paste them: the statements inside a function, `static`
+# declarations at file scope, with only the names the snippet leaves to its
+# reader (buffers, callbacks, the DMA hook) supplied here. Syntax and types
+# only (-fsyntax-only), with the full warning set, as C99 and C++11: a quick
+# start that drifted from the API, or that C++ warns about, fails.
+ROOT = os.path.join(HERE, "..", "..")
+QS_STUBS = {
+    "buf": "static uint8_t buf[4096];",
+    "big": "static uint8_t big[1 << 20];",
+    "my_state": "static int my_state;",
+    "do_other_work": "static void do_other_work(void) {}",
+    "handle": "static void handle(const void *p, uint32_t n) { (void)p; (void)n; }",
+    "use_seed": "static void use_seed(const uint8_t *s) { (void)s; }",
+    "mix_in": "static void mix_in(const uint8_t *s, size_t n) { (void)s; (void)n; }",
+    "my_dma_alloc": "static void *my_dma_alloc(void *u, size_t n, size_t a, int k, uint64_t *d) "
+                    "{ (void)u; (void)n; (void)a; (void)k; (void)d; return 0; }",
+}
+# Functions a snippet declares and leaves to its reader to write.
+QS_DEFS = {
+    "my_alloc": "static void *my_alloc(void *u, size_t n, size_t a, int k, uint64_t *d) "
+                "{ (void)u; (void)n; (void)a; (void)k; (void)d; return 0; }",
+}
+
+
+def quickstart_snippets():
+    """(name, code) for README.md's first C block and every header's QUICK START."""
+    out = []
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    m = re.search(r"```c\n(.*?)```", readme, re.S)
+    if m:
+        out.append(("README.md", m.group(1)))
+    for h in ["virtio"] + DRIVERS:
+        text = open(os.path.join(ROOT, h + ".h")).read()
+        m = re.search(r"\nQUICK START\n(.*?)\n(?=[A-Z][A-Z ]+\n)", text, re.S)
+        if m:
+            lines = [l[4:] if l.startswith("    ") else l for l in m.group(1).splitlines()]
+            # the code, up to the first paragraph of prose
+            code = []
+            for l in lines:
+                if l and not l.startswith(" ") and not re.match(r"[#/{}a-z_A-Z]", l[:1] or " "):
+                    break
+                if l and l[0].isupper() and not re.match(r"[A-Z_0-9]+\b", l):
+                    break
+                code.append(l)
+            out.append((h + ".h", "\n".join(code)))
+    return out
+
+
+def quickstart_source(code):
+    body, top = [], []
+    for l in code.splitlines():
+        if l.startswith(("#define VIRTIO_IMPLEMENTATION", "#include")):
+            continue
+        (top if l.startswith("static ") or (top and top[-1].rstrip().endswith(",")) else body).append(l)
+    said = "\n".join(top + body)
+    declared = set(re.findall(r"^\s*(?:static\s+)?[A-Za-z_]\w*\s+\**\s*([A-Za-z_]\w*)\s*[\[;(=]", said, re.M))
+    stubs = [v for k, v in QS_STUBS.items() if re.search(rf"\b{k}\b", said) and k not in declared]
+    defs = [v for k, v in QS_DEFS.items() if re.search(rf"\b{k}\b", said)]
+    heads = "".join(f'#include "{h}.h"\n' for h in ["virtio"] + DRIVERS)
+    return ("#include <stdio.h>\n" + heads + "\n".join(stubs + top) + "\nvoid quick_start(void);\nvoid quick_start(void)\n{\n"
+            + "\n".join(body) + "\n}\n" + "\n".join(defs) + "\n")
+
+
+def quickstart_jobs():
+    out = []
+    for name, code in quickstart_snippets():
+        src = quickstart_source(code)
+        for comp, std in (("gcc", ["-std=c99"] + CWARN), ("clang", ["-std=c99"] + CWARN),
+                          ("g++", ["-x", "c++", "-std=c++11"]), ("clang++", ["-x", "c++", "-std=c++11"])):
+            def job(out_path, src=src, cmd=[comp] + std + WARN + ["-fsyntax-only", "-I" + os.path.abspath(ROOT)]):
+                path = out_path + ".c"
+                with open(path, "w") as f:
+                    f.write(src)
+                p = subprocess.run(cmd + [path], cwd=HERE, capture_output=True, text=True)
+                return p.returncode, p.stdout + p.stderr + ("\n--- source ---\n" + src if p.returncode else "")
+            out.append((f"quickstart {name} {comp}", job))
+    return out
+
+
+# ---- clang's static analyzer ---------------------------------------------------
+# Every implementation in one TU, as built and with each subset: a path the
+# analyzer can walk to a garbage read, a null dereference or a leak fails.
+def analyzer_jobs():
+    out = []
+    for v in [""] + VARIANTS:
+        def job(out_path, v=v):
+            cmd = ["clang", "--analyze", "-Xanalyzer", "-analyzer-output=text", "-std=c99", "-I" + os.path.abspath(ROOT),
+                   "all_in_one.c", "-o", out_path + ".plist"] + [f"-D{m}" for m in v.split()]
+            p = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True)
+            text = p.stdout + p.stderr
+            return (1 if p.returncode or "warning:" in text else 0), text
+        out.append((f"clang-analyzer all_in_one.c {v or 'default'}", job))
     return out
 
 

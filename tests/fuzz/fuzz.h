@@ -108,6 +108,9 @@ typedef struct fz_env {
     uint32_t legacy_probe;      /* transitional PCI: probe the legacy interface */
     uint32_t mode;              /* MODEL_IMMEDIATE / MODEL_DEFERRED */
     uint32_t lies;              /* values the device changed so far */
+    uint32_t pci_lies;          /* of them, in PCI configuration space: the BAR sizing in
+                                   probe writes back what it read, so such a lie can
+                                   outlive itself in the function's registers */
     uint32_t identity;          /* wanted: identity DMA, no map hooks (modern transports) */
     /* device record read by fz_options, applied by fz_knobs once the model exists */
     uint32_t lay_sel, lay_how[5], lay_val[5], lay_bar, lay_mul, lay_q, lay_noff;
@@ -143,6 +146,7 @@ static void fz_lie(fz_env *e, model_hostile *h)
 {
     uint32_t v = e->operand;
     e->lies++;
+    if (h->kind == MODEL_H_PCI_READ) e->pci_lies++;
     switch (e->op % 8) {
     case 0:   /* replace the main value */
         if (h->kind == MODEL_H_USED_ELEM || h->kind == MODEL_H_PACKED_USED) h->id = v & 0xffffu;
@@ -207,6 +211,17 @@ static void fz_hostile(void *user, model *m, model_hostile *h)
         fprintf(stderr, "fuzz: lie op %u operand %#x to kind %u block %u off %#x (value %#x id %u len %u)\n", e->op % 8, e->operand, h->kind, h->block, h->offset,
                 h->value, h->id, h->len);
     fz_lie(e, h);
+}
+
+/* fz_hostile for devices that write into the driver's buffers (console,
+   entropy): a packed used descriptor is not given NEXT or INDIRECT, or
+   the model would later take that slot for one the driver made available
+   (an indirect table made of entropy, say) and blame the driver for
+   addresses the device wrote itself. */
+static void fz_hostile_plain_used(void *user, model *m, model_hostile *h)
+{
+    fz_hostile(user, m, h);
+    if (h->kind == MODEL_H_PACKED_USED) h->flags &= ~5u;   /* NEXT, INDIRECT */
 }
 
 /* A new bus with fuzz-chosen platform behaviour. */
@@ -343,6 +358,18 @@ static void fz_knobs(fz_env *e, uint32_t nq)
 static virtio_result fz_probe(fz_env *e)
 {
     return model_probe(e->m, &e->vdev, e->legacy_probe);
+}
+
+/* A reset the device never finished (or a device that went away) ends:
+   the device is back and honest, so the owner can take its memory back.
+   gone_after too: a countdown still running would take it away again in
+   the middle of that reset. */
+static void fz_back(fz_env *e)
+{
+    model_knobs *kn = &e->m->knobs;
+    kn->reset_delay = 0;
+    kn->gone = kn->gone_after = 0;
+    kn->hostile = 0;
 }
 
 /* The device becomes honest again and normal: no lies, no failures, no

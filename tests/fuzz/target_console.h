@@ -29,7 +29,6 @@ typedef struct con_fz {
     uint64_t tx[CON_PORTS];         /* bytes the driver accepted for port p */
     uint64_t hsent[CON_PORTS];      /* bytes the host sent to port p */
     uint64_t hread[CON_PORTS];      /* of those, read back */
-    uint32_t pci_lies;              /* lies told in PCI configuration space */
 } con_fz;
 
 /* Queues of the model: control and ports beyond 0 only with MULTIPORT. */
@@ -48,21 +47,6 @@ static uint8_t con_rx_byte(uint32_t p, uint64_t i)
     return (uint8_t)(i * 13u + p * 7u + (i >> 7) + 0x40u);
 }
 
-/* fuzz.h's hostile device, noting lies in PCI configuration space: the
-   BAR sizing in probe writes back what it read, so such a lie can outlive
-   itself in the function's registers. A packed used descriptor is not
-   given NEXT or INDIRECT: the model would later take that slot for one
-   the driver made available (an indirect table made of entropy, say) and
-   blame the driver for addresses the device wrote itself. */
-static void con_hostile(void *user, model *m, model_hostile *h)
-{
-    con_fz *t = (con_fz *)user;   /* e is the first member */
-    uint32_t before = t->e.lies;
-    fz_hostile(&t->e, m, h);
-    if (t->e.lies != before && h->kind == MODEL_H_PCI_READ) t->pci_lies++;
-    if (h->kind == MODEL_H_PACKED_USED) h->flags &= ~5u;   /* NEXT, INDIRECT */
-}
-
 /* A reset that never finished left the driver's memory with the device
    (as documented); once the reset is done, give it back as the owner of
    the object would. */
@@ -74,9 +58,7 @@ static void con_reclaim(con_fz *t)
     /* (a reset that cannot finish: one that never ends, a device that is
        gone, or a lie about the status) */
     FZ_ASSERT(t->e.m->knobs.reset_delay == MODEL_FOREVER || t->e.m->knobs.gone || t->e.lies);
-    t->e.m->knobs.reset_delay = 0;
-    t->e.m->knobs.gone = 0;   /* back, and honest: the owner can now take its memory back */
-    t->e.m->knobs.hostile = 0;
+    fz_back(&t->e);
     FZ_ASSERT(virtio_device_reset(&c->dev) == VIRTIO_OK);
     for (i = CON_PORTS; i-- > 0;) virtio_free(p, c->port[i].priv.buf, c->port[i].priv.buf_bytes, VIRTIO_MEM_DMA);
     virtio_free(p, c->priv.ctrl, c->priv.ctrl_bytes, VIRTIO_MEM_DMA);
@@ -268,7 +250,7 @@ static void con_recover(con_fz *t, fz_buf *buf)
     r = con_up(t);
     /* A lie read back from a BAR while the driver sized it was written
        back into the function: that damage outlives the lie. */
-    if (r != VIRTIO_OK && t->pci_lies) return;
+    if (r != VIRTIO_OK && t->e.pci_lies) return;
     FZ_ASSERT(r == VIRTIO_OK);
     model_console_output(t->e.m, 0, &before);
     FZ_ASSERT(virtio_console_write(&t->con, 0, "ok", 2, VIRTIO_CONSOLE_WAIT, &got) == VIRTIO_OK);
@@ -319,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (p = 1; p < t.co.max_ports; p++)
         if (fz_u8(&t.e.ops) & 1) model_console_add_port(t.e.m, p, 0, "port");
     fz_knobs(&t.e, con_nq(&t));
-    t.e.m->knobs.hostile = con_hostile;
+    t.e.m->knobs.hostile = fz_hostile_plain_used;
     t.e.m->knobs.hostile_user = &t;
     fz_buf_new(&buf, 3000);
     fz_identity(&t.e, &buf, 1);

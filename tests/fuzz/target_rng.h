@@ -23,23 +23,7 @@ typedef struct rng_fz {
     int up;
     int exact;                  /* bytes must follow the stream: in-order completions, no lie yet */
     uint64_t next;              /* stream offset of the next byte handed out */
-    uint32_t pci_lies;          /* lies told in PCI configuration space */
 } rng_fz;
-
-/* fuzz.h's hostile device, noting lies in PCI configuration space: the
-   BAR sizing in probe writes back what it read, so such a lie can outlive
-   itself in the function's registers. A packed used descriptor is not
-   given NEXT or INDIRECT: the model would later take that slot for one
-   the driver made available (an indirect table made of entropy, say) and
-   blame the driver for addresses the device wrote itself. */
-static void rng_hostile(void *user, model *m, model_hostile *h)
-{
-    rng_fz *t = (rng_fz *)user;   /* e is the first member */
-    uint32_t before = t->e.lies;
-    fz_hostile(&t->e, m, h);
-    if (t->e.lies != before && h->kind == MODEL_H_PCI_READ) t->pci_lies++;
-    if (h->kind == MODEL_H_PACKED_USED) h->flags &= ~5u;   /* NEXT, INDIRECT */
-}
 
 /* A reset that never finished left the driver's memory with the device
    (as documented); once the reset is done, give it back as the owner of
@@ -50,9 +34,7 @@ static void rng_reclaim(rng_fz *t)
     /* (a reset that cannot finish: one that never ends, a device that is
        gone, or a lie about the status) */
     FZ_ASSERT(t->e.m->knobs.reset_delay == MODEL_FOREVER || t->e.m->knobs.gone || t->e.lies);
-    t->e.m->knobs.reset_delay = 0;
-    t->e.m->knobs.gone = 0;   /* back, and honest: the owner can now take its memory back */
-    t->e.m->knobs.hostile = 0;
+    fz_back(&t->e);
     FZ_ASSERT(virtio_device_reset(&t->rng.dev) == VIRTIO_OK);
     virtio_free(p, t->rng.priv.stash, t->rng.priv.stash_bytes, VIRTIO_MEM_PRIVATE);
     virtio_free(p, t->rng.priv.buf, t->rng.priv.buf_bytes, VIRTIO_MEM_DMA);
@@ -176,7 +158,7 @@ static void rng_recover(rng_fz *t, fz_buf *buf)
     r = rng_up(t);
     /* A lie read back from a BAR while the driver sized it was written
        back into the function: that damage outlives the lie. */
-    if (r != VIRTIO_OK && t->pci_lies) return;
+    if (r != VIRTIO_OK && t->e.pci_lies) return;
     FZ_ASSERT(r == VIRTIO_OK);
     buf->busy = buf->writable = 1;
     FZ_ASSERT(virtio_rng_read(&t->rng, buf->data, 32, VIRTIO_RNG_WAIT, &got) == VIRTIO_OK);
@@ -213,7 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     t.e.m = model_rng_new(t.e.bus, &mo, &t.ro);
     FZ_ASSERT(t.e.m);
     fz_knobs(&t.e, 1);
-    t.e.m->knobs.hostile = rng_hostile;
+    t.e.m->knobs.hostile = fz_hostile_plain_used;
     t.e.m->knobs.hostile_user = &t;
     t.exact = 1;
     fz_buf_new(&buf, 1024);

@@ -164,6 +164,7 @@ struct model_bus_priv {
 typedef struct mq {
     uint32_t index, max, flags;
     uint32_t size;                 /* driver-chosen (PCI modern: reads back, starts at max) */
+    uint32_t told;                 /* legacy PCI: the size the driver last read, a lie included */
     uint64_t desc, drv, dev;       /* device addresses of the three areas */
     uint32_t ready, pfn, align;
     uint16_t msix;
@@ -869,7 +870,7 @@ static void queue_reset(model *m, mq *q)
     queue_free_state(q);
     q->size = is_pci(m) ? q->max : 0;
     q->desc = q->drv = q->dev = 0;
-    q->ready = q->pfn = q->broken = 0;
+    q->ready = q->pfn = q->broken = q->told = 0;
     q->align = 0;
     q->msix = NO_VECTOR;
     q->hd = q->hdrv = q->hdev = NULL;
@@ -2294,7 +2295,10 @@ static void legacy_write(model *m, uint32_t off, unsigned w, uint32_t v)
             return;
         }
         q->pfn = v;
-        q->size = q->max;   /* legacy PCI queues have the device's size */
+        /* Legacy PCI queues have the device's size, the one it announced:
+           a device that lied about it lays the ring out as it said (it
+           cannot blame the driver for a ring it described itself). */
+        q->size = q->told && q->told < q->max ? q->told : q->max;
         queue_enable(m, q);
         return;
     case L_QUEUE_SEL: p->qsel = v; return;
@@ -2451,6 +2455,7 @@ static uint32_t block_read(model *m, uint32_t block, uint32_t off, unsigned w)
     h.width = w;
     h.value = v;
     hostile(m, &h);
+    if (block == MODEL_REGS_LEGACY && off == L_QUEUE_NUM && sel_queue(m)) sel_queue(m)->told = h.value & 0xffffu;
     return h.value;
 }
 

@@ -710,6 +710,52 @@ static void test_pci_legacy_msix(void)
     model_bus_free(d.bus);
 }
 
+/* A legacy virtio-pci device that lied about a queue's size (the driver
+   cannot write it there) lays the ring out as it said: a ring the driver
+   built for the size it was told is used as such, no driver bug. */
+static void size_lie(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_LEGACY && h->offset == 12) h->value = 8;
+}
+
+static void test_pci_legacy_size_lie(void)
+{
+    drv d;
+    model_options o;
+    model_blk_options bo;
+    sring r;
+    req q;
+    memset(&d, 0, sizeof d);
+    d.bus = new_bus();
+    d.p = &d.bus->platform;
+    model_options_init(&o, MODEL_PCI_TRANSITIONAL);
+    model_blk_options_init(&bo);
+    bo.queue_size = 256;   /* its true ring would reach past the driver's two pages */
+    d.m = model_blk_new(d.bus, &o, &bo);
+    CHECK(d.m != NULL);
+    d.kind = K_LPCI;
+    d.space = VIRTIO_SPACE_IO;
+    d.base = pcird(&d, 0x10, 4) & ~3u;
+    pciwr(&d, 4, 2, 5);
+    CHECK(negotiate(&d, MODEL_BLK_F_SEG_MAX | MODEL_F_VERSION_1));
+    d.m->knobs.hostile = size_lie;
+    CHECK(queue_max(&d, 0) == 8);
+    d.m->knobs.hostile = NULL;
+    sring_alloc(&d, &r, 8, 1);
+    queue_setup_legacy(&d, 0, 8, r.desc_dev);
+    CHECK(model_queue_ready(d.m, 0));
+    driver_ok(&d);
+    req_alloc(&d, &q, MODEL_BLK_T_IN, 5, 512);
+    split_req(&r, 0, &q, 0);
+    sring_publish(&r, 0);
+    notify(&d, 0);
+    CHECK(q.st[0] == 0 && pattern_ok(q.data, 5 * 512, 512));
+    CHECK(d.bus->stats.bugs == 0);
+    model_bus_free(d.bus);
+}
+
 static void test_bad_dma(void)
 {
     drv d;
@@ -1572,6 +1618,7 @@ int main(void)
     test_mmio_legacy();
     test_pci_modern();
     test_pci_legacy_msix();
+    test_pci_legacy_size_lie();
     test_bad_dma();
     test_deferred_reverse();
     test_knobs();

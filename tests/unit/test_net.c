@@ -408,6 +408,7 @@ static void tx_csum(uint32_t transport, uint32_t ring)
     CHECK_EQ(env_up(&e, transport, 0, &o), VIRTIO_OK);
     CHECK_EQ(e.nic.info.csum, 0);
     CHECK_EQ(virtio_net_send_csum(&e.nic, frame, 342, 34, 6, 0), VIRTIO_ERR_UNSUPPORTED);
+    CHECK_EQ(virtio_net_send_csum(&e.nic, frame, 342, 341, 0, 0), VIRTIO_ERR_INVALID_ARG);   /* the caller's mistake first */
     CHECK_EQ(model_net_tx_count(e.m), 0);
     env_down(&e);
 }
@@ -598,6 +599,10 @@ static void no_control(void)
     CHECK_EQ(virtio_net_set_promisc(&e.nic, 1), VIRTIO_ERR_UNSUPPORTED);
     CHECK_EQ(virtio_net_set_allmulti(&e.nic, 1), VIRTIO_ERR_UNSUPPORTED);
     CHECK_EQ(virtio_net_set_mac_filter(&e.nic, 0, 0, 0, 0), VIRTIO_ERR_UNSUPPORTED);
+    /* A careless call is the caller's mistake on any device (QEMU with
+       ctrl_vq=off answered UNSUPPORTED to a 65-address filter). */
+    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, 0, 65, 0, 0), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, mac, 1, mac, 0xffffffffu), VIRTIO_ERR_INVALID_ARG);
     CHECK_EQ(virtio_net_announce_ack(&e.nic), VIRTIO_ERR_UNSUPPORTED);
     CHECK_EQ(virtio_net_set_mac(&e.nic, mac), VIRTIO_ERR_UNSUPPORTED);
     env_down(&e);
