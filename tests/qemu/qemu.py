@@ -291,11 +291,20 @@ def machine_args(cfg: Config | str) -> list[str]:
     -nic none, 256 MiB, one CPU, TCG (VT_ACCEL overrides), serial on
     stdio, no monitor, no display, no reboot. mmio-modern configurations
     add -global virtio-mmio.force-legacy=false (legacy is QEMU's default).
+
+    One CPU present, two possible (-smp 1,maxcpus=2): QEMU 7.2's TCG
+    translates the guest's memory barriers only when more than one CPU is
+    possible (tcg_cpu_init_cflags: CF_PARALLEL iff max_cpus > 1), yet a
+    virtio-pci device runs in QEMU's main loop, beside the vCPU. With
+    -smp 1 the fence between publishing the avail index and reading
+    avail_event was no fence on the host, and a receive ring stalled for
+    good (x86_64 net_bench, one run in three; seen with QEMU's queue
+    status: avail idx 128 ahead of avail_event, no notification).
     """
     if isinstance(cfg, str):
         cfg = Config(cfg, "pci-modern")
     a = [qemu_binary(cfg.arch)] + MACHINE[cfg.arch]
-    a += ["-accel", os.environ.get("VT_ACCEL", "tcg"), "-m", "256M", "-smp", "1",
+    a += ["-accel", os.environ.get("VT_ACCEL", "tcg"), "-m", "256M", "-smp", "1,maxcpus=2",
           "-display", "none", "-serial", "stdio", "-monitor", "none",
           "-nodefaults", "-nic", "none", "-no-reboot"]
     if cfg.transport == "mmio-modern":
