@@ -30,23 +30,6 @@ static virtio_console con;
 static uint8_t buf[8192];
 static char line[256];
 
-static int read_line(char *b, int cap, uint32_t timeout_ms)
-{
-    uint64_t end = port_now_us() + (uint64_t)timeout_ms * 1000u;
-    int n = 0;
-    while (port_now_us() < end) {
-        int c = port_getc();
-        if (c < 0) continue;
-        if (c == '\n' || c == '\r') {
-            if (n == 0) continue;
-            b[n] = 0;
-            return n;
-        }
-        if (n < cap - 1) b[n++] = (char)c;
-    }
-    return -1;
-}
-
 static uint64_t parse_num(const char **s, int base)
 {
     uint64_t v = 0;
@@ -193,7 +176,7 @@ int main(void)
     report();
     bad_input();
     port_printf("VT READY\n");
-    while (read_line(line, sizeof line, 120000) > 0) {
+    while (vt_read_line(line, sizeof line, 120000) > 0) {
         const char *s = line + 1;
         uint32_t p, cnt;
         uint64_t seed;

@@ -36,23 +36,6 @@ static void wr32be(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-static int read_line(char *buf, int cap, uint32_t timeout_ms)
-{
-    uint64_t end = port_now_us() + (uint64_t)timeout_ms * 1000u;
-    int n = 0;
-    while (port_now_us() < end) {
-        int c = port_getc();
-        if (c < 0) continue;
-        if (c == '\n' || c == '\r') {
-            if (n == 0) continue;
-            buf[n] = 0;
-            return n;
-        }
-        if (n < cap - 1) buf[n++] = (char)c;
-    }
-    return -1;
-}
-
 static uint64_t parse_num(const char **s, int base)
 {
     uint64_t v = 0;
@@ -266,7 +249,7 @@ int main(void)
     bad_input();
     VT_EXPECT(virtio_net_init(&nic, &devs[0], 0), VIRTIO_ERR_STATE, "init while running");
     port_printf("VT READY\n");
-    while (read_line(line, sizeof line, 120000) > 0) {
+    while (vt_read_line(line, sizeof line, 120000) > 0) {
         const char *s = line;
         if (!strcmp(line, "quit")) break;
         if (!memcmp(line, "echo ", 5)) {

@@ -31,23 +31,6 @@ static uint8_t buf[4096];
 static char line[128];
 static int ndev;
 
-static int read_line(char *b, int cap, uint32_t timeout_ms)
-{
-    uint64_t end = port_now_us() + (uint64_t)timeout_ms * 1000u;
-    int n = 0;
-    while (port_now_us() < end) {
-        int c = port_getc();
-        if (c < 0) continue;
-        if (c == '\n' || c == '\r') {
-            if (n == 0) continue;
-            b[n] = 0;
-            return n;
-        }
-        if (n < cap - 1) b[n++] = (char)c;
-    }
-    return -1;
-}
-
 static uint32_t parse_num(const char **s)
 {
     uint32_t v = 0;
@@ -152,7 +135,7 @@ int main(void)
         port_printf("\n");
     }
     port_printf("VT READY\n");
-    while (read_line(line, sizeof line, 120000) > 0) {
+    while (vt_read_line(line, sizeof line, 120000) > 0) {
         const char *s = line + 1;
         int dev;
         if (line[0] == 'q') break;

@@ -68,6 +68,25 @@ static inline int vt_check_pattern(uint64_t seed, uint64_t offset, const void *b
     return 1;
 }
 
+/* One line from the UART (CR or LF ends it, empty lines skipped) into
+   b[0..cap), NUL-terminated; its length, or -1 after timeout_ms. */
+static inline int vt_read_line(char *b, int cap, uint32_t timeout_ms)
+{
+    uint64_t end = port_now_us() + (uint64_t)timeout_ms * 1000u;
+    int n = 0;
+    while (port_now_us() < end) {
+        int c = port_getc();
+        if (c < 0) continue;
+        if (c == '\n' || c == '\r') {
+            if (n == 0) continue;
+            b[n] = 0;
+            return n;
+        }
+        if (n < cap - 1) b[n++] = (char)c;
+    }
+    return -1;
+}
+
 static int vt_failures;
 #define VT_CHECK(cond, what, detail)                                                   \
     do {                                                                               \
