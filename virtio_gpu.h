@@ -564,19 +564,19 @@ VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu)
     return VIRTIO_OK;
 }
 
-/* Release a framebuffer (after the device let go of it). If the device
+/* Release a framebuffer (after the device let go of it), newest first
+   (fb_create took the pixels, then sg, then the entries). If the device
    could not be reset (broken 2) it may still read the backing: then only
    the private mapping record goes back, the rest is leaked. */
 static void virtio__gpu_fb_free(virtio_gpu *g, virtio_gpu_fb *fb)
 {
     const virtio_platform *p = g->dev.platform;
-    if (g->priv.broken != 2) {
-        if (fb->priv.entries) virtio_free(p, fb->priv.entries, fb->priv.entries_bytes, VIRTIO_MEM_DMA);
-        if (fb->priv.sg && !fb->priv.owned)
-            virtio_dma_unmap(p, fb->pixels, VIRTIO_DMA_TO_DEVICE, fb->priv.sg, fb->priv.nsg);
-        if (fb->priv.owned) virtio_free(p, fb->pixels, fb->bytes, VIRTIO_MEM_DMA);
-    }
+    int device_done = g->priv.broken != 2;
+    if (device_done && fb->priv.entries) virtio_free(p, fb->priv.entries, fb->priv.entries_bytes, VIRTIO_MEM_DMA);
+    if (device_done && fb->priv.sg && !fb->priv.owned)
+        virtio_dma_unmap(p, fb->pixels, VIRTIO_DMA_TO_DEVICE, fb->priv.sg, fb->priv.nsg);
     if (fb->priv.sg) virtio_free(p, fb->priv.sg, (size_t)fb->priv.maxsg * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
+    if (device_done && fb->priv.owned) virtio_free(p, fb->pixels, fb->bytes, VIRTIO_MEM_DMA);
     fb->priv.magic = 0;
     fb->priv.sg = 0;
     fb->priv.entries = 0;

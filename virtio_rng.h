@@ -234,6 +234,16 @@ static virtio_result virtio__rng_harvest(virtio_rng *rng, uint32_t *reposted)
     return VIRTIO_OK;
 }
 
+/* Give back what init allocated, newest first: a stack-like allocator
+   gets everything back. Only once the device's reset is done. */
+static void virtio__rng_free(virtio_rng *rng)
+{
+    const virtio_platform *p = rng->dev.platform;
+    virtio_free(p, rng->priv.stash, rng->priv.stash_bytes, VIRTIO_MEM_PRIVATE);
+    virtio_free(p, rng->priv.buf, rng->priv.buf_bytes, VIRTIO_MEM_DMA);
+    if (rng->queue.dev) virtio_queue_destroy(&rng->queue);
+}
+
 VIRTIO_API virtio_result virtio_rng_init(virtio_rng *rng, const virtio_device *dev, const virtio_rng_options *o)
 {
     virtio_rng_options def;
@@ -276,9 +286,7 @@ VIRTIO_API virtio_result virtio_rng_init(virtio_rng *rng, const virtio_device *d
 fail:
     virtio_device_fail(&rng->dev);
     if (virtio_device_reset(&rng->dev) != VIRTIO_OK) return r;   /* leaked: the device may still write */
-    virtio_free(p, rng->priv.stash, rng->priv.stash_bytes, VIRTIO_MEM_PRIVATE);
-    virtio_free(p, rng->priv.buf, rng->priv.buf_bytes, VIRTIO_MEM_DMA);
-    if (rng->queue.dev) virtio_queue_destroy(&rng->queue);
+    virtio__rng_free(rng);
     return r;
 }
 
@@ -287,10 +295,7 @@ VIRTIO_API virtio_result virtio_rng_shutdown(virtio_rng *rng)
     if (!virtio__rng_ok(rng)) return VIRTIO_ERR_STATE;
     rng->priv.magic = 0;
     if (virtio_device_reset(&rng->dev) != VIRTIO_OK) return VIRTIO_ERR_TIMEOUT;   /* leaked, see above */
-    /* Newest first: a stack-like allocator gets everything back. */
-    virtio_free(rng->dev.platform, rng->priv.stash, rng->priv.stash_bytes, VIRTIO_MEM_PRIVATE);
-    virtio_free(rng->dev.platform, rng->priv.buf, rng->priv.buf_bytes, VIRTIO_MEM_DMA);
-    virtio_queue_destroy(&rng->queue);
+    virtio__rng_free(rng);
     return VIRTIO_OK;
 }
 

@@ -142,6 +142,7 @@ typedef struct region {
     int kind;             /* allocation kind */
     int dir;              /* mapping direction */
     int priv;             /* VIRTIO_MEM_PRIVATE */
+    uint64_t seq;         /* allocation: its number, in order */
 } region;
 
 struct model_bus_priv {
@@ -519,6 +520,7 @@ static void *hook_dma_alloc(void *user, size_t size, size_t align, int kind, uin
     r.kind = kind;
     r.priv = kind == VIRTIO_MEM_PRIVATE;
     r.perm = r.priv ? 0 : (P_READ | P_WRITE);
+    r.seq = b->stats.allocs;
     if (!reg_insert(b, &r)) {
         free(raw);
         return NULL;
@@ -533,13 +535,18 @@ static void hook_dma_free(void *user, void *ptr, size_t size, int kind)
 {
     model_bus *b = (model_bus *)user;
     struct model_bus_priv *p = b->priv;
-    size_t i;
+    size_t i, k;
     for (i = 0; i < p->n; i++) {
         region *r = &p->r[i];
         if (r->type == R_ALLOC && r->cpu == ptr) {
             if (r->len != size) bus_bug(b, "dma_free(%p) with size %zu, allocated %llu", ptr, size, (unsigned long long)r->len);
             if (r->kind != kind) bus_bug(b, "dma_free(%p) with kind %d, allocated as %d", ptr, kind, r->kind);
             check_release(b, r, "dma_free");
+            for (k = 0; k < p->n; k++)   /* a stack-like pool frees newest first */
+                if (p->r[k].type == R_ALLOC && p->r[k].seq > r->seq) {
+                    b->stats.unordered_frees++;
+                    break;
+                }
             free(r->raw);
             reg_remove(b, r);
             b->stats.frees++;

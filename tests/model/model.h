@@ -379,6 +379,8 @@ typedef struct model_bus_stats {
     uint64_t bugs;              /* driver bugs found (all devices) */
     uint64_t relaxed;           /* protocol violations not counted: a tainted device lied first */
     uint64_t allocs, frees, live_allocs;
+    uint64_t unordered_frees;   /* frees of an allocation older than a live one (a stack-like pool
+                                   would not get it back; the drivers free newest first) */
     uint64_t maps, unmaps, live_maps;
     uint64_t unmapped_reg_accesses;  /* register accesses nothing decodes (each a bug) */
     uint64_t log[64];           /* library log messages by id (VIRTIO_MSG_*) */

@@ -69,6 +69,7 @@ static void env_down(blkenv *e)
     CHECK_EQ(e->bus->stats.bugs, 0);
     if (e->bus->stats.bugs) fprintf(stderr, "  model: %s\n", model_bus_last_bug(e->bus));
     CHECK_EQ(e->bus->stats.live_maps, 0);
+    CHECK_EQ(e->bus->stats.unordered_frees, 0);   /* newest first */
     model_bus_free(e->bus);
 }
 

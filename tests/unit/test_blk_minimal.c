@@ -52,6 +52,7 @@ static void down(env *e)
     if (e->bus->stats.bugs) fprintf(stderr, "  model: %s\n", model_bus_last_bug(e->bus));
     CHECK_EQ(e->bus->stats.live_allocs, 0);
     CHECK_EQ(e->bus->stats.live_maps, 0);
+    CHECK_EQ(e->bus->stats.unordered_frees, 0);   /* newest first */
     model_bus_free(e->bus);
 }
 

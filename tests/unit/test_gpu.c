@@ -58,9 +58,18 @@ static virtio_result env_up(gpuenv *e, uint32_t transport, const model_gpu_optio
     return virtio_gpu_init(&e->gpu, &e->dev, o);
 }
 
+/* Shut down, checking that the driver gave its memory back newest first
+   (what the caller freed before is the caller's order). */
+static void gpu_down(gpuenv *e)
+{
+    uint64_t before = e->bus->stats.unordered_frees;
+    CHECK_EQ(virtio_gpu_shutdown(&e->gpu), VIRTIO_OK);
+    CHECK_EQ(e->bus->stats.unordered_frees, before);
+}
+
 static void env_down(gpuenv *e)
 {
-    if (e->gpu.priv.magic) CHECK_EQ(virtio_gpu_shutdown(&e->gpu), VIRTIO_OK);
+    if (e->gpu.priv.magic) gpu_down(e);
     CHECK_EQ(e->bus->stats.bugs, 0);
     if (e->bus->stats.bugs) fprintf(stderr, "  model: %s\n", model_bus_last_bug(e->bus));
     CHECK_EQ(e->bus->stats.live_maps, 0);
@@ -197,7 +206,7 @@ static void basic(uint32_t transport, uint32_t ring, int user_memory)
     CHECK_EQ(model_gpu_resources(e.m), 1);   /* the cursor's */
     CHECK_EQ(e.bus->stats.live_maps, 0);
     CHECK_EQ(model_gpu_get_stats(e.m)->errors, 0);
-    CHECK_EQ(virtio_gpu_shutdown(&e.gpu), VIRTIO_OK);
+    gpu_down(&e);   /* the cursor's memory, then init's */
     CHECK_EQ(e.bus->stats.live_allocs, 0);
     CHECK_EQ(model_gpu_resources(e.m), 0);   /* the reset dropped them */
     env_down(&e);
