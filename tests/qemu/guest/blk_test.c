@@ -238,13 +238,20 @@ static void test_fill(uint64_t seed)
 static void test_zeroes(const char *role)
 {
     uint32_t half = ZERO_LEN / 2;
+    /* Not offered, or a limit below one block: refused, nothing sent. */
     if (disk.info.write_zeroes) {
         VT_EXPECT(virtio_blk_write_zeroes(&disk, ZERO_OFF / 512, half / 512, 0), VIRTIO_OK, "write zeroes");
         port_printf("VT ZEROED %s %u %u\n", role, ZERO_OFF, half);
+    } else {
+        VT_EXPECT(virtio_blk_write_zeroes(&disk, ZERO_OFF / 512, half / 512, 0), VIRTIO_ERR_UNSUPPORTED,
+                  "write zeroes refused");
     }
     if (disk.info.discard) {
         VT_EXPECT(virtio_blk_discard(&disk, (ZERO_OFF + half) / 512, half / 512), VIRTIO_OK, "discard");
         port_printf("VT DISCARDED %s %u %u\n", role, ZERO_OFF + half, half);
+    } else {
+        VT_EXPECT(virtio_blk_discard(&disk, (ZERO_OFF + half) / 512, half / 512), VIRTIO_ERR_UNSUPPORTED,
+                  "discard refused");
     }
 }
 
