@@ -207,7 +207,7 @@ typedef struct virtio_net_info {
     uint32_t mrg_rxbuf;         /* MRG_RXBUF negotiated */
     uint32_t ctrl_rx;           /* promiscuous, all-multicast, filter table */
     uint32_t ctrl_mac;          /* CTRL_MAC_ADDR: set_mac through the control queue */
-    uint32_t announce;          /* GUEST_ANNOUNCE */
+    uint32_t announce;          /* GUEST_ANNOUNCE (needs CTRL_VQ and STATUS) */
     uint32_t hdr_len;           /* virtio-net header bytes (10 or 12) */
 } virtio_net_info;
 
@@ -608,6 +608,10 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
     if (!(offered & VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CTRL_VQ)))
         want &= ~(VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CTRL_RX) | VIRTIO_FEATURE_BIT(VIRTIO__NET_F_GUEST_ANNOUNCE) |
                   VIRTIO_FEATURE_BIT(VIRTIO__NET_F_CTRL_MAC_ADDR));
+    /* A request to announce arrives in the status field, which exists
+       only with STATUS (QEMU status=off still offers GUEST_ANNOUNCE). */
+    if (!(offered & VIRTIO_FEATURE_BIT(VIRTIO__NET_F_STATUS)))
+        want &= ~VIRTIO_FEATURE_BIT(VIRTIO__NET_F_GUEST_ANNOUNCE);
     if ((r = virtio_device_begin(&net->dev, want, &o->device)) != VIRTIO_OK) return r;
 
     /* Facts. */

@@ -127,11 +127,18 @@ def test_net(cfg):
             check(facts["transport"] == cfg.transport, f"transport {facts['transport']}")
             check(facts["packed"] == ("1" if cfg.packed else "0"), f"packed {facts['packed']}")
             check(facts["mac"] == mac_str(mac), f"guest MAC {facts['mac']} != {mac_str(mac)}")
-            check(facts["link"] == "1" and facts["status"] == "1", f"link: {nic}")
+            # status=off: no link state, the link is up for good.
+            has_status = "status=off" not in cfg.prop_list
+            check(facts["link"] == "1" and facts["status"] == ("1" if has_status else "0"), f"link: {nic}")
+            # host_mtu: the driver sends nothing longer than MTU + 14 (untagged).
+            mtu = int(next((p.split("=")[1] for p in cfg.prop_list if p.startswith("host_mtu=")), "1500"))
+            check(facts["mtu"] == str(mtu), f"MTU {facts['mtu']} != {mtu}")
+            top = min(1514, mtu + 14)
             m.expect(r"^VT READY")
 
             # 1. Echo: host -> guest -> host, every size class.
-            sizes = [60, 61, 64, 127, 128, 511, 512, 1000, 1513, 1514] + [rnd.randrange(60, 1515) for _ in range(30)]
+            sizes = [s for s in (60, 61, 64, 127, 128, 511, 512, 1000, 1513, 1514) if s <= top]
+            sizes += [top - 1, top] + [rnd.randrange(60, top + 1) for _ in range(30)]
             m.write(f"echo {len(sizes)}\n")
             for i, size in enumerate(sizes):
                 f = frame_to(mac, i, size, rnd)
@@ -151,7 +158,7 @@ def test_net(cfg):
                 for i in range(50):
                     f = peer.recv()
                     check(f is not None, f"{cmd}: guest frame {i} missing")
-                    size = 60 + (i * 97) % (1514 - 60 + 1)
+                    size = 60 + (i * 97) % (top - 60 + 1)
                     want = PEER + mac + ETHERTYPE + struct.pack(">I", i) + pattern(seed, i << 12, size - 18)
                     check(f == want, f"{cmd}: guest frame {i}: {len(f)} bytes, want {size}; "
                                      f"seq {struct.unpack('>I', f[14:18])[0] if len(f) >= 18 else '?'}")
@@ -159,7 +166,7 @@ def test_net(cfg):
 
             # 3. A burst larger than the receive ring while the guest is not reading.
             command(m, "hold", r"^VT HOLDING")
-            burst = [frame_to(mac, i, rnd.choice((60, 200, 600, 1514)), rnd) for i in range(300)]
+            burst = [frame_to(mac, i, rnd.choice((60, 200, 600, top)), rnd) for i in range(300)]
             for f in burst:
                 peer.send(f)
             want_crc = 0
@@ -198,18 +205,26 @@ def test_net(cfg):
                 new_mac = bytes([0x02, 0x11, 0x22, 0x33, 0x44, rnd.randrange(256)])
                 command(m, "promisc 0", r"^VT PROMISC VIRTIO_OK")
                 command(m, "allmulti 0", r"^VT ALLMULTI VIRTIO_OK")
-                command(m, f"setmac {mac_str(new_mac)}", r"^VT SETMAC VIRTIO_OK")
                 probe = [frame_to(new_mac, 0, 80, rnd), frame_to(mac, 1, 80, rnd)]
-                check(collect(m, peer, probe) == [0], "after setmac: new MAC in, old MAC out")
+                if facts["ctrl_mac"] == "1":
+                    command(m, f"setmac {mac_str(new_mac)}", r"^VT SETMAC VIRTIO_OK")
+                    check(collect(m, peer, probe) == [0], "after setmac: new MAC in, old MAC out")
+                else:   # ctrl_mac_addr=off: refused, the old MAC stays
+                    command(m, f"setmac {mac_str(new_mac)}", r"^VT SETMAC VIRTIO_ERR_UNSUPPORTED")
+                    check(collect(m, peer, probe) == [1], "refused setmac changed the filter")
+                    new_mac = mac
 
-            # 6. Link down and up.
-            m.write("link\n")
-            m.expect(r"^VT LINK 1")
-            m.qmp("set_link", name="nic0", up=False)
-            m.expect(r"^VT LINK 0")
-            m.qmp("set_link", name="nic0", up=True)
-            m.expect(r"^VT LINK 1")
-            m.expect(r"^VT LINKDONE")
+            # 6. Link down and up (seen only with STATUS).
+            if has_status:
+                m.write("link\n")
+                m.expect(r"^VT LINK 1")
+                m.qmp("set_link", name="nic0", up=False)
+                m.expect(r"^VT LINK 0")
+                m.qmp("set_link", name="nic0", up=True)
+                m.expect(r"^VT LINK 1")
+                m.expect(r"^VT LINKDONE")
+            else:
+                check(facts["announce"] == "0", f"announce claimed without a status field: {nic}")
 
             # 7. Announcement: the guest answers with a gratuitous ARP.
             if facts["announce"] == "1":
@@ -236,7 +251,10 @@ def test_net(cfg):
 # descriptors, no event index, transitional devices (both interfaces; the
 # library probes the modern one), no control queue (careless calls are
 # still INVALID_ARG), no mergeable buffers, a page per queue's notify
-# address and an I/O-BAR notify capability. No small rings: QEMU 7.2's
+# address and an I/O-BAR notify capability, an MTU below 1500 (nothing
+# longer is sent), no status field (the link is up for good, no
+# announcements), no MAC command (set_mac refused), several queue pairs
+# (the driver uses the first), QEMU's largest rings. No small rings: QEMU 7.2's
 # virtio-net-pci refuses rx_queue_size / tx_queue_size below 256, its
 # default.
 VARIANTS = [
@@ -246,6 +264,10 @@ VARIANTS = [
     "riscv64-pci-modern-split+ctrl_vq=off",
     "x86_64-pci-modern-packed+mrg_rxbuf=off",
     "aarch64-pci-modern-split+page-per-vq=on+modern-pio-notify=on",
+    "x86_64-pci-modern-split+host_mtu=1280",
+    "aarch64-pci-modern-packed+status=off",
+    "riscv64-pci-modern-split+ctrl_mac_addr=off+mq=on",
+    "x86_64-pci-modern-packed+rx_queue_size=1024+tx_queue_size=1024",
 ]
 
 if __name__ == "__main__":

@@ -746,6 +746,11 @@ static void link_status(uint32_t transport)
         CHECK_EQ(env_up(&e, transport, &no, 0), VIRTIO_OK);
         CHECK_EQ(e.nic.info.has_status, 0);
         CHECK_EQ(e.nic.info.link_up, 1);
+        /* No status field, no announcements (QEMU status=off still offers
+           GUEST_ANNOUNCE): not negotiated, not claimed. */
+        CHECK_EQ(e.nic.info.announce, 0);
+        CHECK_EQ(model_features(e.m) & MODEL_NET_F_GUEST_ANNOUNCE, 0);
+        CHECK_EQ(virtio_net_announce_ack(&e.nic), VIRTIO_ERR_UNSUPPORTED);
         CHECK_EQ(virtio_net_send(&e.nic, frame, 60, 0), VIRTIO_OK);
         env_down(&e);
     }

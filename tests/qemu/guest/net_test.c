@@ -8,7 +8,8 @@
  *
  *   echo N        send back each of the next N frames (copying and
  *                 zero-copy receive alternate)
- *   send SEED N   send N frames: sizes 60..1514, payload pattern(SEED)
+ *   send SEED N   send N frames: sizes 60..1514 (or the MTU + 14 if less),
+ *                 payload pattern(SEED)
  *   sendmore SEED N  the same, every frame posted with VIRTIO_MORE and one
  *                 virtio_net_kick at the end (N beyond the ring: a full
  *                 ring must notify by itself)
@@ -115,9 +116,9 @@ static void cmd_echo(uint32_t n)
    0x88b5, then a sequence number and the pattern. */
 static void cmd_send(uint64_t seed, uint32_t n, const uint8_t *dst, uint32_t flags)
 {
-    uint32_t i, bad = 0;
+    uint32_t i, bad = 0, max = nic.info.mtu + 14 < 1514 ? nic.info.mtu + 14 : 1514;
     for (i = 0; i < n; i++) {
-        uint32_t len = 60 + (i * 97u) % (1514 - 60 + 1);
+        uint32_t len = 60 + (i * 97u) % (max - 60 + 1);
         memcpy(out, dst, 6);
         memcpy(out + 6, nic.info.mac, 6);
         out[12] = 0x88;
