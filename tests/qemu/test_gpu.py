@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import Machine, check, device_args, extra_matrix, main, matrix  # noqa: E402
+from qemu import Machine, check, device_args, extra_matrix, main, matrix, variants  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -141,5 +141,14 @@ def test_gpu_sizes(cfg):
     gpu_run(cfg, 800, 600, False, 4)
 
 
+# Device properties the plain matrix never sets: no indirect descriptors,
+# no event index, QEMU's most scanouts, a smaller preferred mode.
+VARIANTS = [
+    "x86_64-pci-modern-split+indirect_desc=off",
+    "riscv64-mmio-modern-packed+event_idx=off",
+    "aarch64-pci-modern-split+max_outputs=16",
+    "riscv64-pci-modern-split+xres=640+yres=480",
+]
+
 if __name__ == "__main__":
-    main(configs=matrix("virtio-gpu") + extra_matrix("virtio-gpu"))
+    main(configs=matrix("virtio-gpu") + extra_matrix("virtio-gpu") + variants(VARIANTS))

@@ -31,7 +31,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import Machine, check, device_args, guest, kv, main, matrix, workdir  # noqa: E402
+from qemu import Machine, check, device_args, guest, kv, main, matrix, variants, workdir  # noqa: E402
 
 FILE = 1 << 20         # far more than the guest takes (reads + buffers posted + QEMU's skips)
 
@@ -94,5 +94,8 @@ def test_rng(cfg):
         check(leak == ["0"], f"DMA memory not given back: {leak}")
 
 
+# Device properties the plain matrix never sets.
+VARIANTS = ["x86_64-pci-modern-split+indirect_desc=off", "riscv64-mmio-modern-packed+event_idx=off"]
+
 if __name__ == "__main__":
-    main(configs=matrix("virtio-rng"))
+    main(configs=matrix("virtio-rng") + variants(VARIANTS))
