@@ -180,7 +180,9 @@ def blk_run(cfg, tmp):
 # write-zeroes with QEMU's older segment limit, discard and write-zeroes
 # limits below one 4 KiB block (refused on that disk, cut to one sector
 # on the others) and of exactly one, QEMU's largest ring, several request
-# queues (the driver uses the first), no write cache (no FLUSH offered).
+# queues (the driver uses the first), no write cache (no FLUSH offered),
+# ACCESS_PLATFORM offered (no IOMMU on the machine: addresses stay
+# physical).
 # One arch each keeps the run short.
 VARIANTS = [
     "riscv64-pci-modern-split+queue-size=4",
@@ -200,6 +202,7 @@ VARIANTS = [
     "x86_64-pci-modern-split+max-discard-sectors=1+max-write-zeroes-sectors=1",
     "aarch64-pci-modern-packed+max-discard-sectors=8+max-write-zeroes-sectors=8+queue-size=1024",
     "riscv64-mmio-modern-split+num-queues=4+write-cache=off+config-wce=off",
+    "x86_64-pci-modern-split+iommu_platform=on",
 ]
 
 if __name__ == "__main__":
