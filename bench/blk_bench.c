@@ -6,7 +6,9 @@
  *       keep <depth> requests of <bytes> in flight until <count> are
  *       done, at sequential or random sectors; "each" notifies the device
  *       per request instead of once per batch of refills; "spin" polls
- *       without the port's idle hook (busy waiting)
+ *       without the port's idle hook (busy waiting); "irq" arms the
+ *       request queue before each wait, so that its interrupt (MSI-X, or
+ *       the virtio-mmio / INTx line) ends the idle hook's nap
  *   s <count>
  *       call the port's idle hook <count> times (what a sleep costs)
  *   q   end
@@ -25,7 +27,52 @@ static uint8_t bufs[BUF_BYTES] __attribute__((aligned(4096)));
 static uint32_t rng = 12345;
 static virtio_platform platform;
 static uint64_t waits;
-static int spin;
+static int spin, irq_ready, use_irq;
+static uint64_t irqs;
+
+/* Interrupts, for "irq": the request queue's completions end the idle
+   hook's nap early. MSI-X: the vector says it all; virtio-mmio / INTx:
+   reading the ISR acknowledges. */
+static void msi_handler(void *arg)
+{
+    (void)arg;
+    irqs++;
+}
+
+static void line_handler(void *arg)
+{
+    uint32_t isr = 0;
+    (void)arg;
+    virtio_device_isr(&disk.dev, &isr);
+    if (isr) irqs++;
+}
+
+/* Before init: MSI-X entries 0 (configuration) and 1 (queue 0) and the
+   plan init follows. */
+static void irq_prepare(virtio_device *dev)
+{
+    uint64_t address;
+    uint32_t data, e;
+    if (dev->transport != VIRTIO_TRANSPORT_PCI) return;
+    for (e = 0; e < 2; e++) {
+        if (port_msi_alloc(msi_handler, 0, &address, &data, 0) != 0) return;
+        if (virtio_pci_msix_set(dev, e, address, data) != VIRTIO_OK) return;
+    }
+    if (virtio_pci_msix_enable(dev, 1) != VIRTIO_OK || virtio_pci_msix_plan(dev, 0, 1) != VIRTIO_OK)
+        virtio_pci_msix_enable(dev, 0);
+}
+
+/* After init: MSI-X if the device took the vector, else the line. */
+static void irq_setup(void)
+{
+    uint32_t line;
+    if (disk.dev.transport == VIRTIO_TRANSPORT_PCI && disk.queue.vector == 1) {
+        irq_ready = 2;
+        return;
+    }
+    if (disk.dev.transport == VIRTIO_TRANSPORT_PCI) virtio_pci_msix_enable(&disk.dev, 0);
+    if (port_irq_line(&disk.dev, &line) == 0 && port_irq_attach(line, line_handler, 0) == 0) irq_ready = 1;
+}
 
 static uint32_t next_rand(void)
 {
@@ -40,6 +87,7 @@ static void counted_idle(void *user)
 {
     (void)user;
     waits++;
+    if (use_irq && port_irq_nap(5) == 0) return;   /* the queue's interrupt ends it early */
     if (!spin) port_platform()->idle(port_platform()->user);
 }
 
@@ -49,12 +97,13 @@ static void counted_idle(void *user)
    stack would (or per request: `each`). */
 static void run(uint32_t op, uint32_t depth, uint32_t len, uint32_t total, int random, int each)
 {
-    uint64_t span = disk.info.capacity / (len / 512), t0, t1, w0;
+    uint64_t span = disk.info.capacity / (len / 512), t0, t1, w0, i0;
     uint32_t submitted = 0, done = 0, slots = BUF_BYTES / len;
     void *tok;
     virtio_result res, r;
     port_printf("VT START\n");
     w0 = waits;
+    i0 = irqs;
     t0 = port_now_us();
     while (done < total) {
         while (submitted < total && submitted - done < depth) {
@@ -69,6 +118,10 @@ static void run(uint32_t op, uint32_t depth, uint32_t len, uint32_t total, int r
             submitted++;
         }
         virtio_blk_kick(&disk);
+        if (use_irq) {
+            int pending;
+            virtio_queue_enable_cb(&disk.queue, &pending);
+        }
         r = virtio_blk_wait(&disk, &tok, &res);
         while (r == VIRTIO_OK && res == VIRTIO_OK) {
             done++;
@@ -80,6 +133,8 @@ static void run(uint32_t op, uint32_t depth, uint32_t len, uint32_t total, int r
         }
     }
     t1 = port_now_us();
+    if (use_irq) virtio_queue_disable_cb(&disk.queue);
+    port_printf("VT IRQS %llu\n", (unsigned long long)(irqs - i0));
     port_printf("VT BENCH %llu %u %llu %llu\n", (unsigned long long)len * total, total, (unsigned long long)(t1 - t0),
                 (unsigned long long)(waits - w0));
 }
@@ -115,7 +170,9 @@ int main(void)
     platform.idle = counted_idle;
     if (port_find_devices(VIRTIO_DEVICE_BLOCK, &dev, 1) == 1) {
         dev.platform = &platform;
+        irq_prepare(&dev);
         r = virtio_blk_init(&disk, &dev, 0);
+        if (r == VIRTIO_OK) irq_setup();
     }
     if (r != VIRTIO_OK) {
         port_printf("VT FAIL init %s\nVT END 1\n", virtio_result_str(r));
@@ -123,10 +180,10 @@ int main(void)
     }
     /* What decides how requests reach QEMU: ring format, notification
        suppression, the device's request limits. */
-    port_printf("VT READY %s packed=%u event_idx=%d seg_max=%u size_max=%u queue=%u\n",
+    port_printf("VT READY %s packed=%u event_idx=%d seg_max=%u size_max=%u queue=%u irq=%s\n",
                 dev.transport == VIRTIO_TRANSPORT_MMIO ? "mmio" : "pci", disk.queue.packed,
                 virtio_device_has(&disk.dev, VIRTIO_FEATURE_EVENT_IDX), disk.info.seg_max, disk.info.size_max,
-                disk.queue.size);
+                disk.queue.size, irq_ready == 2 ? "msix" : irq_ready ? "line" : "none");
     for (;;) {
         const char *s = line;
         uint32_t op, depth, len, count;
@@ -161,6 +218,7 @@ int main(void)
             continue;
         }
         spin = has_word(s, "spin");
+        use_irq = irq_ready && has_word(s, "irq");
         run(op, depth, len, count, has_word(s, "rand"), has_word(s, "each"));
     }
     port_printf("VT END 0\n");

@@ -15,8 +15,10 @@
         ring, aio=io_uring rows (ceiling on io_uring too) for split.
   why   (not part of `make bench`) where a read's time goes: 1 MiB depth 16
         and 4 KiB depth 32 with QEMU's request merging on, with the guest
-        spinning instead of the idle hook, without indirect descriptors,
-        with the packed ring; and what one call of the idle hook costs.
+        spinning instead of the idle hook, with the guest woken by the
+        queue's interrupt (MSI-X or the virtio-mmio line) instead of a 5 us
+        timer, without indirect descriptors, with the packed ring; and what
+        one call of the idle hook costs.
   net   frames/s sent and received, 64 and 1514 bytes, through -netdev
         stream to a peer in this script.
   gpu   full-frame (1280x800) transfer+flush per second, 64x64 flushes.
@@ -104,8 +106,9 @@ class Variant:
     """A guest configuration: label, Config, extra -drive and -device
     options, words added to blk_bench's commands."""
 
-    def __init__(self, label, cfg, drive="", device=BLK_DEVICE, words=""):
+    def __init__(self, label, cfg, drive="", device=BLK_DEVICE, words="", qemu=()):
         self.label, self.cfg, self.drive, self.device, self.words = label, cfg, drive, device, words
+        self.qemu = list(qemu)
 
 
 def qemu_cpu(pid):
@@ -139,7 +142,7 @@ class BlkGuest:
         # while this QEMU is paused.
         args = ["-name", "blk_bench,debug-threads=on",
                 "-drive", f"if=none,id=d0,file={img},format=raw,file.locking=off{v.drive}"]
-        args += device_args(v.cfg, "virtio-blk", "drive=d0" + v.device)
+        args += v.qemu + device_args(v.cfg, "virtio-blk", "drive=d0" + v.device)
         if trace:
             args += ["-trace", f"events={trace}.events,file={trace}"]
             with open(trace + ".events", "w") as f:
@@ -340,12 +343,14 @@ def blk_why(img):
             Variant(f"{c.arch} {c.transport}", c),
             Variant(f"{c.arch}: QEMU merges requests (request-merging=on, QEMU's default)", c, device=""),
             Variant(f"{c.arch}: guest spins instead of the idle hook (busy polling)", c, words=" spin"),
+            Variant(f"{c.arch}: guest sleeps until the queue interrupts ({'MSI-X' if c.transport.startswith('pci') else 'virtio-mmio line'})",
+                    c, words=" irq"),
             Variant(f"{c.arch}: no indirect descriptors (indirect_desc=off)", c, device=BLK_DEVICE + ",indirect_desc=off"),
             Variant(f"{c.arch}: packed ring (packed=on)", c, device=BLK_DEVICE + ",packed=on"),
         ]
     loads = [x for x in BLK_LOADS if x[0] in ("seqread", "qd32")]
     sleeps = []
-    for v in (variants[0], variants[5]):   # what one sleep in the idle hook costs QEMU
+    for v in (variants[0], variants[len(variants) // 2]):   # what one sleep in the idle hook costs QEMU
         g = BlkGuest(v, img)
         try:
             r = g.run("s 20000")
