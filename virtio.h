@@ -1280,12 +1280,12 @@ static inline uint64_t virtio__bswap64(uint64_t v)
 #define VIRTIO__VP64(p) ((volatile uint64_t *)(volatile void *)(p))
 static inline uint16_t virtio__ld16(const virtio_queue *q, const void *p)
 {
-    uint16_t v = *VIRTIO__VP16(p);
+    uint16_t v = *(const volatile uint16_t *)(const volatile void *)p;
     return VIRTIO__SWAP(q) ? virtio__bswap16(v) : v;
 }
 static inline uint32_t virtio__ld32(const virtio_queue *q, const void *p)
 {
-    uint32_t v = *VIRTIO__VP32(p);
+    uint32_t v = *(const volatile uint32_t *)(const volatile void *)p;
     return VIRTIO__SWAP(q) ? virtio__bswap32(v) : v;
 }
 static inline void virtio__st16(const virtio_queue *q, void *p, uint16_t v)
@@ -3013,7 +3013,7 @@ static void virtio__split_set_cb(virtio_queue *q, int on)
         virtio__st16(q, avail + 4 + 2u * q->size, (uint16_t)(q->priv.split.used_idx - (on ? 0 : 1)));
     else
 #endif
-        virtio__st16(q, avail, on ? 0 : VIRTIO__AVAIL_NO_INTERRUPT);
+        virtio__st16(q, avail, (uint16_t)(on ? 0 : VIRTIO__AVAIL_NO_INTERRUPT));
 }
 
 static int virtio__split_pending(const virtio_queue *q)
@@ -3161,7 +3161,7 @@ static void virtio__packed_set_cb(virtio_queue *q, int on)
         virtio__wmb(q->dev->platform);
         virtio__st16(q, ev + 2, VIRTIO__EVENT_DESC);
     } else {
-        virtio__st16(q, ev + 2, on ? VIRTIO__EVENT_ENABLE : VIRTIO__EVENT_DISABLE);
+        virtio__st16(q, ev + 2, (uint16_t)(on ? VIRTIO__EVENT_ENABLE : VIRTIO__EVENT_DISABLE));
     }
 }
 
@@ -3239,7 +3239,8 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
     n_tables = indirect ? (size + per - 1) >> q->priv.table_shift : 0;
 #else
     VIRTIO__UNUSED(indirect);
-    per = n_tables = 0;
+    per = 0;
+    n_tables = 0;
 #endif
     /* Private: the shadow (16 bytes an entry: a page for 256), and the
        index of the table pieces (device addresses first: 8-byte aligned). */

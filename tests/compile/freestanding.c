@@ -21,8 +21,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-void *memcpy(void *d, const void *s, size_t n);
-void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);   /* memset: libc.h */
 void __aeabi_memcpy(void *d, const void *s, size_t n);
 void __aeabi_memcpy4(void *d, const void *s, size_t n);
 void __aeabi_memcpy8(void *d, const void *s, size_t n);
