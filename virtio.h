@@ -587,8 +587,11 @@ typedef struct virtio_pci_windows {
    virt with -bios none, an emulator harness): give every BAR of every
    function on buses 0..pci_buses-1 a naturally aligned address in the
    window of its kind, then turn on the decoding that succeeded and bus
-   mastering. Bridges are left alone. Do not call it where firmware has
-   assigned BARs already: it reassigns them. out: unplaced (may be NULL),
+   mastering. Bridges are left alone: functions behind a PCI-PCI bridge
+   (a pcie-root-port) are neither numbered nor placed, so put devices on
+   the root bus, or let firmware number the buses (virtio_pci_find scans
+   every bus below pci_buses). Do not call it where firmware has assigned
+   BARs already: it reassigns them. out: unplaced (may be NULL),
    the number of BARs that did not fit; their function gets no decoding of
    that kind. Returns VIRTIO_OK, VIRTIO_ERR_NO_SPACE (some BAR did not fit),
    VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_UNSUPPORTED (VIRTIO_NO_PCI).

@@ -182,7 +182,7 @@ def blk_run(cfg, tmp):
 # on the others) and of exactly one, QEMU's largest ring, several request
 # queues (the driver uses the first), no write cache (no FLUSH offered),
 # ACCESS_PLATFORM offered (no IOMMU on the machine: addresses stay
-# physical).
+# physical), disks behind PCIe root ports (buses 1-3, numbered by SeaBIOS).
 # One arch each keeps the run short.
 VARIANTS = [
     "riscv64-pci-modern-split+queue-size=4",
@@ -203,6 +203,8 @@ VARIANTS = [
     "aarch64-pci-modern-packed+max-discard-sectors=8+max-write-zeroes-sectors=8+queue-size=1024",
     "riscv64-mmio-modern-split+num-queues=4+write-cache=off+config-wce=off",
     "x86_64-pci-modern-split+iommu_platform=on",
+    "x86_64-pci-modern-packed+root-port",
+    "i686-pci-legacy-split+root-port",
 ]
 
 if __name__ == "__main__":

@@ -254,7 +254,8 @@ def test_net(cfg):
 # address and an I/O-BAR notify capability, an MTU below 1500 (nothing
 # longer is sent), no status field (the link is up for good, no
 # announcements), no MAC command (set_mac refused), several queue pairs
-# (the driver uses the first), QEMU's largest rings. No small rings: QEMU 7.2's
+# (the driver uses the first), QEMU's largest rings, the device behind a
+# PCIe root port. No small rings: QEMU 7.2's
 # virtio-net-pci refuses rx_queue_size / tx_queue_size below 256, its
 # default.
 VARIANTS = [
@@ -268,6 +269,7 @@ VARIANTS = [
     "aarch64-pci-modern-packed+status=off",
     "riscv64-pci-modern-split+ctrl_mac_addr=off+mq=on",
     "x86_64-pci-modern-packed+rx_queue_size=1024+tx_queue_size=1024",
+    "x86_64-pci-legacy-split+root-port",
 ]
 
 if __name__ == "__main__":

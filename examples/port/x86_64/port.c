@@ -36,7 +36,8 @@
 #endif
 struct port_machine port_machine = {
     ARCH,
-    0, 0, 1,           /* config through 0xcf8, I/O through in/out, bus 0 */
+    0, 0, 1,           /* config through 0xcf8, I/O through in/out, bus 0 (and the buses
+                          SeaBIOS numbered behind bridges: port_arch_init) */
     0, 0, 0, 0, 0, 0,  /* no windows: SeaBIOS assigned the BARs */
     ADDR_LIMIT,
     0, 0, 0,           /* no virtio-mmio slots */
@@ -120,6 +121,13 @@ void port_arch_init(uintptr_t boot_arg)
     uint32_t cap;
     (void)boot_arg;   /* no device tree: 0 (port_multiboot_info has the Multiboot block) */
     idt_init();
+    /* Buses behind bridges on bus 0 (pcie-root-port, pci-bridge): SeaBIOS
+       numbered them; scan up to the highest subordinate bus. */
+    for (cap = 0; cap < 32u * 8u; cap++) {
+        uint32_t id = port_pci_read32(cap, 0x00), hdr = port_pci_read32(cap, 0x0c) >> 16 & 0x7fu;
+        uint32_t sub = port_pci_read32(cap, 0x18) >> 16 & 0xffu;
+        if ((id & 0xffffu) != 0xffffu && hdr == 1 && sub >= port_machine.pci_buses) port_machine.pci_buses = sub + 1;
+    }
     /* ACPI registers: where SeaBIOS put them, or at 0x600 if it did not. */
     pmbase = (uint16_t)(port_pci_read32(LPC_BDF, LPC_PMBASE) & 0xff80u);
     if (!pmbase || !(port_pci_read32(LPC_BDF, LPC_ACPI_CNTL) & 0x80u)) {
