@@ -149,7 +149,8 @@ that uses it. All-zero fields mean "default"; only dma_alloc is mandatory.
 
 PCI without firmware (riscv64 or aarch64 virt with -bios none, harnesses):
 virtio_pci_assign gives every BAR an address from the host bridge windows
-you describe and turns decoding and bus mastering on; then probe.
+you describe (numbering the buses behind PCI-PCI bridges) and turns
+decoding and bus mastering on; then probe.
 
 ERRORS
 
@@ -288,7 +289,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 0
+#define VIRTIO_VERSION_PATCH 1
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
@@ -585,15 +586,18 @@ typedef struct virtio_pci_windows {
 
 /* Do what firmware does on a machine without it (riscv64 or aarch64
    virt with -bios none, an emulator harness): give every BAR of every
-   function on buses 0..pci_buses-1 a naturally aligned address in the
-   window of its kind, then turn on the decoding that succeeded and bus
-   mastering. Bridges are left alone: functions behind a PCI-PCI bridge
-   (a pcie-root-port) are neither numbered nor placed, so put devices on
-   the root bus, or let firmware number the buses (virtio_pci_find scans
-   every bus below pci_buses). Do not call it where firmware has assigned
-   BARs already: it reassigns them. out: unplaced (may be NULL),
-   the number of BARs that did not fit; their function gets no decoding of
-   that kind. Returns VIRTIO_OK, VIRTIO_ERR_NO_SPACE (some BAR did not fit),
+   function a naturally aligned address in the host bridge's window of
+   its kind, then turn on the decoding that succeeded and bus mastering.
+   The walk starts at bus 0 and goes depth first through PCI-PCI bridges
+   (pcie-root-port, pci-bridge, switches; at most 8 deep): each gets the
+   next bus number below pci_buses, the functions behind it are placed,
+   and its windows then cover them (1 MiB memory and 4 KiB I/O granules,
+   64-bit BARs through its prefetchable window). Do not call it where
+   firmware has assigned BARs already: it reassigns them and renumbers
+   the buses. out: unplaced (may be NULL), the number of BARs that did
+   not fit (and of bridges left without a bus number); their function
+   gets no decoding of that kind. Returns
+   VIRTIO_OK, VIRTIO_ERR_NO_SPACE (some BAR or bridge did not fit),
    VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_UNSUPPORTED (VIRTIO_NO_PCI).
    Context: configuration-space accesses only. */
 VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virtio_pci_windows *w, uint32_t *unplaced);
@@ -2368,6 +2372,90 @@ static uint64_t virtio__pci_place(uint64_t *next, const uint64_t *end, uint64_t 
     *next = a + size;
     return a;
 }
+
+/* virtio_pci_assign's state: a cursor and an end per window (0 I/O, 1
+   32-bit memory, 2 64-bit memory), the BARs that did not fit. */
+typedef struct virtio__pci_alloc {
+    uint64_t next[3], end[3];
+    uint32_t missed;
+} virtio__pci_alloc;
+
+/* Give the first `bars` BARs of function f addresses, and turn on the
+   decoding that succeeded and bus mastering. */
+static void virtio__pci_assign_fn(const virtio_platform *p, virtio__pci_alloc *a, uint32_t f, uint32_t bars)
+{
+    uint32_t cmd = virtio__pci_decode_off(p, f), bar, enable = VIRTIO__PCI_CMD_MASTER, failed = 0;
+    for (bar = 0; bar < bars; bar++) {
+        virtio__bar b;
+        uint32_t k, bit;
+        uint64_t at;
+        virtio__pci_bar_read(p, f, bar, &b);
+        if (b.size == 0 || (b.is64 && bar + 1 >= bars)) continue;
+        k = b.space == VIRTIO_SPACE_IO ? 0 : (b.is64 && a->end[2]) ? 2 : 1;
+        bit = k ? VIRTIO__PCI_CMD_MEM : VIRTIO__PCI_CMD_IO;
+        at = virtio__pci_place(&a->next[k], &a->end[k], b.size);
+        if (at) {
+            enable |= bit;
+        } else {
+            failed |= bit;   /* no decoding of that kind: the BAR would sit at 0 */
+            a->missed++;
+        }
+        virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * bar, 4, (uint32_t)at);
+        if (b.is64) virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * ++bar, 4, (uint32_t)(at >> 32));
+    }
+    virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, (cmd | enable) & ~failed);
+}
+
+/* A bridge forwards whole granules: 4 KiB of I/O, 1 MiB of memory. Move
+   the cursors to the next granule (to the window's end if none is left). */
+static void virtio__pci_granule(virtio__pci_alloc *a)
+{
+    uint32_t k;
+    for (k = 0; k < 3; k++) {
+        uint64_t g = k ? 0xfffffu : 0xfffu, n = (a->next[k] + g) & ~g;
+        a->next[k] = n < a->next[k] || n > a->end[k] ? a->end[k] : n;
+    }
+}
+
+/* Close bridge f once the buses behind it are walked: its windows cover
+   what was placed since `start` (an empty one stays shut, base above
+   limit), its subordinate bus is the last one numbered, and it forwards
+   what it has windows for. */
+static void virtio__pci_bridge_close(const virtio_platform *p, virtio__pci_alloc *a, uint32_t f,
+                                     const uint64_t *start, uint32_t last_bus)
+{
+    uint32_t cmd = VIRTIO__PCI_CMD_MASTER;
+    uint64_t lo, hi;
+    virtio__pci_granule(a);
+    lo = start[0];
+    hi = a->next[0] - 1;
+    if (a->next[0] > start[0]) {   /* I/O base and limit: bits 15:12, then 31:16 */
+        virtio__cfg_out(p, f, 0x1c, 2, (uint32_t)(lo >> 8 & 0xf0u) | (uint32_t)(hi & 0xf000u));
+        virtio__cfg_out(p, f, 0x30, 4, (uint32_t)(lo >> 16 & 0xffffu) | (uint32_t)(hi & 0xffff0000u));
+        cmd |= VIRTIO__PCI_CMD_IO;
+    } else {
+        virtio__cfg_out(p, f, 0x1c, 2, 0xf0u);
+        virtio__cfg_out(p, f, 0x30, 4, 0);
+    }
+    lo = start[1];
+    hi = a->next[1] - 1;   /* memory base and limit: bits 31:20 */
+    virtio__cfg_out(p, f, 0x20, 4,
+                    a->next[1] > start[1] ? (uint32_t)(lo >> 16 & 0xfff0u) | (uint32_t)(hi & 0xfff00000u) : 0xfff0u);
+    lo = start[2];
+    hi = a->next[2] - 1;   /* prefetchable memory: bits 63:20 */
+    if (a->next[2] > start[2]) {
+        virtio__cfg_out(p, f, 0x24, 4, (uint32_t)(lo >> 16 & 0xfff0u) | (uint32_t)(hi & 0xfff00000u));
+        virtio__cfg_out(p, f, 0x28, 4, (uint32_t)(lo >> 32));
+        virtio__cfg_out(p, f, 0x2c, 4, (uint32_t)(hi >> 32));
+    } else {
+        virtio__cfg_out(p, f, 0x24, 4, 0xfff0u);
+        virtio__cfg_out(p, f, 0x28, 4, 0);
+        virtio__cfg_out(p, f, 0x2c, 4, 0);
+    }
+    if (a->next[1] > start[1] || a->next[2] > start[2]) cmd |= VIRTIO__PCI_CMD_MEM;
+    virtio__cfg_out(p, f, 0x1a, 1, last_bus);   /* subordinate bus */
+    virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, virtio__cfg_in(p, f, VIRTIO__PCI_COMMAND, 2) | cmd);
+}
 #endif /* VIRTIO_NO_PCI */
 
 VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virtio_pci_windows *w, uint32_t *unplaced)
@@ -2376,43 +2464,60 @@ VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virti
     VIRTIO__UNUSED(p); VIRTIO__UNUSED(w); VIRTIO__UNUSED(unplaced);
     return VIRTIO_ERR_UNSUPPORTED;
 #else
-    /* Cursors per window: 0 I/O, 1 32-bit memory, 2 64-bit memory. */
-    uint64_t next[3], end[3];
-    uint32_t f, last, missed = 0;
+    /* Depth first from bus 0: each PCI-PCI bridge gets the next bus
+       number and, once what is behind it is placed, windows around it.
+       An explicit stack, at most 8 bridges deep. */
+    struct {
+        uint32_t bridge, f, end;
+        uint64_t start[3];
+    } st[9];
+    virtio__pci_alloc a;
+    uint32_t d = 0, buses, next_bus = 1;
     if (!p || !w) return VIRTIO_ERR_INVALID_ARG;
-    next[0] = w->io_base < 0x1000u ? 0x1000u : w->io_base;   /* keep legacy ISA ports free */
-    end[0] = w->io_size ? (uint64_t)w->io_base + w->io_size : 0;
-    next[1] = w->mem_base;
-    end[1] = w->mem_size ? w->mem_base + w->mem_size : 0;
-    next[2] = w->mem64_base;
-    end[2] = w->mem64_size ? w->mem64_base + w->mem64_size : 0;
-    last = (p->pci_buses ? (p->pci_buses > 256 ? 256 : p->pci_buses) : 1u) << 8;
-    for (f = virtio__pci_next(p, 0, last); f < last; f = virtio__pci_next(p, f + 1, last)) {
-        uint32_t cmd, bar, enable = VIRTIO__PCI_CMD_MASTER, failed = 0;
-        if ((virtio__cfg_in(p, f, 0x0e, 1) & 0x7fu) != 0) continue;   /* bridges are left alone */
-        cmd = virtio__pci_decode_off(p, f);
-        for (bar = 0; bar < 6; bar++) {
-            virtio__bar b;
-            uint32_t k, bit;
-            uint64_t a;
-            virtio__pci_bar_read(p, f, bar, &b);
-            if (b.size == 0) continue;
-            k = b.space == VIRTIO_SPACE_IO ? 0 : (b.is64 && end[2]) ? 2 : 1;
-            bit = k ? VIRTIO__PCI_CMD_MEM : VIRTIO__PCI_CMD_IO;
-            a = virtio__pci_place(&next[k], &end[k], b.size);
-            if (a) {
-                enable |= bit;
-            } else {
-                failed |= bit;   /* no decoding of that kind: the BAR would sit at 0 */
-                missed++;
-            }
-            virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * bar, 4, (uint32_t)a);
-            if (b.is64) virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * ++bar, 4, (uint32_t)(a >> 32));
+    a.next[0] = w->io_base < 0x1000u ? 0x1000u : w->io_base;   /* keep legacy ISA ports free */
+    a.end[0] = w->io_size ? (uint64_t)w->io_base + w->io_size : 0;
+    a.next[1] = w->mem_base;
+    a.end[1] = w->mem_size ? w->mem_base + w->mem_size : 0;
+    a.next[2] = w->mem64_base;
+    a.end[2] = w->mem64_size ? w->mem64_base + w->mem64_size : 0;
+    a.missed = 0;
+    buses = p->pci_buses ? (p->pci_buses > 256 ? 256 : p->pci_buses) : 1u;
+    st[0].bridge = 0;
+    st[0].f = 0;
+    st[0].end = 256;
+    for (;;) {
+        uint32_t f = virtio__pci_next(p, st[d].f, st[d].end), hdr;
+        if (f >= st[d].end) {   /* this bus is done */
+            if (d == 0) break;
+            virtio__pci_bridge_close(p, &a, st[d].bridge, st[d].start, next_bus - 1);
+            d--;
+            continue;
         }
-        virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, (cmd | enable) & ~failed);
+        st[d].f = f + 1;
+        hdr = virtio__cfg_in(p, f, 0x0e, 1) & 0x7fu;
+        if (hdr == 0) {
+            virtio__pci_assign_fn(p, &a, f, 6);
+        } else if (hdr == 1) {   /* a PCI-PCI bridge: its own two BARs, then its bus */
+            virtio__pci_assign_fn(p, &a, f, 2);
+            if (d + 1 == sizeof st / sizeof st[0] || next_bus >= buses) {
+                a.missed++;   /* no bus number for it: what is behind it stays unplaced */
+                continue;
+            }
+            virtio__pci_decode_off(p, f);
+            virtio__cfg_out(p, f, 0x18, 1, f >> 8);     /* primary bus */
+            virtio__cfg_out(p, f, 0x19, 1, next_bus);   /* secondary */
+            virtio__cfg_out(p, f, 0x1a, 1, 0xffu);      /* subordinate: open while walking */
+            virtio__pci_granule(&a);
+            d++;
+            st[d].bridge = f;
+            st[d].f = next_bus << 8;
+            st[d].end = (next_bus + 1) << 8;
+            VIRTIO_MEMCPY(st[d].start, a.next, sizeof a.next);
+            next_bus++;
+        }
     }
-    if (unplaced) *unplaced = missed;
-    return missed ? VIRTIO_ERR_NO_SPACE : VIRTIO_OK;
+    if (unplaced) *unplaced = a.missed;
+    return a.missed ? VIRTIO_ERR_NO_SPACE : VIRTIO_OK;
 #endif
 }
 

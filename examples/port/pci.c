@@ -7,9 +7,10 @@
  * x86 q35, SeaBIOS has already done that (port_machine.mem32_size is 0
  * there): port_pci_setup() only checks that the CPU reaches every BAR.
  *
- * Only type-0 headers on the scanned buses are handled: QEMU puts
- * -device functions on the root bus unless told otherwise. Bridges are
- * left alone (no secondary bus numbers, no bridge windows).
+ * Functions behind PCI-PCI bridges (-device pcie-root-port, bus=...)
+ * are found too: virtio_pci_assign numbers the buses behind bridges on
+ * virt, SeaBIOS does on q35 (x86_64/port.c then scans up to the highest
+ * bus it numbered).
  */
 #include "port.h"
 

@@ -322,8 +322,8 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
       pci-legacy  -device virtio-blk-pci,disable-legacy=off,disable-modern=on
       transitional (cfg.props)  -device virtio-blk-pci (both interfaces)
       root-port (cfg.props)  the device behind a PCIe root port of its own,
-                  on bus 1 and up as SeaBIOS numbers them (x86 q35 only: the
-                  other ports assign BARs themselves and program no bridge)
+                  on bus 1 and up: numbered by SeaBIOS on x86, by
+                  virtio_pci_assign on the other machines
     packed configurations add packed=on, then cfg's other properties, `id`
     and `extra` properties ("drive=d0,serial=x") are appended. Raises
     ValueError for combinations QEMU cannot build (mmio on x86, legacy
@@ -358,8 +358,8 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
     bridge = []
     if "root-port" in extra_props:
         global _root_ports
-        if cfg.mmio or cfg.arch not in ("x86_64", "i686"):
-            raise ValueError("root-port: only x86, where SeaBIOS numbers the buses behind bridges")
+        if cfg.mmio:
+            raise ValueError("root-port is a PCI variant")
         _root_ports = _root_ports % 200 + 1   # chassis numbers: unique within a machine
         bridge = ["-device", f"pcie-root-port,id=vtrp{_root_ports},chassis={_root_ports}"]
         props.append(f"bus=vtrp{_root_ports}")

@@ -182,7 +182,8 @@ def blk_run(cfg, tmp):
 # on the others) and of exactly one, QEMU's largest ring, several request
 # queues (the driver uses the first), no write cache (no FLUSH offered),
 # ACCESS_PLATFORM offered (no IOMMU on the machine: addresses stay
-# physical), disks behind PCIe root ports (buses 1-3, numbered by SeaBIOS).
+# physical), disks behind PCIe root ports (buses 1-3, numbered by SeaBIOS
+# on x86 and by virtio_pci_assign on the others).
 # One arch each keeps the run short.
 VARIANTS = [
     "riscv64-pci-modern-split+queue-size=4",
@@ -205,6 +206,8 @@ VARIANTS = [
     "x86_64-pci-modern-split+iommu_platform=on",
     "x86_64-pci-modern-packed+root-port",
     "i686-pci-legacy-split+root-port",
+    "riscv64-pci-modern-split+root-port",
+    "aarch64be-pci-legacy-split+root-port",
 ]
 
 if __name__ == "__main__":

@@ -270,6 +270,7 @@ VARIANTS = [
     "riscv64-pci-modern-split+ctrl_mac_addr=off+mq=on",
     "x86_64-pci-modern-packed+rx_queue_size=1024+tx_queue_size=1024",
     "x86_64-pci-legacy-split+root-port",
+    "aarch64-pci-modern-packed+root-port",
 ]
 
 if __name__ == "__main__":
