@@ -1174,6 +1174,48 @@ static uint64_t wait_traffic(uint32_t step_us, uint32_t reg_cost_us, uint64_t *e
     return n;
 }
 
+/* virtio_pci_assign on a hostile configuration space: every function
+   of every bus is a multi-function PCI-PCI bridge. The depth-first walk
+   must end (bus numbers below pci_buses, 8 bridges deep), report the
+   bridges it could not number, and stay in configuration space. */
+static uint64_t bridge_reads;
+static uint32_t all_bridges_read(void *user, uint32_t bdf, unsigned off, unsigned width)
+{
+    (void)user;
+    (void)width;
+    bridge_reads++;
+    if (bdf > 0xffffu) return 0;   /* outside every bus: the walk went wrong */
+    if (off == 0x00) return 0x10001af4u;
+    if (off == 0x0e) return 0x81u;
+    return 0;
+}
+static void all_bridges_write(void *user, uint32_t bdf, unsigned off, unsigned width, uint32_t v)
+{
+    (void)user; (void)bdf; (void)off; (void)width; (void)v;
+}
+static void assign_all_bridges(void)
+{
+    virtio_platform p;
+    virtio_pci_windows w;
+    uint32_t unplaced = 0;
+    memset(&p, 0, sizeof p);
+    memset(&w, 0, sizeof w);
+    p.pci_read = all_bridges_read;
+    p.pci_write = all_bridges_write;
+    p.pci_buses = 256;
+    w.mem_base = 0x40000000u;
+    w.mem_size = 0x40000000u;
+    w.io_size = 0x10000u;
+    bridge_reads = 0;
+    CHECK_EQ(virtio_pci_assign(&p, &w, &unplaced), VIRTIO_ERR_NO_SPACE);
+    CHECK(unplaced > 0);
+    CHECK(bridge_reads < 100000000u);
+    /* One bus: nothing to number, every bridge counted. */
+    p.pci_buses = 1;
+    CHECK_EQ(virtio_pci_assign(&p, &w, &unplaced), VIRTIO_ERR_NO_SPACE);
+    CHECK_EQ(unplaced, 256);
+}
+
 static void wait_paced_by_time(void)
 {
     uint64_t fast_us = 0, slow_us = 0, chan_us = 0;
@@ -1265,5 +1307,6 @@ int main(void)
     RUN(used_len_blk_write(MODEL_MMIO), "core issue 11: kvmtool-style used length on blk writes, MMIO");
     RUN(used_len_blk_write(MODEL_MMIO_LEGACY), "core issue 11: kvmtool-style used length on blk writes, MMIO legacy");
     RUN(wait_paced_by_time(), "core issue 11: a wait's register traffic is paced by time, not polls");
+    RUN(assign_all_bridges(), "virtio_pci_assign: every function a bridge: the walk ends, unnumbered bridges counted");
     UNIT_EXIT();
 }
