@@ -5,10 +5,11 @@
  *   <r|w> <depth> <bytes> <count> <seq|rand> [each] [spin]
  *       keep <depth> requests of <bytes> in flight until <count> are
  *       done, at sequential or random sectors; "each" notifies the device
- *       per request instead of once per batch of refills; "spin" polls
- *       without the port's idle hook (busy waiting); "irq" arms the
- *       request queue before each wait, so that its interrupt (MSI-X, or
- *       the virtio-mmio / INTx line) ends the idle hook's nap
+ *       per request instead of once per batch of refills. Each wait
+ *       arms the request queue first, so that its interrupt (MSI-X, or
+ *       the virtio-mmio / INTx line) ends the idle hook's nap at the
+ *       first completion; "poll" leaves it unarmed (the nap ends on its
+ *       5 us timer), "spin" polls without the idle hook (busy waiting)
  *   s <count>
  *       call the port's idle hook <count> times (what a sleep costs)
  *   q   end
@@ -218,7 +219,7 @@ int main(void)
             continue;
         }
         spin = has_word(s, "spin");
-        use_irq = irq_ready && has_word(s, "irq");
+        use_irq = irq_ready && !spin && !has_word(s, "poll");
         run(op, depth, len, count, has_word(s, "rand"), has_word(s, "each"));
     }
     port_printf("VT END 0\n");
