@@ -17,8 +17,9 @@
         and 4 KiB depth 32 with QEMU's request merging on, with the guest
         spinning instead of the idle hook, with the guest's nap ended by a
         5 us timer instead of the queue's interrupt (MSI-X or the
-        virtio-mmio line), without indirect descriptors, with the packed
-        ring; and what one call of the idle hook costs.
+        virtio-mmio line), with QEMU taking notifications in the vCPU
+        thread (ioeventfd=off), without indirect descriptors, with the
+        packed ring; and what one call of the idle hook costs.
   net   frames/s sent and received, 64 and 1514 bytes, through -netdev
         stream to a peer in this script.
   gpu   full-frame (1280x800) transfer+flush per second, 64x64 flushes.
@@ -344,6 +345,8 @@ def blk_why(img):
             Variant(f"{c.arch}: QEMU merges requests (request-merging=on, QEMU's default)", c, device=""),
             Variant(f"{c.arch}: guest spins instead of the idle hook (busy polling)", c, words=" spin"),
             Variant(f"{c.arch}: guest naps on a 5 µs timer, the queue's interrupt not armed", c, words=" poll"),
+            Variant(f"{c.arch}: QEMU takes notifications in the vCPU thread (ioeventfd=off)", c,
+                    device=BLK_DEVICE + ",ioeventfd=off"),
             Variant(f"{c.arch}: no indirect descriptors (indirect_desc=off)", c, device=BLK_DEVICE + ",indirect_desc=off"),
             Variant(f"{c.arch}: packed ring (packed=on)", c, device=BLK_DEVICE + ",packed=on"),
         ]
