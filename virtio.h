@@ -1656,6 +1656,19 @@ typedef struct virtio__ops {
     uint32_t (*set_vector)(const virtio_device *d, uint32_t queue, uint32_t vector);
 } virtio__ops;
 #define VIRTIO__CONFIG_VECTOR 0xffffffffu
+/* One transport (VIRTIO_NO_LEGACY and one of VIRTIO_NO_PCI /
+   VIRTIO_NO_MMIO): one table, so the device and queue code calls its
+   operations directly (the compiler inlines what it likes) and the table
+   itself is not linked in; dev->priv.ops stays NULL. */
+#if defined(VIRTIO_NO_LEGACY) && defined(VIRTIO_NO_PCI) && !defined(VIRTIO_NO_MMIO)
+#define VIRTIO__ONE_OPS
+#define VIRTIO__OPS(d) (&virtio__mmio_ops)
+#elif defined(VIRTIO_NO_LEGACY) && defined(VIRTIO_NO_MMIO) && !defined(VIRTIO_NO_PCI)
+#define VIRTIO__ONE_OPS
+#define VIRTIO__OPS(d) (&virtio__pci_ops)
+#else
+#define VIRTIO__OPS(d) ((d)->priv.ops)
+#endif
 
 /* Configuration fields through the device's config window, as they are
    on the bus (modern: little-endian, converted by the register access). */
@@ -1841,7 +1854,7 @@ VIRTIO_API virtio_result virtio_mmio_probe(virtio_device *dev, const virtio_plat
     dev->priv.config = base + VIRTIO__MMIO_CONFIG;
 #ifndef VIRTIO_NO_LEGACY
     dev->priv.ops = dev->legacy ? &virtio__mmio1_ops : &virtio__mmio_ops;
-#else
+#elif !defined(VIRTIO__ONE_OPS)
     dev->priv.ops = &virtio__mmio_ops;
 #endif
     dev->priv.magic = VIRTIO__DEV_MAGIC;
@@ -2313,7 +2326,9 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         dev->priv.config = addr[VIRTIO__PCI_CAP_DEVICE];
         dev->priv.config_space = space[VIRTIO__PCI_CAP_DEVICE];
         dev->config_size = len[VIRTIO__PCI_CAP_DEVICE] > 0x1000 ? 0x1000 : len[VIRTIO__PCI_CAP_DEVICE];
+#ifndef VIRTIO__ONE_OPS
         dev->priv.ops = &virtio__pci_ops;
+#endif
     } else {
 #ifdef VIRTIO_NO_LEGACY
         VIRTIO__UNUSED(msix);
@@ -2538,7 +2553,7 @@ VIRTIO_API virtio_result virtio_pci_msix_plan(virtio_device *dev, uint32_t confi
    3.1), on any transport. */
 static int virtio__dev_ok(const virtio_device *d)
 {
-    return d && d->priv.magic == VIRTIO__DEV_MAGIC && d->platform && d->priv.ops;
+    return d && d->priv.magic == VIRTIO__DEV_MAGIC && d->platform && VIRTIO__OPS(d);
 }
 /* Status as the device reports it, 0xff when the registers read
    all-ones: no live device can show that (FAILED is ours to set, and
@@ -2546,11 +2561,11 @@ static int virtio__dev_ok(const virtio_device *d)
 #define VIRTIO__STATUS_GONE 0xffu
 static uint32_t virtio__get_status(const virtio_device *d)
 {
-    return d->priv.ops->get_status(d) & 0xffu;
+    return VIRTIO__OPS(d)->get_status(d) & 0xffu;
 }
 static void virtio__set_status(const virtio_device *d, uint32_t s)
 {
-    d->priv.ops->set_status(d, s);
+    VIRTIO__OPS(d)->set_status(d, s);
 }
 
 VIRTIO_API virtio_result virtio_device_reset(virtio_device *dev)
@@ -2619,7 +2634,7 @@ static virtio_result virtio__hello(virtio_device *dev)
     if ((r = virtio_device_reset(dev)) != VIRTIO_OK) return r;
     virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);
     virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    dev->device_features = dev->priv.ops->get_features(dev);
+    dev->device_features = VIRTIO__OPS(dev)->get_features(dev);
     return VIRTIO_OK;
 }
 
@@ -2673,7 +2688,7 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
         virtio_device_fail(dev);
         return r;
     }
-    dev->priv.ops->set_features(dev, want);
+    VIRTIO__OPS(dev)->set_features(dev, want);
     if (!VIRTIO__LEGACY(dev)) {
         virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
         if (!(virtio__get_status(dev) & VIRTIO_STATUS_FEATURES_OK)) {
@@ -2685,8 +2700,8 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     dev->features = want;
     dev->priv.ring = (want & VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED)) ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
     /* The reset cleared every vector: route configuration changes again. */
-    if (dev->priv.ops->set_vector && dev->priv.msix && dev->priv.plan_config != VIRTIO_MSIX_NONE)
-        dev->config_vector = dev->priv.ops->set_vector(dev, VIRTIO__CONFIG_VECTOR, dev->priv.plan_config);
+    if (VIRTIO__OPS(dev)->set_vector && dev->priv.msix && dev->priv.plan_config != VIRTIO_MSIX_NONE)
+        dev->config_vector = VIRTIO__OPS(dev)->set_vector(dev, VIRTIO__CONFIG_VECTOR, dev->priv.plan_config);
     return VIRTIO_OK;
 }
 
@@ -2706,7 +2721,7 @@ VIRTIO_API virtio_result virtio_device_isr(virtio_device *dev, uint32_t *isr)
 {
     uint32_t v;
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
-    v = dev->priv.msix ? 0 : dev->priv.ops->isr(dev);
+    v = dev->priv.msix ? 0 : VIRTIO__OPS(dev)->isr(dev);
     if (isr) *isr = (v | 0xffffff00u) == 0xffffffffu ? 0 : v & (VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG);   /* all-ones: gone */
     return VIRTIO_OK;
 }
@@ -2722,9 +2737,9 @@ static virtio_result virtio__set_vector(virtio_device *dev, uint32_t queue, uint
 {
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     if (vector > VIRTIO_MSIX_NONE) return VIRTIO_ERR_INVALID_ARG;
-    if (!dev->priv.ops->set_vector || !dev->priv.msix) return VIRTIO_ERR_UNSUPPORTED;
+    if (!VIRTIO__OPS(dev)->set_vector || !dev->priv.msix) return VIRTIO_ERR_UNSUPPORTED;
     if (vector != VIRTIO_MSIX_NONE && vector >= dev->msix_entries) return VIRTIO_ERR_INVALID_ARG;
-    return dev->priv.ops->set_vector(dev, queue, vector) == vector ? VIRTIO_OK : VIRTIO_ERR_UNSUPPORTED;
+    return VIRTIO__OPS(dev)->set_vector(dev, queue, vector) == vector ? VIRTIO_OK : VIRTIO_ERR_UNSUPPORTED;
 }
 
 VIRTIO_API virtio_result virtio_device_set_vector(virtio_device *dev, uint32_t vector)
@@ -2750,14 +2765,14 @@ static virtio_result virtio__config_snapshot(virtio_device *d, uint32_t off, uns
     if ((uint64_t)count * width > VIRTIO__CONFIG_MAX) return VIRTIO_ERR_TOO_BIG;
     if (off > d->config_size || (uint64_t)count * width > d->config_size - off) return VIRTIO_ERR_RANGE;
     for (tries = 0; tries < 16; tries++) {
-        before = d->priv.ops->generation(d);
+        before = VIRTIO__OPS(d)->generation(d);
         for (i = 0; i < count; i++) {
-            uint32_t v = d->priv.ops->cfg_in(d, off + i * width, width);
+            uint32_t v = VIRTIO__OPS(d)->cfg_in(d, off + i * width, width);
             if (width == 1) ((uint8_t *)tmp)[i] = (uint8_t)v;
             else if (width == 2) ((uint16_t *)tmp)[i] = (uint16_t)v;
             else tmp[i] = v;
         }
-        after = d->priv.ops->generation(d);
+        after = VIRTIO__OPS(d)->generation(d);
         if (before == after) {
             VIRTIO_MEMCPY(out, tmp, (size_t)count * width);
             return VIRTIO_OK;
@@ -2805,7 +2820,7 @@ VIRTIO_API virtio_result virtio_config_write(virtio_device *dev, uint32_t offset
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     if ((width != 1 && width != 2 && width != 4) || (offset & (width - 1)) != 0) return VIRTIO_ERR_INVALID_ARG;
     if (offset > dev->config_size || width > dev->config_size - offset) return VIRTIO_ERR_RANGE;
-    dev->priv.ops->cfg_out(dev, offset, width, value);
+    VIRTIO__OPS(dev)->cfg_out(dev, offset, width, value);
     return VIRTIO_OK;
 }
 
@@ -3305,7 +3320,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
 
     /* The size: the device's unless the caller asks for less (or it is
        above what we support); then what the device says it will use. */
-    max = dev->priv.ops->queue_max(dev, index, &live);
+    max = VIRTIO__OPS(dev)->queue_max(dev, index, &live);
     if (max == 0) return VIRTIO_ERR_NOT_FOUND;
     /* Setting up a live queue again is a driver bug the spec forbids. */
     if (live) return VIRTIO_ERR_STATE;
@@ -3317,7 +3332,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     }
     size = max < limit ? max : limit;
     if (!packed) while (size & (size - 1)) size &= size - 1;   /* split rings: power of two */
-    size = dev->priv.ops->queue_size(dev, max, size);
+    size = VIRTIO__OPS(dev)->queue_size(dev, max, size);
     if (size == 0 || size > max || size > 32768 || (!packed && (size & (size - 1)) != 0)) {
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_QUEUE_SIZE, 0, size);
         return VIRTIO_ERR_DEVICE;
@@ -3354,7 +3369,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_LEGACY_ADDRESS, 0, area[0]);
         r = VIRTIO_ERR_UNSUPPORTED;
     } else {
-        r = dev->priv.ops->queue_enable(dev, q, area);
+        r = VIRTIO__OPS(dev)->queue_enable(dev, q, area);
     }
     if (r != VIRTIO_OK) {
         virtio__q_free(q, p);
