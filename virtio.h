@@ -1663,11 +1663,14 @@ typedef struct virtio__ops {
 #if defined(VIRTIO_NO_LEGACY) && defined(VIRTIO_NO_PCI) && !defined(VIRTIO_NO_MMIO)
 #define VIRTIO__ONE_OPS
 #define VIRTIO__OPS(d) (&virtio__mmio_ops)
+#define VIRTIO__OPS_OK(d) 1
 #elif defined(VIRTIO_NO_LEGACY) && defined(VIRTIO_NO_MMIO) && !defined(VIRTIO_NO_PCI)
 #define VIRTIO__ONE_OPS
 #define VIRTIO__OPS(d) (&virtio__pci_ops)
+#define VIRTIO__OPS_OK(d) 1
 #else
 #define VIRTIO__OPS(d) ((d)->priv.ops)
+#define VIRTIO__OPS_OK(d) ((d)->priv.ops != 0)
 #endif
 
 /* Configuration fields through the device's config window, as they are
@@ -2553,7 +2556,7 @@ VIRTIO_API virtio_result virtio_pci_msix_plan(virtio_device *dev, uint32_t confi
    3.1), on any transport. */
 static int virtio__dev_ok(const virtio_device *d)
 {
-    return d && d->priv.magic == VIRTIO__DEV_MAGIC && d->platform && VIRTIO__OPS(d);
+    return d && d->priv.magic == VIRTIO__DEV_MAGIC && d->platform && VIRTIO__OPS_OK(d);
 }
 /* Status as the device reports it, 0xff when the registers read
    all-ones: no live device can show that (FAILED is ours to set, and

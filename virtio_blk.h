@@ -524,6 +524,14 @@ typedef struct virtio__blk_slot {
                                     (an unmap, the GET_ID answer, a borrowed slot) */
 } virtio__blk_slot;
 
+/* Request slots: one in the smallest driver, a constant the compiler
+   folds into the loops over them. */
+#ifdef VIRTIO_BLK_MINIMAL
+#define VIRTIO__BLK_SLOTS(b) 1u
+#else
+#define VIRTIO__BLK_SLOTS(b) ((b)->priv.slots)
+#endif
+
 #define VIRTIO__BLK_ST_FREE 0     /* on the free list */
 #define VIRTIO__BLK_ST_LIVE 1     /* home of a request in progress */
 #define VIRTIO__BLK_ST_DONE 2     /* home of a finished request, not handed back */
@@ -641,6 +649,7 @@ static void virtio__blk_limits(virtio_blk *b)
 }
 
 /* >>blk.lists */
+#ifndef VIRTIO_BLK_MINIMAL
 static void virtio__blk_append(virtio_blk *b, uint16_t *head, uint16_t *tail, virtio__blk_slot *h)
 {
     uint16_t i = h->self;
@@ -650,7 +659,6 @@ static void virtio__blk_append(virtio_blk *b, uint16_t *head, uint16_t *tail, vi
     *tail = i;
 }
 
-#ifndef VIRTIO_BLK_MINIMAL
 static virtio__blk_slot *virtio__blk_shift(virtio_blk *b, uint16_t *head, uint16_t *tail)
 {
     virtio__blk_slot *h;
@@ -659,16 +667,6 @@ static virtio__blk_slot *virtio__blk_shift(virtio_blk *b, uint16_t *head, uint16
     *head = h->next;
     if (*head == VIRTIO__BLK_NONE) *tail = VIRTIO__BLK_NONE;
     return h;
-}
-
-#endif
-
-/* Back to the free list: a request handed back, or a borrowed slot. */
-static inline void virtio__blk_free(virtio_blk *b, virtio__blk_slot *s)
-{
-    s->state = VIRTIO__BLK_ST_FREE;
-    s->next = b->priv.free_slot;
-    b->priv.free_slot = s->self;
 }
 
 /* Request h has nothing in flight and nothing left to post. A blocking
@@ -686,6 +684,16 @@ static void virtio__blk_end(virtio_blk *b, virtio__blk_slot *h, virtio_result r)
     if (h->result == VIRTIO_OK) h->result = r;
     h->left = 0;
     if (h->outstanding == 0) virtio__blk_finish(b, h);
+}
+
+#endif
+
+/* Back to the free list: a request handed back, or a borrowed slot. */
+static inline void virtio__blk_free(virtio_blk *b, virtio__blk_slot *s)
+{
+    s->state = VIRTIO__BLK_ST_FREE;
+    s->next = b->priv.free_slot;
+    b->priv.free_slot = s->self;
 }
 
 /* Give back slot s's data mapping (the device is done with it). */
@@ -867,6 +875,22 @@ static int virtio__blk_pump(virtio_blk *b)
    (parked for poll, or taken by its blocking call). If it did not, the
    device may still write every buffer it holds: nothing goes back, the
    requests stay in flight for good (the disk is dead). */
+#ifdef VIRTIO_BLK_MINIMAL
+/* (The smallest driver: only slot 0, the blocking call's, which returns
+   `why` itself; no lists.) */
+static void virtio__blk_fail(virtio_blk *b, virtio_result why)
+{
+    virtio__blk_slot *h = virtio__blk_at(b, 0);
+    (void)why;
+    if (virtio_device_reset(&b->dev) != VIRTIO_OK) {
+        b->priv.broken = VIRTIO__BLK_DEAD;
+        return;
+    }
+    b->priv.broken = VIRTIO__BLK_BROKEN;
+    h->posted = 0;
+    if (h->nsg) virtio__blk_unmap(b, h);
+}
+#else
 static void virtio__blk_fail(virtio_blk *b, virtio_result why)
 {
     uint32_t i;
@@ -891,6 +915,7 @@ static void virtio__blk_fail(virtio_blk *b, virtio_result why)
         virtio__blk_end(b, h, why);
     }
 }
+#endif
 
 /* The rest of a completion, for pieces that need it: the unmap, an
    error status, the GET_ID answer, a borrowed slot back. */
@@ -950,9 +975,9 @@ static void virtio__blk_free_mem(virtio_blk *b)
     const virtio_platform *p = b->dev.platform;
     /* Newest first, the queue last (init set it up first): a stack-like
        pool, a boot stage's usual allocator, gets everything back. */
-    virtio_free(p, b->priv.unmap, (size_t)b->priv.slots * b->priv.segs_init * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
-    virtio_free(p, b->priv.dma, (size_t)b->priv.slots * VIRTIO__BLK_STRIDE, VIRTIO_MEM_DMA);
-    virtio_free(p, b->priv.mem, virtio__blk_sg_off(b->priv.slots) + (b->priv.segs_init + 2) * sizeof(virtio_sg),
+    virtio_free(p, b->priv.unmap, (size_t)VIRTIO__BLK_SLOTS(b) * b->priv.segs_init * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
+    virtio_free(p, b->priv.dma, (size_t)VIRTIO__BLK_SLOTS(b) * VIRTIO__BLK_STRIDE, VIRTIO_MEM_DMA);
+    virtio_free(p, b->priv.mem, virtio__blk_sg_off(VIRTIO__BLK_SLOTS(b)) + (b->priv.segs_init + 2) * sizeof(virtio_sg),
                 VIRTIO_MEM_PRIVATE);
     virtio_queue_destroy(&b->queue);   /* (VIRTIO_ERR_STATE if it was never set up) */
     b->priv.unmap = 0;
@@ -1072,7 +1097,7 @@ VIRTIO_API virtio_result virtio_blk_shutdown(virtio_blk *blk)
     blk->priv.magic = 0;
     /* Only a reset that finished stops the device touching memory. */
     if (virtio_device_reset(&blk->dev) != VIRTIO_OK) return VIRTIO_ERR_TIMEOUT;
-    for (i = 0; i < blk->priv.slots; i++) {   /* abandoned requests give their mappings back */
+    for (i = 0; i < VIRTIO__BLK_SLOTS(blk); i++) {   /* abandoned requests give their mappings back */
         virtio__blk_slot *s = virtio__blk_at(blk, i);
         if (s->posted && s->nsg) virtio__blk_unmap(blk, s);
     }
