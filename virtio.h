@@ -1211,6 +1211,11 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 #define VIRTIO__NOINLINE
 #define VIRTIO__INLINE static inline
 #endif
+/* Nonzero x has more than one bit set: the test x & (x - 1) written so
+   that clang does not turn it into a population count, which targets
+   without that instruction expand at length. (0 passes: callers have
+   refused it already.) */
+#define VIRTIO__NOT_POW2(x) (((x) ^ ((x) - 1)) < (x))
 #define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
 #define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
 #define VIRTIO__Q_MAGIC 0x71756575u     /* "queu" */
@@ -2018,7 +2023,7 @@ static uint32_t virtio__pci_queue_size(const virtio_device *d, uint32_t max, uin
     /* Another answer that we can use: say it back, so that both sides
        agree on the ring we allocate whatever the first write did. */
     if (got != size && got != 0 && got <= max &&
-        (d->priv.ring == VIRTIO_RING_PACKED || (got & (got - 1)) == 0))
+        (d->priv.ring == VIRTIO_RING_PACKED || !VIRTIO__NOT_POW2(got)))
         virtio__wr(d, VIRTIO__PCI_Q_SIZE, 2, got);
     return got;
 }
@@ -3336,7 +3341,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     size = max < limit ? max : limit;
     if (!packed) while (size & (size - 1)) size &= size - 1;   /* split rings: power of two */
     size = VIRTIO__OPS(dev)->queue_size(dev, max, size);
-    if (size == 0 || size > max || size > 32768 || (!packed && (size & (size - 1)) != 0)) {
+    if (size == 0 || size > max || size > 32768 || (!packed && VIRTIO__NOT_POW2(size))) {
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_QUEUE_SIZE, 0, size);
         return VIRTIO_ERR_DEVICE;
     }
