@@ -1582,6 +1582,7 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
     uint32_t n = 0;
     if (!p || !sg || !count || (!buf && len)) return VIRTIO_ERR_INVALID_ARG;
     if (limit > 0x80000000u) limit = 0x80000000u;
+#ifndef VIRTIO_NO_DMA_MAP   /* (there the loop below is all: the same piece, less code) */
     if (!VIRTIO__DMA_MAP(p) && len <= limit && len && max) {   /* identity: one piece */
         sg[0].addr = (uint64_t)(uintptr_t)buf;
         sg[0].len = (uint32_t)len;
@@ -1590,6 +1591,7 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
         if (mapped) *mapped = len;
         return VIRTIO_OK;
     }
+#endif
     while (off < len) {
         size_t want = len - off < limit ? len - off : limit, got = want;
         uint64_t addr = (uint64_t)(uintptr_t)((unsigned char *)buf + off);
@@ -2707,9 +2709,11 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     }
     dev->features = want;
     dev->priv.ring = (want & VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED)) ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
+#ifndef VIRTIO_NO_MSIX   /* (there no plan is ever made) */
     /* The reset cleared every vector: route configuration changes again. */
     if (VIRTIO__OPS(dev)->set_vector && dev->priv.msix && dev->priv.plan_config != VIRTIO_MSIX_NONE)
         dev->config_vector = VIRTIO__OPS(dev)->set_vector(dev, VIRTIO__CONFIG_VECTOR, dev->priv.plan_config);
+#endif
     return VIRTIO_OK;
 }
 
