@@ -3303,8 +3303,11 @@ static void virtio__q_free(virtio_queue *q, const virtio_platform *p)
 #ifndef VIRTIO_NO_INDIRECT
     for (i = q->priv.mem.pieces; i-- > 0;)
         virtio_free(p, q->priv.mem.tables[i], q->priv.mem.table_piece, VIRTIO_MEM_DMA);
+    i = 5;
+#else
+    i = 4;   /* (no table index in ptr[4]) */
 #endif
-    for (i = 5; i-- > 3;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_PRIVATE);
+    for (; i-- > 3;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_PRIVATE);
     for (i = 3; i-- > 0;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_DMA);
 }
 

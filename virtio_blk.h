@@ -483,10 +483,10 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed);
 #else
 #define VIRTIO__BLK_INLINE static inline
 #endif
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(VIRTIO_BLK_MINIMAL)
 #define VIRTIO__BLK_NOINLINE __attribute__((noinline))
 #else
-#define VIRTIO__BLK_NOINLINE
+#define VIRTIO__BLK_NOINLINE   /* (smallest driver: one caller each) */
 #endif
 #define VIRTIO__BLK_MAGIC 0x626c6b21u
 #define VIRTIO__BLK_CHUNK 16u              /* used buffers taken per virtio_queue_pop_many */     /* "blk!" */
@@ -977,7 +977,9 @@ static void virtio__blk_free_mem(virtio_blk *b)
     const virtio_platform *p = b->dev.platform;
     /* Newest first, the queue last (init set it up first): a stack-like
        pool, a boot stage's usual allocator, gets everything back. */
+#ifndef VIRTIO_NO_DMA_MAP   /* (there never allocated) */
     virtio_free(p, b->priv.unmap, (size_t)VIRTIO__BLK_SLOTS(b) * b->priv.segs_init * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
+#endif
     virtio_free(p, b->priv.dma, (size_t)VIRTIO__BLK_SLOTS(b) * VIRTIO__BLK_STRIDE, VIRTIO_MEM_DMA);
     virtio_free(p, b->priv.mem, virtio__blk_sg_off(VIRTIO__BLK_SLOTS(b)) + (b->priv.segs_init + 2) * sizeof(virtio_sg),
                 VIRTIO_MEM_PRIVATE);
