@@ -2176,15 +2176,22 @@ typedef struct virtio__bar {
    its size. The caller turns the function's decoding off meanwhile: a BAR
    holding all-ones would claim addresses that are not its own. A mask
    that is not a power of two is a lie; the BAR is then not used. */
+static VIRTIO__NOINLINE uint32_t virtio__pci_bar_mask(const virtio_platform *p, uint32_t bdf, unsigned off, uint32_t *v)
+{
+    uint32_t m;
+    *v = virtio__cfg_in(p, bdf, off, 4);
+    virtio__cfg_out(p, bdf, off, 4, 0xffffffffu);
+    m = virtio__cfg_in(p, bdf, off, 4);
+    virtio__cfg_out(p, bdf, off, 4, *v);
+    return m;
+}
 static void virtio__pci_bar_read(const virtio_platform *p, uint32_t bdf, uint32_t bar, virtio__bar *b)
 {
     unsigned off = VIRTIO__PCI_BAR0 + 4u * bar;
-    uint32_t lo = virtio__cfg_in(p, bdf, off, 4), hi = 0, mlo, mhi = 0xffffffffu;
+    uint32_t lo, hi = 0, mlo, mhi = 0xffffffffu;
     uint64_t mask;
     VIRTIO__ZERO(b);
-    virtio__cfg_out(p, bdf, off, 4, 0xffffffffu);
-    mlo = virtio__cfg_in(p, bdf, off, 4);
-    virtio__cfg_out(p, bdf, off, 4, lo);
+    mlo = virtio__pci_bar_mask(p, bdf, off, &lo);
     if (mlo == 0) return;
     if (mlo & 1u) {   /* I/O: 16-bit decoders leave the upper half clear */
         b->space = VIRTIO_SPACE_IO;
@@ -2194,10 +2201,7 @@ static void virtio__pci_bar_read(const virtio_platform *p, uint32_t bdf, uint32_
         b->space = VIRTIO_SPACE_MEM;
         b->is64 = ((mlo >> 1) & 3u) == 2;
         if (b->is64 && bar < 5) {
-            hi = virtio__cfg_in(p, bdf, off + 4, 4);
-            virtio__cfg_out(p, bdf, off + 4, 4, 0xffffffffu);
-            mhi = virtio__cfg_in(p, bdf, off + 4, 4);
-            virtio__cfg_out(p, bdf, off + 4, 4, hi);
+            mhi = virtio__pci_bar_mask(p, bdf, off + 4, &hi);
         } else if (b->is64) {
             return;   /* a 64-bit BAR cannot start in the last register */
         }
