@@ -1025,24 +1025,24 @@ VIRTIO_API void virtio_dma_unmap(const virtio_platform *p, void *buf, int dir, c
 static inline void virtio_store(const virtio_device *d, void *p, uint64_t v, unsigned bytes)
 {
     unsigned char *b = (unsigned char *)p;
-    unsigned i;
-#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN && !VIRTIO__HOST_BIG_ENDIAN
-    /* Little-endian CPU: device order is CPU order; one unaligned store. */
-    (void)d;
-    (void)i;
+#if defined(__GNUC__) || defined(__clang__)
+    /* One unaligned store, the bytes swapped when the device's order (the
+       CPU's on legacy transports, else little-endian) is not the host's. */
+    int swap = (VIRTIO__BIG_ENDIAN && d->legacy ? 1 : 0) != VIRTIO__HOST_BIG_ENDIAN;
     if (bytes == 8) {
-        uint64_t x = v;
+        uint64_t x = swap ? __builtin_bswap64(v) : v;
         __builtin_memcpy(b, &x, 8);
     } else if (bytes == 4) {
-        uint32_t x = (uint32_t)v;
+        uint32_t x = swap ? __builtin_bswap32((uint32_t)v) : (uint32_t)v;
         __builtin_memcpy(b, &x, 4);
     } else if (bytes == 2) {
-        uint16_t x = (uint16_t)v;
+        uint16_t x = swap ? __builtin_bswap16((uint16_t)v) : (uint16_t)v;
         __builtin_memcpy(b, &x, 2);
     } else {
         b[0] = (unsigned char)v;
     }
 #else
+    unsigned i;
     for (i = 0; i < bytes; i++) {
         unsigned shift = (VIRTIO__BIG_ENDIAN && d->legacy) ? 8u * (bytes - 1u - i) : 8u * i;
         b[i] = (unsigned char)(v >> shift);
@@ -1053,24 +1053,24 @@ static inline uint64_t virtio_load(const virtio_device *d, const void *p, unsign
 {
     const unsigned char *b = (const unsigned char *)p;
     uint64_t v = 0;
-    unsigned i;
-#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN && !VIRTIO__HOST_BIG_ENDIAN
-    (void)d;
-    (void)i;
+#if defined(__GNUC__) || defined(__clang__)
+    int swap = (VIRTIO__BIG_ENDIAN && d->legacy ? 1 : 0) != VIRTIO__HOST_BIG_ENDIAN;   /* as in virtio_store */
     if (bytes == 8) {
         __builtin_memcpy(&v, b, 8);
+        if (swap) v = __builtin_bswap64(v);
     } else if (bytes == 4) {
         uint32_t x;
         __builtin_memcpy(&x, b, 4);
-        v = x;
+        v = swap ? __builtin_bswap32(x) : x;
     } else if (bytes == 2) {
         uint16_t x;
         __builtin_memcpy(&x, b, 2);
-        v = x;
+        v = swap ? __builtin_bswap16(x) : x;
     } else {
         v = b[0];
     }
 #else
+    unsigned i;
     for (i = 0; i < bytes; i++) {
         unsigned shift = (VIRTIO__BIG_ENDIAN && d->legacy) ? 8u * (bytes - 1u - i) : 8u * i;
         v |= (uint64_t)b[i] << shift;
