@@ -1513,7 +1513,7 @@ static VIRTIO__NOINLINE void virtio__wr(const virtio_device *d, uintptr_t off, u
 }
 
 /* >>core.wait */
-VIRTIO_API void virtio_wait_start(virtio_wait *w, const virtio_platform *p, uint32_t timeout_ms)
+VIRTIO_API VIRTIO__NOINLINE void virtio_wait_start(virtio_wait *w, const virtio_platform *p, uint32_t timeout_ms)
 {
     uint64_t ms = timeout_ms ? timeout_ms : VIRTIO__DEF(p->timeout_ms, 5000u);
     uint64_t now = p->now_us ? p->now_us(p->user) : 0;
@@ -1560,7 +1560,7 @@ VIRTIO_API virtio_result virtio_alloc(const virtio_platform *p, size_t size, siz
     return VIRTIO_OK;
 }
 
-VIRTIO_API void virtio_free(const virtio_platform *p, void *ptr, size_t size, int kind)
+VIRTIO_API VIRTIO__NOINLINE void virtio_free(const virtio_platform *p, void *ptr, size_t size, int kind)
 {
     if (p && ptr && p->dma_free) p->dma_free(p->user, ptr, size, kind);
 }

@@ -496,6 +496,11 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed);
 #else
 #define VIRTIO__BLK_NOINLINE   /* (smallest driver: one caller each) */
 #endif
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__BLK_OUTLINE __attribute__((noinline))   /* cold, called twice or more */
+#else
+#define VIRTIO__BLK_OUTLINE
+#endif
 #define VIRTIO__BLK_MAGIC 0x626c6b21u
 #define VIRTIO__BLK_CHUNK 16u              /* used buffers taken per virtio_queue_pop_many */     /* "blk!" */
 #define VIRTIO__BLK_NONE 0xffffu
@@ -643,7 +648,7 @@ static virtio_result virtio__blk_read_info(virtio_blk *b, virtio_blk_info *in)
 
 /* Data pieces per device request for these limits, or 0 if a request
    could not carry one whole block. */
-static uint32_t virtio__blk_segs(const virtio_blk_info *in, uint32_t want)
+static VIRTIO__BLK_OUTLINE uint32_t virtio__blk_segs(const virtio_blk_info *in, uint32_t want)
 {
     uint32_t segs = in->seg_max && want > in->seg_max ? in->seg_max : want;
     if (in->size_max && (uint64_t)segs * in->size_max < in->block_size) return 0;
