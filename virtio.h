@@ -1200,7 +1200,9 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 
 #define VIRTIO__ZERO(p) VIRTIO_ZERO(p)
 /* Register helpers are called from many places and are mostly cold:
-   keeping them out of line saves more code than the call costs. */
+   keeping them out of line saves more code than the call costs. So are
+   the device state check, the status register and the waits' start
+   (-Os inlined them into every caller: over 1 KiB on the boot stage). */
 #if defined(__GNUC__) || defined(__clang__)
 #define VIRTIO__NOINLINE __attribute__((noinline))
 #define VIRTIO__INLINE static inline __attribute__((always_inline))   /* per-buffer paths */
@@ -1481,24 +1483,33 @@ static VIRTIO__NOINLINE uint32_t virtio__reg_in(const virtio_platform *p, uint32
 #ifndef VIRTIO_DIRECT_REGS
     if (p->reg_read) return p->reg_read(p->user, (int)space, addr, width);
 #endif
-    if (space == VIRTIO_SPACE_MEM) return virtio__mem_in(addr, width);
-    if (p->pci_io_base) return virtio__mem_in(p->pci_io_base + addr, width);
+    if (space != VIRTIO_SPACE_MEM) {
+        if (!p->pci_io_base) {
 #if VIRTIO__HAVE_PORTIO
-    return virtio__port_in((uint16_t)addr, width);
+            return virtio__port_in((uint16_t)addr, width);
 #else
-    return 0xffffffffu;
+            return 0xffffffffu;
 #endif
+        }
+        addr += p->pci_io_base;   /* (one copy of the memory access) */
+    }
+    return virtio__mem_in(addr, width);
 }
 static VIRTIO__NOINLINE void virtio__reg_out(const virtio_platform *p, uint32_t space, uintptr_t addr, unsigned width, uint32_t v)
 {
 #ifndef VIRTIO_DIRECT_REGS
     if (p->reg_write) { p->reg_write(p->user, (int)space, addr, width, v); return; }
 #endif
-    if (space == VIRTIO_SPACE_MEM) virtio__mem_out(addr, width, v);
-    else if (p->pci_io_base) virtio__mem_out(p->pci_io_base + addr, width, v);
+    if (space != VIRTIO_SPACE_MEM) {
+        if (!p->pci_io_base) {
 #if VIRTIO__HAVE_PORTIO
-    else virtio__port_out((uint16_t)addr, width, v);
+            virtio__port_out((uint16_t)addr, width, v);
 #endif
+            return;
+        }
+        addr += p->pci_io_base;
+    }
+    virtio__mem_out(addr, width, v);
 }
 
 /* Registers of the device's main block (MMIO window, PCI common config or
@@ -2565,7 +2576,7 @@ VIRTIO_API virtio_result virtio_pci_msix_plan(virtio_device *dev, uint32_t confi
 
 /* >>device: the status handshake and feature negotiation (virtio 1.2
    3.1), on any transport. */
-static int virtio__dev_ok(const virtio_device *d)
+static VIRTIO__NOINLINE int virtio__dev_ok(const virtio_device *d)
 {
     return d && d->priv.magic == VIRTIO__DEV_MAGIC && d->platform && VIRTIO__OPS_OK(d);
 }
@@ -2573,11 +2584,11 @@ static int virtio__dev_ok(const virtio_device *d)
    all-ones: no live device can show that (FAILED is ours to set, and
    bits 4 and 5 are reserved), so it means the device is gone. */
 #define VIRTIO__STATUS_GONE 0xffu
-static uint32_t virtio__get_status(const virtio_device *d)
+static VIRTIO__NOINLINE uint32_t virtio__get_status(const virtio_device *d)
 {
     return VIRTIO__OPS(d)->get_status(d) & 0xffu;
 }
-static void virtio__set_status(const virtio_device *d, uint32_t s)
+static VIRTIO__NOINLINE void virtio__set_status(const virtio_device *d, uint32_t s)
 {
     VIRTIO__OPS(d)->set_status(d, s);
 }
@@ -2814,7 +2825,7 @@ VIRTIO_API virtio_result virtio_config_read16(virtio_device *dev, uint32_t offse
     return virtio__config_snapshot(dev, offset, 2, 1, v);
 }
 
-VIRTIO_API virtio_result virtio_config_read32(virtio_device *dev, uint32_t offset, uint32_t *v)
+VIRTIO_API VIRTIO__NOINLINE virtio_result virtio_config_read32(virtio_device *dev, uint32_t offset, uint32_t *v)
 {
     return virtio__config_snapshot(dev, offset, 4, 1, v);
 }
