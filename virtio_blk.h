@@ -659,8 +659,12 @@ static VIRTIO__BLK_OUTLINE uint32_t virtio__blk_segs(const virtio_blk_info *in, 
    (0: tables unused). Descriptor lengths are 32-bit. */
 static void virtio__blk_limits(virtio_blk *b)
 {
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)b;   /* (no tables: 0, as init left it) */
+#else
     uint32_t m = b->info.size_max && b->info.size_max < 0x80000000u ? b->info.size_max : 0x80000000u;
     b->priv.one_max = b->priv.table ? m : 0;
+#endif
 }
 
 /* >>blk.lists */
@@ -806,7 +810,9 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, vi
 #endif
     s->op = h->op;
     s->piece = h->buf;
+#ifndef VIRTIO_BLK_MINIMAL   /* (read by the completion path the smallest driver does not have) */
     s->slow = s->nsg || h->op == VIRTIO_BLK_OP_GET_ID || s != h;
+#endif
     virtio__blk_posted(h, s, chunk);
     return VIRTIO_OK;
 }
@@ -940,10 +946,13 @@ static VIRTIO__BLK_NOINLINE void virtio__blk_reap_any(virtio_blk *b, virtio__blk
     if (s->nsg) virtio__blk_unmap(b, s);
     if (st != VIRTIO__BLK_S_OK) {
         if (h->result == VIRTIO_OK) h->result = virtio__blk_status(st);
-    } else if (s->op == VIRTIO_BLK_OP_GET_ID) {   /* copied out only once the device answered OK */
+    }
+#ifndef VIRTIO_BLK_MINIMAL   /* (there no GET_ID, and every piece is in its request's slot) */
+    else if (s->op == VIRTIO_BLK_OP_GET_ID) {   /* copied out only once the device answered OK */
         VIRTIO_MEMCPY(s->piece, s->dma + VIRTIO__BLK_DATA, VIRTIO__BLK_ID_BYTES);
     }
     if (s != h) virtio__blk_free(b, s);
+#endif
 }
 
 #ifndef VIRTIO_BLK_MINIMAL
