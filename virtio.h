@@ -1032,24 +1032,24 @@ VIRTIO_API void virtio_dma_unmap(const virtio_platform *p, void *buf, int dir, c
 static inline void virtio_store(const virtio_device *d, void *p, uint64_t v, unsigned bytes)
 {
     unsigned char *b = (unsigned char *)p;
-    unsigned i;
-#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN && !VIRTIO__HOST_BIG_ENDIAN
-    /* Little-endian CPU: device order is CPU order; one unaligned store. */
-    (void)d;
-    (void)i;
+#if defined(__GNUC__) || defined(__clang__)
+    /* One unaligned store, the bytes swapped when the device's order (the
+       CPU's on legacy transports, else little-endian) is not the host's. */
+    int swap = (VIRTIO__BIG_ENDIAN && d->legacy ? 1 : 0) != VIRTIO__HOST_BIG_ENDIAN;
     if (bytes == 8) {
-        uint64_t x = v;
+        uint64_t x = swap ? __builtin_bswap64(v) : v;
         __builtin_memcpy(b, &x, 8);
     } else if (bytes == 4) {
-        uint32_t x = (uint32_t)v;
+        uint32_t x = swap ? __builtin_bswap32((uint32_t)v) : (uint32_t)v;
         __builtin_memcpy(b, &x, 4);
     } else if (bytes == 2) {
-        uint16_t x = (uint16_t)v;
+        uint16_t x = swap ? __builtin_bswap16((uint16_t)v) : (uint16_t)v;
         __builtin_memcpy(b, &x, 2);
     } else {
         b[0] = (unsigned char)v;
     }
 #else
+    unsigned i;
     for (i = 0; i < bytes; i++) {
         unsigned shift = (VIRTIO__BIG_ENDIAN && d->legacy) ? 8u * (bytes - 1u - i) : 8u * i;
         b[i] = (unsigned char)(v >> shift);
@@ -1060,24 +1060,24 @@ static inline uint64_t virtio_load(const virtio_device *d, const void *p, unsign
 {
     const unsigned char *b = (const unsigned char *)p;
     uint64_t v = 0;
-    unsigned i;
-#if (defined(__GNUC__) || defined(__clang__)) && !VIRTIO__BIG_ENDIAN && !VIRTIO__HOST_BIG_ENDIAN
-    (void)d;
-    (void)i;
+#if defined(__GNUC__) || defined(__clang__)
+    int swap = (VIRTIO__BIG_ENDIAN && d->legacy ? 1 : 0) != VIRTIO__HOST_BIG_ENDIAN;   /* as in virtio_store */
     if (bytes == 8) {
         __builtin_memcpy(&v, b, 8);
+        if (swap) v = __builtin_bswap64(v);
     } else if (bytes == 4) {
         uint32_t x;
         __builtin_memcpy(&x, b, 4);
-        v = x;
+        v = swap ? __builtin_bswap32(x) : x;
     } else if (bytes == 2) {
         uint16_t x;
         __builtin_memcpy(&x, b, 2);
-        v = x;
+        v = swap ? __builtin_bswap16(x) : x;
     } else {
         v = b[0];
     }
 #else
+    unsigned i;
     for (i = 0; i < bytes; i++) {
         unsigned shift = (VIRTIO__BIG_ENDIAN && d->legacy) ? 8u * (bytes - 1u - i) : 8u * i;
         v |= (uint64_t)b[i] << shift;
@@ -1207,7 +1207,9 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 
 #define VIRTIO__ZERO(p) VIRTIO_ZERO(p)
 /* Register helpers are called from many places and are mostly cold:
-   keeping them out of line saves more code than the call costs. */
+   keeping them out of line saves more code than the call costs. So are
+   the device state check, the status register and the waits' start
+   (-Os inlined them into every caller: over 1 KiB on the boot stage). */
 #if defined(__GNUC__) || defined(__clang__)
 #define VIRTIO__NOINLINE __attribute__((noinline))
 #define VIRTIO__INLINE static inline __attribute__((always_inline))   /* per-buffer paths */
@@ -1218,6 +1220,11 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 #define VIRTIO__NOINLINE
 #define VIRTIO__INLINE static inline
 #endif
+/* Nonzero x has more than one bit set: the test x & (x - 1) written so
+   that clang does not turn it into a population count, which targets
+   without that instruction expand at length. (0 passes: callers have
+   refused it already.) */
+#define VIRTIO__NOT_POW2(x) (((x) ^ ((x) - 1)) < (x))
 #define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
 #define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
 #define VIRTIO__Q_MAGIC 0x71756575u     /* "queu" */
@@ -1483,24 +1490,33 @@ static VIRTIO__NOINLINE uint32_t virtio__reg_in(const virtio_platform *p, uint32
 #ifndef VIRTIO_DIRECT_REGS
     if (p->reg_read) return p->reg_read(p->user, (int)space, addr, width);
 #endif
-    if (space == VIRTIO_SPACE_MEM) return virtio__mem_in(addr, width);
-    if (p->pci_io_base) return virtio__mem_in(p->pci_io_base + addr, width);
+    if (space != VIRTIO_SPACE_MEM) {
+        if (!p->pci_io_base) {
 #if VIRTIO__HAVE_PORTIO
-    return virtio__port_in((uint16_t)addr, width);
+            return virtio__port_in((uint16_t)addr, width);
 #else
-    return 0xffffffffu;
+            return 0xffffffffu;
 #endif
+        }
+        addr += p->pci_io_base;   /* (one copy of the memory access) */
+    }
+    return virtio__mem_in(addr, width);
 }
 static VIRTIO__NOINLINE void virtio__reg_out(const virtio_platform *p, uint32_t space, uintptr_t addr, unsigned width, uint32_t v)
 {
 #ifndef VIRTIO_DIRECT_REGS
     if (p->reg_write) { p->reg_write(p->user, (int)space, addr, width, v); return; }
 #endif
-    if (space == VIRTIO_SPACE_MEM) virtio__mem_out(addr, width, v);
-    else if (p->pci_io_base) virtio__mem_out(p->pci_io_base + addr, width, v);
+    if (space != VIRTIO_SPACE_MEM) {
+        if (!p->pci_io_base) {
 #if VIRTIO__HAVE_PORTIO
-    else virtio__port_out((uint16_t)addr, width, v);
+            virtio__port_out((uint16_t)addr, width, v);
 #endif
+            return;
+        }
+        addr += p->pci_io_base;
+    }
+    virtio__mem_out(addr, width, v);
 }
 
 /* Registers of the device's main block (MMIO window, PCI common config or
@@ -1515,7 +1531,7 @@ static VIRTIO__NOINLINE void virtio__wr(const virtio_device *d, uintptr_t off, u
 }
 
 /* >>core.wait */
-VIRTIO_API void virtio_wait_start(virtio_wait *w, const virtio_platform *p, uint32_t timeout_ms)
+VIRTIO_API VIRTIO__NOINLINE void virtio_wait_start(virtio_wait *w, const virtio_platform *p, uint32_t timeout_ms)
 {
     uint64_t ms = timeout_ms ? timeout_ms : VIRTIO__DEF(p->timeout_ms, 5000u);
     uint64_t now = p->now_us ? p->now_us(p->user) : 0;
@@ -1562,7 +1578,7 @@ VIRTIO_API virtio_result virtio_alloc(const virtio_platform *p, size_t size, siz
     return VIRTIO_OK;
 }
 
-VIRTIO_API void virtio_free(const virtio_platform *p, void *ptr, size_t size, int kind)
+VIRTIO_API VIRTIO__NOINLINE void virtio_free(const virtio_platform *p, void *ptr, size_t size, int kind)
 {
     if (p && ptr && p->dma_free) p->dma_free(p->user, ptr, size, kind);
 }
@@ -1584,6 +1600,7 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
     uint32_t n = 0;
     if (!p || !sg || !count || (!buf && len)) return VIRTIO_ERR_INVALID_ARG;
     if (limit > 0x80000000u) limit = 0x80000000u;
+#ifndef VIRTIO_NO_DMA_MAP   /* (there the loop below is all: the same piece, less code) */
     if (!VIRTIO__DMA_MAP(p) && len <= limit && len && max) {   /* identity: one piece */
         sg[0].addr = (uint64_t)(uintptr_t)buf;
         sg[0].len = (uint32_t)len;
@@ -1592,6 +1609,7 @@ VIRTIO_API virtio_result virtio_dma_map(const virtio_platform *p, void *buf, siz
         if (mapped) *mapped = len;
         return VIRTIO_OK;
     }
+#endif
     while (off < len) {
         size_t want = len - off < limit ? len - off : limit, got = want;
         uint64_t addr = (uint64_t)(uintptr_t)((unsigned char *)buf + off);
@@ -1663,6 +1681,22 @@ typedef struct virtio__ops {
     uint32_t (*set_vector)(const virtio_device *d, uint32_t queue, uint32_t vector);
 } virtio__ops;
 #define VIRTIO__CONFIG_VECTOR 0xffffffffu
+/* One transport (VIRTIO_NO_LEGACY and one of VIRTIO_NO_PCI /
+   VIRTIO_NO_MMIO): one table, so the device and queue code calls its
+   operations directly (the compiler inlines what it likes) and the table
+   itself is not linked in; dev->priv.ops stays NULL. */
+#if defined(VIRTIO_NO_LEGACY) && defined(VIRTIO_NO_PCI) && !defined(VIRTIO_NO_MMIO)
+#define VIRTIO__ONE_OPS
+#define VIRTIO__OPS(d) (&virtio__mmio_ops)
+#define VIRTIO__OPS_OK(d) 1
+#elif defined(VIRTIO_NO_LEGACY) && defined(VIRTIO_NO_MMIO) && !defined(VIRTIO_NO_PCI)
+#define VIRTIO__ONE_OPS
+#define VIRTIO__OPS(d) (&virtio__pci_ops)
+#define VIRTIO__OPS_OK(d) 1
+#else
+#define VIRTIO__OPS(d) ((d)->priv.ops)
+#define VIRTIO__OPS_OK(d) ((d)->priv.ops != 0)
+#endif
 
 /* Configuration fields through the device's config window, as they are
    on the bus (modern: little-endian, converted by the register access). */
@@ -1848,7 +1882,7 @@ VIRTIO_API virtio_result virtio_mmio_probe(virtio_device *dev, const virtio_plat
     dev->priv.config = base + VIRTIO__MMIO_CONFIG;
 #ifndef VIRTIO_NO_LEGACY
     dev->priv.ops = dev->legacy ? &virtio__mmio1_ops : &virtio__mmio_ops;
-#else
+#elif !defined(VIRTIO__ONE_OPS)
     dev->priv.ops = &virtio__mmio_ops;
 #endif
     dev->priv.magic = VIRTIO__DEV_MAGIC;
@@ -2009,7 +2043,7 @@ static uint32_t virtio__pci_queue_size(const virtio_device *d, uint32_t max, uin
     /* Another answer that we can use: say it back, so that both sides
        agree on the ring we allocate whatever the first write did. */
     if (got != size && got != 0 && got <= max &&
-        (d->priv.ring == VIRTIO_RING_PACKED || (got & (got - 1)) == 0))
+        (d->priv.ring == VIRTIO_RING_PACKED || !VIRTIO__NOT_POW2(got)))
         virtio__wr(d, VIRTIO__PCI_Q_SIZE, 2, got);
     return got;
 }
@@ -2160,15 +2194,22 @@ typedef struct virtio__bar {
    its size. The caller turns the function's decoding off meanwhile: a BAR
    holding all-ones would claim addresses that are not its own. A mask
    that is not a power of two is a lie; the BAR is then not used. */
+static VIRTIO__NOINLINE uint32_t virtio__pci_bar_mask(const virtio_platform *p, uint32_t bdf, unsigned off, uint32_t *v)
+{
+    uint32_t m;
+    *v = virtio__cfg_in(p, bdf, off, 4);
+    virtio__cfg_out(p, bdf, off, 4, 0xffffffffu);
+    m = virtio__cfg_in(p, bdf, off, 4);
+    virtio__cfg_out(p, bdf, off, 4, *v);
+    return m;
+}
 static void virtio__pci_bar_read(const virtio_platform *p, uint32_t bdf, uint32_t bar, virtio__bar *b)
 {
     unsigned off = VIRTIO__PCI_BAR0 + 4u * bar;
-    uint32_t lo = virtio__cfg_in(p, bdf, off, 4), hi = 0, mlo, mhi = 0xffffffffu;
+    uint32_t lo, hi = 0, mlo, mhi = 0xffffffffu;
     uint64_t mask;
     VIRTIO__ZERO(b);
-    virtio__cfg_out(p, bdf, off, 4, 0xffffffffu);
-    mlo = virtio__cfg_in(p, bdf, off, 4);
-    virtio__cfg_out(p, bdf, off, 4, lo);
+    mlo = virtio__pci_bar_mask(p, bdf, off, &lo);
     if (mlo == 0) return;
     if (mlo & 1u) {   /* I/O: 16-bit decoders leave the upper half clear */
         b->space = VIRTIO_SPACE_IO;
@@ -2178,10 +2219,7 @@ static void virtio__pci_bar_read(const virtio_platform *p, uint32_t bdf, uint32_
         b->space = VIRTIO_SPACE_MEM;
         b->is64 = ((mlo >> 1) & 3u) == 2;
         if (b->is64 && bar < 5) {
-            hi = virtio__cfg_in(p, bdf, off + 4, 4);
-            virtio__cfg_out(p, bdf, off + 4, 4, 0xffffffffu);
-            mhi = virtio__cfg_in(p, bdf, off + 4, 4);
-            virtio__cfg_out(p, bdf, off + 4, 4, hi);
+            mhi = virtio__pci_bar_mask(p, bdf, off + 4, &hi);
         } else if (b->is64) {
             return;   /* a 64-bit BAR cannot start in the last register */
         }
@@ -2320,7 +2358,9 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         dev->priv.config = addr[VIRTIO__PCI_CAP_DEVICE];
         dev->priv.config_space = space[VIRTIO__PCI_CAP_DEVICE];
         dev->config_size = len[VIRTIO__PCI_CAP_DEVICE] > 0x1000 ? 0x1000 : len[VIRTIO__PCI_CAP_DEVICE];
+#ifndef VIRTIO__ONE_OPS
         dev->priv.ops = &virtio__pci_ops;
+#endif
     } else {
 #ifdef VIRTIO_NO_LEGACY
         VIRTIO__UNUSED(msix);
@@ -2644,21 +2684,21 @@ VIRTIO_API virtio_result virtio_pci_msix_plan(virtio_device *dev, uint32_t confi
 
 /* >>device: the status handshake and feature negotiation (virtio 1.2
    3.1), on any transport. */
-static int virtio__dev_ok(const virtio_device *d)
+static VIRTIO__NOINLINE int virtio__dev_ok(const virtio_device *d)
 {
-    return d && d->priv.magic == VIRTIO__DEV_MAGIC && d->platform && d->priv.ops;
+    return d && d->priv.magic == VIRTIO__DEV_MAGIC && d->platform && VIRTIO__OPS_OK(d);
 }
 /* Status as the device reports it, 0xff when the registers read
    all-ones: no live device can show that (FAILED is ours to set, and
    bits 4 and 5 are reserved), so it means the device is gone. */
 #define VIRTIO__STATUS_GONE 0xffu
-static uint32_t virtio__get_status(const virtio_device *d)
+static VIRTIO__NOINLINE uint32_t virtio__get_status(const virtio_device *d)
 {
-    return d->priv.ops->get_status(d) & 0xffu;
+    return VIRTIO__OPS(d)->get_status(d) & 0xffu;
 }
-static void virtio__set_status(const virtio_device *d, uint32_t s)
+static VIRTIO__NOINLINE void virtio__set_status(const virtio_device *d, uint32_t s)
 {
-    d->priv.ops->set_status(d, s);
+    VIRTIO__OPS(d)->set_status(d, s);
 }
 
 VIRTIO_API virtio_result virtio_device_reset(virtio_device *dev)
@@ -2727,7 +2767,7 @@ static virtio_result virtio__hello(virtio_device *dev)
     if ((r = virtio_device_reset(dev)) != VIRTIO_OK) return r;
     virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);
     virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    dev->device_features = dev->priv.ops->get_features(dev);
+    dev->device_features = VIRTIO__OPS(dev)->get_features(dev);
     return VIRTIO_OK;
 }
 
@@ -2781,7 +2821,7 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
         virtio_device_fail(dev);
         return r;
     }
-    dev->priv.ops->set_features(dev, want);
+    VIRTIO__OPS(dev)->set_features(dev, want);
     if (!VIRTIO__LEGACY(dev)) {
         virtio__set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
         if (!(virtio__get_status(dev) & VIRTIO_STATUS_FEATURES_OK)) {
@@ -2792,9 +2832,11 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     }
     dev->features = want;
     dev->priv.ring = (want & VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED)) ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
+#ifndef VIRTIO_NO_MSIX   /* (there no plan is ever made) */
     /* The reset cleared every vector: route configuration changes again. */
-    if (dev->priv.ops->set_vector && dev->priv.msix && dev->priv.plan_config != VIRTIO_MSIX_NONE)
-        dev->config_vector = dev->priv.ops->set_vector(dev, VIRTIO__CONFIG_VECTOR, dev->priv.plan_config);
+    if (VIRTIO__OPS(dev)->set_vector && dev->priv.msix && dev->priv.plan_config != VIRTIO_MSIX_NONE)
+        dev->config_vector = VIRTIO__OPS(dev)->set_vector(dev, VIRTIO__CONFIG_VECTOR, dev->priv.plan_config);
+#endif
     return VIRTIO_OK;
 }
 
@@ -2814,7 +2856,7 @@ VIRTIO_API virtio_result virtio_device_isr(virtio_device *dev, uint32_t *isr)
 {
     uint32_t v;
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
-    v = dev->priv.msix ? 0 : dev->priv.ops->isr(dev);
+    v = dev->priv.msix ? 0 : VIRTIO__OPS(dev)->isr(dev);
     if (isr) *isr = (v | 0xffffff00u) == 0xffffffffu ? 0 : v & (VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG);   /* all-ones: gone */
     return VIRTIO_OK;
 }
@@ -2830,9 +2872,9 @@ static virtio_result virtio__set_vector(virtio_device *dev, uint32_t queue, uint
 {
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     if (vector > VIRTIO_MSIX_NONE) return VIRTIO_ERR_INVALID_ARG;
-    if (!dev->priv.ops->set_vector || !dev->priv.msix) return VIRTIO_ERR_UNSUPPORTED;
+    if (!VIRTIO__OPS(dev)->set_vector || !dev->priv.msix) return VIRTIO_ERR_UNSUPPORTED;
     if (vector != VIRTIO_MSIX_NONE && vector >= dev->msix_entries) return VIRTIO_ERR_INVALID_ARG;
-    return dev->priv.ops->set_vector(dev, queue, vector) == vector ? VIRTIO_OK : VIRTIO_ERR_UNSUPPORTED;
+    return VIRTIO__OPS(dev)->set_vector(dev, queue, vector) == vector ? VIRTIO_OK : VIRTIO_ERR_UNSUPPORTED;
 }
 
 VIRTIO_API virtio_result virtio_device_set_vector(virtio_device *dev, uint32_t vector)
@@ -2858,14 +2900,14 @@ static virtio_result virtio__config_snapshot(virtio_device *d, uint32_t off, uns
     if ((uint64_t)count * width > VIRTIO__CONFIG_MAX) return VIRTIO_ERR_TOO_BIG;
     if (off > d->config_size || (uint64_t)count * width > d->config_size - off) return VIRTIO_ERR_RANGE;
     for (tries = 0; tries < 16; tries++) {
-        before = d->priv.ops->generation(d);
+        before = VIRTIO__OPS(d)->generation(d);
         for (i = 0; i < count; i++) {
-            uint32_t v = d->priv.ops->cfg_in(d, off + i * width, width);
+            uint32_t v = VIRTIO__OPS(d)->cfg_in(d, off + i * width, width);
             if (width == 1) ((uint8_t *)tmp)[i] = (uint8_t)v;
             else if (width == 2) ((uint16_t *)tmp)[i] = (uint16_t)v;
             else tmp[i] = v;
         }
-        after = d->priv.ops->generation(d);
+        after = VIRTIO__OPS(d)->generation(d);
         if (before == after) {
             VIRTIO_MEMCPY(out, tmp, (size_t)count * width);
             return VIRTIO_OK;
@@ -2891,7 +2933,7 @@ VIRTIO_API virtio_result virtio_config_read16(virtio_device *dev, uint32_t offse
     return virtio__config_snapshot(dev, offset, 2, 1, v);
 }
 
-VIRTIO_API virtio_result virtio_config_read32(virtio_device *dev, uint32_t offset, uint32_t *v)
+VIRTIO_API VIRTIO__NOINLINE virtio_result virtio_config_read32(virtio_device *dev, uint32_t offset, uint32_t *v)
 {
     return virtio__config_snapshot(dev, offset, 4, 1, v);
 }
@@ -2913,7 +2955,7 @@ VIRTIO_API virtio_result virtio_config_write(virtio_device *dev, uint32_t offset
     if (!virtio__dev_ok(dev)) return VIRTIO_ERR_STATE;
     if ((width != 1 && width != 2 && width != 4) || (offset & (width - 1)) != 0) return VIRTIO_ERR_INVALID_ARG;
     if (offset > dev->config_size || width > dev->config_size - offset) return VIRTIO_ERR_RANGE;
-    dev->priv.ops->cfg_out(dev, offset, width, value);
+    VIRTIO__OPS(dev)->cfg_out(dev, offset, width, value);
     return VIRTIO_OK;
 }
 
@@ -3385,8 +3427,11 @@ static void virtio__q_free(virtio_queue *q, const virtio_platform *p)
 #ifndef VIRTIO_NO_INDIRECT
     for (i = q->priv.mem.pieces; i-- > 0;)
         virtio_free(p, q->priv.mem.tables[i], q->priv.mem.table_piece, VIRTIO_MEM_DMA);
+    i = 5;
+#else
+    i = 4;   /* (no table index in ptr[4]) */
 #endif
-    for (i = 5; i-- > 3;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_PRIVATE);
+    for (; i-- > 3;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_PRIVATE);
     for (i = 3; i-- > 0;) virtio_free(p, q->priv.mem.ptr[i], q->priv.mem.bytes[i], VIRTIO_MEM_DMA);
 }
 
@@ -3414,7 +3459,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
 
     /* The size: the device's unless the caller asks for less (or it is
        above what we support); then what the device says it will use. */
-    max = dev->priv.ops->queue_max(dev, index, &live);
+    max = VIRTIO__OPS(dev)->queue_max(dev, index, &live);
     if (max == 0) return VIRTIO_ERR_NOT_FOUND;
     /* Setting up a live queue again is a driver bug the spec forbids. */
     if (live) return VIRTIO_ERR_STATE;
@@ -3426,8 +3471,8 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     }
     size = max < limit ? max : limit;
     if (!packed) while (size & (size - 1)) size &= size - 1;   /* split rings: power of two */
-    size = dev->priv.ops->queue_size(dev, max, size);
-    if (size == 0 || size > max || size > 32768 || (!packed && (size & (size - 1)) != 0)) {
+    size = VIRTIO__OPS(dev)->queue_size(dev, max, size);
+    if (size == 0 || size > max || size > 32768 || (!packed && VIRTIO__NOT_POW2(size))) {
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_QUEUE_SIZE, 0, size);
         return VIRTIO_ERR_DEVICE;
     }
@@ -3463,7 +3508,7 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_LEGACY_ADDRESS, 0, area[0]);
         r = VIRTIO_ERR_UNSUPPORTED;
     } else {
-        r = dev->priv.ops->queue_enable(dev, q, area);
+        r = VIRTIO__OPS(dev)->queue_enable(dev, q, area);
     }
     if (r != VIRTIO_OK) {
         virtio__q_free(q, p);

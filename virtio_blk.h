@@ -165,12 +165,15 @@ use; none of them removes a check of the device:
     #define VIRTIO_NO_LOG
     #include "virtio_blk.h"
 
-Linked with --gc-sections, core + driver take (.text + .rodata, clang 14
--Os, bench/boot_size.py): on virtio-mmio 7.3 KiB on riscv64, 6.1 KiB on
-armv7 Thumb-2, 8.8 KiB on aarch64, 9.0 KiB on x86_64; on virtio-pci about
-2.1 KiB more (BAR sizing and the capability walk). The driver's share is
-2.3 to 3.5 KiB. tests/qemu/test_boot_stage.py runs this build on QEMU
-disks.
+Compiled as boot stages are (no FP or SIMD registers: -mgeneral-regs-only
+on aarch64 and x86, soft float on armv7) and linked with --gc-sections,
+core + driver take (.text + .rodata, clang 14 -Os, bench/boot_size.py):
+on virtio-mmio 6.1 KiB on riscv64, 5.0 KiB on armv7 Thumb-2, 7.0 KiB on
+aarch64 and x86_64, 7.6 KiB on armv7 Arm, all within 8 KiB; on
+virtio-pci 1.7 to 2.5 KiB more (BAR sizing and the capability walk:
+within 8 KiB on riscv32 and armv7 Thumb-2). The driver's share is
+1.6 to 2.4 KiB. With a single transport its operations are direct calls
+(no table). tests/qemu/test_boot_stage.py runs this build on QEMU disks.
 
 license: end of file (virtio.h)
 */
@@ -476,6 +479,14 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed);
 #define VIRTIO__BLK_DATA 64u
 #define VIRTIO__BLK_STATUS 88u
 #define VIRTIO__BLK_STRIDE 96u
+/* A slot's DMA area, which is 16-byte aligned (virtio_alloc checked the
+   block, the stride keeps it): said to the compiler, the header's
+   fields are single stores where unaligned ones would be byte by byte. */
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__BLK_AREA(s) ((unsigned char *)__builtin_assume_aligned((s)->dma, 16))
+#else
+#define VIRTIO__BLK_AREA(s) ((s)->dma)
+#endif
 
 /* The per-request checks are inlined into submit. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -483,10 +494,15 @@ VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed);
 #else
 #define VIRTIO__BLK_INLINE static inline
 #endif
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(VIRTIO_BLK_MINIMAL)
 #define VIRTIO__BLK_NOINLINE __attribute__((noinline))
 #else
-#define VIRTIO__BLK_NOINLINE
+#define VIRTIO__BLK_NOINLINE   /* (smallest driver: one caller each) */
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define VIRTIO__BLK_OUTLINE __attribute__((noinline))   /* cold, called twice or more */
+#else
+#define VIRTIO__BLK_OUTLINE
 #endif
 #define VIRTIO__BLK_MAGIC 0x626c6b21u
 #define VIRTIO__BLK_CHUNK 16u              /* used buffers taken per virtio_queue_pop_many */     /* "blk!" */
@@ -523,6 +539,14 @@ typedef struct virtio__blk_slot {
     uint8_t slow;                /* piece: its completion needs more than the status byte
                                     (an unmap, the GET_ID answer, a borrowed slot) */
 } virtio__blk_slot;
+
+/* Request slots: one in the smallest driver, a constant the compiler
+   folds into the loops over them. */
+#ifdef VIRTIO_BLK_MINIMAL
+#define VIRTIO__BLK_SLOTS(b) 1u
+#else
+#define VIRTIO__BLK_SLOTS(b) ((b)->priv.slots)
+#endif
 
 #define VIRTIO__BLK_ST_FREE 0     /* on the free list */
 #define VIRTIO__BLK_ST_LIVE 1     /* home of a request in progress */
@@ -563,7 +587,9 @@ static virtio_result virtio__blk_read_info(virtio_blk *b, virtio_blk_info *in)
     in->block_size = 512;
     if (virtio_device_has(d, VIRTIO__BLK_F_BLK_SIZE)) {
         VIRTIO__BLK_TRY(virtio_config_read32(d, VIRTIO__BLK_CFG_BLK_SIZE, &v32));
-        if (v32 < 512 || v32 > 65536 || (v32 & (v32 - 1)) != 0) return VIRTIO_ERR_DEVICE;
+        /* A power of two: (v ^ (v - 1)) < v is v & (v - 1) != 0 for v > 0,
+           written so that clang makes no population count of it. */
+        if (v32 < 512 || v32 > 65536 || (v32 ^ (v32 - 1)) < v32) return VIRTIO_ERR_DEVICE;
         in->block_size = v32;
     }
     if (virtio_device_has(d, VIRTIO__BLK_F_SIZE_MAX)) {
@@ -625,7 +651,7 @@ static virtio_result virtio__blk_read_info(virtio_blk *b, virtio_blk_info *in)
 
 /* Data pieces per device request for these limits, or 0 if a request
    could not carry one whole block. */
-static uint32_t virtio__blk_segs(const virtio_blk_info *in, uint32_t want)
+static VIRTIO__BLK_OUTLINE uint32_t virtio__blk_segs(const virtio_blk_info *in, uint32_t want)
 {
     uint32_t segs = in->seg_max && want > in->seg_max ? in->seg_max : want;
     if (in->size_max && (uint64_t)segs * in->size_max < in->block_size) return 0;
@@ -636,11 +662,16 @@ static uint32_t virtio__blk_segs(const virtio_blk_info *in, uint32_t want)
    (0: tables unused). Descriptor lengths are 32-bit. */
 static void virtio__blk_limits(virtio_blk *b)
 {
+#ifdef VIRTIO_BLK_MINIMAL
+    (void)b;   /* (no tables: 0, as init left it) */
+#else
     uint32_t m = b->info.size_max && b->info.size_max < 0x80000000u ? b->info.size_max : 0x80000000u;
     b->priv.one_max = b->priv.table ? m : 0;
+#endif
 }
 
 /* >>blk.lists */
+#ifndef VIRTIO_BLK_MINIMAL
 static void virtio__blk_append(virtio_blk *b, uint16_t *head, uint16_t *tail, virtio__blk_slot *h)
 {
     uint16_t i = h->self;
@@ -650,7 +681,6 @@ static void virtio__blk_append(virtio_blk *b, uint16_t *head, uint16_t *tail, vi
     *tail = i;
 }
 
-#ifndef VIRTIO_BLK_MINIMAL
 static virtio__blk_slot *virtio__blk_shift(virtio_blk *b, uint16_t *head, uint16_t *tail)
 {
     virtio__blk_slot *h;
@@ -659,16 +689,6 @@ static virtio__blk_slot *virtio__blk_shift(virtio_blk *b, uint16_t *head, uint16
     *head = h->next;
     if (*head == VIRTIO__BLK_NONE) *tail = VIRTIO__BLK_NONE;
     return h;
-}
-
-#endif
-
-/* Back to the free list: a request handed back, or a borrowed slot. */
-static inline void virtio__blk_free(virtio_blk *b, virtio__blk_slot *s)
-{
-    s->state = VIRTIO__BLK_ST_FREE;
-    s->next = b->priv.free_slot;
-    b->priv.free_slot = s->self;
 }
 
 /* Request h has nothing in flight and nothing left to post. A blocking
@@ -686,6 +706,16 @@ static void virtio__blk_end(virtio_blk *b, virtio__blk_slot *h, virtio_result r)
     if (h->result == VIRTIO_OK) h->result = r;
     h->left = 0;
     if (h->outstanding == 0) virtio__blk_finish(b, h);
+}
+
+#endif
+
+/* Back to the free list: a request handed back, or a borrowed slot. */
+static inline void virtio__blk_free(virtio_blk *b, virtio__blk_slot *s)
+{
+    s->state = VIRTIO__BLK_ST_FREE;
+    s->next = b->priv.free_slot;
+    b->priv.free_slot = s->self;
 }
 
 /* Give back slot s's data mapping (the device is done with it). */
@@ -716,7 +746,7 @@ static inline void virtio__blk_posted(virtio__blk_slot *h, virtio__blk_slot *s, 
 static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s)
 {
     const virtio_platform *p = b->dev.platform;
-    unsigned char *dma = s->dma;
+    unsigned char *dma = VIRTIO__BLK_AREA(s);
     uint64_t dev = b->priv.dma_dev + (uint64_t)(dma - b->priv.dma);
     virtio_sg *sg = b->priv.sg;
     size_t chunk = h->left;
@@ -783,7 +813,9 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, vi
 #endif
     s->op = h->op;
     s->piece = h->buf;
+#ifndef VIRTIO_BLK_MINIMAL   /* (read by the completion path the smallest driver does not have) */
     s->slow = s->nsg || h->op == VIRTIO_BLK_OP_GET_ID || s != h;
+#endif
     virtio__blk_posted(h, s, chunk);
     return VIRTIO_OK;
 }
@@ -795,7 +827,7 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, vi
 VIRTIO__BLK_INLINE virtio_result virtio__blk_post_one(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s,
                                                      uint32_t op, void *buf, uint64_t sector, size_t len)
 {
-    unsigned char *dma = s->dma;
+    unsigned char *dma = VIRTIO__BLK_AREA(s);
     int rd = op == VIRTIO_BLK_OP_READ;
     virtio_result r;
     virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT, 4);
@@ -867,6 +899,22 @@ static int virtio__blk_pump(virtio_blk *b)
    (parked for poll, or taken by its blocking call). If it did not, the
    device may still write every buffer it holds: nothing goes back, the
    requests stay in flight for good (the disk is dead). */
+#ifdef VIRTIO_BLK_MINIMAL
+/* (The smallest driver: only slot 0, the blocking call's, which returns
+   `why` itself; no lists.) */
+static void virtio__blk_fail(virtio_blk *b, virtio_result why)
+{
+    virtio__blk_slot *h = virtio__blk_at(b, 0);
+    (void)why;
+    if (virtio_device_reset(&b->dev) != VIRTIO_OK) {
+        b->priv.broken = VIRTIO__BLK_DEAD;
+        return;
+    }
+    b->priv.broken = VIRTIO__BLK_BROKEN;
+    h->posted = 0;
+    if (h->nsg) virtio__blk_unmap(b, h);
+}
+#else
 static void virtio__blk_fail(virtio_blk *b, virtio_result why)
 {
     uint32_t i;
@@ -891,6 +939,7 @@ static void virtio__blk_fail(virtio_blk *b, virtio_result why)
         virtio__blk_end(b, h, why);
     }
 }
+#endif
 
 /* The rest of a completion, for pieces that need it: the unmap, an
    error status, the GET_ID answer, a borrowed slot back. */
@@ -900,10 +949,13 @@ static VIRTIO__BLK_NOINLINE void virtio__blk_reap_any(virtio_blk *b, virtio__blk
     if (s->nsg) virtio__blk_unmap(b, s);
     if (st != VIRTIO__BLK_S_OK) {
         if (h->result == VIRTIO_OK) h->result = virtio__blk_status(st);
-    } else if (s->op == VIRTIO_BLK_OP_GET_ID) {   /* copied out only once the device answered OK */
+    }
+#ifndef VIRTIO_BLK_MINIMAL   /* (there no GET_ID, and every piece is in its request's slot) */
+    else if (s->op == VIRTIO_BLK_OP_GET_ID) {   /* copied out only once the device answered OK */
         VIRTIO_MEMCPY(s->piece, s->dma + VIRTIO__BLK_DATA, VIRTIO__BLK_ID_BYTES);
     }
     if (s != h) virtio__blk_free(b, s);
+#endif
 }
 
 #ifndef VIRTIO_BLK_MINIMAL
@@ -950,9 +1002,11 @@ static void virtio__blk_free_mem(virtio_blk *b)
     const virtio_platform *p = b->dev.platform;
     /* Newest first, the queue last (init set it up first): a stack-like
        pool, a boot stage's usual allocator, gets everything back. */
-    virtio_free(p, b->priv.unmap, (size_t)b->priv.slots * b->priv.segs_init * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
-    virtio_free(p, b->priv.dma, (size_t)b->priv.slots * VIRTIO__BLK_STRIDE, VIRTIO_MEM_DMA);
-    virtio_free(p, b->priv.mem, virtio__blk_sg_off(b->priv.slots) + (b->priv.segs_init + 2) * sizeof(virtio_sg),
+#ifndef VIRTIO_NO_DMA_MAP   /* (there never allocated) */
+    virtio_free(p, b->priv.unmap, (size_t)VIRTIO__BLK_SLOTS(b) * b->priv.segs_init * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
+#endif
+    virtio_free(p, b->priv.dma, (size_t)VIRTIO__BLK_SLOTS(b) * VIRTIO__BLK_STRIDE, VIRTIO_MEM_DMA);
+    virtio_free(p, b->priv.mem, virtio__blk_sg_off(VIRTIO__BLK_SLOTS(b)) + (b->priv.segs_init + 2) * sizeof(virtio_sg),
                 VIRTIO_MEM_PRIVATE);
     virtio_queue_destroy(&b->queue);   /* (VIRTIO_ERR_STATE if it was never set up) */
     b->priv.unmap = 0;
@@ -1072,7 +1126,7 @@ VIRTIO_API virtio_result virtio_blk_shutdown(virtio_blk *blk)
     blk->priv.magic = 0;
     /* Only a reset that finished stops the device touching memory. */
     if (virtio_device_reset(&blk->dev) != VIRTIO_OK) return VIRTIO_ERR_TIMEOUT;
-    for (i = 0; i < blk->priv.slots; i++) {   /* abandoned requests give their mappings back */
+    for (i = 0; i < VIRTIO__BLK_SLOTS(blk); i++) {   /* abandoned requests give their mappings back */
         virtio__blk_slot *s = virtio__blk_at(blk, i);
         if (s->posted && s->nsg) virtio__blk_unmap(blk, s);
     }

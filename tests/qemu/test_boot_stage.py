@@ -4,8 +4,10 @@
 tests/qemu/guest/boot_stage_test.c is built with the configuration that
 bench/boot_size.py measures against its budget (VIRTIO_BLK_MINIMAL, one
 transport, split rings, VIRTIO_NO_INDIRECT, VIRTIO_NO_EVENT_IDX,
-VIRTIO_NO_DMA_MAP, VIRTIO_NO_MSIX, VIRTIO_DIRECT_REGS, VIRTIO_NO_STRINGS, VIRTIO_NO_LOG), so the bytes the
-budget counts are the bytes that move data here. Three disks:
+VIRTIO_NO_DMA_MAP, VIRTIO_NO_MSIX, VIRTIO_DIRECT_REGS, VIRTIO_NO_STRINGS, VIRTIO_NO_LOG) and,
+like it, without FP or SIMD registers (the Makefile adds -mgeneral-regs-only
+on aarch64 and x86), so the bytes the budget counts are the bytes that move
+data here. Three disks:
   rw  4 MiB, 512-byte blocks
   ro  1 MiB, read-only
   k4  4 MiB, 4096-byte logical and physical blocks
