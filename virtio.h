@@ -661,7 +661,9 @@ VIRTIO_API virtio_result virtio_device_status(virtio_device *dev, uint32_t *stat
 /* Read and acknowledge the interrupt status (INTx and virtio-mmio
    interrupts). out: isr (VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG bits, 0 =
    not this device; may be NULL). With MSI-X enabled there is no shared
-   ISR: the vector says what happened, and this reports 0.
+   ISR: the vector says what happened, and this reports 0 (a build with
+   both VIRTIO_NO_MSIX and VIRTIO_NO_LEGACY does not look for MSI-X on
+   virtio-pci, and reads the register).
    Returns VIRTIO_OK, VIRTIO_ERR_STATE. Context: one or two register
    accesses; callable from an interrupt handler. */
 VIRTIO_API virtio_result virtio_device_isr(virtio_device *dev, uint32_t *isr);
@@ -2034,18 +2036,14 @@ static uint32_t virtio__pci_queue_max(const virtio_device *d, uint32_t index, ui
 }
 /* queue_size is read-write: write it even when it is the maximum read a
    moment ago (that read may have been a lie), then read back what the
-   device will use (kvmtool keeps its maximum, whatever is written). */
+   device will use (kvmtool keeps its maximum, whatever is written). The
+   read-back is the last word: writing another answer back would not help,
+   as a device that ignored the first write ignores that one too. */
 static uint32_t virtio__pci_queue_size(const virtio_device *d, uint32_t max, uint32_t size)
 {
-    uint32_t got;
+    VIRTIO__UNUSED(max);
     virtio__wr(d, VIRTIO__PCI_Q_SIZE, 2, size);
-    got = virtio__rd(d, VIRTIO__PCI_Q_SIZE, 2);
-    /* Another answer that we can use: say it back, so that both sides
-       agree on the ring we allocate whatever the first write did. */
-    if (got != size && got != 0 && got <= max &&
-        (d->priv.ring == VIRTIO_RING_PACKED || !VIRTIO__NOT_POW2(got)))
-        virtio__wr(d, VIRTIO__PCI_Q_SIZE, 2, got);
-    return got;
+    return virtio__rd(d, VIRTIO__PCI_Q_SIZE, 2);
 }
 static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q, const uint64_t area[3])
 {
@@ -2280,6 +2278,8 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         cap = virtio__cfg_in(p, bdf, 0x34, 1) & 0xfcu;
         for (n = 0; cap >= 0x40 && n < 48; n++) {
             uint32_t id = virtio__cfg_in(p, bdf, cap, 1);
+#if !defined(VIRTIO_NO_MSIX) || !defined(VIRTIO_NO_LEGACY)
+            /* (Without MSI-X and legacy, nothing needs to know of it.) */
             if (id == 0x11 && !msix_cap && cap <= 0x100 - 12) {   /* MSI-X (PCI 3.0 6.8.2) */
                 uint32_t ctrl = virtio__cfg_in(p, bdf, cap + 2, 2);
                 msix_cap = cap;
@@ -2293,7 +2293,9 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
                     if (msix_table) used |= VIRTIO__PCI_CMD_MEM;
                 }
 #endif
-            } else if (id == 0x09) {   /* vendor-specific: VirtIO */
+            } else
+#endif
+            if (id == 0x09) {   /* vendor-specific: VirtIO */
                 /* Nothing past cap_len is read: the type needs 4 bytes,
                    the structure 16 (notify: 20). */
                 uint32_t clen = virtio__cfg_in(p, bdf, cap + 2, 1);

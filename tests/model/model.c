@@ -165,7 +165,8 @@ struct model_bus_priv {
 typedef struct mq {
     uint32_t index, max, flags;
     uint32_t size;                 /* driver-chosen (PCI modern: reads back, starts at max) */
-    uint32_t told;                 /* legacy PCI: the size the driver last read, a lie included */
+    uint32_t told;                 /* the size the driver last read, a lie included (legacy PCI:
+                                      any read; modern PCI: a read after the last write, 0 if none) */
     uint64_t desc, drv, dev;       /* device addresses of the three areas */
     uint32_t ready, pfn, align;
     uint16_t msix;
@@ -2175,6 +2176,7 @@ static void common_write(model *m, uint32_t off, unsigned w, uint32_t v)
         if ((q = queue_for_write(m, "queue_size")) != NULL) {
             if (v == 0) model_bug(m, "queue_size of queue %u written with 0", q->index);
             q->size = queue_size_taken(m, q, v);
+            q->told = 0;
         }
         return;
     case C_Q_MSIX:
@@ -2186,7 +2188,13 @@ static void common_write(model *m, uint32_t off, unsigned w, uint32_t v)
         q = sel_queue(m);
         if (!q || q->max == 0) model_bug(m, "queue_enable written for queue %u, which the device does not have", p->qsel);
         else if (v != 1) model_bug(m, "queue_enable of queue %u written with %u (the driver MUST NOT write 0)", q->index, v);
-        else queue_enable(m, q);
+        else {
+            /* A device lays the ring out with the size it last said: a
+               driver can only believe what it read back. */
+            if (q->told && !q->ready) q->size = q->told;
+            q->told = 0;
+            queue_enable(m, q);
+        }
         return;
     case C_Q_RESET: model_bug(m, "queue_reset written but VIRTIO_F_RING_RESET is not offered"); return;
     case C_DF: case C_NUM_QUEUES: case C_GENERATION: case C_Q_NOFF: case C_Q_NOTIF_DATA: case C_ADMIN_INDEX: case C_ADMIN_NUM:
@@ -2463,6 +2471,8 @@ static uint32_t block_read(model *m, uint32_t block, uint32_t off, unsigned w)
     h.value = v;
     hostile(m, &h);
     if (block == MODEL_REGS_LEGACY && off == L_QUEUE_NUM && sel_queue(m)) sel_queue(m)->told = h.value & 0xffffu;
+    if (block == MODEL_REGS_COMMON && off == C_Q_SIZE && w == 2 && sel_queue(m) && !sel_queue(m)->ready)
+        sel_queue(m)->told = h.value & 0xffffu;
     return h.value;
 }
 
@@ -3287,6 +3297,7 @@ void model_set_queue_max(model *m, uint32_t qi, uint32_t max)
     q = &m->priv->q[qi];
     q->max = max > MODEL_MAX_QUEUE_SIZE ? MODEL_MAX_QUEUE_SIZE : max;
     if (!q->ready && is_pci(m)) q->size = q->max;
+    if (!q->ready) q->told = 0;
 }
 
 int model_queue_ready(const model *m, uint32_t qi) { return qi < m->priv->nq && m->priv->q[qi].ready && !m->priv->q[qi].broken; }
