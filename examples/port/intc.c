@@ -399,6 +399,36 @@ int port_irq_attach(uint32_t source, port_irq_handler fn, void *arg)
     return -1;
 }
 
+#if !defined(__x86_64__) && !defined(__i386__)
+/* INTx behind PCI-PCI bridges: the host bridge's interrupt-map knows only
+   the functions on bus 0. Each bridge passes a pin on as the standard
+   swizzle (PCI-to-PCI Bridge 1.2, 9.1): pin + device number of the
+   function below it, modulo 4. Walk up, bridge by bridge, to bus 0; *bdf
+   and *pin become what the host bridge sees. 0 if a bus has no bridge
+   above it (or the walk loops). */
+static int pci_swizzle(uint32_t *bdf, uint32_t *pin)
+{
+    uint32_t hops;
+    for (hops = 0; *bdf >> 8 && hops < 8; hops++) {
+        uint32_t bus = *bdf >> 8, up;
+        for (up = 0; up < (port_machine.pci_buses << 8); up++) {
+            uint32_t id = port_pci_read32(up, 0), hdr, busreg;
+            if ((id & 0xffffu) == 0xffffu) {
+                if (!(up & 7)) up += 7;   /* no function 0: the device is absent */
+                continue;
+            }
+            hdr = port_pci_read32(up, 0x0c) >> 16 & 0x7fu;
+            busreg = port_pci_read32(up, 0x18);   /* primary, secondary, subordinate */
+            if (hdr == 1 && (busreg >> 8 & 0xffu) == bus) break;
+        }
+        if (up >= (port_machine.pci_buses << 8)) return 0;
+        *pin = ((*pin - 1) + (*bdf >> 3 & 0x1fu)) % 4 + 1;
+        *bdf = up;
+    }
+    return *bdf >> 8 == 0;
+}
+#endif
+
 int port_irq_line(const virtio_device *dev, uint32_t *source)
 {
     uint32_t src = 0, flags = 0;
@@ -416,8 +446,8 @@ int port_irq_line(const virtio_device *dev, uint32_t *source)
         if (dev->transport == VIRTIO_TRANSPORT_MMIO) {
             if (!port_fdt_irq(&t, "virtio,mmio", dev->base, 0, &src, &flags)) return -1;
         } else {
-            uint32_t pin = port_pci_read32(dev->bdf, 0x3c) >> 8 & 0xffu;
-            if (pin < 1 || pin > 4 || !port_fdt_pci_irq(&t, dev->bdf, pin, &src, &flags)) return -1;
+            uint32_t pin = port_pci_read32(dev->bdf, 0x3c) >> 8 & 0xffu, bdf = dev->bdf;
+            if (pin < 1 || pin > 4 || !pci_swizzle(&bdf, &pin) || !port_fdt_pci_irq(&t, bdf, pin, &src, &flags)) return -1;
         }
     }
 #endif

@@ -121,7 +121,8 @@ int port_irq_attach(uint32_t source, port_irq_handler fn, void *arg);
 
 /* The line a VirtIO device interrupts on (for port_irq_attach): a
    virtio-mmio device's "interrupts" in the device tree; a PCI function's
-   INTx pin through the host bridge's interrupt-map (virt), or on x86 the
+   INTx pin, swizzled by each bridge above it, through the host bridge's
+   interrupt-map (virt), or on x86 the
    interrupt line SeaBIOS wrote into its configuration space (an I/O APIC
    input, ISA numbering: PIRQ routing to IRQ 10 and 11). Returns 0, or -1
    (no interrupt for it). */

@@ -12,6 +12,9 @@ interrupt wiring forced or left to the machine:
   intx     PCI with INTx (riscv has no MSI; elsewhere the guest is told
            to use INTx): the line through the device tree's interrupt-map,
            or the interrupt line SeaBIOS wrote (x86)
+  (+root-port: each device behind a PCIe root port of its own: INTx
+           swizzled through the bridge to the host bridge's map, MSI-X
+           through the bridge's windows)
   mmio     virtio-mmio, the interrupt from the device tree
   masked   MSI-X on functions whose Function Mask was left set (the
            guest plays the earlier owner): enabling MSI-X unmasks them
@@ -174,10 +177,12 @@ def narrowed(cfgs):
 
 MSIX = [Config("aarch64", "pci-modern"), Config("aarch64", "pci-modern", True), Config("x86_64", "pci-modern"),
         Config("x86_64", "pci-legacy"), Config("x86_64", "pci-modern", True), Config("aarch64be", "pci-legacy"),
-        Config("armv7", "pci-modern"), Config("i686", "pci-legacy"), Config("x86_64", "pci-modern", False, "event_idx=off")]
+        Config("armv7", "pci-modern"), Config("i686", "pci-legacy"), Config("x86_64", "pci-modern", False, "event_idx=off"),
+        Config("aarch64", "pci-modern", False, "root-port"), Config("x86_64", "pci-modern", True, "root-port")]
 INTX = [Config("riscv64", "pci-modern"), Config("riscv64", "pci-modern", True), Config("aarch64", "pci-modern"),
         Config("x86_64", "pci-modern"), Config("x86_64", "pci-legacy"), Config("riscv32", "pci-modern"),
-        Config("i686", "pci-modern")]
+        Config("i686", "pci-modern"), Config("riscv64", "pci-modern", False, "root-port"),
+        Config("aarch64", "pci-legacy", False, "root-port"), Config("x86_64", "pci-modern", False, "root-port")]
 MMIO = [Config("riscv64", "mmio-legacy"), Config("riscv64", "mmio-modern", True), Config("aarch64", "mmio-modern"),
         Config("aarch64", "mmio-legacy"), Config("riscv32", "mmio-modern"), Config("aarch64be", "mmio-modern"),
         Config("armv7", "mmio-legacy")]
