@@ -289,7 +289,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 1
+#define VIRTIO_VERSION_PATCH 2
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
