@@ -98,6 +98,14 @@ $(eval $(call port_guest,net_ping,examples/net_ping.c))
 $(eval $(call port_guest,input_echo,examples/input_echo.c))
 $(eval $(call port_guest,boot_linux,examples/boot_linux.c))
 $(eval $(call port_guest,irq_kernel,examples/irq_kernel.c))
+# README.md's first C block, compiled as written (test_examples.py runs it).
+README_INC := build/readme/readme_head.inc build/readme/readme_body.inc
+$(README_INC) &: README.md tests/qemu/guest/readme_extract.py
+	@python3 tests/qemu/guest/readme_extract.py README.md build/readme
+$(eval $(call port_guest,readme_quickstart,tests/qemu/guest/readme_quickstart.c))
+README_OBJ = $(PORT_BUILD)/$(1)/obj/readme_quickstart/readme_quickstart.o
+$(foreach a,$(PORT_ARCHES),$(eval $(call README_OBJ,$(a)): $(README_INC)))
+$(foreach a,$(PORT_ARCHES),$(eval $(call README_OBJ,$(a)): PORT_CFLAGS_$(a) += -Ibuild/readme -I.))
 
 test: guests
 	python3 tests/run.py

@@ -24,6 +24,7 @@ QUICK START
     static void *my_alloc(void *user, size_t size, size_t align, int kind,
                           uint64_t *dev_addr);    // from your DMA pool
     static virtio_platform plat;                  // zero = defaults
+    static virtio_pci_windows win;
     static virtio_device dev;
     static virtio_blk disk;
     static uint8_t buf[4096];
@@ -31,6 +32,9 @@ QUICK START
 
     plat.dma_alloc = my_alloc;
     plat.pci_ecam  = 0x30000000;                  // riscv64 "virt"
+    win.mem_base   = 0x40000000;                  // without firmware: give
+    win.mem_size   = 0x40000000;                  // the BARs addresses (x86:
+    virtio_pci_assign(&plat, &win, NULL);         // SeaBIOS did, skip this)
     if (virtio_pci_find(&plat, VIRTIO_DEVICE_BLOCK, &bdf) == VIRTIO_OK &&
         virtio_pci_probe(&dev, &plat, bdf) == VIRTIO_OK &&
         virtio_blk_init(&disk, &dev, NULL) == VIRTIO_OK)
