@@ -115,16 +115,23 @@ static void list_mmio(void)
 
 #if defined(__x86_64__) || defined(__i386__)
 /* What the x86 port relies on SeaBIOS for: ACPI registers at PMBASE, and
-   (checked here only) MMCONFIG at 0xb0000000 agreeing with 0xcf8. */
+   (checked here only) on q35 MMCONFIG at 0xb0000000 agreeing with 0xcf8.
+   "pc" (i440FX, host bridge 8086:1237) has no MMCONFIG. */
 static void check_x86(void)
 {
-    uint32_t lo = port_pci_read32(0, 0x60), hi = port_pci_read32(0, 0x64), dev;
+    int q35 = port_pci_read32(0, 0x00) == 0x29c08086u;
+    uint32_t lo = q35 ? port_pci_read32(0, 0x60) : 0, hi = q35 ? port_pci_read32(0, 0x64) : 0, dev;
     uint64_t base = ((uint64_t)hi << 32 | lo) & 0xff0000000ull;
     const volatile uint32_t *mb = (const volatile uint32_t *)port_multiboot_info();
-    port_printf("x86: PMBASE %x (ACPI %s), PCIEXBAR %llx (%s, %u MiB)\n", port_pci_read32(0xf8, 0x40) & 0xff80,
-                (port_pci_read32(0xf8, 0x44) & 0x80) ? "on" : "off", (unsigned long long)base,
-                (lo & 1) ? "on" : "off", 256u >> ((lo >> 1) & 3));
-    if (!(lo & 1) || base != 0xb0000000u) fail("MMCONFIG not at 0xb0000000", base);
+    if (q35) {
+        port_printf("x86: q35, PMBASE %x (ACPI %s), PCIEXBAR %llx (%s, %u MiB)\n", port_pci_read32(0xf8, 0x40) & 0xff80,
+                    (port_pci_read32(0xf8, 0x44) & 0x80) ? "on" : "off", (unsigned long long)base,
+                    (lo & 1) ? "on" : "off", 256u >> ((lo >> 1) & 3));
+        if (!(lo & 1) || base != 0xb0000000u) fail("MMCONFIG not at 0xb0000000", base);
+    } else {
+        port_printf("x86: host bridge %x, PMBASE %x (PM %s)\n", port_pci_read32(0, 0x00), port_pci_read32(0x0b, 0x40) & 0xffc0,
+                    (port_pci_read32(0x0b, 0x80) & 1) ? "on" : "off");
+    }
     /* The loader's Multiboot block: flags bit 0 says mem_upper (KiB of RAM from 1 MiB) is there. */
     if (!mb || !(mb[0] & 1u)) fail("no Multiboot information block", (uintptr_t)mb);
     else port_printf("x86: Multiboot info at %p: %u KiB of RAM above 1 MiB\n", (const void *)mb, (unsigned)mb[2]);

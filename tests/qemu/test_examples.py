@@ -199,6 +199,17 @@ def hello_highmem_off(cfg):
     check("ecam=3f000000 " in line and "mem64=0+0" in line, f"highmem=off: {line}")
 
 
+@test(configs=[Config("x86_64", "pci-modern"), Config("i686", "pci-modern")])
+def hello_pc(cfg):
+    """QEMU's default x86 machine, "pc" (i440FX and PIIX): no MMCONFIG,
+    and the ACPI registers (power-off, the PM timer) behind PIIX4's
+    function 00:01.3 instead of q35's LPC bridge."""
+    cmd = machine_args(cfg)
+    cmd[cmd.index("-machine") + 1] = cmd[cmd.index("-machine") + 1].replace("q35", "pc")
+    check("pc" in cmd[cmd.index("-machine") + 1].split(","), f"no pc machine in {cmd}")
+    hello_run(cfg, cmd)
+
+
 def hello_run(cfg, command=None):
     args = ["-drive", "if=none,id=d0,file=null-co://,format=raw,size=1M"] + device_args(cfg, "virtio-blk", "drive=d0")
     args += device_args(cfg, "virtio-rng") + device_args(cfg, "virtio-serial")
@@ -207,6 +218,10 @@ def hello_run(cfg, command=None):
         line = m.expect(r"^machine: (.*)").group(1)
         if cfg.arch not in Q35_ARCHES:
             check_layout(cfg, line, machine_fdt(cfg, m.base_command))
+        if cfg.arch in Q35_ARCHES:
+            chipset = m.expect(r"^x86: (q35|host bridge 12378086), PMBASE 600 ").group(1)
+            want = "q35" if command is None else "host bridge 12378086"
+            check(chipset == want, f"chipset {chipset}, expected {want}")
         if cfg.arch in Q35_ARCHES:   # the Multiboot block: the 256 MiB less the first MiB and what SeaBIOS keeps
             kib = int(m.expect(r"^x86: Multiboot info at 0x[0-9a-f]+: (\d+) KiB of RAM above 1 MiB").group(1))
             check(255 * 1024 - 8192 < kib <= 255 * 1024, f"Multiboot says {kib} KiB above 1 MiB of 256 MiB")

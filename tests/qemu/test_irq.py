@@ -20,6 +20,7 @@ interrupt wiring forced or left to the machine:
            guest plays the earlier owner): enabling MSI-X unmasks them
   shared   INTx with both devices on one line: each handler asks its
            own device (the ISR) and leaves the other's interrupts alone
+  pc       x86's "pc" machine (i440FX): INTx through PIIX3's routing, MSI-X
   refused  MSI-X that cannot be had: the disk has no MSI-X at all
            (vectors=0) and the NIC fewer vectors than queues (vectors=2):
            both fall back to INTx and still work
@@ -47,7 +48,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qemu import (Config, Failure, Machine, MachineError, StreamPeer, check, check_pattern, device_args, drive_args, find, guest, kv,  # noqa: E402
-                  main, make_image, mac_str, pattern, test, write_pattern)
+                  machine_args, main, make_image, mac_str, pattern, test, write_pattern)
 
 KiB, MiB = 1024, 1024 * 1024
 WRITE_AT, READ_AT = 1 * MiB, 8 * MiB     # the guest's regions (irq_kernel.c)
@@ -58,10 +59,10 @@ ETH_GUEST, ETH_ECHO = b"\x88\xb5", b"\x88\xb6"
 MSI_ARCHES = ("aarch64", "aarch64be", "armv7", "x86_64", "i686")
 
 
-def run(cfg, mode="msix", blk_props="", net_props="", expect=None):
-    """Boot the guest on cfg; `mode` is what the guest is asked for,
-    `expect` the wiring each device must end up with (default: what cfg
-    and mode give)."""
+def run(cfg, mode="msix", blk_props="", net_props="", expect=None, command=None):
+    """Boot the guest on cfg (or the QEMU `command`); `mode` is what the
+    guest is asked for, `expect` the wiring each device must end up with
+    (default: what cfg and mode give)."""
     rnd = random.Random()
     wseed, rseed, nseed = (rnd.randrange(1, 1 << 60) for _ in range(3))
     mac = bytes([0x52, 0x54, 0x00, 0x12, rnd.randrange(256), rnd.randrange(256)])
@@ -69,7 +70,7 @@ def run(cfg, mode="msix", blk_props="", net_props="", expect=None):
         want = "mmio" if cfg.mmio else "msix" if mode.startswith("msix") and cfg.arch in MSI_ARCHES else "intx"
         expect = {"blk": want, "net": want}
     region = REGION_KIB * KiB
-    with Machine(cfg, guest(cfg.arch, "irq_kernel"), timeout=150) as m, StreamPeer() as peer:
+    with Machine(cfg, guest(cfg.arch, "irq_kernel"), timeout=150, command=command) as m, StreamPeer() as peer:
         img = make_image(os.path.join(m.tmp, "disk.img"), 16 * MiB)
         write_pattern(img, READ_AT, region, rseed)
         m.args = drive_args(img) + device_args(cfg, "virtio-blk", "drive=d0" + blk_props)
@@ -235,6 +236,18 @@ def irq_small_ring(cfg):
     res = run(cfg, "msix", blk_props=",queue-size=4")
     if VERBOSE:
         print(label(cfg, res))
+
+
+@test(configs=narrowed([Config("x86_64", "pci-modern"), Config("i686", "pci-legacy")]))
+def irq_pc(cfg):
+    """QEMU's default x86 machine, "pc" (i440FX, PIIX3's PIRQ routing
+    instead of q35's): INTx through the line SeaBIOS wrote, then MSI-X."""
+    cmd = machine_args(cfg)
+    cmd[cmd.index("-machine") + 1] = cmd[cmd.index("-machine") + 1].replace("q35", "pc")
+    for mode in ("intx", "msix"):
+        res = run(cfg, mode, command=cmd)
+        if VERBOSE:
+            print(label(cfg, res))
 
 
 @test(configs=narrowed(list(SHARED)))

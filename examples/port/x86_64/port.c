@@ -1,8 +1,9 @@
-/* x86_64 and i686 "q35" (QEMU 7.2 with SeaBIOS 1.16):
+/* x86_64 and i686 "q35" (QEMU 7.2 with SeaBIOS 1.16), and "pc" (i440FX):
      port 0x3f8   COM1 (16550)
      port 0xf4    isa-debug-exit, when the command line adds it
-     PMBASE       ICH9 ACPI registers; SeaBIOS puts them at port 0x600 (read
-                  back from the LPC bridge, 00:1f.0, register 0x40)
+     PMBASE       ACPI registers; SeaBIOS puts them at port 0x600 (read
+                  back from q35's LPC bridge, 00:1f.0, register 0x40, or
+                  pc's PIIX4 power management function, 00:01.3, 0x40)
      0xb0000000   PCIe ECAM (MMCONFIG), 256 buses, enabled by SeaBIOS; the
                   port and the library use ports 0xcf8/0xcfc instead
      0xfed00000   HPET, the clock (100 MHz, 64-bit: no wrap to handle)
@@ -19,6 +20,9 @@
 #define LPC_BDF (0u << 8 | 31u << 3 | 0u)   /* 00:1f.0 */
 #define LPC_PMBASE 0x40
 #define LPC_ACPI_CNTL 0x44                   /* bit 7: ACPI I/O decoding on */
+#define PIIX4_PM_BDF (0u << 8 | 1u << 3 | 3u) /* 00:01.3 on "pc" */
+#define PIIX4_PM_ID 0x71138086u
+#define PIIX4_PMREGMISC 0x80                 /* bit 0: PM I/O decoding on */
 #define PM1_CNT 0x04                         /* offsets in the PMBASE block */
 #define PM_TMR 0x08
 #define HPET 0xfed00000u
@@ -128,12 +132,22 @@ void port_arch_init(uintptr_t boot_arg)
         uint32_t sub = port_pci_read32(cap, 0x18) >> 16 & 0xffu;
         if ((id & 0xffffu) != 0xffffu && hdr == 1 && sub >= port_machine.pci_buses) port_machine.pci_buses = sub + 1;
     }
-    /* ACPI registers: where SeaBIOS put them, or at 0x600 if it did not. */
-    pmbase = (uint16_t)(port_pci_read32(LPC_BDF, LPC_PMBASE) & 0xff80u);
-    if (!pmbase || !(port_pci_read32(LPC_BDF, LPC_ACPI_CNTL) & 0x80u)) {
-        pmbase = 0x600;
-        port_pci_write32(LPC_BDF, LPC_PMBASE, pmbase | 1u);
-        port_pci_write32(LPC_BDF, LPC_ACPI_CNTL, port_pci_read32(LPC_BDF, LPC_ACPI_CNTL) | 0x80u);
+    /* ACPI registers: where SeaBIOS put them, or at 0x600 if it did not
+       (the same registers on both chipsets, behind another function). */
+    if (port_pci_read32(PIIX4_PM_BDF, 0x00) == PIIX4_PM_ID) {
+        pmbase = (uint16_t)(port_pci_read32(PIIX4_PM_BDF, LPC_PMBASE) & 0xffc0u);
+        if (!pmbase || !(port_pci_read32(PIIX4_PM_BDF, PIIX4_PMREGMISC) & 1u)) {
+            pmbase = 0x600;
+            port_pci_write32(PIIX4_PM_BDF, LPC_PMBASE, pmbase | 1u);
+            port_pci_write32(PIIX4_PM_BDF, PIIX4_PMREGMISC, port_pci_read32(PIIX4_PM_BDF, PIIX4_PMREGMISC) | 1u);
+        }
+    } else {
+        pmbase = (uint16_t)(port_pci_read32(LPC_BDF, LPC_PMBASE) & 0xff80u);
+        if (!pmbase || !(port_pci_read32(LPC_BDF, LPC_ACPI_CNTL) & 0x80u)) {
+            pmbase = 0x600;
+            port_pci_write32(LPC_BDF, LPC_PMBASE, pmbase | 1u);
+            port_pci_write32(LPC_BDF, LPC_ACPI_CNTL, port_pci_read32(LPC_BDF, LPC_ACPI_CNTL) | 0x80u);
+        }
     }
     /* The HPET main counter, if there is one (q35,hpet=off has none). */
     cap = hpet(HPET_CAP + 4);
