@@ -208,6 +208,9 @@ VARIANTS = [
     "i686-pci-legacy-split+root-port",
     "riscv64-pci-modern-split+root-port",
     "aarch64be-pci-legacy-split+root-port",
+    "x86_64-pci-modern-split+queue-size=4+seg-max-adjust=off",
+    "riscv64-mmio-modern-packed+queue-size=4+seg-max-adjust=off",
+    "x86_64-pci-legacy-split+scsi=on",
 ]
 
 if __name__ == "__main__":
