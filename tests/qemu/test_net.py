@@ -271,6 +271,9 @@ VARIANTS = [
     "x86_64-pci-modern-packed+rx_queue_size=1024+tx_queue_size=1024",
     "x86_64-pci-legacy-split+root-port",
     "aarch64-pci-modern-packed+root-port",
+    "riscv64-mmio-modern-split+csum=off+guest_csum=off",
+    "x86_64-pci-legacy-split+tx=timer",
+    "riscv64-pci-modern-packed+rx_queue_size=256+tx_queue_size=256+mrg_rxbuf=off+ctrl_rx=off",
 ]
 
 if __name__ == "__main__":
