@@ -132,8 +132,9 @@ that uses it. All-zero fields mean "default"; only dma_alloc is mandatory.
               also the place for cache maintenance and bounce buffers.
               NULL: device address == (uintptr_t)pointer, one piece,
               nothing to undo.
-  barriers    mb/rmb/wmb: NULL selects the built-in ones for x86, Arm and
-              RISC-V (32 and 64 bit, GCC, Clang and cl.exe); other targets
+  barriers    mb/rmb/wmb: NULL selects the built-in ones for x86, Arm,
+              RISC-V, MIPS and Power (32 and 64 bit, GCC, Clang and
+              cl.exe); other targets
               fail to compile unless VIRTIO_PLATFORM_BARRIERS is defined,
               and then all three hooks are mandatory.
   time        now_us: a monotonic microsecond clock. With it every wait is
@@ -872,7 +873,7 @@ typedef struct virtio_queue {
    4096 bytes; legacy transports need one physically contiguous block
    (descriptors and driver area, then the device area on the next 4096
    boundary: 8 KiB + 8 bytes per entry rounded up). The private shadow is
-   16 bytes per entry (32 on 32-bit CPUs: 12); queue-owned indirect tables
+   16 bytes per entry (12 on 32-bit CPUs); queue-owned indirect tables
    come in pieces of at most 4096 bytes.
    Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (queue absent);
    VIRTIO_ERR_STATE (dev not negotiated, or the queue is already live:
@@ -1359,6 +1360,12 @@ static inline void virtio__msvc_mb(void)
 #define VIRTIO__MB() __asm__ __volatile__("fence iorw,iorw" ::: "memory")
 #define VIRTIO__RMB() __asm__ __volatile__("fence ir,ir" ::: "memory")
 #define VIRTIO__WMB() __asm__ __volatile__("fence ow,ow" ::: "memory")
+#elif defined(__mips__) || defined(__powerpc__) || defined(__PPC__)
+/* MIPS (II and later) and Power: sync completes every earlier access,
+   to memory and to devices, before any later one. */
+#define VIRTIO__MB() __asm__ __volatile__("sync" ::: "memory")
+#define VIRTIO__RMB() VIRTIO__MB()
+#define VIRTIO__WMB() VIRTIO__MB()
 #elif defined(VIRTIO_PLATFORM_BARRIERS)
 #define VIRTIO__NO_BUILTIN_BARRIERS 1
 #define VIRTIO__MB() ((void)0)

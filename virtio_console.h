@@ -101,7 +101,7 @@ control rings (32 and 8 entries) and one VIRTIO_MEM_DMA block of
 there). Defaults on a modern transport: per port 2 rings of 222 bytes
 (split; 136 packed), 2 shadows of 128 bytes and a 4096-byte buffer block;
 control: rings of 846 and 222 bytes (packed 520 and 136), shadows of 512
-and 128 bytes, a 2112-byte block. No allocation is larger than 4096
+and 128 bytes (shadows: 16 bytes per entry, 12 on 32-bit CPUs), a 2112-byte block. No allocation is larger than 4096
 bytes. Legacy transports put each ring's used part on its own 4096-byte
 page.
 

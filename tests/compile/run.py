@@ -46,6 +46,8 @@ FS_TARGETS = {
     "riscv64": (["--target=riscv64-unknown-elf", "-mcmodel=medany"], ("riscv64-linux-gnu", ["-mcmodel=medany"])),
     "riscv32": (["--target=riscv32-unknown-elf"], ("riscv64-linux-gnu", ["-march=rv32imac", "-mabi=ilp32"])),
     "armv7": (["--target=armv7a-none-eabi"], ("arm-linux-gnueabihf", ["-march=armv7-a+fp", "-marm"])),
+    "mips": (["--target=mips-unknown-elf"], ("mips-linux-gnu", ["-mno-abicalls"])),
+    "powerpc": (["--target=powerpc-unknown-elf"], ("powerpc-linux-gnu", [])),
 }
 FS_OPTS = ("-O2", "-Os")
 MEM = ("memcpy", "memset")
@@ -59,7 +61,8 @@ FS_NEEDS = {
     ("clang", "-O2"): {"armv7": AEABI},
     ("clang", "-Os"): {"armv7": AEABI},
     ("gcc", "-O2"): {},
-    ("gcc", "-Os"): {"x86_64": (), "i686": (), "riscv32": MEM + ("__ashldi3", "__lshrdi3")},
+    ("gcc", "-Os"): {"x86_64": (), "i686": (), "riscv32": MEM + ("__ashldi3", "__lshrdi3"),
+                     "mips": MEM + ("__ashldi3", "__lshrdi3")},
 }
 
 

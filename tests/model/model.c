@@ -10,11 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__)
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#error "the device model assumes a little-endian host (legacy rings and config are host-endian)"
-#endif
-#endif
 
 /* ------------------------------------------------------------------ */
 /* >>spec constants                                                    */

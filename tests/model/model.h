@@ -17,8 +17,10 @@ DEVICE_NEEDS_RESET. Tests assert `bus->stats.bugs == 0`.
 
 Written from the VirtIO 1.2 specification (transport-mmio, transport-pci,
 split-ring, packed-ring, device-types/blk); shares no code with QEMU,
-Linux or the library under test. Hosted C99, little-endian hosts only
-(a big-endian guest is played with bus->knobs.guest_big_endian).
+Linux or the library under test. Hosted C99 on a host of either byte
+order (all guest memory is read and written byte by byte; a big-endian
+guest is played with bus->knobs.guest_big_endian, on by default on a
+big-endian host).
 
 BUILD
 
@@ -394,11 +396,18 @@ struct model_bus {
     struct model_bus_priv *priv;
 };
 
-/* Default of bus->knobs.guest_big_endian: 1 when the library under test is
-   built to speak as a big-endian CPU (VIRTIO_BIG_ENDIAN=1 on this
-   little-endian host: the unit tests' big-endian build), else 0. */
+/* Default of bus->knobs.guest_big_endian: 1 when the library under test
+   speaks as a big-endian CPU: VIRTIO_BIG_ENDIAN=1 (the unit tests'
+   big-endian build on a little-endian host), or a big-endian host (the
+   unit-mips build), else 0. */
 #ifndef MODEL_GUEST_BIG_ENDIAN
-#if defined(VIRTIO_BIG_ENDIAN) && VIRTIO_BIG_ENDIAN
+#if defined(VIRTIO_BIG_ENDIAN)
+#if VIRTIO_BIG_ENDIAN
+#define MODEL_GUEST_BIG_ENDIAN 1
+#else
+#define MODEL_GUEST_BIG_ENDIAN 0
+#endif
+#elif defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define MODEL_GUEST_BIG_ENDIAN 1
 #else
 #define MODEL_GUEST_BIG_ENDIAN 0

@@ -853,14 +853,17 @@ static void memory(uint32_t transport, int identity_dma)
 }
 
 /* Legacy transports take a 32-bit page frame: ring memory at 16 TiB or
-   above (identity DMA of a host heap) is refused, never truncated. */
+   above (identity DMA of a 64-bit host's heap) is refused, never
+   truncated. A 32-bit CPU has no memory up there: the same setup works. */
 static void legacy_high_memory(uint32_t transport)
 {
     blkenv e;
+    int high = sizeof(void *) == 8;
     identity = 2;
-    CHECK_EQ(env_up(&e, transport, 0, 0, 0, 0), VIRTIO_ERR_UNSUPPORTED);
+    CHECK_EQ(env_up(&e, transport, 0, 0, 0, 0), high ? VIRTIO_ERR_UNSUPPORTED : VIRTIO_OK);
     identity = 0;
-    CHECK_EQ(e.bus->stats.live_allocs, 0);
+    if (high) CHECK_EQ(e.bus->stats.live_allocs, 0);
+    else CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 4096), VIRTIO_OK);
     env_down(&e);
 }
 
@@ -868,8 +871,8 @@ int main(void)
 {
     char label[128];
     matrix();
-    RUN(legacy_high_memory(MODEL_PCI_LEGACY), "blk legacy PCI refuses a ring above 16 TiB");
-    RUN(legacy_high_memory(MODEL_MMIO_LEGACY), "blk legacy MMIO refuses a ring above 16 TiB");
+    RUN(legacy_high_memory(MODEL_PCI_LEGACY), "blk legacy PCI refuses a ring above 16 TiB (64-bit CPUs)");
+    RUN(legacy_high_memory(MODEL_MMIO_LEGACY), "blk legacy MMIO refuses a ring above 16 TiB (64-bit CPUs)");
     RUN(full_ring(MODEL_PCI_MODERN, 4, 0, 0), "blk full ring notified: 4 entries, no indirect, MORE (issue 11.2)");
     RUN(full_ring(MODEL_PCI_MODERN, 4, 1, 0), "blk full ring notified: 4 entries, indirect, MORE");
     RUN(full_ring(MODEL_PCI_LEGACY, 8, 0, 1), "blk full ring notified: legacy PCI, 8 entries, deferred");

@@ -811,8 +811,8 @@ static void *rec_alloc(void *user, size_t size, size_t align, int kind, uint64_t
 static void memory(void)
 {
     /* rings: split 16n + (6 + 2n), 4-aligned, + (6 + 8n); packed 16n + 8 */
-    static const size_t want[2][8] = { { 846, 512, 222, 128, 222, 128, 222, 128 },
-                                       { 520, 512, 136, 128, 136, 128, 136, 128 } };
+    static const size_t want[2][8] = { { 846, 32 * SLOT, 222, 8 * SLOT, 222, 8 * SLOT, 222, 8 * SLOT },
+                                       { 520, 32 * SLOT, 136, 8 * SLOT, 136, 8 * SLOT, 136, 8 * SLOT } };
     cenv e;
     virtio_console_options o;
     uint32_t ring, i;

@@ -212,6 +212,7 @@ static void queue_api(uint32_t ring, uint32_t transport)
     uint64_t hdr_dev = 0, st_dev = 0, data_dev = 0;
     uint8_t *hdr = 0, *st = 0, *data = 0;
     m = small_blk(bus, transport);
+    CHECK_EQ(sizeof(virtio__slot), SLOT);   /* the shadow's size in the MEMORY sections */
     memset(&dopt, 0, sizeof dopt);
     dopt.ring = ring;
     dopt.no_indirect = 1;
