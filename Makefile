@@ -111,6 +111,13 @@ $(call BOOT_STAGE_OBJ,aarch64be): PORT_CFLAGS_aarch64be += -mgeneral-regs-only
 $(call BOOT_STAGE_OBJ,x86_64): PORT_CFLAGS_x86_64 += -mgeneral-regs-only
 $(call BOOT_STAGE_OBJ,i686): PORT_CFLAGS_i686 += -mgeneral-regs-only
 $(foreach a,$(PORT_ARCHES),$(call BOOT_STAGE_OBJ,$(a))): Makefile
+# The same guest on virtio-pci for the device-tree machines.
+$(eval $(call port_guest,boot_stage_pci_test,tests/qemu/guest/boot_stage_test.c))
+BOOT_STAGE_PCI_OBJ = $(PORT_BUILD)/$(1)/obj/boot_stage_pci_test/boot_stage_test.o
+$(foreach a,$(PORT_ARCHES),$(eval $(call BOOT_STAGE_PCI_OBJ,$(a)): PORT_CFLAGS_$(a) += -DBOOT_STAGE_PCI))
+$(call BOOT_STAGE_PCI_OBJ,aarch64): PORT_CFLAGS_aarch64 += -mgeneral-regs-only
+$(call BOOT_STAGE_PCI_OBJ,aarch64be): PORT_CFLAGS_aarch64be += -mgeneral-regs-only
+$(foreach a,$(PORT_ARCHES),$(call BOOT_STAGE_PCI_OBJ,$(a))): Makefile
 $(eval $(call port_guest,blk_bench,bench/blk_bench.c))
 $(eval $(call port_guest,net_bench,bench/net_bench.c))
 $(eval $(call port_guest,gpu_bench,bench/gpu_bench.c))
