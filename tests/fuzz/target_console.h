@@ -234,6 +234,7 @@ static void con_recover(con_fz *t, fz_buf *buf)
 {
     model_console_knobs *k = model_console_get_knobs(t->e.m);
     size_t got = 0, len, before;
+    uint8_t tail[2];
     virtio_result r;
     fz_honest(&t->e, con_nq(t), 32);
     t->e.lies = 0;
@@ -258,10 +259,12 @@ static void con_recover(con_fz *t, fz_buf *buf)
     /* Host data queued before is delivered first; send a marker after it. */
     FZ_ASSERT(model_console_send(t->e.m, 0, "\xff!", 2) == 0);
     buf->busy = buf->writable = 1;
-    for (len = 0; len < 2;) {
+    /* (the marker may be split between two reads: keep the last two bytes) */
+    for (tail[0] = tail[1] = 0; tail[0] != 0xff || tail[1] != '!';) {
         r = virtio_console_read(&t->con, 0, buf->data, buf->size, VIRTIO_CONSOLE_WAIT, &got);
         FZ_ASSERT(r == VIRTIO_OK);
-        len = got >= 2 && memcmp(buf->data + got - 2, "\xff!", 2) == 0 ? 2 : 0;
+        tail[0] = got >= 2 ? buf->data[got - 2] : tail[1];
+        tail[1] = buf->data[got - 1];
     }
     buf->busy = 0;
     fz_buf_fill(buf);
