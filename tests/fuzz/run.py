@@ -14,9 +14,12 @@
 
 Prints `PASS fuzz <name>: ...` or `FAIL fuzz <name>: ...` per target (a
 crash, leak, timeout or property violation; the input is saved under
-build/fuzz/artifacts/ and its path printed). Exit status 1 if any failed.
+build/fuzz/artifacts/, its path printed, and the input itself on the next
+line in base64, so a CI log is enough to replay it). Exit status 1 if any
+failed.
 """
 import argparse
+import base64
 import os
 import re
 import subprocess
@@ -87,7 +90,13 @@ def fuzz(binary, seconds, smoke):
     new = stat(out, "new_units_added")
     if rc != 0:
         saved = re.findall(r"Test unit written to (\S+)", out)
-        return False, f"{why(out)} after {execs} runs" + (f"; input saved: {saved[-1]}" if saved else "")
+        msg = f"{why(out)} after {execs} runs" + (f"; input saved: {saved[-1]}" if saved else "")
+        if saved and os.path.exists(saved[-1]):
+            # The input itself, so that a failure on a machine that is gone
+            # afterwards (CI) can be replayed: base64 -d > x; binary x.
+            with open(saved[-1], "rb") as f:
+                msg += "\n    input (base64): " + base64.b64encode(f.read()).decode()
+        return False, msg
     rate = execs / seconds if seconds else 0
     return True, (f"{execs} runs in {seconds} s ({rate:.0f}/s), coverage {cov} edges / {ft} features, "
                   f"{seeds} committed seeds, {new} new inputs")
