@@ -100,7 +100,9 @@ BLK_BACKENDS = (("aio=threads", "", []), ("aio=io_uring", ",aio=io_uring", ["-i"
 # thread-pool worker then copies alone; `qemu-img bench` hands the backend
 # each request as it is. Turned off, the backend sees the guest's requests.
 BLK_DEVICE = ",request-merging=off"
-TRACE_EVENTS = ("virtio_queue_notify", "virtio_notify", "virtio_blk_submit_multireq")
+# Interrupts: virtio_notify, or virtio_notify_irqfd where QEMU runs the
+# device in its dataplane code (virtio-pci with ioeventfd, iothread or not).
+TRACE_EVENTS = ("virtio_queue_notify", "virtio_notify", "virtio_notify_irqfd", "virtio_blk_submit_multireq")
 
 
 class Variant:
@@ -226,7 +228,8 @@ def blk_trace(v, img, path):
                     if name == "virtio_blk_submit_multireq":
                         merged += int(re.search(r"num_reqs (\d+)", line).group(1)) - 1
         os.unlink(path)
-        out[key] = {"notify": counts["virtio_queue_notify"] / r["n"], "irq": counts["virtio_notify"] / r["n"],
+        irqs = counts["virtio_notify"] + counts["virtio_notify_irqfd"]
+        out[key] = {"notify": counts["virtio_queue_notify"] / r["n"], "irq": irqs / r["n"],
                     "merged": merged / r["n"], "rate": r[unit]}
     return out
 
