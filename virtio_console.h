@@ -65,7 +65,10 @@ virtio_console_emerg_write() writes bytes one by one into the emerg_wr
 configuration field (EMERG_WRITE): no queue is involved, so it works even
 when the console is broken. QEMU sends them to the first console port whose
 host end is connected and drops plain zero writes; a NUL byte is therefore
-written as 0x100 (the device takes the low byte, virtio 1.2 5.3.5).
+written as 0x100 (the device takes the low byte, virtio 1.2 5.3.5). On a
+legacy interface a big-endian CPU writes the field in its own order, yet
+QEMU takes the byte at its lowest address: there each byte is written to
+both ends of the field (c x 0x01010101; a NUL as 0x00010100).
 
 UNTRUSTED DEVICE
 
@@ -788,14 +791,24 @@ VIRTIO_API virtio_result virtio_console_kick(virtio_console *c)
 VIRTIO_API virtio_result virtio_console_emerg_write(virtio_console *c, const void *buf, size_t len)
 {
     const unsigned char *b = (const unsigned char *)buf;
+    unsigned char order[4];
     size_t i;
     virtio_result r;
+    int both;
     if (!virtio__con_ok(c)) return VIRTIO_ERR_STATE;
     if (!buf && len) return VIRTIO_ERR_INVALID_ARG;
     if (!c->info.emerg_write) return VIRTIO_ERR_UNSUPPORTED;
-    for (i = 0; i < len; i++)
-        if ((r = virtio_config_write(&c->dev, VIRTIO__CON_CFG_EMERG_WR, 4, b[i] ? b[i] : 0x100u)) != VIRTIO_OK)
-            return r;
+    /* The device takes the field's low byte. A big-endian CPU on a legacy
+       interface writes it in its own order, where QEMU 7.2 still takes
+       the byte at the lowest address: then the byte goes at both ends
+       (and a NUL's non-zero marker in the middle). */
+    virtio_store(&c->dev, order, 1, 4);
+    both = order[0] != 1;
+    for (i = 0; i < len; i++) {
+        uint32_t v = b[i] ? b[i] : 0x100u;
+        if (both) v = b[i] ? b[i] * 0x01010101u : 0x00010100u;
+        if ((r = virtio_config_write(&c->dev, VIRTIO__CON_CFG_EMERG_WR, 4, v)) != VIRTIO_OK) return r;
+    }
     return VIRTIO_OK;
 }
 

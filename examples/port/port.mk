@@ -18,15 +18,16 @@ ifeq ($(.DEFAULT_GOAL),)
 endif
 
 PORT_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
-PORT_ARCHES := riscv64 aarch64 x86_64 riscv32 aarch64be armv7 i686
+PORT_ARCHES := riscv64 aarch64 x86_64 riscv32 aarch64be armv7 i686 armv7be
 # The folder each arch's port.c, start.S and link.ld come from: riscv32
-# shares riscv64's (xlen decides the rest), aarch64be aarch64's, i686
-# x86_64's.
+# shares riscv64's (xlen decides the rest), aarch64be aarch64's, armv7be
+# armv7's, i686 x86_64's.
 PORT_SRCDIR_riscv64 := riscv64
 PORT_SRCDIR_riscv32 := riscv64
 PORT_SRCDIR_aarch64 := aarch64
 PORT_SRCDIR_aarch64be := aarch64
 PORT_SRCDIR_armv7 := armv7
+PORT_SRCDIR_armv7be := armv7
 PORT_SRCDIR_x86_64 := x86_64
 PORT_SRCDIR_i686 := x86_64
 PORT_BUILD ?= build
@@ -48,6 +49,11 @@ PORT_CFLAGS_aarch64be := --target=aarch64_be-unknown-elf -mcpu=cortex-a57
 PORT_CFLAGS_armv7 := --target=armv7a-none-eabi -mcpu=cortex-a15 -marm -mfloat-abi=soft -fno-unwind-tables
 PORT_CFLAGS_x86_64 := --target=x86_64-unknown-elf -mno-red-zone
 PORT_CFLAGS_i686 := --target=i686-unknown-elf -mno-sse
+PORT_CFLAGS_armv7be := --target=armebv7a-none-eabi -mcpu=cortex-a15 -marm -mfloat-abi=soft -fno-unwind-tables
+# armv7be links with GNU ld (binutils-arm-none-eabi): BE8 images need
+# --be8, which ld.lld 14 does not have.
+PORT_LD_armv7be := arm-none-eabi-ld
+PORT_LDFLAGS_armv7be := -EB --be8 --no-warn-execstack
 PORT_SRCS = $(PORT_DIR)/common.c $(PORT_DIR)/pci.c $(PORT_DIR)/fdt.c $(PORT_DIR)/intc.c \
             $(PORT_DIR)/$(PORT_SRCDIR_$(1))/port.c $(PORT_DIR)/$(PORT_SRCDIR_$(1))/start.S
 
@@ -72,7 +78,7 @@ define port_guest_arch
 $(foreach s,$(3),$(eval $(call port_compile,$(1),$(2),$(s))))
 $(PORT_BUILD)/$(1)/$(2).elf: $(foreach s,$(3),$(call port_obj,$(1),$(2),$(s))) $(call port_objs,$(1)) $(PORT_DIR)/$(PORT_SRCDIR_$(1))/link.ld
 	$$(if $$(V),,@echo "  GUEST  $$@")
-	$$(PORT_Q)$$(PORT_LD) $$(PORT_LDFLAGS) -T $(PORT_DIR)/$(PORT_SRCDIR_$(1))/link.ld -o $$@ \
+	$$(PORT_Q)$$(or $$(PORT_LD_$(1)),$$(PORT_LD)) $$(PORT_LDFLAGS) $$(PORT_LDFLAGS_$(1)) -T $(PORT_DIR)/$(PORT_SRCDIR_$(1))/link.ld -o $$@ \
 		$(foreach s,$(3),$(call port_obj,$(1),$(2),$(s))) $(call port_objs,$(1))
 endef
 
@@ -100,6 +106,7 @@ PORT_QEMU_aarch64 := qemu-system-aarch64 -machine virt -cpu cortex-a57 $(PORT_QE
 PORT_QEMU_aarch64be := $(PORT_QEMU_aarch64)
 PORT_QEMU_armv7 := qemu-system-arm -machine virt,highmem=off -cpu cortex-a15 $(PORT_QEMU_SEMIHOSTING) \
                    $(PORT_QEMU_COMMON)
+PORT_QEMU_armv7be := $(PORT_QEMU_armv7)
 PORT_QEMU_x86_64 := qemu-system-x86_64 -machine q35 -device isa-debug-exit,iobase=0xf4,iosize=4 \
                     $(PORT_QEMU_COMMON)
 PORT_QEMU_i686 := qemu-system-i386 -machine q35 -device isa-debug-exit,iobase=0xf4,iosize=4 $(PORT_QEMU_COMMON)

@@ -305,14 +305,15 @@ static int con_config_write(model *m, void *state, uint32_t off, unsigned width,
     con *c = (con *)state;
     uint8_t b;
     if (off != CC_EMERG || !(c->o.features & MODEL_CONSOLE_F_EMERG_WRITE)) return 0;
-    /* As QEMU: a write of 0 is no write; the low byte goes out. */
+    /* As QEMU: a write of 0 is no write; the low byte goes out, or with
+       emerg_first_byte the byte at the lowest address (value is the
+       field's value in the guest's order: a big-endian guest on a legacy
+       interface has its high byte there). */
     if (value) {
-        b = (uint8_t)value;
+        b = (uint8_t)(c->knobs.emerg_first_byte && model_guest_be(m) && width == 4 ? value >> 24 : value);
         append(&c->emerg, &b, 1);
         c->stats.emerg++;
     }
-    (void)m;
-    (void)width;
     return 1;
 }
 
@@ -345,6 +346,7 @@ model *model_console_new(model_bus *bus, const model_options *o, const model_con
     }
     c->o = *co;
     c->knobs.name_nul = 1;
+    c->knobs.emerg_first_byte = 1;
     c->port[0].st.exists = c->port[0].st.console = c->port[0].st.host_open = 1;
     memset(&be, 0, sizeof be);
     be.name = "console";

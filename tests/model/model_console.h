@@ -71,6 +71,10 @@ typedef struct model_console_knobs {
     uint32_t hold_tx;           /* keep transmit buffers until model_console_release_tx (and,
                                    to keep the order, any sent while some are held) [0] */
     uint32_t name_nul;          /* PORT_NAME carries a trailing NUL [1, as QEMU] */
+    uint32_t emerg_first_byte;  /* emerg_wr gives the byte at the field's lowest address, as
+                                   QEMU 7.2 (le32_to_cpu of the bytes); that is the high byte
+                                   when a big-endian guest writes through a legacy interface;
+                                   0: the value's low byte, as the spec says [1, as QEMU] */
 } model_console_knobs;
 
 typedef struct model_console_stats {

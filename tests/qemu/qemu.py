@@ -88,11 +88,11 @@ BUILD = os.path.join(ROOT, "build")
 # Configurations
 # --------------------------------------------------------------------------
 
-ARCHES = ("riscv64", "aarch64", "x86_64", "riscv32", "aarch64be", "armv7", "i686")
+ARCHES = ("riscv64", "aarch64", "x86_64", "riscv32", "aarch64be", "armv7", "i686", "armv7be")
 # matrix() covers the three 64-bit little-endian machines by default;
 # extra_matrix() the 32-bit and big-endian ones. A suite runs both.
 FULL_ARCHES = ("riscv64", "aarch64", "x86_64")
-EXTRA_ARCHES = ("riscv32", "aarch64be", "armv7", "i686")
+EXTRA_ARCHES = ("riscv32", "aarch64be", "armv7", "i686", "armv7be")
 Q35_ARCHES = ("x86_64", "i686")   # SeaBIOS machines: no device tree, no virtio-mmio
 TRANSPORTS = ("mmio-legacy", "mmio-modern", "pci-modern", "pci-legacy")
 
@@ -107,6 +107,7 @@ ARCH_TRANSPORTS = {
     "aarch64be": ("mmio-legacy", "mmio-modern", "pci-modern", "pci-legacy"),
     "armv7": ("mmio-legacy", "mmio-modern", "pci-modern"),
     "i686": ("pci-modern", "pci-legacy"),
+    "armv7be": ("mmio-legacy", "mmio-modern", "pci-modern", "pci-legacy"),
 }
 
 # QEMU system emulator and machine options per arch. armv7 needs
@@ -114,13 +115,14 @@ ARCH_TRANSPORTS = {
 # 32-bit CPU; aarch64 runs with the default highmem (ECAM at 64 GiB + 256
 # MiB, a 512 GiB PCI window), which its port finds in the device tree.
 QEMU_SYSTEM = {"riscv64": "riscv64", "riscv32": "riscv32", "aarch64": "aarch64", "aarch64be": "aarch64",
-               "armv7": "arm", "x86_64": "x86_64", "i686": "i386"}
+               "armv7": "arm", "x86_64": "x86_64", "i686": "i386", "armv7be": "arm"}
 MACHINE = {
     "riscv64": ["-machine", "virt", "-bios", "none"],
     "riscv32": ["-machine", "virt", "-bios", "none"],
     "aarch64": ["-machine", "virt", "-cpu", "cortex-a57"],
     "aarch64be": ["-machine", "virt", "-cpu", "cortex-a57"],
     "armv7": ["-machine", "virt,highmem=off", "-cpu", "cortex-a15"],
+    "armv7be": ["-machine", "virt,highmem=off", "-cpu", "cortex-a15"],
     "x86_64": ["-machine", "q35", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
     "i686": ["-machine", "q35", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
 }
@@ -282,7 +284,9 @@ def machine_args(cfg: Config | str) -> list[str]:
     aarch64, aarch64be: virt (default highmem), cortex-a57; PSCI
              SYSTEM_OFF exits 0. The big-endian ELF makes QEMU run the CPU
              with big-endian data.
-    armv7:   virt,highmem=off, cortex-a15 (qemu-system-arm); PSCI exits 0.
+    armv7, armv7be: virt,highmem=off, cortex-a15 (qemu-system-arm); PSCI
+             exits 0. armv7be is a BE8 ELF: QEMU runs the CPU with
+             big-endian data.
     x86_64, i686 (qemu-system-i386): q35 with SeaBIOS and an
              isa-debug-exit device at port 0xf4 (4 bytes): writing v exits
              QEMU with (v << 1) | 1 (exit_code() undoes that); ACPI S5

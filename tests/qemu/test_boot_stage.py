@@ -42,7 +42,8 @@ READ_OFF, READ_LEN = 64 * KiB, 256 * KiB
 WRITE_OFF, WRITE_LEN = 1 * MiB, 192 * KiB
 DISKS = (("rw", 4 * MiB, 1, ""), ("ro", 1 * MiB, 2, ""), ("k4", 4 * MiB, 3, ",logical_block_size=4096,physical_block_size=4096"))
 CONFIGS = ["riscv64-mmio-modern-split", "x86_64-pci-modern-split", "aarch64-mmio-modern-split",
-           "armv7-mmio-modern-split", "i686-pci-modern-split", "riscv64-pci-modern-split", "aarch64-pci-modern-split"]
+           "armv7-mmio-modern-split", "i686-pci-modern-split", "riscv64-pci-modern-split", "aarch64-pci-modern-split",
+           "armv7be-mmio-modern-split"]
 F_INDIRECT, F_EVENT_IDX = 28, 29
 
 

@@ -188,6 +188,8 @@ VARIANTS = [
     "riscv64-mmio-modern-packed+emergency-write=off",
     "x86_64-pci-modern-packed+max_ports=2",
     "aarch64-pci-modern-split+indirect_desc=off+event_idx=off",
+    "armv7be-pci-legacy-split",
+    "armv7be-mmio-legacy-split",
 ]
 
 if __name__ == "__main__":

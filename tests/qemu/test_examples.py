@@ -176,7 +176,7 @@ def expected_irqs(fdt, limit):
 def check_layout(cfg, machine_line, fdt):
     """A "machine:" line (port_print_machine) against QEMU's device tree."""
     got = dict(w.split("=", 1) for w in machine_line.split())
-    limit = 1 << 32 if cfg.arch in ("riscv32", "armv7") else 1 << 40
+    limit = 1 << 32 if cfg.arch in ("riscv32", "armv7", "armv7be") else 1 << 40
     for key, want in expected_layout(fdt, limit).items():
         have = got[key]
         ok = have == want if isinstance(want, str) else int(have, 16 if key != "buses" else 10) == want
@@ -241,7 +241,7 @@ def hello_run(cfg, command=None):
     return line
 
 
-REACH = {"riscv64": 1 << 56, "aarch64": 1 << 40, "riscv32": 1 << 32, "armv7": 1 << 32}
+REACH = {"riscv64": 1 << 56, "aarch64": 1 << 40, "riscv32": 1 << 32, "armv7": 1 << 32, "armv7be": 1 << 32}
 
 
 @test

@@ -56,7 +56,7 @@ REGION_KIB = 1024
 FRAMES, ECHOES = 48, 32
 PEER = bytes([0x02, 0, 0, 0, 0, 1])
 ETH_GUEST, ETH_ECHO = b"\x88\xb5", b"\x88\xb6"
-MSI_ARCHES = ("aarch64", "aarch64be", "armv7", "x86_64", "i686")
+MSI_ARCHES = ("aarch64", "aarch64be", "armv7", "armv7be", "x86_64", "i686")
 
 
 def run(cfg, mode="msix", blk_props="", net_props="", expect=None, command=None):
@@ -179,14 +179,15 @@ def narrowed(cfgs):
 MSIX = [Config("aarch64", "pci-modern"), Config("aarch64", "pci-modern", True), Config("x86_64", "pci-modern"),
         Config("x86_64", "pci-legacy"), Config("x86_64", "pci-modern", True), Config("aarch64be", "pci-legacy"),
         Config("armv7", "pci-modern"), Config("i686", "pci-legacy"), Config("x86_64", "pci-modern", False, "event_idx=off"),
-        Config("aarch64", "pci-modern", False, "root-port"), Config("x86_64", "pci-modern", True, "root-port")]
+        Config("aarch64", "pci-modern", False, "root-port"), Config("x86_64", "pci-modern", True, "root-port"),
+        Config("armv7be", "pci-legacy")]
 INTX = [Config("riscv64", "pci-modern"), Config("riscv64", "pci-modern", True), Config("aarch64", "pci-modern"),
         Config("x86_64", "pci-modern"), Config("x86_64", "pci-legacy"), Config("riscv32", "pci-modern"),
         Config("i686", "pci-modern"), Config("riscv64", "pci-modern", False, "root-port"),
         Config("aarch64", "pci-legacy", False, "root-port"), Config("x86_64", "pci-modern", False, "root-port")]
 MMIO = [Config("riscv64", "mmio-legacy"), Config("riscv64", "mmio-modern", True), Config("aarch64", "mmio-modern"),
         Config("aarch64", "mmio-legacy"), Config("riscv32", "mmio-modern"), Config("aarch64be", "mmio-modern"),
-        Config("armv7", "mmio-legacy")]
+        Config("armv7", "mmio-legacy"), Config("armv7be", "mmio-modern", True)]
 REFUSED = [Config("x86_64", "pci-modern"), Config("aarch64", "pci-modern"), Config("x86_64", "pci-legacy")]
 
 # One INTx line for both devices: the NIC in the slot whose INTA takes the

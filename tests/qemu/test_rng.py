@@ -95,7 +95,8 @@ def test_rng(cfg):
 
 
 # Device properties the plain matrix never sets.
-VARIANTS = ["x86_64-pci-modern-split+indirect_desc=off", "riscv64-mmio-modern-packed+event_idx=off"]
+VARIANTS = ["x86_64-pci-modern-split+indirect_desc=off", "riscv64-mmio-modern-packed+event_idx=off",
+            "armv7be-pci-legacy-split", "armv7be-mmio-modern-packed"]
 
 if __name__ == "__main__":
     main(configs=matrix("virtio-rng") + variants(VARIANTS))

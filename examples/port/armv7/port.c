@@ -1,4 +1,6 @@
-/* armv7 "virt" (QEMU 7.2, cortex-a15, highmem=off). The layout comes
+/* armv7 "virt" (QEMU 7.2, cortex-a15, highmem=off), little-endian or
+   big-endian (armv7be: BE8, big-endian data, little-endian instructions;
+   QEMU runs the CPU so for a BE8 image). The layout comes
    from the device tree QEMU puts at the start of RAM for an ELF image.
    QEMU 7.2 has the same low map as aarch64:
      0x08000000  GICv2 distributor, CPU interface at 0x08010000
@@ -24,7 +26,11 @@
 /* Before the device tree is read only the UART is known (QEMU's), so
    that a missing tree can be reported; the tree gives everything else. */
 struct port_machine port_machine = {
+#if defined(__ARMEB__)
+    "armv7be",
+#else
     "armv7",
+#endif
     0, 0, 0, 0, 0, 0, 0, 0, 0,
     1ull << 32,    /* 32-bit addresses, no LPAE */
     0, 0, 0,
