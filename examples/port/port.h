@@ -1,7 +1,8 @@
 /* port.h - the bare-metal ports the examples and QEMU test guests run on.
  *
- * One small API over seven QEMU machines: riscv64 and riscv32 "virt",
- * aarch64 "virt" (little- and big-endian), armv7 "virt", and x86_64 and
+ * One small API over eight QEMU machines: riscv64 and riscv32 "virt",
+ * aarch64 "virt" (little- and big-endian), armv7 "virt" (little- and
+ * big-endian), and x86_64 and
  * i686 "q35". It gives a guest program a console on the UART, a microsecond
  * clock, power-off with an exit code, a DMA pool, a filled-in
  * virtio_platform, PCI BAR assignment where no firmware did it, and
@@ -35,7 +36,7 @@ int port_getc(void);                         /* byte from the UART, -1 if none w
 /* %d %i %u %x %X %s %c %p %%; l, ll and z sizes; width, '0' and '-' flags */
 void port_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t port_now_us(void);                  /* monotonic microseconds (near 0 at boot) */
-const char *port_arch(void);                 /* "riscv64", "riscv32", "aarch64", "aarch64be", "armv7", "x86_64", "i686" */
+const char *port_arch(void);                 /* "riscv64", "riscv32", "aarch64", "aarch64be", "armv7", "armv7be", "x86_64", "i686" */
 
 /* Power the machine off. The code reaches QEMU's exit status where the
    machine can carry it (README.md, "Exit codes"); the port also prints
