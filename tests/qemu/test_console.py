@@ -190,6 +190,8 @@ VARIANTS = [
     "aarch64-pci-modern-split+indirect_desc=off+event_idx=off",
     "armv7be-pci-legacy-split",
     "armv7be-mmio-legacy-split",
+    "aarch64be-pci-legacy-split",
+    "aarch64be-mmio-modern-packed",
 ]
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def test_rng(cfg):
 
 # Device properties the plain matrix never sets.
 VARIANTS = ["x86_64-pci-modern-split+indirect_desc=off", "riscv64-mmio-modern-packed+event_idx=off",
-            "armv7be-pci-legacy-split", "armv7be-mmio-modern-packed"]
+            "armv7be-pci-legacy-split", "armv7be-mmio-modern-packed", "aarch64be-mmio-legacy-split"]
 
 if __name__ == "__main__":
     main(configs=matrix("virtio-rng") + variants(VARIANTS))
