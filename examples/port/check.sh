@@ -14,7 +14,7 @@
 # Every QEMU runs under `timeout`, so nothing outlives the check.
 set -u
 BUILD=${PORT_BUILD:-build}
-ARCHES=${PORT_ARCHES:-riscv64 aarch64 x86_64 riscv32 aarch64be armv7 i686}
+ARCHES=${PORT_ARCHES:-riscv64 aarch64 x86_64 riscv32 aarch64be armv7 i686 armv7be}
 DIR=$BUILD/port-check
 mkdir -p "$DIR"
 failed=0

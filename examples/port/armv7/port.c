@@ -95,17 +95,24 @@ void port_arch_poweroff(void)
 /* PSCI SYSTEM_OFF always exits QEMU with status 0. A status only gets out
    through semihosting (QEMU -semihosting-config enable=on,target=native):
    SYS_EXIT_EXTENDED (the 32-bit SYS_EXIT carries no code) with a block of
-   ADP_Stopped_ApplicationExit and the code. Without semihosting the `svc`
-   lands in our vector; the trap handler then sees port_exit in progress
-   and powers off through PSCI. */
+   ADP_Stopped_ApplicationExit and the code. QEMU 7.2 reads the block's
+   words little-endian even from a big-endian CPU (as on aarch64be), so
+   armv7be stores them swapped. Without semihosting the `svc` lands in our
+   vector; the trap handler then sees port_exit in progress and powers
+   off through PSCI. */
+#if defined(__ARMEB__)
+#define SEMIHOSTING_WORD(v) __builtin_bswap32(v)
+#else
+#define SEMIHOSTING_WORD(v) (v)
+#endif
 void port_arch_exit(int code)
 {
     static uint32_t block[2];
     register uint32_t r0 __asm__("r0") = 0x20;   /* SYS_EXIT_EXTENDED */
     register uint32_t r1 __asm__("r1") = (uintptr_t)block;
     if (code == 0) port_arch_poweroff();
-    block[0] = 0x20026;                          /* ADP_Stopped_ApplicationExit */
-    block[1] = (uint32_t)code;
+    block[0] = SEMIHOSTING_WORD(0x20026u);       /* ADP_Stopped_ApplicationExit */
+    block[1] = SEMIHOSTING_WORD((uint32_t)code);
     __asm__ volatile("svc #0x123456" : "+r"(r0) : "r"(r1) : "memory");
     port_arch_poweroff();
 }
