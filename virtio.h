@@ -2259,6 +2259,14 @@ static uintptr_t virtio__bar_window(const virtio__bar *b, uint64_t off, uint64_t
     return (uintptr_t)(b->addr + off);
 }
 
+/* The MSI-X capability matters for MSI-X, and on legacy devices (enabled,
+   it moves their configuration); without both nothing reads it. */
+#if defined(VIRTIO_NO_MSIX) && defined(VIRTIO_NO_LEGACY)
+#define VIRTIO__PCI_MSIX_CAP 0
+#else
+#define VIRTIO__PCI_MSIX_CAP 1
+#endif
+
 static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf, int want_legacy)
 {
     static const uint32_t min_len[5] = { 0, VIRTIO__PCI_COMMON_MIN, 2, 1, 1 };   /* per capability type */
@@ -2289,9 +2297,7 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         cap = virtio__cfg_in(p, bdf, 0x34, 1) & 0xfcu;
         for (n = 0; cap >= 0x40 && n < 48; n++) {
             uint32_t id = virtio__cfg_in(p, bdf, cap, 1);
-#if !defined(VIRTIO_NO_MSIX) || !defined(VIRTIO_NO_LEGACY)
-            /* (Without MSI-X and legacy, nothing needs to know of it.) */
-            if (id == 0x11 && !msix_cap && cap <= 0x100 - 12) {   /* MSI-X (PCI 3.0 6.8.2) */
+            if (VIRTIO__PCI_MSIX_CAP && id == 0x11 && !msix_cap && cap <= 0x100 - 12) {   /* MSI-X (PCI 3.0 6.8.2) */
                 uint32_t ctrl = virtio__cfg_in(p, bdf, cap + 2, 2);
                 msix_cap = cap;
                 msix = (ctrl & VIRTIO__PCI_MSIX_ENABLE) != 0;   /* moves legacy configuration */
@@ -2304,9 +2310,7 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
                     if (msix_table) used |= VIRTIO__PCI_CMD_MEM;
                 }
 #endif
-            } else
-#endif
-            if (id == 0x09) {   /* vendor-specific: VirtIO */
+            } else if (id == 0x09) {   /* vendor-specific: VirtIO */
                 /* Nothing past cap_len is read: the type needs 4 bytes,
                    the structure 16 (notify: 20). */
                 uint32_t clen = virtio__cfg_in(p, bdf, cap + 2, 1);

@@ -238,6 +238,10 @@ def hello_run(cfg, command=None):
                   f"hello did not list the {name} device by name")
         m.expect(r"^got 'x'")
         m.expect(r"^uptime")
+        # hello ends with exit 0: the port's power-off (ACPI S5 on x86,
+        # PSCI on arm, the test device on riscv) must stop QEMU itself.
+        status = m.wait_exit(30)
+        check(status == 0, f"QEMU exit status {status} after hello, want 0 (power-off)")
     return line
 
 
