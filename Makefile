@@ -103,21 +103,18 @@ $(eval $(call port_guest,console_test,tests/qemu/guest/console_test.c))
 $(eval $(call port_guest,rng_test,tests/qemu/guest/rng_test.c))
 $(eval $(call port_guest,boot_stage_test,tests/qemu/guest/boot_stage_test.c))
 # The boot-stage guest is compiled as bench/boot_size.py measures the
-# build (no FP or SIMD registers, as boot stages are built), so the bytes
-# of the budget are the bytes that run in tests/qemu/test_boot_stage.py.
+# build (-Os, no FP or SIMD registers, as boot stages are built), so the bytes
+# of the budget are the bytes that run in tests/qemu/test_boot_stage.py:
+# boot_stage_test on virtio-mmio (x86: microvm), boot_stage_pci_test
+# (BOOT_STAGE_PCI) on virtio-pci.
 BOOT_STAGE_OBJ = $(PORT_BUILD)/$(1)/obj/boot_stage_test/boot_stage_test.o
-$(call BOOT_STAGE_OBJ,aarch64): PORT_CFLAGS_aarch64 += -mgeneral-regs-only
-$(call BOOT_STAGE_OBJ,aarch64be): PORT_CFLAGS_aarch64be += -mgeneral-regs-only
-$(call BOOT_STAGE_OBJ,x86_64): PORT_CFLAGS_x86_64 += -mgeneral-regs-only
-$(call BOOT_STAGE_OBJ,i686): PORT_CFLAGS_i686 += -mgeneral-regs-only
-$(foreach a,$(PORT_ARCHES),$(call BOOT_STAGE_OBJ,$(a))): Makefile
-# The same guest on virtio-pci for the device-tree machines.
 $(eval $(call port_guest,boot_stage_pci_test,tests/qemu/guest/boot_stage_test.c))
 BOOT_STAGE_PCI_OBJ = $(PORT_BUILD)/$(1)/obj/boot_stage_pci_test/boot_stage_test.o
 $(foreach a,$(PORT_ARCHES),$(eval $(call BOOT_STAGE_PCI_OBJ,$(a)): PORT_CFLAGS_$(a) += -DBOOT_STAGE_PCI))
-$(call BOOT_STAGE_PCI_OBJ,aarch64): PORT_CFLAGS_aarch64 += -mgeneral-regs-only
-$(call BOOT_STAGE_PCI_OBJ,aarch64be): PORT_CFLAGS_aarch64be += -mgeneral-regs-only
-$(foreach a,$(PORT_ARCHES),$(call BOOT_STAGE_PCI_OBJ,$(a))): Makefile
+$(foreach o,BOOT_STAGE_OBJ BOOT_STAGE_PCI_OBJ,$(foreach a,$(PORT_ARCHES),$(eval $(call $(o),$(a)): PORT_CFLAGS_$(a) += -Os)))
+$(foreach o,BOOT_STAGE_OBJ BOOT_STAGE_PCI_OBJ,$(foreach a,aarch64 aarch64be x86_64 i686,\
+  $(eval $(call $(o),$(a)): PORT_CFLAGS_$(a) += -mgeneral-regs-only)))
+$(foreach a,$(PORT_ARCHES),$(call BOOT_STAGE_OBJ,$(a)) $(call BOOT_STAGE_PCI_OBJ,$(a))): Makefile
 $(eval $(call port_guest,blk_bench,bench/blk_bench.c))
 $(eval $(call port_guest,net_bench,bench/net_bench.c))
 $(eval $(call port_guest,gpu_bench,bench/gpu_bench.c))

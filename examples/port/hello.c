@@ -116,14 +116,19 @@ static void list_mmio(void)
 #if defined(__x86_64__) || defined(__i386__)
 /* What the x86 port relies on SeaBIOS for: ACPI registers at PMBASE, and
    (checked here only) on q35 MMCONFIG at 0xb0000000 agreeing with 0xcf8.
-   "pc" (i440FX, host bridge 8086:1237) has no MMCONFIG. */
+   "pc" (i440FX, host bridge 8086:1237) has no MMCONFIG; "microvm" has no
+   PCI (the port found its virtio-mmio slots). */
 static void check_x86(void)
 {
     int q35 = port_pci_read32(0, 0x00) == 0x29c08086u;
     uint32_t lo = q35 ? port_pci_read32(0, 0x60) : 0, hi = q35 ? port_pci_read32(0, 0x64) : 0, dev;
     uint64_t base = ((uint64_t)hi << 32 | lo) & 0xff0000000ull;
     const volatile uint32_t *mb = (const volatile uint32_t *)port_multiboot_info();
-    if (q35) {
+    if (port_mmio_count) {
+        port_printf("x86: microvm, %u virtio-mmio slots at %p, clock at %llu us\n", (unsigned)port_mmio_count,
+                    (void *)port_mmio_base, (unsigned long long)port_now_us());
+        if (port_now_us() == 0) fail("microvm: the clock does not run", 0);
+    } else if (q35) {
         port_printf("x86: q35, PMBASE %x (ACPI %s), PCIEXBAR %llx (%s, %u MiB)\n", port_pci_read32(0xf8, 0x40) & 0xff80,
                     (port_pci_read32(0xf8, 0x44) & 0x80) ? "on" : "off", (unsigned long long)base,
                     (lo & 1) ? "on" : "off", 256u >> ((lo >> 1) & 3));

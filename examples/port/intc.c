@@ -255,12 +255,14 @@ void port_irq_entry(uintptr_t cause)
 }
 
 #elif defined(__x86_64__) || defined(__i386__)
-/* ---- x86 q35: local APIC and I/O APIC --------------------------------
+/* ---- x86 q35, pc, microvm: local APIC and I/O APICs ------------------
    No ACPI here: the I/O APIC is at the chipset's default 0xfec00000 (as
-   QEMU's MADT says), the local APIC where IA32_APIC_BASE says. Each I/O
-   APIC input n raises vector 0x30 + n, level-triggered and active high
-   (what QEMU's q35 PCI interrupt links are); MSI messages get vectors
-   from 0x50. The 8259s that SeaBIOS set up are masked for good. */
+   QEMU's MADT says), the local APIC where IA32_APIC_BASE says; microvm
+   has a second I/O APIC (port_machine.intc_base[1]) with the GSIs after
+   the first's 24. GSI n raises vector 0x30 + n, level-triggered and
+   active high (what QEMU's q35 PCI interrupt links and virtio-mmio
+   lines are); MSI messages get vectors from 0x60. The 8259s that the
+   firmware set up are masked for good. */
 #define LAPIC_ID 0x020u
 #define LAPIC_TPR 0x080u
 #define LAPIC_EOI 0x0b0u
@@ -271,31 +273,38 @@ void port_irq_entry(uintptr_t cause)
 #define LAPIC_TIMER_DIV 0x3e0u
 #define IOAPIC 0xfec00000u
 #define VEC_LINE 0x30u
-#define VEC_MSI 0x50u
+#define VEC_MSI 0x60u   /* GSIs 0-47 below */
 #define VEC_TIMER 0xe0u
 #define VEC_SPURIOUS 0xffu
 
 static uintptr_t lapic;
-static uint32_t apic_id, ioapic_pins, msi_next = VEC_MSI;
+static uint32_t apic_id, ioapic_pins, first_pins, msi_next = VEC_MSI;
 static uint64_t timer_per_ms;   /* local APIC timer ticks per millisecond (divided by 16) */
 
 static inline void outb(uint16_t p, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(p)); }
 static uint32_t lapic_rd(unsigned off) { return *(volatile uint32_t *)(lapic + off); }
 static void lapic_wr(unsigned off, uint32_t v) { *(volatile uint32_t *)(lapic + off) = v; }
-static uint32_t ioapic_rd(uint32_t reg)
+static uint32_t ioapic_rd(uintptr_t at, uint32_t reg)
 {
-    *(volatile uint32_t *)(uintptr_t)IOAPIC = reg;   /* IOREGSEL, then IOWIN at +0x10 */
-    return *(volatile uint32_t *)(uintptr_t)(IOAPIC + 0x10u);
+    *(volatile uint32_t *)at = reg;   /* IOREGSEL, then IOWIN at +0x10 */
+    return *(volatile uint32_t *)(at + 0x10u);
 }
-static void ioapic_wr(uint32_t reg, uint32_t v)
+static void ioapic_wr(uintptr_t at, uint32_t reg, uint32_t v)
 {
-    *(volatile uint32_t *)(uintptr_t)IOAPIC = reg;
-    *(volatile uint32_t *)(uintptr_t)(IOAPIC + 0x10u) = v;
+    *(volatile uint32_t *)at = reg;
+    *(volatile uint32_t *)(at + 0x10u) = v;
+}
+/* The redirection entry of GSI n (n < ioapic_pins): its I/O APIC and its
+   register there. */
+static uintptr_t gsi_entry(uint32_t n, uint32_t *reg)
+{
+    *reg = 0x10u + 2u * (n < first_pins ? n : n - first_pins);
+    return n < first_pins ? IOAPIC : (uintptr_t)port_machine.intc_base[1];
 }
 
 static int ctrl_init(void)
 {
-    uint32_t lo, hi, i, cur;
+    uint32_t lo, hi, i, cur, reg;
     uint64_t t0, t1;
     __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0x1bu));   /* IA32_APIC_BASE */
     if (!(lo & 0x800u)) return -1;                                /* APIC globally off */
@@ -305,9 +314,13 @@ static int ctrl_init(void)
     lapic_wr(LAPIC_SVR, 0x100u | VEC_SPURIOUS);   /* software enable */
     lapic_wr(LAPIC_TPR, 0);
     apic_id = lapic_rd(LAPIC_ID) >> 24;
-    ioapic_pins = (ioapic_rd(1) >> 16 & 0xffu) + 1;   /* 24 on q35 */
+    ioapic_pins = first_pins = (ioapic_rd(IOAPIC, 1) >> 16 & 0xffu) + 1;   /* 24 on QEMU */
+    if (port_machine.intc_base[1]) ioapic_pins += (ioapic_rd((uintptr_t)port_machine.intc_base[1], 1) >> 16 & 0xffu) + 1;
     if (ioapic_pins > VEC_MSI - VEC_LINE) ioapic_pins = VEC_MSI - VEC_LINE;
-    for (i = 0; i < ioapic_pins; i++) ioapic_wr(0x10 + 2 * i, 1u << 16);   /* masked */
+    for (i = 0; i < ioapic_pins; i++) {
+        uintptr_t at = gsi_entry(i, &reg);
+        ioapic_wr(at, reg, 1u << 16);   /* masked */
+    }
     /* The timer's rate, against the port's clock: 10 ms of counting. */
     lapic_wr(LAPIC_TIMER_DIV, 0x3);   /* divide by 16 */
     lapic_wr(LAPIC_LVT_TIMER, 1u << 16 | VEC_TIMER);
@@ -324,9 +337,12 @@ static int ctrl_init(void)
 static int ctrl_unmask(uint32_t source)
 {
     if (source >= VEC_MSI && source < VEC_TIMER) return 0;   /* an MSI vector: nothing to unmask here */
+    uint32_t reg;
+    uintptr_t at;
     if (source >= ioapic_pins) return -1;
-    ioapic_wr(0x11 + 2 * source, apic_id << 24);
-    ioapic_wr(0x10 + 2 * source, (VEC_LINE + source) | 1u << 15);   /* level, active high, fixed, unmasked */
+    at = gsi_entry(source, &reg);
+    ioapic_wr(at, reg + 1u, apic_id << 24);
+    ioapic_wr(at, reg, (VEC_LINE + source) | 1u << 15);   /* level, active high, fixed, unmasked */
     return 0;
 }
 
@@ -434,7 +450,12 @@ int port_irq_line(const virtio_device *dev, uint32_t *source)
     uint32_t src = 0, flags = 0;
     if (!dev || !source || !ready()) return -1;
 #if defined(__x86_64__) || defined(__i386__)
-    {
+    if (dev->transport == VIRTIO_TRANSPORT_MMIO) {
+        /* microvm with its second I/O APIC: slot i raises GSI 24 + i. */
+        uintptr_t slot = (dev->base - port_mmio_base) / (port_mmio_stride ? port_mmio_stride : 1);
+        if (!port_machine.intc_base[1] || dev->base < port_mmio_base || slot >= port_mmio_count) return -1;
+        src = 24u + (uint32_t)slot;
+    } else {
         uint32_t r = port_pci_read32(dev->bdf, 0x3c);   /* interrupt line, then pin */
         if (dev->transport != VIRTIO_TRANSPORT_PCI || !(r >> 8 & 0xffu)) return -1;
         src = r & 0xffu;

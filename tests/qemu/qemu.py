@@ -94,6 +94,10 @@ ARCHES = ("riscv64", "aarch64", "x86_64", "riscv32", "aarch64be", "armv7", "i686
 FULL_ARCHES = ("riscv64", "aarch64", "x86_64")
 EXTRA_ARCHES = ("riscv32", "aarch64be", "armv7", "i686", "armv7be")
 Q35_ARCHES = ("x86_64", "i686")   # SeaBIOS machines: no device tree, no virtio-mmio
+# x86 virtio-mmio runs on QEMU's "microvm" (qboot, no PCI): 24 slots at a
+# fixed place, no device tree. Not in ARCH_TRANSPORTS (the matrices stay
+# as they are); suites name it in variants ("x86_64-mmio-modern-split").
+MICROVM_MMIO = (0xfeb00000, 0x200, 24)
 TRANSPORTS = ("mmio-legacy", "mmio-modern", "pci-modern", "pci-legacy")
 
 # Transports each architecture runs: x86 q35 has no virtio-mmio slots, and
@@ -290,7 +294,9 @@ def machine_args(cfg: Config | str) -> list[str]:
     x86_64, i686 (qemu-system-i386): q35 with SeaBIOS and an
              isa-debug-exit device at port 0xf4 (4 bytes): writing v exits
              QEMU with (v << 1) | 1 (exit_code() undoes that); ACPI S5
-             power-off exits 0.
+             power-off exits 0. On mmio transports: microvm (qboot,
+             virtio-mmio slots, no PCI), with the same exit device; the
+             ACPI event device's S5 exits 0.
     All: -nodefaults (no default NIC, disk, VGA, parallel port) and
     -nic none, 256 MiB, one CPU, TCG (VT_ACCEL overrides), serial on
     stdio, no monitor, no display, no reboot. mmio-modern configurations
@@ -308,6 +314,8 @@ def machine_args(cfg: Config | str) -> list[str]:
     if isinstance(cfg, str):
         cfg = Config(cfg, "pci-modern")
     a = [qemu_binary(cfg.arch)] + MACHINE[cfg.arch]
+    if cfg.arch in Q35_ARCHES and cfg.mmio:
+        a[a.index("q35")] = "microvm"
     a += ["-accel", os.environ.get("VT_ACCEL", "tcg"), "-m", "256M", "-smp", "1,maxcpus=2",
           "-display", "none", "-serial", "stdio", "-monitor", "none",
           "-nodefaults", "-nic", "none", "-no-reboot"]
@@ -321,7 +329,7 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
 
     kind: "virtio-blk" or just "blk"; also net, gpu, keyboard, mouse,
     tablet, rng, ...
-      mmio-*      -device virtio-blk-device
+      mmio-*      -device virtio-blk-device (x86: on microvm)
       pci-modern  -device virtio-blk-pci,disable-legacy=on,disable-modern=off
       pci-legacy  -device virtio-blk-pci,disable-legacy=off,disable-modern=on
       transitional (cfg.props)  -device virtio-blk-pci (both interfaces)
@@ -330,7 +338,7 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
                   virtio_pci_assign on the other machines
     packed configurations add packed=on, then cfg's other properties, `id`
     and `extra` properties ("drive=d0,serial=x") are appended. Raises
-    ValueError for combinations QEMU cannot build (mmio on x86, legacy
+    ValueError for combinations QEMU cannot build (legacy
     gpu/input on PCI, transitional on MMIO or legacy).
     """
     name = _kind_name(kind)
@@ -339,8 +347,6 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
     if transitional and (cfg.mmio or cfg.legacy):
         raise ValueError("transitional is a pci-modern variant")
     if cfg.mmio:
-        if cfg.arch not in ARCH_TRANSPORTS or "mmio-modern" not in ARCH_TRANSPORTS[cfg.arch]:
-            raise ValueError(f"{cfg.arch} has no virtio-mmio transports")
         props = [name + "-device"]
     elif cfg.legacy:
         if name in MODERN_ONLY:
@@ -586,7 +592,12 @@ def machine_fdt(cfg: Config | str, command: list[str] | None = None) -> Fdt | No
 
 def mmio_window(cfg: Config | str) -> tuple[int, int, int]:
     """(base, stride, slots) of the machine's virtio-mmio transports, from
-    its device tree; (0, 0, 0) on x86 q35."""
+    its device tree; microvm's fixed ones on x86 mmio configurations;
+    (0, 0, 0) on x86 q35."""
+    if isinstance(cfg, str):
+        cfg = Config(cfg, "pci-modern")
+    if cfg.arch in Q35_ARCHES:
+        return MICROVM_MMIO if cfg.mmio else (0, 0, 0)
     fdt = machine_fdt(cfg)
     bases = sorted(fdt.reg(n)[0][0] for n in fdt.find("virtio,mmio")) if fdt else []
     if not bases:

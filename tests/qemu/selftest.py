@@ -171,7 +171,10 @@ def matrix_and_arguments():
           ["-device", "virtio-net-pci,disable-legacy=off,disable-modern=on"], "pci-legacy args")
     check(device_args(Config("riscv64", "mmio-legacy"), "gpu") == ["-device", "virtio-gpu-device"], "mmio args")
     expect_error(lambda: device_args(Config("x86_64", "pci-legacy"), "gpu"), "legacy gpu")
-    expect_error(lambda: device_args(Config("x86_64", "mmio-modern"), "blk"), "mmio on x86")
+    mv = qemu.machine_args(Config("x86_64", "mmio-modern"))
+    check(mv[mv.index("-machine") + 1] == "microvm" and device_args(Config("x86_64", "mmio-modern"), "blk") ==
+          ["-device", "virtio-blk-device"] and qemu.mmio_window(Config("i686", "mmio-legacy")) == qemu.MICROVM_MMIO,
+          f"x86 virtio-mmio is microvm: {mv}")
     base = qemu.machine_args(Config("riscv64", "mmio-modern"))
     for must in ("-nodefaults", "-no-reboot", "virtio-mmio.force-legacy=false"):
         check(must in base, f"machine_args lacks {must}")

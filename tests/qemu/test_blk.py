@@ -211,6 +211,11 @@ VARIANTS = [
     "x86_64-pci-modern-split+queue-size=4+seg-max-adjust=off",
     "riscv64-mmio-modern-packed+queue-size=4+seg-max-adjust=off",
     "x86_64-pci-legacy-split+scsi=on",
+    # x86 virtio-mmio: QEMU's microvm machine
+    "x86_64-mmio-legacy-split",
+    "x86_64-mmio-modern-split",
+    "x86_64-mmio-modern-packed",
+    "i686-mmio-modern-packed",
 ]
 
 if __name__ == "__main__":

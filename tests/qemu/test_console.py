@@ -192,6 +192,9 @@ VARIANTS = [
     "armv7be-mmio-legacy-split",
     "aarch64be-pci-legacy-split",
     "aarch64be-mmio-modern-packed",
+    # x86 virtio-mmio: QEMU's microvm machine
+    "x86_64-mmio-legacy-split",
+    "i686-mmio-modern-packed",
 ]
 
 if __name__ == "__main__":

@@ -210,6 +210,14 @@ def hello_pc(cfg):
     hello_run(cfg, cmd)
 
 
+@test(configs=[Config("x86_64", "mmio-modern"), Config("i686", "mmio-modern")])
+def hello_microvm(cfg):
+    """x86 with virtio-mmio: QEMU's "microvm" (qboot, no PCI, no HPET or
+    ACPI PM timer): the port finds the slots, counts its clock against
+    the PIT and powers off through the ACPI event device."""
+    hello_run(cfg)
+
+
 def hello_run(cfg, command=None):
     args = ["-drive", "if=none,id=d0,file=null-co://,format=raw,size=1M"] + device_args(cfg, "virtio-blk", "drive=d0")
     args += device_args(cfg, "virtio-rng") + device_args(cfg, "virtio-serial")
@@ -222,7 +230,11 @@ def hello_run(cfg, command=None):
         line = m.expect(r"^machine: (.*)").group(1)
         if cfg.arch not in Q35_ARCHES:
             check_layout(cfg, line, machine_fdt(cfg, m.base_command))
-        if cfg.arch in Q35_ARCHES:
+        if cfg.arch in Q35_ARCHES and cfg.mmio:
+            base, stride, slots = qemu.MICROVM_MMIO
+            check(f"mmio={base:x}+{stride:x}x{slots} " in line and "buses=0 " in line, f"microvm layout: {line}")
+            m.expect(rf"^x86: microvm, {slots} virtio-mmio slots at {base:#x}, clock at [1-9]")
+        elif cfg.arch in Q35_ARCHES:
             chipset = m.expect(r"^x86: (q35|host bridge 12378086), PMBASE 600 ").group(1)
             want = "q35" if command is None else "host bridge 12378086"
             check(chipset == want, f"chipset {chipset}, expected {want}")
@@ -234,7 +246,9 @@ def hello_run(cfg, command=None):
         m.expect(r"^waiting 1 s")
         listed = "\n".join(m.lines)
         for kind, name in ((2, "block"), (4, "rng"), (3, "console")):
-            check(re.search(rf"^virtio-pci 00:0\d\.0: type {kind} modern {name} .*VIRTIO_OK", listed, re.M),
+            line_re = (rf"virtio-mmio slot \d+: type {kind} modern {name}$" if cfg.mmio else
+                       rf"virtio-pci 00:0\d\.0: type {kind} modern {name} .*VIRTIO_OK")
+            check(re.search("^" + line_re, listed, re.M),
                   f"hello did not list the {name} device by name")
         m.expect(r"^got 'x'")
         m.expect(r"^uptime")

@@ -148,6 +148,9 @@ VARIANTS = [
     "riscv64-mmio-modern-packed+event_idx=off",
     "aarch64-pci-modern-split+max_outputs=16",
     "riscv64-pci-modern-split+xres=640+yres=480",
+    # x86 virtio-mmio: QEMU's microvm machine
+    "x86_64-mmio-modern-split",
+    "i686-mmio-legacy-split",
 ]
 
 if __name__ == "__main__":

@@ -535,6 +535,9 @@ VARIANTS = [
     "x86_64-pci-modern-split+indirect_desc=off",
     "riscv64-mmio-modern-packed+event_idx=off",
     "aarch64-pci-modern-split+serial=" + "0123456789abcdef" * 8,
+    # x86 virtio-mmio: QEMU's microvm machine
+    "x86_64-mmio-modern-packed",
+    "i686-mmio-legacy-split",
 ]
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ interrupt wiring forced or left to the machine:
   (+root-port: each device behind a PCIe root port of its own: INTx
            swizzled through the bridge to the host bridge's map, MSI-X
            through the bridge's windows)
-  mmio     virtio-mmio, the interrupt from the device tree
+  mmio     virtio-mmio, the interrupt from the device tree (x86
+           microvm: GSI 24 + slot, on its second I/O APIC)
   masked   MSI-X on functions whose Function Mask was left set (the
            guest plays the earlier owner): enabling MSI-X unmasks them
   shared   INTx with both devices on one line: each handler asks its
@@ -187,7 +188,8 @@ INTX = [Config("riscv64", "pci-modern"), Config("riscv64", "pci-modern", True), 
         Config("aarch64", "pci-legacy", False, "root-port"), Config("x86_64", "pci-modern", False, "root-port")]
 MMIO = [Config("riscv64", "mmio-legacy"), Config("riscv64", "mmio-modern", True), Config("aarch64", "mmio-modern"),
         Config("aarch64", "mmio-legacy"), Config("riscv32", "mmio-modern"), Config("aarch64be", "mmio-modern"),
-        Config("armv7", "mmio-legacy"), Config("armv7be", "mmio-modern", True)]
+        Config("armv7", "mmio-legacy"), Config("armv7be", "mmio-modern", True),
+        Config("x86_64", "mmio-modern", True), Config("i686", "mmio-legacy")]   # x86: microvm, second I/O APIC
 REFUSED = [Config("x86_64", "pci-modern"), Config("aarch64", "pci-modern"), Config("x86_64", "pci-legacy")]
 
 # One INTx line for both devices: the NIC in the slot whose INTA takes the

@@ -274,6 +274,10 @@ VARIANTS = [
     "riscv64-mmio-modern-split+csum=off+guest_csum=off",
     "x86_64-pci-legacy-split+tx=timer",
     "riscv64-pci-modern-packed+rx_queue_size=256+tx_queue_size=256+mrg_rxbuf=off+ctrl_rx=off",
+    # x86 virtio-mmio: QEMU's microvm machine
+    "x86_64-mmio-legacy-split",
+    "x86_64-mmio-modern-packed",
+    "i686-mmio-modern-split",
 ]
 
 if __name__ == "__main__":

@@ -7,6 +7,15 @@
      0xb0000000   PCIe ECAM (MMCONFIG), 256 buses, enabled by SeaBIOS; the
                   port and the library use ports 0xcf8/0xcfc instead
      0xfed00000   HPET, the clock (100 MHz, 64-bit: no wrap to handle)
+   and "microvm" (qboot), found by its first virtio-mmio slot where q35
+   and pc have no PCI host bridge:
+     0xfeb00000   24 virtio-mmio slots, 0x200 apart (modern with
+                  -global virtio-mmio.force-legacy=false); 8 without
+                  the second I/O APIC
+     0xfec10000   a second I/O APIC (GSIs 24-47): slot i raises GSI 24 + i
+     0xfea00200   the ACPI generic event device's sleep control register
+     the clock    the TSC, counted against the PIT's channel 0 at start
+                  (no HPET, no PM timer)
    SeaBIOS has placed every BAR: 32-bit ones below 4 GiB (from 0xc0000000
    or the end of RAM up), 64-bit ones too unless they do not fit, in
    which case all of them move above 4 GiB (after any RAM there). start.S
@@ -29,6 +38,12 @@
 #define HPET_CAP 0x000                       /* period in fs in bits 63:32 */
 #define HPET_CONFIG 0x010                    /* bit 0: counter runs */
 #define HPET_COUNTER 0x0f0
+#define MICROVM_MMIO 0xfeb00000u
+#define MICROVM_SLOTS 24u
+#define MICROVM_IOAPIC2 0xfec10000u
+#define MICROVM_SLEEP 0xfea00200u            /* GED sleep control: SLP_EN | S5 << 2 powers off */
+#define PIT_CH0 0x40
+#define PIT_CMD 0x43
 
 /* No device tree on q35: the layout is fixed, and SeaBIOS did the rest. */
 #if defined(__i386__)
@@ -69,6 +84,38 @@ static uint16_t pmbase;
 static uint64_t hpet_fs;   /* femtoseconds per HPET tick; 0: use the PM timer */
 static uint32_t pm_last;   /* PM timer: last 24-bit reading and the ticks summed */
 static uint64_t pm_ticks;
+static int microvm;
+static uint64_t tsc_start, tsc_per_ms;   /* microvm's clock */
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
+/* TSC ticks per millisecond, counted over 10 ms of the PIT's channel 0
+   (1.193182 MHz; mode 0: its output rises at the end of the count, which
+   the read-back command shows). Channel 2 would need the speaker port
+   0x61 for its gate, and microvm has none. Interrupts are off; intc.c
+   masks the 8259s before it opens them. With no PIT (pit=off), 1 GHz. */
+static uint64_t tsc_count(void)
+{
+    uint64_t t0;
+    uint32_t spins;
+    outb(PIT_CMD, 0x30);   /* channel 0, low then high byte, mode 0 */
+    outb(PIT_CH0, 11932 & 0xff);
+    outb(PIT_CH0, 11932 >> 8);
+    t0 = rdtsc();
+    for (spins = 0;; spins++) {
+        uint8_t st;
+        outb(PIT_CMD, 0xe2);   /* read back channel 0's status */
+        st = inb(PIT_CH0);
+        if ((st & 0x3fu) != 0x30u || spins > 100000000u) return 1000000u;   /* no PIT there */
+        if (st & 0x80u) break;
+    }
+    return (rdtsc() - t0) / 10u;
+}
 
 /* ---- exceptions and interrupts: a 256-entry IDT pointing at the stubs
    in start.S (exceptions 0-31, interrupts for intc.c above them).
@@ -125,6 +172,25 @@ void port_arch_init(uintptr_t boot_arg)
     uint32_t cap;
     (void)boot_arg;   /* no device tree: 0 (port_multiboot_info has the Multiboot block) */
     idt_init();
+    /* microvm: no PCI host bridge, virtio-mmio slots at a fixed place. */
+    if (port_pci_read32(0, 0x00) == 0xffffffffu &&
+        *(volatile uint32_t *)(uintptr_t)MICROVM_MMIO == 0x74726976u) {   /* "virt" */
+        microvm = 1;
+        port_machine.pci_buses = 0;
+        port_machine.mmio_base = MICROVM_MMIO;
+        port_machine.mmio_stride = 0x200;
+        port_machine.mmio_count = 8;   /* without the second I/O APIC (ioapic2=off) */
+        *(volatile uint32_t *)(uintptr_t)MICROVM_IOAPIC2 = 1;   /* its version register */
+        cap = *(volatile uint32_t *)(uintptr_t)(MICROVM_IOAPIC2 + 0x10u) & 0xffu;
+        if (cap >= 0x10u && cap <= 0x2fu) {
+            port_machine.mmio_count = MICROVM_SLOTS;
+            port_machine.intc_base[1] = MICROVM_IOAPIC2;   /* for intc.c */
+            port_machine.intc_size[1] = 0x1000;
+        }
+        tsc_per_ms = tsc_count();
+        tsc_start = rdtsc();
+        return;
+    }
     /* Buses behind bridges on bus 0 (pcie-root-port, pci-bridge): SeaBIOS
        numbered them; scan up to the highest subordinate bus. */
     for (cap = 0; cap < 32u * 8u; cap++) {
@@ -169,7 +235,9 @@ int port_arch_getc(void) { return (inb(COM1 + 5) & 1) ? inb(COM1) : -1; }
 
 uint64_t port_arch_now_us(void)
 {
-    if (hpet_fs) {   /* 64-bit counter read as two halves: retry if the high half moved */
+    if (microvm) {
+        return (rdtsc() - tsc_start) * 1000u / tsc_per_ms;
+    } else if (hpet_fs) {   /* 64-bit counter read as two halves: retry if the high half moved */
         uint32_t hi, lo;
         uint64_t t;
         do {
@@ -195,10 +263,12 @@ void port_arch_relax(void)
 }
 
 /* ACPI S5: SLP_EN with sleep type 0, which QEMU's ICH9 treats as
-   power-off; QEMU exits with status 0. */
+   power-off (on microvm: sleep type 5 to the event device); QEMU exits
+   with status 0. */
 void port_arch_poweroff(void)
 {
-    outw((uint16_t)(pmbase + PM1_CNT), 0x2000);
+    if (microvm) *(volatile uint8_t *)(uintptr_t)MICROVM_SLEEP = 5u << 2 | 1u << 5;
+    else outw((uint16_t)(pmbase + PM1_CNT), 0x2000);
     for (;;) __asm__ volatile("cli; hlt");
 }
 

@@ -2,8 +2,8 @@
  *
  * The library built as virtio_blk.h's BOOT STAGES section documents (the
  * configuration bench/boot_size.py measures): VIRTIO_BLK_MINIMAL, one
- * transport (virtio-pci on x86 and in boot_stage_pci_test, the same
- * source built with BOOT_STAGE_PCI; virtio-mmio elsewhere), split rings, no
+ * transport (virtio-mmio; virtio-pci in boot_stage_pci_test, the same
+ * source built with BOOT_STAGE_PCI), split rings, no
  * indirect descriptors, no event index, identity DMA, no MSI-X, no log,
  * plain register access, no strings. It drives every virtio-blk device of the machine:
  * at start each disk reports what init found and its header (sector 0,
@@ -31,7 +31,7 @@
 #define VIRTIO_NO_LOG
 #define VIRTIO_NO_MSIX
 #define VIRTIO_DIRECT_REGS
-#if defined(__x86_64__) || defined(__i386__) || defined(BOOT_STAGE_PCI)
+#ifdef BOOT_STAGE_PCI
 #define VIRTIO_NO_MMIO
 #else
 #define VIRTIO_NO_PCI
