@@ -336,6 +336,12 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
       root-port (cfg.props)  the device behind a PCIe root port of its own,
                   on bus 1 and up: numbered by SeaBIOS on x86, by
                   virtio_pci_assign on the other machines
+      switch (cfg.props)  three bridges deep: a root port, a PCIe switch
+                  (x3130 upstream port, xio3130 downstream port) below it,
+                  the device below the switch
+      pci-bridge (cfg.props)  a root port, a PCIe-to-PCI bridge below it,
+                  the device in slot 3 of that conventional bus (its INTx
+                  pin swizzled by 3 on the way up)
     packed configurations add packed=on, then cfg's other properties, `id`
     and `extra` properties ("drive=d0,serial=x") are appended. Raises
     ValueError for combinations QEMU cannot build (legacy
@@ -360,23 +366,34 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
         if cfg.legacy:
             raise ValueError("legacy transports cannot do packed rings")
         props.append("packed=on")
-    props += [p for p in extra_props if p not in ("transitional", "root-port")]
+    props += [p for p in extra_props if p not in ("transitional",) + _BRIDGED]
     if id:
         props.append(f"id={id}")
     if extra:
         props.append(extra.strip(","))
     bridge = []
-    if "root-port" in extra_props:
+    how = [p for p in extra_props if p in _BRIDGED]
+    if how:
         global _root_ports
         if cfg.mmio:
-            raise ValueError("root-port is a PCI variant")
-        _root_ports = _root_ports % 200 + 1   # chassis numbers: unique within a machine
-        bridge = ["-device", f"pcie-root-port,id=vtrp{_root_ports},chassis={_root_ports}"]
-        props.append(f"bus=vtrp{_root_ports}")
+            raise ValueError(f"{how[0]} is a PCI variant")
+        _root_ports = _root_ports % 200 + 1   # chassis numbers and ids: unique within a machine
+        n = _root_ports
+        bridge = ["-device", f"pcie-root-port,id=vtrp{n},chassis={n}"]
+        if how[0] == "switch":
+            bridge += ["-device", f"x3130-upstream,id=vtup{n},bus=vtrp{n}",
+                       "-device", f"xio3130-downstream,id=vtdn{n},bus=vtup{n},chassis={200 + n},slot=0"]
+            props.append(f"bus=vtdn{n}")
+        elif how[0] == "pci-bridge":
+            bridge += ["-device", f"pcie-pci-bridge,id=vtpb{n},bus=vtrp{n}"]
+            props += [f"bus=vtpb{n}", "addr=3"]
+        else:
+            props.append(f"bus=vtrp{n}")
     return bridge + ["-device", ",".join(props)]
 
 
 _root_ports = 0
+_BRIDGED = ("root-port", "switch", "pci-bridge")
 
 
 def device(cfg: Config, kind: str, props: str = "") -> list[str]:

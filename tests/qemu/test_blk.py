@@ -211,6 +211,13 @@ VARIANTS = [
     "x86_64-pci-modern-split+queue-size=4+seg-max-adjust=off",
     "riscv64-mmio-modern-packed+queue-size=4+seg-max-adjust=off",
     "x86_64-pci-legacy-split+scsi=on",
+    # three bridges deep (a PCIe switch below a root port), and a
+    # conventional PCI bus below a PCIe-to-PCI bridge
+    "x86_64-pci-modern-split+switch",
+    "riscv64-pci-modern-packed+switch",
+    "armv7be-pci-legacy-split+switch",
+    "i686-pci-legacy-split+pci-bridge",
+    "aarch64-pci-modern-split+pci-bridge",
     # x86 virtio-mmio: QEMU's microvm machine
     "x86_64-mmio-legacy-split",
     "x86_64-mmio-modern-split",
