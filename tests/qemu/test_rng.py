@@ -97,7 +97,8 @@ def test_rng(cfg):
 # Device properties the plain matrix never sets.
 VARIANTS = ["x86_64-pci-modern-split+indirect_desc=off", "riscv64-mmio-modern-packed+event_idx=off",
             "armv7be-pci-legacy-split", "armv7be-mmio-modern-packed", "aarch64be-mmio-legacy-split",
-            "x86_64-mmio-modern-split", "i686-mmio-legacy-split"]   # x86 virtio-mmio: microvm
+            "x86_64-mmio-modern-split", "i686-mmio-legacy-split",   # x86 virtio-mmio: microvm
+            "x86_64-pci-modern-split+max-bytes=512+period=250"]
 
 if __name__ == "__main__":
     main(configs=matrix("virtio-rng") + variants(VARIANTS))

@@ -104,6 +104,14 @@ static void report_disk(const char *role, const virtio_blk *b)
                 role, vt_transport(&b->dev), b->queue.packed, b->queue.indirect ? 1u : 0u,
                 (unsigned long long)in->capacity, in->block_size, in->read_only, in->flush, in->writeback,
                 in->discard, in->write_zeroes, in->seg_max, in->size_max, b->queue.size);
+    /* The rest of info, as decoded from the configuration space: the host
+       compares each field with the properties it gave QEMU. */
+    port_printf("VT LAYOUT %s chs=%u/%u/%u pexp=%u align=%u min_io=%u opt_io=%u config_wce=%u "
+                "discard=%u/%u/%u wz=%u/%u/%u\n",
+                role, in->cylinders, in->heads, in->sectors, in->physical_block_exp, in->alignment_offset,
+                in->min_io_size, in->opt_io_size, in->config_wce, in->max_discard_sectors, in->max_discard_seg,
+                in->discard_sector_alignment, in->max_write_zeroes_sectors, in->max_write_zeroes_seg,
+                in->write_zeroes_may_unmap);
 }
 
 /* Reads: whole region (sync, one 1 MiB request from an odd offset in a
