@@ -2844,6 +2844,22 @@ static int layout_unresolvable(const P *p, const uint32_t *wlo, const uint32_t *
     return 0;
 }
 
+/* The memory BARs where firmware would put them: the structures BAR at
+   o.bar_mem aligned to its size, the MSI-X BAR at o.bar_msix, unless a
+   layout grew the structures BAR over it (from 2 MiB with the defaults):
+   then just below the structures BAR, since no firmware lets two BARs
+   overlap (the driver's accesses would reach the other one). */
+static void place_bars(P *p)
+{
+    uint64_t base = p->o.bar_mem & ~(p->lay.bar_size - 1), x = p->o.bar_msix & ~(uint64_t)(MSIX_BAR_SIZE - 1);
+    if (p->mem_bar < 6) p->bars[p->mem_bar].addr = base;
+    if (p->o.msix_vectors) {
+        if (p->mem_bar < 6 && ranges_overlap(x, MSIX_BAR_SIZE, base, p->lay.bar_size))
+            x = base >= MSIX_BAR_SIZE ? base - MSIX_BAR_SIZE : base + p->lay.bar_size;
+        p->bars[1].addr = x;
+    }
+}
+
 /* Rebuild the capability list from p->lay (and the MSI-X / PCI_CFG
    capabilities) and size the structures BAR. */
 static void apply_layout(model *m)
@@ -2895,9 +2911,10 @@ static void apply_layout(model *m)
     }
     p->pci[6] = p->pci[0x34] ? 0x10 : 0;   /* capability list */
     p->bars[p->mem_bar].size = l->bar_size;
-    p->bars[p->mem_bar].addr = p->o.bar_mem & ~(l->bar_size - 1);
+    place_bars(p);
     bar_sync(p, p->mem_bar);
     if (p->o.bar64) bar_sync(p, p->mem_bar + 1);
+    if (p->o.msix_vectors) bar_sync(p, 1);
     if (layout_unresolvable(p, wlo, whi, nw)) p->tainted = 1;
 }
 
@@ -2996,7 +3013,7 @@ int model_pci_layout_set(model *m, const model_pci_layout *l)
 {
     P *p;
     model_pci_layout old;
-    bar saved;
+    bar saved, saved_msix;
     uint32_t t, d;
     if (!m || !l || m->priv->mem_bar > 5) return -1;
     p = m->priv;
@@ -3007,11 +3024,13 @@ int model_pci_layout_set(model *m, const model_pci_layout *l)
     saved = p->bars[p->mem_bar];
     p->lay = *l;
     p->bars[p->mem_bar].size = l->bar_size;
-    p->bars[p->mem_bar].addr = p->o.bar_mem & ~(l->bar_size - 1);
+    saved_msix = p->bars[1];
+    place_bars(p);
     for (d = 0; d < m->bus->priv->ndev; d++) {
         if (m->bus->priv->dev[d] != m && clash(m, m->bus->priv->dev[d])) {
             p->lay = old;
             p->bars[p->mem_bar] = saved;
+            p->bars[1] = saved_msix;
             return -1;
         }
     }
@@ -3254,8 +3273,7 @@ void model_pci_reset_bars(model *m)
     uint32_t i;
     if (is_mmio(m)) return;
     if (p->bars[0].type == BAR_IO) p->bars[0].addr = p->o.bar_io & ~(uint64_t)(p->io_size - 1);
-    if (p->o.msix_vectors) p->bars[1].addr = p->o.bar_msix & ~(uint64_t)(MSIX_BAR_SIZE - 1);
-    if (p->mem_bar < 6) p->bars[p->mem_bar].addr = p->o.bar_mem & ~(p->lay.bar_size - 1);
+    place_bars(p);
     for (i = 0; i < 6; i++) bar_sync(p, i);
 }
 

@@ -108,6 +108,50 @@ static void msix_routes(uint32_t transport)
     down(&e);
 }
 
+/* A structures BAR grown to 2, 32 and 128 MiB, its notify structure at
+   1 MiB: firmware moves the MSI-X BAR out of its way, and the driver's
+   notifications (2-byte writes) and table writes each reach their own BAR (fuzz_rng_packed found the
+   model's BARs overlapping: a notification landed in the MSI-X table).
+   Modern and transitional, with notifications and messages counted. */
+static void msix_big_bar(uint32_t transport)
+{
+    static const uint64_t sizes[] = { 2u << 20, 32u << 20, 128u << 20 };
+    uint32_t i;
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        env e;
+        model_options mo;
+        model_blk_options bo;
+        model_pci_layout l;
+        uint32_t bar1;
+        uint64_t kicks;
+        memset(&e, 0, sizeof e);
+        e.bus = model_bus_new();
+        model_options_init(&mo, transport);
+        mo.msix_vectors = 2;
+        model_blk_options_init(&bo);
+        e.m = model_blk_new(e.bus, &mo, &bo);
+        CHECK_EQ(model_pci_layout_get(e.m, &l), 0);
+        l.bar_size = sizes[i];
+        l.cap[MODEL_CAP_NOTIFY].offset = 0x100000;   /* where the MSI-X BAR's default address falls */
+        CHECK_EQ(model_pci_layout_set(e.m, &l), 0);
+        CHECK_EQ(model_tainted(e.m), 0);
+        CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+        CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
+        bar1 = e.bus->platform.pci_read(e.bus, model_pci_bdf(e.m), 0x14, 4) & ~0xfu;
+        CHECK_EQ(virtio_pci_msix_set(&e.blk.dev, 1, 0xfee02000u, 0x51), VIRTIO_OK);
+        CHECK_EQ(e.bus->platform.reg_read(e.bus, VIRTIO_SPACE_MEM, bar1 + 16u + 8u, 4), 0x51);
+        CHECK_EQ(virtio_pci_msix_enable(&e.blk.dev, 1), VIRTIO_OK);
+        CHECK_EQ(virtio_queue_set_vector(&e.blk.queue, 1), VIRTIO_OK);
+        CHECK_EQ(virtio_queue_enable_cb(&e.blk.queue, 0), VIRTIO_OK);
+        kicks = model_queue_stats(e.m, 0)->notifies;
+        CHECK_EQ(virtio_blk_read(&e.blk, 5, buf, 512), VIRTIO_OK);
+        CHECK_EQ(buf[7], model_blk_pattern(5 * 512 + 7));
+        CHECK(model_queue_stats(e.m, 0)->notifies > kicks);
+        CHECK(e.m->stats.msix >= 1);
+        down(&e);
+    }
+}
+
 /* What cannot be had is refused with a code, and INTx still works: an
    entry or vector beyond the table, a function without MSI-X. */
 static void msix_refused(void)
@@ -356,6 +400,8 @@ int main(void)
 {
     RUN(msix_routes(MODEL_PCI_MODERN), "irq MSI-X entries, enable, vectors: messages instead of INTx, modern");
     RUN(msix_routes(MODEL_PCI_LEGACY), "irq MSI-X on legacy PCI: configuration moves by 4 and back");
+    RUN(msix_big_bar(MODEL_PCI_MODERN), "irq regression: structures BAR of 2-128 MiB beside the MSI-X BAR, modern");
+    RUN(msix_big_bar(MODEL_PCI_TRANSITIONAL), "irq regression: structures BAR of 2-128 MiB beside the MSI-X BAR, transitional");
     RUN(msix_refused(), "irq MSI-X refused (table too small, no capability, not PCI); INTx after");
     RUN(msix_plan(MODEL_PCI_MODERN), "irq MSI-X plan: init sets each queue vector before the enable, read back, modern");
     RUN(msix_plan(MODEL_PCI_LEGACY), "irq MSI-X plan: init sets the vectors, read back, legacy");
