@@ -352,6 +352,8 @@ def blk_why(img):
         if c.transport.startswith("pci"):   # virtio-mmio has no ioeventfd under TCG: the vCPU thread takes them
             variants.append(Variant(f"{c.arch}: QEMU takes notifications in the vCPU thread (ioeventfd=off)", c,
                                     device=BLK_DEVICE + ",ioeventfd=off"))
+            variants.append(Variant(f"{c.arch}: virtio-mmio on QEMU's microvm (notifications in the vCPU thread)",
+                                    Config(c.arch, "mmio-modern")))
         variants += [
             Variant(f"{c.arch}: no indirect descriptors (indirect_desc=off)", c, device=BLK_DEVICE + ",indirect_desc=off"),
             Variant(f"{c.arch}: packed ring (packed=on)", c, device=BLK_DEVICE + ",packed=on"),
