@@ -22,11 +22,11 @@ typedef struct env {
     virtio_blk blk;
 } env;
 
-static virtio_result up(env *e, uint32_t transport, uint32_t vectors, uint32_t mode, const virtio_blk_options *o)
+/* A bus with one block device with `vectors` MSI-X entries, not probed. */
+static void make(env *e, uint32_t transport, uint32_t vectors, uint32_t mode)
 {
     model_options mo;
     model_blk_options bo;
-    virtio_result r;
     memset(e, 0, sizeof *e);
     e->bus = model_bus_new();
     model_options_init(&mo, transport);
@@ -34,6 +34,12 @@ static virtio_result up(env *e, uint32_t transport, uint32_t vectors, uint32_t m
     mo.msix_vectors = vectors;
     model_blk_options_init(&bo);
     e->m = model_blk_new(e->bus, &mo, &bo);
+}
+
+static virtio_result up(env *e, uint32_t transport, uint32_t vectors, uint32_t mode, const virtio_blk_options *o)
+{
+    virtio_result r;
+    make(e, transport, vectors, mode);
     r = model_probe(e->m, &e->dev, transport == MODEL_PCI_LEGACY);
     if (r != VIRTIO_OK) return r;
     return virtio_blk_init(&e->blk, &e->dev, o);
@@ -119,17 +125,10 @@ static void msix_big_bar(uint32_t transport)
     uint32_t i;
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         env e;
-        model_options mo;
-        model_blk_options bo;
         model_pci_layout l;
         uint32_t bar1;
         uint64_t kicks;
-        memset(&e, 0, sizeof e);
-        e.bus = model_bus_new();
-        model_options_init(&mo, transport);
-        mo.msix_vectors = 2;
-        model_blk_options_init(&bo);
-        e.m = model_blk_new(e.bus, &mo, &bo);
+        make(&e, transport, 2, MODEL_IMMEDIATE);
         CHECK_EQ(model_pci_layout_get(e.m, &l), 0);
         l.bar_size = sizes[i];
         l.cap[MODEL_CAP_NOTIFY].offset = 0x100000;   /* where the MSI-X BAR's default address falls */
@@ -211,16 +210,8 @@ static void order_write(void *user, int space, uintptr_t addr, unsigned width, u
 static void msix_plan(uint32_t transport)
 {
     env e;
-    model_options mo;
-    model_blk_options bo;
     virtio_blk_options o;
-    memset(&e, 0, sizeof e);
-    e.bus = model_bus_new();
-    model_options_init(&mo, transport);
-    mo.msix_vectors = 2;
-    mo.mode = MODEL_IMMEDIATE;
-    model_blk_options_init(&bo);
-    e.m = model_blk_new(e.bus, &mo, &bo);
+    make(&e, transport, 2, MODEL_IMMEDIATE);
     CHECK_EQ(model_probe(e.m, &e.dev, transport == MODEL_PCI_LEGACY), VIRTIO_OK);
     CHECK_EQ(e.dev.msix_entries, 2);
     CHECK_EQ(virtio_pci_msix_set(&e.dev, 0, 0xfee00000u, 0x40), VIRTIO_OK);
