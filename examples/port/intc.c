@@ -336,9 +336,9 @@ static int ctrl_init(void)
 
 static int ctrl_unmask(uint32_t source)
 {
-    if (source >= VEC_MSI && source < VEC_TIMER) return 0;   /* an MSI vector: nothing to unmask here */
     uint32_t reg;
     uintptr_t at;
+    if (source >= VEC_MSI && source < VEC_TIMER) return 0;   /* an MSI vector: nothing to unmask here */
     if (source >= ioapic_pins) return -1;
     at = gsi_entry(source, &reg);
     ioapic_wr(at, reg + 1u, apic_id << 24);

@@ -169,7 +169,7 @@ uintptr_t port_multiboot_info(void) { return port_x86_mb_magic == 0x2badb002u ? 
 
 void port_arch_init(uintptr_t boot_arg)
 {
-    uint32_t cap;
+    uint32_t cap, version;
     (void)boot_arg;   /* no device tree: 0 (port_multiboot_info has the Multiboot block) */
     idt_init();
     /* microvm: no PCI host bridge, virtio-mmio slots at a fixed place. */
@@ -180,9 +180,9 @@ void port_arch_init(uintptr_t boot_arg)
         port_machine.mmio_base = MICROVM_MMIO;
         port_machine.mmio_stride = 0x200;
         port_machine.mmio_count = 8;   /* without the second I/O APIC (ioapic2=off) */
-        *(volatile uint32_t *)(uintptr_t)MICROVM_IOAPIC2 = 1;   /* its version register */
-        cap = *(volatile uint32_t *)(uintptr_t)(MICROVM_IOAPIC2 + 0x10u) & 0xffu;
-        if (cap >= 0x10u && cap <= 0x2fu) {
+        *(volatile uint32_t *)(uintptr_t)MICROVM_IOAPIC2 = 1;   /* select its version register */
+        version = *(volatile uint32_t *)(uintptr_t)(MICROVM_IOAPIC2 + 0x10u) & 0xffu;
+        if (version >= 0x10u && version <= 0x2fu) {   /* an I/O APIC answers there */
             port_machine.mmio_count = MICROVM_SLOTS;
             port_machine.intc_base[1] = MICROVM_IOAPIC2;   /* for intc.c */
             port_machine.intc_size[1] = 0x1000;
