@@ -35,6 +35,7 @@ QUICK START
     win.mem_base   = 0x40000000;                  // without firmware: give
     win.mem_size   = 0x40000000;                  // the BARs addresses (x86:
     virtio_pci_assign(&plat, &win, NULL);         // SeaBIOS did, skip this)
+    plat.pci_windows = &win;                      // no BAR outside is used
     if (virtio_pci_find(&plat, VIRTIO_DEVICE_BLOCK, &bdf) == VIRTIO_OK &&
         virtio_pci_probe(&dev, &plat, bdf) == VIRTIO_OK &&
         virtio_blk_init(&disk, &dev, NULL) == VIRTIO_OK)
@@ -115,6 +116,12 @@ that uses it. All-zero fields mean "default"; only dma_alloc is mandatory.
               x86 0xCF8/0xCFC ports. A harness that routes everything sets
               pci_read/pci_write. pci_buses bounds the bus scans of
               virtio_pci_find and virtio_pci_assign (0 means 1 bus).
+              pci_windows: the host bridge windows; when set, the probe
+              uses a BAR only if it lies wholly inside the window of its
+              kind (I/O; memory: either memory window), so a function that
+              reports a BAR over RAM (a host lying in a confidential guest,
+              a firmware bug) is refused instead of written to. NULL: BAR
+              addresses are believed, as firmware left them.
   DMA         dma_alloc: returns the CPU pointer and the device address of
               `size` bytes; `align` applies to both (checked: a misaligned
               answer is freed and counts as no memory). Zeroing is not
@@ -216,7 +223,8 @@ UNTRUSTED DEVICE
 
 The device is treated as hostile. Every register access stays inside a
 window the probe validated: virtio-mmio's fixed block; on PCI each BAR is
-sized (decoding off meanwhile, restored after, as firmware does) and every
+sized (decoding off meanwhile, restored after, as firmware does), checked
+against the host bridge windows when the platform gives them, and every
 capability's offset + length must lie inside its BAR and the CPU's address
 range (64-bit arithmetic, so no wrap on 32-bit CPUs), its structure inside
 configuration space, notify_off x multiplier inside the notify capability;
@@ -294,7 +302,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 2
+#define VIRTIO_VERSION_PATCH 3
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
@@ -370,6 +378,18 @@ VIRTIO_API const char *virtio_result_str(int result);
 /* platform flags */
 #define VIRTIO_PLATFORM_FORCE_ACCESS_PLATFORM 1u
 
+/* Host bridge windows, as bus addresses (on QEMU's virt machines memory
+   bus addresses equal CPU addresses; I/O ports are numbers that the CPU
+   reaches at pci_io_base + port): where virtio_pci_assign places BARs,
+   and where virtio_platform.pci_windows lets the probe believe them. A
+   size of 0 means there is no such window. I/O ports below 0x1000 are not
+   handed out. */
+typedef struct virtio_pci_windows {
+    uint64_t mem_base, mem_size;       /* 32-bit memory window */
+    uint64_t mem64_base, mem64_size;   /* 64-bit memory window (64-bit BARs go here if present) */
+    uint32_t io_base, io_size;         /* I/O port window */
+} virtio_pci_windows;
+
 /* The caller's hooks; see PLATFORM CONTRACT above. Defaults:
      user       NULL, passed to every hook
      reg_read   volatile MEM access / port I/O (see pci_io_base)
@@ -379,6 +399,7 @@ VIRTIO_API const char *virtio_result_str(int result);
      pci_ecam   0 (no ECAM)
      pci_io_base 0 (x86 port instructions)
      pci_buses  0 = scan bus 0 only
+     pci_windows NULL: BAR addresses are believed
      dma_alloc  none: mandatory
      dma_free   NULL: memory is not returned
      dma_map    identity: device address = CPU address, contiguous
@@ -398,6 +419,7 @@ typedef struct virtio_platform {
     uintptr_t pci_ecam;
     uintptr_t pci_io_base;
     uint32_t pci_buses;
+    const virtio_pci_windows *pci_windows;
     void *(*dma_alloc)(void *user, size_t size, size_t align, int kind, uint64_t *dev_addr);
     void (*dma_free)(void *user, void *ptr, size_t size, int kind);
     int (*dma_map)(void *user, void *ptr, size_t len, int dir, uint64_t *dev_addr, size_t *mapped);
@@ -578,16 +600,6 @@ VIRTIO_API virtio_result virtio_pci_probe_legacy(virtio_device *dev, const virti
    continue). Returns VIRTIO_OK, VIRTIO_ERR_NOT_FOUND,
    VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_UNSUPPORTED (VIRTIO_NO_PCI). */
 VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type, uint32_t *bdf);
-
-/* Host bridge windows for virtio_pci_assign, as bus addresses (on QEMU's
-   virt machines memory bus addresses equal CPU addresses; I/O ports are
-   numbers that the CPU reaches at pci_io_base + port). A size of 0 means
-   there is no such window. I/O ports below 0x1000 are not handed out. */
-typedef struct virtio_pci_windows {
-    uint64_t mem_base, mem_size;       /* 32-bit memory window */
-    uint64_t mem64_base, mem64_size;   /* 64-bit memory window (64-bit BARs go here if present) */
-    uint32_t io_base, io_size;         /* I/O port window */
-} virtio_pci_windows;
 
 /* Do what firmware does on a machine without it (riscv64 or aarch64
    virt with -bios none, an emulator harness): give every BAR of every
@@ -2259,6 +2271,21 @@ static uintptr_t virtio__bar_window(const virtio__bar *b, uint64_t off, uint64_t
     return (uintptr_t)(b->addr + off);
 }
 
+/* Is [a, a + n) inside [base, base + size)? (No sum is formed: none wraps.) */
+static int virtio__inside(uint64_t a, uint64_t n, uint64_t base, uint64_t size)
+{
+    return n <= size && a - base <= size - n;
+}
+
+/* Does BAR b lie wholly inside the host bridge window of its kind? A
+   window of size 0 holds nothing. */
+static int virtio__bar_in_windows(const virtio_pci_windows *w, const virtio__bar *b)
+{
+    if (b->space == VIRTIO_SPACE_IO) return virtio__inside(b->addr, b->size, w->io_base, w->io_size);
+    return virtio__inside(b->addr, b->size, w->mem_base, w->mem_size) ||
+           virtio__inside(b->addr, b->size, w->mem64_base, w->mem64_size);
+}
+
 /* The MSI-X capability matters for MSI-X, and on legacy devices (enabled,
    it moves their configuration); without both nothing reads it. */
 #if defined(VIRTIO_NO_MSIX) && defined(VIRTIO_NO_LEGACY)
@@ -2269,10 +2296,8 @@ static uintptr_t virtio__bar_window(const virtio__bar *b, uint64_t off, uint64_t
 
 static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf, int want_legacy)
 {
-    static const uint32_t min_len[5] = { 0, VIRTIO__PCI_COMMON_MIN, 2, 1, 1 };   /* per capability type */
     virtio__bar bars[6];
-    uintptr_t addr[5] = { 0, 0, 0, 0, 0 };
-    uint32_t space[5] = { 0, 0, 0, 0, 0 }, len[5] = { 0, 0, 0, 0, 0 };
+    struct { uintptr_t addr; uint32_t space, len; } win[5];   /* per capability type: the window chosen */
     uint32_t type, cap, n, i, cmd, used = 0, found = 0, bad = 0, msix = 0, mul = 0, msix_cap = 0, msix_entries = 0;
     uintptr_t msix_table = 0;
 
@@ -2280,11 +2305,13 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     if (bdf > 0xffffu) return VIRTIO_ERR_INVALID_ARG;
     type = virtio__pci_type(p, bdf);
     if (type == 0) return VIRTIO_ERR_NOT_FOUND;
+    VIRTIO__ZERO(&win);
 
     /* Every BAR's extent, learnt with decoding off (firmware's way). */
     cmd = virtio__pci_decode_off(p, bdf);
     for (i = 0; i < 6; i++) {
         virtio__pci_bar_read(p, bdf, i, &bars[i]);
+        if (p->pci_windows && !virtio__bar_in_windows(p->pci_windows, &bars[i])) bars[i].size = 0;
         if (bars[i].is64 && i < 5) VIRTIO__ZERO(&bars[++i]);
     }
     virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, cmd);
@@ -2296,9 +2323,10 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     if (virtio__cfg_in(p, bdf, 6, 2) & 0x10u) {
         cap = virtio__cfg_in(p, bdf, 0x34, 1) & 0xfcu;
         for (n = 0; cap >= 0x40 && n < 48; n++) {
-            uint32_t id = virtio__cfg_in(p, bdf, cap, 1);
+            uint32_t hdr = virtio__cfg_in(p, bdf, cap, 4);   /* id, next, then (VirtIO) cap_len, cfg_type */
+            uint32_t id = hdr & 0xffu;
             if (VIRTIO__PCI_MSIX_CAP && id == 0x11 && !msix_cap && cap <= 0x100 - 12) {   /* MSI-X (PCI 3.0 6.8.2) */
-                uint32_t ctrl = virtio__cfg_in(p, bdf, cap + 2, 2);
+                uint32_t ctrl = hdr >> 16;   /* message control */
                 msix_cap = cap;
                 msix = (ctrl & VIRTIO__PCI_MSIX_ENABLE) != 0;   /* moves legacy configuration */
                 msix_entries = (ctrl & 0x7ffu) + 1;
@@ -2311,24 +2339,27 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
                 }
 #endif
             } else if (id == 0x09) {   /* vendor-specific: VirtIO */
-                /* Nothing past cap_len is read: the type needs 4 bytes,
+                /* Nothing past cap_len is used: the type needs 4 bytes,
                    the structure 16 (notify: 20). */
-                uint32_t clen = virtio__cfg_in(p, bdf, cap + 2, 1);
-                uint32_t t = clen >= 4 ? virtio__cfg_in(p, bdf, cap + 3, 1) : 0;
+                uint32_t clen = (hdr >> 16) & 0xffu;
+                uint32_t t = clen >= 4 ? hdr >> 24 : 0;
                 uint32_t need = t == VIRTIO__PCI_CAP_NOTIFY ? VIRTIO__PCI_NOTIFY_CAP_LEN : VIRTIO__PCI_CAP_LEN;
                 if (t >= 1 && t <= 4 && !(found & (1u << t))) {
-                    uint32_t bar = 6, off = 0, l = 0;
+                    /* The smallest structure of each type: the common one's
+                       fields, a 16-bit doorbell, the ISR byte, config. */
+                    uint32_t bar = 6, l = 0, least = t == VIRTIO__PCI_CAP_COMMON ? VIRTIO__PCI_COMMON_MIN
+                                                   : t == VIRTIO__PCI_CAP_NOTIFY ? 2 : 1;
                     uintptr_t a = 0;
-                    if (clen >= need && cap + need <= 0x100) {
+                    if (clen >= need && cap + need <= 0x100) {   /* bar, offset, length */
                         bar = virtio__cfg_in(p, bdf, cap + 4, 1);
-                        off = virtio__cfg_in(p, bdf, cap + 8, 4);
                         l = virtio__cfg_in(p, bdf, cap + 12, 4);
+                        if (bar < 6 && l >= least)
+                            a = virtio__bar_window(&bars[bar], virtio__cfg_in(p, bdf, cap + 8, 4), l);
                     }
-                    if (bar < 6 && l >= min_len[t]) a = virtio__bar_window(&bars[bar], off, l);
                     if (a) {
-                        addr[t] = a;
-                        space[t] = bars[bar].space;
-                        len[t] = l;
+                        win[t].addr = a;
+                        win[t].space = bars[bar].space;
+                        win[t].len = l;
                         used |= bars[bar].space == VIRTIO_SPACE_IO ? VIRTIO__PCI_CMD_IO : VIRTIO__PCI_CMD_MEM;
                         if (t == VIRTIO__PCI_CAP_NOTIFY) mul = virtio__cfg_in(p, bdf, cap + 16, 4);
                         found |= 1u << t;
@@ -2337,7 +2368,7 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
                     }
                 }
             }
-            cap = virtio__cfg_in(p, bdf, cap + 1, 1) & 0xfcu;
+            cap = (hdr >> 8) & 0xfcu;
         }
     }
 
@@ -2364,17 +2395,17 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         return VIRTIO_ERR_DEVICE;
     }
     if (!want_legacy && (found & 0x0eu) == 0x0eu) {   /* common, notify, isr */
-        dev->base = dev->priv.common = addr[VIRTIO__PCI_CAP_COMMON];
-        dev->priv.space = space[VIRTIO__PCI_CAP_COMMON];
-        dev->priv.notify = addr[VIRTIO__PCI_CAP_NOTIFY];
-        dev->priv.notify_space = space[VIRTIO__PCI_CAP_NOTIFY];
+        dev->base = dev->priv.common = win[VIRTIO__PCI_CAP_COMMON].addr;
+        dev->priv.space = win[VIRTIO__PCI_CAP_COMMON].space;
+        dev->priv.notify = win[VIRTIO__PCI_CAP_NOTIFY].addr;
+        dev->priv.notify_space = win[VIRTIO__PCI_CAP_NOTIFY].space;
         dev->priv.notify_mul = mul;
-        dev->priv.notify_len = len[VIRTIO__PCI_CAP_NOTIFY];
-        dev->priv.isr = addr[VIRTIO__PCI_CAP_ISR];
-        dev->priv.isr_space = space[VIRTIO__PCI_CAP_ISR];
-        dev->priv.config = addr[VIRTIO__PCI_CAP_DEVICE];
-        dev->priv.config_space = space[VIRTIO__PCI_CAP_DEVICE];
-        dev->config_size = len[VIRTIO__PCI_CAP_DEVICE] > 0x1000 ? 0x1000 : len[VIRTIO__PCI_CAP_DEVICE];
+        dev->priv.notify_len = win[VIRTIO__PCI_CAP_NOTIFY].len;
+        dev->priv.isr = win[VIRTIO__PCI_CAP_ISR].addr;
+        dev->priv.isr_space = win[VIRTIO__PCI_CAP_ISR].space;
+        dev->priv.config = win[VIRTIO__PCI_CAP_DEVICE].addr;
+        dev->priv.config_space = win[VIRTIO__PCI_CAP_DEVICE].space;
+        dev->config_size = win[VIRTIO__PCI_CAP_DEVICE].len > 0x1000 ? 0x1000 : win[VIRTIO__PCI_CAP_DEVICE].len;
 #ifndef VIRTIO__ONE_OPS
         dev->priv.ops = &virtio__pci_ops;
 #endif

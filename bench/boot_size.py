@@ -57,7 +57,7 @@ LIMITS = {("riscv64", "virtio-mmio"): BUDGET, ("riscv64", "virtio-pci"): BUDGET,
           ("riscv32", "virtio-mmio"): BUDGET, ("riscv32", "virtio-pci"): BUDGET,
           ("aarch64_be", "virtio-mmio"): BUDGET, ("aarch64_be", "virtio-pci"): 9650,
           ("armv7 Thumb-2", "virtio-mmio"): BUDGET, ("armv7 Thumb-2", "virtio-pci"): BUDGET,
-          ("armv7 Arm", "virtio-mmio"): BUDGET, ("armv7 Arm", "virtio-pci"): 10310,
+          ("armv7 Arm", "virtio-mmio"): BUDGET, ("armv7 Arm", "virtio-pci"): 10510,
           ("i686", "virtio-mmio"): BUDGET, ("i686", "virtio-pci"): 9040}
 LIBC = r"""
 #include <stddef.h>

@@ -479,6 +479,8 @@ int main(int argc, char **argv)
         qt.ecam = ecam, qt.pio_base = pio;
         qtest_platform(&qt, &plat);
         plat.pci_buses = buses;
+        if (windows.mem_size || windows.mem64_size || windows.io_size)
+            plat.pci_windows = &windows;   /* the probe uses only BARs that virtio_pci_assign placed there */
     }
     if (qtest_map_ram(&qt, ram[0], number(ram[1]), (size_t)number(ram[2]), (size_t)pool_off, (size_t)pool_size) != 0)
         usage("cannot map the RAM file (or the pool is not inside it)");

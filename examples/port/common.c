@@ -347,6 +347,7 @@ static void plat_log(void *user, int level, int id, const char *text, uint64_t v
 }
 
 static virtio_platform platform;
+static virtio_pci_windows windows;
 
 const virtio_platform *port_platform(void) { return &platform; }
 
@@ -361,6 +362,19 @@ void port_init(uintptr_t boot_arg)
     platform.pci_ecam = port_machine.pci_ecam;
     platform.pci_io_base = port_machine.pci_io_base;
     platform.pci_buses = port_machine.pci_buses;
+    if (port_machine.mem32_size) {
+        /* The host bridge windows from the device tree (less what the CPU
+           cannot reach): port_pci_setup places the BARs in them, and the
+           probe uses no BAR outside them. (x86: SeaBIOS placed the BARs;
+           port_pci_setup checks that the CPU reaches them.) */
+        windows.mem_base = port_machine.mem32_base;
+        windows.mem_size = port_machine.mem32_size;
+        windows.mem64_base = port_machine.mem64_base;
+        windows.mem64_size = port_machine.mem64_size;
+        windows.io_base = port_machine.io_base;
+        windows.io_size = port_machine.io_size;
+        platform.pci_windows = &windows;
+    }
     platform.timeout_ms = 20000;   /* software emulation on a shared machine is slow */
 }
 

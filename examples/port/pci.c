@@ -100,21 +100,14 @@ static int check_firmware(void)
 int port_pci_setup(void)
 {
     static int done, failed;
-    virtio_pci_windows w;
     uint32_t unplaced = 0;
     if (done) return failed;
     done = 1;
-    if (!port_machine.mem32_size) return failed = check_firmware();
-    /* The windows the device tree gave (those the CPU cannot reach are
-       already left out): virtio_pci_assign does what firmware would. */
-    memset(&w, 0, sizeof w);
-    w.mem_base = port_machine.mem32_base;
-    w.mem_size = port_machine.mem32_size;
-    w.mem64_base = port_machine.mem64_base;
-    w.mem64_size = port_machine.mem64_size;
-    w.io_base = port_machine.io_base;
-    w.io_size = port_machine.io_size;
-    if (virtio_pci_assign(port_platform(), &w, &unplaced) != VIRTIO_OK)
+    if (!port_platform()->pci_windows) return failed = check_firmware();
+    /* The windows the device tree gave (port_init: those the CPU cannot
+       reach are already left out): virtio_pci_assign does what firmware
+       would. */
+    if (virtio_pci_assign(port_platform(), port_platform()->pci_windows, &unplaced) != VIRTIO_OK)
         port_printf("port: %u PCI BARs did not fit the host bridge windows\n", (unsigned)unplaced);
     return failed = (int)unplaced;
 }

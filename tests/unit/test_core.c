@@ -665,6 +665,115 @@ static void cap_beyond_bar(uint32_t kind)
     }
 }
 
+/* BAR i of function bdf as the probe sees it: address and size. */
+static void bar_of(model_bus *bus, uint32_t bdf, uint32_t i, uint64_t *addr, uint64_t *size)
+{
+    virtio_platform *p = &bus->platform;
+    uint32_t off = 0x10 + 4 * i, lo = p->pci_read(bus, bdf, off, 4), mask, io = lo & 1u;
+    p->pci_write(bus, bdf, off, 4, 0xffffffffu);
+    mask = p->pci_read(bus, bdf, off, 4) & (io ? ~3u : ~15u);
+    p->pci_write(bus, bdf, off, 4, lo);
+    *addr = lo & (io ? ~3u : ~15u);
+    *size = (uint64_t)(uint32_t)(~mask + 1) & (io ? 0xffffu : 0xffffffffu);
+}
+
+/* The platform's host bridge windows (pci_windows): the probe uses a BAR
+   only inside the window of its kind, so a function reporting one over
+   RAM is refused before a register is touched. `transport`: modern
+   (structures in BAR 4, MSI-X table in BAR 1) or legacy (I/O BAR 0). */
+static void bar_windows(uint32_t transport)
+{
+    uint32_t c;
+    for (c = 0; c < 9; c++) {
+        model_bus *bus = quiet_bus();
+        model_options mo;
+        model_blk_options bo;
+        model *m;
+        uint32_t bdf, legacy = transport == MODEL_PCI_LEGACY;
+        uint64_t sa, ss, ma, ms;   /* structures (or I/O) BAR, MSI-X BAR */
+        virtio_pci_windows w;
+        virtio_device dev;
+        virtio_blk blk;
+        virtio_result want = VIRTIO_OK, r;
+        uint32_t msix = 1;
+        model_options_init(&mo, transport);
+        model_blk_options_init(&bo);
+        mo.msix_vectors = 2;
+        m = model_blk_new(bus, &mo, &bo);
+        bdf = model_pci_bdf(m);
+        bar_of(bus, bdf, legacy ? 0 : 4, &sa, &ss);
+        bar_of(bus, bdf, 1, &ma, &ms);
+        CHECK(ss != 0 && ms != 0 && sa != 0 && ma != 0);
+        memset(&w, 0, sizeof w);
+        w.mem_base = ma < sa ? ma : sa;   /* case 0: one window around both */
+        w.mem_size = (ma + ms > sa + ss ? ma + ms : sa + ss) - w.mem_base;
+        if (legacy) {
+            w.mem_base = ma, w.mem_size = ms;
+            w.io_base = (uint32_t)sa, w.io_size = (uint32_t)ss;
+        }
+        switch (c) {
+        case 1:   /* the BAR the device's registers are in ends one byte past its window */
+            if (legacy) w.io_base = (uint32_t)sa - 1, w.io_size = (uint32_t)ss;
+            else w.mem_base = sa - 1, w.mem_size = ss;
+            want = VIRTIO_ERR_DEVICE;
+            break;
+        case 8:   /* ... or the window is one byte smaller than the BAR */
+            if (legacy) w.io_size = (uint32_t)ss - 1;
+            else w.mem_base = sa, w.mem_size = ss - 1;
+            want = VIRTIO_ERR_DEVICE;
+            break;
+        case 2:   /* ... starts one byte before it */
+            if (legacy) w.io_base++, w.io_size--;
+            else w.mem_base = sa + 1, w.mem_size = ss + ms + 0x100000;
+            want = VIRTIO_ERR_DEVICE;
+            break;
+        case 3:   /* exactly its own window; the MSI-X BAR outside: no MSI-X */
+            if (!legacy) w.mem_base = sa, w.mem_size = ss;
+            else w.mem_size = 0;
+            msix = 0;
+            break;
+        case 4:   /* in the 64-bit window instead */
+            w.mem64_base = w.mem_base, w.mem64_size = w.mem_size;
+            w.mem_base = w.mem_size = 0;
+            if (legacy) w.mem64_size = 0, msix = 0;
+            break;
+        case 5:   /* no window of any kind */
+            memset(&w, 0, sizeof w);
+            want = VIRTIO_ERR_DEVICE;
+            break;
+        case 6:   /* a window of the other kind only (memory for I/O, I/O for memory) */
+            if (legacy) {
+                w.mem_base = sa, w.mem_size = ss, w.io_size = 0;
+            } else {
+                w.io_base = (uint32_t)sa, w.io_size = (uint32_t)ss;
+                w.mem_size = 0;
+            }
+            want = VIRTIO_ERR_DEVICE;
+            break;
+        case 7:   /* a window near the top of the address space: no wrap lets the BAR in */
+            if (legacy) w.io_base = 0xffffff00u, w.io_size = 0xffu;
+            else w.mem_base = 0xffffffffffff0000ull, w.mem_size = 0xffffull;
+            want = VIRTIO_ERR_DEVICE;
+            break;
+        default:
+            break;
+        }
+        bus->platform.pci_windows = &w;
+        r = virtio_pci_probe(&dev, &bus->platform, bdf);
+        CHECK_EQ(r, want);
+        if (r == VIRTIO_OK) {
+            CHECK_EQ(dev.msix_entries != 0, msix);
+            memset(&blk, 0, sizeof blk);
+            CHECK_EQ(virtio_blk_init(&blk, &dev, 0), VIRTIO_OK);
+            CHECK_EQ(virtio_blk_read(&blk, 0, buf, 512), VIRTIO_OK);
+            CHECK_EQ(memcmp(buf, model_blk_disk(m, &ss), 512), 0);
+            CHECK_EQ(virtio_blk_shutdown(&blk), VIRTIO_OK);
+        }
+        no_strays(bus);
+        model_bus_free(bus);
+    }
+}
+
 /* The exact case from the issue: common config at BAR + 0xff8, length 56,
    in a 4 KiB BAR (everything else inside). With the default register
    access virtio_device_begin would store past the BAR. */
@@ -1312,6 +1421,8 @@ int main(void)
     RUN(cap_beyond_bar(MODEL_CAP_ISR), "core issue 11: ISR beyond its BAR refused at probe");
     RUN(cap_beyond_bar(MODEL_CAP_DEVICE), "core issue 11: device config beyond its BAR refused at probe");
     RUN(common_at_ff8(), "core issue 11: common config at BAR+0xff8 length 56 in a 4 KiB BAR refused");
+    RUN(bar_windows(MODEL_PCI_MODERN), "core pci_windows: a BAR outside the host bridge windows is not used (edges, 64-bit window, MSI-X alone), modern");
+    RUN(bar_windows(MODEL_PCI_LEGACY), "core pci_windows: an I/O BAR outside the I/O window is not used, legacy");
     RUN(notify_cap_short(), "core issue 11: notify multiplier not read past its capability (at 0xf0, cap_len 16)");
     RUN(notify_off_outside(), "core issue 11: queue_notify_off * multiplier outside the notify capability (and > 32 bits)");
     RUN(all_ones(MODEL_PCI_MODERN), "core issue 11: all-ones device fails fast with VIRTIO_ERR_GONE, PCI");
