@@ -362,11 +362,11 @@ void port_init(uintptr_t boot_arg)
     platform.pci_ecam = port_machine.pci_ecam;
     platform.pci_io_base = port_machine.pci_io_base;
     platform.pci_buses = port_machine.pci_buses;
-    if (port_machine.mem32_size) {
-        /* The host bridge windows from the device tree (less what the CPU
-           cannot reach): port_pci_setup places the BARs in them, and the
-           probe uses no BAR outside them. (x86: SeaBIOS placed the BARs;
-           port_pci_setup checks that the CPU reaches them.) */
+    if (port_machine.mem32_size || port_machine.mem64_size || port_machine.io_size) {
+        /* The host bridge windows (from the device tree, less what the CPU
+           cannot reach; x86: around SeaBIOS's RAM): port_pci_setup places
+           the BARs in them (x86: SeaBIOS did), and the probe uses no BAR
+           outside them. */
         windows.mem_base = port_machine.mem32_base;
         windows.mem_size = port_machine.mem32_size;
         windows.mem64_base = port_machine.mem64_base;

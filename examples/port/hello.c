@@ -140,6 +140,13 @@ static void check_x86(void)
     /* The loader's Multiboot block: flags bit 0 says mem_upper (KiB of RAM from 1 MiB) is there. */
     if (!mb || !(mb[0] & 1u)) fail("no Multiboot information block", (uintptr_t)mb);
     else port_printf("x86: Multiboot info at %p: %u KiB of RAM above 1 MiB\n", (const void *)mb, (unsigned)mb[2]);
+    if (!port_mmio_count) {   /* the windows the port's library check holds SeaBIOS's BARs to */
+        port_printf("x86: BAR windows mem %llx+%llx mem64 %llx+%llx io %x+%x\n",
+                    (unsigned long long)port_machine.mem32_base, (unsigned long long)port_machine.mem32_size,
+                    (unsigned long long)port_machine.mem64_base, (unsigned long long)port_machine.mem64_size,
+                    (unsigned)port_machine.io_base, (unsigned)port_machine.io_size);
+        if (!port_machine.mem32_size) fail("no BAR windows (no Multiboot memory map)", 0);
+    }
     for (dev = 0; dev < 32 && (lo & 1); dev++) {
         uint32_t bdf = dev << 3, cf8 = port_pci_read32(bdf, 0);
         uint32_t mm = *(volatile uint32_t *)(uintptr_t)(base + ((uint64_t)bdf << 12));

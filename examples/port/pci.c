@@ -103,7 +103,7 @@ int port_pci_setup(void)
     uint32_t unplaced = 0;
     if (done) return failed;
     done = 1;
-    if (!port_platform()->pci_windows) return failed = check_firmware();
+    if (port_machine.firmware_bars || !port_platform()->pci_windows) return failed = check_firmware();
     /* The windows the device tree gave (port_init: those the CPU cannot
        reach are already left out): virtio_pci_assign does what firmware
        would. */

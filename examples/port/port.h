@@ -205,9 +205,9 @@ struct port_machine {
     uintptr_t pci_ecam;        /* ECAM base; 0 = ports 0xcf8/0xcfc (x86) */
     uintptr_t pci_io_base;     /* CPU address of PCI I/O space; 0 = x86 in/out */
     uint32_t pci_buses;        /* buses scanned by the port and the library; 0 = no PCI */
-    uint64_t mem32_base, mem32_size;   /* PCI memory windows for BARs; */
-    uint64_t mem64_base, mem64_size;   /* mem32_size 0: firmware assigned them */
-    uint32_t io_base, io_size;         /* PCI I/O ports handed out */
+    uint64_t mem32_base, mem32_size;   /* the PCI host bridge's windows for BARs */
+    uint64_t mem64_base, mem64_size;   /* (size 0: none), where port_pci_setup places them */
+    uint32_t io_base, io_size;         /* or firmware did (firmware_bars) */
     uint64_t addr_limit;       /* the CPU reaches physical addresses below this */
     uintptr_t mmio_base, mmio_stride;  /* virtio-mmio slots (port_mmio_*) */
     uint32_t mmio_count;
@@ -227,6 +227,7 @@ struct port_machine {
     const void *dtb;           /* the device tree all this came from (NULL on x86) */
     uint32_t plic_context;     /* riscv PLIC: hart 0's machine-mode context */
     uint64_t msi_base;         /* arm: the GICv2m frame (0: no MSI) */
+    int firmware_bars;         /* 1: firmware placed the BARs (x86: SeaBIOS), 0: port_pci_setup does */
 };
 extern struct port_machine port_machine;
 

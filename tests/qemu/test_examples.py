@@ -259,6 +259,29 @@ def hello_run(cfg, command=None):
     return line
 
 
+@test(configs=[Config("x86_64", "pci-modern")])
+def hello_ram_above_4g(cfg):
+    """5 GiB of RAM, 3 of them above 4 GiB, and a 1 GiB ivshmem BAR: SeaBIOS
+    moves every 64-bit BAR above that RAM (the virtio structures at 8 GiB).
+    The port's BAR windows (pci_windows, from the Multiboot memory map)
+    start past the RAM, the library's probe takes the device there, and
+    hello finds every BAR inside a window."""
+    cmd = machine_args(cfg)
+    cmd[cmd.index("-m") + 1] = "5G"
+    args = ["-drive", "if=none,id=d0,file=null-co://,format=raw,size=1M"] + device_args(cfg, "virtio-blk", "drive=d0")
+    args += ["-object", "memory-backend-ram,id=vtshm,size=1G", "-device", "ivshmem-plain,memdev=vtshm"]
+    with Machine(cfg, elf(cfg.arch, "hello"), args, timeout=60, command=cmd) as m:
+        m.expect(r"^hello from")
+        m.write("x")
+        w = m.expect(r"^x86: BAR windows mem ([0-9a-f]+)\+([0-9a-f]+) mem64 ([0-9a-f]+)\+([0-9a-f]+) ")
+        mem, mem64 = int(w.group(1), 16), int(w.group(3), 16)
+        check(0x7f000000 <= mem < 0x80000000 and mem64 == 0x1c0000000, f"windows around 5 GiB of RAM: {w.group(0)}")
+        base = int(m.expect(r"^virtio-pci 00:0\d\.0: type 2 modern block base (0x[0-9a-f]+) \(VIRTIO_OK").group(1), 16)
+        check(base >= mem64, f"the block device's structures at {base:#x}, not above the RAM at {mem64:#x}")
+        m.expect(r"^uptime \d+ ms, 0 failure")
+        check(m.wait_exit(30) == 0, "hello did not power off")
+
+
 REACH = {"riscv64": 1 << 56, "aarch64": 1 << 40, "riscv32": 1 << 32, "armv7": 1 << 32, "armv7be": 1 << 32}
 
 

@@ -36,6 +36,7 @@ struct port_machine port_machine = {
     0, 0, 0,
     0x09000000u,   /* uart */
     0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0, 0, 0,
+    0,             /* no firmware: port_pci_setup places the BARs */
 };
 
 extern uint8_t __ram_start[];   /* link.ld: where QEMU puts the device tree */

@@ -41,6 +41,7 @@ struct port_machine port_machine = {
     0, 0,          /* CLINT, timebase */
     0x00100000u,   /* SiFive test device */
     0, 0, 0, {0, 0}, {0, 0}, 0, 0, 0,
+    0,             /* no firmware: port_pci_setup places the BARs */
 };
 
 static volatile uint8_t *uart(void) { return (volatile uint8_t *)port_machine.uart; }

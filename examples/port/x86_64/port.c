@@ -57,10 +57,11 @@ struct port_machine port_machine = {
     ARCH,
     0, 0, 1,           /* config through 0xcf8, I/O through in/out, bus 0 (and the buses
                           SeaBIOS numbered behind bridges: port_arch_init) */
-    0, 0, 0, 0, 0, 0,  /* no windows: SeaBIOS assigned the BARs */
+    0, 0, 0, 0, 0, 0,  /* the windows SeaBIOS placed the BARs in: port_arch_init */
     ADDR_LIMIT,
     0, 0, 0,           /* no virtio-mmio slots */
     0, 0, 0, 0, 0, 0, 0, {0, 0}, {0, 0}, 0, 0, 0,
+    1,                 /* firmware placed the BARs */
 };
 
 static inline uint8_t inb(uint16_t p)
@@ -167,6 +168,45 @@ extern uint32_t port_x86_mb_magic, port_x86_mb_info;
 
 uintptr_t port_multiboot_info(void) { return port_x86_mb_magic == 0x2badb002u ? port_x86_mb_info : 0; }
 
+/* The windows SeaBIOS placed the BARs in, from where RAM ends (the
+   loader's Multiboot memory map): above the RAM below 4 GiB up to the
+   I/O APIC, above all RAM up to what the CPU maps, every I/O port.
+   The library then uses no BAR outside them (virtio_platform.pci_windows);
+   without a memory map there are none and it believes every BAR. */
+static void bar_windows(void)
+{
+    const uint8_t *mb = (const uint8_t *)port_multiboot_info();
+    uint64_t top32 = 0, top = 0;
+    uint32_t at, len;
+    if (!mb || !(*(const uint32_t *)mb & (1u << 6))) return;   /* flags: mmap_* valid */
+    len = *(const uint32_t *)(mb + 44);
+    at = *(const uint32_t *)(mb + 48);
+    while (len >= 24) {   /* entries: size (of the rest), base, length, type */
+        const uint8_t *e = (const uint8_t *)(uintptr_t)at;
+        uint32_t size = *(const uint32_t *)e;
+        uint64_t base, n, end;
+        memcpy(&base, e + 4, 8);
+        memcpy(&n, e + 12, 8);
+        end = base + n;
+        if (*(const uint32_t *)(e + 20) == 1) {   /* RAM */
+            if (end > top) top = end;
+            if (base < 0x100000000ull && end > top32) top32 = end > 0x100000000ull ? 0x100000000ull : end;
+        }
+        if (size + 4 > len) break;
+        len -= size + 4;
+        at += size + 4;
+    }
+    if (top32 >= 0xfec00000ull) return;
+    port_machine.mem32_base = top32;
+    port_machine.mem32_size = 0xfec00000ull - top32;
+    if (top < 0x100000000ull) top = 0x100000000ull;
+    if (ADDR_LIMIT > top) {
+        port_machine.mem64_base = top;
+        port_machine.mem64_size = ADDR_LIMIT - top;
+    }
+    port_machine.io_size = 0x10000;   /* all of it: a port is never RAM, and ICH9's SMBus sits at 0x700 */
+}
+
 void port_arch_init(uintptr_t boot_arg)
 {
     uint32_t cap, version;
@@ -198,6 +238,7 @@ void port_arch_init(uintptr_t boot_arg)
         uint32_t sub = port_pci_read32(cap, 0x18) >> 16 & 0xffu;
         if ((id & 0xffffu) != 0xffffu && hdr == 1 && sub >= port_machine.pci_buses) port_machine.pci_buses = sub + 1;
     }
+    bar_windows();
     /* ACPI registers: where SeaBIOS put them, or at 0x600 if it did not
        (the same registers on both chipsets, behind another function). */
     if (port_pci_read32(PIIX4_PM_BDF, 0x00) == PIIX4_PM_ID) {
