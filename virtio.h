@@ -578,14 +578,16 @@ VIRTIO_API virtio_result virtio_mmio_find(const virtio_platform *p, uintptr_t ba
    their vendor capabilities, transitional devices without a usable
    modern interface through the legacy I/O BAR 0. The BARs must already
    hold addresses (firmware's, or virtio_pci_assign's). Each BAR is sized
-   with decoding off and restored; every register window the library will
-   use must lie inside its BAR (capability offset + length, checked in 64
-   bits, and within the CPU's address range). Then the decoding the device
-   needs and bus mastering are turned on in the command register.
+   with decoding off and restored, and with p->pci_windows set used only
+   inside the host bridge window of its kind; every register window the
+   library will use must lie inside its BAR (capability offset + length,
+   checked in 64 bits, and within the CPU's address range). Then the
+   decoding the device needs and bus mastering are turned on in the
+   command register. *dev is written only on VIRTIO_OK.
    Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (not a VirtIO function);
    VIRTIO_ERR_DEVICE (capabilities malformed or outside their BAR, BAR
-   unassigned); VIRTIO_ERR_UNSUPPORTED (legacy-only device under
-   VIRTIO_NO_LEGACY, or VIRTIO_NO_PCI); VIRTIO_ERR_INVALID_ARG.
+   unassigned or outside the windows); VIRTIO_ERR_UNSUPPORTED (legacy-only
+   device under VIRTIO_NO_LEGACY, or VIRTIO_NO_PCI); VIRTIO_ERR_INVALID_ARG.
    Context: configuration-space accesses only. */
 VIRTIO_API virtio_result virtio_pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf);
 
@@ -2300,6 +2302,11 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     struct { uintptr_t addr; uint32_t space, len; } win[5];   /* per capability type: the window chosen */
     uint32_t type, cap, n, i, cmd, used = 0, found = 0, bad = 0, msix = 0, mul = 0, msix_cap = 0, msix_entries = 0;
     uintptr_t msix_table = 0;
+    int modern;
+#ifndef VIRTIO_NO_LEGACY
+    uint32_t io_hdr = 0;   /* legacy: the registers before the configuration */
+    uintptr_t io = 0;
+#endif
 
     if (!dev || virtio__check_platform(p) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
     if (bdf > 0xffffu) return VIRTIO_ERR_INVALID_ARG;
@@ -2372,21 +2379,6 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         }
     }
 
-    VIRTIO__ZERO(dev);
-    dev->platform = p;
-    dev->device_id = type;
-    dev->vendor_id = VIRTIO__PCI_VENDOR;
-    dev->transport = VIRTIO_TRANSPORT_PCI;
-    dev->bdf = bdf;
-    dev->config_vector = dev->priv.plan_config = dev->priv.plan_queue = VIRTIO_MSIX_NONE;
-    dev->priv.msix = msix;
-    if (msix_table) {
-        dev->priv.msix_cap = msix_cap;
-        dev->msix_entries = msix_entries;
-        dev->priv.plan_config = dev->priv.plan_queue = VIRTIO_MSIX_NONE;
-        dev->priv.msix_table = msix_table;
-    }
-
     /* A structure whose only capabilities point outside their BAR (or
        configuration space) is a lie: not something to work around, nor a
        reason to fall back to the legacy interface. */
@@ -2394,29 +2386,13 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
         virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
         return VIRTIO_ERR_DEVICE;
     }
-    if (!want_legacy && (found & 0x0eu) == 0x0eu) {   /* common, notify, isr */
-        dev->base = dev->priv.common = win[VIRTIO__PCI_CAP_COMMON].addr;
-        dev->priv.space = win[VIRTIO__PCI_CAP_COMMON].space;
-        dev->priv.notify = win[VIRTIO__PCI_CAP_NOTIFY].addr;
-        dev->priv.notify_space = win[VIRTIO__PCI_CAP_NOTIFY].space;
-        dev->priv.notify_mul = mul;
-        dev->priv.notify_len = win[VIRTIO__PCI_CAP_NOTIFY].len;
-        dev->priv.isr = win[VIRTIO__PCI_CAP_ISR].addr;
-        dev->priv.isr_space = win[VIRTIO__PCI_CAP_ISR].space;
-        dev->priv.config = win[VIRTIO__PCI_CAP_DEVICE].addr;
-        dev->priv.config_space = win[VIRTIO__PCI_CAP_DEVICE].space;
-        dev->config_size = win[VIRTIO__PCI_CAP_DEVICE].len > 0x1000 ? 0x1000 : win[VIRTIO__PCI_CAP_DEVICE].len;
-#ifndef VIRTIO__ONE_OPS
-        dev->priv.ops = &virtio__pci_ops;
-#endif
-    } else {
+    modern = !want_legacy && (found & 0x0eu) == 0x0eu;   /* common, notify, isr */
 #ifdef VIRTIO_NO_LEGACY
-        VIRTIO__UNUSED(msix);
-        return VIRTIO_ERR_UNSUPPORTED;
+    if (!modern) return VIRTIO_ERR_UNSUPPORTED;
 #else
-        /* Legacy: registers, then configuration, in the I/O BAR 0. */
-        uint32_t hdr = VIRTIO__LPCI_CONFIG + (msix ? 4u : 0u);
-        uintptr_t io = bars[0].space == VIRTIO_SPACE_IO ? virtio__bar_window(&bars[0], 0, hdr) : 0;
+    if (!modern) {   /* legacy: registers, then configuration, in the I/O BAR 0 */
+        io_hdr = VIRTIO__LPCI_CONFIG + (msix ? 4u : 0u);
+        io = bars[0].space == VIRTIO_SPACE_IO ? virtio__bar_window(&bars[0], 0, io_hdr) : 0;
         if (virtio__cfg_in(p, bdf, 2, 2) >= 0x1040) {   /* a modern-only ID has no legacy interface */
             if (want_legacy) return VIRTIO_ERR_UNSUPPORTED;
             virtio_log(p, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, bdf);
@@ -2434,17 +2410,52 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
 #endif
             if (!p->pci_io_base) return VIRTIO_ERR_UNSUPPORTED;
 #endif
+    }
+#endif
+
+    /* The device is usable: describe it (*dev is written only now). */
+    VIRTIO__ZERO(dev);
+    dev->platform = p;
+    dev->device_id = type;
+    dev->vendor_id = VIRTIO__PCI_VENDOR;
+    dev->transport = VIRTIO_TRANSPORT_PCI;
+    dev->bdf = bdf;
+    dev->config_vector = dev->priv.plan_config = dev->priv.plan_queue = VIRTIO_MSIX_NONE;
+    dev->priv.msix = msix;
+    if (msix_table) {
+        dev->priv.msix_cap = msix_cap;
+        dev->msix_entries = msix_entries;
+        dev->priv.msix_table = msix_table;
+    }
+    if (modern) {
+        dev->base = dev->priv.common = win[VIRTIO__PCI_CAP_COMMON].addr;
+        dev->priv.space = win[VIRTIO__PCI_CAP_COMMON].space;
+        dev->priv.notify = win[VIRTIO__PCI_CAP_NOTIFY].addr;
+        dev->priv.notify_space = win[VIRTIO__PCI_CAP_NOTIFY].space;
+        dev->priv.notify_mul = mul;
+        dev->priv.notify_len = win[VIRTIO__PCI_CAP_NOTIFY].len;
+        dev->priv.isr = win[VIRTIO__PCI_CAP_ISR].addr;
+        dev->priv.isr_space = win[VIRTIO__PCI_CAP_ISR].space;
+        dev->priv.config = win[VIRTIO__PCI_CAP_DEVICE].addr;
+        dev->priv.config_space = win[VIRTIO__PCI_CAP_DEVICE].space;
+        dev->config_size = win[VIRTIO__PCI_CAP_DEVICE].len > 0x1000 ? 0x1000 : win[VIRTIO__PCI_CAP_DEVICE].len;
+#ifndef VIRTIO__ONE_OPS
+        dev->priv.ops = &virtio__pci_ops;
+#endif
+    }
+#ifndef VIRTIO_NO_LEGACY
+    else {
         dev->legacy = 1;
         dev->base = dev->priv.common = dev->priv.notify = dev->priv.isr = io;
         dev->priv.notify += VIRTIO__LPCI_QUEUE_NOTIFY;
         dev->priv.isr += VIRTIO__LPCI_ISR;
         dev->priv.space = dev->priv.notify_space = dev->priv.isr_space = dev->priv.config_space = VIRTIO_SPACE_IO;
-        dev->priv.config = io + hdr;
-        dev->config_size = (uint32_t)(bars[0].size - hdr > 0x1000 ? 0x1000 : bars[0].size - hdr);
+        dev->priv.config = io + io_hdr;
+        dev->config_size = (uint32_t)(bars[0].size - io_hdr > 0x1000 ? 0x1000 : bars[0].size - io_hdr);
         dev->priv.ops = &virtio__lpci_ops;
         used = (used & VIRTIO__PCI_CMD_MEM) | VIRTIO__PCI_CMD_IO;
-#endif
     }
+#endif
     /* Decode what we use, and let the device master the bus. */
     virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, (cmd & ~VIRTIO__PCI_CMD_INTX_OFF) | used | VIRTIO__PCI_CMD_MASTER);
     if (!VIRTIO__LEGACY(dev)) dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);

@@ -63,6 +63,7 @@ static void core_rows(void)
     ROW(virtio_result_str(-999)[0] == 'V', 1);   /* unknown codes still get a name */
     ROW(virtio_result_str(VIRTIO_ERR_TOO_BIG)[0] == 'V', 1);
 
+    memset(&d, 0xa5, sizeof d);   /* no failing probe below writes it (out-parameters only on success) */
     ROW(virtio_mmio_probe(0, &bus->platform, 0x10001000), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_mmio_probe(&d, 0, 0x10001000), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_mmio_probe(&d, &nodma, 0x10001000), VIRTIO_ERR_INVALID_ARG);
@@ -78,6 +79,11 @@ static void core_rows(void)
     ROW(virtio_pci_probe(&d, &bus->platform, 0x0010), VIRTIO_ERR_NOT_FOUND);   /* nothing at 00:02.0 */
     ROW(virtio_pci_probe_legacy(&d, &bus->platform, model_pci_bdf(m)), VIRTIO_ERR_UNSUPPORTED);   /* modern-only */
     ROW(virtio_pci_probe_legacy(0, &bus->platform, 0), VIRTIO_ERR_INVALID_ARG);
+    {
+        unsigned char fill[sizeof d];
+        memset(fill, 0xa5, sizeof fill);
+        ROW(memcmp(&d, fill, sizeof d) == 0, 1);
+    }
     ROW(virtio_pci_find(0, 0, &v), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_pci_find(&bus->platform, 0, 0), VIRTIO_ERR_INVALID_ARG);
     v = 0x100;   /* past the one bus scanned */

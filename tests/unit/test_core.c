@@ -631,6 +631,18 @@ static model *pci_blk(model_bus **bus, model_pci_layout *l)
     return m;
 }
 
+/* Every byte of [p, p + n) still holds the 0xa5 it was filled with: a
+   call that failed wrote nothing there (README: out-parameters are
+   written only on success). */
+static int untouched(const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (b[i] != 0xa5) return 0;
+    return 1;
+}
+
 #define PAST_BAR 0       /* the structure starts 32 KiB past the end of the BAR */
 #define STRADDLE 1       /* starts 8 bytes before the end, runs past it */
 #define TOO_LONG 2       /* starts at its usual place, length runs past the end */
@@ -657,8 +669,10 @@ static void cap_beyond_bar(uint32_t kind)
         default: c->offset = 0xfffffff8u, c->length = len; break;   /* 0xfffffff8 + 16 = 8 in 32 bits */
         }
         CHECK_EQ(model_pci_layout_set(m, &l), 0);
+        memset(&dev, 0xa5, sizeof dev);
         r = virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m));
         CHECK_EQ(r, VIRTIO_ERR_DEVICE);
+        CHECK(untouched(&dev, sizeof dev));
         if (r == VIRTIO_OK) exercise(&dev);
         no_strays(bus);
         model_bus_free(bus);
@@ -759,8 +773,10 @@ static void bar_windows(uint32_t transport)
             break;
         }
         bus->platform.pci_windows = &w;
+        memset(&dev, 0xa5, sizeof dev);
         r = virtio_pci_probe(&dev, &bus->platform, bdf);
         CHECK_EQ(r, want);
+        if (r != VIRTIO_OK) CHECK(untouched(&dev, sizeof dev));
         if (r == VIRTIO_OK) {
             CHECK_EQ(dev.msix_entries != 0, msix);
             memset(&blk, 0, sizeof blk);
