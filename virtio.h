@@ -2229,15 +2229,14 @@ static VIRTIO__NOINLINE uint32_t virtio__pci_bar_mask(const virtio_platform *p, 
 static void virtio__pci_bar_read(const virtio_platform *p, uint32_t bdf, uint32_t bar, virtio__bar *b)
 {
     unsigned off = VIRTIO__PCI_BAR0 + 4u * bar;
-    uint32_t lo, hi = 0, mlo, mhi = 0xffffffffu;
-    uint64_t mask;
+    uint32_t lo, hi = 0, mlo, mhi = 0xffffffffu, flags = 0xfu;   /* the low bits that are not address */
     VIRTIO__ZERO(b);
     mlo = virtio__pci_bar_mask(p, bdf, off, &lo);
     if (mlo == 0) return;
     if (mlo & 1u) {   /* I/O: 16-bit decoders leave the upper half clear */
         b->space = VIRTIO_SPACE_IO;
-        b->addr = lo & ~3u;
-        mask = 0xffffffffffff0000ull | (mlo & ~3u);
+        flags = 3u;
+        mlo |= 0xffff0000u;
     } else {
         b->space = VIRTIO_SPACE_MEM;
         b->is64 = ((mlo >> 1) & 3u) == 2;
@@ -2246,10 +2245,9 @@ static void virtio__pci_bar_read(const virtio_platform *p, uint32_t bdf, uint32_
         } else if (b->is64) {
             return;   /* a 64-bit BAR cannot start in the last register */
         }
-        b->addr = ((uint64_t)hi << 32 | lo) & ~0xfull;
-        mask = (uint64_t)mhi << 32 | (mlo & ~0xfu);
     }
-    b->size = ~mask + 1;
+    b->addr = ((uint64_t)hi << 32 | lo) & ~(uint64_t)flags;
+    b->size = ~((uint64_t)mhi << 32 | (mlo & ~flags)) + 1;
     if ((b->size & (b->size - 1)) != 0) b->size = 0;
 }
 
@@ -2330,10 +2328,10 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     if (virtio__cfg_in(p, bdf, 6, 2) & 0x10u) {
         cap = virtio__cfg_in(p, bdf, 0x34, 1) & 0xfcu;
         for (n = 0; cap >= 0x40 && n < 48; n++) {
-            uint32_t hdr = virtio__cfg_in(p, bdf, cap, 4);   /* id, next, then (VirtIO) cap_len, cfg_type */
+            uint32_t hdr = virtio__cfg_in(p, bdf, cap, 2);   /* id, next: every capability has them */
             uint32_t id = hdr & 0xffu;
             if (VIRTIO__PCI_MSIX_CAP && id == 0x11 && !msix_cap && cap <= 0x100 - 12) {   /* MSI-X (PCI 3.0 6.8.2) */
-                uint32_t ctrl = hdr >> 16;   /* message control */
+                uint32_t ctrl = virtio__cfg_in(p, bdf, cap + 2, 2);
                 msix_cap = cap;
                 msix = (ctrl & VIRTIO__PCI_MSIX_ENABLE) != 0;   /* moves legacy configuration */
                 msix_entries = (ctrl & 0x7ffu) + 1;
@@ -2346,10 +2344,10 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
                 }
 #endif
             } else if (id == 0x09) {   /* vendor-specific: VirtIO */
-                /* Nothing past cap_len is used: the type needs 4 bytes,
+                /* Nothing past cap_len is read: the type needs 4 bytes,
                    the structure 16 (notify: 20). */
-                uint32_t clen = (hdr >> 16) & 0xffu;
-                uint32_t t = clen >= 4 ? hdr >> 24 : 0;
+                uint32_t clen = virtio__cfg_in(p, bdf, cap + 2, 1);
+                uint32_t t = clen >= 4 ? virtio__cfg_in(p, bdf, cap + 3, 1) : 0;
                 uint32_t need = t == VIRTIO__PCI_CAP_NOTIFY ? VIRTIO__PCI_NOTIFY_CAP_LEN : VIRTIO__PCI_CAP_LEN;
                 if (t >= 1 && t <= 4 && !(found & (1u << t))) {
                     /* The smallest structure of each type: the common one's

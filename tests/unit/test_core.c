@@ -838,6 +838,27 @@ static void notify_cap_short(void)
     }
 }
 
+/* A VirtIO capability too short to hold its cfg_type (cap_len 2 or 3):
+   not a structure, and not one byte past its cap_len is read (not even
+   as part of a wider read); the device configuration is then missing. */
+static void vendor_cap_tiny(void)
+{
+    uint32_t len;
+    for (len = 2; len <= 3; len++) {
+        model_bus *bus;
+        model_pci_layout l;
+        model *m = pci_blk(&bus, &l);
+        virtio_device dev;
+        l.cap[MODEL_CAP_DEVICE].cap_len = len;
+        CHECK_EQ(model_pci_layout_set(m, &l), 0);
+        CHECK_EQ(virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m)), VIRTIO_OK);
+        CHECK_EQ(dev.config_size, 0);
+        CHECK_EQ(m->stats.cap_overreads, 0);
+        no_strays(bus);
+        model_bus_free(bus);
+    }
+}
+
 /* queue_notify_off * notify_off_multiplier outside the notify capability
    (also where the product needs more than 32 bits): the queue is refused
    with VIRTIO_ERR_DEVICE, no notification goes astray. */
@@ -1440,6 +1461,7 @@ int main(void)
     RUN(bar_windows(MODEL_PCI_MODERN), "core pci_windows: a BAR outside the host bridge windows is not used (edges, 64-bit window, MSI-X alone), modern");
     RUN(bar_windows(MODEL_PCI_LEGACY), "core pci_windows: an I/O BAR outside the I/O window is not used, legacy");
     RUN(notify_cap_short(), "core issue 11: notify multiplier not read past its capability (at 0xf0, cap_len 16)");
+    RUN(vendor_cap_tiny(), "core: a VirtIO capability with cap_len 2 or 3 is skipped, nothing past it read (not even by a wider read)");
     RUN(notify_off_outside(), "core issue 11: queue_notify_off * multiplier outside the notify capability (and > 32 bits)");
     RUN(all_ones(MODEL_PCI_MODERN), "core issue 11: all-ones device fails fast with VIRTIO_ERR_GONE, PCI");
     RUN(all_ones(MODEL_MMIO), "core issue 11: all-ones device fails fast with VIRTIO_ERR_GONE, MMIO");
