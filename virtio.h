@@ -2260,21 +2260,21 @@ static uint32_t virtio__pci_decode_off(const virtio_platform *p, uint32_t bdf)
     return cmd;
 }
 
+/* Is [a, a + n) inside [base, base + size)? (No sum is formed: none wraps.) */
+static int virtio__inside(uint64_t a, uint64_t n, uint64_t base, uint64_t size)
+{
+    return n <= size && a - base <= size - n;
+}
+
 /* The bus address of [off, off + len) of BAR b, or 0 when that range
    is not wholly inside the BAR, or the BAR is unassigned, or its end does
    not fit in a uintptr_t (a 32-bit CPU). Every register window the
    library uses on PCI comes from here. */
 static uintptr_t virtio__bar_window(const virtio__bar *b, uint64_t off, uint64_t len)
 {
-    if (b->size == 0 || b->addr == 0 || len == 0 || off > b->size || len > b->size - off) return 0;
+    if (b->addr == 0 || len == 0 || !virtio__inside(off, len, 0, b->size)) return 0;
     if (b->addr + b->size < b->addr || b->addr + b->size - 1 > (uint64_t)(uintptr_t)-1) return 0;
     return (uintptr_t)(b->addr + off);
-}
-
-/* Is [a, a + n) inside [base, base + size)? (No sum is formed: none wraps.) */
-static int virtio__inside(uint64_t a, uint64_t n, uint64_t base, uint64_t size)
-{
-    return n <= size && a - base <= size - n;
 }
 
 /* Does BAR b lie wholly inside the host bridge window of its kind? A
