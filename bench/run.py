@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """make bench: figures for the README, measured on this machine.
 
-  blk   riscv64 virtio-mmio and x86_64 virtio-pci against `qemu-img bench`
+  blk   riscv64 virtio-mmio and x86_64 virtio-pci (the device model in
+        QEMU's main loop, as by default, and in an iothread of its own)
+        against `qemu-img bench`
         on the same raw image (in the host page cache, QEMU's defaults:
         cache=writeback, aio=threads): sequential 1 MiB reads and writes
         (16 in flight), 4 KiB random reads at depth 1 and 32. Guest and
@@ -11,15 +13,17 @@
         QEMU's host CPU time per request (user + system from /proc, split
         by thread), and, from a separate run with QEMU's trace events on,
         the notifications and interrupts per request. The device runs with
-        request-merging=off; aio=threads rows for the split and the packed
-        ring, aio=io_uring rows (ceiling on io_uring too) for split.
+        request-merging=off; aio=threads rows for the split and (without
+        the iothread) the packed ring, aio=io_uring rows (ceiling on
+        io_uring too) for split.
   why   (not part of `make bench`) where a read's time goes: 1 MiB depth 16
         and 4 KiB depth 32 with QEMU's request merging on, with the guest
         spinning instead of the idle hook, with the guest's nap ended by a
         5 us timer instead of the queue's interrupt (MSI-X or the
         virtio-mmio line), with QEMU taking notifications in the vCPU
-        thread (ioeventfd=off), without indirect descriptors, with the
-        packed ring; and what one call of the idle hook costs.
+        thread (ioeventfd=off), on virtio-mmio (x86: microvm), with an
+        iothread, without indirect descriptors, with the packed ring; and
+        what one call of the idle hook costs.
   net   frames/s sent and received, 64 and 1514 bytes, through -netdev
         stream to a peer in this script.
   gpu   full-frame (1280x800) transfer+flush per second, 64x64 flushes.
@@ -91,7 +95,16 @@ BLK_LOADS = [
     ("seqwrite", "seq write 1M qd16 MiB/s", "w 16 1048576 4096 seq",
      ["-w", "-d", "16", "-s", "1M", "-S", "1M", "-c", "4096"], "MiB"),
 ]
-BLK_CONFIGS = (Config("riscv64", "mmio-modern"), Config("x86_64", "pci-modern"))
+# x86_64 twice: QEMU's default, where the main loop runs the device model
+# (virtio-pci takes notifications through an ioeventfd), and with an
+# iothread of its own for the disk, as libvirt runs disks. virtio-mmio
+# has no ioeventfd under TCG, so no iothread either (QEMU refuses it).
+BLK_CONFIGS = (Config("riscv64", "mmio-modern"), Config("x86_64", "pci-modern"),
+               Config("x86_64", "pci-modern", props="iothread"))
+
+
+def blk_label(cfg):
+    return f"{cfg.arch} {cfg.transport}" + (" iothread" if "iothread" in cfg.prop_list else "")
 # The same backend on both sides: QEMU's default thread pool, and io_uring
 # (name, -drive options, qemu-img bench options).
 BLK_BACKENDS = (("aio=threads", "", []), ("aio=io_uring", ",aio=io_uring", ["-i", "io_uring"]))
@@ -118,13 +131,14 @@ def qemu_cpu(pid):
     """CPU ticks of QEMU process `pid`: the whole process (threads that
     ended included), its main loop thread and its vCPU thread ("CPU 0/TCG"
     with -name debug-threads=on); the rest is the block layer's I/O
-    (thread-pool workers)."""
+    (thread-pool workers) and, with -object iothread, the iothread
+    ("IO <id>")."""
     def ticks(path):
         with open(path) as f:
             text = f.read()
         fields = text.rsplit(")", 1)[1].split()
         return text[text.index("(") + 1:text.rindex(")")], int(fields[11]) + int(fields[12])
-    out = {"total": ticks(f"/proc/{pid}/stat")[1], "vcpu": 0, "main": 0}
+    out = {"total": ticks(f"/proc/{pid}/stat")[1], "vcpu": 0, "main": 0, "iothread": 0}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             name, t = ticks(f"/proc/{pid}/task/{tid}/stat")
@@ -134,6 +148,8 @@ def qemu_cpu(pid):
             out["main"] += t
         elif name.endswith("/TCG"):
             out["vcpu"] += t
+        elif name.startswith("IO "):
+            out["iothread"] += t
     return out
 
 
@@ -167,7 +183,7 @@ class BlkGuest:
         m.qmp("stop")
         nbytes, n, us, waits = map(int, g.groups())
         cpu = {k: (b[k] - a[k]) * 1e6 / TICK / n for k in a}
-        cpu["io"] = max(0.0, cpu["total"] - cpu["vcpu"] - cpu["main"])   # ticks of 10 ms: rounding
+        cpu["io"] = max(0.0, cpu["total"] - cpu["vcpu"] - cpu["main"] - cpu["iothread"])   # ticks of 10 ms: rounding
         return {"req": n / (us / 1e6), "MiB": nbytes / MiB / (us / 1e6), "cpu": cpu, "waits": waits / n, "n": n}
 
     def close(self):
@@ -274,8 +290,9 @@ def ratio(res, ceil, v, k, u):
 
 
 def cpu_split(res, v, k):
-    med = {p: statistics.median(r["cpu"][p] for r in res[(v, k)]) for p in ("total", "vcpu", "main", "io")}
-    return f"{med['total']:.1f} = {med['vcpu']:.1f} + {med['main']:.1f} + {med['io']:.1f}"
+    med = {p: statistics.median(r["cpu"][p] for r in res[(v, k)]) for p in ("total", "vcpu", "main", "iothread", "io")}
+    iot = f" + {med['iothread']:.1f} iothread" if "iothread" in v.cfg.prop_list else ""
+    return f"{med['total']:.1f} = {med['vcpu']:.1f} + {med['main']:.1f}{iot} + {med['io']:.1f}"
 
 
 def blk(img, tmp):
@@ -285,10 +302,10 @@ def blk(img, tmp):
     done = []
     for name, drive, qargs in BLK_BACKENDS:
         if usable(img, name, qargs):
-            variants = [Variant(f"{cfg.arch} {cfg.transport}, {name}", cfg, drive) for cfg in BLK_CONFIGS]
+            variants = [Variant(f"{blk_label(cfg)}, {name}", cfg, drive) for cfg in BLK_CONFIGS]
             if not done:   # the packed ring costs QEMU less per request (see `why`): both formats, default backend
-                variants += [Variant(f"{cfg.arch} {cfg.transport} packed, {name}", cfg, drive, BLK_DEVICE + ",packed=on")
-                             for cfg in BLK_CONFIGS]
+                variants += [Variant(f"{blk_label(cfg)} packed, {name}", cfg, drive, BLK_DEVICE + ",packed=on")
+                             for cfg in BLK_CONFIGS[:2]]
             res, ceil, load = interleave(img, variants, qargs, BLK_LOADS)
             traced = {v: blk_trace(v, img, os.path.join(tmp, "trace")) for v in variants}
             done.append((name, variants, res, ceil, load, traced))
@@ -312,7 +329,7 @@ def blk(img, tmp):
         for v in variants:
             print(f"| {v.label} | " + cells(lambda k, u: ratio(res, ceil, v, k, u)) + " |")
     print()
-    print(f"| QEMU's host CPU µs per request (user + system; guest: vCPU + main loop + I/O threads), median | {heads} |")
+    print(f"| QEMU's host CPU µs per request (user + system; guest: vCPU + main loop [+ iothread] + I/O workers), median | {heads} |")
     print(rule)
     for name, variants, res, ceil, _, _ in done:
         print(f"| qemu-img bench (ceiling), {name} | " + cells(
@@ -340,7 +357,7 @@ def blk(img, tmp):
 def blk_why(img):
     """Where a read's time goes: the default guest against the changes that
     matter, each paired with its own ceiling run (aio=threads)."""
-    rv, x86 = BLK_CONFIGS
+    rv, x86, x86_iothread = BLK_CONFIGS
     variants = []
     for c in (rv, x86):
         variants += [
@@ -354,6 +371,7 @@ def blk_why(img):
                                     device=BLK_DEVICE + ",ioeventfd=off"))
             variants.append(Variant(f"{c.arch}: virtio-mmio on QEMU's microvm (notifications in the vCPU thread)",
                                     Config(c.arch, "mmio-modern")))
+            variants.append(Variant(f"{c.arch}: the device model in an iothread of its own", x86_iothread))
         variants += [
             Variant(f"{c.arch}: no indirect descriptors (indirect_desc=off)", c, device=BLK_DEVICE + ",indirect_desc=off"),
             Variant(f"{c.arch}: packed ring (packed=on)", c, device=BLK_DEVICE + ",packed=on"),
@@ -370,7 +388,7 @@ def blk_why(img):
                       f"({r['cpu']['vcpu']:.0f} vCPU + {r['cpu']['main']:.0f} main loop)")
     res, ceil, load = interleave(img, variants, [], loads)
     print(f"Where the time goes (aio=threads; {RUNS} pairs per cell; load average {min(load):.1f}–{max(load):.1f}): "
-          "guest / ceiling, median [min–max], and QEMU's CPU µs per request (vCPU + main loop + I/O threads), "
+          "guest / ceiling, median [min–max], and QEMU's CPU µs per request (vCPU + main loop [+ iothread] + I/O workers), "
           "and guest idle calls per request.\n")
     print("| variant | " + " | ".join(f"{t.rsplit(' ', 1)[0]}: ratio | CPU µs/request | idle calls" for _, t, *_ in loads)
           + " |")

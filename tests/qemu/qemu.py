@@ -342,6 +342,9 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
       pci-bridge (cfg.props)  a root port, a PCIe-to-PCI bridge below it,
                   the device in slot 3 of that conventional bus (its INTx
                   pin swizzled by 3 on the way up)
+      iothread (cfg.props)  an iothread object of its own for the device
+                  (virtio-blk): QEMU runs the device model there, beside
+                  the main loop, as libvirt sets it up
     packed configurations add packed=on, then cfg's other properties, `id`
     and `extra` properties ("drive=d0,serial=x") are appended. Raises
     ValueError for combinations QEMU cannot build (legacy
@@ -366,7 +369,13 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
         if cfg.legacy:
             raise ValueError("legacy transports cannot do packed rings")
         props.append("packed=on")
-    props += [p for p in extra_props if p not in ("transitional",) + _BRIDGED]
+    props += [p for p in extra_props if p not in ("transitional", "iothread") + _BRIDGED]
+    obj = []
+    if "iothread" in extra_props:
+        global _iothreads
+        _iothreads += 1
+        obj = ["-object", f"iothread,id=vtio{_iothreads}"]
+        props.append(f"iothread=vtio{_iothreads}")
     if id:
         props.append(f"id={id}")
     if extra:
@@ -389,10 +398,11 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
             props += [f"bus=vtpb{n}", "addr=3"]
         else:
             props.append(f"bus=vtrp{n}")
-    return bridge + ["-device", ",".join(props)]
+    return obj + bridge + ["-device", ",".join(props)]
 
 
 _root_ports = 0
+_iothreads = 0
 _BRIDGED = ("root-port", "switch", "pci-bridge")
 
 

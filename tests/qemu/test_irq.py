@@ -63,10 +63,10 @@ ETH_GUEST, ETH_ECHO = b"\x88\xb5", b"\x88\xb6"
 MSI_ARCHES = ("aarch64", "aarch64be", "armv7", "armv7be", "x86_64", "i686")
 
 
-def run(cfg, mode="msix", blk_props="", net_props="", expect=None, command=None):
-    """Boot the guest on cfg (or the QEMU `command`); `mode` is what the
-    guest is asked for, `expect` the wiring each device must end up with
-    (default: what cfg and mode give)."""
+def run(cfg, mode="msix", blk_props="", net_props="", expect=None, command=None, qemu_args=()):
+    """Boot the guest on cfg (or the QEMU `command`, with `qemu_args`
+    added); `mode` is what the guest is asked for, `expect` the wiring each
+    device must end up with (default: what cfg and mode give)."""
     rnd = random.Random()
     wseed, rseed, nseed = (rnd.randrange(1, 1 << 60) for _ in range(3))
     mac = bytes([0x52, 0x54, 0x00, 0x12, rnd.randrange(256), rnd.randrange(256)])
@@ -77,7 +77,7 @@ def run(cfg, mode="msix", blk_props="", net_props="", expect=None, command=None)
     with Machine(cfg, guest(cfg.arch, "irq_kernel"), timeout=150, command=command) as m, StreamPeer() as peer:
         img = make_image(os.path.join(m.tmp, "disk.img"), 16 * MiB)
         write_pattern(img, READ_AT, region, rseed)
-        m.args = drive_args(img) + device_args(cfg, "virtio-blk", "drive=d0" + blk_props)
+        m.args = list(qemu_args) + drive_args(img) + device_args(cfg, "virtio-blk", "drive=d0" + blk_props)
         m.args += ["-netdev", peer.netdev("n0")]
         m.args += device_args(cfg, "virtio-net", f"netdev=n0,id=nic0,mac={mac_str(mac)}" + net_props)
         m.start()
@@ -242,6 +242,17 @@ def irq_small_ring(cfg):
     with work queued behind a full ring, so the interrupt handler's drain
     must notify what waits (nothing else would)."""
     res = run(cfg, "msix", blk_props=",queue-size=4")
+    if VERBOSE:
+        print(label(cfg, res))
+
+
+@test(configs=narrowed([Config("x86_64", "pci-modern"), Config("aarch64", "pci-modern", True),
+                        Config("riscv64", "pci-modern")]))
+def irq_iothread(cfg):
+    """The disk's device model in an iothread of its own (as libvirt runs
+    disks): completions, and the interrupts for them, come from a thread
+    beside QEMU's main loop while the NIC's come from the main loop."""
+    res = run(cfg, "msix", blk_props=",iothread=vtirq", qemu_args=["-object", "iothread,id=vtirq"])
     if VERBOSE:
         print(label(cfg, res))
 
