@@ -25,7 +25,7 @@ VIRTIO_OK, VIRTIO_ERR_IO = 0, -4   # virtio_result values (stable, see virtio.h)
 CONFIGS = [Config("riscv64", "mmio-modern", True), Config("aarch64", "pci-modern"), Config("x86_64", "pci-legacy"),
            Config("riscv32", "mmio-legacy"), Config("armv7", "pci-modern", True),
            Config("aarch64be", "mmio-modern", True), Config("aarch64be", "pci-legacy"), Config("i686", "pci-legacy"),
-           Config("armv7be", "mmio-legacy")]
+           Config("armv7be", "mmio-legacy"), Config("x86_64", "pci-modern", True, "iothread")]
 
 
 def fault_run(cfg, tmp):
