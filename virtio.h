@@ -302,7 +302,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 3
+#define VIRTIO_VERSION_PATCH 4
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC

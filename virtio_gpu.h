@@ -257,8 +257,10 @@ VIRTIO_API virtio_result virtio_gpu_edid_mode(const uint8_t *edid, uint32_t size
    else the caller's memory of at least width * height * 4 bytes, which
    must stay valid until virtio_gpu_fb_destroy.
    Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL, zero size, unknown
-   format, larger than 16384 x 16384); VIRTIO_ERR_NO_MEMORY; a command
-   error (the resource is released again). */
+   format, larger than 16384 x 16384); VIRTIO_ERR_NO_MEMORY (dma_alloc
+   failed, or the device answered OUT_OF_MEMORY: see last_status); a
+   command error (the resource is released again). *fb is written only on
+   VIRTIO_OK. */
 VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb, uint32_t width, uint32_t height,
                                               uint32_t format, void *pixels);
 
@@ -731,62 +733,63 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
     virtio_sg extra;
     uint32_t i;
     virtio_result r;
+    virtio_gpu_fb f;   /* built here, handed out only on success */
     if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
     if (!fb || width == 0 || height == 0 || width > VIRTIO__GPU_MAX_DIM || height > VIRTIO__GPU_MAX_DIM ||
         !virtio__gpu_format_ok(format))
         return VIRTIO_ERR_INVALID_ARG;
     p = gpu->dev.platform;
-    VIRTIO_ZERO(fb);
-    fb->width = width;
-    fb->height = height;
-    fb->format = format;
-    fb->stride = width * 4u;
-    fb->bytes = (size_t)fb->stride * height;
+    VIRTIO_ZERO(&f);
+    f.width = width;
+    f.height = height;
+    f.format = format;
+    f.stride = width * 4u;
+    f.bytes = (size_t)f.stride * height;
     if (pixels) {
-        fb->pixels = (uint8_t *)pixels;
+        f.pixels = (uint8_t *)pixels;
     } else {
-        if ((r = virtio_alloc(p, fb->bytes, 4096, VIRTIO_MEM_DMA, (void **)&fb->pixels, &fb->priv.pixels_dev)) != VIRTIO_OK)
+        if ((r = virtio_alloc(p, f.bytes, 4096, VIRTIO_MEM_DMA, (void **)&f.pixels, &f.priv.pixels_dev)) != VIRTIO_OK)
             return r;
-        fb->priv.owned = 1;
+        f.priv.owned = 1;
     }
     /* Describe the backing: one piece when the driver allocated it, else
        page by page (at most one piece per page). */
-    fb->priv.maxsg = fb->priv.owned ? 1u : (uint32_t)(fb->bytes / 4096u + 2u);
-    r = virtio_alloc(p, (size_t)fb->priv.maxsg * sizeof(virtio_sg), 8, VIRTIO_MEM_PRIVATE, (void **)&fb->priv.sg, 0);
+    f.priv.maxsg = f.priv.owned ? 1u : (uint32_t)(f.bytes / 4096u + 2u);
+    r = virtio_alloc(p, (size_t)f.priv.maxsg * sizeof(virtio_sg), 8, VIRTIO_MEM_PRIVATE, (void **)&f.priv.sg, 0);
     if (r != VIRTIO_OK) goto fail_mem;
-    if (fb->priv.owned) {
-        fb->priv.sg[0].addr = fb->priv.pixels_dev;
-        fb->priv.sg[0].len = (uint32_t)fb->bytes;
-        fb->priv.nsg = 1;
-    } else if ((r = virtio_dma_map(p, fb->pixels, fb->bytes, VIRTIO_DMA_TO_DEVICE, fb->priv.sg, fb->priv.maxsg, 0,
-                                   &fb->priv.nsg, 0)) != VIRTIO_OK) {
-        virtio_free(p, fb->priv.sg, (size_t)fb->priv.maxsg * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
-        fb->priv.sg = 0;
+    if (f.priv.owned) {
+        f.priv.sg[0].addr = f.priv.pixels_dev;
+        f.priv.sg[0].len = (uint32_t)f.bytes;
+        f.priv.nsg = 1;
+    } else if ((r = virtio_dma_map(p, f.pixels, f.bytes, VIRTIO_DMA_TO_DEVICE, f.priv.sg, f.priv.maxsg, 0,
+                                   &f.priv.nsg, 0)) != VIRTIO_OK) {
+        virtio_free(p, f.priv.sg, (size_t)f.priv.maxsg * sizeof(virtio_sg), VIRTIO_MEM_PRIVATE);
+        f.priv.sg = 0;
         goto fail_mem;
     }
-    fb->priv.entries_bytes = (size_t)fb->priv.nsg * 16u;
-    r = virtio_alloc(p, fb->priv.entries_bytes, 16, VIRTIO_MEM_DMA, (void **)&fb->priv.entries, &fb->priv.entries_dev);
+    f.priv.entries_bytes = (size_t)f.priv.nsg * 16u;
+    r = virtio_alloc(p, f.priv.entries_bytes, 16, VIRTIO_MEM_DMA, (void **)&f.priv.entries, &f.priv.entries_dev);
     if (r != VIRTIO_OK) goto fail_all;
-    for (i = 0; i < fb->priv.nsg; i++) {
-        virtio__gpu_put(fb->priv.entries + 16u * i, fb->priv.sg[i].addr, 8);
-        virtio__gpu_put(fb->priv.entries + 16u * i + 8, fb->priv.sg[i].len, 4);
+    for (i = 0; i < f.priv.nsg; i++) {
+        virtio__gpu_put(f.priv.entries + 16u * i, f.priv.sg[i].addr, 8);
+        virtio__gpu_put(f.priv.entries + 16u * i + 8, f.priv.sg[i].len, 4);
     }
-    fb->priv.magic = VIRTIO__GPU_FB_MAGIC;
+    f.priv.magic = VIRTIO__GPU_FB_MAGIC;
 
     /* RESOURCE_CREATE_2D: resource id, format, width, height. */
-    fb->resource_id = gpu->priv.next_id++;
+    f.resource_id = gpu->priv.next_id++;
     b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_CREATE_2D, 0, VIRTIO__GPU_HDR + 16);
-    virtio__gpu_put(b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR, f.resource_id, 4);
     virtio__gpu_put(b + VIRTIO__GPU_HDR + 4, format, 4);
     virtio__gpu_put(b + VIRTIO__GPU_HDR + 8, width, 4);
     virtio__gpu_put(b + VIRTIO__GPU_HDR + 12, height, 4);
     if ((r = virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 16)) != VIRTIO_OK) goto fail_all;
     /* RESOURCE_ATTACH_BACKING: resource id, entry count, then the entries. */
     b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_ATTACH_BACKING, 0, VIRTIO__GPU_HDR + 8);
-    virtio__gpu_put(b + VIRTIO__GPU_HDR, fb->resource_id, 4);
-    virtio__gpu_put(b + VIRTIO__GPU_HDR + 4, fb->priv.nsg, 4);
-    extra.addr = fb->priv.entries_dev;
-    extra.len = (uint32_t)fb->priv.entries_bytes;
+    virtio__gpu_put(b + VIRTIO__GPU_HDR, f.resource_id, 4);
+    virtio__gpu_put(b + VIRTIO__GPU_HDR + 4, f.priv.nsg, 4);
+    extra.addr = f.priv.entries_dev;
+    extra.len = (uint32_t)f.priv.entries_bytes;
     extra.pad = 0;
     r = virtio__gpu_queue(gpu, 0, VIRTIO__GPU_HDR + 8, &extra, VIRTIO__GPU_HDR);
     if (r == VIRTIO_OK) {
@@ -796,18 +799,18 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
     if (r != VIRTIO_OK) {
         uint32_t st = gpu->last_status;   /* the attach's answer, not the cleanup's */
         b = virtio__gpu_req(gpu, 0, VIRTIO__GPU_CMD_RESOURCE_UNREF, 0, VIRTIO__GPU_HDR + 8);
-        virtio__gpu_put(b + VIRTIO__GPU_HDR, fb->resource_id, 4);
+        virtio__gpu_put(b + VIRTIO__GPU_HDR, f.resource_id, 4);
         virtio__gpu_simple(gpu, VIRTIO__GPU_HDR + 8);
         gpu->last_status = st;
         goto fail_all;
     }
+    *fb = f;
     return VIRTIO_OK;
 fail_all:
-    virtio__gpu_fb_free(gpu, fb);
+    virtio__gpu_fb_free(gpu, &f);
     return r;
 fail_mem:
-    if (fb->priv.owned) virtio_free(p, fb->pixels, fb->bytes, VIRTIO_MEM_DMA);
-    fb->priv.magic = 0;
+    if (f.priv.owned) virtio_free(p, f.pixels, f.bytes, VIRTIO_MEM_DMA);
     return r;
 }
 

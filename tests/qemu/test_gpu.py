@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import Machine, check, device_args, extra_matrix, main, matrix, variants  # noqa: E402
+from qemu import Machine, check, device_args, extra_matrix, main, matrix, test, variants  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -141,6 +141,36 @@ def test_gpu_sizes(cfg):
     gpu_run(cfg, 800, 600, False, 4)
 
 
+def gpu_hostmem(cfg):
+    """QEMU with 1 MiB for resources (max_hostmem): a framebuffer that does
+    not fit is refused with VIRTIO_ERR_NO_MEMORY and the device's
+    OUT_OF_MEMORY in last_status, leaves nothing behind, and the screen
+    keeps its picture; smaller ones still come and go."""
+    rnd = random.Random()
+    args = device_args(cfg, "virtio-gpu", "id=gpu0,max_outputs=1,xres=320,yres=240,max_hostmem=1048576")
+    with Machine(cfg, guest(cfg.arch, "gpu_test"), args, timeout=300) as m:
+        m.start()
+        m.expect(r"^VT READY")
+        seed = rnd.randrange(1 << 24)
+        m.write(f"draw {seed} 0\n")
+        m.expect(r"^VT DRAWN 0 320 240 format=")
+        for w, h in ((1024, 768), (640, 480)):   # 3 MiB, 1.2 MiB
+            m.write(f"nomem {w} {h}\n")
+            g = m.expect(r"^VT NOMEM result=(-?\d+) status=0x([0-9a-f]+) id=(\d+)")
+            check(g.groups() == ("-8", "1201", "0"), f"{w}x{h} with 1 MiB of host memory: result {g.group(1)} "
+                  f"(want -8, VIRTIO_ERR_NO_MEMORY), last_status 0x{g.group(2)} (want 0x1201), resource {g.group(3)}")
+            img = m.screendump(head=0, device="gpu0")
+            check_screen(img, 320, 240, lambda x, y: color(seed, x, y), samples(rnd, 320, 240), f"after {w}x{h}")
+        for k in range(3):   # 480 KiB each, one at a time: what failed did not use up the host's memory
+            nw, nh, seed = 400, 300, rnd.randrange(1 << 24)
+            m.write(f"resize {nw} {nh} {seed}\n")
+            m.expect(rf"^VT RESIZED {nw} {nh} format=")
+            img = m.screendump(head=0, device="gpu0")
+            check_screen(img, nw, nh, lambda x, y, s=seed: color(s, x, y), samples(rnd, nw, nh), f"resize {k}")
+        m.write("quit\n")
+        m.run_to_end()
+
+
 # Device properties the plain matrix never sets: no indirect descriptors,
 # no event index, QEMU's most scanouts, a smaller preferred mode.
 VARIANTS = [
@@ -154,4 +184,8 @@ VARIANTS = [
 ]
 
 if __name__ == "__main__":
-    main(configs=matrix("virtio-gpu") + extra_matrix("virtio-gpu") + variants(VARIANTS))
+    configs = matrix("virtio-gpu") + extra_matrix("virtio-gpu") + variants(VARIANTS)
+    test(configs=configs)(test_gpu)
+    test(configs=configs)(test_gpu_sizes)
+    test(configs=variants(["x86_64-pci-modern-split", "riscv64-mmio-modern-packed"]), name="test_gpu_hostmem")(gpu_hostmem)
+    main()

@@ -181,6 +181,17 @@ int main(void)
             w = num(&s), h = num(&s), seed = num(&s);
             setup_fb(0, w, h, seed);
             port_printf("VT RESIZED %u %u format=%u\n", w, h, fbs[0].format);
+        } else if (!memcmp(line, "nomem ", 6)) {
+            /* A framebuffer the host has no memory for (max_hostmem): the
+               error, and nothing left behind. */
+            virtio_gpu_fb big;
+            uint32_t w, h;
+            s += 6;
+            w = num(&s), h = num(&s);
+            memset(&big, 0, sizeof big);
+            r = virtio_gpu_fb_create(&gpu, &big, w, h, VIRTIO_GPU_PIX_B8G8R8X8, 0);
+            port_printf("VT NOMEM result=%d status=0x%x id=%u\n", (int)r, gpu.last_status, big.resource_id);
+            if (r == VIRTIO_OK) VT_EXPECT(virtio_gpu_fb_destroy(&gpu, &big), VIRTIO_OK, "destroy the fb that fit");
         } else if (!strcmp(line, "quit")) {
             break;
         } else {
