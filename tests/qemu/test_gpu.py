@@ -57,6 +57,16 @@ def check_screen(img, w, h, want, pts, what):
 FORMATS = [2, 134, 4, 121, 1, 67, 3, 68]   # gpu_test.c's formats[], in order
 
 
+def resize(m, rnd, w, h, fmt=None):
+    """A new w x h framebuffer on scanout 0 (in format fmt if given), a
+    fresh pattern in it, checked on screen."""
+    seed = rnd.randrange(1 << 24)
+    m.write(f"resize {w} {h} {seed}\n")
+    m.expect(rf"^VT RESIZED {w} {h} format=" + ("" if fmt is None else str(fmt)))
+    img = m.screendump(head=0, device="gpu0")
+    check_screen(img, w, h, lambda x, y: color(seed, x, y), samples(rnd, w, h), f"resize {w}x{h}")
+
+
 def gpu_run(cfg, xres, yres, edid, first_format):
     rnd = random.Random()
     args = device_args(cfg, "virtio-gpu", f"id=gpu0,max_outputs=2,xres={xres},yres={yres},edid={'on' if edid else 'off'}")
@@ -123,11 +133,7 @@ def gpu_run(cfg, xres, yres, edid, first_format):
 
         # Other sizes on scanout 0.
         for k, (nw, nh) in enumerate(((rnd.randrange(200, 400) * 2, rnd.randrange(150, 300) * 2), (320, 200))):
-            seed4 = rnd.randrange(1 << 24)
-            m.write(f"resize {nw} {nh} {seed4}\n")
-            m.expect(rf"^VT RESIZED {nw} {nh} format={FORMATS[first_format + 2 + k]}")
-            img = m.screendump(head=0, device="gpu0")
-            check_screen(img, nw, nh, lambda x, y, s=seed4: color(s, x, y), samples(rnd, nw, nh), f"resize {nw}x{nh}")
+            resize(m, rnd, nw, nh, FORMATS[first_format + 2 + k])
         m.write("quit\n")
         m.run_to_end()
 
@@ -161,12 +167,8 @@ def gpu_hostmem(cfg):
                   f"(want -8, VIRTIO_ERR_NO_MEMORY), last_status 0x{g.group(2)} (want 0x1201), resource {g.group(3)}")
             img = m.screendump(head=0, device="gpu0")
             check_screen(img, 320, 240, lambda x, y: color(seed, x, y), samples(rnd, 320, 240), f"after {w}x{h}")
-        for k in range(3):   # 480 KiB each, one at a time: what failed did not use up the host's memory
-            nw, nh, seed = 400, 300, rnd.randrange(1 << 24)
-            m.write(f"resize {nw} {nh} {seed}\n")
-            m.expect(rf"^VT RESIZED {nw} {nh} format=")
-            img = m.screendump(head=0, device="gpu0")
-            check_screen(img, nw, nh, lambda x, y, s=seed: color(s, x, y), samples(rnd, nw, nh), f"resize {k}")
+        for _ in range(3):   # 480 KiB each, one at a time: what failed did not use up the host's memory
+            resize(m, rnd, 400, 300)
         m.write("quit\n")
         m.run_to_end()
 
