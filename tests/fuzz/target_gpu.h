@@ -109,9 +109,14 @@ static void gpu_ops(gpu_fz *t)
             w = 1 + fz_below(in, 64);
             h = 1 + fz_below(in, 64);
             if (v & 0x80) w = fz_u32(in), h = fz_u32(in);
+            memset(&t->fb[i], 0xa5, sizeof t->fb[i]);
             r = virtio_gpu_fb_create(&t->gpu, &t->fb[i], w, h, formats[fz_below(in, 10)],
                                      op == 1 && w <= 64 && h <= 64 ? t->pix[i].data : 0);
             FZ_RESULT(r);
+            if (r != VIRTIO_OK) {   /* *fb is written only on success */
+                size_t k;
+                for (k = 0; k < sizeof t->fb[i]; k++) FZ_ASSERT(((const uint8_t *)&t->fb[i])[k] == 0xa5);
+            }
             if (r == VIRTIO_OK) {
                 t->live[i] = 1;
                 t->pix[i].busy = op == 1;   /* device-readable: the pattern must hold */
