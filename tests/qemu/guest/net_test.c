@@ -12,7 +12,8 @@
  *                 payload pattern(SEED)
  *   sendmore SEED N  the same, every frame posted with VIRTIO_MORE and one
  *                 virtio_net_kick at the end (N beyond the ring: a full
- *                 ring must notify by itself)
+ *                 ring must notify by itself); both report how many sends
+ *                 found the ring full (and were retried, for up to 5 s)
  *   hold          stop reading the network until the next command
  *   drain N       receive N frames, report their count, order and CRC
  *   collect MS    report the sequence numbers of frames arriving in MS ms
@@ -89,12 +90,15 @@ static virtio_result wait_frame(uint8_t *buf, uint32_t *len, uint32_t n, uint32_
     }
 }
 
+static uint32_t tx_full;   /* sends that found the transmit ring full */
+
 static virtio_result send_retry(const void *f, uint32_t len, uint32_t flags)
 {
     uint64_t end = port_now_us() + 5000000u;
     for (;;) {
         virtio_result r = virtio_net_send(&nic, f, len, flags);
         if (r != VIRTIO_ERR_NO_SPACE || port_now_us() > end) return r;
+        tx_full++;
     }
 }
 
@@ -117,6 +121,7 @@ static void cmd_echo(uint32_t n)
 static void cmd_send(uint64_t seed, uint32_t n, const uint8_t *dst, uint32_t flags)
 {
     uint32_t i, bad = 0, max = nic.info.mtu + 14 < 1514 ? nic.info.mtu + 14 : 1514;
+    tx_full = 0;
     for (i = 0; i < n; i++) {
         uint32_t len = 60 + (i * 97u) % (max - 60 + 1);
         memcpy(out, dst, 6);
@@ -129,7 +134,7 @@ static void cmd_send(uint64_t seed, uint32_t n, const uint8_t *dst, uint32_t fla
     }
     if (virtio_net_kick(&nic) != VIRTIO_OK) bad++;
     virtio_net_reclaim(&nic, 0);
-    port_printf("VT SENT %u bad=%u\n", n, bad);
+    port_printf("VT SENT %u bad=%u full=%u\n", n, bad, tx_full);
 }
 
 static void cmd_drain(uint32_t n)
