@@ -20,7 +20,7 @@ import tempfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu import Machine, check, device_args, extra_matrix, main, matrix, pattern, variants, workdir  # noqa: E402
+from qemu import Machine, check, device_args, extra_matrix, main, matrix, pattern, test, variants, workdir  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -285,5 +285,48 @@ VARIANTS = [
     "i686-mmio-modern-packed",
 ]
 
+def blk_resize(cfg):
+    """The host resizes the disk under the running guest (QMP
+    block_resize): 4 MiB, grown to 8 MiB, shrunk to 2 MiB. The guest sees
+    each capacity through virtio_blk_refresh (VIRTIO_BLK_CHANGED_CAPACITY);
+    a write past the old end lands in the image; after the shrink a read
+    past the new end is refused (VIRTIO_ERR_RANGE) and one inside still
+    returns the image's bytes."""
+    rnd = random.Random()
+    with tempfile.TemporaryDirectory(prefix="resize", dir=workdir()) as tmp:
+        img = os.path.join(tmp, "disk.img")
+        with open(img, "wb") as f:
+            f.write(pattern(rnd.randrange(1, 1 << 62), 0, 4 * MiB))
+        args = ["-drive", f"if=none,id=d0,file={img},format=raw"] + device_args(cfg, "virtio-blk", "drive=d0")
+        seed, at = rnd.randrange(1, 1 << 62), 6 * MiB // 512
+        with Machine(cfg, guest(cfg.arch, "resize_test"), args, timeout=120) as m:
+            m.expect(r"^VT CAPACITY 8192 changed=0")
+            m.qmp("block_resize", device="d0", size=8 * MiB)
+            m.write("wait 16384\n")
+            m.expect(r"^VT CAPACITY 16384 changed=1\b")
+            m.write(f"write {at} {seed}\n")
+            m.expect(r"^VT WROTE VIRTIO_OK")   # written and flushed: in the image file now
+            with open(img, "rb") as f:
+                f.seek(at * 512)
+                check(f.read(4096) == pattern(seed, at * 512, 4096), "the write past the old end is not in the image")
+            m.qmp("block_resize", device="d0", size=2 * MiB)
+            m.write("wait 4096\n")
+            m.expect(r"^VT CAPACITY 4096 changed=1\b")
+            m.write(f"read {at}\n")
+            m.expect(r"^VT READ VIRTIO_ERR_RANGE")
+            m.write("read 4088\n")   # the last 4 KiB
+            crc = int(m.expect(r"^VT READ VIRTIO_OK\b.* ([0-9a-f]{8})$").group(1), 16)
+            with open(img, "rb") as f:
+                f.seek(4088 * 512)
+                check(crc == zlib.crc32(f.read(4096)), "the last 4 KiB after the shrink differ from the image")
+            m.write("quit\n")
+            lines = m.run_to_end()
+        check(("END", "0") in lines, f"guest did not finish cleanly: {lines[-3:]}")
+        check(os.path.getsize(img) == 2 * MiB, f"image is {os.path.getsize(img)} bytes after the shrink")
+
+
 if __name__ == "__main__":
-    main(configs=matrix("virtio-blk") + extra_matrix("virtio-blk") + variants(VARIANTS))
+    test(configs=matrix("virtio-blk") + extra_matrix("virtio-blk") + variants(VARIANTS))(test_blk)
+    test(configs=variants(["x86_64-pci-modern-split", "riscv64-mmio-modern-packed", "aarch64be-pci-legacy-split",
+                           "i686-mmio-legacy-split"]), name="test_blk_resize")(blk_resize)
+    main()
