@@ -8,7 +8,7 @@
  *
  *   echo N        send back each of the next N frames (copying and
  *                 zero-copy receive alternate)
- *   send SEED N   send N frames: sizes 60..1514 (or the MTU + 14 if less),
+ *   send SEED N   send N frames: sizes 60 to the MTU + 14 (at most 9216),
  *                 payload pattern(SEED)
  *   sendmore SEED N  the same, every frame posted with VIRTIO_MORE and one
  *                 virtio_net_kick at the end (N beyond the ring: a full
@@ -27,7 +27,8 @@
 #include "../../../virtio_net.h"
 
 static virtio_net nic;
-static uint8_t frame[2048], out[2048];
+#define FRAME_MAX 9216u   /* a 9000-byte MTU's frames, with a VLAN tag */
+static uint8_t frame[FRAME_MAX], out[FRAME_MAX];
 
 static uint32_t rd32be(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
 static void wr32be(uint8_t *p, uint32_t v)
@@ -71,11 +72,15 @@ static virtio_result get_frame(uint8_t *buf, uint32_t *len, uint32_t n)
     if (n & 1) {
         r = virtio_net_borrow(&nic, &f);
         if (r != VIRTIO_OK) return r;
+        if (f.len > FRAME_MAX) {
+            virtio_net_give_back(&nic, &f);
+            return VIRTIO_ERR_TOO_BIG;
+        }
         memcpy(buf, f.data, f.len);
         *len = f.len;
         return virtio_net_give_back(&nic, &f);
     }
-    r = virtio_net_receive(&nic, buf, 2048, &f);
+    r = virtio_net_receive(&nic, buf, FRAME_MAX, &f);
     if (r == VIRTIO_OK) *len = f.len;
     return r;
 }
@@ -120,7 +125,7 @@ static void cmd_echo(uint32_t n)
    0x88b5, then a sequence number and the pattern. */
 static void cmd_send(uint64_t seed, uint32_t n, const uint8_t *dst, uint32_t flags)
 {
-    uint32_t i, bad = 0, max = nic.info.mtu + 14 < 1514 ? nic.info.mtu + 14 : 1514;
+    uint32_t i, bad = 0, max = nic.info.mtu + 14 < FRAME_MAX ? nic.info.mtu + 14 : FRAME_MAX;
     tx_full = 0;
     for (i = 0; i < n; i++) {
         uint32_t len = 60 + (i * 97u) % (max - 60 + 1);
