@@ -169,12 +169,13 @@ ERRORS
 Every public function returns a virtio_result: VIRTIO_OK (0), a positive
 non-error status (VIRTIO_EMPTY: "nothing to report yet"), or a negative
 error. virtio_result_str() names any value. Out-parameters are written
-only on VIRTIO_OK (virtio_device_status also on VIRTIO_ERR_NEEDS_RESET);
-an out-parameter that reports a value may be NULL, a buffer the call fills
-may not. One exception: virtio_dma_map's sg[] is a work array whose
-entries may be written before a failure. Predicates (virtio_device_has)
-return 1 or 0. Device-reported details (a block status byte, a GPU
-response type) are kept in the driver's object as last_status.
+only on VIRTIO_OK (virtio_device_status also on VIRTIO_ERR_NEEDS_RESET,
+virtio_pci_assign's count also on VIRTIO_ERR_NO_SPACE); an out-parameter
+that reports a value may be NULL, a buffer the call fills may not. One
+exception: virtio_dma_map's sg[] is a work array whose entries may be
+written before a failure. Predicates (virtio_device_has) return 1 or 0.
+Device-reported details (a block status byte, a GPU response type) are
+kept in the driver's object as last_status.
 VIRTIO_ERR_GONE means the device's registers read all-ones (it was
 removed, or the register channel is dead): nothing more will work.
 
@@ -614,8 +615,9 @@ VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type
    64-bit BARs through its prefetchable window). Do not call it where
    firmware has assigned BARs already: it reassigns them and renumbers
    the buses. out: unplaced (may be NULL), the number of BARs that did
-   not fit (and of bridges left without a bus number); their function
-   gets no decoding of that kind. Returns
+   not fit (and of bridges left without a bus number), written on
+   VIRTIO_OK and VIRTIO_ERR_NO_SPACE; their function gets no decoding of
+   that kind. Returns
    VIRTIO_OK, VIRTIO_ERR_NO_SPACE (some BAR or bridge did not fit),
    VIRTIO_ERR_INVALID_ARG, VIRTIO_ERR_UNSUPPORTED (VIRTIO_NO_PCI).
    Context: configuration-space accesses only. */
