@@ -898,8 +898,10 @@ typedef struct virtio_queue {
    memory at a device address of 16 TiB or more, packed rings compiled
    out); VIRTIO_ERR_DEVICE (the device answered a queue size it cannot
    have, or a notify address outside its capability); VIRTIO_ERR_NO_MEMORY;
-   VIRTIO_ERR_INVALID_ARG. Context: allocates through dma_alloc; a few
-   register accesses. */
+   VIRTIO_ERR_INVALID_ARG. On failure q holds nothing to destroy; it is
+   not touched at all when the queue is absent or already live (q may be
+   that live queue's own object). Context: allocates through dma_alloc; a
+   few register accesses. */
 VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, uint32_t index,
                                            const virtio_queue_options *o);
 
@@ -3514,14 +3516,15 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
 #ifdef VIRTIO_NO_PACKED
     if (packed) return VIRTIO_ERR_UNSUPPORTED;
 #endif
-    VIRTIO__ZERO(q);
 
     /* The size: the device's unless the caller asks for less (or it is
        above what we support); then what the device says it will use. */
     max = VIRTIO__OPS(dev)->queue_max(dev, index, &live);
     if (max == 0) return VIRTIO_ERR_NOT_FOUND;
-    /* Setting up a live queue again is a driver bug the spec forbids. */
+    /* Setting up a live queue again is a driver bug the spec forbids (q
+       may be that queue's own object: it is not touched). */
     if (live) return VIRTIO_ERR_STATE;
+    VIRTIO__ZERO(q);
     limit = VIRTIO_MAX_QUEUE_SIZE < 32768 ? VIRTIO_MAX_QUEUE_SIZE : 32768;
     if (o && o->size) {
         if (o->size < limit) limit = o->size;

@@ -14,6 +14,18 @@
 #include "model.h"
 #include "unit.h"
 
+/* Every byte of [p, p + n) still holds the 0xa5 it was filled with: a
+   call that failed wrote nothing there (README: out-parameters are
+   written only on success). */
+static int untouched(const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (b[i] != 0xa5) return 0;
+    return 1;
+}
+
 static uint8_t buf[1 << 17];
 
 typedef struct env {
@@ -218,11 +230,19 @@ static void queue_api(uint32_t ring, uint32_t transport)
     dopt.no_indirect = 1;
     CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
     CHECK_EQ(virtio_device_begin(&dev, 0, &dopt), VIRTIO_OK);
+    memset(&q, 0xa5, sizeof q);
     CHECK_EQ(virtio_queue_init(&q, &dev, 5, 0), VIRTIO_ERR_NOT_FOUND);   /* no such queue */
+    CHECK(untouched(&q, sizeof q));
     CHECK_EQ(virtio_queue_init(&q, &dev, 0, 0), VIRTIO_OK);
     {
-        virtio_queue again;
+        virtio_queue again, before = q;
+        memset(&again, 0xa5, sizeof again);
         CHECK_EQ(virtio_queue_init(&again, &dev, 0, 0), VIRTIO_ERR_STATE);   /* already live */
+        CHECK(untouched(&again, sizeof again));
+        /* The live queue's own object, initialised again by mistake: refused
+           and left as it was (the rest of this test runs on it). */
+        CHECK_EQ(virtio_queue_init(&q, &dev, 0, 0), VIRTIO_ERR_STATE);
+        CHECK(memcmp(&before, &q, sizeof q) == 0);
     }
     CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
     CHECK_EQ(virtio_alloc(&bus->platform, 16, 16, VIRTIO_MEM_DMA, (void **)&hdr, &hdr_dev), VIRTIO_OK);
@@ -629,18 +649,6 @@ static model *pci_blk(model_bus **bus, model_pci_layout *l)
     m = model_blk_default(*bus, MODEL_PCI_MODERN);
     model_pci_layout_get(m, l);
     return m;
-}
-
-/* Every byte of [p, p + n) still holds the 0xa5 it was filled with: a
-   call that failed wrote nothing there (README: out-parameters are
-   written only on success). */
-static int untouched(const void *p, size_t n)
-{
-    const unsigned char *b = (const unsigned char *)p;
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (b[i] != 0xa5) return 0;
-    return 1;
 }
 
 #define PAST_BAR 0       /* the structure starts 32 KiB past the end of the BAR */
