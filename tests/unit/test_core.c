@@ -1441,6 +1441,8 @@ int main(void)
     RUN(queue_api(VIRTIO_RING_SPLIT, MODEL_PCI_MODERN), "core queue API: arguments, full ring, pop order, split");
     RUN(queue_api(VIRTIO_RING_PACKED, MODEL_PCI_MODERN), "core queue API: arguments, full ring, pop order, packed");
     RUN(queue_api(VIRTIO_RING_SPLIT, MODEL_PCI_LEGACY), "core queue API: arguments, full ring, pop order, pci-legacy");
+    RUN(queue_api(VIRTIO_RING_PACKED, MODEL_MMIO), "core queue API: arguments, full ring, pop order, mmio packed");
+    RUN(queue_api(VIRTIO_RING_SPLIT, MODEL_MMIO_LEGACY), "core queue API: arguments, full ring, pop order, mmio-legacy");
     RUN(queue_tables(VIRTIO_RING_SPLIT, MODEL_MMIO), "core driver-built indirect tables, split");
     RUN(queue_tables(VIRTIO_RING_PACKED, MODEL_MMIO), "core driver-built indirect tables, packed");
     RUN(queue_tables(VIRTIO_RING_SPLIT, MODEL_MMIO_LEGACY), "core driver-built indirect tables, mmio-legacy");
