@@ -345,6 +345,11 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
       iothread (cfg.props)  an iothread object of its own for the device
                   (virtio-blk): QEMU runs the device model there, beside
                   the main loop, as libvirt sets it up
+      multifunction (cfg.props)  the device as function 5 of a
+                  multi-function slot whose function 0 is a pci-testdev
+                  (not VirtIO) and functions 1-4 are empty: a scan must
+                  look past function 0 and skip the holes (with a bridge
+                  word: on the bridge's bus)
     packed configurations add packed=on, then cfg's other properties, `id`
     and `extra` properties ("drive=d0,serial=x") are appended. Raises
     ValueError for combinations QEMU cannot build (legacy
@@ -369,7 +374,7 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
         if cfg.legacy:
             raise ValueError("legacy transports cannot do packed rings")
         props.append("packed=on")
-    props += [p for p in extra_props if p not in ("transitional", "iothread") + _BRIDGED]
+    props += [p for p in extra_props if p not in ("transitional", "iothread", "multifunction") + _BRIDGED]
     obj = []
     if "iothread" in extra_props:
         global _iothreads
@@ -398,11 +403,25 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
             props += [f"bus=vtpb{n}", "addr=3"]
         else:
             props.append(f"bus=vtrp{n}")
+    if "multifunction" in extra_props:
+        global _slots
+        if cfg.mmio:
+            raise ValueError("multifunction is a PCI variant")
+        bus = [p for p in props if p.startswith("bus=")]
+        if how:   # a bridge's bus: slot 0 below a PCIe port, the device's slot below a PCI bridge
+            slot = 3 if how[0] == "pci-bridge" else 0
+            props = [p for p in props if not p.startswith("addr=")]
+        else:
+            _slots = _slots % 8 + 1
+            slot = 0x10 + _slots
+        bridge += ["-device", ",".join(["pci-testdev"] + bus + [f"addr={slot:#x}.0", "multifunction=on"])]
+        props.append(f"addr={slot:#x}.5")
     return obj + bridge + ["-device", ",".join(props)]
 
 
 _root_ports = 0
 _iothreads = 0
+_slots = 0
 _BRIDGED = ("root-port", "switch", "pci-bridge")
 
 

@@ -2,9 +2,11 @@
 """virtio-blk on real QEMU devices, checked on the host's disk images.
 
 Each configuration boots tests/qemu/guest/blk_test.c with three disks:
-  rw  16 MiB, 512-byte blocks, discard=unmap, a serial number
-  ro  8 MiB, read-only
-  4k  16 MiB, 4096-byte logical and physical blocks
+  rw  16 MiB, 512-byte blocks, discard=unmap, a 10-character serial number
+  ro  8 MiB, read-only, a 20-character one (the whole ID field: the
+      device sends no terminator)
+  4k  16 MiB, 4096-byte logical and physical blocks, a 24-character one
+      (the device sends the first 20)
 The host writes a header and a seeded pattern into each image first. The
 guest reports CRCs of what it read, the host compares them with the image;
 after QEMU exits the host reads back everything the guest wrote (and
@@ -103,14 +105,15 @@ def blk_run(cfg, tmp):
         disks[role] = os.path.join(tmp, role + ".img")
         make_disk(disks[role], size, seeds[role], role)
     ro_hash = hashlib.sha256(open(disks["ro"], "rb").read()).hexdigest()
-    serial = f"VT{seeds['rw'] & 0xffffffff:08x}"
+    serials = {r: f"VT{seeds[r]:016x}{r}++++"[:n] for r, n in (("rw", 10), ("ro", 20), ("4k", 24))}
+    serial = serials["rw"]
     args = []
     args += ["-drive", f"if=none,id=rw,file={disks['rw']},format=raw,discard=unmap,cache=writeback"]
     args += device_args(cfg, "virtio-blk", f"drive=rw,serial={serial}")
     args += ["-drive", f"if=none,id=ro,file={disks['ro']},format=raw,readonly=on"]
-    args += device_args(cfg, "virtio-blk", "drive=ro")
+    args += device_args(cfg, "virtio-blk", f"drive=ro,serial={serials['ro']}")
     args += ["-drive", f"if=none,id=k4,file={disks['4k']},format=raw,discard=unmap"]
-    args += device_args(cfg, "virtio-blk", "drive=k4,logical_block_size=4096,physical_block_size=4096")
+    args += device_args(cfg, "virtio-blk", f"drive=k4,logical_block_size=4096,physical_block_size=4096,serial={serials['4k']}")
     with Machine(cfg, guest(cfg.arch, "blk_test"), args, timeout=400) as m:
         m.expect(r"^VT SYNC flushed", timeout=300)
         stats = {d["device"]: d["stats"] for d in m.qmp("query-blockstats")}
@@ -152,7 +155,8 @@ def blk_run(cfg, tmp):
         bad = {k: (f.get(k), v) for k, v in want.items() if f.get(k) != v}
         check(not bad, f"{name}: info differs from QEMU's properties (got, want): {bad}")
     check(sum(1 for k, _ in lines if k == "CRC") == 3, "a disk did not report its read CRC")
-    check(("SERIAL", f"rw {serial}") in lines, f"serial: {[r for k, r in lines if k == 'SERIAL']}")
+    for role, n in (("rw", 10), ("ro", 20), ("4k", 20)):
+        check(("SERIAL", f"{role} {serials[role][:n]}") in lines, f"serial: {[r for k, r in lines if k == 'SERIAL']}")
     # What the guest wrote is on the disk.
     for name in ("rw", "4k"):
         got = read(disks[name], WRITE_OFF, WRITE_LEN)
@@ -253,6 +257,12 @@ VARIANTS = [
     "armv7be-pci-legacy-split+switch",
     "i686-pci-legacy-split+pci-bridge",
     "aarch64-pci-modern-split+pci-bridge",
+    # function 5 of a multi-function slot (function 0 is not VirtIO, 1-4
+    # are empty), on the root bus and below bridges
+    "x86_64-pci-modern-split+multifunction",
+    "aarch64be-pci-legacy-split+multifunction",
+    "riscv64-pci-modern-packed+root-port+multifunction",
+    "i686-pci-legacy-split+pci-bridge+multifunction",
     # no MSI-X capability (legacy: the configuration starts 4 bytes
     # earlier), notifications in the vCPU thread, topology and geometry
     # (checked field by field: layout_want), PCIe extras the driver must

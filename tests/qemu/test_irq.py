@@ -17,7 +17,8 @@ interrupt wiring forced or left to the machine:
            through the bridge's windows; +switch: a PCIe switch below
            the root port, three bridges deep; +pci-bridge: slot 3 of a
            conventional bus behind a pcie-pci-bridge, so the swizzle
-           turns the pin by 3)
+           turns the pin by 3; +multifunction: each device function 5
+           of a slot whose function 0 is a pci-testdev)
   mmio     virtio-mmio, the interrupt from the device tree (x86
            microvm: GSI 24 + slot, on its second I/O APIC)
   masked   MSI-X on functions whose Function Mask was left set (the
@@ -184,13 +185,15 @@ MSIX = [Config("aarch64", "pci-modern"), Config("aarch64", "pci-modern", True), 
         Config("x86_64", "pci-legacy"), Config("x86_64", "pci-modern", True), Config("aarch64be", "pci-legacy"),
         Config("armv7", "pci-modern"), Config("i686", "pci-legacy"), Config("x86_64", "pci-modern", False, "event_idx=off"),
         Config("aarch64", "pci-modern", False, "root-port"), Config("x86_64", "pci-modern", True, "root-port"),
-        Config("armv7be", "pci-legacy"), Config("aarch64", "pci-modern", True, "switch")]
+        Config("armv7be", "pci-legacy"), Config("aarch64", "pci-modern", True, "switch"),
+        Config("x86_64", "pci-modern", True, "multifunction")]
 INTX = [Config("riscv64", "pci-modern"), Config("riscv64", "pci-modern", True), Config("aarch64", "pci-modern"),
         Config("x86_64", "pci-modern"), Config("x86_64", "pci-legacy"), Config("riscv32", "pci-modern"),
         Config("i686", "pci-modern"), Config("riscv64", "pci-modern", False, "root-port"),
         Config("aarch64", "pci-legacy", False, "root-port"), Config("x86_64", "pci-modern", False, "root-port"),
         Config("riscv64", "pci-modern", True, "switch"), Config("aarch64", "pci-modern", False, "pci-bridge"),
-        Config("x86_64", "pci-legacy", False, "pci-bridge"), Config("riscv64", "pci-modern", False, "pci-bridge")]
+        Config("x86_64", "pci-legacy", False, "pci-bridge"), Config("riscv64", "pci-modern", False, "pci-bridge"),
+        Config("riscv64", "pci-modern", False, "multifunction"), Config("x86_64", "pci-legacy", False, "multifunction")]
 MMIO = [Config("riscv64", "mmio-legacy"), Config("riscv64", "mmio-modern", True), Config("aarch64", "mmio-modern"),
         Config("aarch64", "mmio-legacy"), Config("riscv32", "mmio-modern"), Config("aarch64be", "mmio-modern"),
         Config("armv7", "mmio-legacy"), Config("armv7be", "mmio-modern", True),

@@ -14,18 +14,6 @@
 #include "model.h"
 #include "unit.h"
 
-/* Every byte of [p, p + n) still holds the 0xa5 it was filled with: a
-   call that failed wrote nothing there (README: out-parameters are
-   written only on success). */
-static int untouched(const void *p, size_t n)
-{
-    const unsigned char *b = (const unsigned char *)p;
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (b[i] != 0xa5) return 0;
-    return 1;
-}
-
 static uint8_t buf[1 << 17];
 
 typedef struct env {

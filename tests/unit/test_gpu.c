@@ -19,21 +19,12 @@
 #include "model_gpu.h"
 #include "unit.h"
 
-
 /* A failed virtio_gpu_fb_create leaves *fb as it was: fill it with 0xa5
-   first (fb_poison), check every byte after (fb_untouched). */
+   first (fb_poison), check every byte after (untouched, unit.h). */
 static virtio_gpu_fb *fb_poison(virtio_gpu_fb *fb)
 {
     memset(fb, 0xa5, sizeof *fb);
     return fb;
-}
-static int fb_untouched(const virtio_gpu_fb *fb)
-{
-    const unsigned char *b = (const unsigned char *)fb;
-    size_t i;
-    for (i = 0; i < sizeof *fb; i++)
-        if (b[i] != 0xa5) return 0;
-    return 1;
 }
 static uint8_t user_pixels[1024 * 768 * 4 + 4096];
 static uint32_t cursor_img[64 * 64];
@@ -364,7 +355,7 @@ static void error_responses(void)
     allocs = e.bus->stats.live_allocs;
     /* Natural: the host is out of memory for 1024x768. */
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, fb_poison(&fb), 1024, 768, VIRTIO_GPU_PIX_B8G8R8X8, 0), VIRTIO_ERR_NO_MEMORY);
-    CHECK(fb_untouched(&fb));
+    CHECK(untouched(&fb, sizeof fb));
     CHECK_EQ(e.gpu.last_status, MODEL_GPU_RESP_ERR_OUT_OF_MEMORY);
     CHECK_EQ(e.bus->stats.live_allocs, allocs);
     CHECK_EQ(model_gpu_resources(e.m), 0);
@@ -372,7 +363,7 @@ static void error_responses(void)
     k->fail_cmd = MODEL_GPU_CMD_RESOURCE_ATTACH_BACKING;
     k->fail_type = MODEL_GPU_RESP_ERR_UNSPEC;
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, fb_poison(&fb), 256, 256, VIRTIO_GPU_PIX_B8G8R8X8, 0), VIRTIO_ERR_IO);
-    CHECK(fb_untouched(&fb));
+    CHECK(untouched(&fb, sizeof fb));
     CHECK_EQ(e.gpu.last_status, MODEL_GPU_RESP_ERR_UNSPEC);
     CHECK_EQ(model_gpu_resources(e.m), 0);
     CHECK_EQ(model_gpu_get_stats(e.m)->by_type[MODEL_GPU_CMD_RESOURCE_UNREF & 0xf], 1);
@@ -438,7 +429,7 @@ static void wrong_responses(uint32_t ring)
     k->bad_type = MODEL_GPU_RESP_OK_DISPLAY_INFO;
     k->bad_count = 1;
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, fb_poison(&fb), 64, 64, VIRTIO_GPU_PIX_B8G8R8X8, 0), VIRTIO_ERR_DEVICE);
-    CHECK(fb_untouched(&fb));
+    CHECK(untouched(&fb, sizeof fb));
     CHECK_EQ(e.gpu.last_status, MODEL_GPU_RESP_OK_DISPLAY_INFO);
     CHECK_EQ(e.bus->stats.live_allocs, allocs);
     /* GET_DISPLAY_INFO answered with OK_NODATA: outputs stay as they were. */
@@ -456,7 +447,7 @@ static void wrong_responses(uint32_t ring)
     k->short_len = 8;
     k->bad_count = 1;
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, fb_poison(&fb), 64, 64, VIRTIO_GPU_PIX_B8G8R8X8, 0), VIRTIO_ERR_DEVICE);
-    CHECK(fb_untouched(&fb));
+    CHECK(untouched(&fb, sizeof fb));
     CHECK_EQ(e.bus->stats.live_allocs, allocs);
     k->short_len = 100;
     k->bad_count = 1;
@@ -608,7 +599,7 @@ static void bad_input(void)
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, &fb, 16385, 1, VIRTIO_GPU_PIX_B8G8R8X8, 0), VIRTIO_ERR_INVALID_ARG);
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, &fb, 64, 64, 5, 0), VIRTIO_ERR_INVALID_ARG);
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, &fb, 64, 64, 0, 0), VIRTIO_ERR_INVALID_ARG);
-    CHECK(fb_untouched(&fb));   /* poisoned before the first of these */
+    CHECK(untouched(&fb, sizeof fb));   /* poisoned before the first of these */
     CHECK_EQ(model_gpu_get_stats(e.m)->by_type[1], 0);   /* no CREATE_2D reached the device */
     CHECK_EQ(virtio_gpu_fb_destroy(&e.gpu, &nofb), VIRTIO_ERR_INVALID_ARG);
     CHECK_EQ(virtio_gpu_fb_destroy(&e.gpu, 0), VIRTIO_ERR_INVALID_ARG);
@@ -700,7 +691,7 @@ static void alloc_failures(void)
         e.bus->knobs.alloc_fail_after = 0;
         if (r == VIRTIO_OK) break;
         CHECK_EQ(r, VIRTIO_ERR_NO_MEMORY);
-        CHECK(fb_untouched(&fb));
+        CHECK(untouched(&fb, sizeof fb));
         CHECK_EQ(e.bus->stats.live_allocs, allocs);
         CHECK_EQ(model_gpu_resources(e.m), 0);
     }
@@ -711,7 +702,7 @@ static void alloc_failures(void)
     e.bus->knobs.map_fail_after = 5;
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, fb_poison(&fb), 300, 200, VIRTIO_GPU_PIX_B8G8R8X8, user_pixels),
              VIRTIO_ERR_NO_MEMORY);
-    CHECK(fb_untouched(&fb));
+    CHECK(untouched(&fb, sizeof fb));
     e.bus->knobs.map_fail_after = 0;
     CHECK_EQ(e.bus->stats.live_maps, 0);
     CHECK_EQ(e.bus->stats.live_allocs, allocs);

@@ -844,14 +844,6 @@ static void num_buffers_lie(void *user, model *m, model_hostile *h)
     h->value = 1;
 }
 
-static int untouched(const uint8_t *b, size_t n, uint8_t v)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (b[i] != v) return 0;
-    return 1;
-}
-
 static void rx_no_partial_copy(uint32_t ring, uint32_t num_buffers, int borrow)
 {
     netenv e;
@@ -871,7 +863,7 @@ static void rx_no_partial_copy(uint32_t ring, uint32_t num_buffers, int borrow)
     f0 = f;
     if (borrow) CHECK_EQ(virtio_net_borrow(&e.nic, &f), VIRTIO_ERR_DEVICE);
     else CHECK_EQ(virtio_net_receive(&e.nic, rbuf, sizeof rbuf, &f), VIRTIO_ERR_DEVICE);
-    CHECK(untouched(rbuf, 4096, 0xaa));
+    CHECK(all_bytes(rbuf, 4096, 0xaa));
     CHECK(memcmp(&f, &f0, sizeof f) == 0);
     CHECK_EQ(e.nic.stats.rx_errors, 1);
     /* The liar's buffer went back; the next frame is whole. */
@@ -888,7 +880,7 @@ static void rx_no_partial_copy(uint32_t ring, uint32_t num_buffers, int borrow)
     CHECK_EQ(model_net_inject(e.m, frame, 1000, 0), 0);
     memset(rbuf, 0xaa, 4096);
     CHECK_EQ(virtio_net_receive(&e.nic, rbuf, 999, &f), VIRTIO_ERR_TOO_BIG);
-    CHECK(untouched(rbuf, 4096, 0xaa));
+    CHECK(all_bytes(rbuf, 4096, 0xaa));
     CHECK_EQ(e.nic.priv.rx_posted, e.nic.priv.nrx);
     env_down(&e);
 }
@@ -928,7 +920,7 @@ static void rx_overstated(uint32_t transport, uint32_t ring, int mrg, int borrow
     memset(rbuf, 0xaa, 4096);
     if (borrow) CHECK_EQ(virtio_net_borrow(&e.nic, &f), VIRTIO_ERR_DEVICE);
     else CHECK_EQ(virtio_net_receive(&e.nic, rbuf, sizeof rbuf, &f), VIRTIO_ERR_DEVICE);
-    CHECK(untouched(rbuf, 4096, 0xaa));
+    CHECK(all_bytes(rbuf, 4096, 0xaa));
     CHECK_EQ(e.nic.rx.clamped, clamped + 1);
     CHECK_EQ(e.nic.stats.rx_errors, 1);
     CHECK_EQ(e.nic.stats.rx_frames, 0);

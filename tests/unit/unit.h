@@ -53,4 +53,19 @@ static char unit_first[256];
     } while (0)
 
 #define UNIT_EXIT() return unit_total_fails ? 1 : 0
+
+/* Every byte of [p, p + n) is v. */
+static inline int all_bytes(const void *p, size_t n, unsigned v)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (b[i] != v) return 0;
+    return 1;
+}
+
+/* [p, p + n) still holds the 0xa5 it was filled with (memset(p, 0xa5, n)
+   before the call): a call that failed wrote nothing there (README:
+   out-parameters are written only on success). */
+static inline int untouched(const void *p, size_t n) { return all_bytes(p, n, 0xa5); }
 #endif
