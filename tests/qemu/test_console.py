@@ -183,11 +183,18 @@ def test_console(cfg):
 
 # Device properties the plain matrix never sets: no emergency write, the
 # fewest ports that hold the two this test opens, no indirect descriptors
-# or event index.
+# or event index; ACCESS_PLATFORM offered (iommu_platform=on, no IOMMU:
+# the driver accepts it), a notification page per queue (page-per-vq: the
+# control and port-1 queues, 2-5, notify 8-20 KiB into the notification
+# area), notifications handled in the vCPU's own register write
+# (ioeventfd=off).
 VARIANTS = [
     "riscv64-mmio-modern-packed+emergency-write=off",
     "x86_64-pci-modern-packed+max_ports=2",
     "aarch64-pci-modern-split+indirect_desc=off+event_idx=off",
+    "aarch64-pci-modern-split+iommu_platform=on",
+    "x86_64-pci-modern-packed+page-per-vq=on",
+    "i686-pci-modern-split+ioeventfd=off",
     "armv7be-pci-legacy-split",
     "armv7be-mmio-legacy-split",
     "aarch64be-pci-legacy-split",

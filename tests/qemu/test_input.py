@@ -530,11 +530,17 @@ def input_run(cfg, vnc):
 
 # Device properties the plain matrix never sets: no indirect descriptors,
 # no event index, a serial of the configuration's full 128 bytes (QEMU 7.2
-# stores 127 and a NUL but reports size 128; a longer one aborts QEMU).
+# stores 127 and a NUL but reports size 128; a longer one aborts QEMU), an
+# empty serial (ID_SERIAL of size 0) and one of a single byte (here with a
+# notification page per queue, page-per-vq), ACCESS_PLATFORM offered
+# (iommu_platform=on, no IOMMU) and accepted on a big-endian guest.
 VARIANTS = [
     "x86_64-pci-modern-split+indirect_desc=off",
     "riscv64-mmio-modern-packed+event_idx=off",
     "aarch64-pci-modern-split+serial=" + "0123456789abcdef" * 8,
+    "x86_64-pci-modern-split+serial=",
+    "riscv64-pci-modern-split+page-per-vq=on+serial=a",
+    "aarch64be-pci-modern-packed+iommu_platform=on",
     # x86 virtio-mmio: QEMU's microvm machine
     "x86_64-mmio-modern-packed",
     "i686-mmio-legacy-split",

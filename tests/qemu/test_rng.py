@@ -94,11 +94,18 @@ def test_rng(cfg):
         check(leak == ["0"], f"DMA memory not given back: {leak}")
 
 
-# Device properties the plain matrix never sets.
+# Device properties the plain matrix never sets. max-bytes=7 with a 1 ms
+# period: buffers come back holding 1..7 of their 64 bytes, so the stash
+# fills and wraps at odd offsets; iommu_platform=on: ACCESS_PLATFORM
+# offered (no IOMMU) and accepted, on a 32-bit guest; vectors=0 and
+# ioeventfd=off: a legacy device without MSI-X whose notifications QEMU
+# handles in the vCPU's register write.
 VARIANTS = ["x86_64-pci-modern-split+indirect_desc=off", "riscv64-mmio-modern-packed+event_idx=off",
             "armv7be-pci-legacy-split", "armv7be-mmio-modern-packed", "aarch64be-mmio-legacy-split",
             "x86_64-mmio-modern-split", "i686-mmio-legacy-split",   # x86 virtio-mmio: microvm
-            "x86_64-pci-modern-split+max-bytes=512+period=250"]
+            "x86_64-pci-modern-split+max-bytes=512+period=250",
+            "i686-pci-modern-packed+max-bytes=7+period=1", "riscv32-pci-modern-split+iommu_platform=on",
+            "aarch64be-pci-legacy-split+vectors=0+ioeventfd=off"]
 
 if __name__ == "__main__":
     main(configs=matrix("virtio-rng") + variants(VARIANTS))
