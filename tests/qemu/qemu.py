@@ -345,6 +345,9 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
       iothread (cfg.props)  an iothread object of its own for the device
                   (virtio-blk): QEMU runs the device model there, beside
                   the main loop, as libvirt sets it up
+      vga (cfg.props)  virtio-gpu as QEMU's virtio-vga: a VGA-class
+                  function whose VirtIO registers sit in other BARs (x86
+                  and riscv64 PCI)
       multifunction (cfg.props)  the device as function 5 of a
                   multi-function slot whose function 0 is a pci-testdev
                   (not VirtIO) and functions 1-4 are empty: a scan must
@@ -360,8 +363,12 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
     transitional = "transitional" in extra_props
     if transitional and (cfg.mmio or cfg.legacy):
         raise ValueError("transitional is a pci-modern variant")
+    if "vga" in extra_props and (cfg.mmio or name != "virtio-gpu"):
+        raise ValueError("vga is a virtio-gpu PCI variant")
     if cfg.mmio:
         props = [name + "-device"]
+    elif "vga" in extra_props:
+        props = ["virtio-vga", "disable-legacy=on", "disable-modern=off"]
     elif cfg.legacy:
         if name in MODERN_ONLY:
             raise ValueError(f"{name}-pci is modern-only in QEMU: use matrix({name!r})")
@@ -374,7 +381,7 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
         if cfg.legacy:
             raise ValueError("legacy transports cannot do packed rings")
         props.append("packed=on")
-    props += [p for p in extra_props if p not in ("transitional", "iothread", "multifunction") + _BRIDGED]
+    props += [p for p in extra_props if p not in ("transitional", "iothread", "multifunction", "vga") + _BRIDGED]
     obj = []
     if "iothread" in extra_props:
         global _iothreads

@@ -180,6 +180,11 @@ VARIANTS = [
     "riscv64-mmio-modern-packed+event_idx=off",
     "aarch64-pci-modern-split+max_outputs=16",
     "riscv64-pci-modern-split+xres=640+yres=480",
+    # virtio-vga: a VGA-class function, its VirtIO registers in other BARs
+    # than virtio-gpu-pci's (x86_64, i686 packed, riscv64)
+    "x86_64-pci-modern-split+vga",
+    "i686-pci-modern-packed+vga",
+    "riscv64-pci-modern-split+vga",
     # x86 virtio-mmio: QEMU's microvm machine
     "x86_64-mmio-modern-split",
     "i686-mmio-legacy-split",
