@@ -303,7 +303,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 4
+#define VIRTIO_VERSION_PATCH 5
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
@@ -608,11 +608,12 @@ VIRTIO_API virtio_result virtio_pci_find(const virtio_platform *p, uint32_t type
    virt with -bios none, an emulator harness): give every BAR of every
    function a naturally aligned address in the host bridge's window of
    its kind, then turn on the decoding that succeeded and bus mastering.
-   The walk starts at bus 0 and goes depth first through PCI-PCI bridges
-   (pcie-root-port, pci-bridge, switches; at most 8 deep): each gets the
-   next bus number below pci_buses, the functions behind it are placed,
-   and its windows then cover them (1 MiB memory and 4 KiB I/O granules,
-   64-bit BARs through its prefetchable window). Do not call it where
+   The BARs of one bus are placed largest first, so they leave no
+   alignment gaps. The walk starts at bus 0 and goes depth first through
+   PCI-PCI bridges (pcie-root-port, pci-bridge, switches; at most 8 deep):
+   each gets the next bus number below pci_buses, the functions behind it
+   are placed, and its windows then cover them (1 MiB memory and 4 KiB I/O
+   granules, 64-bit BARs through its prefetchable window). Do not call it where
    firmware has assigned BARs already: it reassigns them and renumbers
    the buses. out: unplaced (may be NULL), the number of BARs that did
    not fit (and of bridges left without a bus number), written on
@@ -2481,30 +2482,61 @@ typedef struct virtio__pci_alloc {
     uint32_t missed;
 } virtio__pci_alloc;
 
-/* Give the first `bars` BARs of function f addresses, and turn on the
-   decoding that succeeded and bus mastering. */
-static void virtio__pci_assign_fn(const virtio_platform *p, virtio__pci_alloc *a, uint32_t f, uint32_t bars)
+/* One pass of virtio_pci_assign over function f's first `bars` BARs:
+   those of `size` bytes get an address; returns the largest size below
+   `size` seen (0: none), the next pass's. f's decoding is off meanwhile;
+   the last pass (size 0) turns on the kinds of BAR that all got an
+   address, and bus mastering. */
+static uint64_t virtio__pci_assign_fn(const virtio_platform *p, virtio__pci_alloc *a, uint32_t f, uint32_t bars,
+                                      uint64_t size)
 {
     uint32_t cmd = virtio__pci_decode_off(p, f), bar, enable = VIRTIO__PCI_CMD_MASTER, failed = 0;
+    uint64_t below = 0;
     for (bar = 0; bar < bars; bar++) {
         virtio__bar b;
-        uint32_t k, bit;
-        uint64_t at;
+        uint32_t off = VIRTIO__PCI_BAR0 + 4u * bar, k;
         virtio__pci_bar_read(p, f, bar, &b);
-        if (b.size == 0 || (b.is64 && bar + 1 >= bars)) continue;
+        if (b.is64 && ++bar >= bars) break;   /* (its upper half is not a BAR of its own) */
+        if (b.size == 0) continue;
         k = b.space == VIRTIO_SPACE_IO ? 0 : (b.is64 && a->end[2]) ? 2 : 1;
-        bit = k ? VIRTIO__PCI_CMD_MEM : VIRTIO__PCI_CMD_IO;
-        at = virtio__pci_place(&a->next[k], &a->end[k], b.size);
-        if (at) {
-            enable |= bit;
-        } else {
-            failed |= bit;   /* no decoding of that kind: the BAR would sit at 0 */
-            a->missed++;
+        if (b.size == size) {
+            b.addr = virtio__pci_place(&a->next[k], &a->end[k], b.size);
+            if (!b.addr) a->missed++;   /* it stays at 0, and its kind is not decoded */
+            virtio__cfg_out(p, f, off, 4, (uint32_t)b.addr);
+            if (b.is64) virtio__cfg_out(p, f, off + 4, 4, (uint32_t)(b.addr >> 32));
+        } else if (b.size < size && b.size > below) {
+            below = b.size;
         }
-        virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * bar, 4, (uint32_t)at);
-        if (b.is64) virtio__cfg_out(p, f, VIRTIO__PCI_BAR0 + 4u * ++bar, 4, (uint32_t)(at >> 32));
+        if (b.addr) enable |= k ? VIRTIO__PCI_CMD_MEM : VIRTIO__PCI_CMD_IO;
+        else failed |= k ? VIRTIO__PCI_CMD_MEM : VIRTIO__PCI_CMD_IO;
     }
-    virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, (cmd | enable) & ~failed);
+    virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, size ? cmd : (cmd | enable) & ~failed);
+    return below;
+}
+
+/* Give every BAR of the functions on bus [first, end) an address (a
+   bridge's own two included; not what lies behind it), largest first:
+   sizes are powers of two, so each BAR then starts where the one before
+   it ended, naturally aligned, and a window holds all it can (in bus
+   order a 16 KiB BAR before a 256 MiB one wastes 256 MiB less 16 KiB).
+   One pass per size, the first only to find the largest, and a last one
+   that turns decoding on. */
+static void virtio__pci_assign_bus(const virtio_platform *p, virtio__pci_alloc *a, uint32_t first, uint32_t end)
+{
+    uint64_t size = ~(uint64_t)0, below;   /* (no BAR has size ~0) */
+    for (;;) {
+        uint32_t f;
+        below = 0;
+        for (f = virtio__pci_next(p, first, end); f < end; f = virtio__pci_next(p, f + 1, end)) {
+            uint32_t hdr = virtio__cfg_in(p, f, 0x0e, 1) & 0x7fu;
+            if (hdr <= 1) {
+                uint64_t s = virtio__pci_assign_fn(p, a, f, hdr ? 2u : 6u, size);
+                if (s > below) below = s;
+            }
+        }
+        if (size == 0) break;
+        size = below;
+    }
 }
 
 /* A bridge forwards whole granules: 4 KiB of I/O, 1 MiB of memory. Move
@@ -2586,6 +2618,7 @@ VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virti
     st[0].bridge = 0;
     st[0].f = 0;
     st[0].end = 256;
+    virtio__pci_assign_bus(p, &a, 0, 256);
     for (;;) {
         uint32_t f = virtio__pci_next(p, st[d].f, st[d].end), hdr;
         if (f >= st[d].end) {   /* this bus is done */
@@ -2596,10 +2629,7 @@ VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virti
         }
         st[d].f = f + 1;
         hdr = virtio__cfg_in(p, f, 0x0e, 1) & 0x7fu;
-        if (hdr == 0) {
-            virtio__pci_assign_fn(p, &a, f, 6);
-        } else if (hdr == 1) {   /* a PCI-PCI bridge: its own two BARs, then its bus */
-            virtio__pci_assign_fn(p, &a, f, 2);
+        if (hdr == 1) {   /* a PCI-PCI bridge (its own BARs placed with its bus): its secondary bus */
             if (d + 1 == sizeof st / sizeof st[0] || next_bus >= buses) {
                 a.missed++;   /* no bus number for it: what is behind it stays unplaced */
                 continue;
@@ -2615,6 +2645,7 @@ VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virti
             st[d].end = (next_bus + 1) << 8;
             VIRTIO_MEMCPY(st[d].start, a.next, sizeof a.next);
             next_bus++;
+            virtio__pci_assign_bus(p, &a, st[d].f, st[d].end);
         }
     }
     if (unplaced) *unplaced = a.missed;

@@ -345,6 +345,10 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
       iothread (cfg.props)  an iothread object of its own for the device
                   (virtio-blk): QEMU runs the device model there, beside
                   the main loop, as libvirt sets it up
+      bigbar (cfg.props)  before the device, an ivshmem-plain function with
+                  a 256 MiB BAR on the root bus: in bus order a small BAR
+                  would precede it (virtio_pci_assign must place largest
+                  first; riscv32's 1 GiB window holds three only so)
       vga (cfg.props)  virtio-gpu as QEMU's virtio-vga: a VGA-class
                   function whose VirtIO registers sit in other BARs (x86
                   and riscv64 PCI)
@@ -381,12 +385,19 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
         if cfg.legacy:
             raise ValueError("legacy transports cannot do packed rings")
         props.append("packed=on")
-    props += [p for p in extra_props if p not in ("transitional", "iothread", "multifunction", "vga") + _BRIDGED]
+    props += [p for p in extra_props if p not in ("transitional", "iothread", "multifunction", "vga", "bigbar") + _BRIDGED]
     obj = []
+    if "bigbar" in extra_props:
+        global _bigbars
+        if cfg.mmio:
+            raise ValueError("bigbar is a PCI variant")
+        _bigbars += 1
+        obj = ["-object", f"memory-backend-ram,id=vtbb{_bigbars},size=256M",
+               "-device", f"ivshmem-plain,memdev=vtbb{_bigbars}"]
     if "iothread" in extra_props:
         global _iothreads
         _iothreads += 1
-        obj = ["-object", f"iothread,id=vtio{_iothreads}"]
+        obj += ["-object", f"iothread,id=vtio{_iothreads}"]
         props.append(f"iothread=vtio{_iothreads}")
     if id:
         props.append(f"id={id}")
@@ -429,6 +440,7 @@ def device_args(cfg: Config, kind: str, extra: str = "", id: str | None = None) 
 _root_ports = 0
 _iothreads = 0
 _slots = 0
+_bigbars = 0
 _BRIDGED = ("root-port", "switch", "pci-bridge")
 
 

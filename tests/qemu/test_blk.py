@@ -263,6 +263,12 @@ VARIANTS = [
     "aarch64be-pci-legacy-split+multifunction",
     "riscv64-pci-modern-packed+root-port+multifunction",
     "i686-pci-legacy-split+pci-bridge+multifunction",
+    # a 256 MiB BAR (ivshmem) before each disk in bus order: BARs placed
+    # largest first, or riscv32's 1 GiB window holds neither the three of
+    # them nor the disks after them
+    "riscv32-pci-modern-split+bigbar",
+    "riscv64-pci-modern-packed+root-port+bigbar",
+    "aarch64-pci-modern-split+bigbar",
     # no MSI-X capability (legacy: the configuration starts 4 bytes
     # earlier), notifications in the vCPU thread, topology and geometry
     # (checked field by field: layout_want), PCIe extras the driver must

@@ -1382,6 +1382,82 @@ static void assign_all_bridges(void)
     CHECK_EQ(unplaced, 256);
 }
 
+/* virtio_pci_assign's placement on a bus of plain functions: BARs of
+   several sizes in bus order (small, then large ones), which placed in
+   that order would leave alignment gaps. Largest first, they fill the
+   windows without a gap, and an I/O BAR, a 64-bit BAR (prefetchable
+   window) and one that cannot fit are handled. BAR masks: bit 0 I/O,
+   bits 2:1 == 2 a 64-bit BAR (the next register its upper half). */
+#define FAKE_FNS 4
+static const uint32_t fake_mask[FAKE_FNS][6] = {
+    { 0xffffc000u, 0, 0, 0, 0, 0 },                      /* 16 KiB */
+    { 0xf0000000u, 0xffffe000u, 0, 0, 0, 0 },            /* 256 MiB, 8 KiB */
+    { 0xfffff000u, 0xffffffe1u, 0xffe0000cu, 0xffffffffu, 0, 0 },   /* 4 KiB, 32 I/O, 2 MiB 64-bit */
+    { 0x80000000u, 0, 0, 0, 0, 0 },                      /* 2 GiB: fits no window */
+};
+static uint32_t fake_bar[FAKE_FNS][6], fake_cmd[FAKE_FNS];
+static uint32_t fake_read(void *user, uint32_t bdf, unsigned off, unsigned width)
+{
+    uint32_t fn = bdf >> 3;   /* devices 0-3 of bus 0, function 0 each */
+    (void)user;
+    (void)width;
+    if (bdf & 7u || fn >= FAKE_FNS) return 0xffffffffu;
+    if (off == 0x00) return 0x10001af4u;
+    if (off == 0x04) return fake_cmd[fn];
+    if (off == 0x0e) return 0;
+    if (off >= 0x10 && off < 0x28) {
+        uint32_t i = (off - 0x10) / 4, m = fake_mask[fn][i];
+        return (fake_bar[fn][i] & m) | (m & (i > 0 && (fake_mask[fn][i - 1] & 7u) == 4u ? 0 : 0xfu));
+    }
+    return 0;
+}
+static void fake_write(void *user, uint32_t bdf, unsigned off, unsigned width, uint32_t v)
+{
+    uint32_t fn = bdf >> 3;
+    (void)user;
+    (void)width;
+    if (bdf & 7u || fn >= FAKE_FNS) return;
+    if (off == 0x04) fake_cmd[fn] = v & 0xffffu;
+    if (off >= 0x10 && off < 0x28) fake_bar[fn][(off - 0x10) / 4] = v;
+}
+static uint64_t fake_addr(uint32_t fn, uint32_t bar)
+{
+    uint64_t a = fake_bar[fn][bar] & fake_mask[fn][bar] & ~0xfu;
+    if ((fake_mask[fn][bar] & 7u) == 4u) a |= (uint64_t)fake_bar[fn][bar + 1] << 32;
+    return a;
+}
+static void assign_largest_first(void)
+{
+    virtio_platform p;
+    virtio_pci_windows w;
+    uint32_t unplaced = 99, i;
+    memset(&p, 0, sizeof p);
+    memset(&w, 0, sizeof w);
+    memset(fake_bar, 0, sizeof fake_bar);
+    memset(fake_cmd, 0, sizeof fake_cmd);
+    p.pci_read = fake_read;
+    p.pci_write = fake_write;
+    /* Exactly what the memory BARs need, no more: 256 MiB + 16 + 8 + 4 KiB. */
+    w.mem_base = 0x40000000u;
+    w.mem_size = 0x10000000u + 0x7000u;
+    w.mem64_base = 0x800000000ull;
+    w.mem64_size = 0x200000u;
+    w.io_base = 0x1000u;
+    w.io_size = 0x20u;
+    CHECK_EQ(virtio_pci_assign(&p, &w, &unplaced), VIRTIO_ERR_NO_SPACE);
+    CHECK_EQ(unplaced, 1);   /* the 2 GiB BAR */
+    CHECK_EQ(fake_addr(1, 0), 0x40000000u);   /* largest first ... */
+    CHECK_EQ(fake_addr(0, 0), 0x50000000u);   /* ... then 16 KiB, */
+    CHECK_EQ(fake_addr(1, 1), 0x50004000u);   /* 8 KiB */
+    CHECK_EQ(fake_addr(2, 0), 0x50006000u);   /* and 4 KiB, no gap */
+    CHECK_EQ(fake_bar[2][1], 0x1001u);        /* I/O */
+    CHECK_EQ(fake_addr(2, 2), 0x800000000ull); /* 64-bit: the prefetchable window */
+    CHECK_EQ(fake_addr(3, 0), 0);
+    for (i = 0; i < 3; i++)   /* decoding on where every BAR got an address, and mastering */
+        CHECK_EQ(fake_cmd[i] & 7u, i == 2 ? 7u : 6u);
+    CHECK_EQ(fake_cmd[3] & 7u, 4u);   /* its BAR would sit at 0: no memory decoding */
+}
+
 static void wait_paced_by_time(void)
 {
     uint64_t fast_us = 0, slow_us = 0, chan_us = 0;
@@ -1483,5 +1559,6 @@ int main(void)
     RUN(used_len_blk_write(MODEL_MMIO_LEGACY), "core issue 11: kvmtool-style used length on blk writes, MMIO legacy");
     RUN(wait_paced_by_time(), "core issue 11: a wait's register traffic is paced by time, not polls");
     RUN(assign_all_bridges(), "virtio_pci_assign: every function a bridge: the walk ends, unnumbered bridges counted");
+    RUN(assign_largest_first(), "virtio_pci_assign: BARs placed largest first: windows fill without alignment gaps");
     UNIT_EXIT();
 }
