@@ -384,7 +384,8 @@ VIRTIO_API const char *virtio_result_str(int result);
    reaches at pci_io_base + port): where virtio_pci_assign places BARs,
    and where virtio_platform.pci_windows lets the probe believe them. A
    size of 0 means there is no such window. I/O ports below 0x1000 are not
-   handed out. */
+   handed out, nor is memory address 0 (a BAR at 0 is unassigned), and a
+   32-bit BAR is never placed above 4 GiB. */
 typedef struct virtio_pci_windows {
     uint64_t mem_base, mem_size;       /* 32-bit memory window */
     uint64_t mem64_base, mem64_size;   /* 64-bit memory window (64-bit BARs go here if present) */
@@ -2486,7 +2487,8 @@ typedef struct virtio__pci_alloc {
    those of `size` bytes get an address; returns the largest size below
    `size` seen (0: none), the next pass's. f's decoding is off meanwhile;
    the last pass (size 0) turns on the kinds of BAR that all got an
-   address, and bus mastering. */
+   address, and bus mastering, and returns the kinds it left off (a BAR
+   of that kind got no address: it would decode at 0). */
 static uint64_t virtio__pci_assign_fn(const virtio_platform *p, virtio__pci_alloc *a, uint32_t f, uint32_t bars,
                                       uint64_t size)
 {
@@ -2501,9 +2503,16 @@ static uint64_t virtio__pci_assign_fn(const virtio_platform *p, virtio__pci_allo
         k = b.space == VIRTIO_SPACE_IO ? 0 : (b.is64 && a->end[2]) ? 2 : 1;
         if (b.size == size) {
             b.addr = virtio__pci_place(&a->next[k], &a->end[k], b.size);
-            if (!b.addr) a->missed++;   /* it stays at 0, and its kind is not decoded */
+            if (!b.is64 && (b.addr + b.size - 1) >> 32) b.addr = 0;   /* a 32-bit BAR cannot hold it */
             virtio__cfg_out(p, f, off, 4, (uint32_t)b.addr);
             if (b.is64) virtio__cfg_out(p, f, off + 4, 4, (uint32_t)(b.addr >> 32));
+            /* Nor can a BAR that does not read back what was written (a
+               16-bit I/O decoder above 64 KiB): it would decode elsewhere. */
+            if ((virtio__cfg_in(p, f, off, 4) ^ (uint32_t)b.addr) & (k ? ~0xfu : ~3u)) {
+                b.addr = 0;
+                virtio__cfg_out(p, f, off, 4, 0);
+            }
+            if (!b.addr) a->missed++;   /* it stays at 0, and its kind is not decoded */
         } else if (b.size < size && b.size > below) {
             below = b.size;
         }
@@ -2511,7 +2520,7 @@ static uint64_t virtio__pci_assign_fn(const virtio_platform *p, virtio__pci_allo
         else failed |= k ? VIRTIO__PCI_CMD_MEM : VIRTIO__PCI_CMD_IO;
     }
     virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, size ? cmd : (cmd | enable) & ~failed);
-    return below;
+    return size ? below : failed;
 }
 
 /* Give every BAR of the functions on bus [first, end) an address (a
@@ -2553,9 +2562,11 @@ static void virtio__pci_granule(virtio__pci_alloc *a)
 /* Close bridge f once the buses behind it are walked: its windows cover
    what was placed since `start` (an empty one stays shut, base above
    limit), its subordinate bus is the last one numbered, and it forwards
-   what it has windows for. */
+   what it has windows for, but not the kinds in `blocked` (one of its
+   own BARs of that kind got no address: the same enable would make that
+   BAR decode at 0). */
 static void virtio__pci_bridge_close(const virtio_platform *p, virtio__pci_alloc *a, uint32_t f,
-                                     const uint64_t *start, uint32_t last_bus)
+                                     const uint64_t *start, uint32_t last_bus, uint32_t blocked)
 {
     uint32_t cmd = VIRTIO__PCI_CMD_MASTER;
     uint64_t lo, hi;
@@ -2587,7 +2598,7 @@ static void virtio__pci_bridge_close(const virtio_platform *p, virtio__pci_alloc
     }
     if (a->next[1] > start[1] || a->next[2] > start[2]) cmd |= VIRTIO__PCI_CMD_MEM;
     virtio__cfg_out(p, f, 0x1a, 1, last_bus);   /* subordinate bus */
-    virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, virtio__cfg_in(p, f, VIRTIO__PCI_COMMAND, 2) | cmd);
+    virtio__cfg_out(p, f, VIRTIO__PCI_COMMAND, 2, (virtio__cfg_in(p, f, VIRTIO__PCI_COMMAND, 2) | cmd) & ~blocked);
 }
 #endif /* VIRTIO_NO_PCI */
 
@@ -2601,7 +2612,7 @@ VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virti
        number and, once what is behind it is placed, windows around it.
        An explicit stack, at most 8 bridges deep. */
     struct {
-        uint32_t bridge, f, end;
+        uint32_t bridge, f, end, blocked;
         uint64_t start[3];
     } st[9];
     virtio__pci_alloc a;
@@ -2623,7 +2634,7 @@ VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virti
         uint32_t f = virtio__pci_next(p, st[d].f, st[d].end), hdr;
         if (f >= st[d].end) {   /* this bus is done */
             if (d == 0) break;
-            virtio__pci_bridge_close(p, &a, st[d].bridge, st[d].start, next_bus - 1);
+            virtio__pci_bridge_close(p, &a, st[d].bridge, st[d].start, next_bus - 1, st[d].blocked);
             d--;
             continue;
         }
@@ -2634,6 +2645,8 @@ VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virti
                 a.missed++;   /* no bus number for it: what is behind it stays unplaced */
                 continue;
             }
+            /* (its own BARs' last pass again: which kinds it must not forward) */
+            st[d + 1].blocked = (uint32_t)virtio__pci_assign_fn(p, &a, f, 2, 0);
             virtio__pci_decode_off(p, f);
             virtio__cfg_out(p, f, 0x18, 1, f >> 8);     /* primary bus */
             virtio__cfg_out(p, f, 0x19, 1, next_bus);   /* secondary */
