@@ -128,7 +128,7 @@ static uint64_t pa_size(const pa_fn *f, uint32_t i, int *is64)
     *is64 = m && (m & 7u) == 4u;
     if (m == 0 || pa_upper(f, i)) return *is64 = 0;
     if (*is64 && i + 1 >= pa_bars(f)) return 0;
-    if (m & 1u) full = 0xffffffff00000000ull | (0xffff0000u | m) ;
+    if (m & 1u) full = 0xffffffff00000000ull | (0xffff0000u | m);
     else full = (*is64 ? (uint64_t)f->mask[i + 1] << 32 : 0xffffffff00000000ull) | m;
     full &= (m & 1u) ? ~(uint64_t)3 : ~(uint64_t)0xf;
     full = ~full + 1;

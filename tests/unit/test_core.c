@@ -1389,7 +1389,8 @@ static void assign_all_bridges(void)
    window) and one that cannot fit are handled. BAR masks: bit 0 I/O,
    bits 2:1 == 2 a 64-bit BAR (the next register its upper half). */
 #define FAKE_FNS 4
-static const uint32_t fake_mask[FAKE_FNS][6] = {
+static uint32_t fake_mask[FAKE_FNS][6];
+static const uint32_t fake_sizes[FAKE_FNS][6] = {
     { 0xffffc000u, 0, 0, 0, 0, 0 },                      /* 16 KiB */
     { 0xf0000000u, 0xffffe000u, 0, 0, 0, 0 },            /* 256 MiB, 8 KiB */
     { 0xfffff000u, 0xffffffe1u, 0xffe0000cu, 0xffffffffu, 0, 0 },   /* 4 KiB, 32 I/O, 2 MiB 64-bit */
@@ -1433,6 +1434,7 @@ static void assign_largest_first(void)
     uint32_t unplaced = 99, i;
     memset(&p, 0, sizeof p);
     memset(&w, 0, sizeof w);
+    memcpy(fake_mask, fake_sizes, sizeof fake_mask);
     memset(fake_bar, 0, sizeof fake_bar);
     memset(fake_cmd, 0, sizeof fake_cmd);
     p.pci_read = fake_read;
@@ -1456,6 +1458,40 @@ static void assign_largest_first(void)
     for (i = 0; i < 3; i++)   /* decoding on where every BAR got an address, and mastering */
         CHECK_EQ(fake_cmd[i] & 7u, i == 2 ? 7u : 6u);
     CHECK_EQ(fake_cmd[3] & 7u, 4u);   /* its BAR would sit at 0: no memory decoding */
+}
+
+/* BARs whose register cannot hold the address the window offers: a
+   32-bit window that runs past 4 GiB (a 32-bit BAR there would be cut to
+   32 bits) and a 16-bit I/O decoder given a port above 64 KiB (it reads
+   back another port). Both stay unplaced, counted, and their kind is not
+   decoded; what fits is placed (fuzz_pci_assign found both). */
+static void assign_out_of_reach(void)
+{
+    virtio_platform p;
+    virtio_pci_windows w;
+    uint32_t unplaced = 99;
+    memset(&p, 0, sizeof p);
+    memset(&w, 0, sizeof w);
+    memset(fake_mask, 0, sizeof fake_mask);
+    fake_mask[0][0] = 0xfff00000u;   /* 1 MiB: fits below 4 GiB */
+    fake_mask[1][0] = 0xffffc000u;   /* 16 KiB: would start at 4 GiB */
+    fake_mask[2][0] = 0x0000ffe1u;   /* 32 I/O ports, 16-bit decoder */
+    memset(fake_bar, 0, sizeof fake_bar);
+    memset(fake_cmd, 0, sizeof fake_cmd);
+    p.pci_read = fake_read;
+    p.pci_write = fake_write;
+    w.mem_base = 0xfff00000u;
+    w.mem_size = 0x200000u;
+    w.io_base = 0x10000u;
+    w.io_size = 0x1000u;
+    CHECK_EQ(virtio_pci_assign(&p, &w, &unplaced), VIRTIO_ERR_NO_SPACE);
+    CHECK_EQ(unplaced, 2);
+    CHECK_EQ(fake_addr(0, 0), 0xfff00000u);
+    CHECK_EQ(fake_bar[1][0], 0);
+    CHECK_EQ(fake_bar[2][0] & ~3u, 0);
+    CHECK_EQ(fake_cmd[0] & 7u, 6u);
+    CHECK_EQ(fake_cmd[1] & 7u, 4u);
+    CHECK_EQ(fake_cmd[2] & 7u, 4u);
 }
 
 static void wait_paced_by_time(void)
@@ -1560,5 +1596,6 @@ int main(void)
     RUN(wait_paced_by_time(), "core issue 11: a wait's register traffic is paced by time, not polls");
     RUN(assign_all_bridges(), "virtio_pci_assign: every function a bridge: the walk ends, unnumbered bridges counted");
     RUN(assign_largest_first(), "virtio_pci_assign: BARs placed largest first: windows fill without alignment gaps");
+    RUN(assign_out_of_reach(), "virtio_pci_assign: no 32-bit BAR above 4 GiB, no port a 16-bit decoder cannot hold");
     UNIT_EXIT();
 }
