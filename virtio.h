@@ -303,7 +303,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 5
+#define VIRTIO_VERSION_PATCH 6
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
@@ -773,7 +773,8 @@ VIRTIO_API virtio_result virtio_device_set_vector(virtio_device *dev, uint32_t v
 /* A deadline for a bounded wait: start one with virtio_wait_start and call
    virtio_wait_step (or virtio_device_wait_step) in each iteration of the
    loop; it calls the idle hook and returns VIRTIO_ERR_TIMEOUT once the
-   platform timeout (or spin bound) has passed, VIRTIO_OK otherwise.
+   platform timeout (or spin bound) has passed, VIRTIO_OK otherwise
+   (VIRTIO_ERR_INVALID_ARG: w NULL, or zeroed and never started).
    timeout_ms 0 = platform default. The clock is read every 16th step. */
 typedef struct virtio_wait {
     const virtio_platform *platform;
@@ -790,7 +791,9 @@ VIRTIO_API virtio_result virtio_wait_step(virtio_wait *w);
    A wait's register traffic is therefore a function of time: one status
    read per 10 ms, plus what the loop itself reads.
    Returns VIRTIO_OK (keep waiting), VIRTIO_ERR_TIMEOUT,
-   VIRTIO_ERR_NEEDS_RESET, VIRTIO_ERR_GONE. */
+   VIRTIO_ERR_NEEDS_RESET, VIRTIO_ERR_GONE; VIRTIO_ERR_INVALID_ARG (w as
+   for virtio_wait_step); VIRTIO_ERR_STATE (dev not probed; seen at the
+   first status look, at the latest when the wait ends). */
 VIRTIO_API virtio_result virtio_device_wait_step(virtio_device *dev, virtio_wait *w);
 
 /* ------------------------------------------------------------------ */
@@ -869,7 +872,7 @@ typedef struct virtio_queue {
             uint16_t next_wrap;      /* its wrap counter */
             uint16_t used;           /* next slot the device completes */
             uint16_t used_wrap;      /* its wrap counter */
-            uint16_t added;          /* descriptors added since the last kick */
+            uint16_t added;          /* descriptors added since the last notification, at most size */
         } packed;
         struct {                 /* memory, for destroy */
             void *ptr[5];            /* ring pieces 0-2, private: 3 shadow, 4 table index */
@@ -1576,7 +1579,8 @@ VIRTIO_API VIRTIO__NOINLINE void virtio_wait_start(virtio_wait *w, const virtio_
 
 VIRTIO_API virtio_result virtio_wait_step(virtio_wait *w)
 {
-    const virtio_platform *p = w->platform;
+    const virtio_platform *p;
+    if (!w || !(p = w->platform)) return VIRTIO_ERR_INVALID_ARG;   /* (or never started) */
     if (w->spins == ~(uint64_t)0) return VIRTIO_ERR_TIMEOUT;   /* stays expired */
     w->spins++;
     if (p->idle) p->idle(p->user);
@@ -2846,22 +2850,22 @@ VIRTIO_API virtio_result virtio_device_status(virtio_device *dev, uint32_t *stat
 
 VIRTIO_API virtio_result virtio_device_wait_step(virtio_device *dev, virtio_wait *w)
 {
-    const virtio_platform *p = w->platform;
-    virtio_result r = virtio_wait_step(w);
-    int due;
-    if (r != VIRTIO_OK) {   /* say why the wait ended */
-        r = virtio_device_status(dev, 0);
-        return r == VIRTIO_OK ? VIRTIO_ERR_TIMEOUT : r;
+    virtio_result r = virtio_wait_step(w), st;
+    int due = 1;   /* the wait ended (or w is bad): say why */
+    if (r == VIRTIO_OK) {
+        const virtio_platform *p = w->platform;
+        if (p->now_us) {
+            /* At most one status read per period, and only on the steps
+               that read the clock anyway. */
+            due = (w->spins & 15u) == 0 && (int64_t)(p->now_us(p->user) - w->next_check) >= 0;
+            if (due) w->next_check += VIRTIO__CHECK_US;
+        } else {
+            due = (w->spins & 1023u) == 0;
+        }
     }
-    if (p->now_us) {
-        /* At most one status read per period, and only on the steps
-           that read the clock anyway. */
-        due = (w->spins & 15u) == 0 && (int64_t)(p->now_us(p->user) - w->next_check) >= 0;
-        if (due) w->next_check += VIRTIO__CHECK_US;
-    } else {
-        due = (w->spins & 1023u) == 0;
-    }
-    return due ? virtio_device_status(dev, 0) : VIRTIO_OK;
+    if (!due) return VIRTIO_OK;
+    st = virtio_device_status(dev, 0);   /* (VIRTIO_ERR_STATE for a bad dev) */
+    return st == VIRTIO_OK ? r : st;
 }
 
 /* Reset, ACKNOWLEDGE, DRIVER, then the offer: the start of every
@@ -3286,7 +3290,8 @@ static inline void virtio__packed_publish(virtio_queue *q, uint16_t head, uint16
 {
     q->priv.packed.next = pos;
     q->priv.packed.next_wrap = wrap;
-    q->priv.packed.added = (uint16_t)(q->priv.packed.added + count);
+    count += q->priv.packed.added;
+    q->priv.packed.added = (uint16_t)(count < q->size ? count : q->size);   /* (a lap says it all) */
     virtio__wmb(q->dev->platform);
     virtio__st16(q, virtio__desc(q, head) + VIRTIO__PD_FLAGS, first);
 }
@@ -3357,15 +3362,28 @@ static int virtio__packed_need_kick(virtio_queue *q)
 {
     unsigned char *ev = q->priv.packed.device;   /* device event suppression */
     uint16_t flags = (uint16_t)(virtio__ld16(q, ev + 2) & 3u);
-    uint16_t newi = q->priv.packed.next, added = q->priv.packed.added, old = (uint16_t)(newi - added);
-    q->priv.packed.added = 0;
+    int need = flags != VIRTIO__EVENT_DISABLE;
     if (flags == VIRTIO__EVENT_DESC && q->priv.event_idx) {
-        uint16_t off_wrap = virtio__ld16(q, ev), e = (uint16_t)(off_wrap & 0x7fffu);
-        /* An event in the previous lap sits `size` slots behind ours. */
-        if ((off_wrap >> 15) != q->priv.packed.next_wrap) e = (uint16_t)(e - q->size);
-        return (uint16_t)(newi - e - 1) < (uint16_t)(newi - old);
+        /* Positions as signed offsets from the start of the lap `next`
+           is in: the event and the oldest buffer not yet given back (u)
+           one lap behind when their wrap counter is the other one. */
+        int32_t size = (int32_t)q->size, n = q->priv.packed.next, u = q->priv.packed.used, e;
+        uint16_t off_wrap = virtio__ld16(q, ev);
+        e = off_wrap & 0x7fff;
+        if ((uint32_t)(off_wrap >> 15) != q->priv.packed.next_wrap) e -= size;
+        if (q->priv.packed.used_wrap != q->priv.packed.next_wrap) u -= size;
+        /* No descriptor at or beyond u + size can be made available
+           before u comes back: such an event is two laps old. */
+        if (e >= u + size) e -= 2 * size;
+        /* Notify when the event lies among the descriptors made available
+           since the last notification, or before u: a device that went
+           past its own event without moving it (QEMU 7.2's packed ring
+           after a stalled network backend) would otherwise wait for
+           ever. An event at n or beyond is the device asking to wait. */
+        need = (e < n && e >= n - (int32_t)q->priv.packed.added) || e < u;
     }
-    return flags != VIRTIO__EVENT_DISABLE;
+    if (need) q->priv.packed.added = 0;
+    return need;
 }
 
 static int virtio__packed_is_used(const virtio_queue *q, uint16_t flags)

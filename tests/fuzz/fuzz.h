@@ -335,7 +335,7 @@ static void fz_knobs(fz_env *e, uint32_t nq)
     k = fz_u8(&e->ops);
     kn->order = k % 3;
     kn->seed = k;
-    kn->notify = (k >> 2) % 3;
+    kn->notify = (k >> 2) % 4;   /* MODEL_NOTIFY_ALWAYS .. MODEL_NOTIFY_STALE */
     kn->notify_every = 1 + ((k >> 4) & 3);
     kn->run_on_idle = 1 + ((k >> 6) & 3);
     for (q = 0; q < nq; q++) {

@@ -172,7 +172,7 @@ typedef struct mq {
     uint8_t *busy;                 /* per descriptor: 1 owned by the device, 2 being parsed */
     /* packed */
     uint32_t avail_pos, avail_wrap, used_pos, used_wrap;
-    uint64_t avail_abs, used_abs, notify_abs, event_abs;
+    uint64_t avail_abs, used_abs, notify_abs, event_abs, pass_abs;
     uint32_t dev_event_flags;
     uint8_t *idbusy;               /* 65536-bit map of buffer ids in flight */
     uint32_t outstanding;          /* ring slots of chains the device holds */
@@ -879,7 +879,7 @@ static void queue_reset(model *m, mq *q)
     q->last_avail = q->used_idx = q->avail_at_notify = q->avail_event = q->used_flags = 0;
     q->avail_pos = q->used_pos = 0;
     q->avail_wrap = q->used_wrap = 1;
-    q->avail_abs = q->used_abs = q->notify_abs = q->event_abs = 0;
+    q->avail_abs = q->used_abs = q->notify_abs = q->event_abs = q->pass_abs = 0;
     q->outstanding = 0;
     q->warned = 0;
 }
@@ -1008,6 +1008,13 @@ static void write_notify_policy(model *m, mq *q)
         uint32_t fl = EV_ENABLE, ow = 0;
         if (m->knobs.notify == MODEL_NOTIFY_NEVER) {
             fl = EV_DISABLE;
+        } else if (m->knobs.notify == MODEL_NOTIFY_STALE && q->event_idx) {
+            /* As QEMU 7.2 after a stalled backend: the event armed where
+               the pass began, then the pass took what came meanwhile. */
+            uint64_t abs = q->pass_abs;
+            fl = EV_DESC;
+            ow = (uint32_t)(abs % q->size) | ((1u ^ (uint32_t)((abs / q->size) & 1)) << 15);
+            q->event_abs = abs;
         } else if (m->knobs.notify == MODEL_NOTIFY_EVERY && q->event_idx) {
             uint64_t abs = q->avail_abs + every - 1;
             fl = EV_DESC;
@@ -1576,6 +1583,7 @@ static uint32_t run_queue(model *m, mq *q, uint32_t max)
     uint32_t done = 0, nb = 0;
     model_chain *c;
     if (q->flags & MODEL_QF_PULL) return 0;
+    q->pass_abs = q->avail_abs;
     while ((max == 0 || done < max) && (c = fetch(m, q)) != NULL) {
         int r;
         c->used_len = 0;

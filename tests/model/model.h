@@ -320,6 +320,7 @@ extern "C" {
 #define MODEL_NOTIFY_ALWAYS 0     /* used.flags 0 / avail_event = next index / packed ENABLE */
 #define MODEL_NOTIFY_NEVER 1      /* NO_NOTIFY / avail_event behind / packed DISABLE */
 #define MODEL_NOTIFY_EVERY 2      /* EVENT_IDX only: notify on the notify_every-th new buffer */
+#define MODEL_NOTIFY_STALE 3      /* packed EVENT_IDX: the event where a pass began, not moved by it (QEMU 7.2) */
 
 /* DMA modes (bus->knobs.dma_mode). */
 #define MODEL_DMA_WINDOW 0

@@ -199,6 +199,22 @@ static void core_rows(void)
     virtio_wait_start(&w, &bus->platform, 1);
     while (virtio_wait_step(&w) == VIRTIO_OK) {}
     ROW(virtio_wait_step(&w), VIRTIO_ERR_TIMEOUT);
+    ROW(virtio_wait_step(0), VIRTIO_ERR_INVALID_ARG);
+    memset(&w, 0, sizeof w);   /* never started */
+    ROW(virtio_wait_step(&w), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_device_wait_step(&d, &w), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_device_wait_step(&d, 0), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_device_wait_step(0, 0), VIRTIO_ERR_STATE);
+    {   /* a device never probed: refused at the first status look (bounded) */
+        virtio_result r;
+        uint32_t k = 0;
+        virtio_wait_start(&w, &bus->platform, 1);
+        while ((r = virtio_device_wait_step(&d0, &w)) == VIRTIO_OK && ++k < 1000000) {}
+        ROW(r, VIRTIO_ERR_STATE);
+        virtio_wait_start(&w, &bus->platform, 1);
+        while ((r = virtio_device_wait_step(&d, &w)) == VIRTIO_OK && ++k < 2000000) {}
+        ROW(r, VIRTIO_ERR_TIMEOUT);   /* a live one: the wait ends */
+    }
     ROW(bus->stats.bugs, 0);
     model_bus_free(bus);
 }
@@ -214,9 +230,11 @@ static void blk_rows(void)
     virtio_blk b, b0;
     virtio_blk_options o;
     virtio_blk_request rq;
+    virtio_blk_completion done[2];
     char id[21];
     void *tok;
     virtio_result res;
+    uint32_t n;
     memset(&b0, 0, sizeof b0);
     memset(&rng, 0, sizeof rng);
     model_options_init(&mo, MODEL_MMIO);
@@ -239,8 +257,13 @@ static void blk_rows(void)
     /* Never initialised. */
     memset(&rq, 0, sizeof rq);
     ROW(virtio_blk_submit(&b0, &rq), VIRTIO_ERR_STATE);
+    ROW(virtio_blk_submit_batch(&b0, &rq, 1, &n), VIRTIO_ERR_STATE);
+    ROW(virtio_blk_submit_batch(0, &rq, 1, &n), VIRTIO_ERR_STATE);
     ROW(virtio_blk_kick(&b0), VIRTIO_ERR_STATE);
     ROW(virtio_blk_poll(&b0, &tok, &res), VIRTIO_ERR_STATE);
+    ROW(virtio_blk_poll_batch(&b0, done, 2, &n), VIRTIO_ERR_STATE);
+    ROW(virtio_blk_poll_batch(0, done, 2, &n), VIRTIO_ERR_STATE);
+    ROW(virtio_blk_poll_batch(&b0, 0, 0, &n), VIRTIO_ERR_STATE);
     ROW(virtio_blk_wait(&b0, &tok, &res), VIRTIO_ERR_STATE);
     ROW(virtio_blk_read(&b0, 0, buf, 512), VIRTIO_ERR_STATE);
     ROW(virtio_blk_write(&b0, 0, buf, 512), VIRTIO_ERR_STATE);
@@ -265,8 +288,18 @@ static void blk_rows(void)
 
     /* Bad requests on a live disk. */
     ROW(virtio_blk_submit(&b, 0), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_blk_submit_batch(&b, 0, 1, &n), VIRTIO_ERR_INVALID_ARG);
+    n = 7;
+    ROW(virtio_blk_submit_batch(&b, 0, 0, &n), VIRTIO_OK);   /* nothing to do */
+    ROW(n, 0);
+    ROW(virtio_blk_poll_batch(&b, 0, 2, &n), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_blk_poll_batch(&b, done, 0, &n), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_blk_poll_batch(&b, done, 2, &n), VIRTIO_EMPTY);
     rq.op = 99;
     ROW(virtio_blk_submit(&b, &rq), VIRTIO_ERR_INVALID_ARG);
+    n = 7;
+    ROW(virtio_blk_submit_batch(&b, &rq, 1, &n), VIRTIO_OK);   /* refused: none accepted */
+    ROW(n, 0);
     rq.op = VIRTIO_BLK_OP_READ;
     rq.flags = 0x80;
     ROW(virtio_blk_submit(&b, &rq), VIRTIO_ERR_INVALID_ARG);
@@ -303,6 +336,8 @@ static void blk_rows(void)
     /* Shut down. */
     ROW(virtio_blk_read(&b, 0, buf, 512), VIRTIO_ERR_STATE);
     ROW(virtio_blk_poll(&b, &tok, &res), VIRTIO_ERR_STATE);
+    ROW(virtio_blk_poll_batch(&b, done, 2, &n), VIRTIO_ERR_STATE);
+    ROW(virtio_blk_submit_batch(&b, &rq, 1, &n), VIRTIO_ERR_STATE);
     ROW(virtio_blk_shutdown(&b), VIRTIO_ERR_STATE);
     ROW(bus->stats.bugs, 0);
     model_bus_free(bus);
