@@ -337,10 +337,11 @@ VIRTIO_API virtio_result virtio_blk_shutdown(virtio_blk *blk);
 VIRTIO_API virtio_result virtio_blk_submit(virtio_blk *blk, const virtio_blk_request *rq);
 
 /* Submit rq[0..n) in order, as virtio_blk_submit would, stopping at the
-   first one submit would refuse; notify once at the end (unless
-   rq[n-1] carries VIRTIO_MORE). out: accepted (may be NULL), how many
-   (a prefix of rq) were handed over: submit the next one alone to learn
-   why it was refused. Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (rq NULL
+   first one submit would refuse; notify once at the end, unless all n
+   were accepted and rq[n-1] carries VIRTIO_MORE (a batch cut short is
+   always notified: what was handed over must not wait for the rest).
+   out: accepted (may be NULL), how many (a prefix of rq) were handed
+   over: submit the next one alone to learn why it was refused. Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (rq NULL
    with n > 0); VIRTIO_ERR_STATE. Context: as submit. */
 VIRTIO_API virtio_result virtio_blk_submit_batch(virtio_blk *blk, const virtio_blk_request *rq, uint32_t n,
                                                  uint32_t *accepted);
@@ -1262,7 +1263,7 @@ VIRTIO_API virtio_result virtio_blk_submit_batch(virtio_blk *blk, const virtio_b
     if (!rq && n) return VIRTIO_ERR_INVALID_ARG;
     for (i = 0; i < n; i++)
         if (virtio__blk_start(blk, &rq[i], VIRTIO_MORE, 0) != VIRTIO_OK) break;
-    if (i && !(rq[i - 1].flags & VIRTIO_MORE)) virtio_queue_kick(&blk->queue);
+    if (i && (i < n || !(rq[n - 1].flags & VIRTIO_MORE))) virtio_queue_kick(&blk->queue);
     if (accepted) *accepted = i;
     return VIRTIO_OK;
 #endif

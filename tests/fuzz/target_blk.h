@@ -149,42 +149,86 @@ static model *blk_model(blk_fz *t)
     return t->e.m;
 }
 
-/* One submit from the operation stream. */
-static void blk_submit(blk_fz *t)
+/* A request from the operation stream into *rq, its buffer marked busy
+   meanwhile; 0 if that buffer (or the one buffer-less token, which
+   *nobuf says is taken) is busy. */
+static int blk_request(blk_fz *t, virtio_blk_request *rq, int *nobuf)
 {
     fz_in *in = &t->e.ops;
-    virtio_blk_request rq;
     uint32_t i = fz_below(in, FZ_NBUF), k = fz_u8(in);
-    virtio_result r;
-    memset(&rq, 0, sizeof rq);
-    rq.op = fz_below(in, 7);
-    rq.flags = k & 3;
-    rq.sector = k & 4 ? fz_u32(in) : fz_below(in, 1100);
-    rq.len = k & 8 ? fz_u16(in) : 512u * (1 + fz_below(in, 32));
-    if (rq.len > FZ_BUFSZ) rq.len = FZ_BUFSZ;
-    if (rq.op == VIRTIO_BLK_OP_DISCARD || rq.op == VIRTIO_BLK_OP_WRITE_ZEROES || rq.op == VIRTIO_BLK_OP_FLUSH) {
-        if (t->nobuf_inflight >= 1) return;
-        rq.buf = (k & 16) ? t->buf[i].data : 0;
-        rq.token = (void *)(uintptr_t)(FZ_NBUF + 1);
+    memset(rq, 0, sizeof *rq);
+    rq->op = fz_below(in, 7);
+    rq->flags = k & 3;
+    rq->sector = k & 4 ? fz_u32(in) : fz_below(in, 1100);
+    rq->len = k & 8 ? fz_u16(in) : 512u * (1 + fz_below(in, 32));
+    if (rq->len > FZ_BUFSZ) rq->len = FZ_BUFSZ;
+    if (rq->op == VIRTIO_BLK_OP_DISCARD || rq->op == VIRTIO_BLK_OP_WRITE_ZEROES || rq->op == VIRTIO_BLK_OP_FLUSH) {
+        if (t->nobuf_inflight >= 1 || *nobuf) return 0;
+        *nobuf = 1;
+        rq->buf = (k & 16) ? t->buf[i].data : 0;
+        rq->token = (void *)(uintptr_t)(FZ_NBUF + 1);
     } else {
-        if (t->buf[i].busy) return;
-        rq.buf = t->buf[i].data;
-        rq.token = (void *)(uintptr_t)(i + 1);
+        if (t->buf[i].busy) return 0;
+        t->buf[i].busy = 1;
+        rq->buf = t->buf[i].data;
+        rq->token = (void *)(uintptr_t)(i + 1);
     }
-    r = virtio_blk_submit(&t->blk, &rq);
-    FZ_RESULT(r);
-    if (r != VIRTIO_OK) return;
-    t->inflight++;
-    if (rq.token == (void *)(uintptr_t)(FZ_NBUF + 1)) {
+    return 1;
+}
+
+/* Request rq was handed over (in flight now), or refused (its buffer
+   is the caller's again and must have kept its bytes). */
+static void blk_handed(blk_fz *t, const virtio_blk_request *rq, int accepted)
+{
+    uint32_t i = (uint32_t)(uintptr_t)rq->token - 1;
+    if (i == FZ_NBUF) {
+        if (!accepted) return;
+        t->inflight++;
         t->nobuf_inflight++;
         t->modifying++;   /* flushes counted too: simpler, only stricter */
         return;
     }
+    if (!accepted) {
+        t->buf[i].busy = 0;
+        return;
+    }
+    t->inflight++;
     t->tokens[i] = 1;
-    t->buf[i].busy = 1;
-    t->buf[i].writable = rq.op == VIRTIO_BLK_OP_READ || rq.op == VIRTIO_BLK_OP_GET_ID || rq.op > 5;
-    t->busy_op[i] = rq.op;
-    if (rq.op == VIRTIO_BLK_OP_WRITE) t->modifying++;
+    t->buf[i].writable = rq->op == VIRTIO_BLK_OP_READ || rq->op == VIRTIO_BLK_OP_GET_ID || rq->op > 5;
+    t->busy_op[i] = rq->op;
+    if (rq->op == VIRTIO_BLK_OP_WRITE) t->modifying++;
+}
+
+/* One submit from the operation stream. */
+static void blk_submit(blk_fz *t)
+{
+    virtio_blk_request rq;
+    virtio_result r;
+    int nobuf = 0;
+    if (!blk_request(t, &rq, &nobuf)) return;
+    r = virtio_blk_submit(&t->blk, &rq);
+    FZ_RESULT(r);
+    blk_handed(t, &rq, r == VIRTIO_OK);
+}
+
+/* Up to n requests in one virtio_blk_submit_batch: a prefix is handed
+   over, and the first one left out is refused alone too. */
+static void blk_submit_batch(blk_fz *t, uint32_t n)
+{
+    virtio_blk_request rq[4];
+    uint32_t k, m = 0, acc = 99;
+    virtio_result r;
+    int nobuf = 0;
+    for (k = 0; k < n && k < 4; k++) m += (uint32_t)blk_request(t, &rq[m], &nobuf);
+    r = virtio_blk_submit_batch(&t->blk, m ? rq : 0, m, &acc);
+    FZ_RESULT(r);
+    if (r != VIRTIO_OK) {
+        FZ_ASSERT(acc == 99);   /* out-parameters only on success */
+        acc = 0;
+    }
+    FZ_ASSERT(acc <= m);
+    if (acc < m && r == VIRTIO_OK) FZ_ASSERT(virtio_blk_submit(&t->blk, &rq[acc]) != VIRTIO_OK);
+    for (k = 0; k < m; k++) blk_handed(t, &rq[k], k < acc);
 }
 
 static void blk_ops(blk_fz *t)
@@ -202,18 +246,30 @@ static void blk_ops(blk_fz *t)
         if (getenv("FZ_DEBUG")) fprintf(stderr, "fuzz: op %u buf %u sector %llu len %zu\n", op, i, (unsigned long long)sector, len);
         switch (op) {
         case 0:
-        case 1:
             blk_submit(t);
+            break;
+        case 1:
+            blk_submit_batch(t, 1 + (i & 3));
             break;
         case 2:
             FZ_RESULT(virtio_blk_kick(&t->blk));
             break;
         case 3:
         case 4:
-            r = op == 3 ? virtio_blk_poll(&t->blk, &tok, &res) : virtio_blk_wait(&t->blk, &tok, &res);
-            FZ_RESULT(r);
-            if (r == VIRTIO_OK) blk_completed(t, tok, res);
-            else if (r == VIRTIO_EMPTY && op == 4) FZ_ASSERT(t->inflight == 0);
+            if (op == 3 && (i & 1)) {   /* up to max at once */
+                virtio_blk_completion c[8];
+                uint32_t k, max = 1 + (i >> 1) % 8, got = 99;
+                r = virtio_blk_poll_batch(&t->blk, c, max, &got);
+                FZ_RESULT(r);
+                if (r == VIRTIO_OK) FZ_ASSERT(got >= 1 && got <= max);
+                else FZ_ASSERT(got == 99);
+                for (k = 0; r == VIRTIO_OK && k < got; k++) blk_completed(t, c[k].token, c[k].result);
+            } else {
+                r = op == 3 ? virtio_blk_poll(&t->blk, &tok, &res) : virtio_blk_wait(&t->blk, &tok, &res);
+                FZ_RESULT(r);
+                if (r == VIRTIO_OK) blk_completed(t, tok, res);
+                else if (r == VIRTIO_EMPTY && op == 4) FZ_ASSERT(t->inflight == 0);
+            }
             if (r < 0 && r != VIRTIO_ERR_STATE && r != VIRTIO_ERR_NEEDS_RESET) {
                 /* everything in flight failed: drain the failures */
                 while (virtio_blk_poll(&t->blk, &tok, &res) == VIRTIO_OK) blk_completed(t, tok, res);

@@ -94,6 +94,13 @@ static void basic(uint32_t transport, int split_dma)
     rq.len = 512;
     CHECK_EQ(virtio_blk_submit(&e.blk, &rq), VIRTIO_ERR_UNSUPPORTED);
     CHECK_EQ(virtio_blk_poll(&e.blk, &tok, &res), VIRTIO_ERR_UNSUPPORTED);
+    {
+        virtio_blk_completion c;
+        uint32_t n = 7;
+        CHECK_EQ(virtio_blk_submit_batch(&e.blk, &rq, 1, &n), VIRTIO_ERR_UNSUPPORTED);
+        CHECK_EQ(virtio_blk_poll_batch(&e.blk, &c, 1, &n), VIRTIO_ERR_UNSUPPORTED);
+        CHECK_EQ(n, 7);
+    }
     CHECK_EQ(virtio_blk_wait(&e.blk, &tok, &res), VIRTIO_ERR_UNSUPPORTED);
     CHECK_EQ(virtio_blk_discard(&e.blk, 0, 8), VIRTIO_ERR_UNSUPPORTED);
     CHECK_EQ(virtio_blk_write_zeroes(&e.blk, 0, 8, 0), VIRTIO_ERR_UNSUPPORTED);
