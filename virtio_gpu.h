@@ -247,7 +247,10 @@ VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu);
 VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, uint8_t *buf, uint32_t cap,
                                              uint32_t *size);
 
-/* Decode the preferred mode (first detailed timing) of an EDID blob.
+/* Decode the preferred mode of an EDID blob: the base block's first
+   detailed timing; if that slot holds none (a large screen: QEMU leaves
+   it empty from a 655.36 MHz pixel clock or 4096 pixels up), the
+   preferred (else the first) Type I timing of a DisplayID extension.
    Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL, shorter than 128 bytes,
    bad header or checksum, no detailed timing). */
 VIRTIO_API virtio_result virtio_gpu_edid_mode(const uint8_t *edid, uint32_t size, virtio_gpu_mode *mode);
@@ -685,11 +688,59 @@ VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, 
     return VIRTIO_OK;
 }
 
+/* Rounded refresh rate: pixel clock (10 kHz units) over the pixels of a
+   frame, by shifts and subtractions (no division helper on 32-bit
+   targets). 0 for an empty frame. */
+static uint32_t virtio__gpu_refresh(uint32_t clock, uint32_t htotal, uint32_t vtotal)
+{
+    uint64_t total = (uint64_t)htotal * vtotal, n, rem = 0;
+    uint32_t q = 0, bit;
+    if (total == 0) return 0;
+    n = (uint64_t)clock * 10000u + total / 2u;
+    for (bit = 0; bit < 64; bit++) {
+        rem = rem << 1 | n >> 63;
+        n <<= 1;
+        q <<= 1;
+        if (rem >= total) {
+            rem -= total;
+            q |= 1u;
+        }
+    }
+    return q;
+}
+
+/* 16-bit little-endian field of a DisplayID timing, stored as value - 1
+   (bit 15, a sync polarity, left out). */
+static uint32_t virtio__did16(const uint8_t *p) { return ((uint32_t)p[0] | (uint32_t)(p[1] & 0x7fu) << 8) + 1u; }
+
+/* The Type I timing (tag 3, 20 bytes each) of DisplayID extension block
+   b to use: the first marked preferred, else the first; NULL if none or
+   the section does not add up (DisplayID 1.3: header at 1..4, data
+   blocks from 5, a checksum after them). */
+static const uint8_t *virtio__gpu_displayid(const uint8_t *b)
+{
+    const uint8_t *first = 0;
+    uint32_t len = b[2], o, k, sum = 0;
+    if (b[0] != 0x70 || len > 128 - 6) return 0;
+    for (o = 1; o <= len + 5; o++) sum += b[o];
+    if ((sum & 0xffu) != 0) return 0;
+    for (o = 5; o + 3 <= len + 5; o += 3u + b[o + 2]) {
+        if (o + 3u + b[o + 2] > len + 5) break;   /* a block past the section */
+        if (b[o] != 0x03) continue;
+        for (k = 0; k + 20 <= b[o + 2]; k += 20) {
+            const uint8_t *t = b + o + 3 + k;
+            if (t[3] & 0x80u) return t;
+            if (!first) first = t;
+        }
+    }
+    return first;
+}
+
 VIRTIO_API virtio_result virtio_gpu_edid_mode(const uint8_t *edid, uint32_t size, virtio_gpu_mode *mode)
 {
     static const uint8_t magic[8] = { 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00 };
-    const uint8_t *d;
-    uint32_t i, sum = 0, clock, hblank, vblank, total;
+    const uint8_t *d, *t = 0;
+    uint32_t i, sum = 0, clock, hblank, vblank;
     if (!edid || !mode || size < 128) return VIRTIO_ERR_INVALID_ARG;
     for (i = 0; i < 8; i++)
         if (edid[i] != magic[i]) return VIRTIO_ERR_INVALID_ARG;
@@ -699,28 +750,23 @@ VIRTIO_API virtio_result virtio_gpu_edid_mode(const uint8_t *edid, uint32_t size
        when its pixel clock is nonzero (VESA E-EDID 1.4, 3.10.2). */
     d = edid + 54;
     clock = (uint32_t)d[0] | (uint32_t)d[1] << 8;   /* 10 kHz units */
-    if (clock == 0) return VIRTIO_ERR_INVALID_ARG;
-    mode->width = d[2] | (uint32_t)(d[4] >> 4) << 8;
-    hblank = d[3] | (uint32_t)(d[4] & 0xfu) << 8;
-    mode->height = d[5] | (uint32_t)(d[7] >> 4) << 8;
-    vblank = d[6] | (uint32_t)(d[7] & 0xfu) << 8;
-    mode->pixel_clock_khz = clock * 10u;
-    total = (mode->width + hblank) * (mode->height + vblank);
-    mode->refresh_hz = 0;
-    if (total) {
-        /* pixels per second / pixels per frame, rounded; a shift-subtract
-           division keeps 32-bit targets free of runtime helpers. */
-        uint32_t n = clock * 10000u + total / 2u, q = 0, rem = 0;
-        int bit;
-        for (bit = 31; bit >= 0; bit--) {
-            rem = rem << 1 | ((n >> bit) & 1u);
-            if (rem >= total) {
-                rem -= total;
-                q |= 1u << bit;
-            }
-        }
-        mode->refresh_hz = q;
+    if (clock != 0) {
+        mode->width = d[2] | (uint32_t)(d[4] >> 4) << 8;
+        hblank = d[3] | (uint32_t)(d[4] & 0xfu) << 8;
+        mode->height = d[5] | (uint32_t)(d[7] >> 4) << 8;
+        vblank = d[6] | (uint32_t)(d[7] & 0xfu) << 8;
+    } else {
+        /* Extensions, as many as byte 126 says and the blob holds. */
+        for (i = 1; i <= edid[126] && i < size / 128 && !t; i++) t = virtio__gpu_displayid(edid + 128 * i);
+        if (!t) return VIRTIO_ERR_INVALID_ARG;
+        clock = ((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16) + 1u;
+        mode->width = virtio__did16(t + 4);
+        hblank = virtio__did16(t + 6);
+        mode->height = virtio__did16(t + 12);
+        vblank = virtio__did16(t + 14);
     }
+    mode->pixel_clock_khz = clock * 10u;
+    mode->refresh_hz = virtio__gpu_refresh(clock, mode->width + hblank, mode->height + vblank);
     return VIRTIO_OK;
 }
 

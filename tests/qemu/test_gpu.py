@@ -68,32 +68,42 @@ def resize(m, rnd, w, h, fmt=None):
 
 
 def gpu_run(cfg, xres, yres, edid, first_format):
+    """The whole conversation on a w x h preferred mode (EDID on or off),
+    two scanouts; a configuration's own xres, yres, edid or max_outputs
+    properties take the place of these (QEMU keeps the last of a
+    repeated property, so they are not given twice)."""
     rnd = random.Random()
-    args = device_args(cfg, "virtio-gpu", f"id=gpu0,max_outputs=2,xres={xres},yres={yres},edid={'on' if edid else 'off'}")
+    props = dict(p.split("=", 1) for p in cfg.prop_list if "=" in p)
+    xres, yres = int(props.get("xres", xres)), int(props.get("yres", yres))
+    edid = props.get("edid", "on" if edid else "off") == "on"
+    outputs = int(props.get("max_outputs", 2))
+    own = {"max_outputs": outputs, "xres": xres, "yres": yres, "edid": "on" if edid else "off"}
+    args = device_args(cfg, "virtio-gpu", ",".join(["id=gpu0"] + [f"{k}={v}" for k, v in own.items() if k not in props]))
     args += ["-trace", "virtio_gpu_update_cursor"]
     with Machine(cfg, guest(cfg.arch, "gpu_test"), args, timeout=300) as m:
         m.start()
         info = dict(w.split("=", 1) for w in m.expect(r"^VT GPU (.*)").group(1).split())
         check(info["transport"] == cfg.transport and info["packed"] == ("1" if cfg.packed else "0"), f"gpu: {info}")
-        check(info["scanouts"] == "2", f"scanouts {info['scanouts']}")
+        check(info["scanouts"] == str(outputs), f"scanouts {info['scanouts']}, want {outputs}")
         check(info["edid"] == ("1" if edid else "0"), f"edid negotiated {info['edid']}")
         out0 = m.expect(r"^VT OUTPUT 0 (.*)").group(1)
         check(f"w={xres} h={yres}" in out0 and "enabled=1" in out0, f"output 0: {out0}")
         if edid:
             e = m.expect(r"^VT EDID (.*)").group(1)
-            check(f"w={xres} h={yres}" in e, f"EDID preferred mode: {e}")
+            # (QEMU 7.2's EDID gives the preferred mode 75 Hz unless told otherwise.)
+            check(f"w={xres} h={yres} hz=75" in e, f"EDID preferred mode: {e}")
         m.expect(r"^VT READY")
 
         # Both scanouts, each its own picture.
         seed = rnd.randrange(1 << 24)
         m.write(f"draw {seed} {first_format}\n")
         sizes = {}
-        for i in range(2):
+        for i in range(outputs):
             g = m.expect(rf"^VT DRAWN {i} (\d+) (\d+) format=(\d+)")
             sizes[i] = (int(g.group(1)), int(g.group(2)))
-            check(int(g.group(3)) == FORMATS[first_format + i], f"scanout {i} format {g.group(3)}")
+            check(int(g.group(3)) == FORMATS[(first_format + i) % len(FORMATS)], f"scanout {i} format {g.group(3)}")
         check(sizes[0] == (xres, yres), f"scanout 0 framebuffer {sizes[0]}")
-        for i in range(2):
+        for i in sorted({0, 1, outputs - 1}):   # the first two and the last
             w, h = sizes[i]
             img = m.screendump(head=i, device="gpu0")
             check_screen(img, w, h, lambda x, y, s=seed + i: color(s, x, y), samples(rnd, w, h), f"head {i}")
@@ -133,7 +143,7 @@ def gpu_run(cfg, xres, yres, edid, first_format):
 
         # Other sizes on scanout 0.
         for k, (nw, nh) in enumerate(((rnd.randrange(200, 400) * 2, rnd.randrange(150, 300) * 2), (320, 200))):
-            resize(m, rnd, nw, nh, FORMATS[first_format + 2 + k])
+            resize(m, rnd, nw, nh, FORMATS[(first_format + outputs + k) % len(FORMATS)])
         m.write("quit\n")
         m.run_to_end()
 
@@ -174,12 +184,18 @@ def gpu_hostmem(cfg):
 
 
 # Device properties the plain matrix never sets: no indirect descriptors,
-# no event index, QEMU's most scanouts, a smaller preferred mode.
+# no event index, QEMU's most scanouts, other preferred modes (gpu_run
+# honours a configuration's xres, yres, edid and max_outputs), among them
+# large screens, whose preferred mode QEMU's EDID puts in a DisplayID
+# extension (from 4096 pixels or a 655.36 MHz pixel clock up).
 VARIANTS = [
     "x86_64-pci-modern-split+indirect_desc=off",
     "riscv64-mmio-modern-packed+event_idx=off",
     "aarch64-pci-modern-split+max_outputs=16",
-    "riscv64-pci-modern-split+xres=640+yres=480",
+    "riscv64-pci-modern-split+xres=1024+yres=768",
+    "x86_64-pci-modern-split+xres=3840+yres=2160",
+    "riscv64-mmio-modern-packed+xres=4096+yres=2160",
+    "aarch64be-pci-modern-split+xres=3200+yres=2000",
     # virtio-vga: a VGA-class function, its VirtIO registers in other BARs
     # than virtio-gpu-pci's (x86_64, i686 packed, riscv64)
     "x86_64-pci-modern-split+vga",

@@ -650,6 +650,132 @@ static void bad_input(void)
     env_down(&e);
 }
 
+/* EDID of a large screen, built here from VESA DisplayID 1.3: the base
+   block's first descriptor is a display-range descriptor (no timing), and
+   the preferred mode is a Type I timing (fields stored minus one, a
+   24-bit pixel clock) in a DisplayID extension after a CEA one, as QEMU
+   7.2 lays it out from 4096 pixels or a 655.36 MHz clock up. */
+static void put_le16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static uint8_t fix_sum(const uint8_t *p, size_t n)
+{
+    uint32_t sum = 0;
+    size_t i;
+    for (i = 0; i < n; i++) sum += p[i];
+    return (uint8_t)(0x100u - (sum & 0xffu));
+}
+static void did_timing(uint8_t *t, uint32_t clock, uint32_t w, uint32_t hb, uint32_t h, uint32_t vb, int preferred)
+{
+    memset(t, 0, 20);
+    clock -= 1;
+    t[0] = (uint8_t)clock;
+    t[1] = (uint8_t)(clock >> 8);
+    t[2] = (uint8_t)(clock >> 16);
+    t[3] = preferred ? 0x88 : 0x08;
+    put_le16(t + 4, w - 1);
+    put_le16(t + 6, hb - 1);
+    put_le16(t + 8, 48 - 1);
+    put_le16(t + 10, 32 - 1);
+    put_le16(t + 12, h - 1);
+    put_le16(t + 14, vb - 1);
+    put_le16(t + 16, 3 - 1);
+    put_le16(t + 18, 5 - 1);
+}
+/* A 384-byte blob; the DisplayID section holds `n` timings in one block. */
+static void edid_large(uint8_t *e, uint32_t n, int second_preferred)
+{
+    static const uint8_t hdr[8] = { 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00 };
+    uint8_t *d = e + 256;
+    uint32_t len = 3 + 20 * n;
+    memset(e, 0, 384);
+    memcpy(e, hdr, 8);
+    e[18] = 1;
+    e[19] = 4;
+    e[54 + 3] = 0xfd;   /* display range limits: a descriptor, not a timing */
+    e[126] = 2;
+    e[127] = fix_sum(e, 127);
+    e[128] = 0x02;      /* CEA-861, no timings */
+    e[129] = 0x03;
+    e[130] = 0x04;
+    e[255] = fix_sum(e + 128, 127);
+    d[0] = 0x70;        /* DisplayID extension */
+    d[1] = 0x13;
+    d[2] = (uint8_t)len;
+    d[3] = 0x03;
+    d[5] = 0x03;        /* Type I detailed timings */
+    d[7] = (uint8_t)(20 * n);
+    if (n == 2) did_timing(d + 8, 14850, 1920, 280, 1080, 45, 0);   /* 1080p60 */
+    did_timing(d + 8 + 20 * (n - 1), 93203, 5120, 160, 2880, 62, n == 1 || second_preferred);
+    d[5 + len] = fix_sum(d + 1, 4 + len);
+    d[127] = fix_sum(d, 127);
+}
+
+static void edid_displayid(void)
+{
+    uint8_t e[384];
+    virtio_gpu_mode mode;
+    edid_large(e, 1, 1);
+    memset(&mode, 0, sizeof mode);
+    CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_OK);
+    CHECK(mode.width == 5120 && mode.height == 2880);
+    CHECK_EQ(mode.pixel_clock_khz, 932030);   /* above what the base block's 16 bits hold */
+    CHECK_EQ(mode.refresh_hz, 60);
+    edid_large(e, 2, 1);   /* the preferred of two */
+    CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_OK);
+    CHECK(mode.width == 5120 && mode.height == 2880 && mode.refresh_hz == 60);
+    edid_large(e, 2, 0);   /* none preferred: the first */
+    CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_OK);
+    CHECK(mode.width == 1920 && mode.height == 1080 && mode.refresh_hz == 60 && mode.pixel_clock_khz == 148500);
+    /* Refused, mode untouched: the blob ends before the extension, the
+       section checksum is broken, the block runs past its section, no
+       DisplayID extension is counted. */
+    edid_large(e, 1, 1);
+    memset(&mode, 0xa5, sizeof mode);
+    CHECK_EQ(virtio_gpu_edid_mode(e, 256, &mode), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(virtio_gpu_edid_mode(e, 383, &mode), VIRTIO_ERR_INVALID_ARG);
+    e[256 + 9] ^= 1;
+    CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_ERR_INVALID_ARG);
+    edid_large(e, 1, 1);
+    e[256 + 7] = 40;   /* 40 bytes of timings in a 23-byte section */
+    e[256 + 5 + 23] = (uint8_t)(e[256 + 5 + 23] - 20);
+    CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_ERR_INVALID_ARG);
+    edid_large(e, 1, 1);
+    e[126] = 1;
+    e[127] = (uint8_t)(e[127] + 1);
+    CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_ERR_INVALID_ARG);
+    CHECK(untouched(&mode, sizeof mode));
+    e[126] = 200;   /* more than the blob holds: only what is there */
+    e[127] = (uint8_t)(e[127] - 199);
+    CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_OK);
+    CHECK_EQ(mode.width, 5120);
+    {   /* garbled extensions, in a heap copy of exactly the given size
+           (ASan): never a read past it, only OK or INVALID_ARG */
+        uint32_t k, seed = 12345, bad = 0;
+        for (k = 0; k < 20000; k++) {
+            uint32_t size, j, n;
+            uint8_t *copy;
+            virtio_result r;
+            edid_large(e, 1 + (k & 1), (int)(k >> 1 & 1));
+            seed = seed * 1103515245u + 12345u;
+            for (j = 0, n = 1 + (seed >> 28); j < n; j++) {
+                seed = seed * 1103515245u + 12345u;
+                e[128 + (seed >> 8) % 256] = (uint8_t)(seed >> 16);
+            }
+            size = 128 + (seed >> 4) % 257;
+            copy = (uint8_t *)malloc(size);
+            memcpy(copy, e, size);
+            r = virtio_gpu_edid_mode(copy, size, &mode);
+            bad += r != VIRTIO_OK && r != VIRTIO_ERR_INVALID_ARG;
+            bad += r == VIRTIO_OK && (mode.width > 65536 || mode.height > 65536);
+            free(copy);
+        }
+        CHECK_EQ(bad, 0);
+    }
+}
+
 /* Not a GPU: init refuses before touching it. */
 static void wrong_device(void)
 {
@@ -971,6 +1097,7 @@ int main(void)
 {
     matrix();
     RUN(two_scanouts(), "gpu two scanouts, one framebuffer on both");
+    RUN(edid_displayid(), "gpu EDID of a large screen: the preferred mode from a DisplayID extension");
     RUN(display_change(MODEL_PCI_MODERN), "gpu display change event, re-read, resize, unplug, pci-modern");
     RUN(display_change(MODEL_MMIO_LEGACY), "gpu display change event, re-read, resize, unplug, mmio-legacy");
     RUN(display_change(MODEL_PCI_LEGACY), "gpu display change event, re-read, resize, unplug, pci-legacy");
