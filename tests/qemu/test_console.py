@@ -231,10 +231,16 @@ VARIANTS = [
     # x86 virtio-mmio: QEMU's microvm machine
     "x86_64-mmio-legacy-split",
     "i686-mmio-modern-packed",
+    # the 32-bit little-endian machines
+    "i686-pci-legacy-split",
+    "riscv32-mmio-modern-split",
+    "riscv32-pci-modern-packed",
+    "armv7-mmio-modern-packed",
+    "armv7-pci-modern-split",
 ]
 
 if __name__ == "__main__":
     test(configs=matrix("virtio-serial") + variants(VARIANTS))(test_console)
     test(configs=variants(["x86_64-pci-modern-split", "riscv64-mmio-legacy-split", "aarch64be-pci-modern-packed",
-                           "i686-pci-legacy-split"]), name="test_console_single")(console_single)
+                           "i686-pci-legacy-split", "armv7-mmio-legacy-split"]), name="test_console_single")(console_single)
     main()

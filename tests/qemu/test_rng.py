@@ -105,7 +105,9 @@ VARIANTS = ["x86_64-pci-modern-split+indirect_desc=off", "riscv64-mmio-modern-pa
             "x86_64-mmio-modern-split", "i686-mmio-legacy-split",   # x86 virtio-mmio: microvm
             "x86_64-pci-modern-split+max-bytes=512+period=250",
             "i686-pci-modern-packed+max-bytes=7+period=1", "riscv32-pci-modern-split+iommu_platform=on",
-            "aarch64be-pci-legacy-split+vectors=0+ioeventfd=off"]
+            "aarch64be-pci-legacy-split+vectors=0+ioeventfd=off",
+            # the 32-bit little-endian machines
+            "i686-pci-legacy-split", "riscv32-mmio-legacy-split", "armv7-mmio-modern-packed", "armv7-pci-modern-split"]
 
 if __name__ == "__main__":
     main(configs=matrix("virtio-rng") + variants(VARIANTS))
