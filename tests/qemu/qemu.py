@@ -1275,14 +1275,45 @@ class Machine:
                 time.sleep(0.01)
         self._qmp_sock = s
         rfile = s.makefile("rb")
-        greeting = json.loads(rfile.readline() or b"null")
+        # The greeting; an event may come first (seen: the stream netdev's
+        # NETDEV_STREAM_CONNECTED, emitted as the monitor's socket opened):
+        # kept in m.events like the rest.
+        greeting = None
+        for _ in range(8):
+            try:
+                greeting = json.loads(rfile.readline() or b"null")
+            except (OSError, ValueError):
+                greeting = None
+            if not (isinstance(greeting, dict) and "event" in greeting):
+                break
+            with self._cond:
+                self.events.append(greeting)
+                self._cond.notify_all()
         if not isinstance(greeting, dict) or "QMP" not in greeting:
+            self._gone_at_startup("before its QMP greeting")
             raise MachineError(f"{self.name}: bad QMP greeting {greeting!r}")
         self.qemu_version = greeting["QMP"].get("version", {}).get("qemu")
         t = threading.Thread(target=self._qmp_reader, args=(rfile,), daemon=True)
         t.start()
         self._threads.append(t)
-        self.qmp("qmp_capabilities")
+        try:
+            self.qmp("qmp_capabilities")
+        except MachineError:
+            self._gone_at_startup("during QMP negotiation")
+            raise
+
+    def _gone_at_startup(self, when: str):
+        """QEMU may refuse its command line (a property it does not know,
+        say) after opening the QMP socket: the socket then closes at any
+        point of the handshake. If QEMU exits within a few seconds, fail
+        with its stderr, whenever the socket closed."""
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return
+        self._join_readers()
+        raise MachineError(f"QEMU exited with status {self.proc.returncode} {when}\n"
+                           f"command: {' '.join(self.cmd)}\n{self.stderr}")
 
     def _qmp_reader(self, rfile):
         while True:
