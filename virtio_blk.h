@@ -341,8 +341,9 @@ VIRTIO_API virtio_result virtio_blk_submit(virtio_blk *blk, const virtio_blk_req
    were accepted and rq[n-1] carries VIRTIO_MORE (a batch cut short is
    always notified: what was handed over must not wait for the rest).
    out: accepted (may be NULL), how many (a prefix of rq) were handed
-   over: submit the next one alone to learn why it was refused. Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (rq NULL
-   with n > 0); VIRTIO_ERR_STATE. Context: as submit. */
+   over: submit the next one alone to learn why it was refused.
+   Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (rq NULL with n > 0);
+   VIRTIO_ERR_STATE. Context: as submit. */
 VIRTIO_API virtio_result virtio_blk_submit_batch(virtio_blk *blk, const virtio_blk_request *rq, uint32_t n,
                                                  uint32_t *accepted);
 

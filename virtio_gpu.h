@@ -709,9 +709,9 @@ static uint32_t virtio__gpu_refresh(uint32_t clock, uint32_t htotal, uint32_t vt
     return q;
 }
 
-/* 16-bit little-endian field of a DisplayID timing, stored as value - 1
-   (bit 15, a sync polarity, left out). */
-static uint32_t virtio__did16(const uint8_t *p) { return ((uint32_t)p[0] | (uint32_t)(p[1] & 0x7fu) << 8) + 1u; }
+/* An active or blanking field of a DisplayID timing: 16 bits, little
+   endian, stored as value - 1. */
+static uint32_t virtio__did16(const uint8_t *p) { return ((uint32_t)p[0] | (uint32_t)p[1] << 8) + 1u; }
 
 /* The Type I timing (tag 3, 20 bytes each) of DisplayID extension block
    b to use: the first marked preferred, else the first; NULL if none or

@@ -726,6 +726,11 @@ static void edid_displayid(void)
     edid_large(e, 2, 1);   /* the preferred of two */
     CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_OK);
     CHECK(mode.width == 5120 && mode.height == 2880 && mode.refresh_hz == 60);
+    edid_large(e, 1, 1);   /* active fields use all 16 bits */
+    put_le16(e + 256 + 8 + 4, 40000 - 1);
+    e[256 + 5 + 23] = fix_sum(e + 257, 4 + 23);
+    CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_OK);
+    CHECK_EQ(mode.width, 40000);
     edid_large(e, 2, 0);   /* none preferred: the first */
     CHECK_EQ(virtio_gpu_edid_mode(e, 384, &mode), VIRTIO_OK);
     CHECK(mode.width == 1920 && mode.height == 1080 && mode.refresh_hz == 60 && mode.pixel_clock_khz == 148500);
