@@ -303,7 +303,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 6
+#define VIRTIO_VERSION_PATCH 7
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC

@@ -14,7 +14,7 @@ QUICK START
     #include "virtio_blk.h"
 
     virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
-    virtio_blk disk;                   // zero it once: init refuses a running disk
+    static virtio_blk disk;            // zero-filled: init refuses a running disk
     if (virtio_blk_init(&disk, &dev, NULL) == VIRTIO_OK) {
         printf("%llu sectors of 512 bytes, %u-byte blocks%s\n",
                (unsigned long long)disk.info.capacity, disk.info.block_size,
@@ -304,7 +304,8 @@ struct virtio_blk {
     } priv;
 };
 
-/* Initialise a block device on a probed device (copied into blk->dev):
+/* Initialise a block device on a probed device (copied into blk->dev);
+   blk must be zero-filled or shut down (a running one is refused):
    negotiate features, read the configuration into blk->info, set up the
    queue and request memory, set DRIVER_OK. in: dev, o (NULL = defaults).
    Returns VIRTIO_OK; VIRTIO_ERR_STATE (blk is initialised and not shut

@@ -14,7 +14,7 @@ QUICK START
     #include "virtio_console.h"
 
     virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
-    virtio_console con;
+    static virtio_console con;         // zero-filled: init refuses a running one
     char line[64];
     size_t n;
     if (virtio_console_init(&con, &dev, NULL) == VIRTIO_OK) {
@@ -214,7 +214,8 @@ typedef struct virtio_console {
     } priv;
 } virtio_console;
 
-/* Initialise a console on a probed device (copied into c->dev): negotiate
+/* Initialise a console on a probed device (copied into c->dev); c must
+   be zero-filled or shut down (a running one is refused): negotiate
    SIZE, EMERG_WRITE and MULTIPORT, read the configuration into c->info,
    set up the ports' queues (and the control queues), post the receive
    buffers, set DRIVER_OK, and with MULTIPORT announce the driver and handle

@@ -14,7 +14,7 @@ QUICK START
     #include "virtio_gpu.h"
 
     virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
-    virtio_gpu gpu;
+    static virtio_gpu gpu;             // zero-filled: init refuses a running one
     virtio_gpu_fb fb;
     if (virtio_gpu_init(&gpu, &dev, NULL) == VIRTIO_OK &&
         virtio_gpu_fb_create(&gpu, &fb, gpu.outputs[0].width, gpu.outputs[0].height,

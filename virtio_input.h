@@ -14,7 +14,7 @@ QUICK START
     #include "virtio_input.h"
 
     virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
-    virtio_input kbd;
+    static virtio_input kbd;           // zero-filled: init refuses a running one
     virtio_input_keys keys;            // modifier and lock state, all off:
     VIRTIO_ZERO(&keys);
     virtio_input_ev ev;

@@ -14,7 +14,7 @@ QUICK START
     #include "virtio_net.h"
 
     virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
-    virtio_net nic;
+    static virtio_net nic;             // zero-filled: init refuses a running one
     virtio_net_frame f;
     uint8_t frame[1514];
     if (virtio_net_init(&nic, &dev, NULL) == VIRTIO_OK) {

@@ -14,7 +14,7 @@ QUICK START
     #include "virtio_rng.h"
 
     virtio_device dev;                 // from virtio_mmio_probe / virtio_pci_probe
-    virtio_rng rng;
+    static virtio_rng rng;             // zero-filled: init refuses a running one
     uint8_t seed[32];
     size_t n;
     if (virtio_rng_init(&rng, &dev, NULL) == VIRTIO_OK &&
@@ -135,7 +135,8 @@ typedef struct virtio_rng {
     } priv;
 } virtio_rng;
 
-/* Initialise an entropy source on a probed device (copied into rng->dev):
+/* Initialise an entropy source on a probed device (copied into rng->dev);
+   rng must be zero-filled or shut down (a running one is refused):
    set up the queue, post every buffer, set DRIVER_OK.
    Returns VIRTIO_OK; VIRTIO_ERR_STATE (rng is initialised: shut it down
    first; nothing is changed); VIRTIO_ERR_NOT_FOUND (not an entropy

@@ -54,6 +54,7 @@ int main(int argc, char **argv)
     bus->platform.dma_map = 0;      /* identity DMA, as on most bare metal */
     bus->platform.dma_unmap = 0;
     bus->platform.mb = bus->platform.rmb = bus->platform.wmb = 0;   /* built-in barriers */
+    memset(&blk, 0, sizeof blk);   /* zero-filled before its first init */
     memset(&o, 0, sizeof o);
     o.device.ring = packed ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;
     if (virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m)) != VIRTIO_OK ||

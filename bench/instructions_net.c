@@ -65,6 +65,7 @@ int main(int argc, char **argv)
     bus->platform.dma_map = 0;      /* identity DMA, as on most bare metal */
     bus->platform.dma_unmap = 0;
     bus->platform.mb = bus->platform.rmb = bus->platform.wmb = 0;   /* built-in barriers */
+    memset(&nic, 0, sizeof nic);   /* zero-filled before its first init */
     memset(&o, 0, sizeof o);
     o.rx_buffers = o.tx_buffers = 2 * BATCH;
     o.device.ring = packed ? VIRTIO_RING_PACKED : VIRTIO_RING_SPLIT;

@@ -22,6 +22,8 @@ PY = sys.executable or "python3"
 SUITES = [
     ("compile", [PY, "tests/compile/run.py"]),
     ("unit", ["make", "-s", "unit-run"]),
+    ("unit-msan", ["make", "-s", "unit-msan-run"]),
+    ("unit-tcc", ["make", "-s", "unit-tcc-run"]),
     ("unit-mips", ["make", "-s", "unit-mips-run"]),
     ("fuzz-smoke", ["make", "-s", "fuzz-smoke"]),
     ("boot-size", [PY, "bench/boot_size.py", "--check"]),

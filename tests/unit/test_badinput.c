@@ -235,6 +235,7 @@ static void blk_rows(void)
     void *tok;
     virtio_result res;
     uint32_t n;
+    memset(&b, 0, sizeof b);   /* objects start zero-filled (the drivers' contract) */
     memset(&b0, 0, sizeof b0);
     memset(&rng, 0, sizeof rng);
     model_options_init(&mo, MODEL_MMIO);
@@ -366,6 +367,7 @@ static void other_rows(void)
     memset(&i0, 0, sizeof i0);
     memset(&g0, 0, sizeof g0);
     memset(&fb0, 0, sizeof fb0);
+    memset(&ev, 0, sizeof ev);   /* type 0: no key */
     memset(&keys, 0, sizeof keys);
     memset(&ax, 0, sizeof ax);
     memset(&f, 0, sizeof f);

@@ -24,10 +24,25 @@ static uint8_t buf[1 << 22], buf2[1 << 22];
    in the window (legacy rings must lie below 16 TiB) and the caller's
    buffers are seen at their CPU addresses, unless identity is 2. */
 static int identity;
+static void *(*real_alloc)(void *, size_t, size_t, int, uint64_t *);
+/* identity 2 on a 64-bit CPU: device addresses at 16 TiB or above, as a
+   64-bit host's heap mostly is (ASan's always; not a non-PIE program's
+   brk heap, so the test moves that one up). The device never sees them:
+   the legacy rings they would hold are refused. */
+static void *high_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
+{
+    void *p = real_alloc(user, size, align, kind, dev);
+    if (p && *dev < ((uint64_t)1 << 44)) *dev += (uint64_t)1 << 44;
+    return p;
+}
 static void bus_dma(model_bus *bus, int legacy)
 {
     if (!identity) return;
     if (!legacy || identity == 2) bus->knobs.dma_mode = MODEL_DMA_IDENTITY;
+    if (identity == 2 && sizeof(void *) == 8) {
+        real_alloc = bus->platform.dma_alloc;
+        bus->platform.dma_alloc = high_alloc;
+    }
     bus->platform.dma_map = 0;
     bus->platform.dma_unmap = 0;
     CHECK_EQ(model_dma_ram(bus, buf, sizeof buf), 0);
@@ -910,7 +925,6 @@ static void queue_size(void)
    transports, no allocation of the driver's own is above 4096 bytes (the
    queue's are virtio.h's), with and without the unmap lists a dma_unmap
    hook needs; and what the header's MEMORY section says is what it takes. */
-static void *(*real_alloc)(void *, size_t, size_t, int, uint64_t *);
 static size_t allocs[64], nallocs;
 static void *alloc_at[64];
 static void *counting_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
@@ -959,7 +973,7 @@ static void memory(uint32_t transport, int identity_dma)
 }
 
 /* Legacy transports take a 32-bit page frame: ring memory at 16 TiB or
-   above (identity DMA of a 64-bit host's heap) is refused, never
+   above (identity DMA of a 64-bit host's heap: bus_dma) is refused, never
    truncated. A 32-bit CPU has no memory up there: the same setup works. */
 static void legacy_high_memory(uint32_t transport)
 {

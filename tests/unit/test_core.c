@@ -555,6 +555,7 @@ static void reset_never(void)
     model_blk_options_init(&bo);
     m = model_blk_new(bus, &mo, &bo);
     CHECK_EQ(virtio_mmio_probe(&dev, &bus->platform, model_mmio_base(m)), VIRTIO_OK);
+    memset(&blk, 0, sizeof blk);   /* zero-filled before its first init */
     CHECK_EQ(virtio_blk_init(&blk, &dev, 0), VIRTIO_OK);
     m->knobs.reset_delay = MODEL_FOREVER;
     CHECK_EQ(virtio_device_reset(&blk.dev), VIRTIO_ERR_TIMEOUT);
@@ -912,6 +913,7 @@ static void notify_off_outside(void)
         l.queue_notify_off[0] = noff[i];
         CHECK_EQ(model_pci_layout_set(m, &l), 0);
         CHECK_EQ(virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m)), VIRTIO_OK);
+        memset(&blk, 0, sizeof blk);   /* zero-filled before its first init */
         CHECK_EQ(virtio_blk_init(&blk, &dev, 0), VIRTIO_ERR_DEVICE);
         if (blk.priv.magic) {
             (void)virtio_blk_read(&blk, 0, buf, 512);
@@ -945,6 +947,7 @@ static void all_ones(uint32_t transport)
     m->knobs.gone = 1;
     t0 = model_bus_clock(bus);
     a0 = m->stats.reg_reads + m->stats.reg_writes;
+    memset(&blk, 0, sizeof blk);   /* zero-filled before its first init */
     CHECK_EQ(virtio_blk_init(&blk, &dev, 0), VIRTIO_ERR_GONE);
     CHECK(m->stats.reg_reads + m->stats.reg_writes - a0 <= FAST_ACCESSES);
     CHECK(model_bus_clock(bus) - t0 <= FAST_US);
@@ -981,6 +984,7 @@ static void all_ones_anytime(uint32_t transport)
         virtio_device dev;
         virtio_blk blk;
         CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+        memset(&blk, 0, sizeof blk);   /* zero-filled before its first init */
         CHECK_EQ(virtio_blk_init(&blk, &dev, 0), VIRTIO_OK);
         CHECK_EQ(virtio_blk_read(&blk, 3, buf, 512), VIRTIO_OK);
         CHECK_EQ(virtio_blk_shutdown(&blk), VIRTIO_OK);
@@ -1020,6 +1024,7 @@ static void generation_unstable(uint32_t transport)
     memset(canary, 0xa5, sizeof canary);
     memcpy(b, canary, sizeof b);
     CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+    memset(&blk, 0, sizeof blk);   /* zero-filled before its first init */
     CHECK_EQ(virtio_blk_init(&blk, &dev, 0), VIRTIO_OK);
     m->knobs.gen_bump_every = 1;
     CHECK_EQ(virtio_config_read(&blk.dev, 0, b, sizeof b), VIRTIO_ERR_DEVICE);
@@ -1075,6 +1080,7 @@ static void kvmtool_queue_size(uint32_t transport)
     uint32_t i;
     m->knobs.ignore_small_queue_size = 1;
     CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+    memset(&blk, 0, sizeof blk);   /* zero-filled before its first init */
     CHECK_EQ(virtio_blk_init(&blk, &dev, 0), VIRTIO_OK);
     CHECK_EQ(blk.queue.size, 256);                 /* the device's size */
     for (i = 0; i < 8 && !unit_fails; i++) {
@@ -1321,6 +1327,7 @@ static void used_len_blk_write(uint32_t transport)
     virtio_blk blk;
     uint32_t i;
     CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+    memset(&blk, 0, sizeof blk);   /* zero-filled before its first init */
     CHECK_EQ(virtio_blk_init(&blk, &dev, 0), VIRTIO_OK);
     m->knobs.used_len = MODEL_USED_LEN_CHAIN;
     for (i = 0; i < 4 && !unit_fails; i++) {

@@ -789,6 +789,7 @@ static void wrong_device(void)
     virtio_device dev;
     virtio_gpu gpu;
     CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+    memset(&gpu, 0, sizeof gpu);   /* zero-filled before its first init */
     CHECK_EQ(virtio_gpu_init(&gpu, &dev, 0), VIRTIO_ERR_NOT_FOUND);
     CHECK_EQ(model_status(m), 0);
     CHECK_EQ(bus->stats.bugs, 0);

@@ -538,6 +538,7 @@ static void wrong_device(void)
     virtio_device dev;
     virtio_input in;
     CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+    memset(&in, 0, sizeof in);   /* zero-filled before its first init */
     CHECK_EQ(virtio_input_init(&in, &dev, 0), VIRTIO_ERR_NOT_FOUND);
     CHECK_EQ(model_status(m), 0);
     CHECK_EQ(bus->stats.bugs, 0);

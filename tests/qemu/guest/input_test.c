@@ -226,6 +226,7 @@ static void check_lifecycle(void)
     size_t before = port_dma_free_bytes();
     virtio_input tmp;
     if (!ndev) return;
+    memset(&tmp, 0, sizeof tmp);   /* zero-filled before its first init */
     /* A second driver on a device already in use would disturb it: use
        the device of index 0 and initialise it again afterwards. */
     VT_EXPECT(virtio_input_init(&ins[0], &devs[0], 0), VIRTIO_ERR_STATE, "init while running");
