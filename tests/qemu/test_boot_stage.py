@@ -44,7 +44,15 @@ WRITE_OFF, WRITE_LEN = 1 * MiB, 192 * KiB
 DISKS = (("rw", 4 * MiB, 1, ""), ("ro", 1 * MiB, 2, ""), ("k4", 4 * MiB, 3, ",logical_block_size=4096,physical_block_size=4096"))
 CONFIGS = ["riscv64-mmio-modern-split", "x86_64-pci-modern-split", "aarch64-mmio-modern-split",
            "armv7-mmio-modern-split", "i686-pci-modern-split", "riscv64-pci-modern-split", "aarch64-pci-modern-split",
-           "armv7be-mmio-modern-split", "x86_64-mmio-modern-split", "i686-mmio-modern-split"]
+           "armv7be-mmio-modern-split", "x86_64-mmio-modern-split", "i686-mmio-modern-split",
+           # device properties the configurations above never set: a 4-entry
+           # ring with seg_max 2 (QEMU's smallest), QEMU's largest ring, ACCESS_PLATFORM offered, a notify multiplier
+           # of 4096 with a second notify capability in an I/O BAR, more
+           # queues than the driver uses, notifications in the vCPU thread
+           "x86_64-pci-modern-split+queue-size=4,seg-max-adjust=off",
+           "riscv64-mmio-modern-split+queue-size=4,seg-max-adjust=off", "aarch64-mmio-modern-split+queue-size=1024",
+           "riscv64-pci-modern-split+iommu_platform=on", "x86_64-pci-modern-split+page-per-vq=on,modern-pio-notify=on",
+           "i686-pci-modern-split+ioeventfd=off,num-queues=4"]
 F_INDIRECT, F_EVENT_IDX = 28, 29
 
 
