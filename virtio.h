@@ -3002,7 +3002,11 @@ VIRTIO_API virtio_result virtio_device_set_vector(virtio_device *dev, uint32_t v
 static virtio_result virtio__config_snapshot(virtio_device *d, uint32_t off, unsigned width, uint32_t count,
                                              void *out)
 {
-    uint32_t tmp[VIRTIO__CONFIG_MAX / 4];
+    union {   /* (each width through its own member: no type punning) */
+        uint8_t b[VIRTIO__CONFIG_MAX];
+        uint16_t h[VIRTIO__CONFIG_MAX / 2];
+        uint32_t w[VIRTIO__CONFIG_MAX / 4];
+    } tmp;
     uint32_t tries, i, before, after;
     if (!virtio__dev_ok(d)) return VIRTIO_ERR_STATE;
     if (!out || (off & (width - 1)) != 0) return VIRTIO_ERR_INVALID_ARG;
@@ -3012,13 +3016,13 @@ static virtio_result virtio__config_snapshot(virtio_device *d, uint32_t off, uns
         before = VIRTIO__OPS(d)->generation(d);
         for (i = 0; i < count; i++) {
             uint32_t v = VIRTIO__OPS(d)->cfg_in(d, off + i * width, width);
-            if (width == 1) ((uint8_t *)tmp)[i] = (uint8_t)v;
-            else if (width == 2) ((uint16_t *)tmp)[i] = (uint16_t)v;
-            else tmp[i] = v;
+            if (width == 1) tmp.b[i] = (uint8_t)v;
+            else if (width == 2) tmp.h[i] = (uint16_t)v;
+            else tmp.w[i] = v;
         }
         after = VIRTIO__OPS(d)->generation(d);
         if (before == after) {
-            VIRTIO_MEMCPY(out, tmp, (size_t)count * width);
+            VIRTIO_MEMCPY(out, tmp.b, (size_t)count * width);
             return VIRTIO_OK;
         }
     }

@@ -1025,6 +1025,7 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     const virtio_platform *p;
     uint32_t slots, segs, qmax, i;
     size_t sg_off;
+    void *m;   /* (what virtio_alloc gives, before it is typed) */
     virtio_result r;
     uint64_t want = VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_SIZE_MAX) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_SEG_MAX) |
                     VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_RO) | VIRTIO_FEATURE_BIT(VIRTIO__BLK_F_BLK_SIZE) |
@@ -1080,14 +1081,16 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     r = virtio_alloc(p, sg_off + (segs + 2) * sizeof(virtio_sg), 16, VIRTIO_MEM_PRIVATE, &blk->priv.mem, 0);
     if (r != VIRTIO_OK) goto fail;
     blk->priv.sg = (virtio_sg *)(void *)((unsigned char *)blk->priv.mem + sg_off);
-    r = virtio_alloc(p, (size_t)slots * VIRTIO__BLK_STRIDE, 16, VIRTIO_MEM_DMA, (void **)&blk->priv.dma,
-                     &blk->priv.dma_dev);
-#ifndef VIRTIO_NO_DMA_MAP
-    if (r == VIRTIO_OK && p->dma_unmap)
-        r = virtio_alloc(p, (size_t)slots * segs * sizeof(virtio_sg), 16, VIRTIO_MEM_PRIVATE,
-                         (void **)&blk->priv.unmap, 0);
-#endif
+    r = virtio_alloc(p, (size_t)slots * VIRTIO__BLK_STRIDE, 16, VIRTIO_MEM_DMA, &m, &blk->priv.dma_dev);
     if (r != VIRTIO_OK) goto fail;
+    blk->priv.dma = (unsigned char *)m;
+#ifndef VIRTIO_NO_DMA_MAP
+    if (p->dma_unmap) {
+        r = virtio_alloc(p, (size_t)slots * segs * sizeof(virtio_sg), 16, VIRTIO_MEM_PRIVATE, &m, 0);
+        if (r != VIRTIO_OK) goto fail;
+        blk->priv.unmap = (virtio_sg *)m;
+    }
+#endif
     for (i = 0; i < slots; i++) {
         virtio__blk_slot *sl = virtio__blk_at(blk, i);
         sl->self = (uint16_t)i;

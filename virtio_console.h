@@ -538,6 +538,7 @@ VIRTIO_API virtio_result virtio_console_init(virtio_console *c, const virtio_dev
     const virtio_platform *p;
     uint64_t want = VIRTIO_FEATURE_BIT(VIRTIO__CON_F_SIZE) | VIRTIO_FEATURE_BIT(VIRTIO__CON_F_EMERG_WRITE);
     uint32_t nports, qsize, i, k;
+    void *m;   /* (what virtio_alloc gives, before it is typed) */
     virtio_result r;
     if (!c || !dev) return VIRTIO_ERR_INVALID_ARG;
     if (c->priv.magic == VIRTIO__CON_MAGIC) return VIRTIO_ERR_STATE;
@@ -598,16 +599,18 @@ VIRTIO_API virtio_result virtio_console_init(virtio_console *c, const virtio_dev
     if (c->info.multiport) {
         c->priv.ctrl_bytes =
             (size_t)c->priv.ctrl_nrx * VIRTIO__CON_CTRL_BUF + (size_t)c->priv.ctrl_ntx * VIRTIO__CON_MSG;
-        r = virtio_alloc(p, c->priv.ctrl_bytes, 16, VIRTIO_MEM_DMA, (void **)&c->priv.ctrl, &c->priv.ctrl_dev);
+        r = virtio_alloc(p, c->priv.ctrl_bytes, 16, VIRTIO_MEM_DMA, &m, &c->priv.ctrl_dev);
         if (r != VIRTIO_OK) goto fail;
+        c->priv.ctrl = (unsigned char *)m;
         for (k = 0; k < c->priv.ctrl_nrx; k++)
             if ((r = virtio__con_post_ctrl_rx(c, k)) != VIRTIO_OK) goto fail;
     }
     for (i = 0; i < c->info.ports; i++) {
         virtio_console_port *pt = &c->port[i];
         pt->priv.buf_bytes = (size_t)2 * c->priv.nbuf * c->priv.bsize;
-        r = virtio_alloc(p, pt->priv.buf_bytes, 16, VIRTIO_MEM_DMA, (void **)&pt->priv.buf, &pt->priv.buf_dev);
+        r = virtio_alloc(p, pt->priv.buf_bytes, 16, VIRTIO_MEM_DMA, &m, &pt->priv.buf_dev);
         if (r != VIRTIO_OK) goto fail;
+        pt->priv.buf = (unsigned char *)m;
         for (k = 0; k < c->priv.nbuf; k++)
             if ((r = virtio__con_post_rx(c, pt, k)) != VIRTIO_OK) goto fail;
     }

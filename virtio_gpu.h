@@ -606,6 +606,7 @@ VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *d
     virtio_gpu_options def;
     virtio_queue_options qo;
     const virtio_platform *p;
+    void *m;   /* (what virtio_alloc gives, before it is typed) */
     virtio_result r;
     if (!gpu || !dev) return VIRTIO_ERR_INVALID_ARG;
     if (gpu->priv.magic == VIRTIO__GPU_MAGIC) return VIRTIO_ERR_STATE;   /* running: shut it down first */
@@ -635,8 +636,9 @@ VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *d
     qo.size = VIRTIO__GPU_CURSOR_SLOTS;
     qo.indirect = 0;
     if ((r = virtio_queue_init(&gpu->cursorq, &gpu->dev, 1, &qo)) != VIRTIO_OK) goto fail;
-    r = virtio_alloc(p, VIRTIO__GPU_CMD_BYTES, 64, VIRTIO_MEM_DMA, (void **)&gpu->priv.cmd, &gpu->priv.cmd_dev);
+    r = virtio_alloc(p, VIRTIO__GPU_CMD_BYTES, 64, VIRTIO_MEM_DMA, &m, &gpu->priv.cmd_dev);
     if (r != VIRTIO_OK) goto fail;
+    gpu->priv.cmd = (unsigned char *)m;
     if ((r = virtio_device_ready(&gpu->dev)) != VIRTIO_OK) goto fail;
     gpu->priv.next_id = 1;
     gpu->priv.magic = VIRTIO__GPU_MAGIC;
@@ -778,6 +780,7 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
     unsigned char *b;
     virtio_sg extra;
     uint32_t i;
+    void *m;   /* (what virtio_alloc gives, before it is typed) */
     virtio_result r;
     virtio_gpu_fb f;   /* built here, handed out only on success */
     if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
@@ -794,15 +797,16 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
     if (pixels) {
         f.pixels = (uint8_t *)pixels;
     } else {
-        if ((r = virtio_alloc(p, f.bytes, 4096, VIRTIO_MEM_DMA, (void **)&f.pixels, &f.priv.pixels_dev)) != VIRTIO_OK)
-            return r;
+        if ((r = virtio_alloc(p, f.bytes, 4096, VIRTIO_MEM_DMA, &m, &f.priv.pixels_dev)) != VIRTIO_OK) return r;
+        f.pixels = (uint8_t *)m;
         f.priv.owned = 1;
     }
     /* Describe the backing: one piece when the driver allocated it, else
        page by page (at most one piece per page). */
     f.priv.maxsg = f.priv.owned ? 1u : (uint32_t)(f.bytes / 4096u + 2u);
-    r = virtio_alloc(p, (size_t)f.priv.maxsg * sizeof(virtio_sg), 8, VIRTIO_MEM_PRIVATE, (void **)&f.priv.sg, 0);
+    r = virtio_alloc(p, (size_t)f.priv.maxsg * sizeof(virtio_sg), 8, VIRTIO_MEM_PRIVATE, &m, 0);
     if (r != VIRTIO_OK) goto fail_mem;
+    f.priv.sg = (virtio_sg *)m;
     if (f.priv.owned) {
         f.priv.sg[0].addr = f.priv.pixels_dev;
         f.priv.sg[0].len = (uint32_t)f.bytes;
@@ -814,8 +818,9 @@ VIRTIO_API virtio_result virtio_gpu_fb_create(virtio_gpu *gpu, virtio_gpu_fb *fb
         goto fail_mem;
     }
     f.priv.entries_bytes = (size_t)f.priv.nsg * 16u;
-    r = virtio_alloc(p, f.priv.entries_bytes, 16, VIRTIO_MEM_DMA, (void **)&f.priv.entries, &f.priv.entries_dev);
+    r = virtio_alloc(p, f.priv.entries_bytes, 16, VIRTIO_MEM_DMA, &m, &f.priv.entries_dev);
     if (r != VIRTIO_OK) goto fail_all;
+    f.priv.entries = (unsigned char *)m;
     for (i = 0; i < f.priv.nsg; i++) {
         virtio__gpu_put(f.priv.entries + 16u * i, f.priv.sg[i].addr, 8);
         virtio__gpu_put(f.priv.entries + 16u * i + 8, f.priv.sg[i].len, 4);

@@ -470,6 +470,7 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
     virtio_queue_options qo;
     const virtio_platform *p;
     uint32_t i;
+    void *m;   /* (what virtio_alloc gives, before it is typed) */
     virtio_result r;
     if (!in || !dev) return VIRTIO_ERR_INVALID_ARG;
     if (in->priv.magic == VIRTIO__INPUT_MAGIC) return VIRTIO_ERR_STATE;   /* running: shut it down first */
@@ -496,11 +497,12 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
     if ((r = virtio_queue_init(&in->statusq, &in->dev, 1, &qo)) != VIRTIO_OK) goto fail;
     if (in->priv.nbuf > in->eventq.size) in->priv.nbuf = in->eventq.size;
     in->priv.evbuf_bytes = (size_t)(in->priv.nbuf + VIRTIO__INPUT_STATUS_SLOTS) * VIRTIO__INPUT_EVENT_BYTES;
-    r = virtio_alloc(p, in->priv.evbuf_bytes, 8, VIRTIO_MEM_DMA, (void **)&in->priv.evbuf, &in->priv.evbuf_dev);
+    r = virtio_alloc(p, in->priv.evbuf_bytes, 8, VIRTIO_MEM_DMA, &m, &in->priv.evbuf_dev);
     if (r != VIRTIO_OK) goto fail;
-    r = virtio_alloc(p, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), 8, VIRTIO_MEM_PRIVATE,
-                     (void **)&in->priv.stage, 0);
+    in->priv.evbuf = (unsigned char *)m;
+    r = virtio_alloc(p, (size_t)in->priv.nbuf * sizeof(virtio_input_ev), 8, VIRTIO_MEM_PRIVATE, &m, 0);
     if (r != VIRTIO_OK) goto fail;
+    in->priv.stage = (virtio_input_ev *)m;
     for (i = 0; i < in->priv.nbuf; i++)
         if ((r = virtio__input_post(in, i)) != VIRTIO_OK) goto fail;
     if ((r = virtio_device_ready(&in->dev)) != VIRTIO_OK) goto fail;

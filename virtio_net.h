@@ -505,11 +505,13 @@ static virtio_result virtio__net_bufs(virtio_net *n, uint32_t count, unsigned ch
 {
     const virtio_platform *p = n->dev.platform;
     uint32_t i, j, m;
+    void *mem;
     virtio_result r;
     for (i = 0; i < count; i += m) {
         m = count - i < n->priv.per_alloc ? count - i : n->priv.per_alloc;
-        r = virtio_alloc(p, (size_t)m * n->priv.buf_size, 64, VIRTIO_MEM_DMA, (void **)&cpu[i], &dev[i]);
+        r = virtio_alloc(p, (size_t)m * n->priv.buf_size, 64, VIRTIO_MEM_DMA, &mem, &dev[i]);
         if (r != VIRTIO_OK) return r;
+        cpu[i] = (unsigned char *)mem;
         for (j = 1; j < m; j++) {
             cpu[i + j] = cpu[i] + (size_t)j * n->priv.buf_size;
             dev[i + j] = dev[i] + (uint64_t)j * n->priv.buf_size;
@@ -583,6 +585,7 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
     uint32_t i, two_rx, two_tx;
     uint16_t v16;
     int given_mac = 0;
+    void *m;   /* (what virtio_alloc gives, before it is typed) */
     virtio_result r;
     if (!net || !dev) return VIRTIO_ERR_INVALID_ARG;
     if (net->priv.magic == VIRTIO__NET_MAGIC) return VIRTIO_ERR_STATE;   /* running: shut it down first */
@@ -681,9 +684,9 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
     if ((r = virtio__net_bufs(net, net->priv.nrx, net->priv.rx_buf, net->priv.rx_dev)) != VIRTIO_OK) goto fail;
     if ((r = virtio__net_bufs(net, net->priv.ntx, net->priv.tx_buf, net->priv.tx_dev)) != VIRTIO_OK) goto fail;
     if (net->ctrl.dev) {
-        r = virtio_alloc(net->dev.platform, VIRTIO__NET_CTRL_BYTES, 64, VIRTIO_MEM_DMA, (void **)&net->priv.ctrlbuf,
-                         &net->priv.ctrlbuf_dev);
+        r = virtio_alloc(net->dev.platform, VIRTIO__NET_CTRL_BYTES, 64, VIRTIO_MEM_DMA, &m, &net->priv.ctrlbuf_dev);
         if (r != VIRTIO_OK) goto fail;
+        net->priv.ctrlbuf = (unsigned char *)m;
     }
     for (i = 0; i < net->priv.ntx; i++) net->priv.tx_free[i] = (uint16_t)i;
     net->priv.tx_nfree = net->priv.ntx;

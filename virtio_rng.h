@@ -251,6 +251,7 @@ VIRTIO_API virtio_result virtio_rng_init(virtio_rng *rng, const virtio_device *d
     virtio_queue_options qo;
     const virtio_platform *p;
     uint32_t i;
+    void *m;   /* (what virtio_alloc gives, before it is typed) */
     virtio_result r;
     if (!rng || !dev) return VIRTIO_ERR_INVALID_ARG;
     if (rng->priv.magic == VIRTIO__RNG_MAGIC) return VIRTIO_ERR_STATE;
@@ -273,11 +274,13 @@ VIRTIO_API virtio_result virtio_rng_init(virtio_rng *rng, const virtio_device *d
     if ((r = virtio_queue_init(&rng->queue, &rng->dev, 0, &qo)) != VIRTIO_OK) goto fail;
     if (rng->queue.size < rng->priv.nbuf) rng->priv.nbuf = rng->queue.size;
     rng->priv.buf_bytes = (size_t)rng->priv.nbuf * rng->priv.bsize;
-    r = virtio_alloc(p, rng->priv.buf_bytes, 16, VIRTIO_MEM_DMA, (void **)&rng->priv.buf, &rng->priv.buf_dev);
+    r = virtio_alloc(p, rng->priv.buf_bytes, 16, VIRTIO_MEM_DMA, &m, &rng->priv.buf_dev);
     if (r != VIRTIO_OK) goto fail;
+    rng->priv.buf = (unsigned char *)m;
     rng->priv.stash_bytes = (size_t)(rng->priv.nbuf + 1) * rng->priv.bsize;
-    r = virtio_alloc(p, rng->priv.stash_bytes, 16, VIRTIO_MEM_PRIVATE, (void **)&rng->priv.stash, 0);
+    r = virtio_alloc(p, rng->priv.stash_bytes, 16, VIRTIO_MEM_PRIVATE, &m, 0);
     if (r != VIRTIO_OK) goto fail;
+    rng->priv.stash = (unsigned char *)m;
     for (i = 0; i < rng->priv.nbuf; i++)
         if ((r = virtio__rng_post(rng, i)) != VIRTIO_OK) goto fail;
     if ((r = virtio_device_ready(&rng->dev)) != VIRTIO_OK) goto fail;

@@ -33,6 +33,7 @@
 int main(int argc, char **argv)
 {
     uint8_t *bufs[BATCH];
+    void *mem;
     long batches = argc > 1 ? atol(argv[1]) : 1000;
     int packed = argc > 2 && strcmp(argv[2], "packed") == 0;
     int batch = argc > 3 && strcmp(argv[3], "batch") == 0;
@@ -61,7 +62,8 @@ int main(int argc, char **argv)
         virtio_blk_init(&blk, &dev, &o) != VIRTIO_OK)
         return 1;
     for (b = 0; b < BATCH; b++)
-        if (virtio_alloc(&bus->platform, 4096, 4096, VIRTIO_MEM_DMA, (void **)&bufs[b], 0) != VIRTIO_OK) return 4;
+        if (virtio_alloc(&bus->platform, 4096, 4096, VIRTIO_MEM_DMA, &mem, 0) != VIRTIO_OK) return 4;
+        else bufs[b] = (uint8_t *)mem;
     for (b = 0; b < batches; b++) {
         virtio_blk_request rq[BATCH];
         virtio_blk_completion c[BATCH];

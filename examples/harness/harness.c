@@ -265,6 +265,7 @@ static virtio_result cmd_blk_readv(char **a)
     uint64_t sector = number(a[0]);
     uint32_t n = (uint32_t)number(a[1]);
     unsigned char *buf = NULL, seen[64];
+    void *mem;
     uint64_t dev_addr = 0;
     unsigned long t0 = qt.translations, b0 = qt.bounces;
     uint32_t i, submitted, done = 0, most;
@@ -272,8 +273,8 @@ static virtio_result cmd_blk_readv(char **a)
     if ((r = open_disk()) != VIRTIO_OK) return r;
     if (n == 0 || n > 64) return VIRTIO_ERR_INVALID_ARG;
     /* The buffers live in guest RAM: dma_map only translates. */
-    if ((r = virtio_alloc(&plat, (size_t)n * 4096u, 4096, VIRTIO_MEM_DMA, (void **)&buf, &dev_addr)) != VIRTIO_OK)
-        return r;
+    if ((r = virtio_alloc(&plat, (size_t)n * 4096u, 4096, VIRTIO_MEM_DMA, &mem, &dev_addr)) != VIRTIO_OK) return r;
+    buf = (unsigned char *)mem;
     memset(buf, 0xa5, (size_t)n * 4096u);
     memset(seen, 0, sizeof seen);
     for (i = 0; i < n; i++) {

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # headers stay clean under the common additions.
 WARN = ("-Wall -Wextra -Werror -pedantic -Wundef -Wshadow -Wcast-align -Wsign-conversion -Wconversion -Wcast-qual "
         "-Wvla -Wpointer-arith -Wmissing-declarations -Wredundant-decls -Wdouble-promotion -Wformat=2 "
-        "-Wswitch-enum").split()
+        "-Wswitch-enum -Wstrict-aliasing=2").split()   # (=2: gcc's stricter level, which sees (void **)&p)
 CWARN = ["-Wstrict-prototypes", "-Wmissing-prototypes", "-Wnested-externs", "-Wold-style-definition", "-Wwrite-strings"]
 DRIVERS = [h for h in ("virtio_blk", "virtio_net", "virtio_input", "virtio_gpu", "virtio_console", "virtio_rng")
            if os.path.exists(os.path.join(HERE, "..", "..", h + ".h"))]

@@ -238,6 +238,14 @@ static model *small_blk(model_bus *bus, uint32_t transport)
     return model_blk_new(bus, &mo, &bo);
 }
 
+
+/* DMA memory from virtio_alloc as bytes (through a void *: no type punning). */
+static uint8_t *alloc_bytes(model_bus *bus, size_t size, size_t align, uint64_t *dev)
+{
+    void *m = 0;
+    CHECK_EQ(virtio_alloc(&bus->platform, size, align, VIRTIO_MEM_DMA, &m, dev), VIRTIO_OK);
+    return (uint8_t *)m;
+}
 static void queue_api(uint32_t ring, uint32_t transport)
 {
     model_bus *bus = model_bus_new();
@@ -272,9 +280,9 @@ static void queue_api(uint32_t ring, uint32_t transport)
         CHECK(memcmp(&before, &q, sizeof q) == 0);
     }
     CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
-    CHECK_EQ(virtio_alloc(&bus->platform, 16, 16, VIRTIO_MEM_DMA, (void **)&hdr, &hdr_dev), VIRTIO_OK);
-    CHECK_EQ(virtio_alloc(&bus->platform, 512, 16, VIRTIO_MEM_DMA, (void **)&data, &data_dev), VIRTIO_OK);
-    CHECK_EQ(virtio_alloc(&bus->platform, 4, 4, VIRTIO_MEM_DMA, (void **)&st, &st_dev), VIRTIO_OK);
+    hdr = alloc_bytes(bus, 16, 16, &hdr_dev);
+    data = alloc_bytes(bus, 512, 16, &data_dev);
+    st = alloc_bytes(bus, 4, 4, &st_dev);
     /* A read of sector 0: header, 512 writable bytes, status byte. */
     memset(hdr, 0, 16);
     sg[0].addr = hdr_dev, sg[0].len = 16;
@@ -334,7 +342,7 @@ static void queue_tables(uint32_t ring, uint32_t transport)
     CHECK_EQ(virtio_queue_init(&q, &dev, 0, &qo), VIRTIO_OK);
     CHECK_EQ(q.indirect, 3);
     CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
-    CHECK_EQ(virtio_alloc(&bus->platform, 512 * 5, 16, VIRTIO_MEM_DMA, (void **)&mem, &mem_dev), VIRTIO_OK);
+    mem = alloc_bytes(bus, 512 * 5, 16, &mem_dev);
     CHECK_EQ(virtio_queue_add_table(&q, mem_dev, 0, 0, 0), VIRTIO_ERR_INVALID_ARG);
     CHECK_EQ(virtio_queue_add_table(&q, mem_dev, 5, 0, 0), VIRTIO_ERR_INVALID_ARG);   /* longer than the ring */
     for (i = 0; i < 4; i++) {   /* reads of sectors 1, 3, 5, 7 */
@@ -1139,7 +1147,7 @@ static void kvmtool_queue_size_asked(uint32_t ring, uint32_t said)
     CHECK_EQ(q.size, want);                          /* read back */
     CHECK_EQ(model_queue_size(m, 0), want);          /* and the ring the device lays out */
     CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
-    CHECK_EQ(virtio_alloc(&bus->platform, 1024, 16, VIRTIO_MEM_DMA, (void **)&mem, &mem_dev), VIRTIO_OK);
+    mem = alloc_bytes(bus, 1024, 16, &mem_dev);
     for (i = 0; i < 20 && !unit_fails; i++) {   /* more than 8 requests: indices past the small ring */
         memset(mem, 0, 16);
         mem[8] = (uint8_t)i;
@@ -1209,7 +1217,7 @@ static void used_len_clamped(uint32_t ring)
     CHECK_EQ(virtio_device_begin(&dev, 0, &dopt), VIRTIO_OK);
     CHECK_EQ(virtio_queue_init(&q, &dev, 0, 0), VIRTIO_OK);
     CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
-    CHECK_EQ(virtio_alloc(&bus->platform, 256, 16, VIRTIO_MEM_DMA, (void **)&mem, &mem_dev), VIRTIO_OK);
+    mem = alloc_bytes(bus, 256, 16, &mem_dev);
     m->knobs.used_len = MODEL_USED_LEN_CHAIN;
     sg[0].addr = mem_dev, sg[0].len = 100;
     sg[1].addr = mem_dev + 128, sg[1].len = 50;
@@ -1283,7 +1291,7 @@ static void pop_many(uint32_t ring)
     CHECK_EQ(virtio_device_begin(&dev, 0, &dopt), VIRTIO_OK);
     CHECK_EQ(virtio_queue_init(&q, &dev, 0, 0), VIRTIO_OK);
     CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
-    CHECK_EQ(virtio_alloc(&bus->platform, 64, 16, VIRTIO_MEM_DMA, (void **)&mem, &mem_dev), VIRTIO_OK);
+    mem = alloc_bytes(bus, 64, 16, &mem_dev);
     sg.addr = mem_dev, sg.len = 8;
     CHECK_EQ(virtio_queue_pop_many(&q, ck, lens, 8, &n), VIRTIO_EMPTY);
     CHECK_EQ(virtio_queue_pop_many(&q, 0, lens, 8, &n), VIRTIO_ERR_INVALID_ARG);
@@ -1363,7 +1371,7 @@ static uint64_t wait_traffic(uint32_t step_us, uint32_t reg_cost_us, uint64_t *e
     CHECK_EQ(virtio_device_begin(&dev, 0, 0), VIRTIO_OK);
     CHECK_EQ(virtio_queue_init(&q, &dev, 0, 0), VIRTIO_OK);
     CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
-    CHECK_EQ(virtio_alloc(&bus->platform, 1024, 16, VIRTIO_MEM_DMA, (void **)&mem, &mem_dev), VIRTIO_OK);
+    mem = alloc_bytes(bus, 1024, 16, &mem_dev);
     sg[0].addr = mem_dev, sg[0].len = 16;
     sg[1].addr = mem_dev + 64, sg[1].len = 512;
     sg[2].addr = mem_dev + 600, sg[2].len = 1;
