@@ -5,14 +5,14 @@
 #ifndef VIRTIO_H
 #define VIRTIO_H
 /*
-virtio.h - v0.3.0 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
+virtio.h - v0.3.7 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
 
 The core of a single-header VirtIO driver stack for bare-metal kernels,
 bootloaders and test guests. It speaks every common VirtIO transport
 (virtio-mmio version 1 and 2, virtio-pci modern and legacy) and both ring
 formats (split and packed), and gives the device drivers in virtio_blk.h,
-virtio_net.h, virtio_input.h and virtio_gpu.h one device object and one
-queue object to build on. It needs no C library and allocates nothing on
+virtio_net.h, virtio_input.h, virtio_gpu.h, virtio_console.h and
+virtio_rng.h one device object and one queue object to build on. It needs no C library and allocates nothing on
 its own: memory comes from hooks in a platform struct you fill.
 
 QUICK START
@@ -32,6 +32,7 @@ QUICK START
 
     plat.dma_alloc = my_alloc;
     plat.pci_ecam  = 0x30000000;                  // riscv64 "virt"
+    plat.pci_buses = 256;                         // its ECAM's buses (bridges)
     win.mem_base   = 0x40000000;                  // without firmware: give
     win.mem_size   = 0x40000000;                  // the BARs addresses (x86:
     virtio_pci_assign(&plat, &win, NULL);         // SeaBIOS did, skip this)
@@ -336,7 +337,7 @@ typedef enum virtio_result {
     VIRTIO_ERR_DEVICE = -3,          /* device broke the protocol (bad id, length, index...) */
     VIRTIO_ERR_IO = -4,              /* device reported that the request failed */
     VIRTIO_ERR_TIMEOUT = -5,         /* a bounded wait ran out */
-    VIRTIO_ERR_NO_SPACE = -6,        /* queue full or too many requests in flight */
+    VIRTIO_ERR_NO_SPACE = -6,        /* queue full, too many requests in flight; virtio_pci_assign: a BAR did not fit */
     VIRTIO_ERR_NEEDS_RESET = -7,     /* device set DEVICE_NEEDS_RESET */
     VIRTIO_ERR_NO_MEMORY = -8,       /* dma_alloc or dma_map failed */
     VIRTIO_ERR_NOT_FOUND = -9,       /* no (matching) device there */
@@ -890,10 +891,13 @@ typedef struct virtio_queue {
    negotiated in begin. A device maximum of 0 means "no such queue".
    Memory (see each driver's MEMORY section): on modern transports the
    descriptor ring (16 bytes per entry), the driver area and the device
-   area are three DMA allocations, so a ring of 256 entries fits pages of
-   4096 bytes; legacy transports need one physically contiguous block
-   (descriptors and driver area, then the device area on the next 4096
-   boundary: 8 KiB + 8 bytes per entry rounded up). The private shadow is
+   area (split: 6 + 2 and 6 + 8 bytes per entry; packed: 4 bytes each)
+   share as few DMA allocations of at most 4096 bytes as they fit in: one
+   up to 128 split entries, 4096 + 2574 bytes for 256 (so pages of 4096
+   bytes do; from 512 entries the descriptor ring alone is larger);
+   legacy transports need one physically contiguous block (descriptors
+   and driver area, then the device area at the next 4096 boundary:
+   10246 bytes for 256 entries). The private shadow is
    16 bytes per entry (12 on 32-bit CPUs); queue-owned indirect tables
    come in pieces of at most 4096 bytes.
    Returns VIRTIO_OK; VIRTIO_ERR_NOT_FOUND (queue absent);
@@ -1426,7 +1430,7 @@ VIRTIO_API const char *virtio_result_str(int result)
     case VIRTIO_ERR_DEVICE: return "VIRTIO_ERR_DEVICE: device broke the protocol";
     case VIRTIO_ERR_IO: return "VIRTIO_ERR_IO: device reported an I/O error";
     case VIRTIO_ERR_TIMEOUT: return "VIRTIO_ERR_TIMEOUT: wait timed out";
-    case VIRTIO_ERR_NO_SPACE: return "VIRTIO_ERR_NO_SPACE: queue full";
+    case VIRTIO_ERR_NO_SPACE: return "VIRTIO_ERR_NO_SPACE: queue full, or no room (a BAR that did not fit)";
     case VIRTIO_ERR_NEEDS_RESET: return "VIRTIO_ERR_NEEDS_RESET: device needs a reset";
     case VIRTIO_ERR_NO_MEMORY: return "VIRTIO_ERR_NO_MEMORY: out of DMA memory";
     case VIRTIO_ERR_NOT_FOUND: return "VIRTIO_ERR_NOT_FOUND: no such device";

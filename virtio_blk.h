@@ -6,7 +6,7 @@
 #ifndef VIRTIO_BLK_H
 #define VIRTIO_BLK_H
 /*
-virtio_blk.h - v0.3.0 - VirtIO block driver for virtio.h - MIT OR Unlicense
+virtio_blk.h - v0.3.7 - VirtIO block driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -29,9 +29,13 @@ QUICK START
     VIRTIO_ZERO(&rq);                  // zero fields get defaults
     rq.op = VIRTIO_BLK_OP_READ; rq.sector = 64; rq.buf = big; rq.len = 1 << 20;
     rq.token = &my_state;
-    virtio_blk_submit(&disk, &rq);
     void *tok; virtio_result res;
-    while (virtio_blk_poll(&disk, &tok, &res) == VIRTIO_EMPTY) { do_other_work(); }
+    if (virtio_blk_submit(&disk, &rq) == VIRTIO_OK) {      // queued and notified
+        do_other_work();
+        if (virtio_blk_poll(&disk, &tok, &res) == VIRTIO_EMPTY)   // not done yet:
+            virtio_blk_wait(&disk, &tok, &res);             // bounded wait
+        // tok == &my_state; res is the request's own result
+    }
 
 CONFIGURATION
 
@@ -118,7 +122,11 @@ platform's dma_alloc / dma_free):
                   tables of segs + 2 entries (see virtio.h)
 where segs = max_segments bounded by the device's seg_max. With the
 defaults (32 requests, 8 segments): 2976 + 3072 (+ 4096 with dma_unmap)
-bytes, no allocation above 4096 bytes from the driver itself.
+bytes, no allocation above 4096 bytes from the driver itself. With the
+queue, in all: on QEMU 7.2's virtio-blk (a 256-entry split ring) 50 702
+bytes of DMA memory and 7 328 private in 22 allocations on a 64-bit CPU,
+most of it the queue's 256 indirect tables (40 960 bytes, in pieces of
+2 560); options.queue_size = 32 takes that to 9 038 and 3 520 in 7.
 If a reset does not finish (shutdown, a timeout, a protocol error), the
 device may still write every buffer it was given: nothing is unmapped,
 freed or handed back, the memory is leaked (see UNTRUSTED DEVICE).

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_CONSOLE_H
 #define VIRTIO_CONSOLE_H
 /*
-virtio_console.h - v0.3.0 - VirtIO console driver (serial ports) for virtio.h - MIT OR Unlicense
+virtio_console.h - v0.3.7 - VirtIO console driver (serial ports) for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -39,8 +39,9 @@ the control queues: it tells the device it is ready, accepts the ports the
 device adds (up to options.ports, ids 0 .. ports-1), and opens each one.
 What the device says about a port lands in c->port[i]: present, console,
 host_open, name, cols/rows. Init takes what a device answers at once; a
-device that answers later (QEMU's PCI transport) is heard by later calls,
-and virtio_console_refresh() then reports VIRTIO_CONSOLE_CHANGED_PORTS.
+device that answers later (QEMU's PCI transport can: its main loop, not
+the vCPU, takes the notification) is heard by later calls, and
+virtio_console_refresh() then reports VIRTIO_CONSOLE_CHANGED_PORTS.
 Ports with higher ids are not answered: the device keeps them closed.
 Without MULTIPORT only port 0 exists and is assumed open. Reads and writes
 work on any served port whatever its state; a device discards what is
@@ -277,8 +278,8 @@ VIRTIO_API virtio_result virtio_console_kick(virtio_console *c);
 VIRTIO_API virtio_result virtio_console_emerg_write(virtio_console *c, const void *buf, size_t len);
 
 /* Handle pending control messages, re-read the console size (SIZE) into
-   c->info, and report what changed since the last refresh as
-   VIRTIO_CONSOLE_CHANGED_* bits. out: changed (may be NULL). On an error
+   c->info, and report what changed since the last refresh (or since
+   init: what init saw is not reported) as VIRTIO_CONSOLE_CHANGED_* bits. out: changed (may be NULL). On an error
    c->info keeps its previous values. Returns VIRTIO_OK;
    VIRTIO_ERR_NEEDS_RESET (the device asks for a reset: shut down and
    initialise again); VIRTIO_ERR_DEVICE (a control queue broke, or the

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_NET_H
 #define VIRTIO_NET_H
 /*
-virtio_net.h - v0.3.0 - VirtIO network driver for virtio.h - MIT OR Unlicense
+virtio_net.h - v0.3.7 - VirtIO network driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -34,7 +34,8 @@ Runtime choices are in virtio_net_options (all-zero = defaults).
 FRAMES
 
 A frame is an Ethernet frame without FCS: destination, source, type,
-payload; 14 to info.mtu + 14 bytes (18 more with a VLAN tag). The
+payload; 14 to info.mtu + 14 bytes (info.mtu + 18 with an 802.1Q or
+802.1ad VLAN tag: type 0x8100 or 0x88a8 at byte 12). The
 virtio-net header is the driver's business: it is added on send and
 stripped on receive. Frames shorter than 60 bytes are sent as given (the
 device or host pads them if the medium needs it).
@@ -51,7 +52,9 @@ refuses it with VIRTIO_ERR_TOO_BIG and recycles its buffers). A frame is
 checked whole before a byte of it reaches the caller's buffer: a malformed
 one (bad num_buffers, a used length below the header, or one the device
 overstated, which the core clamps and counts in rx.clamped) is dropped and
-counted in stats.rx_errors. With GUEST_CSUM, frames the device marks as
+counted in stats.rx_errors, as is every frame dropped with
+VIRTIO_ERR_TOO_BIG (longer than the caller's buffer; spread over buffers,
+for virtio_net_borrow). With GUEST_CSUM, frames the device marks as
 checksum-valid carry VIRTIO_NET_FRAME_CSUM_VALID, and frames with a
 partial checksum are completed by the driver before they are handed out.
 
@@ -128,9 +131,10 @@ MRG_RXBUF) plus info.mtu + 18, rounded up to 64, at least 1536. K =
 Defaults (rx_buffers 32, tx_buffers 16, MTU 1500 so B = 1536 and K = 2):
 16 receive and 8 transmit allocations of 3072 bytes, 512 for control
 commands and 1024 bytes of bookkeeping on a 64-bit CPU; with the three
-rings, 75 840 bytes of DMA memory and 1 856 of private memory in 32
-allocations on a modern transport (split rings; test_net measures it),
-none above 4096 bytes. An MTU above 4066 makes B, and each buffer
+rings and the control ring's indirect tables (4 of 3 entries, 192 bytes,
+and their 16-byte index), 75 826 bytes of DMA memory and 1 872 of private
+memory in 34 allocations on a modern transport (split rings; test_net
+checks it), none above 4096 bytes. An MTU above 4066 makes B, and each buffer
 allocation, larger than a page. Legacy PCI devices fix their ring sizes:
 with QEMU's 256 entries each ring is one contiguous block of about 10 KiB
 (18 KiB for transmit, with its indirect tables). rx_buffers and
@@ -213,7 +217,8 @@ typedef struct virtio_net_info {
 
 /* A network device. Caller-owned, must not move after init. Readable:
    dev, rx, tx, ctrl, info, last_status (the device's answer to the last
-   control command: 0 OK, 1 ERR), stats. The rest is private. */
+   control command: 0 OK, 1 ERR), stats (rx_errors: received frames
+   dropped, see RECEIVE). The rest is private. */
 typedef struct virtio_net {
     virtio_device dev;
     virtio_queue rx, tx, ctrl;
@@ -266,7 +271,8 @@ VIRTIO_API virtio_result virtio_net_shutdown(virtio_net *net);
 
 /* Send one frame (copied); flags 0 or VIRTIO_MORE (post, notify later).
    Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL, shorter than 14 bytes,
-   unknown flags); VIRTIO_ERR_TOO_BIG (over info.mtu + 18);
+   unknown flags); VIRTIO_ERR_TOO_BIG (over info.mtu + 14, or + 18 with
+   a VLAN tag: see FRAMES);
    VIRTIO_ERR_LINK_DOWN; VIRTIO_ERR_NO_SPACE (all transmit buffers in
    flight; frames posted with VIRTIO_MORE are notified first);
    VIRTIO_ERR_DEVICE; VIRTIO_ERR_STATE. Context: never blocks; reclaims
@@ -760,13 +766,17 @@ VIRTIO_API virtio_result virtio_net_reclaim(virtio_net *net, uint32_t *count)
 static virtio_result virtio__net_send(virtio_net *n, const void *frame, size_t len, uint32_t flags,
                                       uint32_t hflags, uint32_t csum_start, uint32_t csum_offset)
 {
+    const unsigned char *f = (const unsigned char *)frame;
     unsigned char *b;
     uint64_t a;
     uint32_t h, i;
     virtio_sg sg[2];
     virtio_result r;
     if (!frame || len < 14 || (flags & ~VIRTIO_MORE)) return VIRTIO_ERR_INVALID_ARG;
-    if (len > n->info.mtu + 18u) return VIRTIO_ERR_TOO_BIG;
+    /* The MTU bounds the payload: after 14 bytes of header, 18 with an
+       802.1Q or 802.1ad tag (type 0x8100 or 0x88a8). */
+    h = len > 18 && ((f[12] == 0x81 && f[13] == 0x00) || (f[12] == 0x88 && f[13] == 0xa8)) ? 18u : 14u;
+    if (len > n->info.mtu + h) return VIRTIO_ERR_TOO_BIG;
     if (!n->info.link_up) return VIRTIO_ERR_LINK_DOWN;
     if (n->priv.tx_nfree == 0 && (r = virtio_net_reclaim(n, 0)) != VIRTIO_OK) return r;
     if (n->priv.tx_nfree == 0) {

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_RNG_H
 #define VIRTIO_RNG_H
 /*
-virtio_rng.h - v0.3.0 - VirtIO entropy source driver for virtio.h - MIT OR Unlicense
+virtio_rng.h - v0.3.7 - VirtIO entropy source driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -70,7 +70,7 @@ virtio_rng_refresh() reports.
 MEMORY
 
 At init, through dma_alloc: one ring (queue size = buffers rounded up to a
-power of two, align 4096) with its private shadow (VIRTIO_MEM_PRIVATE,
+power of two; align 16, 4096 on legacy transports) with its private shadow (VIRTIO_MEM_PRIVATE,
 16 bytes per entry, 12 on 32-bit CPUs), one VIRTIO_MEM_DMA block of buffers x buffer_size
 bytes (align 16) and the stash, a VIRTIO_MEM_PRIVATE block of
 (buffers + 1) x buffer_size bytes (align 16). Defaults on a modern

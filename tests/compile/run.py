@@ -155,7 +155,22 @@ def jobs():
             for v in VARIANTS:
                 defs = [f"-D{m}" for m in v.split()]
                 out.append((f"{tag} variants {' '.join(defs)}", base + defs + ["variants.c", "-o", "{out}"]))
-    return out + freestanding_jobs() + msvc_jobs() + quickstart_jobs() + analyzer_jobs()
+    return out + freestanding_jobs() + msvc_jobs() + quickstart_jobs() + analyzer_jobs() + version_jobs()
+
+
+def version_jobs():
+    """Every header's banner and README's newest Changes entry name the
+    version virtio.h defines (VIRTIO_VERSION_*)."""
+    def job(out_path):
+        core = open(os.path.join(ROOT, "virtio.h")).read()
+        ver = ".".join(re.search(rf"#define VIRTIO_VERSION_{k} (\d+)", core).group(1) for k in ("MAJOR", "MINOR", "PATCH"))
+        bad = [h + ".h" for h in ["virtio"] + DRIVERS
+               if f"{h}.h - v{ver} - " not in open(os.path.join(ROOT, h + ".h")).read()[:1000]]
+        newest = re.search(r"\n\*\*(\d+\.\d+\.\d+)\*\*", open(os.path.join(ROOT, "README.md")).read())
+        if not newest or newest.group(1) != ver:
+            bad.append("README.md Changes")
+        return (1 if bad else 0), f"VIRTIO_VERSION {ver}; not naming it: {', '.join(bad) or 'none'}\n"
+    return [("versions", job)]
 
 
 # MSVC mode (issue: emulator harnesses on Windows hosts). clang in MSVC

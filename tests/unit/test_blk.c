@@ -926,12 +926,14 @@ static void queue_size(void)
    queue's are virtio.h's), with and without the unmap lists a dma_unmap
    hook needs; and what the header's MEMORY section says is what it takes. */
 static size_t allocs[64], nallocs;
+static int alloc_kind[64];
 static void *alloc_at[64];
 static void *counting_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
 {
     void *p = real_alloc(user, size, align, kind, dev);
     if (nallocs < 64) {
         alloc_at[nallocs] = p;
+        alloc_kind[nallocs] = kind;
         allocs[nallocs++] = size;
     }
     return p;
@@ -975,6 +977,44 @@ static void memory(uint32_t transport, int identity_dma)
 /* Legacy transports take a 32-bit page frame: ring memory at 16 TiB or
    above (identity DMA of a 64-bit host's heap: bus_dma) is refused, never
    truncated. A 32-bit CPU has no memory up there: the same setup works. */
+/* MEMORY's totals with the queue: a 256-entry split ring as QEMU 7.2's
+   virtio-blk offers, and options.queue_size 32 (64-bit CPUs). */
+static void memory_totals(uint32_t queue_size, size_t want_dma, size_t want_private, size_t want_count)
+{
+    model_bus *bus = model_bus_new();
+    model_options mo;
+    model_blk_options bo;
+    model *m;
+    virtio_device dev;
+    virtio_blk b;
+    virtio_blk_options o;
+    size_t i, bytes[2] = { 0, 0 };
+    memset(&b, 0, sizeof b);
+    model_options_init(&mo, MODEL_PCI_MODERN);
+    model_blk_options_init(&bo);
+    m = model_blk_new(bus, &mo, &bo);
+    model_set_queue_max(m, 0, 256);
+    bus->platform.dma_map = 0;
+    bus->platform.dma_unmap = 0;
+    real_alloc = bus->platform.dma_alloc;
+    bus->platform.dma_alloc = counting_alloc;
+    nallocs = 0;
+    memset(&o, 0, sizeof o);
+    o.device.ring = VIRTIO_RING_SPLIT;
+    o.queue_size = queue_size;
+    CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_blk_init(&b, &dev, &o), VIRTIO_OK);
+    CHECK_EQ(nallocs, want_count);
+    for (i = 0; i < nallocs && i < 64; i++) bytes[alloc_kind[i] == VIRTIO_MEM_PRIVATE] += allocs[i];
+    if (sizeof(void *) == 8) {
+        CHECK_EQ(bytes[0], want_dma);
+        CHECK_EQ(bytes[1], want_private);
+    }
+    CHECK_EQ(virtio_blk_shutdown(&b), VIRTIO_OK);
+    CHECK_EQ(bus->stats.live_allocs, 0);
+    model_bus_free(bus);
+}
+
 static void legacy_high_memory(uint32_t transport)
 {
     blkenv e;
@@ -1009,6 +1049,8 @@ int main(void)
     RUN(init_twice(), "blk init on a running disk is refused (issue 11.7)");
     RUN(memory(MODEL_PCI_MODERN, 0), "blk MEMORY: no allocation of its own above 4096 bytes (dma_unmap hook)");
     RUN(memory(MODEL_MMIO, 1), "blk MEMORY: no allocation of its own above 4096 bytes (identity DMA)");
+    RUN(memory_totals(0, 50702, 7328, 22), "blk MEMORY totals: 256-entry split queue, 50702 + 7328 bytes in 22");
+    RUN(memory_totals(32, 9038, 3520, 7), "blk MEMORY totals: queue_size 32, 9038 + 3520 bytes in 7");
     RUN(queue_size(), "blk keeps the device's queue size unless asked for less (issue 11.9a)");
     for (identity = 0; identity < 2; identity++) {
         const char *d = identity ? ", identity DMA" : "";

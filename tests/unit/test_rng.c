@@ -487,11 +487,11 @@ static void bad_input(void)
 }
 
 /* MEMORY figures: every allocation with default options, modern split. */
-static size_t alloc_sizes[16], nalloc;
+static size_t alloc_sizes[16], alloc_aligns[16], nalloc;
 static void *(*real_alloc)(void *, size_t, size_t, int, uint64_t *);
 static void *rec_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
 {
-    if (nalloc < 16) alloc_sizes[nalloc++] = size;
+    if (nalloc < 16) alloc_aligns[nalloc] = align, alloc_sizes[nalloc++] = size;
     return real_alloc(user, size, align, kind, dev);
 }
 
@@ -513,6 +513,9 @@ static void memory(void)
         CHECK_EQ(alloc_sizes[1], 4 * SLOT);   /* its shadow: 64 bytes (48 on 32-bit CPUs) */
         CHECK_EQ(alloc_sizes[2], 256);   /* buffers */
         CHECK_EQ(alloc_sizes[3], 320);   /* stash */
+        CHECK_EQ(alloc_aligns[0], 16);   /* the ring, on a modern transport */
+        CHECK_EQ(alloc_aligns[2], 16);
+        CHECK_EQ(alloc_aligns[3], 16);
         for (i = 0; i < nalloc; i++) CHECK(alloc_sizes[i] <= 4096);
         env_down(&e);
     }
