@@ -37,6 +37,7 @@ QUICK START
     win.mem_size   = 0x40000000;                  // the BARs addresses (x86:
     virtio_pci_assign(&plat, &win, NULL);         // SeaBIOS did, skip this)
     plat.pci_windows = &win;                      // no BAR outside is used
+                                                  // (x86: firmware's, or NULL)
     if (virtio_pci_find(&plat, VIRTIO_DEVICE_BLOCK, &bdf) == VIRTIO_OK &&
         virtio_pci_probe(&dev, &plat, bdf) == VIRTIO_OK &&
         virtio_blk_init(&disk, &dev, NULL) == VIRTIO_OK)
@@ -116,7 +117,9 @@ that uses it. All-zero fields mean "default"; only dma_alloc is mandatory.
               (a CPU pointer: ECAM bypasses reg_read) when set, else the
               x86 0xCF8/0xCFC ports. A harness that routes everything sets
               pci_read/pci_write. pci_buses bounds the bus scans of
-              virtio_pci_find and virtio_pci_assign (0 means 1 bus).
+              virtio_pci_find and virtio_pci_assign (0 means 1 bus: set
+              the buses the configuration space reaches, an ECAM's size
+              / 1 MiB or 256 for the x86 ports, to see behind bridges).
               pci_windows: the host bridge windows; when set, the probe
               uses a BAR only if it lies wholly inside the window of its
               kind (I/O; memory: either memory window), so a function that
@@ -446,7 +449,7 @@ typedef struct virtio_platform {
     X(VIRTIO_MSG_BAD_USED_LEN, "used ring: length larger than posted (clamped)") \
     X(VIRTIO_MSG_BAD_USED_IDX, "used ring: index moved too far") \
     X(VIRTIO_MSG_QUEUE_SIZE, "queue size unusable") \
-    X(VIRTIO_MSG_PCI_CAPS, "virtio-pci capabilities missing or bad") \
+    X(VIRTIO_MSG_PCI_CAPS, "virtio-pci capabilities missing or bad, or their BARs outside pci_windows") \
     X(VIRTIO_MSG_NO_ACCESS_PLATFORM, "device does not offer ACCESS_PLATFORM") \
     X(VIRTIO_MSG_CONFIG_UNSTABLE, "config generation never settled") \
     X(VIRTIO_MSG_TIMEOUT, "wait timed out") \

@@ -240,10 +240,13 @@ VIRTIO_API virtio_result virtio_gpu_shutdown(virtio_gpu *gpu);
 VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu);
 
 /* Read the EDID blob of a scanout (GET_EDID). out: buf[0..*size) (size
-   may be NULL).
+   may be NULL). The blob is at most VIRTIO_GPU_EDID_MAX (1024) bytes, a
+   buffer that large always suffices: QEMU 7.2 reports 1024 whatever the
+   EDID's own length (128 bytes per block).
    Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no EDID feature);
    VIRTIO_ERR_INVALID_ARG (unknown scanout, NULL); VIRTIO_ERR_TOO_BIG
    (blob larger than cap); a command error. */
+#define VIRTIO_GPU_EDID_MAX 1024
 VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, uint8_t *buf, uint32_t cap,
                                              uint32_t *size);
 
@@ -683,7 +686,7 @@ VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, 
     b = gpu->priv.cmd + VIRTIO__GPU_RESP(0);
     n = virtio__gpu_get(b + VIRTIO__GPU_HDR, 4);
     /* The blob must lie within what the device says it wrote. */
-    if (n > 1024 || n > gpu->priv.resp_len - (VIRTIO__GPU_HDR + 8)) return VIRTIO_ERR_DEVICE;
+    if (n > VIRTIO_GPU_EDID_MAX || n > gpu->priv.resp_len - (VIRTIO__GPU_HDR + 8)) return VIRTIO_ERR_DEVICE;
     if (n > cap) return VIRTIO_ERR_TOO_BIG;
     VIRTIO_MEMCPY(buf, b + VIRTIO__GPU_HDR + 8, n);
     if (size) *size = n;
