@@ -12,8 +12,9 @@ bootloaders and test guests. It speaks every common VirtIO transport
 (virtio-mmio version 1 and 2, virtio-pci modern and legacy) and both ring
 formats (split and packed), and gives the device drivers in virtio_blk.h,
 virtio_net.h, virtio_input.h, virtio_gpu.h, virtio_console.h and
-virtio_rng.h one device object and one queue object to build on. It needs no C library and allocates nothing on
-its own: memory comes from hooks in a platform struct you fill.
+virtio_rng.h one device object and one queue object to build on. It needs
+no C library and allocates nothing on its own: memory comes from hooks in
+a platform struct you fill.
 
 QUICK START
 
@@ -340,7 +341,7 @@ typedef enum virtio_result {
     VIRTIO_ERR_DEVICE = -3,          /* device broke the protocol (bad id, length, index...) */
     VIRTIO_ERR_IO = -4,              /* device reported that the request failed */
     VIRTIO_ERR_TIMEOUT = -5,         /* a bounded wait ran out */
-    VIRTIO_ERR_NO_SPACE = -6,        /* queue full, too many requests in flight; virtio_pci_assign: a BAR did not fit */
+    VIRTIO_ERR_NO_SPACE = -6,        /* queue full, too many in flight; assign: a BAR did not fit */
     VIRTIO_ERR_NEEDS_RESET = -7,     /* device set DEVICE_NEEDS_RESET */
     VIRTIO_ERR_NO_MEMORY = -8,       /* dma_alloc or dma_map failed */
     VIRTIO_ERR_NOT_FOUND = -9,       /* no (matching) device there */

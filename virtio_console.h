@@ -279,8 +279,9 @@ VIRTIO_API virtio_result virtio_console_emerg_write(virtio_console *c, const voi
 
 /* Handle pending control messages, re-read the console size (SIZE) into
    c->info, and report what changed since the last refresh (or since
-   init: what init saw is not reported) as VIRTIO_CONSOLE_CHANGED_* bits. out: changed (may be NULL). On an error
-   c->info keeps its previous values. Returns VIRTIO_OK;
+   init: what init saw is not reported) as VIRTIO_CONSOLE_CHANGED_* bits.
+   out: changed (may be NULL). On an error c->info keeps its previous
+   values. Returns VIRTIO_OK;
    VIRTIO_ERR_NEEDS_RESET (the device asks for a reset: shut down and
    initialise again); VIRTIO_ERR_DEVICE (a control queue broke, or the
    configuration never settled); VIRTIO_ERR_STATE. Call it after

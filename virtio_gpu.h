@@ -239,6 +239,8 @@ VIRTIO_API virtio_result virtio_gpu_shutdown(virtio_gpu *gpu);
    Returns VIRTIO_OK or a command error (see COMMANDS). */
 VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu);
 
+#define VIRTIO_GPU_EDID_MAX 1024   /* the largest EDID blob GET_EDID returns */
+
 /* Read the EDID blob of a scanout (GET_EDID). out: buf[0..*size) (size
    may be NULL). The blob is at most VIRTIO_GPU_EDID_MAX (1024) bytes, a
    buffer that large always suffices: QEMU 7.2 reports 1024 whatever the
@@ -246,7 +248,6 @@ VIRTIO_API virtio_result virtio_gpu_display_info(virtio_gpu *gpu);
    Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (no EDID feature);
    VIRTIO_ERR_INVALID_ARG (unknown scanout, NULL); VIRTIO_ERR_TOO_BIG
    (blob larger than cap); a command error. */
-#define VIRTIO_GPU_EDID_MAX 1024
 VIRTIO_API virtio_result virtio_gpu_get_edid(virtio_gpu *gpu, uint32_t scanout, uint8_t *buf, uint32_t cap,
                                              uint32_t *size);
 

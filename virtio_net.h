@@ -134,7 +134,8 @@ commands and 1024 bytes of bookkeeping on a 64-bit CPU; with the three
 rings and the control ring's indirect tables (4 of 3 entries, 192 bytes,
 and their 16-byte index), 75 826 bytes of DMA memory and 1 872 of private
 memory in 34 allocations on a modern transport (split rings; test_net
-checks it), none above 4096 bytes. An MTU above 4066 makes B, and each buffer
+checks it), none above 4096 bytes. An MTU above 4066 makes B, and each
+buffer
 allocation, larger than a page. Legacy PCI devices fix their ring sizes:
 with QEMU's 256 entries each ring is one contiguous block of about 10 KiB
 (18 KiB for transmit, with its indirect tables). rx_buffers and

@@ -70,14 +70,15 @@ virtio_rng_refresh() reports.
 MEMORY
 
 At init, through dma_alloc: one ring (queue size = buffers rounded up to a
-power of two; align 16, 4096 on legacy transports) with its private shadow (VIRTIO_MEM_PRIVATE,
-16 bytes per entry, 12 on 32-bit CPUs), one VIRTIO_MEM_DMA block of buffers x buffer_size
-bytes (align 16) and the stash, a VIRTIO_MEM_PRIVATE block of
-(buffers + 1) x buffer_size bytes (align 16). Defaults on a modern
-transport: a 4-entry ring of 118 bytes (split; 72 packed), a 64-byte
-shadow (48 on 32-bit CPUs), 256 bytes of buffers, a 320-byte stash. Legacy transports put the
-ring's used part on its own 4096-byte page (QEMU's legacy PCI queue has 8
-entries whatever is asked).
+power of two; align 16, 4096 on legacy transports) with its private shadow
+(VIRTIO_MEM_PRIVATE, 16 bytes per entry, 12 on 32-bit CPUs), one
+VIRTIO_MEM_DMA block of buffers x buffer_size bytes (align 16) and the
+stash, a VIRTIO_MEM_PRIVATE block of (buffers + 1) x buffer_size bytes
+(align 16). Defaults on a modern transport: a 4-entry ring of 118 bytes
+(split; 72 packed), a 64-byte shadow (48 on 32-bit CPUs), 256 bytes of
+buffers, a 320-byte stash. Legacy transports put the ring's used part on
+its own 4096-byte page (QEMU's legacy PCI queue has 8 entries whatever is
+asked).
 
 LIMITS
 

@@ -223,6 +223,7 @@ static void bad_input(void)
     VT_EXPECT(virtio_net_send(&nic, big, 0, 0), VIRTIO_ERR_INVALID_ARG, "send empty");
     VT_EXPECT(virtio_net_send(&nic, big, 10, 0), VIRTIO_ERR_INVALID_ARG, "send runt");
     VT_EXPECT(virtio_net_send(&nic, big, nic.info.mtu + 19, 0), VIRTIO_ERR_TOO_BIG, "send oversized");
+    VT_EXPECT(virtio_net_send(&nic, big, nic.info.mtu + 15, 0), VIRTIO_ERR_TOO_BIG, "send untagged over the MTU");
     VT_EXPECT(virtio_net_receive(&nic, 0, 100, &f), VIRTIO_ERR_INVALID_ARG, "receive NULL");
     f.handle = 12345;
     VT_EXPECT(virtio_net_give_back(&nic, &f), VIRTIO_ERR_INVALID_ARG, "give back unknown");
