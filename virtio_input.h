@@ -90,10 +90,12 @@ All from dma_alloc at init, given back at shutdown (newest first).
                                  see virtio_queue_init)
 
 Defaults (64 buffers): 560 bytes of events, 512 bytes of staging, and the
-two rings: 3 408 bytes in 6 allocations (packed rings; test_input
-measures it), none above 4096 bytes on a modern transport. `buffers` is
-the knob (up to 1024: then 8240 bytes of events in one allocation, and a
-16 KiB ring). Legacy PCI devices fix their ring sizes.
+two rings with their shadows: 3 392 bytes in 6 allocations with packed
+rings, 4 124 with split ones (shadows of 16 bytes per entry; 12 on 32-bit
+CPUs: 3 104 packed; test_input checks them), none above 4096 bytes on a
+modern transport. `buffers` is the knob (up to 1024: then 8240 bytes of
+events in one allocation, and a 16 KiB ring). Legacy PCI devices fix
+their ring sizes.
 
 RESET AND SHUTDOWN
 

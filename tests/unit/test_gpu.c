@@ -1060,10 +1060,11 @@ static void refresh_retry(uint32_t transport)
 }
 
 /* >>gpu.issue13 item 5: with defaults and a driver-allocated framebuffer,
-   the pixels are the only allocation above a page; figures in the label. */
+   the pixels are the only allocation above a page; init's allocations are
+   the MEMORY section's, in order. */
 static struct {
     void *(*alloc)(void *, size_t, size_t, int, uint64_t *);
-    size_t largest, second, total;
+    size_t size[16], largest, second, total;
     uint32_t count;
 } mem;
 
@@ -1071,6 +1072,7 @@ static void *mem_alloc(void *user, size_t size, size_t align, int kind, uint64_t
 {
     void *p = mem.alloc(user, size, align, kind, dev);
     if (p) {
+        if (mem.count < 16) mem.size[mem.count] = size;
         if (size > mem.largest) mem.second = mem.largest, mem.largest = size;
         else if (size > mem.second) mem.second = size;
         mem.total += size;
@@ -1079,22 +1081,39 @@ static void *mem_alloc(void *user, size_t size, size_t align, int kind, uint64_t
     return p;
 }
 
-static void memory(uint32_t transport, char *label, size_t cap)
+static void memory(uint32_t transport, uint32_t ring, char *label, size_t cap)
 {
+    /* control ring of 8 (ring, shadow, table index, 8 indirect tables of
+       3), cursor ring of 16 (ring, shadow), commands; split rings 16n +
+       (6 + 2n), 4-aligned, + (6 + 8n), packed 16n + 8 */
+    const size_t index = sizeof(uint64_t) + sizeof(void *);
+    const size_t want[2][7] = { { 222, 8 * SLOT, index, 384, 430, 16 * SLOT, 4096 },
+                                { 136, 8 * SLOT, index, 384, 264, 16 * SLOT, 4096 } };
     gpuenv e;
+    virtio_gpu_options o;
     virtio_gpu_fb fb;
+    size_t init;
+    uint32_t i;
     CHECK_EQ(env_new(&e, transport, MODEL_IMMEDIATE, 0), VIRTIO_OK);
     memset(&mem, 0, sizeof mem);
     mem.alloc = e.bus->platform.dma_alloc;
     e.bus->platform.dma_alloc = mem_alloc;
-    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_OK);
+    memset(&o, 0, sizeof o);
+    o.device.ring = ring;
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, &o), VIRTIO_OK);
+    CHECK_EQ(mem.count, 7);
+    for (i = 0; i < 7 && i < mem.count; i++) CHECK_EQ(mem.size[i], want[ring - 1][i]);
+    /* virtio_gpu.h MEMORY: 5 280 bytes with packed rings, 5 532 split
+       (5 180 and 5 432 on 32-bit CPUs) */
+    init = mem.total;
+    CHECK_EQ(init, (ring == VIRTIO_RING_PACKED ? 5280u : 5532u) - (sizeof(void *) == 8 ? 0u : 100u));
     CHECK(mem.largest <= 4096);
     CHECK_EQ(virtio_gpu_fb_create(&e.gpu, &fb, 1024, 768, VIRTIO_GPU_PIX_B8G8R8X8, 0), VIRTIO_OK);
     CHECK_EQ(mem.largest, 1024 * 768 * 4);
     CHECK(mem.second <= 4096);
-    snprintf(label, cap, "gpu memory, defaults, %s: %zu B in %u allocations with a 1024x768 framebuffer (%zu B), "
-             "none other above %zu B", transport == MODEL_MMIO ? "mmio" : "pci-modern", mem.total, mem.count,
-             mem.largest, mem.second);
+    snprintf(label, cap, "gpu memory, defaults, %s %s: init %zu B in 7 allocations as MEMORY says; a 1024x768 "
+             "framebuffer (%zu B) the only one above %zu B", transport == MODEL_MMIO ? "mmio" : "pci-modern",
+             ring == VIRTIO_RING_PACKED ? "packed" : "split", init, mem.largest, mem.second);
     CHECK_EQ(virtio_gpu_fb_destroy(&e.gpu, &fb), VIRTIO_OK);
     env_down(&e);
 }
@@ -1129,8 +1148,10 @@ int main(void)
     RUN(refresh_retry(MODEL_PCI_LEGACY), "gpu refresh: failed display info keeps outputs and is retried, pci-legacy");
     {
         char mlabel[256];
-        RUN(memory(MODEL_PCI_MODERN, mlabel, sizeof mlabel), mlabel);
-        RUN(memory(MODEL_MMIO, mlabel, sizeof mlabel), mlabel);
+        RUN(memory(MODEL_PCI_MODERN, VIRTIO_RING_PACKED, mlabel, sizeof mlabel), mlabel);
+        RUN(memory(MODEL_PCI_MODERN, VIRTIO_RING_SPLIT, mlabel, sizeof mlabel), mlabel);
+        RUN(memory(MODEL_MMIO, VIRTIO_RING_PACKED, mlabel, sizeof mlabel), mlabel);
+        RUN(memory(MODEL_MMIO, VIRTIO_RING_SPLIT, mlabel, sizeof mlabel), mlabel);
     }
     UNIT_EXIT();
 }
