@@ -5,7 +5,7 @@
 #ifndef VIRTIO_H
 #define VIRTIO_H
 /*
-virtio.h - v0.3.7 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
+virtio.h - v0.3.8 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
 
 The core of a single-header VirtIO driver stack for bare-metal kernels,
 bootloaders and test guests. It speaks every common VirtIO transport
@@ -146,9 +146,11 @@ that uses it. All-zero fields mean "default"; only dma_alloc is mandatory.
               nothing to undo.
   barriers    mb/rmb/wmb: NULL selects the built-in ones for x86, Arm,
               RISC-V, MIPS and Power (32 and 64 bit, GCC, Clang and
-              cl.exe); other targets
-              fail to compile unless VIRTIO_PLATFORM_BARRIERS is defined,
-              and then all three hooks are mandatory.
+              cl.exe); other targets fail to compile unless
+              VIRTIO_PLATFORM_BARRIERS is defined, and then all three
+              hooks are mandatory. Hooks must order memory as a device
+              sees it, not only between CPUs (the library accepts
+              ORDER_PLATFORM on that promise).
   time        now_us: a monotonic microsecond clock. With it every wait is
               bounded by timeout_ms (0 = 5000); without it by a spin count
               (VIRTIO_SPIN_LIMIT polls: with slow register hooks that can be
@@ -160,7 +162,10 @@ that uses it. All-zero fields mean "default"; only dma_alloc is mandatory.
               of time, not of how fast the loop spins. A reset waits for
               the status to read 0, reading it each poll.
   log         log(level, id, text, value): diagnostics; NULL is silent.
-              text is NULL under VIRTIO_NO_STRINGS.
+              text is NULL under VIRTIO_NO_STRINGS. value is a number for
+              the reader, whose meaning depends on the call: the device
+              type, a queue index, the offending value, a PCI function.
+              Print it; do not decide on it.
   flags       VIRTIO_PLATFORM_FORCE_ACCESS_PLATFORM: refuse devices that do
               not offer ACCESS_PLATFORM (confidential guests).
 
@@ -308,7 +313,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 7
+#define VIRTIO_VERSION_PATCH 8
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
@@ -633,8 +638,10 @@ VIRTIO_API virtio_result virtio_pci_assign(const virtio_platform *p, const virti
 /* Reset the device and negotiate features: reset, ACKNOWLEDGE, DRIVER,
    read the offered features, accept (offered & driver_features) plus the
    generic ring features allowed by *o (NULL = defaults), VERSION_1 on
-   modern transports, ACCESS_PLATFORM when offered; then FEATURES_OK and
-   check that the device kept it. Afterwards set up queues, then call
+   modern transports, ACCESS_PLATFORM and ORDER_PLATFORM when offered
+   (the built-in barriers, like the platform's mb/rmb/wmb hooks, order
+   memory as a device sees it); then FEATURES_OK and check that the
+   device kept it. Afterwards set up queues, then call
    virtio_device_ready().
    Returns VIRTIO_OK; VIRTIO_ERR_TIMEOUT (reset never completed);
    VIRTIO_ERR_GONE (the device reads all-ones); VIRTIO_ERR_FEATURES
@@ -701,15 +708,28 @@ VIRTIO_API virtio_result virtio_device_isr(virtio_device *dev, uint32_t *isr);
 VIRTIO_API int virtio_device_has(const virtio_device *dev, unsigned bit);
 
 /* Read `len` (at most 256) bytes of device-specific configuration at
-   `offset`, as one consistent snapshot (the generation counter is
-   re-read until it is stable, at most 16 times). Multi-byte fields are
-   returned in the transport's byte order: little-endian on modern
-   transports, CPU order on legacy ones; use the typed readers below for
-   fields. The buffer is written only on VIRTIO_OK.
+   `offset`, one access per byte, as one consistent snapshot (the
+   generation counter is re-read until it is stable, at most 16 times):
+   for byte fields and arrays (a MAC address, a name, a bitmap). A
+   multi-byte field must be read with accesses of its width (virtio 1.2
+   4.1.3.1, 4.2.2.2): use virtio_config_read_fields or the typed readers
+   below. The buffer is written only on VIRTIO_OK.
    Returns VIRTIO_OK; VIRTIO_ERR_RANGE (outside config_size);
    VIRTIO_ERR_TOO_BIG (len > 256: read it in pieces); VIRTIO_ERR_DEVICE
    (generation never settled); VIRTIO_ERR_INVALID_ARG. */
 VIRTIO_API virtio_result virtio_config_read(virtio_device *dev, uint32_t offset, void *buf, uint32_t len);
+
+/* Read `count` consecutive fields of `width` bytes (1, 2 or 4; offset
+   aligned to it) as one consistent snapshot, each with one access of its
+   width, into out[]: an array of uint8_t, uint16_t or uint32_t values in
+   CPU byte order, as the typed readers convert them. For a group of
+   fields that must agree (a console's columns and rows, a disk's discard
+   limits). A 64-bit field is two 32-bit ones (virtio_config_read64
+   joins them). out is written only on VIRTIO_OK.
+   Returns as virtio_config_read (VIRTIO_ERR_TOO_BIG: more than 256
+   bytes). */
+VIRTIO_API virtio_result virtio_config_read_fields(virtio_device *dev, uint32_t offset, unsigned width,
+                                                   uint32_t count, void *out);
 
 /* Typed config readers: one naturally aligned field, converted to CPU
    byte order. 64-bit fields are read as two 32-bit halves under the
@@ -926,7 +946,9 @@ VIRTIO_API virtio_result virtio_queue_destroy(virtio_queue *q);
 
 /* Post one buffer: sg[0..out) are read by the device, sg[out..out+in)
    written by it. `cookie` comes back from virtio_queue_pop. Published to
-   the device at once; call virtio_queue_kick after a batch.
+   the device at once; call virtio_queue_kick after a batch. The lengths
+   must add up to less than 4 GiB (virtio 1.2 2.7.5.2: the caller's to
+   keep; virtio_blk splits larger requests at 1 GiB).
    Returns VIRTIO_OK; VIRTIO_ERR_NO_SPACE (not enough free descriptors);
    VIRTIO_ERR_INVALID_ARG (no segments, zero length, more segments than
    the queue or indirect table can hold); VIRTIO_ERR_STATE (queue broken
@@ -957,6 +979,13 @@ VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_
    suppression says) it wants to be told. Returns VIRTIO_OK or
    VIRTIO_ERR_STATE. Context: one register write at most. */
 VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q);
+
+/* Notify the device of queue q now, whatever event suppression says and
+   whether or not anything was posted: for a device that looks at a queue
+   again only when told, after a state change of its own (QEMU's
+   virtio-serial port, opened after its buffers were posted). Returns
+   VIRTIO_OK or VIRTIO_ERR_STATE. Context: one register write. */
+VIRTIO_API virtio_result virtio_queue_notify(virtio_queue *q);
 
 /* Take the next used buffer. out: cookie as posted, len = bytes the
    device says it wrote, clamped to the writable bytes posted (each clamp
@@ -1826,7 +1855,7 @@ static uint32_t virtio__mmio_generation(const virtio_device *d)
 static uint32_t virtio__mmio_isr(const virtio_device *d)
 {
     uint32_t v = virtio__rd(d, VIRTIO__MMIO_INTERRUPT_STATUS, 4);
-    if (v) virtio__wr(d, VIRTIO__MMIO_INTERRUPT_ACK, 4, v);
+    if (v & 3u) virtio__wr(d, VIRTIO__MMIO_INTERRUPT_ACK, 4, v & 3u);   /* never the undefined bits */
     return v;
 }
 static uint32_t virtio__mmio_queue_max(const virtio_device *d, uint32_t index, uint32_t *live)
@@ -2919,7 +2948,8 @@ VIRTIO_API virtio_result virtio_device_begin(virtio_device *dev, uint64_t driver
     if (!o->no_event_idx) want |= VIRTIO__BIT(VIRTIO_FEATURE_EVENT_IDX);
 #endif
     if (!VIRTIO__LEGACY(dev)) {
-        want |= VIRTIO__BIT(VIRTIO_FEATURE_VERSION_1) | VIRTIO__BIT(VIRTIO_FEATURE_ACCESS_PLATFORM);
+        want |= VIRTIO__BIT(VIRTIO_FEATURE_VERSION_1) | VIRTIO__BIT(VIRTIO_FEATURE_ACCESS_PLATFORM) |
+                VIRTIO__BIT(VIRTIO_FEATURE_ORDER_PLATFORM);
 #ifndef VIRTIO_NO_PACKED
         if (o->ring != VIRTIO_RING_SPLIT) want |= VIRTIO__BIT(VIRTIO_FEATURE_RING_PACKED);
 #endif
@@ -3042,6 +3072,13 @@ VIRTIO_API virtio_result virtio_config_read(virtio_device *dev, uint32_t offset,
 {
     if (!buf && len) return VIRTIO_ERR_INVALID_ARG;
     return virtio__config_snapshot(dev, offset, 1, len, buf);
+}
+
+VIRTIO_API virtio_result virtio_config_read_fields(virtio_device *dev, uint32_t offset, unsigned width,
+                                                   uint32_t count, void *out)
+{
+    if (width != 1 && width != 2 && width != 4) return VIRTIO_ERR_INVALID_ARG;
+    return virtio__config_snapshot(dev, offset, width, count, out);
 }
 
 VIRTIO_API virtio_result virtio_config_read8(virtio_device *dev, uint32_t offset, uint8_t *v)
@@ -3740,6 +3777,14 @@ VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)
 #endif
         need = q->priv.split.avail_idx != q->priv.split.kick_idx && virtio__split_need_kick(q);
     if (need) virtio__notify(q);
+    return VIRTIO_OK;
+}
+
+VIRTIO_API virtio_result virtio_queue_notify(virtio_queue *q)
+{
+    if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
+    virtio__mb(q->dev->platform);   /* what was published before, first */
+    virtio__notify(q);
     return VIRTIO_OK;
 }
 

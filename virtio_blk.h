@@ -6,7 +6,7 @@
 #ifndef VIRTIO_BLK_H
 #define VIRTIO_BLK_H
 /*
-virtio_blk.h - v0.3.7 - VirtIO block driver for virtio.h - MIT OR Unlicense
+virtio_blk.h - v0.3.8 - VirtIO block driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -317,8 +317,9 @@ struct virtio_blk {
    negotiate features, read the configuration into blk->info, set up the
    queue and request memory, set DRIVER_OK. in: dev, o (NULL = defaults).
    Returns VIRTIO_OK; VIRTIO_ERR_STATE (blk is initialised and not shut
-   down: nothing is changed); VIRTIO_ERR_NOT_FOUND (dev is not a block
-   device); VIRTIO_ERR_DEVICE (nonsense configuration);
+   down: nothing is changed; or, from virtio_queue_init, the device says
+   its queue is live after the reset); VIRTIO_ERR_NOT_FOUND (dev is not a
+   block device); VIRTIO_ERR_DEVICE (nonsense configuration);
    VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin and
    virtio_queue_init; VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_TIMEOUT (a reset
    did not finish: what was allocated is left to the device, leaked).
@@ -425,7 +426,8 @@ VIRTIO_API virtio_result virtio_blk_set_writeback(virtio_blk *blk, int on);
    be posted when a refresh leaves the command unusable fail with
    VIRTIO_ERR_UNSUPPORTED. Returns VIRTIO_OK; VIRTIO_ERR_DEVICE (the
    generation never settled, or a value no device may report now: another
-   block size, seg_max 0, size_max below 512 or too small for a block);
+   block size, seg_max 0, size_max from 1 to 511 or too small for a
+   block; size_max 0 means no limit);
    VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_blk_refresh(virtio_blk *blk, uint32_t *changed);
 
@@ -641,17 +643,17 @@ static virtio_result virtio__blk_read_info(virtio_blk *b, virtio_blk_info *in)
         in->writeback = v8 != 0;
     }
     if (virtio_device_has(d, VIRTIO__BLK_F_DISCARD)) {
-        VIRTIO__BLK_TRY(virtio_config_read(d, VIRTIO__BLK_CFG_MAX_DISCARD, words, sizeof words));
-        in->max_discard_sectors = (uint32_t)virtio_load(d, &words[0], 4);
-        in->max_discard_seg = (uint32_t)virtio_load(d, &words[1], 4);
-        in->discard_sector_alignment = (uint32_t)virtio_load(d, &words[2], 4);
+        VIRTIO__BLK_TRY(virtio_config_read_fields(d, VIRTIO__BLK_CFG_MAX_DISCARD, 4, 3, words));
+        in->max_discard_sectors = words[0];
+        in->max_discard_seg = words[1];
+        in->discard_sector_alignment = words[2];
         /* Limits too small for one block: the command is unusable. */
         in->discard = in->max_discard_seg && in->max_discard_sectors >= in->block_size / 512u;
     }
     if (virtio_device_has(d, VIRTIO__BLK_F_WRITE_ZEROES)) {
-        VIRTIO__BLK_TRY(virtio_config_read(d, VIRTIO__BLK_CFG_MAX_WZ, words, 8));
-        in->max_write_zeroes_sectors = (uint32_t)virtio_load(d, &words[0], 4);
-        in->max_write_zeroes_seg = (uint32_t)virtio_load(d, &words[1], 4);
+        VIRTIO__BLK_TRY(virtio_config_read_fields(d, VIRTIO__BLK_CFG_MAX_WZ, 4, 2, words));
+        in->max_write_zeroes_sectors = words[0];
+        in->max_write_zeroes_seg = words[1];
         in->write_zeroes = in->max_write_zeroes_seg && in->max_write_zeroes_sectors >= in->block_size / 512u;
         VIRTIO__BLK_TRY(virtio_config_read8(d, VIRTIO__BLK_CFG_WZ_UNMAP, &v8));
         in->write_zeroes_may_unmap = v8;
@@ -768,6 +770,7 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, vi
     if (h->op <= VIRTIO_BLK_OP_WRITE) {
         uint32_t bs = b->info.block_size;
         type = rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT;
+        if (chunk >> 30) chunk = (size_t)1 << 30;   /* 1 GiB: a chain stays below 4 GiB (virtio 1.2 2.7.5.2) */
         r = virtio_dma_map(p, h->buf, chunk, rd ? VIRTIO_DMA_FROM_DEVICE : VIRTIO_DMA_TO_DEVICE, sg + 1, b->priv.segs,
                            b->info.size_max, &n, &chunk);
         if (r == VIRTIO_OK && (chunk & (bs - 1)) != 0) {
@@ -920,6 +923,7 @@ static void virtio__blk_fail(virtio_blk *b, virtio_result why)
     (void)why;
     if (virtio_device_reset(&b->dev) != VIRTIO_OK) {
         b->priv.broken = VIRTIO__BLK_DEAD;
+        b->inflight = 1;   /* the blocking call's request: the device may still own its buffer */
         return;
     }
     b->priv.broken = VIRTIO__BLK_BROKEN;

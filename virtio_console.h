@@ -6,7 +6,7 @@
 #ifndef VIRTIO_CONSOLE_H
 #define VIRTIO_CONSOLE_H
 /*
-virtio_console.h - v0.3.7 - VirtIO console driver (serial ports) for virtio.h - MIT OR Unlicense
+virtio_console.h - v0.3.8 - VirtIO console driver (serial ports) for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -59,6 +59,12 @@ later with virtio_console_kick) and VIRTIO_CONSOLE_WAIT (block, bounded by
 the platform timeout). A read with WAIT returns as soon as at least one
 byte is there; a write with WAIT returns when the device has taken every
 byte written to the port so far (a write of 0 bytes with WAIT is a flush).
+
+Bytes the host sent before a port was open arrive too: after its
+PORT_OPEN the driver notifies the port's receive queue once more, since
+QEMU's port looks for buffers, and starts reading its chardev again, only
+when told while the port is open (on virtio-mmio under TCG nothing else
+woke QEMU's main loop, and a guest that busy-polls waited for ever).
 
 EMERGENCY WRITE
 
@@ -448,7 +454,7 @@ static void virtio__con_message(virtio_console *c, const unsigned char *m, uint3
 static virtio_result virtio__con_pump(virtio_console *c)
 {
     void *cookie;
-    uint32_t len, k, p, round, reposted, sent = 1;
+    uint32_t len, k, p, round, reposted, sent = 1, opened = 0;
     virtio_result r = VIRTIO_OK;
     if (!c->info.multiport) return VIRTIO_OK;
     for (round = 0; round < 2 && sent; round++) {
@@ -485,10 +491,22 @@ static virtio_result virtio__con_pump(virtio_console *c)
                 (r = virtio__con_ctrl(c, p, VIRTIO__CON_PORT_OPEN, 1)) == VIRTIO_OK) {
                 pt->priv.send = 0;
                 pt->guest_open = 1;
+                opened |= 1u << p;
                 sent++;
             }
         }
         if (sent) virtio_queue_kick(&c->ctrl_txq);
+        /* An opened port's receive queue once more, after the PORT_OPEN:
+           QEMU's port looks for buffers (and starts reading its chardev
+           again) only when the queue is notified while the port is open.
+           Its buffers were posted and notified before; without this a
+           peer's bytes sent before the open wait for QEMU's main loop to
+           run for another reason (virtio-mmio under TCG, where
+           notifications run in the vCPU thread: a guest that busy-polls
+           waited for ever). */
+        for (p = 0; p < c->info.ports; p++)
+            if (opened >> p & 1u) virtio_queue_notify(&c->port[p].rxq);
+        opened = 0;
         if (r == VIRTIO_ERR_NO_SPACE) r = VIRTIO_OK;
         if (r != VIRTIO_OK) return virtio__con_err(c, r);
     }
@@ -505,11 +523,11 @@ static virtio_result virtio__con_enter(virtio_console *c)
 /* Console size from the configuration, one consistent snapshot. */
 static virtio_result virtio__con_size(virtio_console *c, uint32_t *cols, uint32_t *rows)
 {
-    unsigned char b[4];
-    virtio_result r = virtio_config_read(&c->dev, VIRTIO__CON_CFG_COLS, b, 4);
+    uint16_t cr[2];
+    virtio_result r = virtio_config_read_fields(&c->dev, VIRTIO__CON_CFG_COLS, 2, 2, cr);
     if (r != VIRTIO_OK) return r;
-    *cols = (uint32_t)virtio_load(&c->dev, b, 2);
-    *rows = (uint32_t)virtio_load(&c->dev, b + 2, 2);
+    *cols = cr[0];
+    *rows = cr[1];
     return VIRTIO_OK;
 }
 

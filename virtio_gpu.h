@@ -6,7 +6,7 @@
 #ifndef VIRTIO_GPU_H
 #define VIRTIO_GPU_H
 /*
-virtio_gpu.h - v0.3.7 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
+virtio_gpu.h - v0.3.8 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -446,30 +446,30 @@ static inline uint32_t virtio__gpu_get(const unsigned char *b, unsigned bytes)
 }
 #endif
 
-/* A 32-bit configuration field. A legacy transport would present it in
-   the guest's order, but the field is little-endian (see COMMANDS): read
-   its bytes one by one there, as they lie in the device. */
+/* A 32-bit configuration field, read whole (virtio 1.2 4.2.2.2). The
+   field is little-endian on every transport (see COMMANDS), but a legacy
+   transport shows it in the guest's order: there the value is stored back
+   as the bytes lie in the device and read as little-endian. */
 static virtio_result virtio__gpu_cfg(virtio_gpu *g, uint32_t off, uint32_t *v)
 {
     unsigned char b[4];
-    virtio_result r;
-    if (!g->dev.legacy) return virtio_config_read32(&g->dev, off, v);
-    if ((r = virtio_config_read(&g->dev, off, b, 4)) != VIRTIO_OK) return r;
+    virtio_result r = virtio_config_read32(&g->dev, off, v);
+    if (r != VIRTIO_OK || !g->dev.legacy) return r;
+    virtio_store(&g->dev, b, *v, 4);
     *v = virtio__gpu_get(b, 4);
     return VIRTIO_OK;
 }
 
-/* Clear event bits v (events_clear at off). On a legacy transport each
-   byte of the little-endian field goes on its own; a byte without bits
-   to clear needs no write. */
+/* Clear event bits v (events_clear at off), one 32-bit write; on a legacy
+   transport the value whose guest-order bytes are v's little-endian ones. */
 static virtio_result virtio__gpu_clear(virtio_gpu *g, uint32_t off, uint32_t v)
 {
-    uint32_t i;
-    virtio_result r = VIRTIO_OK;
-    if (!g->dev.legacy) return virtio_config_write(&g->dev, off, 4, v);
-    for (i = 0; i < 4 && r == VIRTIO_OK; i++)
-        if ((v >> (8 * i)) & 0xffu) r = virtio_config_write(&g->dev, off + i, 1, (v >> (8 * i)) & 0xffu);
-    return r;
+    unsigned char b[4];
+    if (g->dev.legacy) {
+        virtio__gpu_put(b, v, 4);
+        v = (uint32_t)virtio_load(&g->dev, b, 4);
+    }
+    return virtio_config_write(&g->dev, off, 4, v);
 }
 
 static int virtio__gpu_format_ok(uint32_t f)

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_INPUT_H
 #define VIRTIO_INPUT_H
 /*
-virtio_input.h - v0.3.7 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
+virtio_input.h - v0.3.8 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -372,11 +372,20 @@ static inline void virtio__input_put_le(unsigned char *b, uint32_t v, unsigned b
 }
 #endif
 
-/* Select (sel, subsel) and read up to `cap` bytes of the answer.
-   out: *size = bytes the device has (0 = nothing). */
-static virtio_result virtio__input_cfg(virtio_input *in, uint32_t sel, uint32_t subsel, void *buf, uint32_t cap,
-                                       uint32_t *size)
+/* Select (sel, subsel) and read up to `cap` bytes of the answer into buf
+   as they lie in the device: fields of 1 << shift bytes (1: strings and
+   bitmaps; 2: DEVIDS; 4: ABS_INFO), each with one access of its width
+   (virtio 1.2 4.2.2.2), whole fields only. out: *size = bytes read (0 =
+   nothing). */
+static virtio_result virtio__input_cfg(virtio_input *in, uint32_t sel, uint32_t subsel, unsigned shift, void *buf,
+                                       uint32_t cap, uint32_t *size)
 {
+    union {
+        uint16_t h[64];
+        uint32_t w[32];
+    } f;
+    unsigned width = 1u << shift;   /* (shifts, not divisions: no division helpers on 32-bit Arm) */
+    uint32_t i;
     uint8_t n;
     virtio_result r;
     if ((r = virtio_config_write(&in->dev, VIRTIO__INPUT_CFG_SELECT, 1, sel)) != VIRTIO_OK) return r;
@@ -384,7 +393,15 @@ static virtio_result virtio__input_cfg(virtio_input *in, uint32_t sel, uint32_t 
     if ((r = virtio_config_read8(&in->dev, VIRTIO__INPUT_CFG_SIZE, &n)) != VIRTIO_OK) return r;
     if (n > 128) return VIRTIO_ERR_DEVICE;   /* the union holds 128 bytes */
     if (n > cap) n = (uint8_t)cap;
-    if (n && (r = virtio_config_read(&in->dev, VIRTIO__INPUT_CFG_U, buf, n)) != VIRTIO_OK) return r;
+    n = (uint8_t)(n & ~(width - 1));
+    if (width == 1 && n && (r = virtio_config_read(&in->dev, VIRTIO__INPUT_CFG_U, buf, n)) != VIRTIO_OK) return r;
+    if (width > 1 && n) {
+        if ((r = virtio_config_read_fields(&in->dev, VIRTIO__INPUT_CFG_U, width, n >> shift, &f)) != VIRTIO_OK)
+            return r;
+        /* (the device's order: little-endian, or a legacy transport's) */
+        for (i = 0; i < (uint32_t)n >> shift; i++)
+            virtio_store(&in->dev, (unsigned char *)buf + (i << shift), width == 2 ? f.h[i] : f.w[i], width);
+    }
     *size = n;
     return VIRTIO_OK;
 }
@@ -404,26 +421,26 @@ static virtio_result virtio__input_describe(virtio_input *in, virtio_input_info 
     virtio_result r;
     VIRTIO_ZERO(f);
 #define VIRTIO__INPUT_TRY(x) do { if ((r = (x)) != VIRTIO_OK) return r; } while (0)
-    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_NAME, 0, f->name, 128, &n));
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_NAME, 0, 0, f->name, 128, &n));
     f->name[n] = 0;
-    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_SERIAL, 0, f->serial, 128, &n));
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_SERIAL, 0, 0, f->serial, 128, &n));
     f->serial[n] = 0;
-    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_DEVIDS, 0, bm, 8, &n));
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_ID_DEVIDS, 0, 1, bm, 8, &n));
     if (n == 8) {
         f->bustype = (uint16_t)virtio__input_le(bm, 2);
         f->vendor = (uint16_t)virtio__input_le(bm + 2, 2);
         f->product = (uint16_t)virtio__input_le(bm + 4, 2);
         f->version = (uint16_t)virtio__input_le(bm + 6, 2);
     }
-    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_PROP_BITS, 0, f->props, 16, &n));
+    VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_PROP_BITS, 0, 0, f->props, 16, &n));
     for (i = 1; i <= VIRTIO_INPUT_EV_MAX; i++) {
-        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, i, bm, sizeof bm, &n));
+        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, i, 0, bm, sizeof bm, &n));
         if (n) f->ev_types |= 1u << i;
     }
     /* Role: absolute and relative axes outrank keys (mice have buttons). */
     f->role = VIRTIO_INPUT_ROLE_UNKNOWN;
     if (f->ev_types & (1u << VIRTIO_INPUT_EV_ABS)) {
-        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, VIRTIO_INPUT_EV_ABS, bm, sizeof bm, &n));
+        VIRTIO__INPUT_TRY(virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, VIRTIO_INPUT_EV_ABS, 0, bm, sizeof bm, &n));
         if (virtio__input_bit(bm, n, VIRTIO_INPUT_ABS_X)) f->role = VIRTIO_INPUT_ROLE_TABLET;
     }
 #undef VIRTIO__INPUT_TRY
@@ -625,7 +642,7 @@ VIRTIO_API virtio_result virtio_input_query_bits(virtio_input *in, uint32_t type
     if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
     if (!bitmap || type == 0 || type > VIRTIO_INPUT_EV_MAX) return VIRTIO_ERR_INVALID_ARG;
     if (!(in->info.ev_types & (1u << type))) return VIRTIO_ERR_UNSUPPORTED;
-    if ((r = virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, type, bitmap, 128, &n)) != VIRTIO_OK) return r;
+    if ((r = virtio__input_cfg(in, VIRTIO__INPUT_SEL_EV_BITS, type, 0, bitmap, 128, &n)) != VIRTIO_OK) return r;
     if (n == 0) return VIRTIO_ERR_UNSUPPORTED;
     if (bytes) *bytes = n;
     return VIRTIO_OK;
@@ -647,7 +664,7 @@ VIRTIO_API virtio_result virtio_input_query_abs(virtio_input *in, uint32_t axis,
     if (!virtio__input_ok(in)) return VIRTIO_ERR_STATE;
     if (!out || axis > 0x3f) return VIRTIO_ERR_INVALID_ARG;
     if (!(in->info.ev_types & (1u << VIRTIO_INPUT_EV_ABS))) return VIRTIO_ERR_UNSUPPORTED;
-    if ((r = virtio__input_cfg(in, VIRTIO__INPUT_SEL_ABS_INFO, axis, b, sizeof b, &n)) != VIRTIO_OK) return r;
+    if ((r = virtio__input_cfg(in, VIRTIO__INPUT_SEL_ABS_INFO, axis, 2, b, sizeof b, &n)) != VIRTIO_OK) return r;
     if (n < 8) return VIRTIO_ERR_UNSUPPORTED;   /* at least min and max */
     if (n < 20) VIRTIO_MEMSET(b + n, 0, 20 - n);
     out->min = (int32_t)virtio__input_le(b, 4);

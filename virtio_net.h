@@ -6,7 +6,7 @@
 #ifndef VIRTIO_NET_H
 #define VIRTIO_NET_H
 /*
-virtio_net.h - v0.3.7 - VirtIO network driver for virtio.h - MIT OR Unlicense
+virtio_net.h - v0.3.8 - VirtIO network driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -328,14 +328,16 @@ VIRTIO_API virtio_result virtio_net_refresh(virtio_net *net, uint32_t *changed);
 
 /* Control queue commands; each waits for the device's answer.
    Returns VIRTIO_OK; VIRTIO_ERR_UNSUPPORTED (feature not negotiated);
-   VIRTIO_ERR_IO (device answered ERR; last_status = 1); VIRTIO_ERR_TIMEOUT;
-   VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE. */
+   VIRTIO_ERR_IO (device answered ERR; last_status = 1); VIRTIO_ERR_DEVICE
+   (an answer other than OK or ERR, in last_status; the next command
+   works); VIRTIO_ERR_TIMEOUT; VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE. */
 VIRTIO_API virtio_result virtio_net_set_promisc(virtio_net *net, int on);
 VIRTIO_API virtio_result virtio_net_set_allmulti(virtio_net *net, int on);
 /* Frames to these unicast / multicast addresses pass the filter (in
    addition to the device's own MAC and broadcast): uc holds n_uc and mc
    n_mc addresses of 6 bytes each, n_uc + n_mc <= 64 (either may be NULL
-   when its count is 0). */
+   when its count is 0); a group address (bit 0 of the first byte set)
+   in uc, or an individual one in mc, is VIRTIO_ERR_INVALID_ARG. */
 VIRTIO_API virtio_result virtio_net_set_mac_filter(virtio_net *net, const uint8_t *uc, uint32_t n_uc,
                                                    const uint8_t *mc, uint32_t n_mc);
 /* Change the device's address (info.mac follows). */
@@ -1031,13 +1033,19 @@ VIRTIO_API virtio_result virtio_net_set_mac_filter(virtio_net *net, const uint8_
                                                    const uint8_t *mc, uint32_t n_mc)
 {
     unsigned char *t;
-    uint32_t off;
+    uint32_t off, i;
     virtio_result r;
     if (!virtio__net_ok(net)) return VIRTIO_ERR_STATE;
     /* The caller's mistakes first, whatever the device offers. Each count
        on its own first: their sum must not wrap. */
     if (n_uc > VIRTIO__NET_MAX_FILTER || n_mc > VIRTIO__NET_MAX_FILTER - n_uc || (n_uc && !uc) || (n_mc && !mc))
         return VIRTIO_ERR_INVALID_ARG;
+    /* Unicast addresses in the first table, multicast ones in the second
+       (the group bit, bit 0 of the first byte; virtio 1.2 5.1.6.5.2). */
+    for (i = 0; i < n_uc; i++)
+        if (uc[6 * i] & 1u) return VIRTIO_ERR_INVALID_ARG;
+    for (i = 0; i < n_mc; i++)
+        if (!(mc[6 * i] & 1u)) return VIRTIO_ERR_INVALID_ARG;
     if (!net->info.ctrl_rx) return VIRTIO_ERR_UNSUPPORTED;
     if ((r = virtio__net_ctrl_buf(net, &t)) != VIRTIO_OK) return r;
     /* Two tables after class and command: le32 count, then the addresses

@@ -648,6 +648,9 @@ static int fz_dev_config_write(model *m, void *state, uint32_t off, unsigned wid
         break;
     }
     cfg[2] = n;
+    model_config_field(m, 8, 1, 128);   /* the union's fields: le16 IDs, le32 axis values, else bytes */
+    if (cfg[0] == 0x03) model_config_field(m, 8, 2, 4);
+    if (cfg[0] == 0x12) model_config_field(m, 8, 4, 5);
     return 1;
 }
 
@@ -691,8 +694,10 @@ static model *fz_dev_new(fz_env *e, uint32_t type, uint64_t features, fz_dev **o
         model_put16(c + 6, 1);
         model_put16(c + 8, 1);
         model_put16(c + 10, (uint16_t)(68 + fz_below(&e->ops, 3000)));
+        model_config_field(m, 6, 2, 3);   /* (for the access check: 16-bit fields) */
     } else if (type == 16) {
         model_put32(model_config(m) + 8, 1 + fz_below(&e->ops, 16));
+        model_config_field(m, 0, 4, 4);
     }
     *out = d;
     e->m = m;

@@ -221,6 +221,7 @@ struct model_priv {
     char name[80];
     uint8_t *cfg;
     uint8_t *cfg_field;            /* per byte: field width << 4 | position in it (model_config_set) */
+    uint8_t *cfg_acc;              /* the same for access widths (model_config_set, model_config_field) */
     uint32_t cfg_size;
     mq *q;
     uint32_t nq;
@@ -1928,6 +1929,30 @@ static unsigned cfg_shift(const model *m, uint32_t i, unsigned w, uint32_t win)
     return 8u * (win == CFG_LPCI && m->bus->knobs.guest_big_endian ? w - 1 - i : i);
 }
 
+/* Is a w-byte access at off one of a field's own accesses (virtio 1.2
+   4.1.3.1, 4.2.2.2: 8-bit fields with 8-bit accesses, 16-bit ones with
+   aligned 16-bit accesses, 32- and 64-bit ones with aligned 32-bit
+   accesses)? Bytes of no declared field are 8-bit fields (strings,
+   arrays). (Relaxed after hostile values: a device that moved its
+   configuration, as legacy virtio-pci does when MSI-X is turned on
+   behind the driver's back, sees the driver's accesses elsewhere.) */
+static void cfg_access_check(model *m, uint32_t off, unsigned w, const char *what)
+{
+    P *p = m->priv;
+    uint32_t a, fw, at;
+    if (off >= p->cfg_size) return;
+    a = p->cfg_acc[off];
+    fw = a ? a >> 4 : 1u;
+    at = a & 15u;
+    if (fw == 8) {   /* as two 32-bit halves */
+        fw = 4;
+        at &= 3u;
+    }
+    if (w != fw || at != 0)
+        model_bug(m, "device config %s at %u with width %u: the field there is %u bytes wide%s (virtio 1.2 4.1.3.1)",
+                   what, off, w, a ? a >> 4 : 1u, at ? ", and this is not its start" : "");
+}
+
 /* Device configuration: reads beyond the backend's bytes (but inside the
    window the transport gives it) read 0, writes there are dropped. */
 static uint32_t cfg_read(model *m, uint32_t off, unsigned w, uint32_t win)
@@ -1943,6 +1968,7 @@ static uint32_t cfg_read(model *m, uint32_t off, unsigned w, uint32_t win)
         m->stats.generation_bumps++;
     }
     if (!legacy_if(m) && (off & (w - 1))) model_bug(m, "device config read at %u with width %u is not naturally aligned", off, w);
+    cfg_access_check(m, off, w, "read");
     for (i = 0; i < w; i++)
         if (off + i < p->cfg_size) v |= (uint32_t)p->cfg[cfg_pos(m, off + i, win)] << cfg_shift(m, i, w, win);
     memset(&h, 0, sizeof h);
@@ -1964,6 +1990,7 @@ static void cfg_write(model *m, uint32_t off, unsigned w, uint32_t v, uint32_t w
         return;
     }
     if ((uint64_t)off + w > p->cfg_size) return;
+    cfg_access_check(m, off, w, "write");
     if (win != CFG_MODERN && m->bus->knobs.guest_big_endian) {
         /* The backend gets the little-endian value of the bytes written. */
         for (i = 0; i < w; i++) {
@@ -2045,7 +2072,10 @@ static void mmio_write(model *m, uint32_t off, unsigned w, uint32_t v)
         if ((q = queue_for_write(m, "QueueNum")) != NULL) q->size = queue_size_taken(m, q, v);
         return;
     case M_QUEUE_NOTIFY: do_notify(m, v); return;
-    case M_INT_ACK: p->isr &= ~v; return;
+    case M_INT_ACK:
+        if (v & ~3u) strict_bug(m, "InterruptACK %#x sets undefined bits (virtio 1.2 4.2.2.2)", v);
+        p->isr &= ~v;
+        return;
     case M_STATUS: status_write(m, v); return;
     default: break;
     }
@@ -3211,11 +3241,13 @@ model *model_new(model_bus *b, const model_options *o, const model_backend *be)
     p->cfg_size = be->config_size;
     p->cfg = (uint8_t *)calloc(p->cfg_size ? p->cfg_size : 1, 1);
     p->cfg_field = (uint8_t *)calloc(p->cfg_size ? p->cfg_size : 1, 1);
+    p->cfg_acc = (uint8_t *)calloc(p->cfg_size ? p->cfg_size : 1, 1);
     p->q = (mq *)calloc(p->nq, sizeof *p->q);
     p->msix_tab = o->msix_vectors ? (uint8_t *)calloc(o->msix_vectors, 16) : NULL;
-    if (!p->cfg || !p->cfg_field || !p->q || (o->msix_vectors && !p->msix_tab)) {
+    if (!p->cfg || !p->cfg_field || !p->cfg_acc || !p->q || (o->msix_vectors && !p->msix_tab)) {
         free(p->cfg);
         free(p->cfg_field);
+        free(p->cfg_acc);
         free(p->q);
         free(p->msix_tab);
         free(p);
@@ -3281,6 +3313,7 @@ void model_free(model *m)
     free(p->q);
     free(p->cfg);
     free(p->cfg_field);
+    free(p->cfg_acc);
     free(p->msix_tab);
     free(p);
     free(m);
@@ -3312,7 +3345,18 @@ void model_config_set(model *m, uint32_t off, unsigned width, uint64_t v)
     for (i = 0; i < width; i++) {
         p->cfg[off + i] = (uint8_t)(v >> (8 * i));
         p->cfg_field[off + i] = (uint8_t)(width << 4 | i);
+        p->cfg_acc[off + i] = (uint8_t)(width << 4 | i);
     }
+}
+
+void model_config_field(model *m, uint32_t off, unsigned width, uint32_t count)
+{
+    P *p = m->priv;
+    uint32_t i;
+    if ((width != 1 && width != 2 && width != 4 && width != 8) || off > p->cfg_size ||
+        (uint64_t)width * count > p->cfg_size - off)
+        internal_error("model_config_field outside the configuration space");
+    for (i = 0; i < width * count; i++) p->cfg_acc[off + i] = (uint8_t)(width == 1 ? 0 : width << 4 | i % width);
 }
 
 int model_guest_be(const model *m) { return legacy_if(m) && m->bus->knobs.guest_big_endian; }

@@ -665,6 +665,14 @@ uint8_t *model_config(model *m);
    every interface (virtio-gpu and virtio-input, 1.0-only device types,
    keep their configuration little-endian). */
 void model_config_set(model *m, uint32_t off, unsigned width, uint64_t v);
+/* Declare `count` fields of `width` bytes at off (1: bytes again) for the
+   access check only (the bytes keep their order on every interface):
+   every config access must be one of a field's own (8-bit fields 8-bit,
+   16-bit fields aligned 16-bit, 32- and 64-bit fields aligned 32-bit;
+   virtio 1.2 4.1.3.1), or the model reports a driver bug. Fields
+   declared with model_config_set are checked too; other bytes are 8-bit
+   fields. For the 1.0-only device types (gpu, input). */
+void model_config_field(model *m, uint32_t off, unsigned width, uint32_t count);
 uint32_t model_config_size(const model *m);
 void model_config_changed(model *m);
 

@@ -33,6 +33,7 @@ typedef struct cport {
     model_console_port st;
     bytes in;                    /* host -> guest, consumed from in_off */
     size_t in_off;
+    uint32_t woken;              /* rx_needs_notify: its receive queue notified while open */
     bytes out;                   /* guest -> host */
 } cport;
 
@@ -147,6 +148,7 @@ static void deliver_port(model *m, con *c, uint32_t p)
     uint32_t q = p ? 2 * p + 2 : 0;
     if (!live(m) || !pt->st.exists || !model_queue_ready(m, q)) return;
     if (c->multiport ? !pt->st.guest_open : p != 0) return;
+    if (c->multiport && c->knobs.rx_needs_notify && !pt->woken) return;
     while (pt->in_off < pt->in.len) {
         model_chain *ch = model_pop(m, q);
         size_t n = pt->in.len - pt->in_off;
@@ -232,6 +234,7 @@ static void control_msg(model *m, con *c, const uint8_t *b)
         if (!pt->st.ready && !c->raw && !(c->removed >> id & 1u))
             model_bug(m, "console: PORT_OPEN for port %u before PORT_READY", id);
         pt->st.guest_open = val != 0;
+        if (!pt->st.guest_open) pt->woken = 0;
         deliver_port(m, c, id);
         break;
     default:
@@ -268,8 +271,13 @@ static int con_process(model *m, void *state, model_chain *ch)
 static void con_notify(model *m, void *state, uint32_t q)
 {
     con *c = (con *)state;
-    if (q == CTRL_RXQ) deliver_ctrl(m, c);
-    else deliver_port(m, c, q ? (q - 2) / 2 : 0);
+    uint32_t p = q ? (q - 2) / 2 : 0;   /* (receive queues: 0, then 4, 6, ...) */
+    if (q == CTRL_RXQ) {
+        deliver_ctrl(m, c);
+        return;
+    }
+    if (p < MODEL_CONSOLE_MAX_PORTS && c->port[p].st.guest_open) c->port[p].woken = 1;
+    deliver_port(m, c, p);
 }
 
 static int con_features_ok(model *m, void *state, uint64_t f)
@@ -297,7 +305,7 @@ static void con_reset(model *m, void *state)
     c->ready = c->multiport = 0;
     c->ccount = 0;
     c->removed = 0;
-    for (p = 0; p < MODEL_CONSOLE_MAX_PORTS; p++) c->port[p].st.ready = c->port[p].st.guest_open = 0;
+    for (p = 0; p < MODEL_CONSOLE_MAX_PORTS; p++) c->port[p].st.ready = c->port[p].st.guest_open = c->port[p].woken = 0;
 }
 
 static int con_config_write(model *m, void *state, uint32_t off, unsigned width, uint32_t value)

@@ -71,6 +71,11 @@ typedef struct model_console_knobs {
     uint32_t hold_tx;           /* keep transmit buffers until model_console_release_tx (and,
                                    to keep the order, any sent while some are held) [0] */
     uint32_t name_nul;          /* PORT_NAME carries a trailing NUL [1, as QEMU] */
+    uint32_t rx_needs_notify;   /* with MULTIPORT, a port's bytes go to the guest only once its
+                                   receive queue was notified while the port was open (QEMU
+                                   7.2 looks at an open port's queue, and reads its chardev
+                                   again, only then; under TCG on virtio-mmio nothing else
+                                   wakes it) [0] */
     uint32_t emerg_first_byte;  /* emerg_wr gives the byte at the field's lowest address, as
                                    QEMU 7.2 (le32_to_cpu of the bytes); that is the high byte
                                    when a big-endian guest writes through a legacy interface;

@@ -582,10 +582,10 @@ static int gpu_process(model *m, void *state, model_chain *c)
     return cursor(m, g, c);
 }
 
-/* events_clear is the one writable field: a 32-bit write on a modern
-   interface. Through a legacy interface the bytes of the little-endian
-   field may come one at a time (as Linux's virtio-mmio version 1 writes
-   them, and as a big-endian guest must): each clears its own bits. */
+/* events_clear is the one writable field: one 32-bit write (byte writes,
+   as Linux's virtio-mmio version 1 driver makes them through a legacy
+   interface, clear their own bits here, but the access check reports
+   them as the driver bug they are: virtio 1.2 4.2.2.2). */
 static int gpu_config_write(model *m, void *state, uint32_t off, unsigned width, uint32_t value)
 {
     gpu *g = (gpu *)state;
@@ -655,6 +655,7 @@ model *model_gpu_new(model_bus *bus, const model_options *o, const model_gpu_opt
     if (!m) return NULL;
     model_put32(model_config(m) + GC_NUM_SCANOUTS, go->num_scanouts);
     model_put32(model_config(m) + GC_NUM_CAPSETS, 0);
+    model_config_field(m, GC_EVENTS_READ, 4, 4);   /* four le32 fields: 32-bit accesses only */
     return m;
 }
 

@@ -118,6 +118,10 @@ static void answer(model *m, input *in)
     default: break;   /* UNSET and unknown selectors: size 0 */
     }
     cfg[IC_SIZE] = (uint8_t)size;
+    /* what the union holds now: le16 IDs, le32 axis values, else bytes */
+    model_config_field(m, IC_U, 1, 128);
+    if (sel == MODEL_INPUT_CFG_ID_DEVIDS) model_config_field(m, IC_U, 2, 4);
+    if (sel == MODEL_INPUT_CFG_ABS_INFO) model_config_field(m, IC_U, 4, 5);
 }
 
 static int input_config_write(model *m, void *state, uint32_t off, unsigned width, uint32_t value)

@@ -215,7 +215,7 @@ static int data_len_ok(model *m, const char *what, uint32_t len, uint32_t want)
 
 static uint8_t ctrl_mac_table(model *m, net *n, const uint8_t *d, uint32_t len)
 {
-    uint32_t nuc, nmc, off;
+    uint32_t nuc, nmc, off, i;
     if (len < 4) goto malformed;
     nuc = model_ld32(m, d);
     if (nuc > (len - 4) / 6) goto malformed;
@@ -224,6 +224,12 @@ static uint8_t ctrl_mac_table(model *m, net *n, const uint8_t *d, uint32_t len)
     nmc = model_ld32(m, d + off);
     if (nmc > (len - off - 4) / 6 || off + 4 + 6 * nmc != len) goto malformed;
     if (nuc > MODEL_NET_MAX_FILTER || nmc > MODEL_NET_MAX_FILTER) return MODEL_NET_ERR;   /* device's limit */
+    for (i = 0; i < nuc + nmc; i++)   /* individual addresses first, then group ones (the driver's MUST) */
+        if ((d[4 + 6 * i + (i < nuc ? 0 : 4)] & 1u) != (i < nuc ? 0u : 1u)) {
+            model_bug(m, "net ctrl: MAC_TABLE_SET %s table holds a %s address (5.1.6.5.2)",
+                      i < nuc ? "unicast" : "multicast", i < nuc ? "multicast" : "unicast");
+            return MODEL_NET_ERR;
+        }
     n->state.n_uc = nuc;
     n->state.n_mc = nmc;
     memcpy(n->state.uc, d + 4, 6u * nuc);
@@ -313,7 +319,7 @@ static void ctrl_process(model *m, net *n, model_chain *c)
     if (!d) goto answer;
     model_chain_read(c, 2, d, len);
     ack = ctrl_command(m, n, cc[0], cc[1], d, len);
-    if (n->knobs.ctrl_fail) ack = MODEL_NET_ERR;
+    if (n->knobs.ctrl_fail) ack = n->knobs.ctrl_fail == 1 ? MODEL_NET_ERR : (uint8_t)n->knobs.ctrl_fail;
 answer:
     free(d);
     if (ack == MODEL_NET_OK) n->stats.ctrl_ok++;

@@ -113,7 +113,7 @@ typedef struct model_net_knobs {
     uint32_t rx_chunk;          /* MRG_RXBUF: put at most this many bytes (header
                                    included) in each buffer, 0 = fill them [0] */
     uint32_t rx_hold;           /* queue injected frames without delivering them [0] */
-    uint32_t ctrl_fail;         /* answer ERR to every control command [0] */
+    uint32_t ctrl_fail;         /* answer ERR (1), or this byte (> 1), to every control command [0] */
 } model_net_knobs;
 
 typedef struct model_net_stats {

@@ -102,6 +102,7 @@ static void core_rows(void)
     ROW(virtio_device_has(0, 1), 0);
     ROW(virtio_config_read(&d0, 0, buf, 4), VIRTIO_ERR_STATE);
     ROW(virtio_config_read32(&d0, 0, &v), VIRTIO_ERR_STATE);
+    ROW(virtio_config_read_fields(&d0, 0, 4, 1, &v), VIRTIO_ERR_STATE);
     ROW(virtio_config_write(&d0, 0, 4, 0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_init(&q, &d0, 0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_device_set_vector(&d0, 0), VIRTIO_ERR_STATE);
@@ -129,6 +130,12 @@ static void core_rows(void)
     ROW(virtio_config_read(&d, 0xfffffff0u, buf, 32), VIRTIO_ERR_RANGE);
     ROW(virtio_config_read(&d, 0, buf, 257), VIRTIO_ERR_TOO_BIG);   /* one snapshot at most 256 bytes */
     ROW(virtio_config_read8(&d, 0, 0), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_config_read_fields(&d, 0, 4, 1, 0), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_config_read_fields(&d, 0, 3, 1, &v), VIRTIO_ERR_INVALID_ARG);   /* widths 1, 2, 4 */
+    ROW(virtio_config_read_fields(&d, 0, 8, 1, &v), VIRTIO_ERR_INVALID_ARG);
+    ROW(virtio_config_read_fields(&d, 2, 4, 1, &v), VIRTIO_ERR_INVALID_ARG);   /* misaligned */
+    ROW(virtio_config_read_fields(&d, 0, 4, 65, &v), VIRTIO_ERR_TOO_BIG);
+    ROW(virtio_config_read_fields(&d, d.config_size, 1, 1, &v), VIRTIO_ERR_RANGE);
     ROW(virtio_config_read16(&d, 1, &v16), VIRTIO_ERR_INVALID_ARG);   /* misaligned */
     ROW(virtio_config_read64(&d, 0, 0), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_config_read8(&d, 0x7fffffff, &v8), VIRTIO_ERR_RANGE);
@@ -148,6 +155,8 @@ static void core_rows(void)
     ROW(virtio_queue_add_table(&q0, 0x1000, 3, 0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_add_table(0, 0x1000, 3, 0, 0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_kick(&q0), VIRTIO_ERR_STATE);
+    ROW(virtio_queue_notify(&q0), VIRTIO_ERR_STATE);
+    ROW(virtio_queue_notify(0), VIRTIO_ERR_STATE);
     ROW(virtio_queue_pop(&q0, &ptr, &v), VIRTIO_ERR_STATE);
     ROW(virtio_queue_pop_many(&q0, &ptr, &v, 1, &n), VIRTIO_ERR_STATE);
     ROW(virtio_queue_pop_many(0, &ptr, &v, 1, &n), VIRTIO_ERR_STATE);

@@ -142,7 +142,8 @@ static void limits(void)
 
 /* A device that never answers: timeout, the device is reset, the disk
    refuses work; with a reset that never finishes, nothing is unmapped or
-   freed (shutdown says VIRTIO_ERR_TIMEOUT). */
+   freed (shutdown says VIRTIO_ERR_TIMEOUT) and the request stays in
+   flight (blk->inflight 1), as in the full driver. */
 static void timeout(int stuck)
 {
     env e;
@@ -151,6 +152,8 @@ static void timeout(int stuck)
     e.bus->knobs.quiet = 1;
     if (stuck) e.m->knobs.reset_delay = MODEL_FOREVER;
     CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 4096), VIRTIO_ERR_TIMEOUT);
+    /* inflight: whether the device may still own the caller's buffer */
+    CHECK_EQ(e.blk.inflight, stuck ? 1u : 0u);
     CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 4096), VIRTIO_ERR_STATE);
     if (!stuck) {
         CHECK_EQ(e.bus->stats.live_maps, 0);
@@ -187,6 +190,6 @@ int main(void)
         }
     RUN(limits(), "blk minimal seg_max 2, size_max 4096, 4-entry ring; read-only, write-through");
     RUN(timeout(0), "blk minimal timeout resets the device, re-init works");
-    RUN(timeout(1), "blk minimal timeout with a reset that never finishes: nothing freed");
+    RUN(timeout(1), "blk minimal timeout with a reset that never finishes: nothing freed, the request still in flight");
     UNIT_EXIT();
 }

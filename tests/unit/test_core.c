@@ -225,6 +225,56 @@ static void interrupts(uint32_t ring, int ev, uint32_t transport)
     down(&e);
 }
 
+/* A virtio-mmio InterruptStatus with undefined bits (2-31) set: the
+   driver reports and acknowledges only bits 0 and 1, never writes the
+   others to InterruptACK (the model fails such a write). */
+static void isr_junk_hook(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_MMIO && h->offset == 0x060u && h->value)
+        h->value |= 0xfff0u;
+}
+
+static void isr_undefined_bits(uint32_t transport)
+{
+    env e;
+    uint32_t isr = 0;
+    int pending = 1;
+    CHECK_EQ(up(&e, transport, 64, 0, MODEL_IMMEDIATE), VIRTIO_OK);
+    e.m->knobs.hostile = isr_junk_hook;
+    CHECK_EQ(virtio_queue_enable_cb(&e.blk.queue, &pending), VIRTIO_OK);
+    CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 512), VIRTIO_OK);
+    CHECK_EQ(virtio_device_isr(&e.blk.dev, &isr), VIRTIO_OK);
+    CHECK_EQ(isr, VIRTIO_ISR_QUEUE);
+    CHECK_EQ(virtio_device_isr(&e.blk.dev, &isr), VIRTIO_OK);   /* acknowledged: now clear */
+    CHECK_EQ(isr, 0);
+    e.m->knobs.hostile = 0;
+    down(&e);
+}
+
+/* virtio_queue_notify tells the device whatever event suppression says
+   and whether or not anything is new; virtio_queue_kick does not. */
+static void forced_notify(uint32_t ring, uint32_t transport)
+{
+    env e;
+    virtio_blk_options o;
+    model_qstats *qs;
+    uint64_t n0;
+    ring_opts(&o, ring, 1, 1);
+    CHECK_EQ(up(&e, transport, 64, &o, MODEL_IMMEDIATE), VIRTIO_OK);
+    qs = model_queue_stats(e.m, 0);
+    CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 512), VIRTIO_OK);
+    n0 = qs->notifies;
+    CHECK_EQ(virtio_queue_kick(&e.blk.queue), VIRTIO_OK);   /* nothing new: no notification */
+    CHECK_EQ(qs->notifies, n0);
+    CHECK_EQ(virtio_queue_notify(&e.blk.queue), VIRTIO_OK);
+    CHECK_EQ(qs->notifies, n0 + 1);
+    CHECK_EQ(qs->notifies_empty, 1);
+    CHECK_EQ(virtio_blk_read(&e.blk, 0, buf, 512), VIRTIO_OK);   /* and the queue goes on */
+    down(&e);
+}
+
 /* The queue API itself: argument checks, full ring, empty pop. */
 /* A deferred block device with 4-entry queues: the queue tests' device. */
 static model *small_blk(model_bus *bus, uint32_t transport)
@@ -446,10 +496,11 @@ static void hostile_used_id(uint32_t ring, uint32_t transport)
 }
 
 /* Configuration fields come out in the CPU's order on every transport:
-   the typed readers, and a byte snapshot decoded with virtio_load (a
-   big-endian build reads legacy fields the model keeps in big-endian
-   order). Values with distinct bytes, so a swap or a 64-bit field read
-   with its halves exchanged shows. */
+   the typed readers and virtio_config_read_fields (a big-endian build
+   reads legacy fields the model keeps in big-endian order), each field
+   with accesses of its own width (the model reports any other). Values
+   with distinct bytes, so a swap or a 64-bit field read with its halves
+   exchanged shows. */
 static void config_order(uint32_t transport, int legacy_probe)
 {
     model_bus *bus = model_bus_new();
@@ -459,7 +510,8 @@ static void config_order(uint32_t transport, int legacy_probe)
     virtio_device dev;
     uint64_t v64 = 0;
     uint32_t v32 = 0;
-    uint16_t v16 = 0;
+    uint16_t v16 = 0, w16[1];
+    uint32_t w32[2];
     uint8_t v8 = 0, b[8];
     model_options_init(&mo, transport);
     model_blk_options_init(&bo);
@@ -493,12 +545,29 @@ static void config_order(uint32_t transport, int legacy_probe)
     CHECK_EQ(v16, 0x0304);
     CHECK_EQ(virtio_config_read32(&dev, 28, &v32), VIRTIO_OK);
     CHECK_EQ(v32, 0x05060708);
-    CHECK_EQ(virtio_config_read(&dev, 0, b, 8), VIRTIO_OK);
-    CHECK_EQ(virtio_load(&dev, b, 8), 0x1f3);
-    CHECK_EQ(virtio_config_read(&dev, 26, b, 6), VIRTIO_OK);
-    CHECK_EQ(virtio_load(&dev, b, 2), 0x0304);
-    CHECK_EQ(virtio_load(&dev, b + 2, 4), 0x05060708);
+    /* Groups of fields, each read with its own width (the model reports
+       any other access): values in CPU order. */
+    CHECK_EQ(virtio_config_read_fields(&dev, 8, 4, 2, w32), VIRTIO_OK);
+    CHECK_EQ(w32[0], 0x12345);
+    CHECK_EQ(w32[1], 0x2a);
+    CHECK_EQ(virtio_config_read_fields(&dev, 0, 4, 2, w32), VIRTIO_OK);   /* a 64-bit field's halves */
+    CHECK_EQ(w32[dev.legacy && VIRTIO__BIG_ENDIAN ? 1 : 0], 0x1f3);
+    CHECK_EQ(w32[dev.legacy && VIRTIO__BIG_ENDIAN ? 0 : 1], 0);
+    CHECK_EQ(virtio_config_read_fields(&dev, 26, 2, 1, w16), VIRTIO_OK);
+    CHECK_EQ(w16[0], 0x0304);
+    CHECK_EQ(virtio_config_read_fields(&dev, 18, 1, 2, b), VIRTIO_OK);
+    CHECK_EQ(b[0], 3);
+    CHECK_EQ(b[1], 4);
+    CHECK_EQ(virtio_config_read(&dev, 18, b, 2), VIRTIO_OK);   /* byte fields, one access each */
+    CHECK_EQ(b[0], 3);
+    CHECK_EQ(b[1], 4);
+    CHECK_EQ(virtio_config_read_fields(&dev, 8, 3, 1, w32), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(virtio_config_read_fields(&dev, 8, 8, 1, w32), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(virtio_config_read_fields(&dev, 10, 4, 1, w32), VIRTIO_ERR_INVALID_ARG);   /* misaligned */
+    CHECK_EQ(virtio_config_read_fields(&dev, 8, 4, 1, 0), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(virtio_config_read_fields(&dev, 8, 4, 65, w32), VIRTIO_ERR_TOO_BIG);
     CHECK_EQ(bus->stats.bugs, 0);
+    if (bus->stats.bugs) fprintf(stderr, "  model: %s\n", model_bus_last_bug(bus));
     model_bus_free(bus);
 }
 
@@ -540,6 +609,12 @@ static void handshake(void)
     e.m->knobs.features_override = MODEL_BLK_DEFAULT_FEATURES | MODEL_F_ACCESS_PLATFORM;
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);   /* offered: accepted */
     CHECK(virtio_device_has(&e.blk.dev, 33));
+    CHECK(!virtio_device_has(&e.blk.dev, 36));
+    virtio_blk_shutdown(&e.blk);
+    /* ORDER_PLATFORM offered: accepted (the barriers are DMA-strength) */
+    e.m->knobs.features_override = MODEL_BLK_DEFAULT_FEATURES | MODEL_F_ACCESS_PLATFORM | (1ull << 36);
+    CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
+    CHECK(virtio_device_has(&e.blk.dev, VIRTIO_FEATURE_ORDER_PLATFORM));
     virtio_blk_shutdown(&e.blk);
     e.m->knobs.features_override = (1ull << 32);   /* VERSION_1 only */
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_ERR_UNSUPPORTED);
@@ -1035,15 +1110,15 @@ static void generation_unstable(uint32_t transport)
     memset(&blk, 0, sizeof blk);   /* zero-filled before its first init */
     CHECK_EQ(virtio_blk_init(&blk, &dev, 0), VIRTIO_OK);
     m->knobs.gen_bump_every = 1;
-    CHECK_EQ(virtio_config_read(&blk.dev, 0, b, sizeof b), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(virtio_config_read_fields(&blk.dev, 0, 4, 4, b), VIRTIO_ERR_DEVICE);
     CHECK(memcmp(b, canary, sizeof b) == 0);
     CHECK_EQ(virtio_config_read32(&blk.dev, 0, &v), VIRTIO_ERR_DEVICE);
     CHECK_EQ(v, 0x5a5a5a5au);
     CHECK_EQ(virtio_config_read64(&blk.dev, 0, &v64), VIRTIO_ERR_DEVICE);
     CHECK(v64 == 0x5a5a5a5a5a5a5a5aull);
     m->knobs.gen_bump_every = 0;
-    CHECK_EQ(virtio_config_read(&blk.dev, 0, b, 8), VIRTIO_OK);
-    CHECK(memcmp(b, model_config(m), 8) == 0);
+    CHECK_EQ(virtio_config_read(&blk.dev, 18, b, 2), VIRTIO_OK);   /* heads, sectors: byte fields */
+    CHECK(memcmp(b, model_config(m) + 18, 2) == 0);
     virtio_blk_shutdown(&blk);
     no_strays(bus);
     model_bus_free(bus);
@@ -1590,6 +1665,10 @@ int main(void)
     RUN(event_idx(VIRTIO_RING_SPLIT, 1, MODEL_NOTIFY_EVERY, MODEL_PCI_LEGACY), "core event index: every 4th notification, pci-legacy");
     RUN(event_idx(VIRTIO_RING_SPLIT, 0, MODEL_NOTIFY_NEVER, MODEL_PCI_LEGACY), "core NO_NOTIFY flag, pci-legacy");
     RUN(interrupts(VIRTIO_RING_SPLIT, 1, MODEL_MMIO), "core interrupts off by default, on when enabled, split");
+    RUN(forced_notify(VIRTIO_RING_SPLIT, MODEL_MMIO), "core virtio_queue_notify notifies with nothing new and EVENT_IDX, split, mmio");
+    RUN(forced_notify(VIRTIO_RING_PACKED, MODEL_PCI_MODERN), "core virtio_queue_notify notifies with nothing new and EVENT_IDX, packed, pci-modern");
+    RUN(isr_undefined_bits(MODEL_MMIO), "core mmio InterruptStatus with undefined bits: only bits 0-1 reported and acknowledged");
+    RUN(isr_undefined_bits(MODEL_MMIO_LEGACY), "core mmio-legacy InterruptStatus with undefined bits: only bits 0-1 reported and acknowledged");
     RUN(interrupts(VIRTIO_RING_PACKED, 1, MODEL_MMIO), "core interrupts off by default, on when enabled, packed");
     RUN(interrupts(VIRTIO_RING_SPLIT, 0, MODEL_MMIO), "core interrupts with flag suppression, split");
     RUN(interrupts(VIRTIO_RING_SPLIT, 1, MODEL_PCI_LEGACY), "core interrupts off by default, on when enabled, pci-legacy");
@@ -1608,11 +1687,11 @@ int main(void)
     RUN(hostile_used_id(VIRTIO_RING_SPLIT, MODEL_PCI_MODERN), "core used id not in flight breaks the queue, re-init works, split");
     RUN(hostile_used_id(VIRTIO_RING_PACKED, MODEL_PCI_MODERN), "core used id not in flight breaks the queue, re-init works, packed");
     RUN(hostile_used_id(VIRTIO_RING_SPLIT, MODEL_MMIO_LEGACY), "core used id not in flight breaks the queue, re-init works, mmio-legacy");
-    RUN(config_order(MODEL_MMIO, 0), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, mmio");
-    RUN(config_order(MODEL_MMIO_LEGACY, 0), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, mmio-legacy");
-    RUN(config_order(MODEL_PCI_MODERN, 0), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, pci-modern");
-    RUN(config_order(MODEL_PCI_TRANSITIONAL, 1), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, pci-transitional as legacy");
-    RUN(config_order(MODEL_PCI_LEGACY, 0), "core configuration fields in CPU order: typed, byte snapshot + virtio_load, pci-legacy");
+    RUN(config_order(MODEL_MMIO, 0), "core configuration fields in CPU order: typed readers, virtio_config_read_fields, each field at its width, mmio");
+    RUN(config_order(MODEL_MMIO_LEGACY, 0), "core configuration fields in CPU order: typed readers, virtio_config_read_fields, each field at its width, mmio-legacy");
+    RUN(config_order(MODEL_PCI_MODERN, 0), "core configuration fields in CPU order: typed readers, virtio_config_read_fields, each field at its width, pci-modern");
+    RUN(config_order(MODEL_PCI_TRANSITIONAL, 1), "core configuration fields in CPU order: typed readers, virtio_config_read_fields, each field at its width, pci-transitional as legacy");
+    RUN(config_order(MODEL_PCI_LEGACY, 0), "core configuration fields in CPU order: typed readers, virtio_config_read_fields, each field at its width, pci-legacy");
     RUN(pop_many(VIRTIO_RING_SPLIT), "core virtio_queue_pop_many: up to max, checked, a lie reported after the good ones, split");
     RUN(pop_many(VIRTIO_RING_PACKED), "core virtio_queue_pop_many: up to max, checked, a lie reported after the good ones, packed");
     RUN(reset_never(), "core a reset that never finishes times out");

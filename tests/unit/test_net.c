@@ -526,13 +526,24 @@ static void control(uint32_t transport, uint32_t ring)
     CHECK_EQ(virtio_net_set_mac_filter(&e.nic, 0, 0, 0, 0), VIRTIO_OK);
     CHECK_EQ(s->n_mc, 0);
     CHECK_EQ(s->table_sets, 3);
-    memset(big, 1, sizeof big);
-    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, big[0], 65, 0, 0), VIRTIO_ERR_INVALID_ARG);
-    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, big[0], 40, big[0], 25),
-             VIRTIO_ERR_INVALID_ARG);
+    memset(big, 1, sizeof big);   /* 01:01:...: group addresses */
+    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, 0, 0, big[0], 65), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, uc[0], 1, big[0], 64), VIRTIO_ERR_INVALID_ARG);
     CHECK_EQ(virtio_net_set_mac_filter(&e.nic, 0, 1, 0, 0), VIRTIO_ERR_INVALID_ARG);
-    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, big[0], 32, big[0], 32), VIRTIO_OK);
-    CHECK_EQ(s->n_uc + s->n_mc, 64);
+    /* A group address in the unicast table, an individual one in the
+       multicast table (bit 0 of the first byte): refused, nothing sent. */
+    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, uc[0], 2, mc[0], 2), VIRTIO_OK);
+    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, mc[0], 1, 0, 0), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, uc[0], 3, uc[1], 1), VIRTIO_ERR_INVALID_ARG);
+    memcpy(big[0], mc[0], 6);
+    memcpy(big[1], uc[0], 6);   /* the second of two "multicast" addresses is not */
+    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, uc[0], 2, big[0], 2), VIRTIO_ERR_INVALID_ARG);
+    memset(big, 1, sizeof big);
+    CHECK_EQ(s->table_sets, 4);
+    CHECK_EQ(s->n_uc, 2);
+    CHECK_EQ(s->n_mc, 2);
+    CHECK_EQ(virtio_net_set_mac_filter(&e.nic, 0, 0, big[0], 64), VIRTIO_OK);
+    CHECK_EQ(s->n_mc, 64);
     CHECK_EQ(virtio_net_set_mac(&e.nic, mac), VIRTIO_OK);
     CHECK(memcmp(s->mac, mac, 6) == 0);
     CHECK(memcmp(model_config(e.m), mac, 6) == 0);
@@ -553,6 +564,9 @@ static void control(uint32_t transport, uint32_t ring)
     model_net_get_knobs(e.m)->ctrl_fail = 1;
     CHECK_EQ(virtio_net_set_promisc(&e.nic, 1), VIRTIO_ERR_IO);
     CHECK_EQ(e.nic.last_status, 1);
+    model_net_get_knobs(e.m)->ctrl_fail = 7;   /* neither OK nor ERR */
+    CHECK_EQ(virtio_net_set_promisc(&e.nic, 1), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(e.nic.last_status, 7);
     model_net_get_knobs(e.m)->ctrl_fail = 0;
     CHECK_EQ(virtio_net_set_promisc(&e.nic, 1), VIRTIO_OK);
     CHECK_EQ(e.nic.last_status, 0);

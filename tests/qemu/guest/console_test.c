@@ -174,6 +174,10 @@ int main(void)
     }
     settle();
     report();
+    /* Bytes the host sent on port 1 before the guest opened it, read
+       before the host says anything else (its lines to the UART would
+       wake QEMU's main loop, which reads the socket, for us). */
+    if (con.info.ports >= 2) cmd_read(1, 1000, 0);
     bad_input();
     port_printf("VT READY\n");
     while (vt_read_line(line, sizeof line, 120000) > 0) {
