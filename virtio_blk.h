@@ -178,7 +178,7 @@ on aarch64 and x86, soft float on armv7) and linked with --gc-sections,
 core + driver take (.text + .rodata, clang 14 -Os, bench/boot_size.py):
 on virtio-mmio 6.1 KiB on riscv64, 5.0 KiB on armv7 Thumb-2, 7.0 KiB on
 aarch64 and x86_64, 7.6 KiB on armv7 Arm, all within 8 KiB; on
-virtio-pci 1.5 to 2.3 KiB more (BAR sizing and the capability walk:
+virtio-pci 1.6 to 2.4 KiB more (BAR sizing and the capability walk:
 within 8 KiB on riscv64, riscv32 and armv7 Thumb-2). The driver's share is
 1.6 to 2.4 KiB. With a single transport its operations are direct calls
 (no table). tests/qemu/test_boot_stage.py runs this build on QEMU disks,
