@@ -56,7 +56,8 @@ reads, writes, discards and write-zeroes must be multiples of the logical
 block size (info.block_size, 512 or 4096 on QEMU). A request of any length
 is accepted: the driver cuts it into device requests that respect the
 device's seg_max and size_max (and max_discard_sectors /
-max_write_zeroes_sectors), and reports the caller's request complete when
+max_write_zeroes_sectors), at most 1 GiB each (a descriptor chain stays
+below 4 GiB), and reports the caller's request complete when
 every piece is done (the first error wins). One virtqueue (no
 multi-queue), no zoned commands, no secure erase.
 
@@ -679,7 +680,7 @@ static void virtio__blk_limits(virtio_blk *b)
 #ifdef VIRTIO_BLK_MINIMAL
     (void)b;   /* (no tables: 0, as init left it) */
 #else
-    uint32_t m = b->info.size_max && b->info.size_max < 0x80000000u ? b->info.size_max : 0x80000000u;
+    uint32_t m = b->info.size_max && b->info.size_max < 0x40000000u ? b->info.size_max : 0x40000000u;   /* 1 GiB, as post_any */
     b->priv.one_max = b->priv.table ? m : 0;
 #endif
 }

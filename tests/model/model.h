@@ -910,6 +910,9 @@ typedef struct model_blk_options {
     const void *image;          /* initial contents (image_len bytes), rest zero; NULL:
                                    the pattern model_blk_pattern() */
     size_t image_len;
+    int no_data;                /* no disk behind it: reads and writes are checked
+                                   (ranges, segments, chains) but move no bytes, so a
+                                   test can make requests of many GiB [0] */
 } model_blk_options;
 
 /* Runtime knobs and counters of a block device: model_blk_knobs(m). */

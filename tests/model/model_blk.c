@@ -168,7 +168,7 @@ static uint8_t discard_like(model *m, blk *b, model_chain *c, uint32_t type, uin
     }
     for (i = 0; i < nseg; i++) {
         model_chain_read(c, 16 + 16 * i, seg, 16);
-        memset(b->disk + model_ld64(m, seg) * SECTOR, 0, (size_t)model_ld32(m, seg + 8) * SECTOR);
+        if (!b->o.no_data) memset(b->disk + model_ld64(m, seg) * SECTOR, 0, (size_t)model_ld32(m, seg + 8) * SECTOR);
     }
     return MODEL_BLK_S_OK;
 }
@@ -230,7 +230,7 @@ static int blk_process(model *m, void *state, model_chain *c)
             b->stats.injected_errors++;
             st = MODEL_BLK_S_IOERR;
         } else {
-            model_chain_write(c, 0, b->disk + sector * SECTOR, (size_t)dout);
+            if (!b->o.no_data) model_chain_write(c, 0, b->disk + sector * SECTOR, (size_t)dout);
             b->stats.bytes_read += dout;
             moved(c, b, dout);
         }
@@ -258,7 +258,7 @@ static int blk_process(model *m, void *state, model_chain *c)
             b->stats.injected_errors++;
             st = MODEL_BLK_S_IOERR;
         } else {
-            model_chain_read(c, 16, b->disk + sector * SECTOR, (size_t)din);
+            if (!b->o.no_data) model_chain_read(c, 16, b->disk + sector * SECTOR, (size_t)din);
             b->stats.bytes_written += din;
             moved(c, b, din);
             if (model_config(m)[BC_WRITEBACK]) b->stats.dirty++;
@@ -365,12 +365,14 @@ model *model_blk_new(model_bus *bus, const model_options *o, const model_blk_opt
     b->o.serial[20] = 0;
     b->size = bo->size;
     b->capacity = bo->size / SECTOR;
-    b->disk = (uint8_t *)malloc(bo->size ? (size_t)bo->size : 1);
+    b->disk = (uint8_t *)malloc(bo->size && !bo->no_data ? (size_t)bo->size : 1);
     if (!b->disk) {
         free(b);
         return NULL;
     }
-    if (bo->image) {
+    if (bo->no_data) {
+        b->disk[0] = 0;
+    } else if (bo->image) {
         size_t l = bo->image_len < bo->size ? bo->image_len : (size_t)bo->size;
         memcpy(b->disk, bo->image, l);
         memset(b->disk + l, 0, (size_t)bo->size - l);

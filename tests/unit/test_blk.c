@@ -9,6 +9,7 @@
  * and resize. Effects are checked on the model's RAM disk and counters;
  * the model reports any address or protocol violation as a bug.
  */
+#define _DEFAULT_SOURCE 1   /* mmap's MAP_ANONYMOUS and MAP_NORESERVE (huge_request) */
 #define VIRTIO_IMPLEMENTATION
 #include "../../virtio_blk.h"
 #include "model.h"
@@ -926,6 +927,44 @@ static void queue_size(void)
    queue's are virtio.h's), with and without the unmap lists a dma_unmap
    hook needs; and what the header's MEMORY section says is what it takes. */
 static size_t allocs[64], nallocs;
+#if SIZE_MAX > 0xffffffffu
+#include <sys/mman.h>
+/* A request of 5 GiB and a block on a device without SIZE_MAX: the driver
+   cuts it into device requests of at most 1 GiB, so no chain reaches 4 GiB
+   (virtio 1.2 2.7.5.2; the model reports a longer one). The model moves
+   no bytes (no_data), so the buffer is address space only, never touched. */
+static void huge_request(int write)
+{
+    blkenv e;
+    model_blk_options bo;
+    const model_blk_stats *st;
+    const size_t len = ((size_t)5 << 30) + 4096;
+    int was = identity;
+    void *big = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(big != MAP_FAILED);
+    if (big == MAP_FAILED) return;
+    model_blk_options_init(&bo);
+    bo.size = (uint64_t)6 << 30;
+    bo.no_data = 1;
+    bo.features &= ~MODEL_BLK_F_SIZE_MAX;
+    identity = 1;   /* buffers at their CPU address: no mapping hook reads them */
+    CHECK_EQ(env_up(&e, MODEL_MMIO, &bo, 0, 0, 0), VIRTIO_OK);
+    identity = was;
+    CHECK_EQ(e.blk.info.size_max, 0);
+    CHECK_EQ(model_dma_ram(e.bus, big, len), 0);
+    if (write)
+        CHECK_EQ(virtio_blk_write(&e.blk, 8, big, len), VIRTIO_OK);
+    else
+        CHECK_EQ(virtio_blk_read(&e.blk, 8, big, len), VIRTIO_OK);
+    st = model_blk_get_stats(e.m);
+    CHECK_EQ(write ? st->writes : st->reads, 6);   /* 5 x 1 GiB, then 4 KiB */
+    CHECK_EQ(write ? st->bytes_written : st->bytes_read, (uint64_t)len);
+    CHECK_EQ(st->range_errors, 0);
+    env_down(&e);
+    munmap(big, len);
+}
+#endif
+
 static int alloc_kind[64];
 static void *alloc_at[64];
 static void *counting_alloc(void *user, size_t size, size_t align, int kind, uint64_t *dev)
@@ -1052,6 +1091,10 @@ int main(void)
     RUN(memory_totals(0, 50702, 7328, 22), "blk MEMORY totals: 256-entry split queue, 50702 + 7328 bytes in 22");
     RUN(memory_totals(32, 9038, 3520, 7), "blk MEMORY totals: queue_size 32, 9038 + 3520 bytes in 7");
     RUN(queue_size(), "blk keeps the device's queue size unless asked for less (issue 11.9a)");
+#if SIZE_MAX > 0xffffffffu
+    RUN(huge_request(0), "blk 5 GiB read without SIZE_MAX: device requests of 1 GiB, no chain of 4 GiB");
+    RUN(huge_request(1), "blk 5 GiB write without SIZE_MAX: device requests of 1 GiB, no chain of 4 GiB");
+#endif
     for (identity = 0; identity < 2; identity++) {
         const char *d = identity ? ", identity DMA" : "";
 #define RUN_D(call, what)                                        \
