@@ -3621,7 +3621,9 @@ VIRTIO_API virtio_result virtio_queue_init(virtio_queue *q, virtio_device *dev, 
     if (index > 0xffffu) return VIRTIO_ERR_INVALID_ARG;
     live = virtio__get_status(dev);
     if (live == VIRTIO__STATUS_GONE) return VIRTIO_ERR_GONE;
-    if (!(live & VIRTIO_STATUS_DRIVER)) return VIRTIO_ERR_STATE;
+    /* Negotiated: FEATURES_OK on modern transports (3.1.1), DRIVER on
+       legacy ones, which have no FEATURES_OK. */
+    if (!(live & (VIRTIO__LEGACY(dev) ? VIRTIO_STATUS_DRIVER : VIRTIO_STATUS_FEATURES_OK))) return VIRTIO_ERR_STATE;
     p = dev->platform;
     packed = dev->priv.ring == VIRTIO_RING_PACKED;
 #ifdef VIRTIO_NO_PACKED

@@ -592,6 +592,11 @@ static void handshake(void)
     e.m->knobs.refuse_features_ok = 1;
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_ERR_FEATURES);
     CHECK(model_status(e.m) & MODEL_S_FAILED);
+    {   /* DRIVER is set, FEATURES_OK is not: no queue of a device not negotiated (3.1.1) */
+        virtio_queue q;
+        memset(&q, 0, sizeof q);
+        CHECK_EQ(virtio_queue_init(&q, &e.dev, 0, 0), VIRTIO_ERR_STATE);
+    }
     e.m->knobs.refuse_features_ok = 0;
     CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
     e.m->knobs.gen_bump_every = 1;   /* the generation changes on every read */
@@ -1695,7 +1700,7 @@ int main(void)
     RUN(pop_many(VIRTIO_RING_SPLIT), "core virtio_queue_pop_many: up to max, checked, a lie reported after the good ones, split");
     RUN(pop_many(VIRTIO_RING_PACKED), "core virtio_queue_pop_many: up to max, checked, a lie reported after the good ones, packed");
     RUN(reset_never(), "core a reset that never finishes times out");
-    RUN(handshake(), "core slow reset, features refused, config unstable, ACCESS_PLATFORM");
+    RUN(handshake(), "core slow reset, features refused (then no queue), config unstable, ACCESS_PLATFORM");
     RUN(alloc_failures(), "core every allocation failure in init: NO_MEMORY, no leak");
     RUN(discovery(), "core PCI and MMIO discovery");
     RUN(cap_beyond_bar(MODEL_CAP_COMMON), "core issue 11: common config beyond its BAR (past, straddling, too long, 32-bit wrap) refused at probe");
