@@ -5,7 +5,7 @@
 #ifndef VIRTIO_H
 #define VIRTIO_H
 /*
-virtio.h - v0.3.8 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
+virtio.h - v0.3.9 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
 
 The core of a single-header VirtIO driver stack for bare-metal kernels,
 bootloaders and test guests. It speaks every common VirtIO transport
@@ -254,7 +254,12 @@ and returns VIRTIO_ERR_DEVICE until the device is reset; the drivers then
 reset the device before they hand buffers back, and if that reset does
 not finish they hand nothing back (the memory is leaked, not reused), so
 nothing the device writes can make the library write outside the buffers
-it was given, and no wait is unbounded.
+it was given, and no wait is unbounded. What no check can tell: a used
+entry that names a buffer the driver has already posted again looks like
+its completion (the bytes are the device's to write either way), and on
+a packed ring a bogus used descriptor is overwritten by the driver's next
+one, so it shows as a timeout, not VIRTIO_ERR_DEVICE. A vector the device
+reads back that is neither the one written nor NONE counts as NONE.
 
 WRITING A DRIVER
 
@@ -269,11 +274,13 @@ kit:
   negotiate   virtio_device_begin(dev, wanted device bits, options) (or
               virtio_device_offer first when a wish depends on the
               offer), virtio_device_has, then queues, then
-              virtio_device_ready; virtio_device_reset on the way out.
+              virtio_device_ready; virtio_device_reset on the way out,
+              and virtio_device_fault on the errors init reports.
   queues      virtio_queue_init / destroy; virtio_queue_add (scatter
               lists) or virtio_table_set + virtio_queue_add_table
               (fixed-shape requests in your own tables); virtio_queue_kick
-              (honours VIRTIO_MORE batching in your API); virtio_queue_pop
+              (honours VIRTIO_MORE batching in your API), virtio_queue_notify
+              (whatever the device's suppression says); virtio_queue_pop
               (validated cookie and length, q->clamped); virtio_queue_wait
               or virtio_wait_start + virtio_device_wait_step for your own
               bounded loops; enable_cb / disable_cb / set_vector.
@@ -283,12 +290,15 @@ kit:
               memory (little-endian modern, CPU order legacy),
               VIRTIO_ZERO / VIRTIO_MEMCPY / VIRTIO_MEMSET.
   config      virtio_config_read8/16/32/64 (typed, CPU order),
-              virtio_config_read (bytes, one snapshot), virtio_config_write.
+              virtio_config_read_fields (fields of one width, one
+              snapshot), virtio_config_read (bytes, one snapshot),
+              virtio_config_write.
   constants   VIRTIO_DEVICE_* ids, VIRTIO_FEATURE_* generic bits and
               VIRTIO_FEATURE_BIT(), VIRTIO_MORE, virtio_log + VIRTIO_MSG_DRIVER.
 
 The conventions the drivers share: *_init refuses a running object
-(VIRTIO_ERR_STATE); *_shutdown resets first and, if the reset does not
+(VIRTIO_ERR_STATE) and reports a device without the queues or
+configuration its type requires as VIRTIO_ERR_DEVICE; *_shutdown resets first and, if the reset does not
 finish, leaks rather than frees (VIRTIO_ERR_TIMEOUT); *_refresh(d,
 &changed) re-reads the configuration after VIRTIO_ISR_CONFIG; last_status
 holds the device's answer to the last request; calls that post work take
@@ -313,7 +323,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 8
+#define VIRTIO_VERSION_PATCH 9
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
@@ -581,7 +591,10 @@ VIRTIO_API virtio_result virtio_mmio_probe(virtio_device *dev, const virtio_plat
 /* Find the next virtio-mmio device of `type` (0: any type) in a window of
    `count` slots spaced `stride` bytes from `base`, starting at slot
    *slot. inout: slot (on OK: the slot found; pass slot + 1 to continue).
-   Returns VIRTIO_OK, VIRTIO_ERR_NOT_FOUND, VIRTIO_ERR_INVALID_ARG. */
+   A device virtio_mmio_probe will refuse (an unknown version, legacy under
+   VIRTIO_NO_LEGACY) is found all the same: the probe says why.
+   Returns VIRTIO_OK, VIRTIO_ERR_NOT_FOUND, VIRTIO_ERR_INVALID_ARG (NULL
+   slot, or a platform virtio_mmio_probe would refuse). */
 VIRTIO_API virtio_result virtio_mmio_find(const virtio_platform *p, uintptr_t base, uintptr_t stride,
                                           uint32_t count, uint32_t type, uint32_t *slot);
 
@@ -706,6 +719,19 @@ VIRTIO_API virtio_result virtio_device_isr(virtio_device *dev, uint32_t *isr);
 /* Did the negotiated features include bit `bit`? Returns 1 or 0 (0 also
    for NULL). */
 VIRTIO_API int virtio_device_has(const virtio_device *dev, unsigned bit);
+
+/* For a driver's *_init, after virtio_device_begin: a device that lacks
+   what its type requires shows in the kit's results as VIRTIO_ERR_RANGE
+   (configuration window shorter than the fields), VIRTIO_ERR_NOT_FOUND
+   (a queue the type requires is absent) or VIRTIO_ERR_STATE (a queue live
+   right after the reset); those are VIRTIO_ERR_DEVICE (and so is
+   VIRTIO_ERR_FEATURES, which only virtio_device_begin returns), any other
+   result is returned as it is. */
+static inline virtio_result virtio_device_fault(virtio_result r)
+{
+    /* (RANGE, FEATURES, STATE and NOT_FOUND are -12 to -9: one test) */
+    return (uint32_t)((int32_t)r - VIRTIO_ERR_RANGE) < 4u ? VIRTIO_ERR_DEVICE : r;
+}
 
 /* Read `len` (at most 256) bytes of device-specific configuration at
    `offset`, one access per byte, as one consistent snapshot (the
@@ -1185,8 +1211,9 @@ static inline void virtio_table_set(const virtio_queue *q, void *table, uint32_t
        #endif
    VIRTIO_KIT_VERSION grows when the kit gains something; VIRTIO_KIT_COMPAT
    (the oldest kit whose drivers still build) moves only when the kit
-   breaks. */
-#define VIRTIO_KIT_VERSION 1
+   breaks. Kit 2 (0.3.9): virtio_config_read_fields, virtio_queue_notify
+   (both new in 0.3.8) and virtio_device_fault. */
+#define VIRTIO_KIT_VERSION 2
 #define VIRTIO_KIT_COMPAT 1
 
 /* Flag for every call that posts work to a device: more follows, post it
@@ -1972,12 +1999,15 @@ VIRTIO_API virtio_result virtio_mmio_find(const virtio_platform *p, uintptr_t ba
     VIRTIO__UNUSED(count); VIRTIO__UNUSED(type); VIRTIO__UNUSED(slot);
     return VIRTIO_ERR_UNSUPPORTED;
 #else
-    uint32_t i;
-    if (!p || !slot) return VIRTIO_ERR_INVALID_ARG;
+    uint32_t i, id;
+    /* The platform is checked here, not left to a probe that would only
+       make every slot look empty. */
+    if (!slot || virtio__check_platform(p) != VIRTIO_OK) return VIRTIO_ERR_INVALID_ARG;
     for (i = *slot; i < count; i++) {
-        virtio_device d;
-        if (virtio_mmio_probe(&d, p, base + (uintptr_t)i * stride) != VIRTIO_OK) continue;
-        if (type == 0 || d.device_id == type) {
+        uintptr_t at = base + (uintptr_t)i * stride;
+        if (virtio__reg_in(p, VIRTIO_SPACE_MEM, at + VIRTIO__MMIO_MAGIC, 4) != VIRTIO__MMIO_MAGIC_VALUE) continue;
+        id = virtio__reg_in(p, VIRTIO_SPACE_MEM, at + VIRTIO__MMIO_DEVICE_ID, 4);
+        if (id != 0 && (type == 0 || id == type)) {
             *slot = i;
             return VIRTIO_OK;
         }
@@ -2057,6 +2087,16 @@ static VIRTIO__NOINLINE void virtio__cfg_out(const virtio_platform *p, uint32_t 
 #define VIRTIO__PCI_NOTIFY_CAP_LEN 20u    /* ... plus notify_off_multiplier */
 #define VIRTIO__PCI_MSIX_ENABLE 0x8000u   /* MSI-X message control */
 
+/* Write a vector register (common configuration's register `reg`) and
+   read it back: the device took the vector, or answered NONE (no
+   resources). Any other answer is a lie (virtio 1.2 4.1.5.1.2) and counts
+   as NONE, so that no caller indexes its handlers with it. */
+static uint32_t virtio__vector_set(const virtio_device *d, uintptr_t reg, uint32_t vector)
+{
+    virtio__wr(d, reg, 2, vector);
+    return virtio__rd(d, reg, 2) == vector ? vector : VIRTIO_MSIX_NONE;
+}
+
 #ifndef VIRTIO_NO_MSIX
 /* The vector virtio_pci_msix_plan chose for queue `index`, or none. */
 static uint32_t virtio__plan_vector(const virtio_device *d, uint32_t index)
@@ -2132,8 +2172,7 @@ static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q,
     q->priv.notify_width = 2;
 #ifndef VIRTIO_NO_MSIX   /* (else the reset left it at no vector) */
     /* The vector before the enable (virtio 1.2 4.1.4.3.2), read back. */
-    virtio__wr(d, VIRTIO__PCI_Q_MSIX, 2, virtio__plan_vector(d, q->index));
-    q->vector = virtio__rd(d, VIRTIO__PCI_Q_MSIX, 2);
+    q->vector = virtio__vector_set(d, VIRTIO__PCI_Q_MSIX, virtio__plan_vector(d, q->index));
 #endif
     for (i = 0; i < 3; i++) {
         virtio__wr(d, VIRTIO__PCI_Q_DESC + 8u * i, 4, (uint32_t)area[i]);
@@ -2149,8 +2188,7 @@ static uint32_t virtio__pci_set_vector(const virtio_device *d, uint32_t queue, u
         virtio__wr(d, VIRTIO__PCI_Q_SELECT, 2, queue);
         reg = VIRTIO__PCI_Q_MSIX;
     }
-    virtio__wr(d, reg, 2, vector);
-    return virtio__rd(d, reg, 2);
+    return virtio__vector_set(d, reg, vector);
 }
 static const virtio__ops virtio__pci_ops = {
     virtio__pci_get_status, virtio__pci_set_status, virtio__pci_get_features, virtio__pci_set_features,
@@ -2197,11 +2235,11 @@ static virtio_result virtio__lpci_queue_enable(virtio_device *d, virtio_queue *q
     q->priv.notify_width = 2;
     if (d->priv.msix) {
 #ifdef VIRTIO_NO_MSIX   /* someone else turned MSI-X on: no vector */
-        virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, VIRTIO_MSIX_NONE);
+        q->vector = VIRTIO_MSIX_NONE;
 #else
-        virtio__wr(d, VIRTIO__LPCI_MSIX_QUEUE, 2, virtio__plan_vector(d, q->index));
+        q->vector = virtio__plan_vector(d, q->index);
 #endif
-        q->vector = virtio__rd(d, VIRTIO__LPCI_MSIX_QUEUE, 2);
+        q->vector = virtio__vector_set(d, VIRTIO__LPCI_MSIX_QUEUE, q->vector);
     }
     virtio__wr(d, VIRTIO__LPCI_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
     return VIRTIO_OK;
@@ -2213,8 +2251,7 @@ static uint32_t virtio__lpci_set_vector(const virtio_device *d, uint32_t queue, 
         virtio__wr(d, VIRTIO__LPCI_QUEUE_SEL, 2, queue);
         reg = VIRTIO__LPCI_MSIX_QUEUE;
     }
-    virtio__wr(d, reg, 2, vector);
-    return virtio__rd(d, reg, 2);
+    return virtio__vector_set(d, reg, vector);
 }
 static const virtio__ops virtio__lpci_ops = {
     virtio__lpci_get_status, virtio__lpci_set_status, virtio__lpci_get_features, virtio__lpci_set_features,
@@ -3506,6 +3543,9 @@ static virtio_result virtio__q_alloc(virtio_queue *q, const virtio_platform *p, 
     unsigned char *base[3];
     uint32_t i, k = 0, per;
     virtio_result r;
+#ifdef VIRTIO_NO_PACKED
+    packed = 0;   /* (queue_init refused a packed ring: the split layout alone) */
+#endif
     bytes[0] = (size_t)size * VIRTIO__DESC_SIZE;
     bytes[1] = packed ? 4 : 6 + 2u * (size_t)size;
     bytes[2] = packed ? 4 : 6 + 8u * (size_t)size;

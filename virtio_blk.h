@@ -6,7 +6,7 @@
 #ifndef VIRTIO_BLK_H
 #define VIRTIO_BLK_H
 /*
-virtio_blk.h - v0.3.8 - VirtIO block driver for virtio.h - MIT OR Unlicense
+virtio_blk.h - v0.3.9 - VirtIO block driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -112,7 +112,8 @@ virtio_blk_init allocates, and virtio_blk_shutdown frees (through the
 platform's dma_alloc / dma_free):
   request slots   max_requests * 88 bytes + (segs + 2) * 16 (a scatter
                   list for posting), 16-aligned, VIRTIO_MEM_PRIVATE (64-bit
-                  targets; 56 bytes a slot on 32-bit ones)
+                  targets; 56 bytes a slot on most 32-bit ones, 54 where
+                  ints are 2-byte aligned as on m68k)
   request memory  max_requests * 96 bytes, 16-aligned, VIRTIO_MEM_DMA: per
                   slot a 3-entry indirect table, the request header, the
                   discard range or serial number, the status byte
@@ -188,8 +189,8 @@ on every architecture (x86 virtio-mmio on QEMU's microvm).
 license: end of file (virtio.h)
 */
 
-#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
-#error "virtio_blk.h needs the virtio.h driver kit 1"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 2 || VIRTIO_KIT_COMPAT > 2
+#error "virtio_blk.h needs the virtio.h driver kit 2"
 #endif
 
 #ifdef __cplusplus
@@ -250,8 +251,8 @@ typedef struct virtio_blk_completion {
      max_segments  8 data pieces per device request, further bounded by
                    the device's seg_max (1..1024; matters only with a
                    dma_map hook, or beyond size_max)
-     queue_size    0 = the device's queue size; n: at most n entries (a
-                   device may keep its own size: the driver follows it) */
+     queue_size    0 = the device's queue size; n >= 4: at most n entries
+                   (a device may keep its own size: the driver follows it) */
 typedef struct virtio_blk_options {
     virtio_device_options device;
     uint32_t max_requests;
@@ -318,12 +319,14 @@ struct virtio_blk {
    negotiate features, read the configuration into blk->info, set up the
    queue and request memory, set DRIVER_OK. in: dev, o (NULL = defaults).
    Returns VIRTIO_OK; VIRTIO_ERR_STATE (blk is initialised and not shut
-   down: nothing is changed; or, from virtio_queue_init, the device says
-   its queue is live after the reset); VIRTIO_ERR_NOT_FOUND (dev is not a
-   block device); VIRTIO_ERR_DEVICE (nonsense configuration);
-   VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin and
-   virtio_queue_init; VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_TIMEOUT (a reset
-   did not finish: what was allocated is left to the device, leaked).
+   down: nothing is changed); VIRTIO_ERR_NOT_FOUND (dev is not a block
+   device); VIRTIO_ERR_DEVICE (nonsense configuration, a queue too small
+   for a request, or a device without the queue or configuration fields
+   its type requires: see virtio_device_fault); VIRTIO_ERR_NO_MEMORY; the
+   errors of virtio_device_begin and virtio_queue_init;
+   VIRTIO_ERR_INVALID_ARG (NULL, options out of range); VIRTIO_ERR_TIMEOUT
+   (a reset did not finish: what was allocated is left to the device,
+   leaked).
    Context: blocks for the reset (bounded); allocates through dma_alloc. */
 VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *dev, const virtio_blk_options *o);
 
@@ -1057,7 +1060,8 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
         VIRTIO_ZERO(&def);
         o = &def;
     }
-    if (o->max_requests > 1024 || o->max_segments > 1024) return VIRTIO_ERR_INVALID_ARG;
+    /* (queue_size 1 to 3: no ring for a request of three descriptors) */
+    if (o->max_requests > 1024 || o->max_segments > 1024 || o->queue_size - 1u < 3u) return VIRTIO_ERR_INVALID_ARG;
     VIRTIO_ZERO(blk);
     blk->dev = *dev;
     p = blk->dev.platform;
@@ -1132,6 +1136,7 @@ VIRTIO_API virtio_result virtio_blk_init(virtio_blk *blk, const virtio_device *d
     blk->priv.magic = VIRTIO__BLK_MAGIC;
     return VIRTIO_OK;
 fail:
+    r = virtio_device_fault(r);   /* a device without what its type requires */
     virtio_device_fail(&blk->dev);
     /* The rings were registered: they go back only once the device let go. */
     if (virtio_device_reset(&blk->dev) != VIRTIO_OK) return VIRTIO_ERR_TIMEOUT;

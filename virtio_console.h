@@ -6,7 +6,7 @@
 #ifndef VIRTIO_CONSOLE_H
 #define VIRTIO_CONSOLE_H
 /*
-virtio_console.h - v0.3.8 - VirtIO console driver (serial ports) for virtio.h - MIT OR Unlicense
+virtio_console.h - v0.3.9 - VirtIO console driver (serial ports) for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -127,8 +127,8 @@ virtio_console_init first (its feature bit is negotiated there).
 license: end of file (virtio.h)
 */
 
-#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
-#error "virtio_console.h needs the virtio.h driver kit 1"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 2 || VIRTIO_KIT_COMPAT > 2
+#error "virtio_console.h needs the virtio.h driver kit 2"
 #endif
 
 #ifdef __cplusplus
@@ -230,8 +230,9 @@ typedef struct virtio_console {
    Returns VIRTIO_OK; VIRTIO_ERR_STATE (c is initialised: shut it down
    first; nothing is changed); VIRTIO_ERR_NOT_FOUND (not a console device);
    VIRTIO_ERR_INVALID_ARG (NULL, options out of range, ports > 1 with
-   no_multiport); VIRTIO_ERR_DEVICE (MULTIPORT with max_nr_ports 0, or the
-   device broke a queue); VIRTIO_ERR_NO_MEMORY; the errors of
+   no_multiport); VIRTIO_ERR_DEVICE (MULTIPORT with max_nr_ports 0, the
+   device broke a queue, or lacks a queue or configuration field its type
+   requires: see virtio_device_fault); VIRTIO_ERR_NO_MEMORY; the errors of
    virtio_device_begin and virtio_queue_init. If the reset after a failure
    does not finish, the memory already allocated is leaked, not freed.
    Context: blocks for the reset (bounded); allocates through dma_alloc. */
@@ -651,6 +652,7 @@ VIRTIO_API virtio_result virtio_console_init(virtio_console *c, const virtio_dev
     c->priv.magic = VIRTIO__CON_MAGIC;
     return VIRTIO_OK;
 fail:
+    r = virtio_device_fault(r);   /* a device without what its type requires */
     virtio_device_fail(&c->dev);
     if (virtio_device_reset(&c->dev) == VIRTIO_OK) virtio__con_free(c);   /* else leaked: the device may write */
     return r;

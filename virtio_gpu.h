@@ -6,7 +6,7 @@
 #ifndef VIRTIO_GPU_H
 #define VIRTIO_GPU_H
 /*
-virtio_gpu.h - v0.3.8 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
+virtio_gpu.h - v0.3.9 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -70,7 +70,11 @@ VIRTIO_ERR_STATE until virtio_gpu_init() is called again
 still works). If that reset does not complete either, the device may still
 use every buffer it was given: framebuffers destroyed from then on are
 not freed or unmapped (their memory is leaked), nor is the driver's own
-DMA memory at shutdown, which returns VIRTIO_ERR_TIMEOUT.
+DMA memory at shutdown, which returns VIRTIO_ERR_TIMEOUT. The cursor
+queue has no waits: a device that breaks its protocol (completes a buffer
+it was never given) makes every cursor call return VIRTIO_ERR_DEVICE
+until virtio_gpu_shutdown and virtio_gpu_init; the control queue keeps
+working.
 
 Commands, responses and the configuration fields are little-endian on
 every transport: virtio-gpu has no legacy interface (virtio 1.2 5.7), and
@@ -123,13 +127,14 @@ entries and 16 KiB of records for 1280 x 800).
 LIMITS
 
 2D only (no virgl, no blobs). Up to 16 scanouts. One cursor image at a
-time (64x64, B8G8R8A8).
+time (64x64, B8G8R8A8). A control queue of at least 4 entries (3 with
+INDIRECT_DESC): a device that offers less is refused at init.
 
 license: end of file (virtio.h)
 */
 
-#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
-#error "virtio_gpu.h needs the virtio.h driver kit 1"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 2 || VIRTIO_KIT_COMPAT > 2
+#error "virtio_gpu.h needs the virtio.h driver kit 2"
 #endif
 
 #ifdef __cplusplus
@@ -226,8 +231,12 @@ typedef struct virtio_gpu {
    Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL); VIRTIO_ERR_STATE (gpu
    is initialised and not shut down: nothing is changed);
    VIRTIO_ERR_NOT_FOUND (not a GPU); VIRTIO_ERR_DEVICE (0 or more than 16
-   scanouts); VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin and
-   of the GET_DISPLAY_INFO command.
+   scanouts; a device without the queues or configuration its type
+   requires: no cursor queue, a configuration window shorter than the
+   fields, a queue live right after the reset; a control queue too small
+   for a command: fewer than 4 entries, or 3 with INDIRECT_DESC);
+   VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin and of the
+   GET_DISPLAY_INFO command.
    Context: blocks (bounded); allocates through dma_alloc (see MEMORY). */
 VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *dev, const virtio_gpu_options *o);
 
@@ -298,15 +307,23 @@ VIRTIO_API virtio_result virtio_gpu_flush(virtio_gpu *gpu, const virtio_gpu_fb *
 
 /* Set the cursor image (64 x 64 pixels, B8G8R8A8, row-major) with its
    hot spot, and show it at (x, y) on scanout. Returns VIRTIO_OK;
-   VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_NO_MEMORY; a command error. */
+   VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_NO_MEMORY; VIRTIO_ERR_NO_SPACE (the
+   device still holds every cursor command buffer: try again later);
+   VIRTIO_ERR_DEVICE (the device broke the cursor queue's protocol, e.g.
+   completed a buffer it was never given: every cursor call returns it
+   until virtio_gpu_shutdown and virtio_gpu_init); a command error. */
 VIRTIO_API virtio_result virtio_gpu_cursor_set(virtio_gpu *gpu, uint32_t scanout, const uint32_t *image,
                                                uint32_t hot_x, uint32_t hot_y, uint32_t x, uint32_t y);
 
 /* Move the cursor. Returns VIRTIO_OK, VIRTIO_ERR_INVALID_ARG,
-   VIRTIO_ERR_STATE (no cursor image set), VIRTIO_ERR_NO_SPACE. */
+   VIRTIO_ERR_STATE (no cursor image set, or the GPU is not running),
+   VIRTIO_ERR_NO_SPACE (the device still holds every cursor command
+   buffer: try again later), VIRTIO_ERR_DEVICE (the cursor queue broke, as
+   for virtio_gpu_cursor_set). Context: never blocks. */
 VIRTIO_API virtio_result virtio_gpu_cursor_move(virtio_gpu *gpu, uint32_t scanout, uint32_t x, uint32_t y);
 
-/* Hide the cursor. Returns as virtio_gpu_cursor_move. */
+/* Hide the cursor. Returns as virtio_gpu_cursor_move (no cursor image
+   is needed). */
 VIRTIO_API virtio_result virtio_gpu_cursor_hide(virtio_gpu *gpu, uint32_t scanout);
 
 /* Check for display configuration changes (see DISPLAY CHANGES).
@@ -640,6 +657,17 @@ VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *d
     qo.size = 8;
     qo.indirect = 3;
     if ((r = virtio_queue_init(&gpu->ctrlq, &gpu->dev, 0, &qo)) != VIRTIO_OK) goto fail;
+    /* The largest command is three descriptors (ATTACH_BACKING: request,
+       entries, response) and flush keeps two commands of two in flight.
+       With an indirect table of 3 (a ring of 3 or more entries: the core
+       caps a table at the ring size, virtio 1.2 2.7.5.3.1) each takes one
+       ring slot; without, the ring must hold 2 + 2 descriptors. A smaller
+       ring (the device's maximum, or the size it read back) would fail
+       every framebuffer or flush: the device is refused now. */
+    if (gpu->ctrlq.indirect < 3 && gpu->ctrlq.size < 4) {
+        r = VIRTIO_ERR_DEVICE;
+        goto fail;
+    }
     qo.size = VIRTIO__GPU_CURSOR_SLOTS;
     qo.indirect = 0;
     if ((r = virtio_queue_init(&gpu->cursorq, &gpu->dev, 1, &qo)) != VIRTIO_OK) goto fail;
@@ -655,6 +683,7 @@ VIRTIO_API virtio_result virtio_gpu_init(virtio_gpu *gpu, const virtio_device *d
     }
     return VIRTIO_OK;
 fail:
+    r = virtio_device_fault(r);   /* a device without what its type requires */
     virtio_device_fail(&gpu->dev);
     virtio__gpu_release(gpu, virtio_device_reset(&gpu->dev) == VIRTIO_OK);
     return r;
@@ -962,19 +991,32 @@ VIRTIO_API virtio_result virtio_gpu_flush(virtio_gpu *gpu, const virtio_gpu_fb *
     return virtio__gpu_wait(gpu, 2, VIRTIO__GPU_RESP_OK_NODATA, VIRTIO__GPU_HDR);
 }
 
-/* >>gpu.cursor */
+/* >>gpu.cursor
+   Take back the cursor buffers the device is done with. A slot is free
+   again only once the device gave it back (in any order): the cookie
+   names it. A device that breaks the protocol (a used id it was never
+   given) breaks the queue: pop says VIRTIO_ERR_DEVICE once, then
+   VIRTIO_ERR_STATE for the broken queue; both are VIRTIO_ERR_DEVICE
+   here, on every call until the device is reset (shutdown + init), so a
+   caller never mistakes a broken queue for a busy one (NO_SPACE). */
+static virtio_result virtio__gpu_cursor_reap(virtio_gpu *g)
+{
+    void *cookie;
+    uint32_t len;
+    virtio_result r;
+    while ((r = virtio_queue_pop(&g->cursorq, &cookie, &len)) == VIRTIO_OK)
+        g->priv.cursor_busy &= ~(1u << ((uint32_t)(uintptr_t)cookie - 1u));
+    return r == VIRTIO_EMPTY ? VIRTIO_OK : VIRTIO_ERR_DEVICE;
+}
+
 static virtio_result virtio__gpu_cursor_cmd(virtio_gpu *g, uint32_t type, uint32_t scanout, uint32_t x, uint32_t y,
                                             uint32_t res, uint32_t hx, uint32_t hy)
 {
     uint32_t slot = 0;
     unsigned char *b;
     virtio_sg sg;
-    void *cookie;
-    uint32_t len;
-    /* A slot is free again only once the device gave it back (in any
-       order): the cookie names it. */
-    while (virtio_queue_pop(&g->cursorq, &cookie, &len) == VIRTIO_OK)
-        g->priv.cursor_busy &= ~(1u << ((uint32_t)(uintptr_t)cookie - 1u));
+    virtio_result r;
+    if ((r = virtio__gpu_cursor_reap(g)) != VIRTIO_OK) return r;
     while (slot < VIRTIO__GPU_CURSOR_SLOTS && (g->priv.cursor_busy >> slot) & 1u) slot++;
     if (slot == VIRTIO__GPU_CURSOR_SLOTS || g->cursorq.num_free == 0) return VIRTIO_ERR_NO_SPACE;
     b = g->priv.cmd + VIRTIO__GPU_CURSOR_AT(slot);
@@ -990,9 +1032,10 @@ static virtio_result virtio__gpu_cursor_cmd(virtio_gpu *g, uint32_t type, uint32
     sg.addr = g->priv.cmd_dev + VIRTIO__GPU_CURSOR_AT(slot);
     sg.len = VIRTIO__GPU_CURSOR_CMD;
     sg.pad = 0;
-    /* The cursor queue has no responses: the device just consumes. */
-    if (virtio_queue_add(&g->cursorq, &sg, 1, 0, (void *)(uintptr_t)(slot + 1u)) != VIRTIO_OK)
-        return VIRTIO_ERR_NO_SPACE;
+    /* The cursor queue has no responses: the device just consumes. (The
+       queue is not broken, reap said so, and one free slot was seen.) */
+    if ((r = virtio_queue_add(&g->cursorq, &sg, 1, 0, (void *)(uintptr_t)(slot + 1u))) != VIRTIO_OK)
+        return r == VIRTIO_ERR_STATE ? VIRTIO_ERR_DEVICE : VIRTIO_ERR_NO_SPACE;
     g->priv.cursor_busy |= 1u << slot;
     return virtio_queue_kick(&g->cursorq);
 }
@@ -1006,6 +1049,8 @@ VIRTIO_API virtio_result virtio_gpu_cursor_set(virtio_gpu *gpu, uint32_t scanout
     if (!virtio__gpu_ok(gpu)) return VIRTIO_ERR_STATE;
     if (!image || scanout >= gpu->num_scanouts || hot_x >= VIRTIO_GPU_CURSOR_SIZE || hot_y >= VIRTIO_GPU_CURSOR_SIZE)
         return VIRTIO_ERR_INVALID_ARG;
+    /* A broken cursor queue is said before any work on the image. */
+    if ((r = virtio__gpu_cursor_reap(gpu)) != VIRTIO_OK) return r;
     c = &gpu->priv.cursor;
     if (c->priv.magic != VIRTIO__GPU_FB_MAGIC) {
         r = virtio_gpu_fb_create(gpu, c, VIRTIO_GPU_CURSOR_SIZE, VIRTIO_GPU_CURSOR_SIZE, VIRTIO_GPU_PIX_B8G8R8A8, 0);

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_INPUT_H
 #define VIRTIO_INPUT_H
 /*
-virtio_input.h - v0.3.8 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
+virtio_input.h - v0.3.9 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -43,11 +43,14 @@ each of their events at that moment: QEMU drops a report that does not fit
 events, and a single report longer than `buffers` never arrives.
 virtio_input_read_report() groups events up to and including SYN_REPORT.
 Each call takes at most `buffers` events off the queue, however many the
-device hands over: a buffer the device completes with a length other
-than one event is dropped, reposted and counted in `dropped`, and a
-device that keeps doing so cannot hold a call. The
-VIRTIO_INPUT_EV_* / _KEY_* / _BTN_* / _REL_* / _ABS_* / _LED_* constants
-are the evdev values this driver and its users need, under our own names.
+device hands over: a buffer the device completes with a length shorter
+than one event (8 bytes) is dropped, reposted and counted in `dropped`
+(virtio_input_poll returns VIRTIO_ERR_DEVICE for it), and a device that
+keeps doing so cannot hold a call. A length longer than one event is
+clamped to 8 bytes by virtio.h (counted in eventq.clamped) and the event
+is delivered. The VIRTIO_INPUT_EV_* / _KEY_* / _BTN_* / _REL_* / _ABS_*
+/ _LED_* constants are the evdev values this driver and its users need,
+under our own names.
 Events, the status queue and the configuration union are little-endian
 whatever the transport: virtio-input has no legacy interface (virtio 1.2
 5.8), and devices that are reachable over a legacy transport (QEMU's
@@ -115,8 +118,8 @@ flight.
 license: end of file (virtio.h)
 */
 
-#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
-#error "virtio_input.h needs the virtio.h driver kit 1"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 2 || VIRTIO_KIT_COMPAT > 2
+#error "virtio_input.h needs the virtio.h driver kit 2"
 #endif
 
 #ifdef __cplusplus
@@ -194,8 +197,8 @@ typedef struct virtio_input_options {
 } virtio_input_options;
 
 /* An input device. Caller-owned, must not move after init. Readable: dev,
-   eventq, statusq, info, dropped (malformed buffers the device returned).
-   The rest is private. */
+   eventq, statusq, info, dropped (buffers the device returned shorter
+   than one event). The rest is private. */
 typedef struct virtio_input {
     virtio_device dev;
     virtio_queue eventq, statusq;
@@ -227,8 +230,10 @@ typedef struct virtio_input_keys {
    Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (NULL); VIRTIO_ERR_STATE (in
    is initialised and not shut down: nothing is changed);
    VIRTIO_ERR_NOT_FOUND (not an input device); VIRTIO_ERR_NO_MEMORY;
-   VIRTIO_ERR_DEVICE (a config answer larger than its field); the errors
-   of virtio_device_begin.
+   VIRTIO_ERR_DEVICE (a config answer larger than its field; a device
+   without the queues or configuration its type requires: no status
+   queue, a configuration window shorter than the fields, a queue live
+   right after the reset); the errors of virtio_device_begin.
    Context: blocks for the reset (bounded); allocates through dma_alloc
    (see MEMORY). */
 VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device *dev,
@@ -241,8 +246,9 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
 VIRTIO_API virtio_result virtio_input_shutdown(virtio_input *in);
 
 /* Take the next event. out: ev. Returns VIRTIO_OK; VIRTIO_EMPTY;
-   VIRTIO_ERR_DEVICE (a malformed buffer: dropped and re-posted; `dropped`
-   counts them); VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE.
+   VIRTIO_ERR_DEVICE (a buffer shorter than one event: dropped and
+   re-posted, `dropped` counts them; or the event queue broke);
+   VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_STATE.
    Context: never blocks. Do not mix with read_report while it holds a
    partial report (poll returns the held events first). */
 VIRTIO_API virtio_result virtio_input_poll(virtio_input *in, virtio_input_ev *ev);
@@ -529,6 +535,7 @@ VIRTIO_API virtio_result virtio_input_init(virtio_input *in, const virtio_device
     in->priv.magic = VIRTIO__INPUT_MAGIC;
     return VIRTIO_OK;
 fail:
+    r = virtio_device_fault(r);   /* a device without what its type requires */
     virtio_device_fail(&in->dev);
     virtio__input_release(in, virtio_device_reset(&in->dev) == VIRTIO_OK);
     return r;

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_NET_H
 #define VIRTIO_NET_H
 /*
-virtio_net.h - v0.3.8 - VirtIO network driver for virtio.h - MIT OR Unlicense
+virtio_net.h - v0.3.9 - VirtIO network driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -158,8 +158,8 @@ VLAN filtering commands. At most 64 MAC filter entries.
 license: end of file (virtio.h)
 */
 
-#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
-#error "virtio_net.h needs the virtio.h driver kit 1"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 2 || VIRTIO_KIT_COMPAT > 2
+#error "virtio_net.h needs the virtio.h driver kit 2"
 #endif
 
 #ifdef __cplusplus
@@ -259,7 +259,8 @@ typedef struct virtio_net {
    nothing is changed); VIRTIO_ERR_NOT_FOUND (not a network device);
    VIRTIO_ERR_NO_MEMORY; VIRTIO_ERR_UNSUPPORTED (options.mac given but the
    device cannot take it); VIRTIO_ERR_DEVICE (MTU below 68, rings too
-   small); the errors of virtio_device_begin.
+   small, a queue or configuration field its type requires missing: see
+   virtio_device_fault); the errors of virtio_device_begin.
    Context: blocks for the reset (bounded); allocates through dma_alloc
    (see MEMORY). */
 VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *dev, const virtio_net_options *o);
@@ -681,7 +682,7 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
     if (net->priv.nrx > i) net->priv.nrx = i;
     i = two_tx && net->tx.indirect < 2 ? net->tx.size / 2 : net->tx.size;
     if (net->priv.ntx > i) net->priv.ntx = i;
-    if (net->priv.nrx == 0 || net->priv.ntx == 0 || (net->ctrl.dev && !net->ctrl.indirect && net->ctrl.size < 3)) {
+    if (net->priv.nrx == 0 || net->priv.ntx == 0 || (net->ctrl.dev && net->ctrl.indirect < 3 && net->ctrl.size < 3)) {
         r = VIRTIO_ERR_DEVICE;
         goto fail;
     }
@@ -714,6 +715,7 @@ VIRTIO_API virtio_result virtio_net_init(virtio_net *net, const virtio_device *d
     }
     return VIRTIO_OK;
 fail:
+    r = virtio_device_fault(r);   /* a device without what its type requires */
     virtio_device_fail(&net->dev);
     virtio__net_release(net, virtio_device_reset(&net->dev) == VIRTIO_OK);
     return r;

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_RNG_H
 #define VIRTIO_RNG_H
 /*
-virtio_rng.h - v0.3.8 - VirtIO entropy source driver for virtio.h - MIT OR Unlicense
+virtio_rng.h - v0.3.9 - VirtIO entropy source driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -88,8 +88,8 @@ LIMITS
 license: end of file (virtio.h)
 */
 
-#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 1 || VIRTIO_KIT_COMPAT > 1
-#error "virtio_rng.h needs the virtio.h driver kit 1"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 2 || VIRTIO_KIT_COMPAT > 2
+#error "virtio_rng.h needs the virtio.h driver kit 2"
 #endif
 
 #ifdef __cplusplus
@@ -142,9 +142,10 @@ typedef struct virtio_rng {
    Returns VIRTIO_OK; VIRTIO_ERR_STATE (rng is initialised: shut it down
    first; nothing is changed); VIRTIO_ERR_NOT_FOUND (not an entropy
    device); VIRTIO_ERR_INVALID_ARG (NULL, options out of range);
-   VIRTIO_ERR_NO_MEMORY; the errors of virtio_device_begin and
-   virtio_queue_init. If the reset after a failure does not finish, the
-   memory already allocated is leaked, not freed.
+   VIRTIO_ERR_DEVICE (no queue, or a queue live right after the reset: see
+   virtio_device_fault); VIRTIO_ERR_NO_MEMORY; the errors of
+   virtio_device_begin and virtio_queue_init. If the reset after a failure
+   does not finish, the memory already allocated is leaked, not freed.
    Context: blocks for the reset (bounded); allocates through dma_alloc. */
 VIRTIO_API virtio_result virtio_rng_init(virtio_rng *rng, const virtio_device *dev, const virtio_rng_options *o);
 
@@ -289,6 +290,7 @@ VIRTIO_API virtio_result virtio_rng_init(virtio_rng *rng, const virtio_device *d
     rng->priv.magic = VIRTIO__RNG_MAGIC;
     return VIRTIO_OK;
 fail:
+    r = virtio_device_fault(r);   /* a device without what its type requires */
     virtio_device_fail(&rng->dev);
     if (virtio_device_reset(&rng->dev) != VIRTIO_OK) return r;   /* leaked: the device may still write */
     virtio__rng_free(rng);

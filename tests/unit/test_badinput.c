@@ -70,6 +70,8 @@ static void core_rows(void)
     ROW(virtio_mmio_probe(&d, &bus->platform, 0x10001000), VIRTIO_ERR_NOT_FOUND);   /* empty slot */
     ROW(virtio_mmio_find(0, 0x10001000, 0x200, 1, 0, &v), VIRTIO_ERR_INVALID_ARG);
     ROW(virtio_mmio_find(&bus->platform, 0x10001000, 0x200, 1, 0, 0), VIRTIO_ERR_INVALID_ARG);
+    v = 0;   /* a platform the probe refuses: said at once, not "no device" in every slot */
+    ROW(virtio_mmio_find(&nodma, 0x10001000, 0x200, 1, 0, &v), VIRTIO_ERR_INVALID_ARG);
     v = 0;
     ROW(virtio_mmio_find(&bus->platform, 0x10001000, 0x200, 0, 0, &v), VIRTIO_ERR_NOT_FOUND);
 
@@ -294,6 +296,11 @@ static void blk_rows(void)
     o.max_requests = 5000;
     ROW(virtio_blk_init(&b, &d, &o), VIRTIO_ERR_INVALID_ARG);
     o.max_requests = 2;
+    o.queue_size = 3;   /* no ring for a request of three descriptors: the caller's choice, not the device's */
+    ROW(virtio_blk_init(&b, &d, &o), VIRTIO_ERR_INVALID_ARG);
+    o.queue_size = 1;
+    ROW(virtio_blk_init(&b, &d, &o), VIRTIO_ERR_INVALID_ARG);
+    o.queue_size = 4;
     ROW(virtio_blk_init(&b, &d, &o), VIRTIO_OK);
 
     /* Bad requests on a live disk. */

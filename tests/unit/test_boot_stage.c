@@ -118,10 +118,43 @@ static void run(uint32_t transport)
     model_bus_free(bus);
 }
 
+#ifndef VIRTIO_NO_MMIO
+/* A legacy device in a build without legacy support: virtio_mmio_find
+   names its slot and the probe says why it cannot be used (before 0.3.9
+   find skipped it, so the caller saw "no device"); a platform the probe
+   refuses is refused by find at once. */
+static void legacy_found_refused(void)
+{
+    model_bus *bus = model_bus_new();
+    model_options mo;
+    model_blk_options bo;
+    virtio_platform plat, hooks;
+    virtio_device dev;
+    uint32_t slot = 0;
+    model_options_init(&mo, MODEL_MMIO_LEGACY);
+    mo.mmio_base = 0x10001200;
+    model_blk_options_init(&bo);
+    CHECK(model_blk_new(bus, &mo, &bo) != 0);
+    CHECK_EQ(model_bus_add_mmio_empty(bus, 0x10001000), 0);
+    hooks = plat = bus->platform;   /* hooks: the model's mapping hooks, which this build refuses */
+    plat.dma_map = 0;
+    plat.dma_unmap = 0;
+    CHECK_EQ(virtio_mmio_find(&plat, 0x10001000, 0x200, 2, VIRTIO_DEVICE_BLOCK, &slot), VIRTIO_OK);
+    CHECK_EQ(slot, 1);
+    CHECK_EQ(virtio_mmio_probe(&dev, &plat, 0x10001200), VIRTIO_ERR_UNSUPPORTED);
+    slot = 0;
+    CHECK_EQ(virtio_mmio_find(&hooks, 0x10001000, 0x200, 2, 0, &slot), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(slot, 0);
+    CHECK_EQ(bus->stats.bugs, 0);
+    model_bus_free(bus);
+}
+#endif
+
 int main(void)
 {
 #ifndef VIRTIO_NO_MMIO
     RUN(run(MODEL_MMIO), "boot stage mmio" BOOT_ONE ": hooks refused, no indirect/event idx, data, freed newest first");
+    RUN(legacy_found_refused(), "boot stage mmio" BOOT_ONE ": a legacy device is found, and refused by the probe");
 #endif
 #ifndef VIRTIO_NO_PCI
     RUN(run(MODEL_PCI_MODERN),

@@ -236,6 +236,35 @@ static void matrix(void)
 }
 
 /* Ports come and go, open and close at the host end, after init. */
+/* A console without port 0's transmit queue, or whose configuration
+   window ends before max_ports: VIRTIO_ERR_DEVICE from init
+   (virtio_device_fault); honest again, it works. */
+static void init_device_faults(void)
+{
+    cenv e;
+    model_options mo;
+    model_console_options co;
+    model_pci_layout l;
+    memset(&e, 0, sizeof e);
+    e.bus = model_bus_new();
+    model_options_init(&mo, MODEL_PCI_MODERN);
+    model_console_options_init(&co);
+    e.m = model_console_new(e.bus, &mo, &co);
+    model_set_queue_max(e.m, 1, 0);   /* port 0: no transmit queue */
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_console_init(&e.con, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    model_set_queue_max(e.m, 1, co.queue_size);
+    CHECK_EQ(model_pci_layout_get(e.m, &l), 0);
+    l.cap[MODEL_CAP_DEVICE].length = 4;   /* cols and rows; max_ports is at 4 */
+    CHECK_EQ(model_pci_layout_set(e.m, &l), 0);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_console_init(&e.con, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    model_pci_layout_reset(e.m);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_console_init(&e.con, &e.dev, 0), VIRTIO_OK);
+    env_down(&e);
+}
+
 static void hotplug(void)
 {
     cenv e;
@@ -868,6 +897,7 @@ static void memory(void)
 int main(void)
 {
     matrix();
+    RUN(init_device_faults(), "console without a port queue or its max_ports field: init DEVICE, then honest works");
     RUN(hotplug(), "console ports added, opened, closed, removed after init");
     RUN(early_bytes(MODEL_MMIO, VIRTIO_RING_SPLIT), "console bytes sent before the port was open arrive (the receive queue notified after PORT_OPEN), mmio split");
     RUN(early_bytes(MODEL_PCI_MODERN, VIRTIO_RING_PACKED), "console bytes sent before the port was open arrive (the receive queue notified after PORT_OPEN), pci-modern packed");

@@ -9,9 +9,12 @@
  * position reach the device. Then two scanouts, a display hotplug event
  * followed by a new framebuffer of the new size, device error responses
  * (natural and injected) surfacing as error codes, wrong response types
- * and short responses surfacing as VIRTIO_ERR_DEVICE, timeouts, and bad
- * caller input. The model reports any address or protocol violation as a
- * bug; every test ends with no bugs and no mappings.
+ * and short responses surfacing as VIRTIO_ERR_DEVICE, a cursor queue
+ * broken by a bogus used id, control rings too small for a command and
+ * devices without a cursor queue or a whole device-config window
+ * (VIRTIO_ERR_DEVICE at init), timeouts, and bad caller input. The
+ * model reports any address or protocol violation as a bug; every test
+ * ends with no bugs and no mappings.
  */
 #define VIRTIO_IMPLEMENTATION
 #include "../../virtio_gpu.h"
@@ -1059,6 +1062,167 @@ static void refresh_retry(uint32_t transport)
     env_down(&e);
 }
 
+/* >>gpu.cursor_broken: a device that completes a cursor buffer with a
+   used id it was never given breaks the cursor queue (virtio.h, UNTRUSTED
+   DEVICE): every cursor call says VIRTIO_ERR_DEVICE from then on, never
+   NO_SPACE (before 0.3.9 the error was dropped and every later call said
+   NO_SPACE, so a caller retried forever). The control queue keeps
+   working; after shutdown and init the cursor works again. */
+static void cursor_bad_id(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->queue == 1 && (h->kind == MODEL_H_USED_ELEM || h->kind == MODEL_H_PACKED_USED)) h->id = 999;
+}
+
+static void cursor_broken(uint32_t ring)
+{
+    gpuenv e;
+    virtio_gpu_options o;
+    const model_gpu_cursor *cur;
+    uint32_t i;
+    memset(&o, 0, sizeof o);
+    o.device.ring = ring;
+    CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, 0, &o), VIRTIO_OK);
+    CHECK_EQ(e.gpu.cursorq.packed, ring == VIRTIO_RING_PACKED);
+    cur = model_gpu_get_cursor(e.m);
+    for (i = 0; i < 64 * 64; i++) cursor_img[i] = 0xff000000u | i;
+    CHECK_EQ(virtio_gpu_cursor_set(&e.gpu, 0, cursor_img, 1, 2, 3, 4), VIRTIO_OK);
+    e.m->knobs.hostile = cursor_bad_id;
+    /* Posted and completed with the bogus id: this call cannot know yet. */
+    CHECK_EQ(virtio_gpu_cursor_move(&e.gpu, 0, 10, 20), VIRTIO_OK);
+    CHECK_EQ(virtio_gpu_cursor_move(&e.gpu, 0, 11, 21), VIRTIO_ERR_DEVICE);
+    for (i = 0; i < 40; i++) CHECK_EQ(virtio_gpu_cursor_move(&e.gpu, 0, i, i), VIRTIO_ERR_DEVICE);   /* > slots */
+    CHECK_EQ(virtio_gpu_cursor_hide(&e.gpu, 0), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(virtio_gpu_cursor_set(&e.gpu, 0, cursor_img, 0, 0, 5, 5), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(model_gpu_get_stats(e.m)->fences, 1);   /* no image transfer for a broken queue */
+    CHECK(cur->x == 10 && cur->y == 20);
+    /* The control queue is not the one that broke. */
+    CHECK_EQ(virtio_gpu_display_info(&e.gpu), VIRTIO_OK);
+    /* Reset by shutdown, an honest device again: the cursor works. */
+    e.m->knobs.hostile = 0;
+    CHECK_EQ(virtio_gpu_shutdown(&e.gpu), VIRTIO_OK);
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, &o), VIRTIO_OK);
+    CHECK_EQ(virtio_gpu_cursor_set(&e.gpu, 0, cursor_img, 1, 2, 3, 4), VIRTIO_OK);
+    for (i = 0; i < 40; i++) CHECK_EQ(virtio_gpu_cursor_move(&e.gpu, 0, i, 2 * i), VIRTIO_OK);
+    CHECK(cur->visible && cur->x == 39 && cur->y == 78);
+    CHECK_EQ(virtio_gpu_cursor_hide(&e.gpu, 0), VIRTIO_OK);
+    CHECK_EQ(cur->visible, 0);
+    env_down(&e);
+}
+
+/* >>gpu.small_control: a control ring too small for the driver's
+   commands (ATTACH_BACKING is three descriptors, flush keeps two
+   commands of two in flight; an indirect table is capped at the ring
+   size, virtio 1.2 2.7.5.3.1) is refused at init with VIRTIO_ERR_DEVICE,
+   whether the device's maximum or the size it reads back makes it so.
+   Before 0.3.9 init succeeded (or said INVALID_ARG) and every fb_create
+   or flush failed after. Where the ring can work (4 entries, or 3 packed
+   with INDIRECT_DESC) everything works. */
+static uint32_t readback_lie;
+static void small_readback(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    /* queue_size (common config 0x18) after the driver wrote 8 (control
+       queue; the maximum reads 256, the cursor queue 16) */
+    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_COMMON && h->offset == 24 && h->value == 8)
+        h->value = readback_lie;
+}
+
+static void small_control(uint32_t ring)
+{
+    gpuenv e;
+    model_gpu_options go;
+    virtio_gpu_options o;
+    virtio_gpu_fb fb;
+    uint32_t max, ind, size;
+    memset(&o, 0, sizeof o);
+    o.device.ring = ring;
+    for (ind = 0; ind < 2; ind++)
+        for (max = 1; max <= 5; max++) {
+            int works;
+            model_gpu_options_init(&go);
+            if (!ind) go.features &= ~MODEL_F_INDIRECT_DESC;
+            CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, &go), VIRTIO_OK);
+            if (max <= 4) {
+                model_set_queue_max(e.m, 0, max);
+                size = max;
+                if (ring == VIRTIO_RING_SPLIT && size == 3) size = 2;   /* (split: a power of two) */
+            } else {   /* 5, 6: the maximum is fine, the size read back is 1 or 2 */
+                readback_lie = ind ? 2 : 1;
+                e.m->knobs.hostile = small_readback;
+                size = readback_lie;
+            }
+            works = size >= 4 || (ind && size >= 3);
+            if (!works) {
+                CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, &o), VIRTIO_ERR_DEVICE);
+                CHECK_EQ(e.gpu.priv.magic, 0);
+                CHECK_EQ(e.bus->stats.live_allocs, 0);
+                CHECK((model_status(e.m) & MODEL_S_DRIVER_OK) == 0);
+            } else {
+                CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, &o), VIRTIO_OK);
+                CHECK_EQ(e.gpu.ctrlq.size, size);
+                CHECK_EQ(virtio_gpu_fb_create(&e.gpu, &fb, 64, 64, VIRTIO_GPU_PIX_B8G8R8X8, 0), VIRTIO_OK);
+                CHECK_EQ(virtio_gpu_set_scanout(&e.gpu, 0, &fb), VIRTIO_OK);
+                draw(&fb, 9);
+                CHECK_EQ(virtio_gpu_flush(&e.gpu, &fb, 0, 0, 64, 64), VIRTIO_OK);
+                CHECK_EQ(screen_mismatches(e.m, 0, 64, 64, 0, 0, 0, 0, 0, 9), 0);
+                CHECK_EQ(virtio_gpu_cursor_set(&e.gpu, 0, cursor_img, 0, 0, 1, 1), VIRTIO_OK);
+                CHECK_EQ(virtio_gpu_fb_destroy(&e.gpu, &fb), VIRTIO_OK);
+            }
+            env_down(&e);
+        }
+}
+
+/* >>gpu.missing: a device without what a GPU requires fails init with
+   VIRTIO_ERR_DEVICE (before 0.3.9: RANGE, NOT_FOUND, STATE): a
+   device-config window shorter than the fields (virtio-pci DEVICE_CFG
+   capability of 8 bytes: num_scanouts is at 8), no cursor queue (its
+   maximum 0), a queue that reads live right after the reset. Nothing
+   leaks; the device as it should be works after. */
+static void live_queue(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_COMMON && h->offset == 28) h->value = 1;
+}
+
+static void missing_parts(void)
+{
+    gpuenv e;
+    model_pci_layout l;
+    /* The device-config window. */
+    CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, 0), VIRTIO_OK);
+    CHECK_EQ(model_pci_layout_get(e.m, &l), 0);
+    l.cap[MODEL_CAP_DEVICE].length = 8;
+    CHECK_EQ(model_pci_layout_set(e.m, &l), 0);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(e.bus->stats.live_allocs, 0);
+    CHECK((model_status(e.m) & MODEL_S_DRIVER_OK) == 0);
+    model_pci_layout_reset(e.m);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_OK);
+    env_down(&e);
+    /* No cursor queue. */
+    CHECK_EQ(env_new(&e, MODEL_MMIO, MODEL_IMMEDIATE, 0), VIRTIO_OK);
+    model_set_queue_max(e.m, 1, 0);
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(e.bus->stats.live_allocs, 0);
+    model_set_queue_max(e.m, 1, 256);
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_OK);
+    env_down(&e);
+    /* A queue live after the reset. */
+    CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, 0), VIRTIO_OK);
+    e.m->knobs.hostile = live_queue;
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(e.bus->stats.live_allocs, 0);
+    e.m->knobs.hostile = 0;
+    CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_OK);
+    env_down(&e);
+}
+
 /* >>gpu.issue13 item 5: with defaults and a driver-allocated framebuffer,
    the pixels are the only allocation above a page; init's allocations are
    the MEMORY section's, in order. */
@@ -1146,6 +1310,11 @@ int main(void)
     RUN(init_twice(), "gpu init on a running GPU: STATE, nothing reset or leaked");
     RUN(refresh_retry(MODEL_PCI_MODERN), "gpu refresh: failed display info keeps outputs and is retried, pci-modern");
     RUN(refresh_retry(MODEL_PCI_LEGACY), "gpu refresh: failed display info keeps outputs and is retried, pci-legacy");
+    RUN(cursor_broken(VIRTIO_RING_SPLIT), "gpu cursor queue broken by a bogus used id: DEVICE on every cursor call (not NO_SPACE), re-init works, split");
+    RUN(cursor_broken(VIRTIO_RING_PACKED), "gpu cursor queue broken by a bogus used id: DEVICE on every cursor call (not NO_SPACE), re-init works, packed");
+    RUN(small_control(VIRTIO_RING_SPLIT), "gpu control queue of 1, 2 or 3 entries (or read back as 1 or 2) refused with DEVICE, 4 works, split");
+    RUN(small_control(VIRTIO_RING_PACKED), "gpu control queue of 1 or 2 entries (or read back so) refused with DEVICE, 3 works with INDIRECT, 4 without, packed");
+    RUN(missing_parts(), "gpu device-config window too short, no cursor queue, a live queue: init says DEVICE");
     {
         char mlabel[256];
         RUN(memory(MODEL_PCI_MODERN, VIRTIO_RING_PACKED, mlabel, sizeof mlabel), mlabel);

@@ -7,8 +7,9 @@
  * injected events come back exactly and in order; a burst far larger than
  * the event queue arrives complete while the driver refills; LED updates
  * reach the model's status log; the text helper turns key events into
- * characters. Then hostile answers (a short event buffer, an oversized
- * config size) and bad caller input. The model reports any address or
+ * characters. Then hostile answers (a short event buffer, an overlong
+ * one, an oversized config size, a device without a status queue or
+ * with a device-config window too short) and bad caller input. The model reports any address or
  * protocol violation as a bug; every test ends with no bugs, no mappings
  * and (after shutdown) no allocations.
  */
@@ -405,7 +406,7 @@ static void config_details(void)
     env_down(&e);
 }
 
-/* Hostile device: a used length that is not one event. */
+/* Hostile device: a used length shorter than one event. */
 static int short_used;
 static void short_event(void *user, model *m, model_hostile *h)
 {
@@ -436,6 +437,90 @@ static void hostile_length(uint32_t ring)
     /* The dropped buffer went back: the queue is still full of buffers. */
     model_input_inject(e.m, VIRTIO_INPUT_EV_KEY, 18, 1);
     CHECK(expect_event(&e, VIRTIO_INPUT_EV_KEY, 18, 1));
+    env_down(&e);
+}
+
+/* A used length longer than one event: virtio.h clamps it to the 8 bytes
+   posted (counted in eventq.clamped) and the event is delivered; only
+   shorter lengths are dropped (see EVENTS). */
+static int long_used;
+static void long_event(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->queue != 0 || !long_used) return;
+    if (h->kind == MODEL_H_USED_ELEM || h->kind == MODEL_H_PACKED_USED) {
+        h->len = 100;
+        long_used--;
+    }
+}
+
+static void long_length(uint32_t ring)
+{
+    inenv e;
+    virtio_input_options o;
+    memset(&o, 0, sizeof o);
+    o.device.ring = ring;
+    CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, MODEL_INPUT_KEYBOARD, &o), VIRTIO_OK);
+    long_used = 1;
+    e.m->knobs.hostile = long_event;
+    model_input_inject(e.m, VIRTIO_INPUT_EV_KEY, 16, 1);
+    model_input_inject(e.m, VIRTIO_INPUT_EV_KEY, 17, 1);
+    CHECK(expect_event(&e, VIRTIO_INPUT_EV_KEY, 16, 1));   /* clamped, delivered */
+    CHECK_EQ(e.in.eventq.clamped, 1);
+    CHECK_EQ(e.in.dropped, 0);
+    CHECK(expect_event(&e, VIRTIO_INPUT_EV_KEY, 17, 1));
+    CHECK_EQ(e.in.eventq.clamped, 1);
+    env_down(&e);
+}
+
+/* >>input.missing: a device without what an input device requires fails
+   init with VIRTIO_ERR_DEVICE (before 0.3.9: RANGE, NOT_FOUND, STATE): a
+   device-config window shorter than the fields (a virtio-pci DEVICE_CFG
+   capability of 8 bytes: the union is at 8), no status queue (its
+   maximum 0), a queue that reads live right after the reset. Nothing
+   leaks; the device as it should be works after. */
+static void live_queue(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_COMMON && h->offset == 28) h->value = 1;
+}
+
+static void missing_parts(void)
+{
+    inenv e;
+    model_input_options io;
+    model_pci_layout l;
+    model_input_options_init(&io, MODEL_INPUT_KEYBOARD);
+    /* The device-config window. */
+    CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, &io), VIRTIO_OK);
+    CHECK_EQ(model_pci_layout_get(e.m, &l), 0);
+    l.cap[MODEL_CAP_DEVICE].length = 8;
+    CHECK_EQ(model_pci_layout_set(e.m, &l), 0);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_input_init(&e.in, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(e.bus->stats.live_allocs, 0);
+    CHECK((model_status(e.m) & MODEL_S_DRIVER_OK) == 0);
+    model_pci_layout_reset(e.m);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_input_init(&e.in, &e.dev, 0), VIRTIO_OK);
+    env_down(&e);
+    /* No status queue. */
+    CHECK_EQ(env_new(&e, MODEL_MMIO, MODEL_IMMEDIATE, &io), VIRTIO_OK);
+    model_set_queue_max(e.m, 1, 0);
+    CHECK_EQ(virtio_input_init(&e.in, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(e.bus->stats.live_allocs, 0);
+    model_set_queue_max(e.m, 1, 64);
+    CHECK_EQ(virtio_input_init(&e.in, &e.dev, 0), VIRTIO_OK);
+    env_down(&e);
+    /* A queue live after the reset. */
+    CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, &io), VIRTIO_OK);
+    e.m->knobs.hostile = live_queue;
+    CHECK_EQ(virtio_input_init(&e.in, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    CHECK_EQ(e.bus->stats.live_allocs, 0);
+    e.m->knobs.hostile = 0;
+    CHECK_EQ(virtio_input_init(&e.in, &e.dev, 0), VIRTIO_OK);
     env_down(&e);
 }
 
@@ -846,6 +931,9 @@ int main(void)
     RUN(config_details(), "input config: serial, no ids, 128-byte name, odd axis, no role");
     RUN(hostile_length(VIRTIO_RING_SPLIT), "input short used length dropped and re-posted, split");
     RUN(hostile_length(VIRTIO_RING_PACKED), "input short used length dropped and re-posted, packed");
+    RUN(long_length(VIRTIO_RING_SPLIT), "input used length longer than one event: clamped, counted, delivered, split");
+    RUN(long_length(VIRTIO_RING_PACKED), "input used length longer than one event: clamped, counted, delivered, packed");
+    RUN(missing_parts(), "input device-config window too short, no status queue, a live queue: init says DEVICE");
     RUN(hostile_config(), "input config size above 128 fails init cleanly");
     RUN(bad_input(), "input bad arguments and states");
     RUN(wrong_device(), "input init on a block device is NOT_FOUND");

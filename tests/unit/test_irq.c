@@ -239,6 +239,44 @@ static void msix_plan(uint32_t transport)
     down(&e);
 }
 
+/* A device that reads back a vector it was never given (virtio 1.2
+   4.1.5.1.2: it answers the vector, or NONE): the driver takes it as
+   NONE, so no caller indexes its handlers with it; polling still works. */
+static void vector_lie_hook(void *user, model *m, model_hostile *h)
+{
+    uint32_t legacy = *(uint32_t *)user;
+    (void)m;
+    if (h->kind != MODEL_H_REG_READ || h->width != 2) return;
+    if ((!legacy && h->block == MODEL_REGS_COMMON && (h->offset == 16 || h->offset == 26)) ||
+        (legacy && h->block == MODEL_REGS_LEGACY && (h->offset == 20 || h->offset == 22)))
+        h->value = 0x7777;
+}
+
+static void msix_vector_lie(uint32_t transport)
+{
+    env e;
+    uint32_t legacy = transport == MODEL_PCI_LEGACY;
+    make(&e, transport, 2, MODEL_IMMEDIATE);
+    CHECK_EQ(model_probe(e.m, &e.dev, (int)legacy), VIRTIO_OK);
+    CHECK_EQ(virtio_pci_msix_set(&e.dev, 0, 0xfee00000u, 0x40), VIRTIO_OK);
+    CHECK_EQ(virtio_pci_msix_set(&e.dev, 1, 0xfee00000u, 0x41), VIRTIO_OK);
+    CHECK_EQ(virtio_pci_msix_enable(&e.dev, 1), VIRTIO_OK);
+    CHECK_EQ(virtio_pci_msix_plan(&e.dev, 0, 1), VIRTIO_OK);
+    e.m->knobs.hostile = vector_lie_hook;
+    e.m->knobs.hostile_user = &legacy;
+    CHECK_EQ(virtio_blk_init(&e.blk, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(e.blk.dev.config_vector, VIRTIO_MSIX_NONE);
+    CHECK_EQ(e.blk.queue.vector, VIRTIO_MSIX_NONE);
+    CHECK_EQ(virtio_queue_set_vector(&e.blk.queue, 1), VIRTIO_ERR_UNSUPPORTED);
+    CHECK_EQ(e.blk.queue.vector, VIRTIO_MSIX_NONE);
+    CHECK_EQ(virtio_device_set_vector(&e.blk.dev, 0), VIRTIO_ERR_UNSUPPORTED);
+    CHECK_EQ(e.blk.dev.config_vector, VIRTIO_MSIX_NONE);
+    CHECK_EQ(virtio_blk_read(&e.blk, 2, buf, 512), VIRTIO_OK);
+    CHECK_EQ(buf[7], model_blk_pattern(2 * 512 + 7));
+    e.m->knobs.hostile = 0;
+    down(&e);
+}
+
 /* Submit n reads without notifying and without waiting. */
 static void submit(env *e, uint32_t n)
 {
@@ -394,6 +432,8 @@ int main(void)
     RUN(msix_big_bar(MODEL_PCI_MODERN), "irq regression: structures BAR of 2-128 MiB beside the MSI-X BAR, modern");
     RUN(msix_big_bar(MODEL_PCI_TRANSITIONAL), "irq regression: structures BAR of 2-128 MiB beside the MSI-X BAR, transitional");
     RUN(msix_refused(), "irq MSI-X refused (table too small, no capability, not PCI); INTx after");
+    RUN(msix_vector_lie(MODEL_PCI_MODERN), "irq MSI-X vector read back as one never given: taken as NONE, pci-modern");
+    RUN(msix_vector_lie(MODEL_PCI_LEGACY), "irq MSI-X vector read back as one never given: taken as NONE, pci-legacy");
     RUN(msix_plan(MODEL_PCI_MODERN), "irq MSI-X plan: init sets each queue vector before the enable, read back, modern");
     RUN(msix_plan(MODEL_PCI_LEGACY), "irq MSI-X plan: init sets the vectors, read back, legacy");
     RUN(arm_contract(VIRTIO_RING_SPLIT, 1), "irq arm once, re-arm, race seen as pending, split event index");

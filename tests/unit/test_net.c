@@ -623,6 +623,66 @@ static void no_control(void)
     env_down(&e);
 }
 
+/* A control queue of 1 or 2 entries cannot carry a command (three
+   descriptors; an indirect table may not be longer than the ring, virtio
+   1.2 2.7.5.3.1), with or without INDIRECT_DESC: init refuses the device.
+   3 entries work either way, packed too. */
+static void small_control(uint32_t ring)
+{
+    netenv e;
+    model_net_options no;
+    virtio_net_options o;
+    uint32_t size, ind;
+    memset(&o, 0, sizeof o);
+    o.device.ring = ring;
+    for (ind = 0; ind < 2; ind++)
+        for (size = 1; size <= 4; size++) {
+            if (ring == VIRTIO_RING_SPLIT && size == 3) continue;   /* (split: a power of two) */
+            model_net_options_init(&no);
+            no.ctrl_queue_size = size;
+            if (!ind) no.features &= ~MODEL_F_INDIRECT_DESC;
+            if (size < 3) {
+                CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, &no, &o), VIRTIO_ERR_DEVICE);
+            } else {
+                CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, &no, &o), VIRTIO_OK);
+                CHECK_EQ(virtio_net_set_promisc(&e.nic, 1), VIRTIO_OK);
+                CHECK_EQ(virtio_net_set_allmulti(&e.nic, 1), VIRTIO_OK);
+            }
+            env_down(&e);
+        }
+}
+
+/* A network device without its transmit queue, or whose configuration
+   window ends before the MTU: VIRTIO_ERR_DEVICE from init
+   (virtio_device_fault), not NOT_FOUND ("not a network device") or RANGE;
+   honest again, it works. */
+static void init_device_faults(void)
+{
+    netenv e;
+    model_options mo;
+    model_net_options no;
+    model_pci_layout l;
+    memset(&e, 0, sizeof e);
+    e.bus = model_bus_new();
+    model_options_init(&mo, MODEL_PCI_MODERN);
+    model_net_options_init(&no);
+    e.m = model_net_new(e.bus, &mo, &no);
+    model_set_queue_max(e.m, 1, 0);   /* no transmit queue */
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_net_init(&e.nic, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    model_set_queue_max(e.m, 1, no.queue_size);
+    CHECK_EQ(model_pci_layout_get(e.m, &l), 0);
+    l.cap[MODEL_CAP_DEVICE].length = 8;   /* mac and status; the MTU is at 10 */
+    CHECK_EQ(model_pci_layout_set(e.m, &l), 0);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_net_init(&e.nic, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    model_pci_layout_reset(e.m);
+    CHECK_EQ(model_probe(e.m, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_net_init(&e.nic, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_net_send(&e.nic, frame, 60, 0), VIRTIO_OK);
+    env_down(&e);
+}
+
 /* A device that offers CTRL_RX, CTRL_MAC_ADDR and GUEST_ANNOUNCE but no
    control queue breaks 5.1.3.1; the driver reads the offer first
    (virtio_device_offer) and does not accept them. */
@@ -1354,6 +1414,9 @@ int main(void)
     RUN(hostile_rx(VIRTIO_RING_SPLIT, 1), "net device reports a used length below the header, split mergeable");
     RUN(hostile_rx(VIRTIO_RING_PACKED, 0), "net device reports a used length below the header, packed non-mergeable");
     RUN(no_control(), "net without a control queue");
+    RUN(init_device_faults(), "net without its transmit queue or its MTU field: init DEVICE, then honest works");
+    RUN(small_control(VIRTIO_RING_SPLIT), "net control queue of 1 or 2 entries refused (with or without INDIRECT), 4 works, split");
+    RUN(small_control(VIRTIO_RING_PACKED), "net control queue of 1 or 2 entries refused (with or without INDIRECT), 3 works, packed");
     RUN(inconsistent_offer(), "net CTRL_RX offered without CTRL_VQ is not accepted");
     RUN(mtu(9000, 1), "net MTU 9000, mergeable");
     RUN(mtu(9000, 0), "net MTU 9000, non-mergeable");

@@ -309,6 +309,28 @@ static void hostile_id(uint32_t ring)
 }
 
 /* NEEDS_RESET: refresh reports it, a waiting read returns it. */
+/* A queue that reads live right after the driver's reset: the device
+   lies, and init says so (VIRTIO_ERR_DEVICE, not the kit's STATE). */
+static void live_enable(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_COMMON && h->offset == 28) h->value = 1;
+}
+
+static void live_queue(void)
+{
+    renv e;
+    uint8_t b[16];
+    CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, 0), VIRTIO_OK);
+    e.m->knobs.hostile = live_enable;
+    CHECK_EQ(virtio_rng_init(&e.rng, &e.dev, 0), VIRTIO_ERR_DEVICE);
+    e.m->knobs.hostile = 0;
+    CHECK_EQ(virtio_rng_init(&e.rng, &e.dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_rng_read(&e.rng, b, sizeof b, VIRTIO_RNG_WAIT, 0), VIRTIO_OK);
+    env_down(&e);
+}
+
 static void needs_reset(void)
 {
     renv e;
@@ -526,6 +548,7 @@ int main(void)
     matrix();
     RUN(stingy(VIRTIO_RING_SPLIT), "rng 3 bytes per buffer: a blocking read of 200 still completes, split");
     RUN(stingy(VIRTIO_RING_PACKED), "rng 3 bytes per buffer: a blocking read of 200 still completes, packed");
+    RUN(live_queue(), "rng a queue live right after the reset: init DEVICE, then honest works");
     RUN(dry(), "rng device that never fills: EMPTY, bounded TIMEOUT, buffer untouched");
     RUN(held(), "rng held buffers: TIMEOUT untouched, late bytes kept; filled while idling");
     RUN(lying_length(VIRTIO_RING_SPLIT), "rng length lie yields zeros, never old entropy, split");
