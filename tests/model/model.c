@@ -3382,3 +3382,12 @@ int model_queue_ready(const model *m, uint32_t qi) { return qi < m->priv->nq && 
 uint32_t model_queue_size(const model *m, uint32_t qi) { return qi < m->priv->nq ? m->priv->q[qi].size : 0; }
 model_qstats *model_queue_stats(model *m, uint32_t qi) { return qi < m->priv->nq ? &m->priv->q[qi].st : NULL; }
 uint32_t model_held(const model *m, uint32_t qi) { return qi < m->priv->nq ? m->priv->q[qi].held : 0; }
+
+void model_hostile_queue_live(void *user, model *m, model_hostile *h)
+{
+    (void)user;
+    (void)m;
+    if (h->kind == MODEL_H_REG_READ && ((h->block == MODEL_REGS_COMMON && h->offset == 28) ||
+                                        (h->block == MODEL_REGS_MMIO && h->offset == 0x44)))
+        h->value = 1;
+}

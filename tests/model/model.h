@@ -841,6 +841,10 @@ static inline void model_st32(const model *m, uint8_t *p, uint32_t v)
 #define MODEL_REGS_LEGACY 6
 #define MODEL_REGS_MSIX 7
 
+/* A ready-made hostile hook: every queue reads live (virtio-pci
+   queue_enable, virtio-mmio QueueReady read 1), right after a reset too. */
+void model_hostile_queue_live(void *user, model *m, model_hostile *h);
+
 struct model_hostile {
     uint32_t kind;              /* MODEL_H_* */
     uint32_t queue;             /* ring kinds */

@@ -772,13 +772,6 @@ static model *pci_blk(model_bus **bus, model_pci_layout *l)
    configuration window shorter than the fields (the kit: RANGE), a queue
    that reads live right after the reset (STATE); an absent queue
    (NOT_FOUND) is queue_errors' case. Then, honest again, it works. */
-static void live_enable(void *user, model *m, model_hostile *h)
-{
-    (void)user;
-    (void)m;
-    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_COMMON && h->offset == 28) h->value = 1;
-}
-
 static void init_device_faults(void)
 {
     model_bus *bus;
@@ -793,7 +786,7 @@ static void init_device_faults(void)
     CHECK_EQ(virtio_blk_init(&b, &dev, 0), VIRTIO_ERR_DEVICE);
     model_pci_layout_reset(m);
     CHECK_EQ(virtio_pci_probe(&dev, &bus->platform, model_pci_bdf(m)), VIRTIO_OK);
-    m->knobs.hostile = live_enable;
+    m->knobs.hostile = model_hostile_queue_live;
     CHECK_EQ(virtio_blk_init(&b, &dev, 0), VIRTIO_ERR_DEVICE);
     m->knobs.hostile = 0;
     CHECK_EQ(virtio_blk_init(&b, &dev, 0), VIRTIO_OK);

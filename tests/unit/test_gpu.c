@@ -1181,13 +1181,6 @@ static void small_control(uint32_t ring)
    capability of 8 bytes: num_scanouts is at 8), no cursor queue (its
    maximum 0), a queue that reads live right after the reset. Nothing
    leaks; the device as it should be works after. */
-static void live_queue(void *user, model *m, model_hostile *h)
-{
-    (void)user;
-    (void)m;
-    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_COMMON && h->offset == 28) h->value = 1;
-}
-
 static void missing_parts(void)
 {
     gpuenv e;
@@ -1215,7 +1208,7 @@ static void missing_parts(void)
     env_down(&e);
     /* A queue live after the reset. */
     CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, 0), VIRTIO_OK);
-    e.m->knobs.hostile = live_queue;
+    e.m->knobs.hostile = model_hostile_queue_live;
     CHECK_EQ(virtio_gpu_init(&e.gpu, &e.dev, 0), VIRTIO_ERR_DEVICE);
     CHECK_EQ(e.bus->stats.live_allocs, 0);
     e.m->knobs.hostile = 0;

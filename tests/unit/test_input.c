@@ -480,13 +480,6 @@ static void long_length(uint32_t ring)
    capability of 8 bytes: the union is at 8), no status queue (its
    maximum 0), a queue that reads live right after the reset. Nothing
    leaks; the device as it should be works after. */
-static void live_queue(void *user, model *m, model_hostile *h)
-{
-    (void)user;
-    (void)m;
-    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_COMMON && h->offset == 28) h->value = 1;
-}
-
 static void missing_parts(void)
 {
     inenv e;
@@ -516,7 +509,7 @@ static void missing_parts(void)
     env_down(&e);
     /* A queue live after the reset. */
     CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, &io), VIRTIO_OK);
-    e.m->knobs.hostile = live_queue;
+    e.m->knobs.hostile = model_hostile_queue_live;
     CHECK_EQ(virtio_input_init(&e.in, &e.dev, 0), VIRTIO_ERR_DEVICE);
     CHECK_EQ(e.bus->stats.live_allocs, 0);
     e.m->knobs.hostile = 0;

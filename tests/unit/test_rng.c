@@ -311,19 +311,12 @@ static void hostile_id(uint32_t ring)
 /* NEEDS_RESET: refresh reports it, a waiting read returns it. */
 /* A queue that reads live right after the driver's reset: the device
    lies, and init says so (VIRTIO_ERR_DEVICE, not the kit's STATE). */
-static void live_enable(void *user, model *m, model_hostile *h)
-{
-    (void)user;
-    (void)m;
-    if (h->kind == MODEL_H_REG_READ && h->block == MODEL_REGS_COMMON && h->offset == 28) h->value = 1;
-}
-
 static void live_queue(void)
 {
     renv e;
     uint8_t b[16];
     CHECK_EQ(env_new(&e, MODEL_PCI_MODERN, MODEL_IMMEDIATE, 0), VIRTIO_OK);
-    e.m->knobs.hostile = live_enable;
+    e.m->knobs.hostile = model_hostile_queue_live;
     CHECK_EQ(virtio_rng_init(&e.rng, &e.dev, 0), VIRTIO_ERR_DEVICE);
     e.m->knobs.hostile = 0;
     CHECK_EQ(virtio_rng_init(&e.rng, &e.dev, 0), VIRTIO_OK);
