@@ -298,12 +298,12 @@ kit:
 
 The conventions the drivers share: *_init refuses a running object
 (VIRTIO_ERR_STATE) and reports a device without the queues or
-configuration its type requires as VIRTIO_ERR_DEVICE; *_shutdown resets first and, if the reset does not
-finish, leaks rather than frees (VIRTIO_ERR_TIMEOUT); *_refresh(d,
-&changed) re-reads the configuration after VIRTIO_ISR_CONFIG; last_status
-holds the device's answer to the last request; calls that post work take
-VIRTIO_MORE and *_kick notifies; every call does bounded work and no
-callback runs inside a submit.
+configuration its type requires as VIRTIO_ERR_DEVICE; *_shutdown resets
+first and, if the reset does not finish, leaks rather than frees
+(VIRTIO_ERR_TIMEOUT); *_refresh(d, &changed) re-reads the configuration
+after VIRTIO_ISR_CONFIG; last_status holds the device's answer to the last
+request; calls that post work take VIRTIO_MORE and *_kick notifies; every
+call does bounded work and no callback runs inside a submit.
 
 LIMITS
 
