@@ -249,12 +249,13 @@ a chain the device only reads reports length 0, whatever the device says.
 The queue size the device reads back is used only if it is one we can
 have. Configuration reads are bounded by the transport's window and
 retried under the generation counter; a device whose registers read
-all-ones is VIRTIO_ERR_GONE at once. A violation marks the queue broken
-and returns VIRTIO_ERR_DEVICE until the device is reset; the drivers then
-reset the device before they hand buffers back, and if that reset does
-not finish they hand nothing back (the memory is leaked, not reused), so
-nothing the device writes can make the library write outside the buffers
-it was given, and no wait is unbounded. What no check can tell: a used
+all-ones is VIRTIO_ERR_GONE at once. A violation returns VIRTIO_ERR_DEVICE
+and marks the queue broken: its calls return VIRTIO_ERR_STATE until the
+device is reset. The drivers reset the device before they hand buffers
+back, and if that reset does not finish they hand nothing back (the
+memory is leaked, not reused), so nothing the device writes can make the
+library write outside the buffers it was given, and no wait is unbounded.
+What no check can tell: a used
 entry that names a buffer the driver has already posted again looks like
 its completion (the bytes are the device's to write either way), and on
 a packed ring a bogus used descriptor is overwritten by the driver's next
@@ -2235,11 +2236,10 @@ static virtio_result virtio__lpci_queue_enable(virtio_device *d, virtio_queue *q
     q->priv.notify_width = 2;
     if (d->priv.msix) {
 #ifdef VIRTIO_NO_MSIX   /* someone else turned MSI-X on: no vector */
-        q->vector = VIRTIO_MSIX_NONE;
+        q->vector = virtio__vector_set(d, VIRTIO__LPCI_MSIX_QUEUE, VIRTIO_MSIX_NONE);
 #else
-        q->vector = virtio__plan_vector(d, q->index);
+        q->vector = virtio__vector_set(d, VIRTIO__LPCI_MSIX_QUEUE, virtio__plan_vector(d, q->index));
 #endif
-        q->vector = virtio__vector_set(d, VIRTIO__LPCI_MSIX_QUEUE, q->vector);
     }
     virtio__wr(d, VIRTIO__LPCI_QUEUE_PFN, 4, (uint32_t)virtio__legacy_pfn(area));
     return VIRTIO_OK;

@@ -71,10 +71,10 @@ still works). If that reset does not complete either, the device may still
 use every buffer it was given: framebuffers destroyed from then on are
 not freed or unmapped (their memory is leaked), nor is the driver's own
 DMA memory at shutdown, which returns VIRTIO_ERR_TIMEOUT. The cursor
-queue has no waits: a device that breaks its protocol (completes a buffer
-it was never given) makes every cursor call return VIRTIO_ERR_DEVICE
-until virtio_gpu_shutdown and virtio_gpu_init; the control queue keeps
-working.
+queue has no waits: a device that breaks its protocol there (completes a
+buffer it was never given) gets VIRTIO_ERR_DEVICE from the next cursor
+call and VIRTIO_ERR_STATE from every later one, until virtio_gpu_shutdown
+and virtio_gpu_init; the control queue keeps working.
 
 Commands, responses and the configuration fields are little-endian on
 every transport: virtio-gpu has no legacy interface (virtio 1.2 5.7), and
@@ -310,16 +310,18 @@ VIRTIO_API virtio_result virtio_gpu_flush(virtio_gpu *gpu, const virtio_gpu_fb *
    VIRTIO_ERR_INVALID_ARG; VIRTIO_ERR_NO_MEMORY; VIRTIO_ERR_NO_SPACE (the
    device still holds every cursor command buffer: try again later);
    VIRTIO_ERR_DEVICE (the device broke the cursor queue's protocol, e.g.
-   completed a buffer it was never given: every cursor call returns it
-   until virtio_gpu_shutdown and virtio_gpu_init); a command error. */
+   completed a buffer it was never given; later cursor calls return
+   VIRTIO_ERR_STATE until virtio_gpu_shutdown and virtio_gpu_init); a
+   command error. */
 VIRTIO_API virtio_result virtio_gpu_cursor_set(virtio_gpu *gpu, uint32_t scanout, const uint32_t *image,
                                                uint32_t hot_x, uint32_t hot_y, uint32_t x, uint32_t y);
 
 /* Move the cursor. Returns VIRTIO_OK, VIRTIO_ERR_INVALID_ARG,
-   VIRTIO_ERR_STATE (no cursor image set, or the GPU is not running),
-   VIRTIO_ERR_NO_SPACE (the device still holds every cursor command
-   buffer: try again later), VIRTIO_ERR_DEVICE (the cursor queue broke, as
-   for virtio_gpu_cursor_set). Context: never blocks. */
+   VIRTIO_ERR_STATE (no cursor image set, the GPU is not running, or the
+   cursor queue is broken), VIRTIO_ERR_NO_SPACE (the device still holds
+   every cursor command buffer: try again later), VIRTIO_ERR_DEVICE (the
+   device broke the cursor queue, as for virtio_gpu_cursor_set).
+   Context: never blocks. */
 VIRTIO_API virtio_result virtio_gpu_cursor_move(virtio_gpu *gpu, uint32_t scanout, uint32_t x, uint32_t y);
 
 /* Hide the cursor. Returns as virtio_gpu_cursor_move (no cursor image
@@ -995,10 +997,8 @@ VIRTIO_API virtio_result virtio_gpu_flush(virtio_gpu *gpu, const virtio_gpu_fb *
    Take back the cursor buffers the device is done with. A slot is free
    again only once the device gave it back (in any order): the cookie
    names it. A device that breaks the protocol (a used id it was never
-   given) breaks the queue: pop says VIRTIO_ERR_DEVICE once, then
-   VIRTIO_ERR_STATE for the broken queue; both are VIRTIO_ERR_DEVICE
-   here, on every call until the device is reset (shutdown + init), so a
-   caller never mistakes a broken queue for a busy one (NO_SPACE). */
+   given) breaks the queue, and that is said, never taken for a busy one
+   (NO_SPACE): VIRTIO_ERR_DEVICE once, then VIRTIO_ERR_STATE. */
 static virtio_result virtio__gpu_cursor_reap(virtio_gpu *g)
 {
     void *cookie;
@@ -1006,7 +1006,7 @@ static virtio_result virtio__gpu_cursor_reap(virtio_gpu *g)
     virtio_result r;
     while ((r = virtio_queue_pop(&g->cursorq, &cookie, &len)) == VIRTIO_OK)
         g->priv.cursor_busy &= ~(1u << ((uint32_t)(uintptr_t)cookie - 1u));
-    return r == VIRTIO_EMPTY ? VIRTIO_OK : VIRTIO_ERR_DEVICE;
+    return r == VIRTIO_EMPTY ? VIRTIO_OK : r;
 }
 
 static virtio_result virtio__gpu_cursor_cmd(virtio_gpu *g, uint32_t type, uint32_t scanout, uint32_t x, uint32_t y,
@@ -1032,10 +1032,8 @@ static virtio_result virtio__gpu_cursor_cmd(virtio_gpu *g, uint32_t type, uint32
     sg.addr = g->priv.cmd_dev + VIRTIO__GPU_CURSOR_AT(slot);
     sg.len = VIRTIO__GPU_CURSOR_CMD;
     sg.pad = 0;
-    /* The cursor queue has no responses: the device just consumes. (The
-       queue is not broken, reap said so, and one free slot was seen.) */
-    if ((r = virtio_queue_add(&g->cursorq, &sg, 1, 0, (void *)(uintptr_t)(slot + 1u))) != VIRTIO_OK)
-        return r == VIRTIO_ERR_STATE ? VIRTIO_ERR_DEVICE : VIRTIO_ERR_NO_SPACE;
+    /* The cursor queue has no responses: the device just consumes. */
+    if ((r = virtio_queue_add(&g->cursorq, &sg, 1, 0, (void *)(uintptr_t)(slot + 1u))) != VIRTIO_OK) return r;
     g->priv.cursor_busy |= 1u << slot;
     return virtio_queue_kick(&g->cursorq);
 }

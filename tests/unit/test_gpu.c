@@ -1064,9 +1064,9 @@ static void refresh_retry(uint32_t transport)
 
 /* >>gpu.cursor_broken: a device that completes a cursor buffer with a
    used id it was never given breaks the cursor queue (virtio.h, UNTRUSTED
-   DEVICE): every cursor call says VIRTIO_ERR_DEVICE from then on, never
-   NO_SPACE (before 0.3.9 the error was dropped and every later call said
-   NO_SPACE, so a caller retried forever). The control queue keeps
+   DEVICE): the next cursor call says VIRTIO_ERR_DEVICE, every later one
+   VIRTIO_ERR_STATE, never NO_SPACE (before 0.3.9 the error was dropped and
+   every later call said NO_SPACE, so a caller retried forever). The control queue keeps
    working; after shutdown and init the cursor works again. */
 static void cursor_bad_id(void *user, model *m, model_hostile *h)
 {
@@ -1092,9 +1092,9 @@ static void cursor_broken(uint32_t ring)
     /* Posted and completed with the bogus id: this call cannot know yet. */
     CHECK_EQ(virtio_gpu_cursor_move(&e.gpu, 0, 10, 20), VIRTIO_OK);
     CHECK_EQ(virtio_gpu_cursor_move(&e.gpu, 0, 11, 21), VIRTIO_ERR_DEVICE);
-    for (i = 0; i < 40; i++) CHECK_EQ(virtio_gpu_cursor_move(&e.gpu, 0, i, i), VIRTIO_ERR_DEVICE);   /* > slots */
-    CHECK_EQ(virtio_gpu_cursor_hide(&e.gpu, 0), VIRTIO_ERR_DEVICE);
-    CHECK_EQ(virtio_gpu_cursor_set(&e.gpu, 0, cursor_img, 0, 0, 5, 5), VIRTIO_ERR_DEVICE);
+    for (i = 0; i < 40; i++) CHECK_EQ(virtio_gpu_cursor_move(&e.gpu, 0, i, i), VIRTIO_ERR_STATE);   /* > slots */
+    CHECK_EQ(virtio_gpu_cursor_hide(&e.gpu, 0), VIRTIO_ERR_STATE);
+    CHECK_EQ(virtio_gpu_cursor_set(&e.gpu, 0, cursor_img, 0, 0, 5, 5), VIRTIO_ERR_STATE);
     CHECK_EQ(model_gpu_get_stats(e.m)->fences, 1);   /* no image transfer for a broken queue */
     CHECK(cur->x == 10 && cur->y == 20);
     /* The control queue is not the one that broke. */
@@ -1303,8 +1303,8 @@ int main(void)
     RUN(init_twice(), "gpu init on a running GPU: STATE, nothing reset or leaked");
     RUN(refresh_retry(MODEL_PCI_MODERN), "gpu refresh: failed display info keeps outputs and is retried, pci-modern");
     RUN(refresh_retry(MODEL_PCI_LEGACY), "gpu refresh: failed display info keeps outputs and is retried, pci-legacy");
-    RUN(cursor_broken(VIRTIO_RING_SPLIT), "gpu cursor queue broken by a bogus used id: DEVICE on every cursor call (not NO_SPACE), re-init works, split");
-    RUN(cursor_broken(VIRTIO_RING_PACKED), "gpu cursor queue broken by a bogus used id: DEVICE on every cursor call (not NO_SPACE), re-init works, packed");
+    RUN(cursor_broken(VIRTIO_RING_SPLIT), "gpu cursor queue broken by a bogus used id: DEVICE, then STATE (never NO_SPACE), re-init works, split");
+    RUN(cursor_broken(VIRTIO_RING_PACKED), "gpu cursor queue broken by a bogus used id: DEVICE, then STATE (never NO_SPACE), re-init works, packed");
     RUN(small_control(VIRTIO_RING_SPLIT), "gpu control queue of 1, 2 or 3 entries (or read back as 1 or 2) refused with DEVICE, 4 works, split");
     RUN(small_control(VIRTIO_RING_PACKED), "gpu control queue of 1 or 2 entries (or read back so) refused with DEVICE, 3 works with INDIRECT, 4 without, packed");
     RUN(missing_parts(), "gpu device-config window too short, no cursor queue, a live queue: init says DEVICE");
