@@ -5,7 +5,7 @@
 #ifndef VIRTIO_H
 #define VIRTIO_H
 /*
-virtio.h - v0.3.9 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
+virtio.h - v0.3.10 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
 
 The core of a single-header VirtIO driver stack for bare-metal kernels,
 bootloaders and test guests. It speaks every common VirtIO transport
@@ -279,7 +279,8 @@ kit:
               and virtio_device_fault on the errors init reports.
   queues      virtio_queue_init / destroy; virtio_queue_add (scatter
               lists) or virtio_table_set + virtio_queue_add_table
-              (fixed-shape requests in your own tables); virtio_queue_kick
+              (fixed-shape requests in your own tables; add_tables posts
+              several under one barrier); virtio_queue_kick
               (honours VIRTIO_MORE batching in your API), virtio_queue_notify
               (whatever the device's suppression says); virtio_queue_pop
               (validated cookie and length, q->clamped); virtio_queue_wait
@@ -324,7 +325,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 9
+#define VIRTIO_VERSION_PATCH 10
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
@@ -1002,6 +1003,25 @@ VIRTIO_API virtio_result virtio_queue_add(virtio_queue *q, const virtio_sg *sg, 
 VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_dev, uint32_t count, uint32_t in_len,
                                                 void *cookie);
 
+/* One table for virtio_queue_add_tables: the arguments of
+   virtio_queue_add_table. */
+typedef struct virtio_table_post {
+    uint64_t table_dev;
+    uint32_t count, in_len;
+    void *cookie;
+} virtio_table_post;
+
+/* Post the n tables t[0..n) in order as n buffers, as n calls of
+   virtio_queue_add_table would, with one publication (one write barrier)
+   for all of them: what a driver that has several requests at hand does.
+   *added (may be NULL) is the number posted, a prefix of t.
+   Returns VIRTIO_OK (all n posted); otherwise why t[*added] was not:
+   VIRTIO_ERR_NO_SPACE (ring full), VIRTIO_ERR_INVALID_ARG (its count 0 or
+   above the queue size; t NULL), VIRTIO_ERR_UNSUPPORTED, VIRTIO_ERR_STATE
+   (the last two post nothing). Context: as virtio_queue_add. */
+VIRTIO_API virtio_result virtio_queue_add_tables(virtio_queue *q, const virtio_table_post *t, uint32_t n,
+                                                 uint32_t *added);
+
 /* Notify the device of buffers posted since the last kick, if (event
    suppression says) it wants to be told. Returns VIRTIO_OK or
    VIRTIO_ERR_STATE. Context: one register write at most. */
@@ -1213,8 +1233,9 @@ static inline void virtio_table_set(const virtio_queue *q, void *table, uint32_t
    VIRTIO_KIT_VERSION grows when the kit gains something; VIRTIO_KIT_COMPAT
    (the oldest kit whose drivers still build) moves only when the kit
    breaks. Kit 2 (0.3.9): virtio_config_read_fields, virtio_queue_notify
-   (both new in 0.3.8) and virtio_device_fault. */
-#define VIRTIO_KIT_VERSION 2
+   (both new in 0.3.8) and virtio_device_fault. Kit 3 (0.3.10):
+   virtio_queue_add_tables. */
+#define VIRTIO_KIT_VERSION 3
 #define VIRTIO_KIT_COMPAT 1
 
 /* Flag for every call that posts work to a device: more follows, post it
@@ -3270,6 +3291,32 @@ static virtio_result virtio__split_add_table(virtio_queue *q, uint64_t table_dev
     virtio__split_publish(q, head);
     return VIRTIO_OK;
 }
+
+/* Tables t[0..n) (checked, n <= num_free), published together. */
+static void virtio__split_add_tables(virtio_queue *q, const virtio_table_post *t, uint32_t n)
+{
+    virtio__slot *s = virtio__slots(q);
+    unsigned char *avail = q->priv.split.avail;
+    uint16_t head = q->priv.free_head, idx = q->priv.split.avail_idx, mask = (uint16_t)(q->size - 1);
+    uint32_t k;
+    for (k = 0; k < n; k++, idx++) {
+        unsigned char *d = virtio__desc(q, head);
+        virtio__st64(q, d + VIRTIO__D_ADDR, t[k].table_dev);
+        virtio__st32(q, d + VIRTIO__D_LEN, t[k].count * VIRTIO__DESC_SIZE);
+        virtio__st16(q, d + VIRTIO__SD_FLAGS, VIRTIO__DESC_INDIRECT);
+        virtio__st16(q, avail + 4 + 2u * (idx & mask), head);
+        s[head].cookie = t[k].cookie;
+        s[head].in_len = t[k].in_len;
+        s[head].ndesc = 1;
+        head = s[head].next;
+    }
+    q->priv.free_head = head;
+    q->num_free -= n;
+    q->priv.inflight += n;
+    q->priv.split.avail_idx = idx;
+    virtio__wmb(q->dev->platform);
+    virtio__st16(q, avail + 2, idx);
+}
 #endif
 
 static virtio_result virtio__split_add(virtio_queue *q, const virtio_sg *sg, uint32_t out, uint32_t n, void *cookie)
@@ -3408,6 +3455,37 @@ static virtio_result virtio__packed_add_table(virtio_queue *q, uint64_t table_de
     virtio__shadow(q, id, cookie, in_len, 1);
     virtio__packed_publish(q, head, pos, wrap, first, 1);
     return VIRTIO_OK;
+}
+
+/* Tables t[0..n) (checked, n <= num_free): every head but the first
+   carries its flags at once, the first's go last and hand them all over. */
+static void virtio__packed_add_tables(virtio_queue *q, const virtio_table_post *t, uint32_t n)
+{
+    virtio__slot *s = virtio__slots(q);
+    uint16_t id = q->priv.free_head, head = q->priv.packed.next, pos = head, wrap = q->priv.packed.next_wrap;
+    uint16_t first = 0;
+    uint32_t k, size = q->size;
+    for (k = 0; k < n; k++) {
+        unsigned char *d = virtio__desc(q, pos);
+        uint16_t f = (uint16_t)(virtio__packed_avail(wrap) | VIRTIO__DESC_INDIRECT);
+        virtio__st64(q, d + VIRTIO__D_ADDR, t[k].table_dev);
+        virtio__st32(q, d + VIRTIO__D_LEN, t[k].count * VIRTIO__DESC_SIZE);
+        virtio__st16(q, d + VIRTIO__PD_ID, id);
+        if (k == 0) first = f;
+        else virtio__st16(q, d + VIRTIO__PD_FLAGS, f);
+        s[id].cookie = t[k].cookie;
+        s[id].in_len = t[k].in_len;
+        s[id].ndesc = 1;
+        id = s[id].next;
+        if (++pos == size) {
+            pos = 0;
+            wrap ^= 1;
+        }
+    }
+    q->priv.free_head = id;
+    q->num_free -= n;
+    q->priv.inflight += n;
+    virtio__packed_publish(q, head, pos, wrap, first, n);
 }
 #endif
 
@@ -3803,6 +3881,34 @@ VIRTIO_API virtio_result virtio_queue_add_table(virtio_queue *q, uint64_t table_
 #else
     return virtio__add_table(q, table_dev, count, in_len, cookie);
 #endif
+}
+
+VIRTIO_API virtio_result virtio_queue_add_tables(virtio_queue *q, const virtio_table_post *t, uint32_t n,
+                                                 uint32_t *added)
+{
+    virtio_result r = VIRTIO_OK;
+    uint32_t k;
+    if (added) *added = 0;
+    if (!virtio__q_ok(q) || q->priv.broken) return VIRTIO_ERR_STATE;
+    if (!(q->dev->features & VIRTIO__BIT(VIRTIO_FEATURE_INDIRECT_DESC))) return VIRTIO_ERR_UNSUPPORTED;
+    if (!t && n) return VIRTIO_ERR_INVALID_ARG;
+    /* The prefix that fits and is valid. */
+    if (n > q->num_free) {
+        n = q->num_free;
+        r = VIRTIO_ERR_NO_SPACE;
+    }
+    for (k = 0; k < n && t[k].count - 1u < q->size; k++) continue;
+    if (k < n) r = VIRTIO_ERR_INVALID_ARG;
+    if (k == 0) return r;
+#ifndef VIRTIO_NO_INDIRECT   /* (else INDIRECT_DESC is never negotiated: not reached) */
+#ifndef VIRTIO_NO_PACKED
+    if (q->packed) virtio__packed_add_tables(q, t, k);
+    else
+#endif
+        virtio__split_add_tables(q, t, k);
+#endif
+    if (added) *added = k;
+    return r;
 }
 
 VIRTIO_API virtio_result virtio_queue_kick(virtio_queue *q)

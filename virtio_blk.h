@@ -6,7 +6,7 @@
 #ifndef VIRTIO_BLK_H
 #define VIRTIO_BLK_H
 /*
-virtio_blk.h - v0.3.9 - VirtIO block driver for virtio.h - MIT OR Unlicense
+virtio_blk.h - v0.3.10 - VirtIO block driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 
@@ -189,8 +189,8 @@ on every architecture (x86 virtio-mmio on QEMU's microvm).
 license: end of file (virtio.h)
 */
 
-#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 2 || VIRTIO_KIT_COMPAT > 2
-#error "virtio_blk.h needs the virtio.h driver kit 2"
+#if !defined(VIRTIO_KIT_VERSION) || VIRTIO_KIT_VERSION < 3 || VIRTIO_KIT_COMPAT > 3
+#error "virtio_blk.h needs the virtio.h driver kit 3"
 #endif
 
 #ifdef __cplusplus
@@ -354,6 +354,9 @@ VIRTIO_API virtio_result virtio_blk_submit(virtio_blk *blk, const virtio_blk_req
    first one submit would refuse; notify once at the end, unless all n
    were accepted and rq[n-1] carries VIRTIO_MORE (a batch cut short is
    always notified: what was handed over must not wait for the rest).
+   Reads and writes of one piece (identity DMA, INDIRECT_DESC, at most
+   size_max bytes) are put on the ring up to 16 at a time, under one
+   write barrier: cheaper per request than submit.
    out: accepted (may be NULL), how many (a prefix of rq) were handed
    over: submit the next one alone to learn why it was refused.
    Returns VIRTIO_OK; VIRTIO_ERR_INVALID_ARG (rq NULL with n > 0);
@@ -840,27 +843,44 @@ static VIRTIO__BLK_NOINLINE virtio_result virtio__blk_post_any(virtio_blk *b, vi
 }
 
 #ifndef VIRTIO_BLK_MINIMAL
-/* Post as above; a read or write that fits one piece at the buffer's own
-   address (identity DMA, indirect descriptors) goes straight through the
-   slot's table, whose header and status entries never change. */
-VIRTIO__BLK_INLINE virtio_result virtio__blk_post_one(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s,
-                                                     uint32_t op, void *buf, uint64_t sector, size_t len)
+/* A read or write that fits one piece at the buffer's own address
+   (identity DMA, indirect descriptors) goes through slot s's table, whose
+   header and status entries never change: write the rest and say what to
+   post. */
+VIRTIO__BLK_INLINE void virtio__blk_fill_one(virtio_blk *b, virtio__blk_slot *s, uint32_t op, void *buf,
+                                             uint64_t sector, size_t len, virtio_table_post *t)
 {
     unsigned char *dma = VIRTIO__BLK_AREA(s);
     int rd = op == VIRTIO_BLK_OP_READ;
-    virtio_result r;
     virtio_store(&b->dev, dma + VIRTIO__BLK_HDR, rd ? VIRTIO__BLK_T_IN : VIRTIO__BLK_T_OUT, 4);
     virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 4, 0, 4);
     virtio_store(&b->dev, dma + VIRTIO__BLK_HDR + 8, sector, 8);
     dma[VIRTIO__BLK_STATUS] = VIRTIO__BLK_S_NONE;
     virtio_table_set(&b->queue, dma + VIRTIO__BLK_TABLE, 1, 3, (uint64_t)(uintptr_t)buf, (uint32_t)len, rd);
-    r = virtio_queue_add_table(&b->queue, b->priv.dma_dev + (uint64_t)(dma - b->priv.dma) + VIRTIO__BLK_TABLE, 3,
-                               rd ? (uint32_t)len + 1u : 1u, s);
-    if (r != VIRTIO_OK) return r;
+    t->table_dev = b->priv.dma_dev + (uint64_t)(dma - b->priv.dma) + VIRTIO__BLK_TABLE;
+    t->count = 3;
+    t->in_len = rd ? (uint32_t)len + 1u : 1u;
+    t->cookie = s;
+}
+
+/* Slot s holds a one-piece op of request h: what completion reads. */
+static inline void virtio__blk_mark_one(virtio__blk_slot *h, virtio__blk_slot *s, uint32_t op)
+{
     s->op = (uint8_t)op;
     s->slow = s != h;
     s->home = h;
     s->posted = 1;
+}
+
+/* Post as virtio__blk_post_any, the one-piece way above. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_post_one(virtio_blk *b, virtio__blk_slot *h, virtio__blk_slot *s,
+                                                     uint32_t op, void *buf, uint64_t sector, size_t len)
+{
+    virtio_table_post t;
+    virtio_result r;
+    virtio__blk_fill_one(b, s, op, buf, sector, len, &t);
+    if ((r = virtio_queue_add_table(&b->queue, t.table_dev, t.count, t.in_len, t.cookie)) != VIRTIO_OK) return r;
+    virtio__blk_mark_one(h, s, op);
     return VIRTIO_OK;
 }
 
@@ -1195,11 +1215,8 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_check(virtio_blk *b, const virtio_b
 }
 
 #ifndef VIRTIO_BLK_MINIMAL
-/* Take a slot for request rq and post what fits. extra: VIRTIO__BLK_SYNC
-   (a blocking call's), VIRTIO_MORE (the caller notifies). Never runs a
-   callback: a request that ends here is parked for poll. */
-VIRTIO__BLK_INLINE virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *rq, uint32_t extra,
-                                                   virtio__blk_slot **out)
+/* Check request rq and take a slot for it (LIVE, counted in inflight). */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_take(virtio_blk *b, const virtio_blk_request *rq, virtio__blk_slot **out)
 {
     virtio__blk_slot *h;
     virtio_result r;
@@ -1212,16 +1229,51 @@ VIRTIO__BLK_INLINE virtio_result virtio__blk_start(virtio_blk *b, const virtio_b
     h->result = VIRTIO_OK;
     h->state = VIRTIO__BLK_ST_LIVE;
     b->inflight++;
+    *out = h;
+    return VIRTIO_OK;
+}
+
+/* Request h is one piece, posted (or about to be, in a batch). */
+static inline void virtio__blk_one_out(virtio__blk_slot *h, uint32_t op)
+{
+    h->outstanding = 1;
+    h->left = 0;
+    h->op = (uint8_t)op;
+    h->flags = 0;
+}
+
+/* Post the gathered one-piece requests t[0..n) together; those the ring
+   refuses (a broken queue) complete with its answer. */
+static void virtio__blk_post_gathered(virtio_blk *b, virtio_table_post *t, uint32_t n)
+{
+    uint32_t k = 0;
+    virtio_result r;
+    if (n == 0) return;
+    r = virtio_queue_add_tables(&b->queue, t, n, &k);
+    for (; k < n; k++) {
+        virtio__blk_slot *h = (virtio__blk_slot *)t[k].cookie;
+        h->posted = 0;
+        h->outstanding = 0;
+        virtio__blk_end(b, h, r);
+    }
+}
+
+/* Take a slot for request rq and post what fits. extra: VIRTIO__BLK_SYNC
+   (a blocking call's), VIRTIO_MORE (the caller notifies). Never runs a
+   callback: a request that ends here is parked for poll. */
+VIRTIO__BLK_INLINE virtio_result virtio__blk_start(virtio_blk *b, const virtio_blk_request *rq, uint32_t extra,
+                                                   virtio__blk_slot **out)
+{
+    virtio__blk_slot *h;
+    virtio_result r;
+    if ((r = virtio__blk_take(b, rq, &h)) != VIRTIO_OK) return r;
     if (out) *out = h;
     /* The common case, straight from rq: a read or write in one piece,
        nothing waiting ahead of it. */
     if (rq->op <= VIRTIO_BLK_OP_WRITE && b->priv.pend_head == VIRTIO__BLK_NONE && rq->len <= b->priv.one_max &&
         !(extra & VIRTIO__BLK_SYNC) &&
         virtio__blk_post_one(b, h, h, rq->op, rq->buf, rq->sector, rq->len) == VIRTIO_OK) {
-        h->outstanding = 1;
-        h->left = 0;
-        h->op = (uint8_t)rq->op;
-        h->flags = 0;
+        virtio__blk_one_out(h, rq->op);
         if (!((rq->flags | extra) & VIRTIO_MORE)) virtio_queue_kick(&b->queue);
         return VIRTIO_OK;
     }
@@ -1281,11 +1333,35 @@ VIRTIO_API virtio_result virtio_blk_submit_batch(virtio_blk *blk, const virtio_b
     (void)accepted;
     return VIRTIO_ERR_UNSUPPORTED;
 #else
-    uint32_t i;
+    virtio_table_post t[VIRTIO__BLK_CHUNK];
+    virtio__blk_slot *h;
+    uint32_t i, k = 0;
     if (!virtio__blk_ok(blk)) return VIRTIO_ERR_STATE;
     if (!rq && n) return VIRTIO_ERR_INVALID_ARG;
-    for (i = 0; i < n; i++)
-        if (virtio__blk_start(blk, &rq[i], VIRTIO_MORE, 0) != VIRTIO_OK) break;
+    for (i = 0; i < n; i++) {
+        const virtio_blk_request *q = &rq[i];
+        /* virtio__blk_start's common case, gathered and posted together. */
+        if (q->op <= VIRTIO_BLK_OP_WRITE && q->len <= blk->priv.one_max && blk->priv.pend_head == VIRTIO__BLK_NONE &&
+            blk->queue.num_free > k) {
+            if (virtio__blk_take(blk, q, &h) != VIRTIO_OK) break;
+            virtio__blk_fill_one(blk, h, q->op, q->buf, q->sector, q->len, &t[k++]);
+            virtio__blk_mark_one(h, h, q->op);
+            virtio__blk_one_out(h, q->op);
+            if (k == VIRTIO__BLK_CHUNK) {
+                virtio__blk_post_gathered(blk, t, k);
+                k = 0;
+            }
+            continue;
+        }
+        virtio__blk_post_gathered(blk, t, k);   /* (in order, before anything else) */
+        k = 0;
+        {   /* any other request: as submit would, notified below */
+            virtio_blk_request more = *q;
+            more.flags |= VIRTIO_MORE;
+            if (virtio_blk_submit(blk, &more) != VIRTIO_OK) break;
+        }
+    }
+    virtio__blk_post_gathered(blk, t, k);
     if (i && (i < n || !(rq[n - 1].flags & VIRTIO_MORE))) virtio_queue_kick(&blk->queue);
     if (accepted) *accepted = i;
     return VIRTIO_OK;

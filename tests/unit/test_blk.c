@@ -680,6 +680,102 @@ static void batch(uint32_t ring, uint32_t max)
     env_down(&e);
 }
 
+/* submit_batch gathers one-piece reads and writes and posts them
+   together; anything else (a write larger than size_max, a flush, a
+   request behind waiting ones) goes the ordinary way. On a ring of 8 with
+   32 slots, one batch of 24: 5 one-block writes, a 128 KiB write over
+   them (two segments), writes until the ring is full (the rest wait in
+   the driver), a flush among those, and last a write of block 0 again.
+   The device must see them in the caller's order: the disk holds the
+   128 KiB write over blocks 1..4 and the last write in block 0. Then on
+   a broken queue a batch is accepted and every request completes with
+   STATE, as single submits do. With a dma_map hook nothing is gathered:
+   the same results the ordinary way. */
+static void batch_mixed(uint32_t ring, int identity_dma)
+{
+    blkenv e;
+    model_blk_options bo;
+    virtio_blk_options o;
+    virtio_blk_request rq[24];
+    virtio_blk_completion done[32];
+    uint8_t *disk;
+    uint32_t i, k, n = 0, got = 0, polls = 0, seen[24];
+    virtio_result r;
+    model_blk_options_init(&bo);
+    bo.queue_size = 8;
+    memset(&o, 0, sizeof o);
+    o.device.ring = ring;
+    o.max_requests = 32;
+    identity = identity_dma;   /* (a mapping hook: nothing gathered) */
+    CHECK_EQ(env_up(&e, MODEL_PCI_MODERN, &bo, &o, 0, 0), VIRTIO_OK);
+    identity = 0;
+    CHECK_EQ(e.blk.queue.size, 8);
+    CHECK_EQ(e.blk.priv.one_max > 0, identity_dma);
+    CHECK(e.blk.info.flush);
+    disk = model_blk_disk(e.m, 0);
+    memset(rq, 0, sizeof rq);
+    memset(seen, 0, sizeof seen);
+    for (i = 0; i < 24; i++) {
+        rq[i].op = VIRTIO_BLK_OP_WRITE;
+        rq[i].sector = i < 5 ? 8 * i : 8 * (i + 32);   /* blocks 0..4, then from 37 */
+        rq[i].buf = buf2 + i * 4096;
+        rq[i].len = 4096;
+        rq[i].flags = VIRTIO_MORE;
+        rq[i].token = (void *)(uintptr_t)(i + 1);
+        memset(buf2 + i * 4096, (int)(i + 1), 4096);
+    }
+    rq[5].sector = 0;      /* 128 KiB over blocks 0..31 from buf2 + 512 KiB */
+    rq[5].buf = buf2 + 512 * 1024;
+    rq[5].len = 128 * 1024;
+    memset(buf2 + 512 * 1024, 0x5a, 128 * 1024);
+    rq[12].op = VIRTIO_BLK_OP_FLUSH;
+    rq[12].sector = 0;
+    rq[12].buf = 0;
+    rq[12].len = 0;
+    rq[23].sector = 0;     /* block 0 again: this one is on the disk */
+    rq[23].flags = 0;
+    CHECK_EQ(virtio_blk_submit_batch(&e.blk, rq, 24, &n), VIRTIO_OK);
+    CHECK_EQ(n, 24);
+    while (got < 24 && polls++ < 100) {
+        while ((r = virtio_blk_poll_batch(&e.blk, done, 32, &n)) == VIRTIO_OK) {
+            for (i = 0; i < n; i++) {
+                k = (uint32_t)(uintptr_t)done[i].token - 1;
+                CHECK(k < 24 && !seen[k]);
+                if (k < 24) seen[k]++;
+                CHECK_EQ(done[i].result, VIRTIO_OK);
+            }
+            got += n;
+        }
+        CHECK_EQ(r, VIRTIO_EMPTY);
+        virtio_blk_kick(&e.blk);
+    }
+    CHECK_EQ(got, 24);
+    CHECK_EQ(e.blk.inflight, 0);
+    CHECK(all_bytes(disk, 4096, 24));
+    CHECK(all_bytes(disk + 4096, 31 * 4096, 0x5a));
+    for (i = 6; i < 23; i++)
+        if (i != 12) CHECK(all_bytes(disk + 4096 * (i + 32), 4096, i + 1));
+    CHECK_EQ(model_queue_stats(e.m, 0)->chains, 24);
+
+    /* A queue broken under the driver: accepted, each ends with STATE. */
+    e.blk.queue.priv.broken = 1;
+    for (i = 0; i < 4; i++) rq[i].op = VIRTIO_BLK_OP_READ, rq[i].buf = buf + 4096 * i, rq[i].sector = 8 * i;
+    memset(buf, 0xa5, 4 * 4096);
+    CHECK_EQ(virtio_blk_submit_batch(&e.blk, rq, 4, &n), VIRTIO_OK);
+    CHECK_EQ(n, 4);
+    CHECK_EQ(virtio_blk_poll_batch(&e.blk, done, 32, &n), VIRTIO_OK);
+    CHECK_EQ(n, 4);
+    for (i = 0; i < n && i < 4; i++) {
+        CHECK_EQ((uint32_t)(uintptr_t)done[i].token, i + 1);
+        CHECK_EQ(done[i].result, VIRTIO_ERR_STATE);
+    }
+    CHECK(untouched(buf, 4 * 4096));
+    CHECK_EQ(e.blk.inflight, 0);
+    CHECK_EQ(model_queue_stats(e.m, 0)->chains, 24);
+    e.blk.queue.priv.broken = 0;
+    env_down(&e);
+}
+
 /* Issue 11 item 3(b): a refresh that reads a discard limit of 0 while a
    discard still has pieces to post. Pieces of 0 sectors never end the
    request (seen: a wait that never returned). Now the rest fails with
@@ -1078,6 +1174,13 @@ int main(void)
     RUN(full_ring(MODEL_MMIO, 8, 1, 1), "blk full ring notified: MMIO, 8 entries, indirect, deferred");
     RUN(batch(VIRTIO_RING_SPLIT, 7), "blk submit_batch + poll_batch alone: batches cut short are notified, split");
     RUN(batch(VIRTIO_RING_PACKED, 1), "blk submit_batch + poll_batch alone: batches cut short are notified, packed");
+    identity = 1;   /* one-piece requests gathered and posted together */
+    RUN(batch(VIRTIO_RING_SPLIT, 3), "blk submit_batch + poll_batch alone, identity DMA: batches cut short are notified, split");
+    RUN(batch(VIRTIO_RING_PACKED, 8), "blk submit_batch + poll_batch alone, identity DMA: batches cut short are notified, packed");
+    identity = 0;
+    RUN(batch_mixed(VIRTIO_RING_SPLIT, 1), "blk submit_batch mixing gathered and ordinary requests on a ring of 8: device order is the caller's, split");
+    RUN(batch_mixed(VIRTIO_RING_PACKED, 1), "blk submit_batch mixing gathered and ordinary requests on a ring of 8: device order is the caller's, packed");
+    RUN(batch_mixed(VIRTIO_RING_SPLIT, 0), "blk submit_batch with a dma_map hook (nothing gathered): the same order and data, split");
     RUN(refresh_takes_discard_away(), "blk refresh to a discard limit of 0 ends the discard (issue 11.3b)");
     RUN(bounded_callbacks(1), "blk resubmitting callbacks: poll and wait bounded (issue 11.3c)");
     RUN(bounded_callbacks(0), "blk flush without FLUSH completes at poll, not in submit (issue 11.3c)");

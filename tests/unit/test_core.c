@@ -345,6 +345,13 @@ static void queue_api(uint32_t ring, uint32_t transport)
     sg[2].len = 1;
     CHECK_EQ(virtio_queue_add(&q, 0, 1, 0, 0), VIRTIO_ERR_INVALID_ARG);
     CHECK_EQ(virtio_queue_add_table(&q, hdr_dev, 3, 513, 0), VIRTIO_ERR_UNSUPPORTED);   /* no indirect */
+    {
+        virtio_table_post one = { 0, 3, 513, 0 };
+        uint32_t k = 99;
+        one.table_dev = hdr_dev;
+        CHECK_EQ(virtio_queue_add_tables(&q, &one, 1, &k), VIRTIO_ERR_UNSUPPORTED);
+        CHECK_EQ(k, 0);
+    }
     CHECK_EQ(virtio_queue_add(&q, sg, 1, 2, (void *)1), VIRTIO_OK);
     CHECK_EQ(q.num_free, 1);   /* 4 entries, 3 used, no indirect tables */
     CHECK_EQ(virtio_queue_add(&q, sg, 1, 2, 0), VIRTIO_ERR_NO_SPACE);
@@ -367,6 +374,22 @@ static void queue_api(uint32_t ring, uint32_t transport)
     model_bus_free(bus);
 }
 
+/* A small block device's queue 0 with indirect tables of 3 entries. */
+static model *tables_queue(model_bus *bus, uint32_t ring, uint32_t transport, virtio_device *dev, virtio_queue *q)
+{
+    model *m = small_blk(bus, transport);
+    virtio_device_options dopt;
+    virtio_queue_options qo;
+    memset(&dopt, 0, sizeof dopt);
+    dopt.ring = ring;
+    memset(&qo, 0, sizeof qo);
+    qo.indirect = 3;
+    CHECK_EQ(model_probe(m, dev, 0), VIRTIO_OK);
+    CHECK_EQ(virtio_device_begin(dev, 0, &dopt), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_init(q, dev, 0, &qo), VIRTIO_OK);
+    return m;
+}
+
 /* Driver-built tables: one table per request, written once with
    virtio_table_set, posted with virtio_queue_add_table; each takes one
    ring entry, the device follows the table to the right buffers. */
@@ -375,21 +398,12 @@ static void queue_tables(uint32_t ring, uint32_t transport)
     model_bus *bus = model_bus_new();
     model *m;
     virtio_device dev;
-    virtio_device_options dopt;
-    virtio_queue_options qo;
     virtio_queue q;
     uint64_t mem_dev = 0;
     uint8_t *mem = 0;   /* per request i (0..3): table at 64 i, header at 256 + 16 i, status at 320 + i, data at 512 i + 512 */
     uint32_t i, len = 0, seen = 0;
     void *cookie = 0;
-    m = small_blk(bus, transport);
-    memset(&dopt, 0, sizeof dopt);
-    dopt.ring = ring;
-    memset(&qo, 0, sizeof qo);
-    qo.indirect = 3;
-    CHECK_EQ(model_probe(m, &dev, 0), VIRTIO_OK);
-    CHECK_EQ(virtio_device_begin(&dev, 0, &dopt), VIRTIO_OK);
-    CHECK_EQ(virtio_queue_init(&q, &dev, 0, &qo), VIRTIO_OK);
+    m = tables_queue(bus, ring, transport, &dev, &q);
     CHECK_EQ(q.indirect, 3);
     CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
     mem = alloc_bytes(bus, 512 * 5, 16, &mem_dev);
@@ -424,6 +438,100 @@ static void queue_tables(uint32_t ring, uint32_t transport)
     CHECK_EQ(virtio_queue_destroy(&q), VIRTIO_OK);
     CHECK_EQ(virtio_queue_add_table(&q, mem_dev, 3, 513, 0), VIRTIO_ERR_STATE);
     virtio_free(&bus->platform, mem, 512 * 5, VIRTIO_MEM_DMA);
+    CHECK_EQ(bus->stats.bugs, 0);
+    CHECK_EQ(bus->stats.live_allocs, 0);
+    model_bus_free(bus);
+}
+
+/* The same tables posted several at a time with virtio_queue_add_tables:
+   a prefix is posted when the ring fills or a table is invalid, the
+   device sees them all after one kick, and rounds enough to wrap the
+   ring (and the packed wrap counter) many times land every read on the
+   right buffer. */
+static void queue_tables_batch(uint32_t ring, uint32_t transport)
+{
+    model_bus *bus = model_bus_new();
+    model *m;
+    model_qstats *qs;
+    virtio_device dev;
+    virtio_queue q;
+    virtio_table_post t[6];
+    uint64_t mem_dev = 0, notifies;
+    uint8_t *mem = 0;   /* per table i (0..5): table at 64 i, header at 384 + 16 i, status at 480 + i, data at 512 i + 512 */
+    uint32_t i, round, k = 99, len = 0, seen, posted = 0;
+    void *cookie = 0;
+    m = tables_queue(bus, ring, transport, &dev, &q);
+    CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
+    qs = model_queue_stats(m, 0);
+    m->knobs.notify = MODEL_NOTIFY_EVERY;   /* event index at the first new buffer */
+    m->knobs.notify_every = 1;
+    mem = alloc_bytes(bus, 512 * 7, 16, &mem_dev);
+    for (i = 0; i < 6; i++) {
+        virtio_table_set(&q, mem + 64 * i, 0, 3, mem_dev + 384 + 16 * i, 16, 0);
+        virtio_table_set(&q, mem + 64 * i, 1, 3, mem_dev + 512 * (i + 1), 512, 1);
+        virtio_table_set(&q, mem + 64 * i, 2, 3, mem_dev + 480 + i, 1, 1);
+        t[i].table_dev = mem_dev + 64 * i;
+        t[i].count = 3;
+        t[i].in_len = 513;
+        t[i].cookie = (void *)(uintptr_t)(i + 1);
+    }
+    CHECK_EQ(virtio_queue_add_tables(&q, 0, 1, &k), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(k, 0);
+    CHECK_EQ(virtio_queue_add_tables(&q, t, 0, &k), VIRTIO_OK);   /* nothing */
+    CHECK_EQ(virtio_queue_add_tables(&q, 0, 0, 0), VIRTIO_OK);
+    t[2].count = 0;   /* the third invalid: the first two go, nothing after */
+    CHECK_EQ(virtio_queue_add_tables(&q, t, 4, &k), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(k, 2);
+    CHECK_EQ(q.num_free, 2);
+    t[2].count = 5;   /* longer than the ring */
+    CHECK_EQ(virtio_queue_add_tables(&q, t + 2, 1, &k), VIRTIO_ERR_INVALID_ARG);
+    CHECK_EQ(k, 0);
+    t[2].count = 3;
+    CHECK_EQ(virtio_queue_kick(&q), VIRTIO_OK);
+    CHECK_EQ(model_run(m, 0), 2);
+    for (i = 0; virtio_queue_pop(&q, &cookie, &len) == VIRTIO_OK; i++) CHECK_EQ(len, 513);
+    CHECK_EQ(i, 2);
+    /* Rounds of reads of 2..6 sectors (a new sector each), of which what
+       fits (4 entries) is posted, the rest next time. */
+    for (round = 0; round < 12; round++) {
+        uint32_t n = 2 + round % 5, want = n < 4 ? n : 4, first = (round * 3) % 6;
+        virtio_table_post r[6];
+        for (i = 0; i < n; i++) {
+            uint32_t j = (first + i) % 6;
+            memset(mem + 384 + 16 * j, 0, 16);
+            virtio_store(&dev, mem + 384 + 16 * j + 8, 8 * round + j, 8);   /* the sector */
+            mem[480 + j] = 0xff;
+            memset(mem + 512 * (j + 1), 0, 512);
+            r[i] = t[j];
+        }
+        notifies = qs->notifies;
+        CHECK_EQ(virtio_queue_add_tables(&q, r, n, &k), n > 4 ? VIRTIO_ERR_NO_SPACE : VIRTIO_OK);
+        CHECK_EQ(k, want);
+        CHECK_EQ(q.num_free, 4 - want);
+        posted += k;
+        CHECK_EQ(virtio_queue_kick(&q), VIRTIO_OK);
+        CHECK_EQ(qs->notifies - notifies, 1);   /* the device asks for every notification */
+        CHECK_EQ(model_run(m, 0), (int)want);
+        seen = 0;
+        while (virtio_queue_pop(&q, &cookie, &len) == VIRTIO_OK) {
+            i = (uint32_t)(uintptr_t)cookie - 1;
+            CHECK(i < 6);
+            if (i >= 6) break;
+            seen |= 1u << i;
+            CHECK_EQ(len, 513);
+            CHECK_EQ(mem[480 + i], 0);
+            CHECK_EQ(mem[512 * (i + 1) + 9], model_blk_pattern((8 * round + i) * 512 + 9));
+        }
+        for (i = 0; i < want; i++) CHECK(seen & (1u << ((first + i) % 6)));
+        CHECK_EQ(q.num_free, 4);
+    }
+    CHECK_EQ(qs->chains, 2 + posted);
+    CHECK_EQ(qs->indirect, 2 + posted);
+    CHECK_EQ(virtio_device_reset(&dev), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_destroy(&q), VIRTIO_OK);
+    CHECK_EQ(virtio_queue_add_tables(&q, t, 1, &k), VIRTIO_ERR_STATE);
+    CHECK_EQ(k, 0);
+    virtio_free(&bus->platform, mem, 512 * 7, VIRTIO_MEM_DMA);
     CHECK_EQ(bus->stats.bugs, 0);
     CHECK_EQ(bus->stats.live_allocs, 0);
     model_bus_free(bus);
@@ -1717,6 +1825,9 @@ int main(void)
     RUN(queue_tables(VIRTIO_RING_PACKED, MODEL_MMIO), "core driver-built indirect tables, packed");
     RUN(queue_tables(VIRTIO_RING_SPLIT, MODEL_MMIO_LEGACY), "core driver-built indirect tables, mmio-legacy");
     RUN(queue_tables(VIRTIO_RING_SPLIT, MODEL_PCI_LEGACY), "core driver-built indirect tables, pci-legacy");
+    RUN(queue_tables_batch(VIRTIO_RING_SPLIT, MODEL_MMIO), "core driver-built tables posted together, split");
+    RUN(queue_tables_batch(VIRTIO_RING_PACKED, MODEL_MMIO), "core driver-built tables posted together, packed");
+    RUN(queue_tables_batch(VIRTIO_RING_SPLIT, MODEL_PCI_LEGACY), "core driver-built tables posted together, pci-legacy");
     RUN(queue_sizes(VIRTIO_RING_SPLIT), "core queue sizes 3/100/2048/1/0, split");
     RUN(queue_sizes(VIRTIO_RING_PACKED), "core queue sizes 3/100/2048/1/0, packed");
     RUN(hostile_used_id(VIRTIO_RING_SPLIT, MODEL_PCI_MODERN), "core used id not in flight breaks the queue, re-init works, split");
