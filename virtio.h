@@ -3292,7 +3292,9 @@ static virtio_result virtio__split_add_table(virtio_queue *q, uint64_t table_dev
     return VIRTIO_OK;
 }
 
-/* Tables t[0..n) (checked, n <= num_free), published together. */
+/* Tables t[0..n) (checked, n <= num_free), published together. (The
+   one-table post above stays apart: through here it costs a single
+   submit some 30 instructions more.) */
 static void virtio__split_add_tables(virtio_queue *q, const virtio_table_post *t, uint32_t n)
 {
     virtio__slot *s = virtio__slots(q);

@@ -1339,14 +1339,14 @@ VIRTIO_API virtio_result virtio_blk_submit_batch(virtio_blk *blk, const virtio_b
     if (!virtio__blk_ok(blk)) return VIRTIO_ERR_STATE;
     if (!rq && n) return VIRTIO_ERR_INVALID_ARG;
     for (i = 0; i < n; i++) {
-        const virtio_blk_request *q = &rq[i];
+        const virtio_blk_request *req = &rq[i];
         /* virtio__blk_start's common case, gathered and posted together. */
-        if (q->op <= VIRTIO_BLK_OP_WRITE && q->len <= blk->priv.one_max && blk->priv.pend_head == VIRTIO__BLK_NONE &&
-            blk->queue.num_free > k) {
-            if (virtio__blk_take(blk, q, &h) != VIRTIO_OK) break;
-            virtio__blk_fill_one(blk, h, q->op, q->buf, q->sector, q->len, &t[k++]);
-            virtio__blk_mark_one(h, h, q->op);
-            virtio__blk_one_out(h, q->op);
+        if (req->op <= VIRTIO_BLK_OP_WRITE && req->len <= blk->priv.one_max &&
+            blk->priv.pend_head == VIRTIO__BLK_NONE && blk->queue.num_free > k) {
+            if (virtio__blk_take(blk, req, &h) != VIRTIO_OK) break;
+            virtio__blk_fill_one(blk, h, req->op, req->buf, req->sector, req->len, &t[k++]);
+            virtio__blk_mark_one(h, h, req->op);
+            virtio__blk_one_out(h, req->op);
             if (k == VIRTIO__BLK_CHUNK) {
                 virtio__blk_post_gathered(blk, t, k);
                 k = 0;
@@ -1356,7 +1356,7 @@ VIRTIO_API virtio_result virtio_blk_submit_batch(virtio_blk *blk, const virtio_b
         virtio__blk_post_gathered(blk, t, k);   /* (in order, before anything else) */
         k = 0;
         {   /* any other request: as submit would, notified below */
-            virtio_blk_request more = *q;
+            virtio_blk_request more = *req;
             more.flags |= VIRTIO_MORE;
             if (virtio_blk_submit(blk, &more) != VIRTIO_OK) break;
         }
