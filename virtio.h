@@ -5,7 +5,7 @@
 #ifndef VIRTIO_H
 #define VIRTIO_H
 /*
-virtio.h - v0.3.10 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
+virtio.h - v0.3.11 - portable VirtIO core: transports and virtqueues - MIT OR Unlicense
 
 The core of a single-header VirtIO driver stack for bare-metal kernels,
 bootloaders and test guests. It speaks every common VirtIO transport
@@ -325,7 +325,7 @@ license: end of file
 
 #define VIRTIO_VERSION_MAJOR 0
 #define VIRTIO_VERSION_MINOR 3
-#define VIRTIO_VERSION_PATCH 10
+#define VIRTIO_VERSION_PATCH 11
 
 #ifndef VIRTIO_API
 #ifdef VIRTIO_STATIC
@@ -564,16 +564,13 @@ typedef struct virtio_device {
         uint32_t magic;
         uint32_t ring;           /* chosen VIRTIO_RING_* */
         const struct virtio__ops *ops;   /* the transport's operations */
-        uint32_t space;          /* VIRTIO_SPACE_* of the register block */
-        uintptr_t common;        /* MMIO base / PCI common cfg / legacy I/O base */
-        uintptr_t notify;        /* PCI modern notify base */
-        uintptr_t isr;           /* PCI ISR byte */
-        uintptr_t config;        /* device-specific config */
+        /* Register windows, by PCI capability type less one (VIRTIO__W_*):
+           the common configuration (virtio-mmio: the register block;
+           legacy PCI: the I/O BAR), notify, ISR byte, device configuration;
+           each an address and its VIRTIO_SPACE_*. */
+        struct { uintptr_t addr; uint32_t space; } win[4];
         uint32_t notify_mul;     /* PCI notify_off_multiplier */
         uint32_t notify_len;     /* PCI notify capability length */
-        uint32_t notify_space;
-        uint32_t isr_space;
-        uint32_t config_space;
         uint32_t msix;           /* PCI: MSI-X enabled (legacy: config moves by 4) */
         uint32_t msix_cap;       /* PCI: config offset of the MSI-X capability, 0 = none */
         uintptr_t msix_table;    /* PCI: MSI-X table, inside its BAR */
@@ -1344,6 +1341,11 @@ VIRTIO_API void virtio_log(const virtio_platform *p, int level, int id, const ch
 #define VIRTIO__DEF(v, d) ((v) ? (v) : (d))
 #define VIRTIO__DEV_MAGIC 0x76697274u   /* "virt" */
 #define VIRTIO__Q_MAGIC 0x71756575u     /* "queu" */
+/* virtio_device's register windows: PCI capability type less one. */
+#define VIRTIO__W_COMMON 0
+#define VIRTIO__W_NOTIFY 1
+#define VIRTIO__W_ISR 2
+#define VIRTIO__W_CONFIG 3
 #define VIRTIO__UNUSED(x) ((void)(x))
 #define VIRTIO__BIT(b) VIRTIO_FEATURE_BIT(b)
 /* Bits 24..41 are the transport's; the core decides them, not drivers. */
@@ -1645,11 +1647,11 @@ static VIRTIO__NOINLINE void virtio__reg_out(const virtio_platform *p, uint32_t 
    legacy I/O block), at offsets the transport code validated at probe. */
 static VIRTIO__NOINLINE uint32_t virtio__rd(const virtio_device *d, uintptr_t off, unsigned width)
 {
-    return virtio__reg_in(d->platform, d->priv.space, d->priv.common + off, width);
+    return virtio__reg_in(d->platform, d->priv.win[VIRTIO__W_COMMON].space, d->priv.win[VIRTIO__W_COMMON].addr + off, width);
 }
 static VIRTIO__NOINLINE void virtio__wr(const virtio_device *d, uintptr_t off, unsigned width, uint32_t v)
 {
-    virtio__reg_out(d->platform, d->priv.space, d->priv.common + off, width, v);
+    virtio__reg_out(d->platform, d->priv.win[VIRTIO__W_COMMON].space, d->priv.win[VIRTIO__W_COMMON].addr + off, width, v);
 }
 
 /* >>core.wait */
@@ -1825,11 +1827,11 @@ typedef struct virtio__ops {
    on the bus (modern: little-endian, converted by the register access). */
 static uint32_t virtio__cfg_plain_in(const virtio_device *d, uint32_t off, unsigned width)
 {
-    return virtio__reg_in(d->platform, d->priv.config_space, d->priv.config + off, width);
+    return virtio__reg_in(d->platform, d->priv.win[VIRTIO__W_CONFIG].space, d->priv.win[VIRTIO__W_CONFIG].addr + off, width);
 }
 static void virtio__cfg_plain_out(const virtio_device *d, uint32_t off, unsigned width, uint32_t v)
 {
-    virtio__reg_out(d->platform, d->priv.config_space, d->priv.config + off, width, v);
+    virtio__reg_out(d->platform, d->priv.win[VIRTIO__W_CONFIG].space, d->priv.win[VIRTIO__W_CONFIG].addr + off, width, v);
 }
 #ifndef VIRTIO_NO_LEGACY
 static uint32_t virtio__no_generation(const virtio_device *d)
@@ -1923,7 +1925,7 @@ static uint32_t virtio__mmio_queue_size(const virtio_device *d, uint32_t max, ui
 static virtio_result virtio__mmio_queue_enable(virtio_device *d, virtio_queue *q, const uint64_t area[3])
 {
     uint32_t i;
-    q->priv.notify = d->priv.notify;
+    q->priv.notify = d->priv.win[VIRTIO__W_NOTIFY].addr;
     q->priv.notify_space = VIRTIO_SPACE_MEM;
     q->priv.notify_width = 4;
 #ifndef VIRTIO_NO_LEGACY
@@ -1998,11 +2000,10 @@ VIRTIO_API virtio_result virtio_mmio_probe(virtio_device *dev, const virtio_plat
     /* The register window is at least 0x200 bytes on every machine we know;
        no standard device has more than 0x100 bytes of configuration. */
     dev->config_size = 0x100;
-    dev->priv.space = dev->priv.notify_space = dev->priv.isr_space = dev->priv.config_space = VIRTIO_SPACE_MEM;
-    dev->priv.common = base;
-    dev->priv.notify = base + VIRTIO__MMIO_QUEUE_NOTIFY;
-    dev->priv.isr = base + VIRTIO__MMIO_INTERRUPT_STATUS;
-    dev->priv.config = base + VIRTIO__MMIO_CONFIG;
+    dev->priv.win[VIRTIO__W_COMMON].addr = base;   /* (VIRTIO_SPACE_MEM is 0: every window's space) */
+    dev->priv.win[VIRTIO__W_NOTIFY].addr = base + VIRTIO__MMIO_QUEUE_NOTIFY;
+    dev->priv.win[VIRTIO__W_ISR].addr = base + VIRTIO__MMIO_INTERRUPT_STATUS;
+    dev->priv.win[VIRTIO__W_CONFIG].addr = base + VIRTIO__MMIO_CONFIG;
 #ifndef VIRTIO_NO_LEGACY
     dev->priv.ops = dev->legacy ? &virtio__mmio1_ops : &virtio__mmio_ops;
 #elif !defined(VIRTIO__ONE_OPS)
@@ -2131,7 +2132,7 @@ static uint32_t virtio__plan_vector(const virtio_device *d, uint32_t index)
 
 static uint32_t virtio__pci_isr(const virtio_device *d)
 {
-    return virtio__reg_in(d->platform, d->priv.isr_space, d->priv.isr, 1);   /* reading clears it */
+    return virtio__reg_in(d->platform, d->priv.win[VIRTIO__W_ISR].space, d->priv.win[VIRTIO__W_ISR].addr, 1);   /* reading clears it */
 }
 
 /* Modern: the common configuration structure. */
@@ -2189,8 +2190,8 @@ static virtio_result virtio__pci_queue_enable(virtio_device *d, virtio_queue *q,
         virtio_log(d->platform, VIRTIO_LOG_ERROR, VIRTIO_MSG_PCI_CAPS, 0, noff);
         return VIRTIO_ERR_DEVICE;
     }
-    q->priv.notify = d->priv.notify + (uintptr_t)noff;
-    q->priv.notify_space = d->priv.notify_space;
+    q->priv.notify = d->priv.win[VIRTIO__W_NOTIFY].addr + (uintptr_t)noff;
+    q->priv.notify_space = d->priv.win[VIRTIO__W_NOTIFY].space;
     q->priv.notify_width = 2;
 #ifndef VIRTIO_NO_MSIX   /* (else the reset left it at no vector) */
     /* The vector before the enable (virtio 1.2 4.1.4.3.2), read back. */
@@ -2252,7 +2253,7 @@ static uint32_t virtio__lpci_queue_size(const virtio_device *d, uint32_t max, ui
 }
 static virtio_result virtio__lpci_queue_enable(virtio_device *d, virtio_queue *q, const uint64_t area[3])
 {
-    q->priv.notify = d->priv.common + VIRTIO__LPCI_QUEUE_NOTIFY;
+    q->priv.notify = d->priv.win[VIRTIO__W_NOTIFY].addr;
     q->priv.notify_space = VIRTIO_SPACE_IO;
     q->priv.notify_width = 2;
     if (d->priv.msix) {
@@ -2402,8 +2403,8 @@ static int virtio__bar_in_windows(const virtio_pci_windows *w, const virtio__bar
 static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform *p, uint32_t bdf, int want_legacy)
 {
     virtio__bar bars[6];
-    struct { uintptr_t addr; uint32_t space, len; } win[5];   /* per capability type: the window chosen */
-    uint32_t type, cap, n, i, cmd, used = 0, found = 0, bad = 0, msix = 0, mul = 0, msix_cap = 0, msix_entries = 0;
+    virtio_device nd;   /* the description, built here: *dev is written only on success */
+    uint32_t type, cap, n, i, cmd, used = 0, found = 0, bad = 0, msix = 0, msix_cap = 0, msix_entries = 0;
     uintptr_t msix_table = 0;
     int modern;
 #ifndef VIRTIO_NO_LEGACY
@@ -2415,7 +2416,7 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     if (bdf > 0xffffu) return VIRTIO_ERR_INVALID_ARG;
     type = virtio__pci_type(p, bdf);
     if (type == 0) return VIRTIO_ERR_NOT_FOUND;
-    VIRTIO__ZERO(&win);
+    VIRTIO__ZERO(&nd);
 
     /* Every BAR's extent, learnt with decoding off (firmware's way). */
     cmd = virtio__pci_decode_off(p, bdf);
@@ -2467,11 +2468,15 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
                             a = virtio__bar_window(&bars[bar], virtio__cfg_in(p, bdf, cap + 8, 4), l);
                     }
                     if (a) {
-                        win[t].addr = a;
-                        win[t].space = bars[bar].space;
-                        win[t].len = l;
+                        nd.priv.win[t - 1].addr = a;
+                        nd.priv.win[t - 1].space = bars[bar].space;
                         used |= bars[bar].space == VIRTIO_SPACE_IO ? VIRTIO__PCI_CMD_IO : VIRTIO__PCI_CMD_MEM;
-                        if (t == VIRTIO__PCI_CAP_NOTIFY) mul = virtio__cfg_in(p, bdf, cap + 16, 4);
+                        if (t == VIRTIO__PCI_CAP_NOTIFY) {
+                            nd.priv.notify_mul = virtio__cfg_in(p, bdf, cap + 16, 4);
+                            nd.priv.notify_len = l;
+                        } else if (t == VIRTIO__PCI_CAP_DEVICE) {
+                            nd.config_size = l > 0x1000 ? 0x1000 : l;
+                        }
                         found |= 1u << t;
                     } else {
                         bad |= 1u << t;
@@ -2516,53 +2521,42 @@ static virtio_result virtio__pci_probe(virtio_device *dev, const virtio_platform
     }
 #endif
 
-    /* The device is usable: describe it (*dev is written only now). */
-    VIRTIO__ZERO(dev);
-    dev->platform = p;
-    dev->device_id = type;
-    dev->vendor_id = VIRTIO__PCI_VENDOR;
-    dev->transport = VIRTIO_TRANSPORT_PCI;
-    dev->bdf = bdf;
-    dev->config_vector = dev->priv.plan_config = dev->priv.plan_queue = VIRTIO_MSIX_NONE;
-    dev->priv.msix = msix;
+    /* The device is usable: the rest of its description. */
+    nd.platform = p;
+    nd.device_id = type;
+    nd.vendor_id = VIRTIO__PCI_VENDOR;
+    nd.transport = VIRTIO_TRANSPORT_PCI;
+    nd.bdf = bdf;
+    nd.config_vector = nd.priv.plan_config = nd.priv.plan_queue = VIRTIO_MSIX_NONE;
+    nd.priv.msix = msix;
     if (msix_table) {
-        dev->priv.msix_cap = msix_cap;
-        dev->msix_entries = msix_entries;
-        dev->priv.msix_table = msix_table;
+        nd.priv.msix_cap = msix_cap;
+        nd.msix_entries = msix_entries;
+        nd.priv.msix_table = msix_table;
     }
-    if (modern) {
-        dev->base = dev->priv.common = win[VIRTIO__PCI_CAP_COMMON].addr;
-        dev->priv.space = win[VIRTIO__PCI_CAP_COMMON].space;
-        dev->priv.notify = win[VIRTIO__PCI_CAP_NOTIFY].addr;
-        dev->priv.notify_space = win[VIRTIO__PCI_CAP_NOTIFY].space;
-        dev->priv.notify_mul = mul;
-        dev->priv.notify_len = win[VIRTIO__PCI_CAP_NOTIFY].len;
-        dev->priv.isr = win[VIRTIO__PCI_CAP_ISR].addr;
-        dev->priv.isr_space = win[VIRTIO__PCI_CAP_ISR].space;
-        dev->priv.config = win[VIRTIO__PCI_CAP_DEVICE].addr;
-        dev->priv.config_space = win[VIRTIO__PCI_CAP_DEVICE].space;
-        dev->config_size = win[VIRTIO__PCI_CAP_DEVICE].len > 0x1000 ? 0x1000 : win[VIRTIO__PCI_CAP_DEVICE].len;
 #ifndef VIRTIO__ONE_OPS
-        dev->priv.ops = &virtio__pci_ops;
+    nd.priv.ops = &virtio__pci_ops;
 #endif
-    }
 #ifndef VIRTIO_NO_LEGACY
-    else {
-        dev->legacy = 1;
-        dev->base = dev->priv.common = dev->priv.notify = dev->priv.isr = io;
-        dev->priv.notify += VIRTIO__LPCI_QUEUE_NOTIFY;
-        dev->priv.isr += VIRTIO__LPCI_ISR;
-        dev->priv.space = dev->priv.notify_space = dev->priv.isr_space = dev->priv.config_space = VIRTIO_SPACE_IO;
-        dev->priv.config = io + io_hdr;
-        dev->config_size = (uint32_t)(bars[0].size - io_hdr > 0x1000 ? 0x1000 : bars[0].size - io_hdr);
-        dev->priv.ops = &virtio__lpci_ops;
+    if (!modern) {   /* the windows found (if any) are not used */
+        nd.legacy = 1;
+        for (i = 0; i < 4; i++) nd.priv.win[i].space = VIRTIO_SPACE_IO;
+        nd.priv.win[VIRTIO__W_COMMON].addr = io;
+        nd.priv.win[VIRTIO__W_NOTIFY].addr = io + VIRTIO__LPCI_QUEUE_NOTIFY;
+        nd.priv.win[VIRTIO__W_ISR].addr = io + VIRTIO__LPCI_ISR;
+        nd.priv.win[VIRTIO__W_CONFIG].addr = io + io_hdr;
+        nd.config_size = (uint32_t)(bars[0].size - io_hdr > 0x1000 ? 0x1000 : bars[0].size - io_hdr);
+        nd.priv.notify_mul = nd.priv.notify_len = 0;
+        nd.priv.ops = &virtio__lpci_ops;
         used = (used & VIRTIO__PCI_CMD_MEM) | VIRTIO__PCI_CMD_IO;
     }
 #endif
+    nd.base = nd.priv.win[VIRTIO__W_COMMON].addr;
+    nd.priv.magic = VIRTIO__DEV_MAGIC;
     /* Decode what we use, and let the device master the bus. */
     virtio__cfg_out(p, bdf, VIRTIO__PCI_COMMAND, 2, (cmd & ~VIRTIO__PCI_CMD_INTX_OFF) | used | VIRTIO__PCI_CMD_MASTER);
-    if (!VIRTIO__LEGACY(dev)) dev->num_queues = virtio__rd(dev, VIRTIO__PCI_NUM_QUEUES, 2);
-    dev->priv.magic = VIRTIO__DEV_MAGIC;
+    if (!VIRTIO__LEGACY(&nd)) nd.num_queues = virtio__rd(&nd, VIRTIO__PCI_NUM_QUEUES, 2);
+    *dev = nd;
     return VIRTIO_OK;
 }
 
@@ -2851,10 +2845,10 @@ VIRTIO_API virtio_result virtio_pci_msix_enable(virtio_device *dev, int on)
     if (dev->legacy && dev->priv.msix != (uint32_t)(on != 0)) {
         /* Legacy: two vector registers appear before the configuration. */
         if (on) {
-            dev->priv.config += 4;
+            dev->priv.win[VIRTIO__W_CONFIG].addr += 4;
             dev->config_size = dev->config_size > 4 ? dev->config_size - 4 : 0;
         } else {
-            dev->priv.config -= 4;
+            dev->priv.win[VIRTIO__W_CONFIG].addr -= 4;
             dev->config_size += 4;
         }
     }

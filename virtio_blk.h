@@ -6,7 +6,7 @@
 #ifndef VIRTIO_BLK_H
 #define VIRTIO_BLK_H
 /*
-virtio_blk.h - v0.3.10 - VirtIO block driver for virtio.h - MIT OR Unlicense
+virtio_blk.h - v0.3.11 - VirtIO block driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_CONSOLE_H
 #define VIRTIO_CONSOLE_H
 /*
-virtio_console.h - v0.3.10 - VirtIO console driver (serial ports) for virtio.h - MIT OR Unlicense
+virtio_console.h - v0.3.11 - VirtIO console driver (serial ports) for virtio.h - MIT OR Unlicense
 
 QUICK START
 

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_GPU_H
 #define VIRTIO_GPU_H
 /*
-virtio_gpu.h - v0.3.10 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
+virtio_gpu.h - v0.3.11 - VirtIO 2D GPU driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_INPUT_H
 #define VIRTIO_INPUT_H
 /*
-virtio_input.h - v0.3.10 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
+virtio_input.h - v0.3.11 - VirtIO input driver (keyboard, mouse, tablet) for virtio.h - MIT OR Unlicense
 
 QUICK START
 

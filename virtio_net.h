@@ -6,7 +6,7 @@
 #ifndef VIRTIO_NET_H
 #define VIRTIO_NET_H
 /*
-virtio_net.h - v0.3.10 - VirtIO network driver for virtio.h - MIT OR Unlicense
+virtio_net.h - v0.3.11 - VirtIO network driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 

@@ -6,7 +6,7 @@
 #ifndef VIRTIO_RNG_H
 #define VIRTIO_RNG_H
 /*
-virtio_rng.h - v0.3.10 - VirtIO entropy source driver for virtio.h - MIT OR Unlicense
+virtio_rng.h - v0.3.11 - VirtIO entropy source driver for virtio.h - MIT OR Unlicense
 
 QUICK START
 

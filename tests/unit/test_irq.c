@@ -220,7 +220,7 @@ static void msix_plan(uint32_t transport)
     CHECK_EQ(virtio_pci_msix_plan(&e.dev, 0, 2), VIRTIO_ERR_INVALID_ARG);   /* beyond the table */
     CHECK_EQ(virtio_pci_msix_plan(&e.dev, 0, 1), VIRTIO_OK);
     memset(&order, 0, sizeof order);
-    order.common = e.dev.priv.common;
+    order.common = e.dev.priv.win[0].addr;
     order.write = e.bus->platform.reg_write;
     e.bus->platform.reg_write = order_write;
     opts(&o, VIRTIO_RING_SPLIT, 1);
