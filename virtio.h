@@ -1643,15 +1643,26 @@ static VIRTIO__NOINLINE void virtio__reg_out(const virtio_platform *p, uint32_t 
     virtio__mem_out(addr, width, v);
 }
 
+/* Offset off of the device's register window w (VIRTIO__W_*), which the
+   probe checked. */
+static uint32_t virtio__win_in(const virtio_device *d, unsigned w, uintptr_t off, unsigned width)
+{
+    return virtio__reg_in(d->platform, d->priv.win[w].space, d->priv.win[w].addr + off, width);
+}
+static void virtio__win_out(const virtio_device *d, unsigned w, uintptr_t off, unsigned width, uint32_t v)
+{
+    virtio__reg_out(d->platform, d->priv.win[w].space, d->priv.win[w].addr + off, width, v);
+}
+
 /* Registers of the device's main block (MMIO window, PCI common config or
    legacy I/O block), at offsets the transport code validated at probe. */
 static VIRTIO__NOINLINE uint32_t virtio__rd(const virtio_device *d, uintptr_t off, unsigned width)
 {
-    return virtio__reg_in(d->platform, d->priv.win[VIRTIO__W_COMMON].space, d->priv.win[VIRTIO__W_COMMON].addr + off, width);
+    return virtio__win_in(d, VIRTIO__W_COMMON, off, width);
 }
 static VIRTIO__NOINLINE void virtio__wr(const virtio_device *d, uintptr_t off, unsigned width, uint32_t v)
 {
-    virtio__reg_out(d->platform, d->priv.win[VIRTIO__W_COMMON].space, d->priv.win[VIRTIO__W_COMMON].addr + off, width, v);
+    virtio__win_out(d, VIRTIO__W_COMMON, off, width, v);
 }
 
 /* >>core.wait */
@@ -1827,11 +1838,11 @@ typedef struct virtio__ops {
    on the bus (modern: little-endian, converted by the register access). */
 static uint32_t virtio__cfg_plain_in(const virtio_device *d, uint32_t off, unsigned width)
 {
-    return virtio__reg_in(d->platform, d->priv.win[VIRTIO__W_CONFIG].space, d->priv.win[VIRTIO__W_CONFIG].addr + off, width);
+    return virtio__win_in(d, VIRTIO__W_CONFIG, off, width);
 }
 static void virtio__cfg_plain_out(const virtio_device *d, uint32_t off, unsigned width, uint32_t v)
 {
-    virtio__reg_out(d->platform, d->priv.win[VIRTIO__W_CONFIG].space, d->priv.win[VIRTIO__W_CONFIG].addr + off, width, v);
+    virtio__win_out(d, VIRTIO__W_CONFIG, off, width, v);
 }
 #ifndef VIRTIO_NO_LEGACY
 static uint32_t virtio__no_generation(const virtio_device *d)
@@ -2132,7 +2143,7 @@ static uint32_t virtio__plan_vector(const virtio_device *d, uint32_t index)
 
 static uint32_t virtio__pci_isr(const virtio_device *d)
 {
-    return virtio__reg_in(d->platform, d->priv.win[VIRTIO__W_ISR].space, d->priv.win[VIRTIO__W_ISR].addr, 1);   /* reading clears it */
+    return virtio__win_in(d, VIRTIO__W_ISR, 0, 1);   /* reading clears it */
 }
 
 /* Modern: the common configuration structure. */
