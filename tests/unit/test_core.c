@@ -390,6 +390,29 @@ static model *tables_queue(model_bus *bus, uint32_t ring, uint32_t transport, vi
     return m;
 }
 
+/* Pop every used buffer of a tables test: table i (below n) was a read
+   of sector sector0 + step * i into mem + 512 (i + 1), status byte at
+   mem[status + i]. Checks the length, the status and every byte read;
+   returns the tables seen (bit i). */
+static uint32_t tables_pop(virtio_queue *q, const uint8_t *mem, uint32_t n, uint32_t status, uint32_t sector0,
+                           uint32_t step)
+{
+    uint32_t i, b, len = 0, seen = 0, wrong;
+    void *cookie = 0;
+    while (virtio_queue_pop(q, &cookie, &len) == VIRTIO_OK) {
+        i = (uint32_t)(uintptr_t)cookie - 1;
+        CHECK(i < n);
+        if (i >= n) break;
+        seen |= 1u << i;
+        CHECK_EQ(len, 513);
+        CHECK_EQ(mem[status + i], 0);
+        for (b = 0, wrong = 0; b < 512; b++)
+            wrong += mem[512 * (i + 1) + b] != model_blk_pattern((sector0 + step * i) * 512 + b);
+        CHECK_EQ(wrong, 0);
+    }
+    return seen;
+}
+
 /* Driver-built tables: one table per request, written once with
    virtio_table_set, posted with virtio_queue_add_table; each takes one
    ring entry, the device follows the table to the right buffers. */
@@ -401,8 +424,7 @@ static void queue_tables(uint32_t ring, uint32_t transport)
     virtio_queue q;
     uint64_t mem_dev = 0;
     uint8_t *mem = 0;   /* per request i (0..3): table at 64 i, header at 256 + 16 i, status at 320 + i, data at 512 i + 512 */
-    uint32_t i, len = 0, seen = 0;
-    void *cookie = 0;
+    uint32_t i;
     m = tables_queue(bus, ring, transport, &dev, &q);
     CHECK_EQ(q.indirect, 3);
     CHECK_EQ(virtio_device_ready(&dev), VIRTIO_OK);
@@ -423,16 +445,7 @@ static void queue_tables(uint32_t ring, uint32_t transport)
     CHECK_EQ(virtio_queue_add_table(&q, mem_dev, 3, 513, 0), VIRTIO_ERR_NO_SPACE);
     CHECK_EQ(virtio_queue_kick(&q), VIRTIO_OK);
     CHECK_EQ(model_run(m, 0), 4);
-    while (virtio_queue_pop(&q, &cookie, &len) == VIRTIO_OK) {
-        i = (uint32_t)(uintptr_t)cookie - 1;
-        CHECK(i < 4);
-        if (i >= 4) break;
-        seen |= 1u << i;
-        CHECK_EQ(len, 513);
-        CHECK_EQ(mem[320 + i], 0);
-        CHECK_EQ(mem[512 * (i + 1) + 7], model_blk_pattern((2 * i + 1) * 512 + 7));
-    }
-    CHECK_EQ(seen, 15);
+    CHECK_EQ(tables_pop(&q, mem, 4, 320, 1, 2), 15);
     CHECK_EQ(q.num_free, 4);
     CHECK_EQ(virtio_device_reset(&dev), VIRTIO_OK);
     CHECK_EQ(virtio_queue_destroy(&q), VIRTIO_OK);
@@ -512,16 +525,7 @@ static void queue_tables_batch(uint32_t ring, uint32_t transport)
         CHECK_EQ(virtio_queue_kick(&q), VIRTIO_OK);
         CHECK_EQ(qs->notifies - notifies, 1);   /* the device asks for every notification */
         CHECK_EQ(model_run(m, 0), (int)want);
-        seen = 0;
-        while (virtio_queue_pop(&q, &cookie, &len) == VIRTIO_OK) {
-            i = (uint32_t)(uintptr_t)cookie - 1;
-            CHECK(i < 6);
-            if (i >= 6) break;
-            seen |= 1u << i;
-            CHECK_EQ(len, 513);
-            CHECK_EQ(mem[480 + i], 0);
-            CHECK_EQ(mem[512 * (i + 1) + 9], model_blk_pattern((8 * round + i) * 512 + 9));
-        }
+        seen = tables_pop(&q, mem, 6, 480, 8 * round, 1);
         for (i = 0; i < want; i++) CHECK(seen & (1u << ((first + i) % 6)));
         CHECK_EQ(q.num_free, 4);
     }
